@@ -1,0 +1,193 @@
+//! Command-line interface: arguments in, exit code out. Commands call the library and print.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::compile::{compile_path, Compiled};
+use crate::diagnostic::{self, Severity};
+use crate::resolve::Selector;
+
+#[derive(Parser, Debug)]
+#[command(name = "stir", version, about = "One KDL manifest for ClickHouse models, schedules and PostgreSQL syncs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to colour diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Type-check the manifest, its SQL templates and its schedules.
+    Check {
+        /// The manifest (default: ./stir.kdl).
+        manifest: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// List the models a selector picks, one per line in build order, like `dbt ls`.
+    Ls {
+        /// Selectors: tag:NAME, MODEL, +MODEL, MODEL+, path:DIR.
+        selectors: Vec<String>,
+        #[arg(long, num_args = 1.., value_delimiter = ' ')]
+        exclude: Vec<String>,
+        /// Print the schedule that builds MODEL instead.
+        #[arg(long, value_name = "MODEL")]
+        owner: Option<String>,
+        #[arg(long, short, default_value = "stir.kdl")]
+        manifest: PathBuf,
+    },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Width of rendered diagnostics: fixed, so output does not depend on the terminal.
+pub const WIDTH: usize = 100;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let result = match cli.command {
+        Command::Check { manifest, format, deny_warnings } => check(&manifest_path(manifest), format, deny_warnings, color),
+        Command::Ls { selectors, exclude, owner, manifest } => ls(&manifest, &selectors, &exclude, owner.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::Broken) => ExitCode::SUCCESS,
+        Err(Failure::Message(m)) => {
+            eprintln!("{m}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn manifest_path(p: Option<PathBuf>) -> PathBuf {
+    p.unwrap_or_else(|| PathBuf::from("stir.kdl"))
+}
+
+pub enum Failure {
+    /// Stdout closed (e.g. piped into `head`): exit quietly.
+    Broken,
+    /// Could not run: message for stderr, exit 2.
+    Message(String),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::Broken
+        } else {
+            Failure::Message(format!("error: {e}"))
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Compiled, Failure> {
+    compile_path(path).map_err(|e| {
+        let report = miette::Report::new(e);
+        Failure::Message(format!("{report:?}"))
+    })
+}
+
+fn check(path: &Path, format: Format, deny_warnings: bool, color: bool) -> Result<ExitCode, Failure> {
+    let c = load(path)?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Human => {
+            let mut err = std::io::stderr().lock();
+            err.write_all(diagnostic::render_human(&c.findings, &c.files, color, WIDTH).as_bytes())?;
+            if c.findings.is_empty() {
+                writeln!(
+                    err,
+                    "ok: {} checked: {} models, {} schedules, {} syncs, no findings",
+                    path.display(),
+                    c.manifest.models.len(),
+                    c.manifest.schedules.len(),
+                    c.manifest.syncs.len()
+                )?;
+            } else {
+                let level = if c.has_errors() { "error" } else { "warning" };
+                writeln!(err, "{level}: {}", diagnostic::summary(&c.findings))?;
+            }
+        }
+        Format::Json => out.write_all(diagnostic::render_json(&c.findings, &c.files).as_bytes())?,
+        Format::Github => out.write_all(diagnostic::render_github(&c.findings, &c.files).as_bytes())?,
+    }
+    let failed = c.has_errors() || (deny_warnings && c.findings.iter().any(|f| f.severity == Severity::Warning));
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn ls(path: &Path, selectors: &[String], exclude: &[String], owner: Option<&str>) -> Result<ExitCode, Failure> {
+    let c = load(path)?;
+    let mut out = std::io::stdout().lock();
+    if let Some(model) = owner {
+        let Some(&m) = c.names.models.get(model) else {
+            let hint = diagnostic::did_you_mean(model, c.names.models.keys().map(String::as_str)).unwrap_or_default();
+            return Err(Failure::Message(format!("error: unknown model `{model}` {hint}")));
+        };
+        let owners = c.owners.get(&m).cloned().unwrap_or_default();
+        if owners.is_empty() {
+            writeln!(out, "{model}: built by no schedule")?;
+        }
+        for o in owners {
+            let s = &c.manifest.schedules[o.schedule];
+            writeln!(
+                out,
+                "{}\t(cron \"{}\", via {})",
+                s.name.text,
+                s.cron.as_ref().map_or("", |c| c.value.as_str()),
+                o.selector.text
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cx = c.select_cx();
+    let mut picked = std::collections::BTreeSet::new();
+    let all: Vec<String> = if selectors.is_empty() {
+        c.manifest.models.iter().map(|m| m.name.text.clone()).collect()
+    } else {
+        selectors.to_vec()
+    };
+    for (list, add) in [(&all, true), (&exclude.to_vec(), false)] {
+        for s in list.iter().flat_map(|s| s.split_whitespace()) {
+            let sel = Selector::parse(s).map_err(|m| Failure::Message(format!("error: {m}")))?;
+            let set = cx.eval(&sel).map_err(|e| Failure::Message(format!("error: {}\nhelp: {}", e.message, e.help)))?;
+            for m in set {
+                if add {
+                    picked.insert(m);
+                } else {
+                    picked.remove(&m);
+                }
+            }
+        }
+    }
+    let mut ms: Vec<usize> = picked.into_iter().filter(|&m| !c.models[m].disabled).collect();
+    c.graph.sort(&mut ms);
+    for m in ms {
+        writeln!(out, "{}", c.manifest.models[m].name.text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

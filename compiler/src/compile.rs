@@ -1,0 +1,453 @@
+//! The pipeline driver: read files, then manifest -> names -> templates -> graph -> schedules ->
+//! checks. Only this file (and the CLI) touches the file system.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::check;
+use crate::diagnostic::{self, did_you_mean, FileId, Files, Finding, Severity};
+use crate::graph::ModelGraph;
+use crate::manifest::{self, Manifest, Materialized, StepKind};
+use crate::render::{self, Renderer};
+use crate::resolve::{Names, SelectCx, Selector};
+use crate::sqlscan;
+
+/// Failures that stop stir before it can check anything (exit code 2).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LoadError {
+    #[error("manifest `{path}` does not exist")]
+    #[diagnostic(code(stir::no_manifest), help("run stir in the folder that holds stir.kdl, or pass its path: `stir check path/to/stir.kdl`"))]
+    Missing { path: String },
+    #[error("`{path}` is a directory, not a manifest")]
+    #[diagnostic(code(stir::no_manifest), help("pass the manifest file itself, e.g. `{path}/stir.kdl`"))]
+    Directory { path: String },
+    #[error("cannot read manifest `{path}`: {reason}")]
+    #[diagnostic(code(stir::unreadable), help("check the file's permissions"))]
+    Unreadable { path: String, reason: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompiledModel {
+    pub file: Option<FileId>,
+    /// Rendered SQL (for incremental models: the first-build variant, `is_incremental()` false).
+    pub sql: Option<String>,
+    /// For incremental models: the variant with `is_incremental()` true.
+    pub sql_incremental: Option<String>,
+    pub deps: BTreeSet<usize>,
+    /// Carries a disabled tag: never built.
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolvedStep {
+    /// Models in build order.
+    Run(Vec<usize>),
+    Sql(String),
+    Sync(usize),
+    Request(usize),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompiledRequest {
+    pub file: Option<FileId>,
+    pub sql: Option<String>,
+}
+
+/// Everything the compiler knows about a manifest, with every finding.
+pub struct Compiled {
+    pub root: PathBuf,
+    pub files: Files,
+    pub manifest_file: FileId,
+    pub manifest: Manifest,
+    pub names: Names,
+    pub models: Vec<CompiledModel>,
+    pub requests: Vec<CompiledRequest>,
+    pub graph: ModelGraph,
+    /// Per schedule, its steps resolved (same index as `manifest.schedules`).
+    pub steps: Vec<Vec<ResolvedStep>>,
+    /// For each model, the schedules that build it (with the selector that pulled it in).
+    pub owners: BTreeMap<usize, Vec<Owner>>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub schedule: usize,
+    pub step: usize,
+    pub selector: manifest::Name,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+    pub fn model_names(&self) -> Vec<&str> {
+        self.manifest.models.iter().map(|m| m.name.text.as_str()).collect()
+    }
+    pub fn select_cx(&self) -> SelectCx<'_> {
+        SelectCx {
+            names: &self.names,
+            manifest: &self.manifest,
+            graph: &self.graph,
+        }
+    }
+}
+
+/// Read and check a manifest and every file it names.
+pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::Missing { path: shown.clone() },
+        _ => LoadError::Unreadable { path: shown.clone(), reason: e.to_string() },
+    })?;
+    if meta.is_dir() {
+        return Err(LoadError::Directory { path: shown });
+    }
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
+    let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(compile_bytes(&shown, &bytes, &root, &|p| std::fs::read(p)))
+}
+
+/// Reads a file relative to the manifest's folder; injectable so tests can fuzz without disk.
+pub type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + 'a;
+
+pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> Compiled {
+    let mut files = Files::default();
+    let mut findings = Vec::new();
+    let (text, bad_utf8) = match std::str::from_utf8(bytes) {
+        Ok(t) => (t.to_string(), None),
+        Err(e) => (String::from_utf8_lossy(bytes).into_owned(), Some(e.valid_up_to())),
+    };
+    let file = files.add(name.to_string(), text);
+    let manifest = if let Some(at) = bad_utf8 {
+        findings.push(
+            Finding::error("stir::syntax", file, at..at + 1, "the manifest is not valid UTF-8")
+                .label("invalid byte")
+                .help("save stir.kdl as UTF-8"),
+        );
+        Manifest { file: Some(file), ..Manifest::default() }
+    } else {
+        let text = files.text(file).to_string();
+        manifest::parse(&text, file, &mut findings)
+    };
+    let names = Names::build(&manifest, file, &mut findings);
+    let mut c = Compiled {
+        root: root.to_path_buf(),
+        files,
+        manifest_file: file,
+        manifest,
+        names,
+        models: Vec::new(),
+        requests: Vec::new(),
+        graph: ModelGraph::default(),
+        steps: Vec::new(),
+        owners: BTreeMap::new(),
+        findings,
+    };
+    check_tags(&mut c);
+    render_models(&mut c, read);
+    build_graph(&mut c);
+    resolve_schedules(&mut c);
+    check::run(&mut c, read);
+    diagnostic::sort(&mut c.findings, &c.files);
+    c.findings.dedup();
+    c
+}
+
+fn check_tags(c: &mut Compiled) {
+    let file = c.manifest_file;
+    for m in &c.manifest.models {
+        for t in &m.tags {
+            if !c.names.tags.contains_key(&t.text) {
+                c.findings.push(c.names.unknown("tag", t, file));
+            }
+        }
+    }
+}
+
+pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<FileId, String> {
+    let path = c.root.join(rel);
+    match read(&path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Ok(c.files.add(display_path(&path), text)),
+            Err(_) => Err(format!("`{rel}` is not valid UTF-8")),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("`{rel}` does not exist")),
+        Err(e) if path.is_dir() => Err(format!("`{rel}` is a directory: {e}")),
+        Err(e) => Err(format!("cannot read `{rel}`: {e}")),
+    }
+}
+
+fn display_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").unwrap_or(&s).to_string()
+}
+
+fn render_models(c: &mut Compiled, read: &ReadFile) {
+    let vars = c
+        .manifest
+        .vars
+        .iter()
+        .map(|v| (v.name.text.clone(), v.value.clone()))
+        .collect();
+    let renderer = Renderer::new(&c.manifest.warehouse.database, vars);
+    let database = c.manifest.warehouse.database.clone();
+    let mfile = c.manifest_file;
+    let mut models = vec![CompiledModel::default(); c.manifest.models.len()];
+    for i in 0..c.manifest.models.len() {
+        let m = c.manifest.models[i].clone();
+        models[i].disabled = m
+            .tags
+            .iter()
+            .any(|t| c.names.tags.get(&t.text).is_some_and(|&ti| c.manifest.tags[ti].disabled));
+        if c.names.models.get(&m.name.text) != Some(&i) {
+            continue; // a duplicate, already reported
+        }
+        let fid = match read_text(c, &m.file, read) {
+            Ok(f) => f,
+            Err(why) => {
+                c.findings.push(
+                    Finding::error("stir::missing_file", mfile, m.file_span.clone(), format!("model `{}`: {why}", m.name.text))
+                        .label("SQL file expected here")
+                        .help(format!("create `{}` with the model's SELECT, or set `file=\"...\"` on the model", m.file)),
+                );
+                continue;
+            }
+        };
+        models[i].file = Some(fid);
+        let source = c.files.text(fid).to_string();
+        let mut all_reads = render::Reads::default();
+        let variants: &[bool] = if m.materialized == Materialized::Incremental { &[false, true] } else { &[false] };
+        for &incremental in variants {
+            match renderer.render(&m.name.text, &m.name.text, &source, incremental) {
+                Ok((sql, reads)) => {
+                    if incremental {
+                        models[i].sql_incremental = Some(sql);
+                    } else {
+                        models[i].sql = Some(sql);
+                    }
+                    for r in reads.refs {
+                        if !all_reads.refs.contains(&r) {
+                            all_reads.refs.push(r);
+                        }
+                    }
+                    for s in reads.sources {
+                        if !all_reads.sources.contains(&s) {
+                            all_reads.sources.push(s);
+                        }
+                    }
+                }
+                Err(e) => {
+                    c.findings.push(
+                        Finding::error("stir::template", fid, e.span, format!("model `{}`: {}", m.name.text, e.message))
+                            .label("here")
+                            .help("models see `ref('model')`, `source('db', 'table')`, `this`, `var('name')` and `is_incremental()`"),
+                    );
+                    break;
+                }
+            }
+        }
+        let ref_spans = render::call_spans(&source, "ref");
+        let span_of = |name: &str| {
+            ref_spans
+                .iter()
+                .find(|(args, _)| args.first().map(String::as_str) == Some(name))
+                .map_or(0..0, |(_, s)| s.clone())
+        };
+        for r in &all_reads.refs {
+            match c.names.models.get(r) {
+                Some(&d) => {
+                    models[i].deps.insert(d);
+                }
+                None => {
+                    let help = did_you_mean(r, c.names.models.keys().map(String::as_str))
+                        .unwrap_or_else(|| "declare the model in a `models` group of the manifest".into());
+                    c.findings.push(
+                        Finding::error("stir::unknown_ref", fid, span_of(r), format!("`ref('{r}')` in model `{}` names no model", m.name.text))
+                            .label("unknown model")
+                            .help(help),
+                    );
+                }
+            }
+        }
+        let source_spans = render::call_spans(&source, "source");
+        for (db, table) in &all_reads.sources {
+            let span = source_spans
+                .iter()
+                .find(|(a, _)| a.len() == 2 && &a[0] == db && &a[1] == table)
+                .map_or(0..0, |(_, s)| s.clone());
+            let known = c.names.sources.get(db);
+            let problem = match known {
+                None => Some((
+                    format!("`source('{db}', '{table}')` in model `{}`: no source `{db}`", m.name.text),
+                    did_you_mean(db, c.names.sources.keys().map(String::as_str))
+                        .unwrap_or_else(|| format!("declare it: `source {db} {{ table {table} }}`")),
+                )),
+                Some(tables) if !tables.contains(table) => Some((
+                    format!("`source('{db}', '{table}')` in model `{}`: source `{db}` has no table `{table}`", m.name.text),
+                    did_you_mean(table, tables.iter().map(String::as_str))
+                        .unwrap_or_else(|| format!("add `table {table}` to `source {db}`")),
+                )),
+                _ => None,
+            };
+            if let Some((message, help)) = problem {
+                c.findings.push(
+                    Finding::error("stir::unknown_source", fid, span, message)
+                        .label("unknown source table")
+                        .help(help),
+                );
+            }
+        }
+        // Hidden references: still an edge, so the build order stays right.
+        let names = &c.names;
+        for mention in sqlscan::hidden_refs(&source, &database, &|n| names.models.contains_key(n)) {
+            let Some(&d) = c.names.models.get(&mention.model) else { continue };
+            if d == i {
+                continue;
+            }
+            models[i].deps.insert(d);
+            c.findings.push(
+                Finding::warning(
+                    "stir::hidden_ref",
+                    fid,
+                    mention.span.clone(),
+                    format!("model `{}` reads `{}` without `ref()`", m.name.text, mention.model),
+                )
+                .label("direct table reference")
+                .help(format!(
+                    "write `{{{{ ref('{}') }}}}` so the dependency is declared and the table name follows the warehouse",
+                    mention.model
+                )),
+            );
+        }
+    }
+    c.models = models;
+}
+
+fn build_graph(c: &mut Compiled) {
+    let deps: Vec<BTreeSet<usize>> = c.models.iter().map(|m| m.deps.clone()).collect();
+    let names: Vec<String> = c.model_names().into_iter().map(String::from).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let graph = ModelGraph::new(&deps, &names);
+    let cycles = graph.cycles(&names);
+    for cycle in cycles {
+        let path = cycle
+            .iter()
+            .map(|&m| format!("`{}`", names[m]))
+            .collect::<Vec<_>>()
+            .join(" -> ");
+        let first = cycle[0];
+        let second = cycle.get(1).copied().unwrap_or(first);
+        c.findings.push(
+            Finding::error(
+                "stir::cycle",
+                c.manifest_file,
+                c.manifest.models[first].name.span.clone(),
+                format!("models form a cycle: {path}"),
+            )
+            .label("on a cycle")
+            .help(format!(
+                "each model in the path refs the next; remove one ref, e.g. the ref from `{}` to `{}`",
+                names[first], names[second]
+            )),
+        );
+    }
+    c.graph = graph;
+}
+
+fn resolve_schedules(c: &mut Compiled) {
+    let file = c.manifest_file;
+    let mut all_steps = Vec::new();
+    let mut owners: BTreeMap<usize, Vec<Owner>> = BTreeMap::new();
+    let mut findings = Vec::new();
+    {
+        let cx = c.select_cx();
+        for (si, s) in c.manifest.schedules.iter().enumerate() {
+            let mut steps = Vec::new();
+            for b in &s.skip {
+                if !c.names.blackouts.contains_key(&b.text) {
+                    findings.push(c.names.unknown("blackout", b, file));
+                }
+            }
+            for (step_i, step) in s.steps.iter().enumerate() {
+                match &step.kind {
+                    StepKind::Run { select, exclude } => {
+                        let mut picked: BTreeMap<usize, &manifest::Name> = BTreeMap::new();
+                        let mut failed = false;
+                        for sel in select {
+                            match eval(&cx, sel, file, &mut findings) {
+                                Some(set) => {
+                                    for m in set {
+                                        picked.entry(m).or_insert(sel);
+                                    }
+                                }
+                                None => failed = true,
+                            }
+                        }
+                        for sel in exclude {
+                            if let Some(set) = eval(&cx, sel, file, &mut findings) {
+                                for m in set {
+                                    picked.remove(&m);
+                                }
+                            }
+                        }
+                        picked.retain(|&m, _| !c.models.get(m).is_some_and(|cm| cm.disabled));
+                        if picked.is_empty() && !failed {
+                            let sel_text = select.iter().map(|n| n.text.as_str()).collect::<Vec<_>>().join(" ");
+                            findings.push(
+                                Finding::error("stir::empty_selection", file, step.span.clone(), format!("`run {sel_text}` in schedule `{}` selects no model", s.name.text))
+                                    .label("selects nothing")
+                                    .help("check the tags and exclusions: models with a disabled tag are never selected"),
+                            );
+                        }
+                        if s.enabled {
+                            for (&m, sel) in &picked {
+                                let list = owners.entry(m).or_default();
+                                if !list.iter().any(|o| o.schedule == si) {
+                                    list.push(Owner { schedule: si, step: step_i, selector: (*sel).clone() });
+                                }
+                            }
+                        }
+                        let mut ms: Vec<usize> = picked.into_keys().collect();
+                        c.graph.sort(&mut ms);
+                        steps.push(ResolvedStep::Run(ms));
+                    }
+                    StepKind::Sql(sql) => steps.push(ResolvedStep::Sql(sql.clone())),
+                    StepKind::Sync(n) => match c.names.syncs.get(&n.text) {
+                        Some(&i) => steps.push(ResolvedStep::Sync(i)),
+                        None => findings.push(c.names.unknown("sync", n, file)),
+                    },
+                    StepKind::Request(n) => match c.names.requests.get(&n.text) {
+                        Some(&i) => steps.push(ResolvedStep::Request(i)),
+                        None => findings.push(c.names.unknown("request", n, file)),
+                    },
+                }
+            }
+            all_steps.push(steps);
+        }
+    }
+    c.findings.extend(findings);
+    c.steps = all_steps;
+    c.owners = owners;
+}
+
+fn eval(cx: &SelectCx, sel: &manifest::Name, file: FileId, out: &mut Vec<Finding>) -> Option<BTreeSet<usize>> {
+    let parsed = match Selector::parse(&sel.text) {
+        Ok(p) => p,
+        Err(msg) => {
+            out.push(
+                Finding::error("stir::invalid_value", file, sel.span.clone(), msg)
+                    .label("invalid selector")
+                    .help("selectors look like `tag:daily`, `mart_x`, `+mart_x`, `mart_x+` or \"path:models/marts\""),
+            );
+            return None;
+        }
+    };
+    match cx.eval(&parsed) {
+        Ok(set) => Some(set),
+        Err(e) => {
+            out.push(Finding::error(e.code, file, sel.span.clone(), e.message).label(e.label).help(e.help));
+            None
+        }
+    }
+}

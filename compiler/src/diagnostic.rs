@@ -1,0 +1,312 @@
+//! Findings: what every stage reports instead of failing. Collected, sorted, rendered once.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Index of a file in [`Files`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub usize);
+
+#[derive(Debug)]
+pub struct SourceFile {
+    /// Path as shown to the user (relative to where stir was run when possible).
+    pub name: String,
+    pub text: Arc<String>,
+}
+
+/// Every file the compiler read, so that any finding can point into it.
+#[derive(Debug, Default)]
+pub struct Files {
+    files: Vec<SourceFile>,
+}
+
+impl Files {
+    pub fn add(&mut self, name: String, text: String) -> FileId {
+        self.files.push(SourceFile {
+            name,
+            text: Arc::new(text),
+        });
+        FileId(self.files.len() - 1)
+    }
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0]
+    }
+    pub fn text(&self, id: FileId) -> &str {
+        &self.files[id.0].text
+    }
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, id: FileId, offset: usize) -> (usize, usize) {
+        let text = self.text(id);
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = text[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// One problem found in the user's input, with everything needed to show and fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable code, e.g. `stir::tag_conflict`.
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub file: FileId,
+    pub span: Range<usize>,
+    pub label: String,
+    pub help: Option<String>,
+    /// More labelled spans in the same file.
+    pub notes: Vec<(Range<usize>, String)>,
+}
+
+impl Finding {
+    pub fn error(code: &'static str, file: FileId, span: Range<usize>, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            file,
+            span,
+            label: String::new(),
+            help: None,
+            notes: Vec::new(),
+        }
+    }
+    pub fn warning(code: &'static str, file: FileId, span: Range<usize>, message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::error(code, file, span, message)
+        }
+    }
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn maybe_help(mut self, help: Option<String>) -> Self {
+        self.help = help;
+        self
+    }
+    pub fn note(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
+        self.notes.push((span, label.into()));
+        self
+    }
+}
+
+/// Sort findings by file name, then position, then code, so output is stable.
+pub fn sort(findings: &mut [Finding], files: &Files) {
+    findings.sort_by(|a, b| {
+        (files.get(a.file).name.as_str(), a.span.start, a.code, &a.message).cmp(&(
+            files.get(b.file).name.as_str(),
+            b.span.start,
+            b.code,
+            &b.message,
+        ))
+    });
+}
+
+/// A finding joined with its source, in the shape miette renders.
+struct Shown<'a> {
+    finding: &'a Finding,
+    source: NamedSource<Arc<String>>,
+}
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.finding.fmt(f)
+    }
+}
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.finding.message)
+    }
+}
+impl std::error::Error for Shown<'_> {}
+
+impl Diagnostic for Shown<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(self.finding.code))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.finding.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.finding
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let len = self.source.inner().len();
+        let clamp = move |r: &Range<usize>| {
+            let start = r.start.min(len);
+            let end = r.end.clamp(start, len);
+            (start, end - start)
+        };
+        let primary = {
+            let (s, l) = clamp(&self.finding.span);
+            let label = (!self.finding.label.is_empty()).then(|| self.finding.label.clone());
+            LabeledSpan::new_primary_with_span(label, (s, l))
+        };
+        let notes = self.finding.notes.iter().map(move |(r, text)| {
+            let (s, l) = clamp(r);
+            LabeledSpan::new_with_span(Some(text.clone()), (s, l))
+        });
+        Some(Box::new(std::iter::once(primary).chain(notes)))
+    }
+}
+
+/// Render findings as rustc-like reports: unicode, no colour, fixed width (stable for golden files).
+pub fn render_human(findings: &[Finding], files: &Files, color: bool, width: usize) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_links(false);
+    let mut out = String::new();
+    for finding in findings {
+        let file = files.get(finding.file);
+        let shown = Shown {
+            finding,
+            source: NamedSource::new(file.name.clone(), file.text.clone()),
+        };
+        // Rendering into a String cannot fail.
+        let _ = handler.render_report(&mut out, &shown);
+        out.push('\n');
+    }
+    out
+}
+
+/// A closing line like `error: 2 errors, 1 warning`.
+pub fn summary(findings: &[Finding]) -> String {
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let warnings = findings.len() - errors;
+    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+}
+
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonFinding<'a> {
+    pub code: &'a str,
+    pub severity: Severity,
+    pub message: &'a str,
+    pub file: &'a str,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    pub help: Option<&'a str>,
+}
+
+pub fn render_json(findings: &[Finding], files: &Files) -> String {
+    let items: Vec<JsonFinding> = findings
+        .iter()
+        .map(|f| {
+            let (line, column) = files.line_col(f.file, f.span.start);
+            let (end_line, end_column) = files.line_col(f.file, f.span.end);
+            JsonFinding {
+                code: f.code,
+                severity: f.severity,
+                message: &f.message,
+                file: &files.get(f.file).name,
+                line,
+                column,
+                end_line,
+                end_column,
+                help: f.help.as_deref(),
+            }
+        })
+        .collect();
+    let mut s = serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into());
+    s.push('\n');
+    s
+}
+
+/// GitHub Actions workflow commands, so findings annotate the pull request.
+pub fn render_github(findings: &[Finding], files: &Files) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let (line, col) = files.line_col(f.file, f.span.start);
+        let (end_line, end_col) = files.line_col(f.file, f.span.end);
+        let level = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut text = f.message.clone();
+        if let Some(h) = &f.help {
+            text.push_str("\nhelp: ");
+            text.push_str(h);
+        }
+        out.push_str(&format!(
+            "::{level} file={},line={line},col={col},endLine={end_line},endColumn={end_col},title={}::{}\n",
+            escape_property(&files.get(f.file).name),
+            escape_property(f.code),
+            escape_data(&text)
+        ));
+    }
+    out
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The closest known name, for "did you mean" help (just's `suggestion.rs`).
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = strsim::levenshtein(name, c);
+        let limit = (name.chars().count().max(c.chars().count()) / 3).max(1);
+        if d <= limit && best.is_none_or(|(bd, bc)| (d, c) < (bd, bc)) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}

@@ -1,0 +1,844 @@
+//! Exact schedule analysis: overlaps between heavy schedules, blackout overruns, stale reads.
+//!
+//! # Model
+//! A schedule fires at every minute its cron matches (project local time) whose time of day is
+//! not inside one of its `skip` windows. A run fired at t occupies [t, t + timeout). The
+//! analysis is worst case: every fire happens and every run lasts its whole timeout. The
+//! project starts at 2026-01-01T00:00 project local time: fires from then on count, and a
+//! result is the first instant at which both runs are active (the earlier run may have fired
+//! hours before that instant).
+//!
+//! # Why it is exact without sampling
+//! A cron's times of day are the same on every day it matches, so a schedule is
+//! (set of matching days) x (sorted minutes of day). Whether a run of X fired on day D at
+//! minute tx meets a run of Y fired on day D+delta depends on the times of day and delta only,
+//! never on the date; the day condition is periodic with the 400-year Gregorian cycle
+//! (146 097 days, a whole number of weeks). So for each small delta (bounded by the timeout)
+//! the analysis computes the earliest feasible time of day once, then scans one full cycle of
+//! days as bitsets, 64 days per machine word. Pairs whose times of day can never meet are
+//! rejected before any day is looked at.
+//!
+//! # Time zones (the DST rule)
+//! UTC and fixed offsets are analysed in wall time, which is exact. For an IANA zone with
+//! daylight saving time:
+//! - a fire whose local time does not exist (spring forward gap) happens at the first instant
+//!   after the gap (02:30 on a New York spring-forward day fires at 03:00 EDT); fires that fall
+//!   in one gap therefore happen once;
+//! - a fire whose local time is ambiguous (fall back) happens once, at the first occurrence;
+//! - a run lasts its timeout in real (elapsed) time.
+//!
+//! The check reports the earlier of (1) the exact wall-time analysis above, and (2) an exact
+//! enumeration, in real UTC time, of every fire of both schedules within timeout + 1 day of
+//! every DST transition the zone database knows from 2026 up to 2426 (chrono-tz carries
+//! explicit transitions only up to a fixed year; beyond it the runtime, which uses the same
+//! database, applies a constant offset, so wall time is exact there). Between two transitions
+//! real and wall time differ by a constant, so (1) is exact for runs that do not straddle a
+//! transition and (2) is exact for those that do: no overlap is missed. On a transition day
+//! (1) may report an overlap that exists in wall time only (one hour too close after fall
+//! back); that errs on the side of caution. Blackout overruns are computed in wall time
+//! (blackouts are wall-clock windows).
+
+use crate::cron::{at_minute, Cron};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use std::fmt;
+
+/// Days in the Gregorian cycle; a multiple of 7, so weekdays repeat too.
+const CYCLE: i64 = 146_097;
+const DAY: i64 = 1440;
+/// Start of the analysis, project local time.
+pub const ANALYSIS_START: (i32, u32, u32) = (2026, 1, 1);
+/// Last year whose DST transitions are enumerated in real time.
+const DST_HORIZON_END_YEAR: i32 = 2426;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Zone {
+    /// Offset in minutes east of UTC.
+    Fixed(i32),
+    Iana(chrono_tz::Tz),
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Fixed(0) => f.write_str("UTC"),
+            Zone::Fixed(m) => {
+                let sign = if *m < 0 { '-' } else { '+' };
+                write!(f, "{}{:02}:{:02}", sign, m.abs() / 60, m.abs() % 60)
+            }
+            Zone::Iana(tz) => f.write_str(tz.name()),
+        }
+    }
+}
+
+/// A daily window of minutes of day [from, to); `to < from` wraps past midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DailyWindow {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl DailyWindow {
+    pub fn contains(&self, minute_of_day: u16) -> bool {
+        if self.from <= self.to {
+            self.from <= minute_of_day && minute_of_day < self.to
+        } else {
+            minute_of_day >= self.from || minute_of_day < self.to
+        }
+    }
+
+    /// Length in minutes (0 when from == to).
+    pub fn len(&self) -> i64 {
+        (self.to as i64 - self.from as i64).rem_euclid(DAY)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    pub name: String,
+    pub cron: Cron,
+    pub timeout_min: u32,
+    pub heavy: bool,
+    pub skip: Vec<DailyWindow>,
+}
+
+impl Tier {
+    /// Times of day at which the tier really fires (skip windows removed).
+    pub fn fire_times(&self) -> Vec<u16> {
+        self.cron
+            .times_of_day()
+            .into_iter()
+            .filter(|m| !self.skip.iter().any(|w| w.contains(*m)))
+            .collect()
+    }
+}
+
+/// Two runs active at one instant (project local time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    pub instant: NaiveDateTime,
+    pub a_fire: NaiveDateTime,
+    pub a_end: NaiveDateTime,
+    pub b_fire: NaiveDateTime,
+    pub b_end: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrun {
+    pub fire: NaiveDateTime,
+    pub end: NaiveDateTime,
+    pub blackout_start: NaiveDateTime,
+}
+
+fn start_date() -> NaiveDate {
+    let (y, m, d) = ANALYSIS_START;
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+fn start_dt() -> NaiveDateTime {
+    start_date().and_time(chrono::NaiveTime::MIN)
+}
+
+/// Minutes since the analysis start -> local wall time.
+fn wall(abs_min: i64) -> NaiveDateTime {
+    start_dt() + Duration::minutes(abs_min)
+}
+
+/// Local wall time -> minutes since the analysis start.
+fn abs_of(t: NaiveDateTime) -> i64 {
+    (t - start_dt()).num_minutes()
+}
+
+// ---------------------------------------------------------------- day bitsets
+
+/// A schedule prepared for analysis: fire times of day, duration, and its matching days as a
+/// bitset over days [0, 2 * CYCLE + 128) from the analysis start. Nothing fires before the
+/// start (the project begins then), so days < 0 read as 0; later days repeat every cycle.
+#[derive(Debug, Clone)]
+struct Prepared {
+    times: Vec<u16>,
+    dur: i64,
+    /// bit j <=> day j matches
+    ext: Vec<u64>,
+    ever: bool,
+}
+
+const EXT_BITS: i64 = 2 * CYCLE + 192;
+
+impl Prepared {
+    fn new(t: &Tier) -> Prepared {
+        let times = t.fire_times();
+        let words = (EXT_BITS as usize).div_ceil(64);
+        let mut ext = vec![0u64; words];
+        let ever = !times.is_empty() && t.cron.fires_ever();
+        if ever {
+            if t.cron.every_day() {
+                ext.iter_mut().for_each(|w| *w = u64::MAX);
+            } else {
+                // One cycle with plain counters (no date arithmetic), then tile it.
+                let mut period = vec![false; CYCLE as usize];
+                let d0 = start_date();
+                let (mut y, mut m, mut d) = (d0.year(), d0.month(), d0.day());
+                let mut wd = d0.weekday().num_days_from_sunday();
+                let mut len = crate::cron::month_len(y, m);
+                for p in period.iter_mut() {
+                    *p = t.cron.matches_ymd(m, d, wd);
+                    d += 1;
+                    wd = (wd + 1) % 7;
+                    if d > len {
+                        d = 1;
+                        m += 1;
+                        if m > 12 {
+                            m = 1;
+                            y += 1;
+                        }
+                        len = crate::cron::month_len(y, m);
+                    }
+                }
+                for j in 0..EXT_BITS {
+                    if period[j.rem_euclid(CYCLE) as usize] {
+                        ext[(j / 64) as usize] |= 1 << (j % 64);
+                    }
+                }
+            }
+        }
+        Prepared { times, dur: t.timeout_min as i64, ext, ever }
+    }
+
+    fn day(&self, d: i64) -> bool {
+        if d < 0 {
+            return false;
+        }
+        let j = d.rem_euclid(CYCLE) as usize;
+        self.ext[j / 64] & (1 << (j % 64)) != 0
+    }
+
+    /// First matching day at or after the start.
+    fn first_day_from_start(&self) -> Option<i64> {
+        if !self.ever {
+            return None;
+        }
+        (0..CYCLE).find(|d| self.day(*d))
+    }
+}
+
+/// 64 bits of `bits` starting at bit `start` (bits beyond the end read as 0).
+#[inline]
+fn get64(bits: &[u64], start: i64) -> u64 {
+    if start < 0 {
+        // days before the start never match
+        return if start <= -64 { 0 } else { get64(bits, 0) << (-start) };
+    }
+    let w = (start / 64) as usize;
+    let s = (start % 64) as u32;
+    let lo = bits.get(w).copied().unwrap_or(0);
+    if s == 0 {
+        return lo;
+    }
+    let hi = bits.get(w + 1).copied().unwrap_or(0);
+    (lo >> s) | (hi << (64 - s))
+}
+
+/// out[j] = bits[j - n] (shift toward higher indices), same length.
+fn shift_up(bits: &[u64], n: i64) -> Vec<u64> {
+    (0..bits.len()).map(|w| get64(bits, w as i64 * 64 - n)).collect()
+}
+
+/// out[j] = OR of bits[j - k] for k in 1..=w.
+fn dilate(bits: &[u64], w: i64) -> Vec<u64> {
+    let mut cur = shift_up(bits, 1); // covers k in 1..=1
+    let mut n = 1;
+    while 2 * n <= w {
+        let s = shift_up(&cur, n);
+        cur.iter_mut().zip(s).for_each(|(a, b)| *a |= b);
+        n *= 2;
+    }
+    if n < w {
+        let s = shift_up(&cur, w - n);
+        cur.iter_mut().zip(s).for_each(|(a, b)| *a |= b);
+    }
+    cur
+}
+
+/// One family of day offsets (other fire day = anchor day + delta) with the earliest anchor
+/// time of day that works for it.
+struct Group {
+    /// earliest feasible anchor time of day
+    m: u16,
+    /// other's time of day paired with it
+    ty: u16,
+    /// Single delta, or a full range of deltas `lo..=-1` where every pair of times works.
+    delta: i64,
+    full_width: i64,
+    /// other's day bits aligned so that bit (j) answers "other fires on a day of this group"
+    bits: Option<Vec<u64>>,
+}
+
+/// The first fire L >= 0 of `x` at which a run of `y` is active (y fired at O <= L < O + y.dur).
+/// Returns (L, O) in minutes since the analysis start.
+fn first_anchor(x: &Prepared, y: &Prepared) -> Option<(i64, i64)> {
+    if !x.ever || !y.ever || y.dur <= 0 {
+        return None;
+    }
+    let (tx0, txl) = (x.times[0] as i64, *x.times.last()? as i64);
+    let (ty0, tyl) = (y.times[0] as i64, *y.times.last()? as i64);
+    // Deltas <= -1 from `df` on are "full": every pair of times meets.
+    let df = (txl - ty0 - y.dur).div_euclid(DAY) + 1;
+    let mut groups: Vec<Group> = Vec::new();
+    let mut partial = |delta: i64, groups: &mut Vec<Group>| {
+        for &tx in &x.times {
+            let lim = tx as i64 - DAY * delta;
+            let i = y.times.partition_point(|&t| (t as i64) <= lim);
+            if i == 0 {
+                continue;
+            }
+            let ty = y.times[i - 1];
+            if ty as i64 + DAY * delta + y.dur > tx as i64 {
+                groups.push(Group { m: tx, ty, delta, full_width: 0, bits: None });
+                return;
+            }
+        }
+    };
+    partial(0, &mut groups);
+    // partial deltas below the full range (or below 0 when there is no full range)
+    let mut delta = df.min(0) - 1;
+    while DAY * delta + tyl + y.dur > tx0 && delta >= -CYCLE {
+        partial(delta, &mut groups);
+        delta -= 1;
+    }
+    if df <= -1 {
+        let width = (-df).min(CYCLE);
+        groups.push(Group {
+            m: x.times[0],
+            ty: y.times[y.times.len() - 1],
+            delta: -1,
+            full_width: width,
+            bits: Some(dilate(&y.ext, width)),
+        });
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    // Other's days before the start are empty, so the pattern is periodic only once anchor
+    // days are past the longest look-back: scan one cycle plus that margin.
+    let back = groups.iter().map(|g| g.full_width.max(-g.delta)).max().unwrap_or(0);
+    let words = ((CYCLE + back) as usize).div_ceil(64) + 1;
+    let mut masks = vec![0u64; groups.len()];
+    for wi in 0..words {
+        let d = wi as i64 * 64;
+        let xw = get64(&x.ext, d);
+        if xw == 0 {
+            continue;
+        }
+        let mut any = 0u64;
+        for (g, mask) in groups.iter().zip(masks.iter_mut()) {
+            let yw = match &g.bits {
+                Some(b) => get64(b, d),
+                None => get64(&y.ext, d + g.delta),
+            };
+            *mask = xw & yw;
+            any |= *mask;
+        }
+        if any == 0 {
+            continue;
+        }
+        let bit = any.trailing_zeros() as i64;
+        let day = d + bit;
+        // the earliest time among groups active that day; ties go to the latest other fire
+        let mut best: Option<(i64, i64)> = None;
+        for (g, mask) in groups.iter().zip(masks.iter()) {
+            if mask & (1 << bit) == 0 {
+                continue;
+            }
+            let other_day = if g.full_width > 0 {
+                (1..=g.full_width).map(|k| day - k).find(|od| y.day(*od)).unwrap_or(day - 1)
+            } else {
+                day + g.delta
+            };
+            let cand = (day * DAY + g.m as i64, other_day * DAY + g.ty as i64);
+            best = match best {
+                Some(b) if (b.0, -b.1) <= (cand.0, -cand.1) => Some(b),
+                _ => Some(cand),
+            };
+        }
+        return best;
+    }
+    None
+}
+
+/// Wall-time first overlap: (instant, a_fire, b_fire) in minutes since the start.
+fn first_overlap_wall(a: &Prepared, b: &Prepared) -> Option<(i64, i64, i64)> {
+    if a.dur <= 0 || b.dur <= 0 {
+        return None;
+    }
+    let r1 = first_anchor(a, b).map(|(l, o)| (l, l, o));
+    let r2 = first_anchor(b, a).map(|(l, o)| (l, o, l));
+    match (r1, r2) {
+        (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
+        (x, y) => x.or(y),
+    }
+}
+
+// ---------------------------------------------------------------- zones and DST
+
+impl Zone {
+    /// "UTC", "Z", "+05:30", "-0800", or an IANA name such as "Asia/Kolkata".
+    pub fn parse(s: &str) -> Option<Zone> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" || t.eq_ignore_ascii_case("etc/utc") {
+            return Some(Zone::Fixed(0));
+        }
+        if let Some(rest) = t.strip_prefix('+').map(|r| (1, r)).or_else(|| t.strip_prefix('-').map(|r| (-1, r))) {
+            let (sign, r) = rest;
+            let digits: String = r.chars().filter(|c| *c != ':').collect();
+            if !(digits.len() == 4 || digits.len() == 2) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let h: i32 = digits.get(0..2)?.parse().ok()?;
+            let m: i32 = if digits.len() == 4 { digits.get(2..4)?.parse().ok()? } else { 0 };
+            if h > 18 || m > 59 || (r.contains(':') && r.len() != 5) {
+                return None;
+            }
+            return Some(Zone::Fixed(sign * (h * 60 + m)));
+        }
+        t.parse::<chrono_tz::Tz>().ok().map(Zone::Iana)
+    }
+
+    /// Local wall time -> UTC instant under the DST rule (gap: first instant after it;
+    /// ambiguous: first occurrence).
+    pub fn to_utc(&self, w: NaiveDateTime) -> DateTime<Utc> {
+        match self {
+            Zone::Fixed(off) => Utc.from_utc_datetime(&(w - Duration::minutes(*off as i64))),
+            Zone::Iana(tz) => match tz.from_local_datetime(&w) {
+                chrono::LocalResult::Single(x) => x.with_timezone(&Utc),
+                chrono::LocalResult::Ambiguous(x, y) => x.with_timezone(&Utc).min(y.with_timezone(&Utc)),
+                chrono::LocalResult::None => {
+                    // the first existing wall minute after the gap is the transition instant
+                    for k in 1..=24 * 60 {
+                        if let Some(x) = tz.from_local_datetime(&(w + Duration::minutes(k))).earliest() {
+                            return x.with_timezone(&Utc);
+                        }
+                    }
+                    Utc.from_utc_datetime(&w)
+                }
+            },
+        }
+    }
+
+    /// UTC instant -> local wall time.
+    pub fn to_local(&self, u: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Zone::Fixed(off) => u.naive_utc() + Duration::minutes(*off as i64),
+            Zone::Iana(tz) => u.with_timezone(tz).naive_local(),
+        }
+    }
+
+    /// The next fire strictly after `after`, skip windows and the DST rule applied.
+    pub fn next_fire_utc(&self, cron: &Cron, skip: &[DailyWindow], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let times: Vec<u16> = cron.times_of_day().into_iter().filter(|m| !skip.iter().any(|w| w.contains(*m))).collect();
+        let local = self.to_local(after);
+        // start a little earlier: a fire in a gap or a first occurrence maps forward/back
+        let slack = match self {
+            Zone::Fixed(_) => Duration::zero(),
+            Zone::Iana(_) => Duration::hours(26),
+        };
+        let mut w = local - slack - Duration::minutes(1);
+        // bound the walk: at most two cycles of distinct wall fires are needed in practice
+        for _ in 0..100_000 {
+            let c = cron.next_after_in(w, &times)?;
+            let u = self.to_utc(c);
+            if u > after {
+                return Some(u);
+            }
+            w = c;
+        }
+        None
+    }
+
+    /// DST transitions (UTC) from 2025-12 until the horizon end; empty for fixed zones.
+    /// Cached per thread: scanning 400 years takes a few milliseconds.
+    fn transitions(&self) -> Vec<DateTime<Utc>> {
+        thread_local! {
+            static CACHE: std::cell::RefCell<Vec<(chrono_tz::Tz, Vec<DateTime<Utc>>)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let Zone::Iana(tz) = self else { return Vec::new() };
+        if let Some(v) = CACHE.with(|c| c.borrow().iter().find(|(z, _)| z == tz).map(|(_, v)| v.clone())) {
+            return v;
+        }
+        let v = self.scan_transitions();
+        CACHE.with(|c| c.borrow_mut().push((*tz, v.clone())));
+        v
+    }
+
+    fn scan_transitions(&self) -> Vec<DateTime<Utc>> {
+        let Zone::Iana(tz) = self else { return Vec::new() };
+        let mut out = Vec::new();
+        let Some(begin) = NaiveDate::from_ymd_opt(ANALYSIS_START.0 - 1, 12, 1) else { return out };
+        let Some(end) = NaiveDate::from_ymd_opt(DST_HORIZON_END_YEAR + 1, 1, 1) else { return out };
+        let epoch = |m: i64| DateTime::<Utc>::from_timestamp(m * 60, 0).unwrap_or_default().naive_utc();
+        let off = |m: i64| tz.offset_from_utc_datetime(&epoch(m)).fix().local_minus_utc();
+        let mut prev_t = begin.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 60;
+        let end_t = end.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 60;
+        let mut prev = off(prev_t);
+        // daily probes, then bisection to the minute
+        while prev_t < end_t {
+            let t = prev_t + DAY;
+            let o = off(t);
+            if o != prev {
+                let (mut lo, mut hi) = (prev_t, t);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if off(mid) == prev {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                out.push(utc_min(hi));
+                prev = o;
+            }
+            prev_t = t;
+        }
+        out
+    }
+}
+
+/// Real-time windows (UTC minutes since epoch) of a tier's fires whose UTC fire lies in [lo, hi].
+fn real_windows(t: &Tier, times: &[u16], zone: &Zone, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Vec<(i64, i64, NaiveDateTime)> {
+    let mut out: Vec<(i64, i64, NaiveDateTime)> = Vec::new();
+    let from = zone.to_local(lo).date() - Duration::days(1);
+    let to = zone.to_local(hi).date() + Duration::days(1);
+    let mut d = from;
+    while d <= to {
+        if t.cron.matches_day(d) {
+            for &m in times {
+                let w = at_minute(d, m);
+                let u = zone.to_utc(w);
+                if u >= lo && u <= hi {
+                    let s = u.timestamp() / 60;
+                    // fires mapped onto one instant (a gap) happen once
+                    if out.last().map(|x| x.0) != Some(s) {
+                        out.push((s, s + t.timeout_min as i64, w));
+                    }
+                }
+            }
+        }
+        let Some(n) = d.succ_opt() else { break };
+        d = n;
+    }
+    out.sort();
+    out.dedup_by_key(|x| x.0);
+    out
+}
+
+/// Real-time sweep around DST transitions. With `anchor_only`, only fires of `a` are tested
+/// against active runs of `b` (stale read); otherwise both ways. Returns (instant, a_fire, b_fire)
+/// as UTC minutes since the epoch, plus the wall times of both fires.
+fn dst_first(
+    a: &Tier,
+    b: &Tier,
+    zone: &Zone,
+    transitions: &[DateTime<Utc>],
+    anchor_only: bool,
+) -> Option<(i64, NaiveDateTime, NaiveDateTime)> {
+    if transitions.is_empty() || b.timeout_min == 0 || (!anchor_only && a.timeout_min == 0) {
+        return None;
+    }
+    let (ta, tb) = (a.fire_times(), b.fire_times());
+    if ta.is_empty() || tb.is_empty() {
+        return None;
+    }
+    let start_u = zone.to_utc(start_dt()).timestamp() / 60;
+    let margin = Duration::minutes(a.timeout_min.max(b.timeout_min) as i64) + Duration::days(1);
+    for tr in transitions {
+        let (lo, hi) = ((*tr - margin).max(utc_min(start_u)), *tr + margin);
+        if hi < lo {
+            continue;
+        }
+        let wa = real_windows(a, &ta, zone, lo, hi);
+        let wb = real_windows(b, &tb, zone, lo, hi);
+        // merge by fire time; track the run of each side that ends last
+        let (mut i, mut j) = (0, 0);
+        let mut a_best: Option<(i64, NaiveDateTime)> = None; // (end, fire wall)
+        let mut b_best: Option<(i64, NaiveDateTime)> = None;
+        while i < wa.len() || j < wb.len() {
+            let take_a = j >= wb.len() || (i < wa.len() && wa[i].0 <= wb[j].0);
+            if take_a {
+                let (s, e, w) = wa[i];
+                i += 1;
+                // an `a` fire tie with a `b` fire: register b first so the tie is seen
+                while j < wb.len() && wb[j].0 == s {
+                    if b_best.is_none_or(|x| wb[j].1 > x.0) {
+                        b_best = Some((wb[j].1, wb[j].2));
+                    }
+                    j += 1;
+                }
+                if let Some((be, bw)) = b_best {
+                    let inst = s.max(start_u);
+                    if be > inst && (anchor_only || e > inst) && (s >= start_u || !anchor_only) {
+                        return Some((inst, w, bw));
+                    }
+                }
+                if a_best.is_none_or(|x| e > x.0) {
+                    a_best = Some((e, w));
+                }
+            } else {
+                let (s, e, w) = wb[j];
+                j += 1;
+                if !anchor_only {
+                    if let Some((ae, aw)) = a_best {
+                        let inst = s.max(start_u);
+                        if ae > inst && e > inst {
+                            return Some((inst, aw, w));
+                        }
+                    }
+                }
+                if b_best.is_none_or(|x| e > x.0) {
+                    b_best = Some((e, w));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn utc_min(m: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(m * 60, 0).unwrap_or_default()
+}
+
+/// End of a run fired at wall time `fire`, as local wall time (real-time duration).
+fn end_of(zone: &Zone, fire: NaiveDateTime, timeout: u32) -> NaiveDateTime {
+    match zone {
+        Zone::Fixed(_) => fire + Duration::minutes(timeout as i64),
+        Zone::Iana(_) => zone.to_local(zone.to_utc(fire) + Duration::minutes(timeout as i64)),
+    }
+}
+
+// ---------------------------------------------------------------- public analyses
+
+/// Shared precomputation for many pairs in one zone.
+struct Ctx {
+    zone: Zone,
+    transitions: Vec<DateTime<Utc>>,
+}
+
+impl Ctx {
+    fn new(zone: &Zone) -> Ctx {
+        Ctx { zone: zone.clone(), transitions: zone.transitions() }
+    }
+
+    fn overlap(&self, a: &Tier, pa: &Prepared, b: &Tier, pb: &Prepared) -> Option<Overlap> {
+        let z = &self.zone;
+        let w = first_overlap_wall(pa, pb).map(|(i, fa, fb)| (wall(i), wall(fa), wall(fb)));
+        let r = dst_first(a, b, z, &self.transitions, false).map(|(i, fa, fb)| (z.to_local(utc_min(i)), fa, fb));
+        let pick = match (w, r) {
+            (Some(x), Some(y)) => {
+                if z.to_utc(y.0) < z.to_utc(x.0) {
+                    Some(y)
+                } else {
+                    Some(x)
+                }
+            }
+            (x, y) => x.or(y),
+        };
+        pick.map(|(instant, af, bf)| Overlap {
+            instant,
+            a_fire: af,
+            a_end: end_of(z, af, a.timeout_min),
+            b_fire: bf,
+            b_end: end_of(z, bf, b.timeout_min),
+        })
+    }
+
+    fn stale(&self, owner: &Tier, po: &Prepared, reader: &Tier, pr: &Prepared) -> Option<Overlap> {
+        let z = &self.zone;
+        let w = first_anchor(pr, po).map(|(l, o)| (wall(l), wall(o), wall(l)));
+        let r = dst_first(reader, owner, z, &self.transitions, true).map(|(i, fr, fo)| (z.to_local(utc_min(i)), fo, fr));
+        let pick = match (w, r) {
+            (Some(x), Some(y)) => Some(if z.to_utc(y.0) < z.to_utc(x.0) { y } else { x }),
+            (x, y) => x.or(y),
+        };
+        pick.map(|(instant, of, rf)| Overlap {
+            instant,
+            a_fire: of,
+            a_end: end_of(z, of, owner.timeout_min),
+            b_fire: rf,
+            b_end: end_of(z, rf, reader.timeout_min),
+        })
+    }
+}
+
+/// The first instant >= 2026-01-01T00:00 (local) at which runs of `a` and `b` can both be
+/// active, worst case. None when they never can.
+pub fn first_overlap(a: &Tier, b: &Tier, zone: &Zone) -> Option<Overlap> {
+    let ctx = Ctx::new(zone);
+    ctx.overlap(a, &Prepared::new(a), b, &Prepared::new(b))
+}
+
+/// Every pair (i < j) of heavy tiers that can overlap, with the first overlap, sorted by (i, j).
+pub fn heavy_overlaps(tiers: &[Tier], zone: &Zone) -> Vec<(usize, usize, Overlap)> {
+    let ctx = Ctx::new(zone);
+    let heavy: Vec<(usize, Prepared)> =
+        tiers.iter().enumerate().filter(|(_, t)| t.heavy).map(|(i, t)| (i, Prepared::new(t))).collect();
+    let mut out = Vec::new();
+    for (x, (i, pi)) in heavy.iter().enumerate() {
+        for (j, pj) in heavy.iter().skip(x + 1) {
+            if let Some(o) = ctx.overlap(&tiers[*i], pi, &tiers[*j], pj) {
+                out.push((*i, *j, o));
+            }
+        }
+    }
+    out
+}
+
+/// The first fire (>= the analysis start) that lies outside blackout `w` but whose window
+/// reaches into it. Wall-time (blackouts are wall-clock windows). Skip windows of `t` apply.
+pub fn blackout_overrun(t: &Tier, w: &DailyWindow, zone: &Zone) -> Option<Overrun> {
+    let len = w.len();
+    if len == 0 || t.timeout_min == 0 {
+        return None;
+    }
+    let dur = t.timeout_min as i64;
+    // Pure time-of-day condition: the same on every matching day.
+    let bad = t.fire_times().into_iter().find_map(|m| {
+        if w.contains(m) {
+            return None;
+        }
+        let next_start = if (w.from as i64) > m as i64 { w.from as i64 } else { w.from as i64 + DAY };
+        (m as i64 + dur > next_start).then_some((m, next_start))
+    })?;
+    let p = Prepared::new(t);
+    let day = p.first_day_from_start()?;
+    let fire = wall(day * DAY + bad.0 as i64);
+    Some(Overrun { fire, end: end_of(zone, fire, t.timeout_min), blackout_start: wall(day * DAY + bad.1) })
+}
+
+/// stale_read: the first fire of `reader` (>= start) at which a run of `owner` is active
+/// (owner fired at or before it and is still running). `a_*` = owner, `b_*` = reader,
+/// `instant` = the reader's fire.
+pub fn may_run_during_fire(owner: &Tier, reader: &Tier, zone: &Zone) -> Option<Overlap> {
+    let ctx = Ctx::new(zone);
+    ctx.stale(owner, &Prepared::new(owner), reader, &Prepared::new(reader))
+}
+
+fn hm(m: i64) -> String {
+    let m = m.rem_euclid(DAY);
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+/// One concrete sentence that removes the overlap, verified by re-running the analysis
+/// where it is cheap.
+pub fn suggest_fix(a: &Tier, b: &Tier, o: &Overlap) -> String {
+    let zone = Zone::Fixed(0);
+    // the tier that fired first gets a skip window covering the other's run
+    let (first, second, f_fire, s_fire, s_end) = if o.a_fire <= o.b_fire {
+        (a, b, o.a_fire, o.b_fire, o.b_end)
+    } else {
+        (b, a, o.b_fire, o.a_fire, o.a_end)
+    };
+    let s_tod = (s_fire.hour() * 60 + s_fire.minute()) as i64;
+    let run = (s_end - s_fire).num_minutes().min(DAY - 1);
+    let from = (s_tod - first.timeout_min as i64 + 1).rem_euclid(DAY);
+    let to = (s_tod + run).rem_euclid(DAY);
+    if (first.timeout_min as i64) + run < DAY {
+        let mut fixed = first.clone();
+        fixed.skip.push(DailyWindow { from: from as u16, to: to as u16 });
+        if first_overlap(&fixed, second, &zone).is_none() {
+            return format!(
+                "add `blackout {}-window from=\"{}\" to=\"{}\"` and `skip` it on `{}`, so `{}` does not fire into `{}` (fired {}); checked: no overlap remains",
+                second.name,
+                hm(from),
+                hm(to),
+                first.name,
+                first.name,
+                second.name,
+                s_fire.format("%H:%M")
+            );
+        }
+    }
+    // shift the later tier by whole hours when its hour field is a single value
+    let src = second.cron.source();
+    let parts: Vec<&str> = src.split_whitespace().collect();
+    if parts.len() == 5 {
+        if let Ok(h) = parts[1].parse::<u32>() {
+            for s in 1..24 {
+                let nh = (h + s) % 24;
+                let expr = format!("{} {} {} {} {}", parts[0], nh, parts[2], parts[3], parts[4]);
+                if let Ok(c) = Cron::parse(&expr) {
+                    let moved = Tier { cron: c, ..second.clone() };
+                    if first_overlap(first, &moved, &zone).is_none() {
+                        return format!("move `{}` to cron=\"{}\"; checked: no overlap with `{}` remains", second.name, expr, first.name);
+                    }
+                }
+            }
+        }
+    }
+    let gap = (s_fire - f_fire).num_minutes();
+    if gap > 0 {
+        format!(
+            "`{}` fires {} min after `{}`: cut `{}` timeout to at most {}m, or skip `{}` on a window around {}",
+            second.name,
+            gap,
+            first.name,
+            first.name,
+            gap,
+            first.name,
+            s_fire.format("%H:%M")
+        )
+    } else {
+        format!("`{}` and `{}` fire together at {}: move one of them or skip one on a window around it", a.name, b.name, s_fire.format("%H:%M"))
+    }
+}
+
+/// Worst-case windows (fire, end) of `t` that intersect [from, to), local wall time, in order.
+pub fn windows(t: &Tier, zone: &Zone, from: NaiveDateTime, to: NaiveDateTime) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    let mut out = Vec::new();
+    if to <= from {
+        return out;
+    }
+    let times = t.fire_times();
+    let back = (t.timeout_min as i64).div_euclid(DAY) + 2;
+    let mut d = from.date() - Duration::days(back);
+    let last = to.date();
+    while d <= last {
+        if t.cron.matches_day(d) {
+            for &m in &times {
+                let f = at_minute(d, m);
+                let e = end_of(zone, f, t.timeout_min);
+                if f < to && e > from && e > f {
+                    out.push((f, e));
+                }
+            }
+        }
+        let Some(n) = d.succ_opt() else { break };
+        d = n;
+    }
+    out
+}
+
+/// Minutes since the analysis start of a local time (exposed for tests and tools).
+pub fn minutes_since_start(t: NaiveDateTime) -> i64 {
+    abs_of(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(name: &str, cron: &str, timeout: u32) -> Tier {
+        Tier { name: name.into(), cron: Cron::parse(cron).expect("cron"), timeout_min: timeout, heavy: true, skip: vec![] }
+    }
+
+    #[test]
+    fn smoke() {
+        let a = tier("post_ranker", "0 */5 * * *", 300);
+        let b = tier("dbt_daily", "0 19 * * *", 360);
+        let o = first_overlap(&a, &b, &Zone::Fixed(0)).expect("overlap");
+        assert_eq!(o.instant, wall(19 * 60));
+        assert_eq!(o.a_fire, wall(15 * 60));
+    }
+}
