@@ -1169,12 +1169,7 @@ fn node_span(node: &KdlNode) -> Span {
 
 fn entry_span(e: &KdlEntry) -> Span {
     let s = e.span();
-    let mut span = s.offset()..s.offset() + s.len();
-    // Entry spans include the leading whitespace; trim it so labels point at the text.
-    if let Some(repr) = e.format().map(|f| f.leading.len()) {
-        span.start = (span.start + repr).min(span.end);
-    }
-    span
+    s.offset()..s.offset() + s.len()
 }
 
 /// Span of a property's value (after `key=`), so labels and inner spans point at the text.
