@@ -22,7 +22,9 @@ fn ownership(c: &mut Compiled) {
             continue;
         }
         let owners = c.owners.get(&i).map(Vec::as_slice).unwrap_or_default();
+        let unknown_tag = m.tags.iter().any(|t| !c.names.tags.contains_key(&t.text));
         match owners {
+            [] if unknown_tag => {}
             [] => out.push(
                 Finding::warning("stir::unscheduled", file, m.name.span.clone(), format!("model `{}` is built by no schedule", m.name.text))
                     .label("never built")

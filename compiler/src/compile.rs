@@ -400,7 +400,8 @@ fn resolve_schedules(c: &mut Compiled) {
                                     .help("check the tags and exclusions: models with a disabled tag are never selected"),
                             );
                         }
-                        if s.enabled {
+                        // A duplicate schedule is already an error; it owns nothing.
+                        if s.enabled && c.names.schedules.get(&s.name.text) == Some(&si) {
                             for (&m, sel) in &picked {
                                 let list = owners.entry(m).or_default();
                                 if !list.iter().any(|o| o.schedule == si) {

@@ -298,7 +298,7 @@ fn escape_property(s: &str) -> String {
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = strsim::levenshtein(name, c);
+        let d = strsim::osa_distance(name, c);
         let limit = (name.chars().count().max(c.chars().count()) / 3).max(1);
         if d <= limit && best.is_none_or(|(bd, bc)| (d, c) < (bd, bc)) {
             best = Some((d, c));
@@ -310,3 +310,33 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
+
+/// Every code stir reports, with its severity. docs/manifest.md documents each; the golden
+/// tests require a case for each.
+pub const CODES: &[(&str, Severity)] = &[
+    ("stir::syntax", Severity::Error),
+    ("stir::unknown_node", Severity::Error),
+    ("stir::unknown_property", Severity::Error),
+    ("stir::missing_property", Severity::Error),
+    ("stir::missing_node", Severity::Error),
+    ("stir::invalid_value", Severity::Error),
+    ("stir::duplicate", Severity::Error),
+    ("stir::missing_file", Severity::Error),
+    ("stir::template", Severity::Error),
+    ("stir::unknown_ref", Severity::Error),
+    ("stir::unknown_source", Severity::Error),
+    ("stir::unknown_tag", Severity::Error),
+    ("stir::unknown_blackout", Severity::Error),
+    ("stir::unknown_sync", Severity::Error),
+    ("stir::unknown_request", Severity::Error),
+    ("stir::unknown_endpoint", Severity::Error),
+    ("stir::unknown_model", Severity::Error),
+    ("stir::unknown_column", Severity::Error),
+    ("stir::cycle", Severity::Error),
+    ("stir::empty_selection", Severity::Error),
+    ("stir::tag_conflict", Severity::Error),
+    ("stir::write_conflict", Severity::Error),
+    ("stir::disabled_dependency", Severity::Error),
+    ("stir::hidden_ref", Severity::Warning),
+    ("stir::unscheduled", Severity::Warning),
+];

@@ -235,7 +235,9 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 out.push(
                     Finding::error("stir::syntax", file, span, lowercase_first(&message))
                         .label(d.label.unwrap_or_else(|| "here".into()))
-                        .maybe_help(d.help),
+                        .help(d.help.unwrap_or_else(|| {
+                            "see the KDL 2.0 syntax: nodes are `name arg key=value { children }`, strings in double quotes, booleans `#true`/`#false`".into()
+                        })),
                 );
             }
             return manifest;

@@ -155,7 +155,7 @@ impl SelectCx<'_> {
         match sel {
             Selector::Tag(t) => {
                 if !self.names.tags.contains_key(t) {
-                    let help = did_you_mean(t, self.names.tags.keys().map(String::as_str))
+                    let help = crate::diagnostic::suggest(t, self.names.tags.keys().map(String::as_str))
                         .map(|s| format!("did you mean `tag:{s}`?"))
                         .unwrap_or_else(|| format!("declare it with `tag {t}`"));
                     return Err(SelectError {

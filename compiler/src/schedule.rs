@@ -296,7 +296,7 @@ fn first_anchor(x: &Prepared, y: &Prepared) -> Option<(i64, i64)> {
                 continue;
             }
             let ty = y.times[i - 1];
-            if ty as i64 + DAY * delta + y.dur > tx as i64 {
+            if ty as i64 + DAY * delta + y.dur + 1 > tx as i64 {
                 groups.push(Group { m: tx, ty, delta, full_width: 0, bits: None });
                 return;
             }

@@ -1,0 +1,142 @@
+//! The real `stir` binary, as a user or CI runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// One small builder for every CLI test (just's `tests/test.rs`).
+struct Run {
+    args: Vec<String>,
+    out: Option<Output>,
+}
+
+impl Run {
+    fn stir(args: &[&str]) -> Run {
+        Run { args: args.iter().map(|s| s.to_string()).collect(), out: None }
+    }
+    fn run(mut self) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_stir"))
+            .args(&self.args)
+            .current_dir(workspace())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("stir runs");
+        self.out = Some(out);
+        self
+    }
+    fn code(&self) -> i32 {
+        self.out.as_ref().unwrap().status.code().unwrap_or(-1)
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.as_ref().unwrap().stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.as_ref().unwrap().stderr).into_owned()
+    }
+    fn expect(self, code: i32) -> Run {
+        let r = self.run();
+        assert_eq!(r.code(), code, "stir {:?}\nstdout:\n{}\nstderr:\n{}", r.args, r.stdout(), r.stderr());
+        r
+    }
+}
+
+#[test]
+fn clean_manifest_passes_with_exit_0() {
+    let r = Run::stir(&["check", "tests/cases/clean/stir.kdl", "--deny-warnings"]).expect(0);
+    assert!(r.stderr().contains("no findings"), "{}", r.stderr());
+}
+
+#[test]
+fn errors_exit_1_and_are_all_reported() {
+    let r = Run::stir(&["check", "tests/cases/unknown_names/stir.kdl"]).expect(1);
+    let err = r.stderr();
+    for code in ["stir::unknown_ref", "stir::unknown_source", "stir::unknown_tag", "stir::unknown_endpoint"] {
+        assert!(err.contains(code), "missing {code} in\n{err}");
+    }
+    assert!(err.trim_end().ends_with("error: 12 errors, 0 warnings"), "{err}");
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    Run::stir(&["check", "tests/cases/hidden_ref/stir.kdl"]).expect(0);
+    Run::stir(&["check", "tests/cases/hidden_ref/stir.kdl", "--deny-warnings"]).expect(1);
+}
+
+#[test]
+fn missing_manifest_directory_and_garbage_path_exit_2() {
+    let r = Run::stir(&["check", "tests/cases/nope/stir.kdl"]).expect(2);
+    assert!(r.stderr().contains("does not exist"), "{}", r.stderr());
+    let r = Run::stir(&["check", "tests/cases/clean"]).expect(2);
+    assert!(r.stderr().contains("is a directory"), "{}", r.stderr());
+    assert!(r.stderr().contains("tests/cases/clean/stir.kdl"), "help names the file: {}", r.stderr());
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_manifest_exits_2() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("stir-unreadable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("stir.kdl");
+    std::fs::write(&f, "project p\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads anything; the test only means something for other users.
+    if std::fs::read(&f).is_err() {
+        let r = Run::stir(&["check", f.to_str().unwrap()]).expect(2);
+        assert!(r.stderr().contains("cannot read"), "{}", r.stderr());
+    }
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_format_is_one_array_of_findings() {
+    let r = Run::stir(&["check", "tests/cases/tag_conflict/stir.kdl", "--format", "json"]).expect(1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).expect("JSON");
+    let arr = v.as_array().expect("array");
+    assert_eq!(arr.len(), 1);
+    assert_eq!(arr[0]["code"], "stir::tag_conflict");
+    assert_eq!(arr[0]["severity"], "error");
+    assert_eq!(arr[0]["file"], "tests/cases/tag_conflict/stir.kdl");
+    assert_eq!(arr[0]["line"], 5);
+    assert_eq!(arr[0]["column"], 11);
+    assert!(arr[0]["help"].as_str().unwrap().contains("exclude"));
+}
+
+#[test]
+fn github_format_annotates_the_pull_request() {
+    let r = Run::stir(&["check", "tests/cases/hidden_ref/stir.kdl", "--format", "github"]).expect(0);
+    let out = r.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("::warning file=tests/cases/hidden_ref/models/mart_instagram_account.sql,line=4,col=10,"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("title=stir%3A%3Ahidden_ref::"), "{}", lines[0]);
+    assert!(lines[0].contains("%0Ahelp: write"), "{}", lines[0]);
+}
+
+#[test]
+fn ls_lists_models_in_build_order_like_dbt_ls() {
+    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "+mart_top"]).expect(0);
+    assert_eq!(r.stdout(), "stg_account\nmart_account\nmart_top\n");
+    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "tag:daily", "--exclude", "mart_top"]).expect(0);
+    assert_eq!(r.stdout(), "mart_account\n");
+    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "stg_account+"]).expect(0);
+    assert_eq!(r.stdout(), "stg_account\nmart_account\nmart_top\n");
+    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "path:models"]).expect(0);
+    assert_eq!(r.stdout().lines().count(), 3, "the disabled model is not listed: {}", r.stdout());
+}
+
+#[test]
+fn ls_owner_names_the_schedule() {
+    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "--owner", "mart_top"]).expect(0);
+    assert_eq!(r.stdout(), "daily\t(cron \"0 19 * * *\", via tag:daily)\n");
+    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "tag:dialy"]).expect(2);
+    assert!(r.stderr().contains("did you mean `tag:daily`?"), "{}", r.stderr());
+}

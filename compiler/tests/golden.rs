@@ -1,0 +1,107 @@
+//! Golden tests: every `tests/cases/<name>/stir.kdl` against `golden/check/<name>.txt`.
+//! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites them; a case without a golden file fails.
+
+use std::path::{Path, PathBuf};
+
+use stir::diagnostic::{render_human, render_json, summary, CODES};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The text a user sees from `stir check --color never`, minus the machine's paths.
+fn rendered(case: &str) -> (String, String) {
+    let rel = format!("tests/cases/{case}/stir.kdl");
+    let c = stir::compile_path(&workspace().join(&rel)).expect("case manifest loads");
+    let root = format!("{}/", workspace().display());
+    let mut text = render_human(&c.findings, &c.files, false, 100);
+    if c.findings.is_empty() {
+        text.push_str("ok: no findings\n");
+    } else {
+        text.push_str(&format!("{}\n", summary(&c.findings)));
+    }
+    let json = render_json(&c.findings, &c.files);
+    (text.replace(&root, ""), json.replace(&root, ""))
+}
+
+fn cases() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_case_matches_its_golden_file() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for case in cases() {
+        let (text, _) = rendered(&case);
+        let golden = workspace().join(format!("golden/check/{case}.txt"));
+        if update {
+            std::fs::write(&golden, &text).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&golden) {
+            Ok(expected) if expected == text => {}
+            Ok(expected) => failures.push(format!(
+                "case `{case}` differs from {}:\n{}",
+                golden.display(),
+                similar::TextDiff::from_lines(&expected, &text).unified_diff().header("expected", "actual")
+            )),
+            Err(_) => failures.push(format!("case `{case}` has no golden file {} (run with UPDATE_GOLDEN=1)", golden.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_code_has_a_case() {
+    let all: String = cases().iter().map(|c| rendered(c).1).collect();
+    let missing: Vec<&str> = CODES
+        .iter()
+        .map(|(code, _)| *code)
+        .filter(|code| !all.contains(&format!("\"{code}\"")))
+        .collect();
+    assert!(missing.is_empty(), "codes without a golden case: {missing:?}");
+}
+
+#[test]
+fn the_clean_case_has_no_findings() {
+    let (text, json) = rendered("clean");
+    assert_eq!(text, "ok: no findings\n");
+    assert_eq!(json.trim(), "[]");
+}
+
+#[test]
+fn json_findings_are_sorted_by_file_and_position() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Finding {
+        code: String,
+        severity: String,
+        message: String,
+        file: String,
+        line: usize,
+        column: usize,
+        end_line: usize,
+        end_column: usize,
+        help: Option<String>,
+    }
+    for case in cases() {
+        let (_, json) = rendered(&case);
+        let found: Vec<Finding> = serde_json::from_str(&json).expect("valid JSON array of findings");
+        let keys: Vec<(String, usize, usize)> = found.iter().map(|f| (f.file.clone(), f.line, f.column)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "case {case}");
+        for f in &found {
+            assert!(f.code.starts_with("stir::"), "{}", f.code);
+            assert!(f.severity == "error" || f.severity == "warning");
+            assert!(f.help.is_some(), "case {case}: `{}` has no help", f.message);
+        }
+    }
+}

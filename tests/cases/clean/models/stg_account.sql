@@ -1,0 +1,1 @@
+select id, handle, followers from {{ source('beat_replica', 'instagram_account') }}

@@ -1,0 +1,1 @@
+select 'h' as handle, 1 as channel_id

@@ -1,0 +1,1 @@
+select 'g' as group_key

@@ -1,0 +1,3 @@
+select handle
+from {{ ref("b") }}
+where followers > {{ var("min_folowers") }}
