@@ -87,12 +87,22 @@ fn disabled_dependencies(c: &mut Compiled) {
             let span = m
                 .file
                 .map(|f| c.files.text(f))
-                .and_then(|text| crate::render::call_spans(text, "ref").into_iter().find(|(a, _)| a.first() == Some(dname)).map(|(_, s)| s))
+                .and_then(|text| {
+                    crate::render::call_spans(text, "ref")
+                        .into_iter()
+                        .find(|(a, _)| a.first() == Some(dname))
+                        .map(|(_, s)| s)
+                })
                 .unwrap_or_else(|| c.manifest.models[i].name.span.clone());
             let tag = c.manifest.models[d]
                 .tags
                 .iter()
-                .find(|t| c.names.tags.get(&t.text).is_some_and(|&ti| c.manifest.tags[ti].disabled))
+                .find(|t| {
+                    c.names
+                        .tags
+                        .get(&t.text)
+                        .is_some_and(|&ti| c.manifest.tags[ti].disabled)
+                })
                 .map(|t| t.text.clone())
                 .unwrap_or_default();
             out.push(
@@ -113,7 +123,11 @@ fn disabled_dependencies(c: &mut Compiled) {
 /// One writer per PostgreSQL table; a sync or request runs in one schedule only.
 fn write_conflicts(c: &mut Compiled) {
     let file = c.manifest_file;
-    let schema = c.manifest.serving.as_ref().map_or("public", |s| s.schema.as_str());
+    let schema = c
+        .manifest
+        .serving
+        .as_ref()
+        .map_or("public", |s| s.schema.as_str());
     let mut tables: BTreeMap<&str, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for (i, s) in c.manifest.syncs.iter().enumerate() {
@@ -145,7 +159,10 @@ fn write_conflicts(c: &mut Compiled) {
                 _ => continue,
             };
             // Steps resolve one to one with declared steps, minus unresolvable ones.
-            let span = sched.steps.get(k).map_or(sched.name.span.clone(), |s| s.span.clone());
+            let span = sched
+                .steps
+                .get(k)
+                .map_or(sched.name.span.clone(), |s| s.span.clone());
             let span = sched
                 .steps
                 .iter()
@@ -166,11 +183,16 @@ fn write_conflicts(c: &mut Compiled) {
                         "stir::write_conflict",
                         file,
                         span,
-                        format!("{kind} `{name}` runs in two schedules: `{}` and `{}`", c.manifest.schedules[*prev_s].name.text, sched.name.text),
+                        format!(
+                            "{kind} `{name}` runs in two schedules: `{}` and `{}`",
+                            c.manifest.schedules[*prev_s].name.text, sched.name.text
+                        ),
                     )
                     .label("second schedule")
                     .note(prev_span.clone(), "first schedule")
-                    .help(format!("run `{name}` from one schedule only; two writers race on the same table")),
+                    .help(format!(
+                        "run `{name}` from one schedule only; two writers race on the same table"
+                    )),
                 );
             } else {
                 used.insert(key, (si, span));
@@ -193,9 +215,14 @@ fn syncs(c: &mut Compiled) {
         }
         if c.manifest.serving.is_none() {
             out.push(
-                Finding::error("stir::missing_node", file, c.manifest.syncs[0].name.span.clone(), "syncs need a `serving postgres` node")
-                    .label("sync without serving")
-                    .help("add `serving postgres schema=public`"),
+                Finding::error(
+                    "stir::missing_node",
+                    file,
+                    c.manifest.syncs[0].name.span.clone(),
+                    "syncs need a `serving postgres` node",
+                )
+                .label("sync without serving")
+                .help("add `serving postgres schema=public`"),
             );
         }
     }
@@ -204,39 +231,71 @@ fn syncs(c: &mut Compiled) {
             match c.names.models.get(&from.text) {
                 None => out.push(c.names.unknown("model", from, file)),
                 Some(&m) if c.models[m].disabled => out.push(
-                    Finding::error("stir::disabled_dependency", file, from.span.clone(), format!("sync `{}` exports `{}`, which is never built", s.name.text, from.text))
-                        .label("disabled model")
-                        .help("export a model that is built, or remove its disabled tag"),
+                    Finding::error(
+                        "stir::disabled_dependency",
+                        file,
+                        from.span.clone(),
+                        format!(
+                            "sync `{}` exports `{}`, which is never built",
+                            s.name.text, from.text
+                        ),
+                    )
+                    .label("disabled model")
+                    .help("export a model that is built, or remove its disabled tag"),
                 ),
                 _ => {}
             }
         }
         if s.columns.is_empty() {
             out.push(
-                Finding::error("stir::missing_property", file, s.name.span.clone(), format!("sync `{}` declares no columns", s.name.text))
-                    .label("no columns")
-                    .help("declare each PostgreSQL column: `column id type=int8`"),
+                Finding::error(
+                    "stir::missing_property",
+                    file,
+                    s.name.span.clone(),
+                    format!("sync `{}` declares no columns", s.name.text),
+                )
+                .label("no columns")
+                .help("declare each PostgreSQL column: `column id type=int8`"),
             );
         }
         let mut seen: BTreeMap<&str, &crate::manifest::Name> = BTreeMap::new();
         for col in &s.columns {
             if let Some(prev) = seen.insert(&col.name.text, &col.name) {
                 out.push(
-                    Finding::error("stir::duplicate", file, col.name.span.clone(), format!("column `{}` is declared twice in sync `{}`", col.name.text, s.name.text))
-                        .label("second declaration")
-                        .note(prev.span.clone(), "first declared here")
-                        .help("remove one of them"),
+                    Finding::error(
+                        "stir::duplicate",
+                        file,
+                        col.name.span.clone(),
+                        format!(
+                            "column `{}` is declared twice in sync `{}`",
+                            col.name.text, s.name.text
+                        ),
+                    )
+                    .label("second declaration")
+                    .note(prev.span.clone(), "first declared here")
+                    .help("remove one of them"),
                 );
             }
         }
         let known: Vec<&str> = s.columns.iter().map(|c| c.name.text.as_str()).collect();
-        let refs = s.key.iter().chain(s.indexes.iter().flat_map(|i| i.columns.iter()));
+        let refs = s
+            .key
+            .iter()
+            .chain(s.indexes.iter().flat_map(|i| i.columns.iter()));
         for n in refs {
             if !known.contains(&n.text.as_str()) {
                 out.push(
-                    Finding::error("stir::unknown_column", file, n.span.clone(), format!("sync `{}` has no column `{}`", s.name.text, n.text))
-                        .label("no such column")
-                        .help(did_you_mean(&n.text, known.iter().copied()).unwrap_or_else(|| format!("declare it: `column {} type=...`", n.text))),
+                    Finding::error(
+                        "stir::unknown_column",
+                        file,
+                        n.span.clone(),
+                        format!("sync `{}` has no column `{}`", s.name.text, n.text),
+                    )
+                    .label("no such column")
+                    .help(
+                        did_you_mean(&n.text, known.iter().copied())
+                            .unwrap_or_else(|| format!("declare it: `column {} type=...`", n.text)),
+                    ),
                 );
             }
         }
@@ -249,7 +308,11 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
     let mut compiled = vec![CompiledRequest::default(); c.manifest.requests.len()];
     let renderer = crate::render::Renderer::new(
         &c.manifest.warehouse.database,
-        c.manifest.vars.iter().map(|v| (v.name.text.clone(), v.value.clone())).collect(),
+        c.manifest
+            .vars
+            .iter()
+            .map(|v| (v.name.text.clone(), v.value.clone()))
+            .collect(),
     );
     for (i, r) in c.manifest.requests.clone().iter().enumerate() {
         if let Some(ep) = &r.endpoint {
@@ -274,9 +337,14 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
             Ok(f) => f,
             Err(why) => {
                 c.findings.push(
-                    Finding::error("stir::missing_file", file, q.span.clone(), format!("request `{}`: {why}", r.name.text))
-                        .label("query file expected here")
-                        .help("create the file with the request's SELECT"),
+                    Finding::error(
+                        "stir::missing_file",
+                        file,
+                        q.span.clone(),
+                        format!("request `{}`: {why}", r.name.text),
+                    )
+                    .label("query file expected here")
+                    .help("create the file with the request's SELECT"),
                 );
                 continue;
             }
@@ -293,17 +361,33 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
                             .find(|(a, _)| a.first() == Some(&name))
                             .map_or(0..0, |(_, s)| s);
                         c.findings.push(
-                            Finding::error("stir::unknown_ref", fid, span, format!("`ref('{name}')` in request `{}` names no model", r.name.text))
-                                .label("unknown model")
-                                .help(did_you_mean(&name, c.names.models.keys().map(String::as_str)).unwrap_or_else(|| "declare the model".into())),
+                            Finding::error(
+                                "stir::unknown_ref",
+                                fid,
+                                span,
+                                format!(
+                                    "`ref('{name}')` in request `{}` names no model",
+                                    r.name.text
+                                ),
+                            )
+                            .label("unknown model")
+                            .help(
+                                did_you_mean(&name, c.names.models.keys().map(String::as_str))
+                                    .unwrap_or_else(|| "declare the model".into()),
+                            ),
                         );
                     }
                 }
             }
             Err(e) => c.findings.push(
-                Finding::error("stir::template", fid, e.span, format!("request `{}`: {}", r.name.text, e.message))
-                    .label("here")
-                    .help("queries see `ref()`, `source()` and `var()`"),
+                Finding::error(
+                    "stir::template",
+                    fid,
+                    e.span,
+                    format!("request `{}`: {}", r.name.text, e.message),
+                )
+                .label("here")
+                .help("queries see `ref()`, `source()` and `var()`"),
             ),
         }
     }

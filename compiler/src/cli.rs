@@ -11,7 +11,11 @@ use crate::diagnostic::{self, Severity};
 use crate::resolve::Selector;
 
 #[derive(Parser, Debug)]
-#[command(name = "stir", version, about = "One KDL manifest for ClickHouse models, schedules and PostgreSQL syncs")]
+#[command(
+    name = "stir",
+    version,
+    about = "One KDL manifest for ClickHouse models, schedules and PostgreSQL syncs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -68,11 +72,23 @@ pub fn main() -> ExitCode {
     let color = match cli.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none(),
+        Color::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none()
+        }
     };
     let result = match cli.command {
-        Command::Check { manifest, format, deny_warnings } => check(&manifest_path(manifest), format, deny_warnings, color),
-        Command::Ls { selectors, exclude, owner, manifest } => ls(&manifest, &selectors, &exclude, owner.as_deref()),
+        Command::Check {
+            manifest,
+            format,
+            deny_warnings,
+        } => check(&manifest_path(manifest), format, deny_warnings, color),
+        Command::Ls {
+            selectors,
+            exclude,
+            owner,
+            manifest,
+        } => ls(&manifest, &selectors, &exclude, owner.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -112,13 +128,20 @@ fn load(path: &Path) -> Result<Compiled, Failure> {
     })
 }
 
-fn check(path: &Path, format: Format, deny_warnings: bool, color: bool) -> Result<ExitCode, Failure> {
+fn check(
+    path: &Path,
+    format: Format,
+    deny_warnings: bool,
+    color: bool,
+) -> Result<ExitCode, Failure> {
     let c = load(path)?;
     let mut out = std::io::stdout().lock();
     match format {
         Format::Human => {
             let mut err = std::io::stderr().lock();
-            err.write_all(diagnostic::render_human(&c.findings, &c.files, color, WIDTH).as_bytes())?;
+            err.write_all(
+                diagnostic::render_human(&c.findings, &c.files, color, WIDTH).as_bytes(),
+            )?;
             if c.findings.is_empty() {
                 writeln!(
                     err,
@@ -134,19 +157,34 @@ fn check(path: &Path, format: Format, deny_warnings: bool, color: bool) -> Resul
             }
         }
         Format::Json => out.write_all(diagnostic::render_json(&c.findings, &c.files).as_bytes())?,
-        Format::Github => out.write_all(diagnostic::render_github(&c.findings, &c.files).as_bytes())?,
+        Format::Github => {
+            out.write_all(diagnostic::render_github(&c.findings, &c.files).as_bytes())?
+        }
     }
-    let failed = c.has_errors() || (deny_warnings && c.findings.iter().any(|f| f.severity == Severity::Warning));
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let failed = c.has_errors()
+        || (deny_warnings && c.findings.iter().any(|f| f.severity == Severity::Warning));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn ls(path: &Path, selectors: &[String], exclude: &[String], owner: Option<&str>) -> Result<ExitCode, Failure> {
+fn ls(
+    path: &Path,
+    selectors: &[String],
+    exclude: &[String],
+    owner: Option<&str>,
+) -> Result<ExitCode, Failure> {
     let c = load(path)?;
     let mut out = std::io::stdout().lock();
     if let Some(model) = owner {
         let Some(&m) = c.names.models.get(model) else {
-            let hint = diagnostic::did_you_mean(model, c.names.models.keys().map(String::as_str)).unwrap_or_default();
-            return Err(Failure::Message(format!("error: unknown model `{model}` {hint}")));
+            let hint = diagnostic::did_you_mean(model, c.names.models.keys().map(String::as_str))
+                .unwrap_or_default();
+            return Err(Failure::Message(format!(
+                "error: unknown model `{model}` {hint}"
+            )));
         };
         let owners = c.owners.get(&m).cloned().unwrap_or_default();
         if owners.is_empty() {
@@ -167,14 +205,20 @@ fn ls(path: &Path, selectors: &[String], exclude: &[String], owner: Option<&str>
     let cx = c.select_cx();
     let mut picked = std::collections::BTreeSet::new();
     let all: Vec<String> = if selectors.is_empty() {
-        c.manifest.models.iter().map(|m| m.name.text.clone()).collect()
+        c.manifest
+            .models
+            .iter()
+            .map(|m| m.name.text.clone())
+            .collect()
     } else {
         selectors.to_vec()
     };
     for (list, add) in [(&all, true), (&exclude.to_vec(), false)] {
         for s in list.iter().flat_map(|s| s.split_whitespace()) {
             let sel = Selector::parse(s).map_err(|m| Failure::Message(format!("error: {m}")))?;
-            let set = cx.eval(&sel).map_err(|e| Failure::Message(format!("error: {}\nhelp: {}", e.message, e.help)))?;
+            let set = cx
+                .eval(&sel)
+                .map_err(|e| Failure::Message(format!("error: {}\nhelp: {}", e.message, e.help)))?;
             for m in set {
                 if add {
                     picked.insert(m);
@@ -184,7 +228,10 @@ fn ls(path: &Path, selectors: &[String], exclude: &[String], owner: Option<&str>
             }
         }
     }
-    let mut ms: Vec<usize> = picked.into_iter().filter(|&m| !c.models[m].disabled).collect();
+    let mut ms: Vec<usize> = picked
+        .into_iter()
+        .filter(|&m| !c.models[m].disabled)
+        .collect();
     c.graph.sort(&mut ms);
     for m in ms {
         writeln!(out, "{}", c.manifest.models[m].name.text)?;

@@ -19,7 +19,10 @@ pub enum LoadError {
     #[diagnostic(code(stir::no_manifest), help("run stir in the folder that holds stir.kdl, or pass its path: `stir check path/to/stir.kdl`"))]
     Missing { path: String },
     #[error("`{path}` is a directory, not a manifest")]
-    #[diagnostic(code(stir::no_manifest), help("pass the manifest file itself, e.g. `{path}/stir.kdl`"))]
+    #[diagnostic(
+        code(stir::no_manifest),
+        help("pass the manifest file itself, e.g. `{path}/stir.kdl`")
+    )]
     Directory { path: String },
     #[error("cannot read manifest `{path}`: {reason}")]
     #[diagnostic(code(stir::unreadable), help("check the file's permissions"))]
@@ -82,7 +85,11 @@ impl Compiled {
         self.findings.iter().any(|f| f.severity == Severity::Error)
     }
     pub fn model_names(&self) -> Vec<&str> {
-        self.manifest.models.iter().map(|m| m.name.text.as_str()).collect()
+        self.manifest
+            .models
+            .iter()
+            .map(|m| m.name.text.as_str())
+            .collect()
     }
     pub fn select_cx(&self) -> SelectCx<'_> {
         SelectCx {
@@ -97,13 +104,21 @@ impl Compiled {
 pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LoadError::Missing { path: shown.clone() },
-        _ => LoadError::Unreadable { path: shown.clone(), reason: e.to_string() },
+        std::io::ErrorKind::NotFound => LoadError::Missing {
+            path: shown.clone(),
+        },
+        _ => LoadError::Unreadable {
+            path: shown.clone(),
+            reason: e.to_string(),
+        },
     })?;
     if meta.is_dir() {
         return Err(LoadError::Directory { path: shown });
     }
-    let bytes = std::fs::read(path).map_err(|e| LoadError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Unreadable {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(compile_bytes(&shown, &bytes, &root, &|p| std::fs::read(p)))
 }
@@ -116,16 +131,27 @@ pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> 
     let mut findings = Vec::new();
     let (text, bad_utf8) = match std::str::from_utf8(bytes) {
         Ok(t) => (t.to_string(), None),
-        Err(e) => (String::from_utf8_lossy(bytes).into_owned(), Some(e.valid_up_to())),
+        Err(e) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            Some(e.valid_up_to()),
+        ),
     };
     let file = files.add(name.to_string(), text);
     let manifest = if let Some(at) = bad_utf8 {
         findings.push(
-            Finding::error("stir::syntax", file, at..at + 1, "the manifest is not valid UTF-8")
-                .label("invalid byte")
-                .help("save stir.kdl as UTF-8"),
+            Finding::error(
+                "stir::syntax",
+                file,
+                at..at + 1,
+                "the manifest is not valid UTF-8",
+            )
+            .label("invalid byte")
+            .help("save stir.kdl as UTF-8"),
         );
-        Manifest { file: Some(file), ..Manifest::default() }
+        Manifest {
+            file: Some(file),
+            ..Manifest::default()
+        }
     } else {
         let text = files.text(file).to_string();
         manifest::parse(&text, file, &mut findings)
@@ -172,7 +198,9 @@ pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<
             Ok(text) => Ok(c.files.add(display_path(&path), text)),
             Err(_) => Err(format!("`{rel}` is not valid UTF-8")),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("`{rel}` does not exist")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("`{rel}` does not exist"))
+        }
         Err(e) if path.is_dir() => Err(format!("`{rel}` is a directory: {e}")),
         Err(e) => Err(format!("cannot read `{rel}`: {e}")),
     }
@@ -196,10 +224,12 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
     let mut models = vec![CompiledModel::default(); c.manifest.models.len()];
     for i in 0..c.manifest.models.len() {
         let m = c.manifest.models[i].clone();
-        models[i].disabled = m
-            .tags
-            .iter()
-            .any(|t| c.names.tags.get(&t.text).is_some_and(|&ti| c.manifest.tags[ti].disabled));
+        models[i].disabled = m.tags.iter().any(|t| {
+            c.names
+                .tags
+                .get(&t.text)
+                .is_some_and(|&ti| c.manifest.tags[ti].disabled)
+        });
         if c.names.models.get(&m.name.text) != Some(&i) {
             continue; // a duplicate, already reported
         }
@@ -207,9 +237,17 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
             Ok(f) => f,
             Err(why) => {
                 c.findings.push(
-                    Finding::error("stir::missing_file", mfile, m.file_span.clone(), format!("model `{}`: {why}", m.name.text))
-                        .label("SQL file expected here")
-                        .help(format!("create `{}` with the model's SELECT, or set `file=\"...\"` on the model", m.file)),
+                    Finding::error(
+                        "stir::missing_file",
+                        mfile,
+                        m.file_span.clone(),
+                        format!("model `{}`: {why}", m.name.text),
+                    )
+                    .label("SQL file expected here")
+                    .help(format!(
+                        "create `{}` with the model's SELECT, or set `file=\"...\"` on the model",
+                        m.file
+                    )),
                 );
                 continue;
             }
@@ -217,7 +255,11 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
         models[i].file = Some(fid);
         let source = c.files.text(fid).to_string();
         let mut all_reads = render::Reads::default();
-        let variants: &[bool] = if m.materialized == Materialized::Incremental { &[false, true] } else { &[false] };
+        let variants: &[bool] = if m.materialized == Materialized::Incremental {
+            &[false, true]
+        } else {
+            &[false]
+        };
         for &incremental in variants {
             match renderer.render(&m.name.text, &m.name.text, &source, incremental) {
                 Ok((sql, reads)) => {
@@ -261,11 +303,18 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
                 }
                 None => {
                     let help = did_you_mean(r, c.names.models.keys().map(String::as_str))
-                        .unwrap_or_else(|| "declare the model in a `models` group of the manifest".into());
+                        .unwrap_or_else(|| {
+                            "declare the model in a `models` group of the manifest".into()
+                        });
                     c.findings.push(
-                        Finding::error("stir::unknown_ref", fid, span_of(r), format!("`ref('{r}')` in model `{}` names no model", m.name.text))
-                            .label("unknown model")
-                            .help(help),
+                        Finding::error(
+                            "stir::unknown_ref",
+                            fid,
+                            span_of(r),
+                            format!("`ref('{r}')` in model `{}` names no model", m.name.text),
+                        )
+                        .label("unknown model")
+                        .help(help),
                     );
                 }
             }
@@ -301,7 +350,9 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
         // Hidden references: still an edge, so the build order stays right.
         let names = &c.names;
         for mention in sqlscan::hidden_refs(&source, &database, &|n| names.models.contains_key(n)) {
-            let Some(&d) = c.names.models.get(&mention.model) else { continue };
+            let Some(&d) = c.names.models.get(&mention.model) else {
+                continue;
+            };
             if d == i {
                 continue;
             }
@@ -393,7 +444,11 @@ fn resolve_schedules(c: &mut Compiled) {
                         }
                         picked.retain(|&m, _| !c.models.get(m).is_some_and(|cm| cm.disabled));
                         if picked.is_empty() && !failed {
-                            let sel_text = select.iter().map(|n| n.text.as_str()).collect::<Vec<_>>().join(" ");
+                            let sel_text = select
+                                .iter()
+                                .map(|n| n.text.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" ");
                             findings.push(
                                 Finding::error("stir::empty_selection", file, step.span.clone(), format!("`run {sel_text}` in schedule `{}` selects no model", s.name.text))
                                     .label("selects nothing")
@@ -405,7 +460,11 @@ fn resolve_schedules(c: &mut Compiled) {
                             for (&m, sel) in &picked {
                                 let list = owners.entry(m).or_default();
                                 if !list.iter().any(|o| o.schedule == si) {
-                                    list.push(Owner { schedule: si, step: step_i, selector: (*sel).clone() });
+                                    list.push(Owner {
+                                        schedule: si,
+                                        step: step_i,
+                                        selector: (*sel).clone(),
+                                    });
                                 }
                             }
                         }
@@ -432,7 +491,12 @@ fn resolve_schedules(c: &mut Compiled) {
     c.owners = owners;
 }
 
-fn eval(cx: &SelectCx, sel: &manifest::Name, file: FileId, out: &mut Vec<Finding>) -> Option<BTreeSet<usize>> {
+fn eval(
+    cx: &SelectCx,
+    sel: &manifest::Name,
+    file: FileId,
+    out: &mut Vec<Finding>,
+) -> Option<BTreeSet<usize>> {
     let parsed = match Selector::parse(&sel.text) {
         Ok(p) => p,
         Err(msg) => {
@@ -447,7 +511,11 @@ fn eval(cx: &SelectCx, sel: &manifest::Name, file: FileId, out: &mut Vec<Finding
     match cx.eval(&parsed) {
         Ok(set) => Some(set),
         Err(e) => {
-            out.push(Finding::error(e.code, file, sel.span.clone(), e.message).label(e.label).help(e.help));
+            out.push(
+                Finding::error(e.code, file, sel.span.clone(), e.message)
+                    .label(e.label)
+                    .help(e.help),
+            );
             None
         }
     }

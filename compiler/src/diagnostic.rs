@@ -80,7 +80,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn error(code: &'static str, file: FileId, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        file: FileId,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             code,
             severity: Severity::Error,
@@ -92,7 +97,12 @@ impl Finding {
             notes: Vec::new(),
         }
     }
-    pub fn warning(code: &'static str, file: FileId, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        code: &'static str,
+        file: FileId,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             severity: Severity::Warning,
             ..Finding::error(code, file, span, message)
@@ -119,12 +129,18 @@ impl Finding {
 /// Sort findings by file name, then position, then code, so output is stable.
 pub fn sort(findings: &mut [Finding], files: &Files) {
     findings.sort_by(|a, b| {
-        (files.get(a.file).name.as_str(), a.span.start, a.code, &a.message).cmp(&(
-            files.get(b.file).name.as_str(),
-            b.span.start,
-            b.code,
-            &b.message,
-        ))
+        (
+            files.get(a.file).name.as_str(),
+            a.span.start,
+            a.code,
+            &a.message,
+        )
+            .cmp(&(
+                files.get(b.file).name.as_str(),
+                b.span.start,
+                b.code,
+                &b.message,
+            ))
     });
 }
 
@@ -211,9 +227,16 @@ pub fn render_human(findings: &[Finding], files: &Files, color: bool, width: usi
 
 /// A closing line like `error: 2 errors, 1 warning`.
 pub fn summary(findings: &[Finding]) -> String {
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     let warnings = findings.len() - errors;
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
 
 pub fn plural(n: usize, word: &str) -> String {
@@ -287,7 +310,9 @@ pub fn render_github(findings: &[Finding], files: &Files) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {
@@ -307,7 +332,10 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     best.map(|(_, c)| c)
 }
 
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 

@@ -28,7 +28,10 @@ impl ModelGraph {
                 graph.add_edge(NodeIndex::new(d), NodeIndex::new(m), ());
             }
         }
-        let mut g = ModelGraph { graph, rank: Vec::new() };
+        let mut g = ModelGraph {
+            graph,
+            rank: Vec::new(),
+        };
         g.rank = g.order_ranks(names);
         g
     }
@@ -37,7 +40,11 @@ impl ModelGraph {
     fn order_ranks(&self, names: &[&str]) -> Vec<usize> {
         let n = self.graph.node_count();
         let mut indegree: Vec<usize> = (0..n)
-            .map(|m| self.graph.neighbors_directed(NodeIndex::new(m), Direction::Incoming).count())
+            .map(|m| {
+                self.graph
+                    .neighbors_directed(NodeIndex::new(m), Direction::Incoming)
+                    .count()
+            })
             .collect();
         let mut ready: BinaryHeap<Reverse<(&str, usize)>> = (0..n)
             .filter(|&m| indegree[m] == 0)
@@ -48,7 +55,10 @@ impl ModelGraph {
         while let Some(Reverse((_, m))) = ready.pop() {
             rank[m] = next;
             next += 1;
-            for s in self.graph.neighbors_directed(NodeIndex::new(m), Direction::Outgoing) {
+            for s in self
+                .graph
+                .neighbors_directed(NodeIndex::new(m), Direction::Outgoing)
+            {
                 let s = s.index();
                 indegree[s] -= 1;
                 if indegree[s] == 0 {

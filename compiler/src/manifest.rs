@@ -114,7 +114,9 @@ pub struct Blackout {
     pub to: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Materialized {
     Table,
@@ -249,9 +251,13 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
         match node.name().value() {
             "project" => {
                 if seen_project {
-                    cx.err("stir::duplicate", name_span(node), "more than one `project` node")
-                        .label("second project")
-                        .help("keep exactly one `project` node");
+                    cx.err(
+                        "stir::duplicate",
+                        name_span(node),
+                        "more than one `project` node",
+                    )
+                    .label("second project")
+                    .help("keep exactly one `project` node");
                 }
                 seen_project = true;
                 manifest.project = read_project(&mut cx, node);
@@ -269,7 +275,9 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 cx.kind_arg(node, "postgres");
                 let p = cx.props(node, &["schema"]);
                 cx.no_children(node);
-                let schema = cx.ident_prop(&p, "schema").map_or("public".into(), |n| n.text);
+                let schema = cx
+                    .ident_prop(&p, "schema")
+                    .map_or("public".into(), |n| n.text);
                 manifest.serving = Some(Serving { schema });
             }
             "staging" => {
@@ -278,9 +286,16 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 cx.no_children(node);
                 let bucket = cx.string_prop(&p, "bucket");
                 if bucket.is_none() {
-                    cx.missing(node, "bucket", "staging s3 bucket=my-bucket prefix=\"stir/tmp\"");
+                    cx.missing(
+                        node,
+                        "bucket",
+                        "staging s3 bucket=my-bucket prefix=\"stir/tmp\"",
+                    );
                 }
-                let prefix = cx.string_prop(&p, "prefix").map(|s| s.value).unwrap_or_default();
+                let prefix = cx
+                    .string_prop(&p, "prefix")
+                    .map(|s| s.value)
+                    .unwrap_or_default();
                 manifest.staging = bucket.map(|b| Staging {
                     bucket: b.value,
                     prefix: prefix.trim_matches('/').to_string(),
@@ -324,7 +339,10 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                             cx.unknown_node(child, &["table"], "source");
                         }
                     }
-                    manifest.sources.push(Source { database: db, tables });
+                    manifest.sources.push(Source {
+                        database: db,
+                        tables,
+                    });
                 }
             }
             "tag" => {
@@ -340,16 +358,23 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 cx.no_children(node);
                 let args = args(node);
                 if args.len() != 2 {
-                    cx.err("stir::invalid_value", name_span(node), "`var` takes a name and a value")
-                        .label("var")
-                        .help("write it as `var min_followers 1000`");
+                    cx.err(
+                        "stir::invalid_value",
+                        name_span(node),
+                        "`var` takes a name and a value",
+                    )
+                    .label("var")
+                    .help("write it as `var min_followers 1000`");
                     continue;
                 }
                 if let Some(name) = cx.name_of(args[0], NameKind::Sql) {
                     let value = match args[1].value() {
                         KdlValue::String(s) => serde_json::Value::String(s.clone()),
-                        KdlValue::Integer(i) => serde_json::Value::from(i64::try_from(*i).unwrap_or(i64::MAX)),
-                        KdlValue::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+                        KdlValue::Integer(i) => {
+                            serde_json::Value::from(i64::try_from(*i).unwrap_or(i64::MAX))
+                        }
+                        KdlValue::Float(f) => serde_json::Number::from_f64(*f)
+                            .map_or(serde_json::Value::Null, serde_json::Value::Number),
                         KdlValue::Bool(b) => serde_json::Value::Bool(*b),
                         KdlValue::Null => serde_json::Value::Null,
                     };
@@ -363,26 +388,46 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 let from = cx.time_prop(&p, "from", false);
                 let to = cx.time_prop(&p, "to", true);
                 if !p.contains_key("from") {
-                    cx.missing(node, "from", "blackout daily-batch from=\"19:00\" to=\"22:00\"");
+                    cx.missing(
+                        node,
+                        "from",
+                        "blackout daily-batch from=\"19:00\" to=\"22:00\"",
+                    );
                 }
                 if !p.contains_key("to") {
-                    cx.missing(node, "to", "blackout daily-batch from=\"19:00\" to=\"22:00\"");
+                    cx.missing(
+                        node,
+                        "to",
+                        "blackout daily-batch from=\"19:00\" to=\"22:00\"",
+                    );
                 }
                 if let (Some(name), Some(from), Some(to)) = (name, from, to) {
                     if from == to % 1440 {
-                        cx.err("stir::invalid_value", entry_span(p["to"]), "a blackout window from and to the same time is empty")
-                            .label("same as `from`")
-                            .help("give the window a length, e.g. from=\"19:00\" to=\"22:00\"");
+                        cx.err(
+                            "stir::invalid_value",
+                            entry_span(p["to"]),
+                            "a blackout window from and to the same time is empty",
+                        )
+                        .label("same as `from`")
+                        .help("give the window a length, e.g. from=\"19:00\" to=\"22:00\"");
                     } else {
-                        manifest.blackouts.push(Blackout { name, from, to: to % 1440 });
+                        manifest.blackouts.push(Blackout {
+                            name,
+                            from,
+                            to: to % 1440,
+                        });
                     }
                 }
             }
             "models" => read_models(&mut cx, node, &mut manifest.models),
             "model" => {
-                cx.err("stir::unknown_node", name_span(node), "`model` must stand inside a `models` group")
-                    .label("outside a group")
-                    .help("wrap it: models dir=\"models\" { model my_model }");
+                cx.err(
+                    "stir::unknown_node",
+                    name_span(node),
+                    "`model` must stand inside a `models` group",
+                )
+                .label("outside a group")
+                .help("wrap it: models dir=\"models\" { model my_model }");
             }
             "schedule" => {
                 if let Some(s) = read_schedule(&mut cx, node) {
@@ -404,17 +449,34 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
     }
     if !seen_project {
         cx.out.push(
-            Finding::error("stir::missing_node", file, 0..0, "the manifest has no `project` node")
-                .label("expected here")
-                .help("start the manifest with `project my_project timezone=UTC`"),
+            Finding::error(
+                "stir::missing_node",
+                file,
+                0..0,
+                "the manifest has no `project` node",
+            )
+            .label("expected here")
+            .help("start the manifest with `project my_project timezone=UTC`"),
         );
     }
     manifest
 }
 
 const TOP_LEVEL: &[&str] = &[
-    "project", "warehouse", "serving", "staging", "notify", "endpoint", "source", "tag", "var",
-    "blackout", "models", "schedule", "sync", "request",
+    "project",
+    "warehouse",
+    "serving",
+    "staging",
+    "notify",
+    "endpoint",
+    "source",
+    "tag",
+    "var",
+    "blackout",
+    "models",
+    "schedule",
+    "sync",
+    "request",
 ];
 
 fn read_project(cx: &mut Cx, node: &KdlNode) -> Option<Project> {
@@ -441,7 +503,12 @@ struct ModelDefaults {
 }
 
 const MODEL_PROPS: &[&str] = &[
-    "materialized", "tags", "engine", "order-by", "partition-by", "freshness",
+    "materialized",
+    "tags",
+    "engine",
+    "order-by",
+    "partition-by",
+    "freshness",
 ];
 
 fn read_models(cx: &mut Cx, node: &KdlNode, models: &mut Vec<Model>) {
@@ -449,12 +516,19 @@ fn read_models(cx: &mut Cx, node: &KdlNode, models: &mut Vec<Model>) {
     allowed.extend_from_slice(MODEL_PROPS);
     let p = cx.props(node, &allowed);
     for a in args(node) {
-        cx.err("stir::invalid_value", entry_span(a), "`models` takes no arguments")
-            .label("unexpected argument")
-            .help("name the folder with `dir=\"models/marts\"`");
+        cx.err(
+            "stir::invalid_value",
+            entry_span(a),
+            "`models` takes no arguments",
+        )
+        .label("unexpected argument")
+        .help("name the folder with `dir=\"models/marts\"`");
     }
     let mut defaults = ModelDefaults {
-        dir: cx.string_prop(&p, "dir").map(|s| normalize_path(&s.value)).unwrap_or_default(),
+        dir: cx
+            .string_prop(&p, "dir")
+            .map(|s| normalize_path(&s.value))
+            .unwrap_or_default(),
         ..ModelDefaults::default()
     };
     read_model_props(cx, &p, &mut defaults);
@@ -480,7 +554,10 @@ fn read_models(cx: &mut Cx, node: &KdlNode, models: &mut Vec<Model>) {
         }
         let (file, file_span) = match cx.string_prop(&mp, "file") {
             Some(f) => (join_path(&defaults.dir, &f.value), f.span),
-            None => (join_path(&defaults.dir, &format!("{}.sql", name.text)), name.span.clone()),
+            None => (
+                join_path(&defaults.dir, &format!("{}.sql", name.text)),
+                name.span.clone(),
+            ),
         };
         let mut settings = Vec::new();
         for gc in children(child) {
@@ -490,15 +567,25 @@ fn read_models(cx: &mut Cx, node: &KdlNode, models: &mut Vec<Model>) {
             }
             for e in gc.entries() {
                 let Some(key) = e.name() else {
-                    cx.err("stir::invalid_value", entry_span(e), "a setting needs a name")
-                        .label("value without a name")
-                        .help("write settings as key=value, e.g. `settings join_algorithm=partial_merge`");
+                    cx.err(
+                        "stir::invalid_value",
+                        entry_span(e),
+                        "a setting needs a name",
+                    )
+                    .label("value without a name")
+                    .help(
+                        "write settings as key=value, e.g. `settings join_algorithm=partial_merge`",
+                    );
                     continue;
                 };
                 if !is_sql_ident(key.value()) {
-                    cx.err("stir::invalid_value", entry_span(e), format!("`{}` is not a valid setting name", key.value()))
-                        .label("invalid name")
-                        .help("ClickHouse setting names are letters, digits and underscores");
+                    cx.err(
+                        "stir::invalid_value",
+                        entry_span(e),
+                        format!("`{}` is not a valid setting name", key.value()),
+                    )
+                    .label("invalid name")
+                    .help("ClickHouse setting names are letters, digits and underscores");
                     continue;
                 }
                 let v = match e.value() {
@@ -507,9 +594,13 @@ fn read_models(cx: &mut Cx, node: &KdlNode, models: &mut Vec<Model>) {
                     KdlValue::Float(f) => SettingValue::Float(*f),
                     KdlValue::Bool(b) => SettingValue::Bool(*b),
                     KdlValue::Null => {
-                        cx.err("stir::invalid_value", entry_span(e), "a setting cannot be null")
-                            .label("null")
-                            .help("give the setting a value or remove it");
+                        cx.err(
+                            "stir::invalid_value",
+                            entry_span(e),
+                            "a setting cannot be null",
+                        )
+                        .label("null")
+                        .help("give the setting a value or remove it");
                         continue;
                     }
                 };
@@ -541,9 +632,13 @@ fn read_model_props(cx: &mut Cx, p: &Props, d: &mut ModelDefaults) {
             other => {
                 let help = did_you_mean(other, ["table", "incremental", "view"])
                     .unwrap_or_else(|| "use `table`, `incremental` or `view`".into());
-                cx.err("stir::invalid_value", m.span, format!("`{other}` is not a materialization"))
-                    .label("unknown materialization")
-                    .help(help);
+                cx.err(
+                    "stir::invalid_value",
+                    m.span,
+                    format!("`{other}` is not a materialization"),
+                )
+                .label("unknown materialization")
+                .help(help);
                 d.materialized
             }
         };
@@ -566,11 +661,18 @@ fn read_model_props(cx: &mut Cx, p: &Props, d: &mut ModelDefaults) {
 }
 
 fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
-    let p = cx.props(node, &["cron", "timeout", "heavy", "skip", "retries", "enabled"]);
+    let p = cx.props(
+        node,
+        &["cron", "timeout", "heavy", "skip", "retries", "enabled"],
+    );
     let name = cx.name_arg(node, NameKind::Name)?;
     let cron = cx.string_prop(&p, "cron");
     if !p.contains_key("cron") {
-        cx.missing(node, "cron", &format!("schedule {} cron=\"0 * * * *\" timeout=\"40m\"", name.text));
+        cx.missing(
+            node,
+            "cron",
+            &format!("schedule {} cron=\"0 * * * *\" timeout=\"40m\"", name.text),
+        );
     }
     let timeout_secs = cx.duration_prop(&p, "timeout");
     if !p.contains_key("timeout") {
@@ -578,13 +680,19 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
             .help("give the schedule a timeout (e.g. timeout=\"90m\"): every run is cancelled at fire + timeout, and the overlap analysis needs it");
     }
     if let Some(0) = timeout_secs {
-        cx.err("stir::invalid_value", entry_span(p["timeout"]), "a timeout of zero never lets a run start")
-            .label("zero")
-            .help("give the longest time a run may take, e.g. timeout=\"90m\"");
+        cx.err(
+            "stir::invalid_value",
+            entry_span(p["timeout"]),
+            "a timeout of zero never lets a run start",
+        )
+        .label("zero")
+        .help("give the longest time a run may take, e.g. timeout=\"90m\"");
     }
     let heavy = cx.bool_prop(&p, "heavy").unwrap_or(false);
     let enabled = cx.bool_prop(&p, "enabled").unwrap_or(true);
-    let skip = cx.names_prop(&p, "skip", NameKind::Name).unwrap_or_default();
+    let skip = cx
+        .names_prop(&p, "skip", NameKind::Name)
+        .unwrap_or_default();
     let retries = cx.int_prop(&p, "retries", 0, 100).unwrap_or(0) as u32;
     let mut steps = Vec::new();
     for child in children(node) {
@@ -600,9 +708,13 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
                     }
                 }
                 if select.is_empty() {
-                    cx.err("stir::missing_property", name_span(child), "`run` names no models")
-                        .label("empty run step")
-                        .help("name what to build, e.g. `run tag:daily` or `run mart_leaderboard+`");
+                    cx.err(
+                        "stir::missing_property",
+                        name_span(child),
+                        "`run` names no models",
+                    )
+                    .label("empty run step")
+                    .help("name what to build, e.g. `run tag:daily` or `run mart_leaderboard+`");
                     continue;
                 }
                 let exclude = match rp.get("exclude") {
@@ -616,11 +728,17 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
                 cx.no_children(child);
                 let a = args(child);
                 match a.first().map(|e| e.value()) {
-                    Some(KdlValue::String(s)) if a.len() == 1 && !s.trim().is_empty() => StepKind::Sql(s.clone()),
+                    Some(KdlValue::String(s)) if a.len() == 1 && !s.trim().is_empty() => {
+                        StepKind::Sql(s.clone())
+                    }
                     _ => {
-                        cx.err("stir::invalid_value", name_span(child), "`sql` takes one statement as a string")
-                            .label("sql step")
-                            .help("write it as `sql \"truncate table dbt.mart_fake_events\"`");
+                        cx.err(
+                            "stir::invalid_value",
+                            name_span(child),
+                            "`sql` takes one statement as a string",
+                        )
+                        .label("sql step")
+                        .help("write it as `sql \"truncate table dbt.mart_fake_events\"`");
                         continue;
                     }
                 }
@@ -645,9 +763,13 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         steps.push(Step { kind, span });
     }
     if steps.is_empty() {
-        cx.err("stir::missing_property", name.span.clone(), format!("schedule `{}` has no steps", name.text))
-            .label("nothing to run")
-            .help("add a step, e.g. `schedule name cron=\"...\" timeout=\"1h\" { run tag:daily }`");
+        cx.err(
+            "stir::missing_property",
+            name.span.clone(),
+            format!("schedule `{}` has no steps", name.text),
+        )
+        .label("nothing to run")
+        .help("add a step, e.g. `schedule name cron=\"...\" timeout=\"1h\" { run tag:daily }`");
     }
     Some(Schedule {
         name,
@@ -668,7 +790,11 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
     let to = cx.ident_prop(&p, "to");
     for key in ["from", "to"] {
         if !p.contains_key(key) {
-            cx.missing(node, key, &format!("sync {} from=mart_model to=pg_table {{ ... }}", name.text));
+            cx.missing(
+                node,
+                key,
+                &format!("sync {} from=mart_model to=pg_table {{ ... }}", name.text),
+            );
         }
     }
     let mut sync = Sync {
@@ -735,7 +861,10 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
                 let a = args(child);
                 match a.first().map(|e| e.value()) {
                     Some(KdlValue::String(s)) if a.len() == 1 => {
-                        let v = Spanned { value: s.clone(), span: entry_span(a[0]) };
+                        let v = Spanned {
+                            value: s.clone(),
+                            span: entry_span(a[0]),
+                        };
                         if child.name().value() == "enrich" {
                             sync.enrich.push(v);
                         } else {
@@ -758,9 +887,13 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
                     }
                 }
                 if columns.is_empty() {
-                    cx.err("stir::missing_property", name_span(child), "`index` names no columns")
-                        .label("empty index")
-                        .help("name the indexed columns, e.g. `index month platform`");
+                    cx.err(
+                        "stir::missing_property",
+                        name_span(child),
+                        "`index` names no columns",
+                    )
+                    .label("empty index")
+                    .help("name the indexed columns, e.g. `index month platform`");
                     continue;
                 }
                 sync.indexes.push(Index {
@@ -773,19 +906,38 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
                 cx.props(child, &[]);
                 let a = args(child);
                 let parsed = a.first().and_then(|e| match e.value() {
-                    KdlValue::String(s) => s.strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()),
+                    KdlValue::String(s) => s
+                        .strip_suffix('%')
+                        .and_then(|n| n.trim().parse::<f64>().ok()),
                     _ => None,
                 });
                 match parsed {
-                    Some(pct) if a.len() == 1 && (0.0..=100.0).contains(&pct) => sync.max_shrink_pct = Some(pct),
+                    Some(pct) if a.len() == 1 && (0.0..=100.0).contains(&pct) => {
+                        sync.max_shrink_pct = Some(pct)
+                    }
                     _ => {
-                        cx.err("stir::invalid_value", node_span(child), "`max-shrink` takes a percentage between 0% and 100%")
-                            .label("not a percentage")
-                            .help("write it as `max-shrink \"10%\"`");
+                        cx.err(
+                            "stir::invalid_value",
+                            node_span(child),
+                            "`max-shrink` takes a percentage between 0% and 100%",
+                        )
+                        .label("not a percentage")
+                        .help("write it as `max-shrink \"10%\"`");
                     }
                 }
             }
-            _ => cx.unknown_node(child, &["key", "column", "enrich", "delete-where", "index", "max-shrink"], "a `sync`"),
+            _ => cx.unknown_node(
+                child,
+                &[
+                    "key",
+                    "column",
+                    "enrich",
+                    "delete-where",
+                    "index",
+                    "max-shrink",
+                ],
+                "a `sync`",
+            ),
         }
     }
     Some(sync)
@@ -798,12 +950,20 @@ fn read_request(cx: &mut Cx, node: &KdlNode) -> Option<Request> {
     let concurrency = cx.int_prop(&p, "concurrency", 1, 256).unwrap_or(4) as u32;
     let max_failures_pct = match cx.string_prop(&p, "max-failures") {
         None => 10.0,
-        Some(s) => match s.value.strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()) {
+        Some(s) => match s
+            .value
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<f64>().ok())
+        {
             Some(v) if (0.0..=100.0).contains(&v) => v,
             _ => {
-                cx.err("stir::invalid_value", s.span, "`max-failures` takes a percentage")
-                    .label("not a percentage")
-                    .help("write it as max-failures=\"10%\"");
+                cx.err(
+                    "stir::invalid_value",
+                    s.span,
+                    "`max-failures` takes a percentage",
+                )
+                .label("not a percentage")
+                .help("write it as max-failures=\"10%\"");
                 10.0
             }
         },
@@ -825,17 +985,27 @@ fn read_request(cx: &mut Cx, node: &KdlNode) -> Option<Request> {
                 let a = args(child);
                 match a.first().map(|e| e.value()) {
                     Some(KdlValue::String(s)) if a.len() == 1 => {
-                        let v = Spanned { value: s.clone(), span: entry_span(a[0]) };
+                        let v = Spanned {
+                            value: s.clone(),
+                            span: entry_span(a[0]),
+                        };
                         if child.name().value() == "query" {
-                            r.query = Some(Spanned { value: normalize_path(&v.value), span: v.span });
+                            r.query = Some(Spanned {
+                                value: normalize_path(&v.value),
+                                span: v.span,
+                            });
                         } else {
                             r.body = Some(v);
                         }
                     }
                     _ => {
-                        cx.err("stir::invalid_value", name_span(child), format!("`{}` takes one string", child.name().value()))
-                            .label("expected one string")
-                            .help("e.g. query \"models/requests/posts_to_scrape.sql\"");
+                        cx.err(
+                            "stir::invalid_value",
+                            name_span(child),
+                            format!("`{}` takes one string", child.name().value()),
+                        )
+                        .label("expected one string")
+                        .help("e.g. query \"models/requests/posts_to_scrape.sql\"");
                     }
                 }
             }
@@ -850,7 +1020,14 @@ fn read_request(cx: &mut Cx, node: &KdlNode) -> Option<Request> {
             _ => cx.unknown_node(child, &["query", "post", "body"], "a `request`"),
         }
     }
-    for (what, present) in [("query", r.query.is_some()), ("post", r.endpoint.is_some() || children(node).any(|c| c.name().value() == "post")), ("body", r.body.is_some())] {
+    for (what, present) in [
+        ("query", r.query.is_some()),
+        (
+            "post",
+            r.endpoint.is_some() || children(node).any(|c| c.name().value() == "post"),
+        ),
+        ("body", r.body.is_some()),
+    ] {
         if !present {
             cx.err("stir::missing_property", r.name.span.clone(), format!("request `{}` has no `{what}`", r.name.text))
                 .label(format!("no {what}"))
@@ -897,7 +1074,8 @@ struct Cx<'o> {
 
 impl Cx<'_> {
     fn err(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Finding {
-        self.out.push(Finding::error(code, self.file, span, message));
+        self.out
+            .push(Finding::error(code, self.file, span, message));
         self.out.last_mut().expect("just pushed")
     }
 
@@ -916,18 +1094,26 @@ impl Cx<'_> {
         let name = node.name().value();
         let help = did_you_mean(name, known.iter().copied())
             .unwrap_or_else(|| format!("nodes allowed in {inside}: {}", known.join(", ")));
-        self.err("stir::unknown_node", name_span(node), format!("unknown node `{name}` in {inside}"))
-            .label("unknown node")
-            .help(help);
+        self.err(
+            "stir::unknown_node",
+            name_span(node),
+            format!("unknown node `{name}` in {inside}"),
+        )
+        .label("unknown node")
+        .help(help);
     }
 
     fn no_children(&mut self, node: &KdlNode) {
         if let Some(c) = node.children() {
             if !c.nodes().is_empty() {
                 let kind = node.name().value().to_string();
-                self.err("stir::unknown_node", c.span().offset()..c.span().offset() + c.span().len(), format!("`{kind}` takes no children"))
-                    .label("unexpected block")
-                    .help("remove the block");
+                self.err(
+                    "stir::unknown_node",
+                    c.span().offset()..c.span().offset() + c.span().len(),
+                    format!("`{kind}` takes no children"),
+                )
+                .label("unexpected block")
+                .help("remove the block");
             }
         }
     }
@@ -946,12 +1132,23 @@ impl Cx<'_> {
                         if allowed.is_empty() {
                             format!("`{kind}` takes no properties")
                         } else {
-                            format!("`{kind}` takes {}", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "))
+                            format!(
+                                "`{kind}` takes {}",
+                                allowed
+                                    .iter()
+                                    .map(|a| format!("`{a}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
                         }
                     });
-                    self.err("stir::unknown_property", entry_span(e), format!("unknown property `{k}` on `{kind}`"))
-                        .label("unknown property")
-                        .help(help);
+                    self.err(
+                        "stir::unknown_property",
+                        entry_span(e),
+                        format!("unknown property `{k}` on `{kind}`"),
+                    )
+                    .label("unknown property")
+                    .help(help);
                 }
             }
         }
@@ -964,14 +1161,22 @@ impl Cx<'_> {
         match a.first() {
             Some(e) if e.value().as_string() == Some(expected) && a.len() == 1 => {}
             Some(e) => {
-                self.err("stir::invalid_value", entry_span(e), format!("`{kind}` supports only `{expected}`"))
-                    .label("unsupported")
-                    .help(format!("write `{kind} {expected} ...`"));
+                self.err(
+                    "stir::invalid_value",
+                    entry_span(e),
+                    format!("`{kind}` supports only `{expected}`"),
+                )
+                .label("unsupported")
+                .help(format!("write `{kind} {expected} ...`"));
             }
             None => {
-                self.err("stir::missing_property", name_span(node), format!("`{kind}` needs its kind"))
-                    .label("no kind")
-                    .help(format!("write `{kind} {expected} ...`"));
+                self.err(
+                    "stir::missing_property",
+                    name_span(node),
+                    format!("`{kind}` needs its kind"),
+                )
+                .label("no kind")
+                .help(format!("write `{kind} {expected} ...`"));
             }
         }
     }
@@ -982,16 +1187,24 @@ impl Cx<'_> {
         match a.as_slice() {
             [one] => self.name_of(one, kind),
             [] => {
-                self.err("stir::missing_property", name_span(node), format!("`{what}` needs a name"))
-                    .label("no name")
-                    .help(format!("write `{what} NAME ...`"));
+                self.err(
+                    "stir::missing_property",
+                    name_span(node),
+                    format!("`{what}` needs a name"),
+                )
+                .label("no name")
+                .help(format!("write `{what} NAME ...`"));
                 None
             }
             [first, rest @ ..] => {
                 let span = entry_span(rest[0]).start..entry_span(rest[rest.len() - 1]).end;
-                self.err("stir::invalid_value", span, format!("`{what}` takes one name"))
-                    .label("extra arguments")
-                    .help("give properties as key=value; quote a value that holds spaces");
+                self.err(
+                    "stir::invalid_value",
+                    span,
+                    format!("`{what}` takes one name"),
+                )
+                .label("extra arguments")
+                .help("give properties as key=value; quote a value that holds spaces");
                 self.name_of(first, kind)
             }
         }
@@ -1012,14 +1225,23 @@ impl Cx<'_> {
         if !ok {
             let help = match kind {
                 NameKind::Name => "use letters, digits, `_` and `-`, starting with a letter or `_`",
-                NameKind::Sql => "SQL names use letters, digits and `_`, starting with a letter or `_`",
+                NameKind::Sql => {
+                    "SQL names use letters, digits and `_`, starting with a letter or `_`"
+                }
             };
-            self.err("stir::invalid_value", span.clone(), format!("`{s}` is not a valid name"))
-                .label("invalid name")
-                .help(help);
+            self.err(
+                "stir::invalid_value",
+                span.clone(),
+                format!("`{s}` is not a valid name"),
+            )
+            .label("invalid name")
+            .help(help);
             return None;
         }
-        Some(Name { text: s.to_string(), span })
+        Some(Name {
+            text: s.to_string(),
+            span,
+        })
     }
 
     fn ident_prop(&mut self, p: &Props, key: &str) -> Option<Name> {
@@ -1042,11 +1264,18 @@ impl Cx<'_> {
                 NameKind::Sql => is_sql_ident(word),
             };
             if ok {
-                out.push(Name { text: word.to_string(), span });
+                out.push(Name {
+                    text: word.to_string(),
+                    span,
+                });
             } else {
-                self.err("stir::invalid_value", span, format!("`{word}` is not a valid name"))
-                    .label("invalid name")
-                    .help("separate names with spaces; names use letters, digits, `_` and `-`");
+                self.err(
+                    "stir::invalid_value",
+                    span,
+                    format!("`{word}` is not a valid name"),
+                )
+                .label("invalid name")
+                .help("separate names with spaces; names use letters, digits, `_` and `-`");
             }
         }
         out
@@ -1061,7 +1290,10 @@ impl Cx<'_> {
                 .help("selectors look like `tag:daily`, `mart_x`, `+mart_x`, `mart_x+` or \"path:models/marts\"");
             return None;
         };
-        let sp = Spanned { value: s.to_string(), span };
+        let sp = Spanned {
+            value: s.to_string(),
+            span,
+        };
         let mut out = Vec::new();
         for (start, word) in words(&sp.value) {
             out.push(Name {
@@ -1075,11 +1307,18 @@ impl Cx<'_> {
     fn string_prop(&mut self, p: &Props, key: &str) -> Option<Spanned<String>> {
         let e = p.get(key)?;
         match e.value() {
-            KdlValue::String(s) => Some(Spanned { value: s.clone(), span: entry_value_span(e) }),
+            KdlValue::String(s) => Some(Spanned {
+                value: s.clone(),
+                span: entry_value_span(e),
+            }),
             other => {
-                self.err("stir::invalid_value", entry_span(e), format!("`{key}` takes a string, not `{other}`"))
-                    .label("expected a string")
-                    .help(format!("quote the value: {key}=\"...\""));
+                self.err(
+                    "stir::invalid_value",
+                    entry_span(e),
+                    format!("`{key}` takes a string, not `{other}`"),
+                )
+                .label("expected a string")
+                .help(format!("quote the value: {key}=\"...\""));
                 None
             }
         }
@@ -1090,15 +1329,23 @@ impl Cx<'_> {
         match e.value() {
             KdlValue::Bool(b) => Some(*b),
             KdlValue::String(s) if s == "true" || s == "false" => {
-                self.err("stir::invalid_value", entry_span(e), format!("`{key}` takes a boolean"))
-                    .label("a string, not a boolean")
-                    .help(format!("KDL 2 booleans are written `{key}=#{s}`"));
+                self.err(
+                    "stir::invalid_value",
+                    entry_span(e),
+                    format!("`{key}` takes a boolean"),
+                )
+                .label("a string, not a boolean")
+                .help(format!("KDL 2 booleans are written `{key}=#{s}`"));
                 None
             }
             _ => {
-                self.err("stir::invalid_value", entry_span(e), format!("`{key}` takes a boolean"))
-                    .label("expected #true or #false")
-                    .help(format!("write `{key}=#true` or `{key}=#false`"));
+                self.err(
+                    "stir::invalid_value",
+                    entry_span(e),
+                    format!("`{key}` takes a boolean"),
+                )
+                .label("expected #true or #false")
+                .help(format!("write `{key}=#true` or `{key}=#false`"));
                 None
             }
         }
@@ -1109,9 +1356,13 @@ impl Cx<'_> {
         match e.value() {
             KdlValue::Integer(i) if (min..=max).contains(i) => Some(*i as u64),
             _ => {
-                self.err("stir::invalid_value", entry_span(e), format!("`{key}` takes a whole number from {min} to {max}"))
-                    .label("out of range")
-                    .help(format!("e.g. `{key}={}`", min.max(1)));
+                self.err(
+                    "stir::invalid_value",
+                    entry_span(e),
+                    format!("`{key}` takes a whole number from {min} to {max}"),
+                )
+                .label("out of range")
+                .help(format!("e.g. `{key}={}`", min.max(1)));
                 None
             }
         }
@@ -1122,9 +1373,13 @@ impl Cx<'_> {
         match parse_duration(&s.value) {
             Some(d) => Some(d),
             None => {
-                self.err("stir::invalid_value", s.span, format!("`{}` is not a duration", s.value))
-                    .label("invalid duration")
-                    .help("write a number and a unit: `30s`, `90m`, `6h`, `1d` (or `1h30m`)");
+                self.err(
+                    "stir::invalid_value",
+                    s.span,
+                    format!("`{}` is not a duration", s.value),
+                )
+                .label("invalid duration")
+                .help("write a number and a unit: `30s`, `90m`, `6h`, `1d` (or `1h30m`)");
                 None
             }
         }
@@ -1135,9 +1390,13 @@ impl Cx<'_> {
         match parse_time(&s.value, allow_24) {
             Some(t) => Some(t),
             None => {
-                self.err("stir::invalid_value", s.span, format!("`{}` is not a time of day", s.value))
-                    .label("invalid time")
-                    .help("write times as HH:MM from 00:00 to 23:59, e.g. \"19:00\"");
+                self.err(
+                    "stir::invalid_value",
+                    s.span,
+                    format!("`{}` is not a time of day", s.value),
+                )
+                .label("invalid time")
+                .help("write times as HH:MM from 00:00 to 23:59, e.g. \"19:00\"");
                 None
             }
         }
@@ -1145,7 +1404,10 @@ impl Cx<'_> {
 }
 
 fn args(node: &KdlNode) -> Vec<&KdlEntry> {
-    node.entries().iter().filter(|e| e.name().is_none()).collect()
+    node.entries()
+        .iter()
+        .filter(|e| e.name().is_none())
+        .collect()
 }
 
 fn children(node: &KdlNode) -> impl Iterator<Item = &KdlNode> {
@@ -1319,9 +1581,31 @@ fn join_path(dir: &str, file: &str) -> String {
 }
 
 const PG_TYPE_NAMES: &[&str] = &[
-    "text", "varchar", "char", "int2", "int4", "int8", "smallint", "integer", "int", "bigint",
-    "float4", "float8", "real", "double precision", "numeric", "decimal", "boolean", "bool", "date",
-    "timestamp", "timestamptz", "jsonb", "json", "uuid", "bytea",
+    "text",
+    "varchar",
+    "char",
+    "int2",
+    "int4",
+    "int8",
+    "smallint",
+    "integer",
+    "int",
+    "bigint",
+    "float4",
+    "float8",
+    "real",
+    "double precision",
+    "numeric",
+    "decimal",
+    "boolean",
+    "bool",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "jsonb",
+    "json",
+    "uuid",
+    "bytea",
 ];
 
 /// A PostgreSQL type in canonical form (`bigint` -> `int8`), or None when unknown.
@@ -1329,10 +1613,15 @@ pub fn normalize_pg_type(t: &str) -> Option<String> {
     let lower = t.trim().to_ascii_lowercase();
     let lower = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     if let Some(inner) = lower.strip_suffix("[]") {
-        return normalize_pg_type(inner).filter(|i| !i.ends_with("[]")).map(|i| format!("{i}[]"));
+        return normalize_pg_type(inner)
+            .filter(|i| !i.ends_with("[]"))
+            .map(|i| format!("{i}[]"));
     }
     let (base, args) = match lower.split_once('(') {
-        Some((b, rest)) => (b.trim().to_string(), Some(rest.strip_suffix(')')?.to_string())),
+        Some((b, rest)) => (
+            b.trim().to_string(),
+            Some(rest.strip_suffix(')')?.to_string()),
+        ),
         None => (lower.clone(), None),
     };
     let canonical = match base.as_str() {
@@ -1359,7 +1648,9 @@ pub fn normalize_pg_type(t: &str) -> Option<String> {
         None => Some(canonical.to_string()),
         Some(a) => {
             let parts: Vec<&str> = a.split(',').map(str::trim).collect();
-            let nums_ok = parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()));
+            let nums_ok = parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()));
             let arity_ok = match canonical {
                 "varchar" | "char" => parts.len() == 1,
                 "numeric" => parts.len() == 1 || parts.len() == 2,
@@ -1381,7 +1672,16 @@ mod tests {
         assert_eq!(parse_duration("1d"), Some(86400));
         assert_eq!(parse_duration("30s"), Some(30));
         assert_eq!(parse_duration("1h30m"), Some(5400));
-        for bad in ["", "m", "90", "1.5h", "30m1h", "-1m", "1w", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "m",
+            "90",
+            "1.5h",
+            "30m1h",
+            "-1m",
+            "1w",
+            "99999999999999999999d",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
@@ -1399,10 +1699,19 @@ mod tests {
     #[test]
     fn pg_types() {
         assert_eq!(normalize_pg_type("bigint").as_deref(), Some("int8"));
-        assert_eq!(normalize_pg_type("Double Precision").as_deref(), Some("float8"));
-        assert_eq!(normalize_pg_type("numeric(12, 2)").as_deref(), Some("numeric(12,2)"));
+        assert_eq!(
+            normalize_pg_type("Double Precision").as_deref(),
+            Some("float8")
+        );
+        assert_eq!(
+            normalize_pg_type("numeric(12, 2)").as_deref(),
+            Some("numeric(12,2)")
+        );
         assert_eq!(normalize_pg_type("text[]").as_deref(), Some("text[]"));
-        assert_eq!(normalize_pg_type("varchar(64)").as_deref(), Some("varchar(64)"));
+        assert_eq!(
+            normalize_pg_type("varchar(64)").as_deref(),
+            Some("varchar(64)")
+        );
         for bad in ["strng", "int8(3)", "numeric(a)", "text[][]", "varchar(1,2)"] {
             assert_eq!(normalize_pg_type(bad), None, "{bad}");
         }

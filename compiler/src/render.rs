@@ -55,14 +55,17 @@ impl Renderer {
             Ok(Value::from_safe_string(format!("{db}.{name}")))
         });
         let s = state.clone();
-        env.add_function("source", move |db: String, table: String| -> Result<Value, Error> {
-            let mut st = s.lock().unwrap_or_else(|e| e.into_inner());
-            let pair = (db.clone(), table.clone());
-            if !st.reads.sources.contains(&pair) {
-                st.reads.sources.push(pair);
-            }
-            Ok(Value::from_safe_string(format!("{db}.{table}")))
-        });
+        env.add_function(
+            "source",
+            move |db: String, table: String| -> Result<Value, Error> {
+                let mut st = s.lock().unwrap_or_else(|e| e.into_inner());
+                let pair = (db.clone(), table.clone());
+                if !st.reads.sources.contains(&pair) {
+                    st.reads.sources.push(pair);
+                }
+                Ok(Value::from_safe_string(format!("{db}.{table}")))
+            },
+        );
         let s = state.clone();
         env.add_function("is_incremental", move || -> bool {
             s.lock().unwrap_or_else(|e| e.into_inner()).incremental
@@ -89,7 +92,13 @@ impl Renderer {
     }
 
     /// Render `source` as model `this` (its own table name, unqualified).
-    pub fn render(&self, name: &str, this: &str, source: &str, incremental: bool) -> Result<(String, Reads), TemplateError> {
+    pub fn render(
+        &self,
+        name: &str,
+        this: &str,
+        source: &str,
+        incremental: bool,
+    ) -> Result<(String, Reads), TemplateError> {
         {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.reads = Reads::default();
@@ -109,7 +118,9 @@ impl Renderer {
 
     /// Render an arbitrary string (sync statements, request bodies) with extra context.
     pub fn render_str(&self, source: &str, ctx: Value) -> Result<String, TemplateError> {
-        self.env.render_str(source, ctx).map_err(|e| template_error(&e, source))
+        self.env
+            .render_str(source, ctx)
+            .map_err(|e| template_error(&e, source))
     }
 }
 
@@ -153,7 +164,8 @@ pub fn call_spans(source: &str, func: &str) -> Vec<(Vec<String>, Range<usize>)> 
     while let Some(pos) = source[i..].find(func) {
         let start = i + pos;
         i = start + func.len();
-        let before_ok = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let before_ok =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
         if !before_ok {
             continue;
         }
@@ -200,7 +212,10 @@ mod tests {
         let r = Renderer::new("dbt", vars);
         let src = "{% set ms = ['a', 'b'] %}select {% for m in ms %}{{ m }}_x, {% endfor %}1 from {{ ref('m1') }} join {{ source('beat', 't') }} where f > {{ var('min_followers') }} {% if is_incremental() %}and d > (select max(d) from {{ this }}){% endif %}";
         let (sql, reads) = r.render("m2", "m2", src, false).unwrap();
-        assert_eq!(sql, "select a_x, b_x, 1 from dbt.m1 join beat.t where f > 1000 ");
+        assert_eq!(
+            sql,
+            "select a_x, b_x, 1 from dbt.m1 join beat.t where f > 1000 "
+        );
         assert_eq!(reads.refs, vec!["m1".to_string()]);
         assert_eq!(reads.sources, vec![("beat".to_string(), "t".to_string())]);
         let (sql, _) = r.render("m2", "m2", src, true).unwrap();

@@ -36,10 +36,15 @@ impl Names {
             for (i, name) in items.enumerate() {
                 if let Some(prev) = first.get(&name.text) {
                     out.push(
-                        Finding::error("stir::duplicate", file, name.span.clone(), format!("{kind} `{}` is declared twice", name.text))
-                            .label("second declaration")
-                            .note(prev.clone(), "first declared here")
-                            .help(format!("rename one of them or remove the duplicate {kind}")),
+                        Finding::error(
+                            "stir::duplicate",
+                            file,
+                            name.span.clone(),
+                            format!("{kind} `{}` is declared twice", name.text),
+                        )
+                        .label("second declaration")
+                        .note(prev.clone(), "first declared here")
+                        .help(format!("rename one of them or remove the duplicate {kind}")),
                     );
                 } else {
                     first.insert(name.text.clone(), name.span.clone());
@@ -47,24 +52,80 @@ impl Names {
                 }
             }
         }
-        add(&mut n.models, "model", m.models.iter().map(|x| &x.name), file, out);
-        add(&mut n.tags, "tag", m.tags.iter().map(|x| &x.name), file, out);
-        add(&mut n.blackouts, "blackout", m.blackouts.iter().map(|x| &x.name), file, out);
-        add(&mut n.schedules, "schedule", m.schedules.iter().map(|x| &x.name), file, out);
-        add(&mut n.syncs, "sync", m.syncs.iter().map(|x| &x.name), file, out);
-        add(&mut n.requests, "request", m.requests.iter().map(|x| &x.name), file, out);
+        add(
+            &mut n.models,
+            "model",
+            m.models.iter().map(|x| &x.name),
+            file,
+            out,
+        );
+        add(
+            &mut n.tags,
+            "tag",
+            m.tags.iter().map(|x| &x.name),
+            file,
+            out,
+        );
+        add(
+            &mut n.blackouts,
+            "blackout",
+            m.blackouts.iter().map(|x| &x.name),
+            file,
+            out,
+        );
+        add(
+            &mut n.schedules,
+            "schedule",
+            m.schedules.iter().map(|x| &x.name),
+            file,
+            out,
+        );
+        add(
+            &mut n.syncs,
+            "sync",
+            m.syncs.iter().map(|x| &x.name),
+            file,
+            out,
+        );
+        add(
+            &mut n.requests,
+            "request",
+            m.requests.iter().map(|x| &x.name),
+            file,
+            out,
+        );
         add(&mut n.endpoints, "endpoint", m.endpoints.iter(), file, out);
-        add(&mut n.vars, "var", m.vars.iter().map(|x| &x.name), file, out);
+        add(
+            &mut n.vars,
+            "var",
+            m.vars.iter().map(|x| &x.name),
+            file,
+            out,
+        );
         let mut dbs: BTreeMap<String, usize> = BTreeMap::new();
-        add(&mut dbs, "source", m.sources.iter().map(|s| &s.database), file, out);
+        add(
+            &mut dbs,
+            "source",
+            m.sources.iter().map(|s| &s.database),
+            file,
+            out,
+        );
         for s in &m.sources {
             let tables = n.sources.entry(s.database.text.clone()).or_default();
             for t in &s.tables {
                 if !tables.insert(t.text.clone()) {
                     out.push(
-                        Finding::error("stir::duplicate", file, t.span.clone(), format!("table `{}` is declared twice in source `{}`", t.text, s.database.text))
-                            .label("second declaration")
-                            .help("remove the duplicate `table` line"),
+                        Finding::error(
+                            "stir::duplicate",
+                            file,
+                            t.span.clone(),
+                            format!(
+                                "table `{}` is declared twice in source `{}`",
+                                t.text, s.database.text
+                            ),
+                        )
+                        .label("second declaration")
+                        .help("remove the duplicate `table` line"),
                     );
                 }
             }
@@ -90,12 +151,16 @@ impl Names {
             "request" => "stir::unknown_request",
             _ => "stir::unknown_endpoint",
         };
-        let help = did_you_mean(&name.text, candidates.iter().copied()).unwrap_or_else(|| {
-            format!("declare it with `{kind} {}`", name.text)
-        });
-        Finding::error(code, file, name.span.clone(), format!("unknown {kind} `{}`", name.text))
-            .label(format!("no such {kind}"))
-            .help(help)
+        let help = did_you_mean(&name.text, candidates.iter().copied())
+            .unwrap_or_else(|| format!("declare it with `{kind} {}`", name.text));
+        Finding::error(
+            code,
+            file,
+            name.span.clone(),
+            format!("unknown {kind} `{}`", name.text),
+        )
+        .label(format!("no such {kind}"))
+        .help(help)
     }
 }
 
@@ -103,7 +168,11 @@ impl Names {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     Tag(String),
-    Model { name: String, ancestors: bool, descendants: bool },
+    Model {
+        name: String,
+        ancestors: bool,
+        descendants: bool,
+    },
     Path(String),
 }
 
@@ -127,8 +196,14 @@ impl Selector {
         let ancestors = text.starts_with('+');
         let descendants = text.len() > 1 && text.ends_with('+');
         let name = text.trim_start_matches('+').trim_end_matches('+');
-        if crate::manifest::is_sql_ident(name) && text.len() - name.len() == usize::from(ancestors) + usize::from(descendants) {
-            Ok(Selector::Model { name: name.to_string(), ancestors, descendants })
+        if crate::manifest::is_sql_ident(name)
+            && text.len() - name.len() == usize::from(ancestors) + usize::from(descendants)
+        {
+            Ok(Selector::Model {
+                name: name.to_string(),
+                ancestors,
+                descendants,
+            })
         } else {
             Err(format!("`{text}` is not a selector"))
         }
@@ -155,9 +230,10 @@ impl SelectCx<'_> {
         match sel {
             Selector::Tag(t) => {
                 if !self.names.tags.contains_key(t) {
-                    let help = crate::diagnostic::suggest(t, self.names.tags.keys().map(String::as_str))
-                        .map(|s| format!("did you mean `tag:{s}`?"))
-                        .unwrap_or_else(|| format!("declare it with `tag {t}`"));
+                    let help =
+                        crate::diagnostic::suggest(t, self.names.tags.keys().map(String::as_str))
+                            .map(|s| format!("did you mean `tag:{s}`?"))
+                            .unwrap_or_else(|| format!("declare it with `tag {t}`"));
                     return Err(SelectError {
                         code: "stir::unknown_tag",
                         message: format!("unknown tag `{t}`"),
@@ -170,11 +246,18 @@ impl SelectCx<'_> {
                     .models
                     .iter()
                     .enumerate()
-                    .filter(|(i, m)| self.names.models.get(&m.name.text) == Some(i) && m.tags.iter().any(|x| &x.text == t))
+                    .filter(|(i, m)| {
+                        self.names.models.get(&m.name.text) == Some(i)
+                            && m.tags.iter().any(|x| &x.text == t)
+                    })
                     .map(|(i, _)| i)
                     .collect())
             }
-            Selector::Model { name, ancestors, descendants } => {
+            Selector::Model {
+                name,
+                ancestors,
+                descendants,
+            } => {
                 let Some(&m) = self.names.models.get(name) else {
                     let help = did_you_mean(name, self.names.models.keys().map(String::as_str))
                         .unwrap_or_else(|| "declare the model in a `models` group".into());
@@ -201,7 +284,10 @@ impl SelectCx<'_> {
                     .models
                     .iter()
                     .enumerate()
-                    .filter(|(i, m)| self.names.models.get(&m.name.text) == Some(i) && (m.file.starts_with(&prefix) || m.file == *p))
+                    .filter(|(i, m)| {
+                        self.names.models.get(&m.name.text) == Some(i)
+                            && (m.file.starts_with(&prefix) || m.file == *p)
+                    })
                     .map(|(i, _)| i)
                     .collect();
                 if set.is_empty() {

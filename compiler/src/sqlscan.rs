@@ -83,9 +83,11 @@ pub fn hidden_refs(source: &str, database: &str, is_model: &dyn Fn(&str) -> bool
     // CTE names shadow models: `with mart_x as (...) select ... from mart_x` is not a hidden ref.
     let mut ctes = BTreeSet::new();
     for i in 0..toks.len() {
-        if let (Some(w), Some(Token::Word(as_kw)), Some(Token::LParen)) =
-            (word(i), toks.get(i + 1).map(|t| &t.token), toks.get(i + 2).map(|t| &t.token))
-        {
+        if let (Some(w), Some(Token::Word(as_kw)), Some(Token::LParen)) = (
+            word(i),
+            toks.get(i + 1).map(|t| &t.token),
+            toks.get(i + 2).map(|t| &t.token),
+        ) {
             if as_kw.keyword == Keyword::AS {
                 ctes.insert(w.value.clone());
             }
@@ -98,10 +100,16 @@ pub fn hidden_refs(source: &str, database: &str, is_model: &dyn Fn(&str) -> bool
         let prev_is_dot = i > 0 && matches!(toks[i - 1].token, Token::Period);
         if w.value == database && next_is_dot && !prev_is_dot {
             if let Some(m) = word(i + 2) {
-                if is_model(&m.value) && !matches!(toks.get(i + 3).map(|t| &t.token), Some(Token::Period)) {
+                if is_model(&m.value)
+                    && !matches!(toks.get(i + 3).map(|t| &t.token), Some(Token::Period))
+                {
                     let start = offset(toks[i].span.start.line, toks[i].span.start.column);
                     let end = offset(toks[i + 2].span.end.line, toks[i + 2].span.end.column);
-                    out.push(Mention { model: m.value.clone(), span: start..end, qualified: true });
+                    out.push(Mention {
+                        model: m.value.clone(),
+                        span: start..end,
+                        qualified: true,
+                    });
                 }
             }
             continue;
@@ -114,7 +122,11 @@ pub fn hidden_refs(source: &str, database: &str, is_model: &dyn Fn(&str) -> bool
         if after_table_keyword && is_model(&w.value) && !ctes.contains(&w.value) {
             let start = offset(toks[i].span.start.line, toks[i].span.start.column);
             let end = offset(toks[i].span.end.line, toks[i].span.end.column);
-            out.push(Mention { model: w.value.clone(), span: start..end, qualified: false });
+            out.push(Mention {
+                model: w.value.clone(),
+                span: start..end,
+                qualified: false,
+            });
         }
     }
     out
@@ -134,10 +146,17 @@ mod tests {
                    select mart_a, 'dbt.mart_a' s -- dbt.mart_b\n\
                    from dbt.mart_a join stg_c on 1 where y in mart_b and z = dbt.mart_b.col";
         let found = hidden_refs(src, "dbt", &models);
-        let names: Vec<_> = found.iter().map(|m| (m.model.as_str(), &src[m.span.clone()], m.qualified)).collect();
+        let names: Vec<_> = found
+            .iter()
+            .map(|m| (m.model.as_str(), &src[m.span.clone()], m.qualified))
+            .collect();
         assert_eq!(
             names,
-            vec![("mart_a", "dbt.mart_a", true), ("stg_c", "stg_c", false), ("mart_b", "mart_b", false)]
+            vec![
+                ("mart_a", "dbt.mart_a", true),
+                ("stg_c", "stg_c", false),
+                ("mart_b", "mart_b", false)
+            ]
         );
     }
 

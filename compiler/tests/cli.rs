@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// One small builder for every CLI test (just's `tests/test.rs`).
@@ -15,7 +18,10 @@ struct Run {
 
 impl Run {
     fn stir(args: &[&str]) -> Run {
-        Run { args: args.iter().map(|s| s.to_string()).collect(), out: None }
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            out: None,
+        }
     }
     fn run(mut self) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_stir"))
@@ -38,7 +44,14 @@ impl Run {
     }
     fn expect(self, code: i32) -> Run {
         let r = self.run();
-        assert_eq!(r.code(), code, "stir {:?}\nstdout:\n{}\nstderr:\n{}", r.args, r.stdout(), r.stderr());
+        assert_eq!(
+            r.code(),
+            code,
+            "stir {:?}\nstdout:\n{}\nstderr:\n{}",
+            r.args,
+            r.stdout(),
+            r.stderr()
+        );
         r
     }
 }
@@ -53,16 +66,29 @@ fn clean_manifest_passes_with_exit_0() {
 fn errors_exit_1_and_are_all_reported() {
     let r = Run::stir(&["check", "tests/cases/unknown_names/stir.kdl"]).expect(1);
     let err = r.stderr();
-    for code in ["stir::unknown_ref", "stir::unknown_source", "stir::unknown_tag", "stir::unknown_endpoint"] {
+    for code in [
+        "stir::unknown_ref",
+        "stir::unknown_source",
+        "stir::unknown_tag",
+        "stir::unknown_endpoint",
+    ] {
         assert!(err.contains(code), "missing {code} in\n{err}");
     }
-    assert!(err.trim_end().ends_with("error: 12 errors, 0 warnings"), "{err}");
+    assert!(
+        err.trim_end().ends_with("error: 12 errors, 0 warnings"),
+        "{err}"
+    );
 }
 
 #[test]
 fn warnings_pass_unless_denied() {
     Run::stir(&["check", "tests/cases/hidden_ref/stir.kdl"]).expect(0);
-    Run::stir(&["check", "tests/cases/hidden_ref/stir.kdl", "--deny-warnings"]).expect(1);
+    Run::stir(&[
+        "check",
+        "tests/cases/hidden_ref/stir.kdl",
+        "--deny-warnings",
+    ])
+    .expect(1);
 }
 
 #[test]
@@ -71,7 +97,11 @@ fn missing_manifest_directory_and_garbage_path_exit_2() {
     assert!(r.stderr().contains("does not exist"), "{}", r.stderr());
     let r = Run::stir(&["check", "tests/cases/clean"]).expect(2);
     assert!(r.stderr().contains("is a directory"), "{}", r.stderr());
-    assert!(r.stderr().contains("tests/cases/clean/stir.kdl"), "help names the file: {}", r.stderr());
+    assert!(
+        r.stderr().contains("tests/cases/clean/stir.kdl"),
+        "help names the file: {}",
+        r.stderr()
+    );
 }
 
 #[cfg(unix)]
@@ -94,7 +124,13 @@ fn unreadable_manifest_exits_2() {
 
 #[test]
 fn json_format_is_one_array_of_findings() {
-    let r = Run::stir(&["check", "tests/cases/tag_conflict/stir.kdl", "--format", "json"]).expect(1);
+    let r = Run::stir(&[
+        "check",
+        "tests/cases/tag_conflict/stir.kdl",
+        "--format",
+        "json",
+    ])
+    .expect(1);
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).expect("JSON");
     let arr = v.as_array().expect("array");
     assert_eq!(arr.len(), 1);
@@ -108,7 +144,13 @@ fn json_format_is_one_array_of_findings() {
 
 #[test]
 fn github_format_annotates_the_pull_request() {
-    let r = Run::stir(&["check", "tests/cases/hidden_ref/stir.kdl", "--format", "github"]).expect(0);
+    let r = Run::stir(&[
+        "check",
+        "tests/cases/hidden_ref/stir.kdl",
+        "--format",
+        "github",
+    ])
+    .expect(0);
     let out = r.stdout();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -117,7 +159,11 @@ fn github_format_annotates_the_pull_request() {
         "{}",
         lines[0]
     );
-    assert!(lines[0].contains("title=stir%3A%3Ahidden_ref::"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("title=stir%3A%3Ahidden_ref::"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[0].contains("%0Ahelp: write"), "{}", lines[0]);
 }
 
@@ -125,18 +171,42 @@ fn github_format_annotates_the_pull_request() {
 fn ls_lists_models_in_build_order_like_dbt_ls() {
     let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "+mart_top"]).expect(0);
     assert_eq!(r.stdout(), "stg_account\nmart_account\nmart_top\n");
-    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "tag:daily", "--exclude", "mart_top"]).expect(0);
+    let r = Run::stir(&[
+        "ls",
+        "-m",
+        "tests/cases/clean/stir.kdl",
+        "tag:daily",
+        "--exclude",
+        "mart_top",
+    ])
+    .expect(0);
     assert_eq!(r.stdout(), "mart_account\n");
     let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "stg_account+"]).expect(0);
     assert_eq!(r.stdout(), "stg_account\nmart_account\nmart_top\n");
     let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "path:models"]).expect(0);
-    assert_eq!(r.stdout().lines().count(), 3, "the disabled model is not listed: {}", r.stdout());
+    assert_eq!(
+        r.stdout().lines().count(),
+        3,
+        "the disabled model is not listed: {}",
+        r.stdout()
+    );
 }
 
 #[test]
 fn ls_owner_names_the_schedule() {
-    let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "--owner", "mart_top"]).expect(0);
+    let r = Run::stir(&[
+        "ls",
+        "-m",
+        "tests/cases/clean/stir.kdl",
+        "--owner",
+        "mart_top",
+    ])
+    .expect(0);
     assert_eq!(r.stdout(), "daily\t(cron \"0 19 * * *\", via tag:daily)\n");
     let r = Run::stir(&["ls", "-m", "tests/cases/clean/stir.kdl", "tag:dialy"]).expect(2);
-    assert!(r.stderr().contains("did you mean `tag:daily`?"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("did you mean `tag:daily`?"),
+        "{}",
+        r.stderr()
+    );
 }

@@ -7,13 +7,19 @@ use proptest::prelude::*;
 use stir::diagnostic::{render_github, render_human, render_json};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Every case manifest and its model files, as seeds for mutation.
 fn seeds() -> Vec<(Vec<u8>, BTreeMap<String, Vec<u8>>)> {
     let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(workspace().join("tests/cases")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(workspace().join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     dirs.sort();
     for dir in dirs {
         let manifest = std::fs::read(dir.join("stir.kdl")).unwrap();
@@ -21,7 +27,10 @@ fn seeds() -> Vec<(Vec<u8>, BTreeMap<String, Vec<u8>>)> {
         if let Ok(entries) = std::fs::read_dir(dir.join("models")) {
             for e in entries {
                 let p = e.unwrap().path();
-                models.insert(format!("models/{}", p.file_name().unwrap().to_string_lossy()), std::fs::read(&p).unwrap());
+                models.insert(
+                    format!("models/{}", p.file_name().unwrap().to_string_lossy()),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
         out.push((manifest, models));
@@ -40,12 +49,39 @@ enum Edit {
 fn edit() -> impl Strategy<Value = Edit> {
     // Tokens that matter to the parsers, plus raw bytes (including invalid UTF-8).
     let token = prop::sample::select(vec![
-        "{", "}", "\"", "=", "#true", "{{", "}}", "{%", "%}", "ref('", "')", "/", "\\", "\n", "tag:", "+", "*/7",
-        "model x", "schedule s cron=\"* * * * *\" timeout=\"1m\" { run x }", "#\"", "/*", "-- ", "dbt.", "\u{0}", "é",
+        "{",
+        "}",
+        "\"",
+        "=",
+        "#true",
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "ref('",
+        "')",
+        "/",
+        "\\",
+        "\n",
+        "tag:",
+        "+",
+        "*/7",
+        "model x",
+        "schedule s cron=\"* * * * *\" timeout=\"1m\" { run x }",
+        "#\"",
+        "/*",
+        "-- ",
+        "dbt.",
+        "\u{0}",
+        "é",
     ])
     .prop_map(|s: &str| s.as_bytes().to_vec());
     prop_oneof![
-        (any::<usize>(), prop_oneof![token, prop::collection::vec(any::<u8>(), 1..4)]).prop_map(|(i, b)| Edit::Insert(i, b)),
+        (
+            any::<usize>(),
+            prop_oneof![token, prop::collection::vec(any::<u8>(), 1..4)]
+        )
+            .prop_map(|(i, b)| Edit::Insert(i, b)),
         (any::<usize>(), 1usize..20).prop_map(|(i, n)| Edit::Delete(i, n)),
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Replace(i, b)),
         (any::<usize>(), 1usize..40).prop_map(|(i, n)| Edit::Duplicate(i, n)),

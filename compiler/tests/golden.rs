@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use stir::diagnostic::{render_human, render_json, summary, CODES};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The text a user sees from `stir check --color never`, minus the machine's paths.
@@ -49,9 +52,14 @@ fn every_case_matches_its_golden_file() {
             Ok(expected) => failures.push(format!(
                 "case `{case}` differs from {}:\n{}",
                 golden.display(),
-                similar::TextDiff::from_lines(&expected, &text).unified_diff().header("expected", "actual")
+                similar::TextDiff::from_lines(&expected, &text)
+                    .unified_diff()
+                    .header("expected", "actual")
             )),
-            Err(_) => failures.push(format!("case `{case}` has no golden file {} (run with UPDATE_GOLDEN=1)", golden.display())),
+            Err(_) => failures.push(format!(
+                "case `{case}` has no golden file {} (run with UPDATE_GOLDEN=1)",
+                golden.display()
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -65,7 +73,10 @@ fn every_code_has_a_case() {
         .map(|(code, _)| *code)
         .filter(|code| !all.contains(&format!("\"{code}\"")))
         .collect();
-    assert!(missing.is_empty(), "codes without a golden case: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a golden case: {missing:?}"
+    );
 }
 
 #[test]
@@ -93,8 +104,12 @@ fn json_findings_are_sorted_by_file_and_position() {
     }
     for case in cases() {
         let (_, json) = rendered(&case);
-        let found: Vec<Finding> = serde_json::from_str(&json).expect("valid JSON array of findings");
-        let keys: Vec<(String, usize, usize)> = found.iter().map(|f| (f.file.clone(), f.line, f.column)).collect();
+        let found: Vec<Finding> =
+            serde_json::from_str(&json).expect("valid JSON array of findings");
+        let keys: Vec<(String, usize, usize)> = found
+            .iter()
+            .map(|f| (f.file.clone(), f.line, f.column))
+            .collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted, "case {case}");
