@@ -11,6 +11,7 @@ pub fn run(c: &mut Compiled, read: &ReadFile) {
     write_conflicts(c);
     syncs(c);
     requests(c, read);
+    time(c);
 }
 
 /// One owner per model; every enabled model built by someone.
@@ -392,4 +393,260 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
         }
     }
     c.requests = compiled;
+}
+
+/// A byte range inside a string value, mapped back into the manifest (past the opening quote).
+fn inside(
+    value_span: &std::ops::Range<usize>,
+    value: &str,
+    inner: std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    let quoted = value_span.end - value_span.start == value.len() + 2;
+    if !quoted && value_span.end - value_span.start != value.len() {
+        return value_span.clone();
+    }
+    let base = value_span.start + usize::from(quoted);
+    base + inner.start.min(value.len())..base + inner.end.min(value.len())
+}
+
+fn when(t: chrono::NaiveDateTime, reference: chrono::NaiveDateTime) -> String {
+    if t.date() == reference.date() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// The time checks: cron and timezone values, heavy overlaps, blackout overruns, stale reads,
+/// irregular crons. Semantics in docs/schedules.md; the analysis itself is `schedule.rs`.
+fn time(c: &mut Compiled) {
+    use crate::schedule::{self, DailyWindow, Tier, Zone};
+    let file = c.manifest_file;
+    let mut out = Vec::new();
+    let zone = match &c.manifest.project {
+        Some(p) => match Zone::parse(&p.timezone.value) {
+            Some(z) => z,
+            None => {
+                out.push(
+                    Finding::error("stir::invalid_value", file, p.timezone.span.clone(), format!("`{}` is not a timezone", p.timezone.value))
+                        .label("unknown timezone")
+                        .help("use an IANA name like \"Asia/Kolkata\", \"UTC\", or a fixed offset like \"+05:30\""),
+                );
+                Zone::Fixed(0)
+            }
+        },
+        None => Zone::Fixed(0),
+    };
+    // Tiers of enabled, first-declared schedules that have a valid cron and timeout.
+    let mut tiers: Vec<(usize, Tier)> = Vec::new();
+    for (si, s) in c.manifest.schedules.iter().enumerate() {
+        let Some(cron_v) = &s.cron else { continue };
+        let cron = match crate::cron::Cron::parse(&cron_v.value) {
+            Ok(cr) => cr,
+            Err(e) => {
+                out.push(
+                    Finding::error("stir::invalid_value", file, inside(&cron_v.span, &cron_v.value, e.span.clone()), format!("invalid cron `{}`: {}", cron_v.value, e.message))
+                        .label("here")
+                        .help(e.help.clone().unwrap_or_else(|| "cron has 5 fields: minute hour day-of-month month day-of-week, e.g. \"0 19 * * *\"".into())),
+                );
+                continue;
+            }
+        };
+        if !s.enabled || c.names.schedules.get(&s.name.text) != Some(&si) {
+            continue;
+        }
+        for irr in cron.irregular_steps() {
+            out.push(
+                Finding::warning(
+                    "stir::irregular_cron",
+                    file,
+                    inside(&cron_v.span, &cron_v.value, irr.span.clone()),
+                    format!("schedule `{}`: {}", s.name.text, irr.message),
+                )
+                .label(format!("uneven {}", irr.field))
+                .help(irr.help.clone()),
+            );
+        }
+        if !cron.fires_ever() {
+            out.push(
+                Finding::warning(
+                    "stir::irregular_cron",
+                    file,
+                    cron_v.span.clone(),
+                    format!(
+                        "schedule `{}` never fires: `{}` matches no date",
+                        s.name.text, cron_v.value
+                    ),
+                )
+                .label("never fires")
+                .help("check the day-of-month and month fields (e.g. February has no 30th)"),
+            );
+        }
+        let Some(timeout) = s.timeout_secs.filter(|&t| t > 0) else {
+            continue;
+        };
+        let skip: Vec<DailyWindow> = s
+            .skip
+            .iter()
+            .filter_map(|b| c.names.blackouts.get(&b.text))
+            .map(|&bi| DailyWindow {
+                from: c.manifest.blackouts[bi].from,
+                to: c.manifest.blackouts[bi].to,
+            })
+            .collect();
+        tiers.push((
+            si,
+            Tier {
+                name: s.name.text.clone(),
+                cron,
+                timeout_min: timeout.div_ceil(60).min(u32::MAX as u64) as u32,
+                heavy: s.heavy,
+                skip,
+            },
+        ));
+    }
+    let sched = |si: usize| &c.manifest.schedules[si];
+    let cron_span = |si: usize| {
+        sched(si)
+            .cron
+            .as_ref()
+            .map_or(sched(si).name.span.clone(), |v| v.span.clone())
+    };
+
+    // Heavy overlaps.
+    let heavy: Vec<(usize, Tier)> = tiers.iter().filter(|(_, t)| t.heavy).cloned().collect();
+    let heavy_tiers: Vec<Tier> = heavy.iter().map(|(_, t)| t.clone()).collect();
+    for (i, j, o) in schedule::heavy_overlaps(&heavy_tiers, &zone) {
+        let (si, sj) = (heavy[i].0, heavy[j].0);
+        let (a, b) = (&heavy_tiers[i], &heavy_tiers[j]);
+        out.push(
+            Finding::error(
+                "stir::schedule_overlap",
+                file,
+                sched(sj).name.span.clone(),
+                format!(
+                    "heavy schedules `{}` (fired {}, runs to {}) and `{}` (fired {}, runs to {}) can both run at {}",
+                    a.name,
+                    when(o.a_fire, o.instant),
+                    when(o.a_end, o.instant),
+                    b.name,
+                    when(o.b_fire, o.instant),
+                    when(o.b_end, o.instant),
+                    o.instant.format("%Y-%m-%d %H:%M"),
+                ),
+            )
+            .label("overlaps")
+            .note(sched(si).name.span.clone(), "the other heavy schedule")
+            .help(schedule::suggest_fix(a, b, &o)),
+        );
+    }
+
+    // Blackout overruns.
+    for (si, t) in &tiers {
+        let s = sched(*si);
+        for b in &s.skip {
+            let Some(&bi) = c.names.blackouts.get(&b.text) else {
+                continue;
+            };
+            let bo = &c.manifest.blackouts[bi];
+            let w = DailyWindow {
+                from: bo.from,
+                to: bo.to,
+            };
+            if let Some(o) = schedule::blackout_overrun(t, &w, &zone) {
+                let gap = (o.blackout_start - o.fire).num_minutes();
+                out.push(
+                    Finding::warning(
+                        "stir::blackout_overrun",
+                        file,
+                        b.span.clone(),
+                        format!(
+                            "schedule `{}` skips blackout `{}` ({}-{}) but its run fired at {} may last until {}, into the blackout",
+                            s.name.text,
+                            b.text,
+                            hhmm(bo.from),
+                            hhmm(bo.to),
+                            o.fire.format("%H:%M"),
+                            when(o.end, o.fire),
+                        ),
+                    )
+                    .label("overrun into this blackout")
+                    .note(cron_span(*si), format!("fires at {}", o.fire.format("%H:%M")))
+                    .help(format!(
+                        "lower the timeout to timeout=\"{gap}m\", or skip fires that start less than {} before {} (a blackout from {} to {})",
+                        fmt_minutes(t.timeout_min as i64),
+                        hhmm(bo.from),
+                        hhmm(((bo.from as i64 - t.timeout_min as i64 + 1).rem_euclid(1440)) as u16),
+                        hhmm(bo.to),
+                    )),
+                );
+            }
+        }
+    }
+
+    // Stale reads: a sync exporting a model that another schedule may still be rebuilding.
+    let tier_of = |si: usize| tiers.iter().find(|(x, _)| *x == si).map(|(_, t)| t);
+    for (ri, steps) in c.steps.iter().enumerate() {
+        let Some(reader) = tier_of(ri) else { continue };
+        for step in steps {
+            let ResolvedStep::Sync(sync_i) = step else {
+                continue;
+            };
+            let sync = &c.manifest.syncs[*sync_i];
+            let Some(m) = sync.from.as_ref().and_then(|f| c.names.models.get(&f.text)) else {
+                continue;
+            };
+            for owner in c.owners.get(m).map(Vec::as_slice).unwrap_or_default() {
+                if owner.schedule == ri {
+                    continue;
+                }
+                let Some(ot) = tier_of(owner.schedule) else {
+                    continue;
+                };
+                if let Some(o) = schedule::may_run_during_fire(ot, reader, &zone) {
+                    let span = sched(ri)
+                        .steps
+                        .iter()
+                        .find(|st| matches!(&st.kind, crate::manifest::StepKind::Sync(n) if n.text == sync.name.text))
+                        .map_or(sched(ri).name.span.clone(), |st| st.span.clone());
+                    out.push(
+                        Finding::warning(
+                            "stir::stale_read",
+                            file,
+                            span,
+                            format!(
+                                "sync `{}` in `{}` (fired {}) exports `{}` while `{}` (fired {}, runs to {}) may still be rebuilding it, first at {}",
+                                sync.name.text,
+                                reader.name,
+                                when(o.b_fire, o.instant),
+                                c.manifest.models[*m].name.text,
+                                ot.name,
+                                when(o.a_fire, o.instant),
+                                when(o.a_end, o.instant),
+                                o.instant.format("%Y-%m-%d %H:%M"),
+                            ),
+                        )
+                        .label("may export a half-finished rebuild")
+                        .help(format!(
+                            "move `sync {}` into `{}` after its `run` step, so it exports the table the run just built",
+                            sync.name.text, ot.name
+                        )),
+                    );
+                }
+            }
+        }
+    }
+    c.findings.extend(out);
+}
+
+fn hhmm(m: u16) -> String {
+    format!("{:02}:{:02}", m / 60 % 24, m % 60)
+}
+
+fn fmt_minutes(m: i64) -> String {
+    if m % 60 == 0 {
+        format!("{}h", m / 60)
+    } else {
+        format!("{m}m")
+    }
 }

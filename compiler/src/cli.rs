@@ -48,6 +48,10 @@ pub enum Command {
         #[arg(long, short, default_value = "stir.kdl")]
         manifest: PathBuf,
     },
+    /// Check the manifest, then write the frozen, hashed plan the runtime runs.
+    Plan(crate::planner::PlanArgs),
+    /// Review the changes between two plans, like `terraform plan`.
+    Diff(crate::review::DiffArgs),
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -89,6 +93,8 @@ pub fn main() -> ExitCode {
             owner,
             manifest,
         } => ls(&manifest, &selectors, &exclude, owner.as_deref()),
+        Command::Plan(args) => crate::planner::plan_command(&args, color),
+        Command::Diff(args) => crate::review::diff_command(&args),
     };
     match result {
         Ok(code) => code,

@@ -67,15 +67,44 @@ const MONTH_NAMES: &[&str] = &[
 const DOW_NAMES: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 const FIELDS: [FieldSpec; 5] = [
-    FieldSpec { name: "minute", min: 0, max: 59, names: &[] },
-    FieldSpec { name: "hour", min: 0, max: 23, names: &[] },
-    FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[] },
-    FieldSpec { name: "month", min: 1, max: 12, names: MONTH_NAMES },
-    FieldSpec { name: "day-of-week", min: 0, max: 7, names: DOW_NAMES },
+    FieldSpec {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+    },
+    FieldSpec {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+    },
+    FieldSpec {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+    },
+    FieldSpec {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: MONTH_NAMES,
+    },
+    FieldSpec {
+        name: "day-of-week",
+        min: 0,
+        max: 7,
+        names: DOW_NAMES,
+    },
 ];
 
 fn err(message: String, span: Range<usize>, help: Option<&str>) -> CronError {
-    CronError { message, span, help: help.map(str::to_string) }
+    CronError {
+        message,
+        span,
+        help: help.map(str::to_string),
+    }
 }
 
 /// Parse one value (number or name) of a field; `off` is its byte offset in the expression.
@@ -90,12 +119,22 @@ fn parse_value(text: &str, off: usize, spec: &FieldSpec) -> Result<u32, CronErro
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
         // Longer than 4 digits is out of range anyway; avoids overflow.
-        let v: u32 = if text.len() > 4 { u32::MAX } else { text.parse().unwrap_or(u32::MAX) };
+        let v: u32 = if text.len() > 4 {
+            u32::MAX
+        } else {
+            text.parse().unwrap_or(u32::MAX)
+        };
         if v < spec.min || v > spec.max {
             return Err(err(
-                format!("{} {} is out of range {}-{}", spec.name, text, spec.min, spec.max),
+                format!(
+                    "{} {} is out of range {}-{}",
+                    spec.name, text, spec.min, spec.max
+                ),
                 span,
-                Some(&format!("the {} field takes values {}-{}", spec.name, spec.min, spec.max)),
+                Some(&format!(
+                    "the {} field takes values {}-{}",
+                    spec.name, spec.min, spec.max
+                )),
             ));
         }
         return Ok(v);
@@ -106,7 +145,10 @@ fn parse_value(text: &str, off: usize, spec: &FieldSpec) -> Result<u32, CronErro
         return Ok(i as u32 + spec.min);
     }
     let help = if spec.names.is_empty() {
-        format!("the {} field takes numbers {}-{}", spec.name, spec.min, spec.max)
+        format!(
+            "the {} field takes numbers {}-{}",
+            spec.name, spec.min, spec.max
+        )
     } else {
         format!(
             "the {} field takes numbers {}-{} or names {}",
@@ -116,7 +158,11 @@ fn parse_value(text: &str, off: usize, spec: &FieldSpec) -> Result<u32, CronErro
             spec.names.join(",")
         )
     };
-    Err(err(format!("unknown {} value `{}`", spec.name, text), span, Some(&help)))
+    Err(err(
+        format!("unknown {} value `{}`", spec.name, text),
+        span,
+        Some(&help),
+    ))
 }
 
 /// Parse one field into a bitset (bit v = value v). Returns (bits, open-ended step if any).
@@ -142,7 +188,11 @@ fn parse_field(text: &str, off: usize, spec: &FieldSpec) -> Result<(u64, Option<
                         Some("a step is a positive number, as in */5"),
                     ));
                 }
-                let v: u32 = if s.len() > 4 { u32::MAX } else { s.parse().unwrap_or(u32::MAX) };
+                let v: u32 = if s.len() > 4 {
+                    u32::MAX
+                } else {
+                    s.parse().unwrap_or(u32::MAX)
+                };
                 if v == 0 || v > spec.max + 1 {
                     return Err(err(
                         format!("step {} is out of range in the {} field", s, spec.name),
@@ -162,7 +212,11 @@ fn parse_field(text: &str, off: usize, spec: &FieldSpec) -> Result<(u64, Option<
                 return Err(err(
                     format!("reversed range {} in the {} field", base, spec.name),
                     toff..toff + base.len(),
-                    Some(&format!("write the smaller value first: {}-{}", &base[i + 1..], &base[..i])),
+                    Some(&format!(
+                        "write the smaller value first: {}-{}",
+                        &base[i + 1..],
+                        &base[..i]
+                    )),
                 ));
             }
             (a, b)
@@ -227,7 +281,10 @@ impl Cron {
                 0..expr.len()
             };
             return Err(err(
-                format!("a cron expression has 5 fields, this one has {}", fields.len()),
+                format!(
+                    "a cron expression has 5 fields, this one has {}",
+                    fields.len()
+                ),
                 span,
                 Some("minute hour day-of-month month day-of-week, e.g. `0 6 * * 1`"),
             ));
@@ -325,7 +382,8 @@ impl Cron {
             return self.months != 0;
         }
         (1..=12u32).any(|m| {
-            self.months & (1 << m) != 0 && (self.dom & ((1u64 << (month_len(2028, m) + 1)) - 2) as u32) != 0
+            self.months & (1 << m) != 0
+                && (self.dom & ((1u64 << (month_len(2028, m) + 1)) - 2) as u32) != 0
         })
     }
 
@@ -351,7 +409,11 @@ impl Cron {
             day = day.succ_opt()?;
             if self.months & (1 << day.month()) == 0 {
                 // jump to the first of the next month
-                let (y, m) = if day.month() == 12 { (day.year() + 1, 1) } else { (day.year(), day.month() + 1) };
+                let (y, m) = if day.month() == 12 {
+                    (day.year() + 1, 1)
+                } else {
+                    (day.year(), day.month() + 1)
+                };
                 day = NaiveDate::from_ymd_opt(y, m, 1)?.pred_opt()?;
                 continue;
             }
@@ -372,13 +434,17 @@ impl Cron {
             (4, self.dow as u64, 7),
         ];
         for (k, bits, cycle) in fields {
-            let Some(step) = self.open_step[k] else { continue };
+            let Some(step) = self.open_step[k] else {
+                continue;
+            };
             let vals: Vec<u32> = (0..64).filter(|v| bits & (1u64 << v) != 0).collect();
             if vals.len() < 2 {
                 continue;
             }
             let gaps = cyclic_gaps(&vals, cycle);
-            let (Some(&lo), Some(&hi)) = (gaps.iter().min(), gaps.iter().max()) else { continue };
+            let (Some(&lo), Some(&hi)) = (gaps.iter().min(), gaps.iter().max()) else {
+                continue;
+            };
             if lo == hi {
                 continue;
             }
@@ -432,7 +498,10 @@ impl Cron {
                     let gap = if short == u32::MAX {
                         String::new()
                     } else {
-                        format!(", and again on the {} only {} day(s) later in a {}-day month", vals[0], short, short_len)
+                        format!(
+                            ", and again on the {} only {} day(s) later in a {}-day month",
+                            vals[0], short, short_len
+                        )
                     };
                     out.push(Irregular {
                         field: "day-of-month",
@@ -460,7 +529,12 @@ impl Cron {
     /// The expression with field `k` replaced.
     fn with_field(&self, k: usize, text: &str) -> String {
         let span = &self.spans[k];
-        format!("{}{}{}", &self.source[..span.start], text, &self.source[span.end..])
+        format!(
+            "{}{}{}",
+            &self.source[..span.start],
+            text,
+            &self.source[span.end..]
+        )
     }
 }
 
@@ -474,15 +548,18 @@ fn cyclic_gaps(vals: &[u32], cycle: u32) -> Vec<u32> {
 
 /// The divisors of `cycle` nearest below and above `step`.
 fn nearest_divisors(step: u32, cycle: u32) -> Vec<u32> {
-    let below = (1..=step).rev().find(|d| cycle % d == 0);
-    let above = (step..=cycle).find(|d| cycle % d == 0 && *d < cycle);
+    let below = (1..=step).rev().find(|d| cycle.is_multiple_of(*d));
+    let above = (step..=cycle).find(|d| cycle.is_multiple_of(*d) && *d < cycle);
     let mut v: Vec<u32> = below.into_iter().chain(above).collect();
     v.dedup();
     v
 }
 
 fn list(vals: &[u32]) -> String {
-    vals.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+    vals.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn at_minute(day: NaiveDate, minute_of_day: u16) -> NaiveDateTime {
@@ -504,10 +581,18 @@ mod tests {
         assert!(c.matches(dt("2026-01-05 06:00"))); // Monday
         assert!(!c.matches(dt("2026-01-06 06:00")));
         let c = Cron::parse("0 6 */7 * *").expect("valid");
-        assert_eq!(c.next_after(dt("2026-01-29 06:00")), Some(dt("2026-02-01 06:00")));
-        assert!(Cron::parse("0 0 31 2 *").expect("valid").next_after(dt("2026-01-01 00:00")).is_none());
         assert_eq!(
-            Cron::parse("0 0 29 2 *").expect("valid").next_after(dt("2026-01-01 00:00")),
+            c.next_after(dt("2026-01-29 06:00")),
+            Some(dt("2026-02-01 06:00"))
+        );
+        assert!(Cron::parse("0 0 31 2 *")
+            .expect("valid")
+            .next_after(dt("2026-01-01 00:00"))
+            .is_none());
+        assert_eq!(
+            Cron::parse("0 0 29 2 *")
+                .expect("valid")
+                .next_after(dt("2026-01-01 00:00")),
             Some(dt("2028-02-29 00:00"))
         );
         assert!(Cron::parse("0 0 * JAN-mar sun,7").is_ok());
@@ -536,12 +621,24 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].field, "day-of-month");
         assert!(w[0].help.contains("0 6 * * 1"), "{}", w[0].help);
-        assert!(Cron::parse("0 1-23/2 * * *").expect("valid").irregular_steps().is_empty());
-        assert!(Cron::parse("*/5 * * * *").expect("valid").irregular_steps().is_empty());
+        assert!(Cron::parse("0 1-23/2 * * *")
+            .expect("valid")
+            .irregular_steps()
+            .is_empty());
+        assert!(Cron::parse("*/5 * * * *")
+            .expect("valid")
+            .irregular_steps()
+            .is_empty());
         let w = Cron::parse("*/7 * * * *").expect("valid").irregular_steps();
         assert_eq!(w.len(), 1);
         assert!(w[0].message.contains("56"), "{}", w[0].message);
         assert!(w[0].help.contains("*/6"), "{}", w[0].help);
-        assert_eq!(Cron::parse("0 */5 * * *").expect("valid").irregular_steps().len(), 1);
+        assert_eq!(
+            Cron::parse("0 */5 * * *")
+                .expect("valid")
+                .irregular_steps()
+                .len(),
+            1
+        );
     }
 }

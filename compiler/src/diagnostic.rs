@@ -365,6 +365,10 @@ pub const CODES: &[(&str, Severity)] = &[
     ("stir::tag_conflict", Severity::Error),
     ("stir::write_conflict", Severity::Error),
     ("stir::disabled_dependency", Severity::Error),
+    ("stir::schedule_overlap", Severity::Error),
     ("stir::hidden_ref", Severity::Warning),
     ("stir::unscheduled", Severity::Warning),
+    ("stir::blackout_overrun", Severity::Warning),
+    ("stir::stale_read", Severity::Warning),
+    ("stir::irregular_cron", Severity::Warning),
 ];

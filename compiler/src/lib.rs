@@ -7,11 +7,17 @@
 pub mod check;
 pub mod cli;
 pub mod compile;
+pub mod cron;
 pub mod diagnostic;
 pub mod graph;
 pub mod manifest;
+pub mod plan;
+pub mod planner;
 pub mod render;
 pub mod resolve;
+pub mod review;
+pub mod schedule;
 pub mod sqlscan;
+pub mod timeline;
 
 pub use compile::{compile_bytes, compile_path, Compiled, LoadError};

@@ -39,7 +39,9 @@
 //! (blackouts are wall-clock windows).
 
 use crate::cron::{at_minute, Cron};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc,
+};
 use std::fmt;
 
 /// Days in the Gregorian cycle; a multiple of 7, so weekdays repeat too.
@@ -205,7 +207,12 @@ impl Prepared {
                 }
             }
         }
-        Prepared { times, dur: t.timeout_min as i64, ext, ever }
+        Prepared {
+            times,
+            dur: t.timeout_min as i64,
+            ext,
+            ever,
+        }
     }
 
     fn day(&self, d: i64) -> bool {
@@ -230,7 +237,11 @@ impl Prepared {
 fn get64(bits: &[u64], start: i64) -> u64 {
     if start < 0 {
         // days before the start never match
-        return if start <= -64 { 0 } else { get64(bits, 0) << (-start) };
+        return if start <= -64 {
+            0
+        } else {
+            get64(bits, 0) << (-start)
+        };
     }
     let w = (start / 64) as usize;
     let s = (start % 64) as u32;
@@ -244,7 +255,9 @@ fn get64(bits: &[u64], start: i64) -> u64 {
 
 /// out[j] = bits[j - n] (shift toward higher indices), same length.
 fn shift_up(bits: &[u64], n: i64) -> Vec<u64> {
-    (0..bits.len()).map(|w| get64(bits, w as i64 * 64 - n)).collect()
+    (0..bits.len())
+        .map(|w| get64(bits, w as i64 * 64 - n))
+        .collect()
 }
 
 /// out[j] = OR of bits[j - k] for k in 1..=w.
@@ -288,7 +301,7 @@ fn first_anchor(x: &Prepared, y: &Prepared) -> Option<(i64, i64)> {
     // Deltas <= -1 from `df` on are "full": every pair of times meets.
     let df = (txl - ty0 - y.dur).div_euclid(DAY) + 1;
     let mut groups: Vec<Group> = Vec::new();
-    let mut partial = |delta: i64, groups: &mut Vec<Group>| {
+    let partial = |delta: i64, groups: &mut Vec<Group>| {
         for &tx in &x.times {
             let lim = tx as i64 - DAY * delta;
             let i = y.times.partition_point(|&t| (t as i64) <= lim);
@@ -296,8 +309,14 @@ fn first_anchor(x: &Prepared, y: &Prepared) -> Option<(i64, i64)> {
                 continue;
             }
             let ty = y.times[i - 1];
-            if ty as i64 + DAY * delta + y.dur + 1 > tx as i64 {
-                groups.push(Group { m: tx, ty, delta, full_width: 0, bits: None });
+            if ty as i64 + DAY * delta + y.dur > tx as i64 {
+                groups.push(Group {
+                    m: tx,
+                    ty,
+                    delta,
+                    full_width: 0,
+                    bits: None,
+                });
                 return;
             }
         }
@@ -324,7 +343,11 @@ fn first_anchor(x: &Prepared, y: &Prepared) -> Option<(i64, i64)> {
     }
     // Other's days before the start are empty, so the pattern is periodic only once anchor
     // days are past the longest look-back: scan one cycle plus that margin.
-    let back = groups.iter().map(|g| g.full_width.max(-g.delta)).max().unwrap_or(0);
+    let back = groups
+        .iter()
+        .map(|g| g.full_width.max(-g.delta))
+        .max()
+        .unwrap_or(0);
     let words = ((CYCLE + back) as usize).div_ceil(64) + 1;
     let mut masks = vec![0u64; groups.len()];
     for wi in 0..words {
@@ -354,7 +377,10 @@ fn first_anchor(x: &Prepared, y: &Prepared) -> Option<(i64, i64)> {
                 continue;
             }
             let other_day = if g.full_width > 0 {
-                (1..=g.full_width).map(|k| day - k).find(|od| y.day(*od)).unwrap_or(day - 1)
+                (1..=g.full_width)
+                    .map(|k| day - k)
+                    .find(|od| y.day(*od))
+                    .unwrap_or(day - 1)
             } else {
                 day + g.delta
             };
@@ -391,14 +417,24 @@ impl Zone {
         if t.eq_ignore_ascii_case("utc") || t == "Z" || t.eq_ignore_ascii_case("etc/utc") {
             return Some(Zone::Fixed(0));
         }
-        if let Some(rest) = t.strip_prefix('+').map(|r| (1, r)).or_else(|| t.strip_prefix('-').map(|r| (-1, r))) {
+        if let Some(rest) = t
+            .strip_prefix('+')
+            .map(|r| (1, r))
+            .or_else(|| t.strip_prefix('-').map(|r| (-1, r)))
+        {
             let (sign, r) = rest;
             let digits: String = r.chars().filter(|c| *c != ':').collect();
-            if !(digits.len() == 4 || digits.len() == 2) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            if !(digits.len() == 4 || digits.len() == 2)
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
                 return None;
             }
             let h: i32 = digits.get(0..2)?.parse().ok()?;
-            let m: i32 = if digits.len() == 4 { digits.get(2..4)?.parse().ok()? } else { 0 };
+            let m: i32 = if digits.len() == 4 {
+                digits.get(2..4)?.parse().ok()?
+            } else {
+                0
+            };
             if h > 18 || m > 59 || (r.contains(':') && r.len() != 5) {
                 return None;
             }
@@ -414,11 +450,16 @@ impl Zone {
             Zone::Fixed(off) => Utc.from_utc_datetime(&(w - Duration::minutes(*off as i64))),
             Zone::Iana(tz) => match tz.from_local_datetime(&w) {
                 chrono::LocalResult::Single(x) => x.with_timezone(&Utc),
-                chrono::LocalResult::Ambiguous(x, y) => x.with_timezone(&Utc).min(y.with_timezone(&Utc)),
+                chrono::LocalResult::Ambiguous(x, y) => {
+                    x.with_timezone(&Utc).min(y.with_timezone(&Utc))
+                }
                 chrono::LocalResult::None => {
                     // the first existing wall minute after the gap is the transition instant
                     for k in 1..=24 * 60 {
-                        if let Some(x) = tz.from_local_datetime(&(w + Duration::minutes(k))).earliest() {
+                        if let Some(x) = tz
+                            .from_local_datetime(&(w + Duration::minutes(k)))
+                            .earliest()
+                        {
                             return x.with_timezone(&Utc);
                         }
                     }
@@ -437,8 +478,17 @@ impl Zone {
     }
 
     /// The next fire strictly after `after`, skip windows and the DST rule applied.
-    pub fn next_fire_utc(&self, cron: &Cron, skip: &[DailyWindow], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let times: Vec<u16> = cron.times_of_day().into_iter().filter(|m| !skip.iter().any(|w| w.contains(*m))).collect();
+    pub fn next_fire_utc(
+        &self,
+        cron: &Cron,
+        skip: &[DailyWindow],
+        after: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let times: Vec<u16> = cron
+            .times_of_day()
+            .into_iter()
+            .filter(|m| !skip.iter().any(|w| w.contains(*m)))
+            .collect();
         let local = self.to_local(after);
         // start a little earlier: a fire in a gap or a first occurrence maps forward/back
         let slack = match self {
@@ -465,8 +515,15 @@ impl Zone {
             static CACHE: std::cell::RefCell<Vec<(chrono_tz::Tz, Vec<DateTime<Utc>>)>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
-        let Zone::Iana(tz) = self else { return Vec::new() };
-        if let Some(v) = CACHE.with(|c| c.borrow().iter().find(|(z, _)| z == tz).map(|(_, v)| v.clone())) {
+        let Zone::Iana(tz) = self else {
+            return Vec::new();
+        };
+        if let Some(v) = CACHE.with(|c| {
+            c.borrow()
+                .iter()
+                .find(|(z, _)| z == tz)
+                .map(|(_, v)| v.clone())
+        }) {
             return v;
         }
         let v = self.scan_transitions();
@@ -475,12 +532,26 @@ impl Zone {
     }
 
     fn scan_transitions(&self) -> Vec<DateTime<Utc>> {
-        let Zone::Iana(tz) = self else { return Vec::new() };
+        let Zone::Iana(tz) = self else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
-        let Some(begin) = NaiveDate::from_ymd_opt(ANALYSIS_START.0 - 1, 12, 1) else { return out };
-        let Some(end) = NaiveDate::from_ymd_opt(DST_HORIZON_END_YEAR + 1, 1, 1) else { return out };
-        let epoch = |m: i64| DateTime::<Utc>::from_timestamp(m * 60, 0).unwrap_or_default().naive_utc();
-        let off = |m: i64| tz.offset_from_utc_datetime(&epoch(m)).fix().local_minus_utc();
+        let Some(begin) = NaiveDate::from_ymd_opt(ANALYSIS_START.0 - 1, 12, 1) else {
+            return out;
+        };
+        let Some(end) = NaiveDate::from_ymd_opt(DST_HORIZON_END_YEAR + 1, 1, 1) else {
+            return out;
+        };
+        let epoch = |m: i64| {
+            DateTime::<Utc>::from_timestamp(m * 60, 0)
+                .unwrap_or_default()
+                .naive_utc()
+        };
+        let off = |m: i64| {
+            tz.offset_from_utc_datetime(&epoch(m))
+                .fix()
+                .local_minus_utc()
+        };
         let mut prev_t = begin.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 60;
         let end_t = end.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 60;
         let mut prev = off(prev_t);
@@ -508,7 +579,13 @@ impl Zone {
 }
 
 /// Real-time windows (UTC minutes since epoch) of a tier's fires whose UTC fire lies in [lo, hi].
-fn real_windows(t: &Tier, times: &[u16], zone: &Zone, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Vec<(i64, i64, NaiveDateTime)> {
+fn real_windows(
+    t: &Tier,
+    times: &[u16],
+    zone: &Zone,
+    lo: DateTime<Utc>,
+    hi: DateTime<Utc>,
+) -> Vec<(i64, i64, NaiveDateTime)> {
     let mut out: Vec<(i64, i64, NaiveDateTime)> = Vec::new();
     let from = zone.to_local(lo).date() - Duration::days(1);
     let to = zone.to_local(hi).date() + Duration::days(1);
@@ -628,13 +705,17 @@ struct Ctx {
 
 impl Ctx {
     fn new(zone: &Zone) -> Ctx {
-        Ctx { zone: zone.clone(), transitions: zone.transitions() }
+        Ctx {
+            zone: zone.clone(),
+            transitions: zone.transitions(),
+        }
     }
 
     fn overlap(&self, a: &Tier, pa: &Prepared, b: &Tier, pb: &Prepared) -> Option<Overlap> {
         let z = &self.zone;
         let w = first_overlap_wall(pa, pb).map(|(i, fa, fb)| (wall(i), wall(fa), wall(fb)));
-        let r = dst_first(a, b, z, &self.transitions, false).map(|(i, fa, fb)| (z.to_local(utc_min(i)), fa, fb));
+        let r = dst_first(a, b, z, &self.transitions, false)
+            .map(|(i, fa, fb)| (z.to_local(utc_min(i)), fa, fb));
         let pick = match (w, r) {
             (Some(x), Some(y)) => {
                 if z.to_utc(y.0) < z.to_utc(x.0) {
@@ -657,7 +738,8 @@ impl Ctx {
     fn stale(&self, owner: &Tier, po: &Prepared, reader: &Tier, pr: &Prepared) -> Option<Overlap> {
         let z = &self.zone;
         let w = first_anchor(pr, po).map(|(l, o)| (wall(l), wall(o), wall(l)));
-        let r = dst_first(reader, owner, z, &self.transitions, true).map(|(i, fr, fo)| (z.to_local(utc_min(i)), fo, fr));
+        let r = dst_first(reader, owner, z, &self.transitions, true)
+            .map(|(i, fr, fo)| (z.to_local(utc_min(i)), fo, fr));
         let pick = match (w, r) {
             (Some(x), Some(y)) => Some(if z.to_utc(y.0) < z.to_utc(x.0) { y } else { x }),
             (x, y) => x.or(y),
@@ -682,8 +764,12 @@ pub fn first_overlap(a: &Tier, b: &Tier, zone: &Zone) -> Option<Overlap> {
 /// Every pair (i < j) of heavy tiers that can overlap, with the first overlap, sorted by (i, j).
 pub fn heavy_overlaps(tiers: &[Tier], zone: &Zone) -> Vec<(usize, usize, Overlap)> {
     let ctx = Ctx::new(zone);
-    let heavy: Vec<(usize, Prepared)> =
-        tiers.iter().enumerate().filter(|(_, t)| t.heavy).map(|(i, t)| (i, Prepared::new(t))).collect();
+    let heavy: Vec<(usize, Prepared)> = tiers
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.heavy)
+        .map(|(i, t)| (i, Prepared::new(t)))
+        .collect();
     let mut out = Vec::new();
     for (x, (i, pi)) in heavy.iter().enumerate() {
         for (j, pj) in heavy.iter().skip(x + 1) {
@@ -708,13 +794,21 @@ pub fn blackout_overrun(t: &Tier, w: &DailyWindow, zone: &Zone) -> Option<Overru
         if w.contains(m) {
             return None;
         }
-        let next_start = if (w.from as i64) > m as i64 { w.from as i64 } else { w.from as i64 + DAY };
+        let next_start = if (w.from as i64) > m as i64 {
+            w.from as i64
+        } else {
+            w.from as i64 + DAY
+        };
         (m as i64 + dur > next_start).then_some((m, next_start))
     })?;
     let p = Prepared::new(t);
     let day = p.first_day_from_start()?;
     let fire = wall(day * DAY + bad.0 as i64);
-    Some(Overrun { fire, end: end_of(zone, fire, t.timeout_min), blackout_start: wall(day * DAY + bad.1) })
+    Some(Overrun {
+        fire,
+        end: end_of(zone, fire, t.timeout_min),
+        blackout_start: wall(day * DAY + bad.1),
+    })
 }
 
 /// stale_read: the first fire of `reader` (>= start) at which a run of `owner` is active
@@ -746,7 +840,10 @@ pub fn suggest_fix(a: &Tier, b: &Tier, o: &Overlap) -> String {
     let to = (s_tod + run).rem_euclid(DAY);
     if (first.timeout_min as i64) + run < DAY {
         let mut fixed = first.clone();
-        fixed.skip.push(DailyWindow { from: from as u16, to: to as u16 });
+        fixed.skip.push(DailyWindow {
+            from: from as u16,
+            to: to as u16,
+        });
         if first_overlap(&fixed, second, &zone).is_none() {
             return format!(
                 "add `blackout {}-window from=\"{}\" to=\"{}\"` and `skip` it on `{}`, so `{}` does not fire into `{}` (fired {}); checked: no overlap remains",
@@ -769,9 +866,15 @@ pub fn suggest_fix(a: &Tier, b: &Tier, o: &Overlap) -> String {
                 let nh = (h + s) % 24;
                 let expr = format!("{} {} {} {} {}", parts[0], nh, parts[2], parts[3], parts[4]);
                 if let Ok(c) = Cron::parse(&expr) {
-                    let moved = Tier { cron: c, ..second.clone() };
+                    let moved = Tier {
+                        cron: c,
+                        ..second.clone()
+                    };
                     if first_overlap(first, &moved, &zone).is_none() {
-                        return format!("move `{}` to cron=\"{}\"; checked: no overlap with `{}` remains", second.name, expr, first.name);
+                        return format!(
+                            "move `{}` to cron=\"{}\"; checked: no overlap with `{}` remains",
+                            second.name, expr, first.name
+                        );
                     }
                 }
             }
@@ -790,12 +893,22 @@ pub fn suggest_fix(a: &Tier, b: &Tier, o: &Overlap) -> String {
             s_fire.format("%H:%M")
         )
     } else {
-        format!("`{}` and `{}` fire together at {}: move one of them or skip one on a window around it", a.name, b.name, s_fire.format("%H:%M"))
+        format!(
+            "`{}` and `{}` fire together at {}: move one of them or skip one on a window around it",
+            a.name,
+            b.name,
+            s_fire.format("%H:%M")
+        )
     }
 }
 
 /// Worst-case windows (fire, end) of `t` that intersect [from, to), local wall time, in order.
-pub fn windows(t: &Tier, zone: &Zone, from: NaiveDateTime, to: NaiveDateTime) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+pub fn windows(
+    t: &Tier,
+    zone: &Zone,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Vec<(NaiveDateTime, NaiveDateTime)> {
     let mut out = Vec::new();
     if to <= from {
         return out;
@@ -830,7 +943,13 @@ mod tests {
     use super::*;
 
     fn tier(name: &str, cron: &str, timeout: u32) -> Tier {
-        Tier { name: name.into(), cron: Cron::parse(cron).expect("cron"), timeout_min: timeout, heavy: true, skip: vec![] }
+        Tier {
+            name: name.into(),
+            cron: Cron::parse(cron).expect("cron"),
+            timeout_min: timeout,
+            heavy: true,
+            skip: vec![],
+        }
     }
 
     #[test]

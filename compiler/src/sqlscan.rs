@@ -34,8 +34,7 @@ pub fn blank_jinja(source: &str) -> String {
                 continue;
             }
         };
-        let end = source[i + 2..]
-            .as_bytes()
+        let end = bytes[i + 2..]
             .windows(2)
             .position(|w| w == close)
             .map_or(bytes.len(), |p| i + 2 + p + 2);

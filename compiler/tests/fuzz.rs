@@ -13,8 +13,11 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// A manifest and its model files by relative path.
+type Seed = (Vec<u8>, BTreeMap<String, Vec<u8>>);
+
 /// Every case manifest and its model files, as seeds for mutation.
-fn seeds() -> Vec<(Vec<u8>, BTreeMap<String, Vec<u8>>)> {
+fn seeds() -> Vec<Seed> {
     let mut out = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(workspace().join("tests/cases"))
         .unwrap()

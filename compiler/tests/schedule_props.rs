@@ -26,7 +26,9 @@ enum Term {
 #[derive(Debug, Clone)]
 struct Field(Vec<Term>);
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 impl Field {
@@ -35,7 +37,9 @@ impl Field {
             .iter()
             .map(|t| match t {
                 Term::Star => "*".to_string(),
-                Term::Val(v, named) if *named && kind == 3 => MONTHS[*v as usize - 1].to_uppercase(),
+                Term::Val(v, named) if *named && kind == 3 => {
+                    MONTHS[*v as usize - 1].to_uppercase()
+                }
                 Term::Val(v, named) if *named && kind == 4 => DAYS[(*v % 7) as usize].to_string(),
                 Term::Val(v, _) => v.to_string(),
                 Term::Range(a, b) => format!("{a}-{b}"),
@@ -88,7 +92,10 @@ struct Sets {
 
 impl RefCron {
     fn text(&self) -> String {
-        (0..5).map(|k| self.fields[k].render(k)).collect::<Vec<_>>().join(" ")
+        (0..5)
+            .map(|k| self.fields[k].render(k))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
     fn sets(&self) -> Sets {
         let mut dow = self.fields[4].set(0, 7);
@@ -128,11 +135,17 @@ impl Sets {
 }
 
 fn start() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026, 1, 1).expect("date").and_hms_opt(0, 0, 0).expect("time")
+    NaiveDate::from_ymd_opt(2026, 1, 1)
+        .expect("date")
+        .and_hms_opt(0, 0, 0)
+        .expect("time")
 }
 const HORIZON_YEARS: i32 = 8;
 fn horizon_end() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026 + HORIZON_YEARS, 1, 1).expect("date").and_hms_opt(0, 0, 0).expect("time")
+    NaiveDate::from_ymd_opt(2026 + HORIZON_YEARS, 1, 1)
+        .expect("date")
+        .and_hms_opt(0, 0, 0)
+        .expect("time")
 }
 
 fn in_window(w: (u16, u16), m: u32) -> bool {
@@ -162,7 +175,11 @@ fn ref_fires(c: &RefCron, skip: Option<(u16, u16)>) -> Vec<i64> {
             }
         }
         let tod = t.hour() * 60 + t.minute();
-        if day_ok && s.hour[t.hour() as usize] && s.min[t.minute() as usize] && !skip.is_some_and(|w| in_window(w, tod)) {
+        if day_ok
+            && s.hour[t.hour() as usize]
+            && s.min[t.minute() as usize]
+            && !skip.is_some_and(|w| in_window(w, tod))
+        {
             out.push(i);
         }
         t += Duration::minutes(1);
@@ -249,7 +266,9 @@ fn field(lo: u32, hi: u32, max_step: u32, star_weight: u32) -> impl Strategy<Val
 fn cron_strategy() -> impl Strategy<Value = RefCron> {
     let minute = prop::collection::vec(
         prop_oneof![
-            3 => (0u32..=59, Just(false)).prop_map(|(v, n)| Term::Val(v, n)),
+            2 => (0u32..=59, Just(false)).prop_map(|(v, n)| Term::Val(v, n)),
+            // round minutes make touching windows (end == next fire) common
+            2 => (0u32..4).prop_map(|q| Term::Val(q * 15, false)),
             1 => (10u32..=30).prop_map(|n| Term::Step(None, n)),
         ],
         1..=2,
@@ -265,7 +284,16 @@ fn cron_strategy() -> impl Strategy<Value = RefCron> {
         1 => Just(Field(vec![Term::Val(2, true)])),
         2 => prop::collection::vec(term(1, 12, 5), 1..=2).prop_map(Field),
     ];
-    (minute, field(0, 23, 8, 1), dom, month, field(0, 7, 3, 4)).prop_map(|(a, b, c, d, e)| RefCron { fields: [a, b, c, d, e] })
+    (minute, field(0, 23, 8, 1), dom, month, field(0, 7, 3, 4)).prop_map(|(a, b, c, d, e)| {
+        RefCron {
+            fields: [a, b, c, d, e],
+        }
+    })
+}
+
+/// Timeouts in whole quarter hours half the time, so windows touch exactly.
+fn timeout() -> impl Strategy<Value = u32> {
+    prop_oneof![1u32..3000, (1u32..200).prop_map(|k| k * 15)]
 }
 
 fn skip_strategy() -> impl Strategy<Value = Option<(u16, u16)>> {
@@ -278,7 +306,10 @@ fn tier_of(name: &str, c: &RefCron, timeout: u32, skip: Option<(u16, u16)>) -> T
         cron: c.cron(),
         timeout_min: timeout,
         heavy: true,
-        skip: skip.map(|(from, to)| DailyWindow { from, to }).into_iter().collect(),
+        skip: skip
+            .map(|(from, to)| DailyWindow { from, to })
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -287,7 +318,11 @@ fn utc() -> Zone {
 }
 
 fn cases(n: u32) -> ProptestConfig {
-    ProptestConfig { cases: n, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 // ------------------------------------------------------------------ properties
@@ -327,7 +362,7 @@ proptest! {
     #[test]
     fn first_instant_matches_minute_grid(
         a in cron_strategy(), b in cron_strategy(),
-        da in 1u32..3000, db in 1u32..3000,
+        da in timeout(), db in timeout(),
         sa in skip_strategy(), sb in skip_strategy(),
     ) {
         let (ta, tb) = (tier_of("a", &a, da, sa), tier_of("b", &b, db, sb));
@@ -348,7 +383,7 @@ proptest! {
     }
 
     #[test]
-    fn stale_read_matches_reference(a in cron_strategy(), b in cron_strategy(), da in 1u32..3000) {
+    fn stale_read_matches_reference(a in cron_strategy(), b in cron_strategy(), da in timeout()) {
         let (owner, reader) = (tier_of("owner", &a, da, None), tier_of("reader", &b, 30, None));
         let got = may_run_during_fire(&owner, &reader, &utc()).map(|o| mins(o.instant));
         let expect = ref_stale(&ref_fires(&a, None), da as i64, &ref_fires(&b, None));
@@ -359,7 +394,7 @@ proptest! {
     }
 
     #[test]
-    fn blackout_overrun_matches_reference(c in cron_strategy(), d in 1u32..2000, from in 0u16..1440, to in 0u16..1440) {
+    fn blackout_overrun_matches_reference(c in cron_strategy(), d in timeout(), from in 0u16..1440, to in 0u16..1440) {
         prop_assume!(from != to);
         let t = tier_of("t", &c, d, Some((from, to)));
         let w = DailyWindow { from, to };
@@ -381,11 +416,52 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(cases(64))]
+
+    /// b fires exactly when a's run ends and ends no later than a's next fire: no overlap;
+    /// one more minute of timeout for a and they overlap at b's fire.
+    #[test]
+    fn touching_windows_never_overlap(tod in 0u16..1440, d in 1u32..1439, e in 1u32..1439, dow in prop::option::of(0u32..7)) {
+        prop_assume!(d + e <= 1440);
+        // with a weekday, keep b on a's day (no wrap past midnight)
+        prop_assume!(dow.is_none() || tod as u32 + d < 1440);
+        let days = dow.map_or("* * *".to_string(), |w| format!("* * {w}"));
+        let at = |m: u32| format!("{} {} {}", m % 60, (m / 60) % 24, days);
+        let a = Tier { name: "a".into(), cron: Cron::parse(&at(tod as u32)).expect("cron"), timeout_min: d, heavy: true, skip: vec![] };
+        let b_min = (tod as u32 + d) % 1440;
+        let b = Tier { name: "b".into(), cron: Cron::parse(&at(b_min)).expect("cron"), timeout_min: e, heavy: true, skip: vec![] };
+        let got = first_overlap(&a, &b, &utc());
+        prop_assert_eq!(got, None);
+        let longer = Tier { timeout_min: d + 1, ..a.clone() };
+        let o = first_overlap(&longer, &b, &utc()).expect("overlap");
+        prop_assert_eq!(o.b_fire, o.instant);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Any string: an error with a span inside the expression, or a cron; never a panic.
+    #[test]
+    fn cron_parse_never_panics(s in "[0-9a-zA-Z*/,\\- é]{0,24}", t in "([0-9*/,-]{1,6} ){4}[0-9a-z*/,-]{1,6}") {
+        for e in [&s, &t] {
+            match Cron::parse(e) {
+                Ok(c) => {
+                    let _ = c.irregular_steps();
+                    let _ = c.next_after(start());
+                }
+                Err(err) => prop_assert!(err.span.end <= e.len() && err.span.start <= err.span.end, "{:?}", err),
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(cases(12))]
 
     #[test]
     fn no_two_heavy_tiers_accepted_by_check_can_overlap(
-        crons in prop::collection::vec((cron_strategy(), 1u32..1500, skip_strategy()), 2..=4),
+        crons in prop::collection::vec((cron_strategy(), timeout(), skip_strategy()), 2..=4),
     ) {
         let tiers: Vec<Tier> = crons.iter().enumerate().map(|(i, (c, d, s))| tier_of(&format!("t{i}"), c, *d, *s)).collect();
         let fires: Vec<Vec<i64>> = crons.iter().map(|(c, _, s)| ref_fires(c, *s)).collect();
@@ -413,7 +489,13 @@ fn dt(s: &str) -> NaiveDateTime {
 }
 
 fn tier(name: &str, cron: &str, timeout: u32) -> Tier {
-    Tier { name: name.into(), cron: Cron::parse(cron).expect("cron"), timeout_min: timeout, heavy: true, skip: vec![] }
+    Tier {
+        name: name.into(),
+        cron: Cron::parse(cron).expect("cron"),
+        timeout_min: timeout,
+        heavy: true,
+        skip: vec![],
+    }
 }
 
 #[test]
@@ -445,7 +527,10 @@ fn dbt_weekly_overlaps_post_ranker() {
 
 #[test]
 fn dbt_hourly_overruns_the_daily_batch_blackout() {
-    let w = DailyWindow { from: 19 * 60, to: 22 * 60 };
+    let w = DailyWindow {
+        from: 19 * 60,
+        to: 22 * 60,
+    };
     let mut hourly = tier("dbt_hourly", "0 1-23/2 * * *", 180);
     hourly.skip = vec![w];
     let o = blackout_overrun(&hourly, &w, &utc()).expect("overrun");
@@ -460,7 +545,10 @@ fn weekly_day_of_month_step_is_irregular() {
     assert_eq!(w.len(), 1);
     assert!(w[0].message.contains("1,8,15,22,29"), "{}", w[0].message);
     assert!(w[0].help.contains("`0 6 * * 1`"), "{}", w[0].help);
-    assert!(Cron::parse("0 1-23/2 * * *").expect("cron").irregular_steps().is_empty());
+    assert!(Cron::parse("0 1-23/2 * * *")
+        .expect("cron")
+        .irregular_steps()
+        .is_empty());
 }
 
 #[test]
@@ -469,7 +557,10 @@ fn touching_windows_do_not_overlap() {
     let b = tier("b", "0 2 * * *", 60);
     assert_eq!(first_overlap(&a, &b, &utc()), None);
     let b2 = tier("b", "59 1 * * *", 60);
-    assert_eq!(first_overlap(&a, &b2, &utc()).map(|o| o.instant), Some(dt("2026-01-01 01:59")));
+    assert_eq!(
+        first_overlap(&a, &b2, &utc()).map(|o| o.instant),
+        Some(dt("2026-01-01 01:59"))
+    );
 }
 
 #[test]
@@ -508,11 +599,20 @@ fn feb_29_only_pair_first_overlaps_in_2028() {
 #[test]
 fn day_of_month_or_day_of_week() {
     let c = Cron::parse("0 6 1,15 * 1").expect("cron");
-    assert_eq!(c.next_after(dt("2026-01-01 06:00")), Some(dt("2026-01-05 06:00"))); // Monday
-    assert_eq!(c.next_after(dt("2026-01-12 06:00")), Some(dt("2026-01-15 06:00")));
+    assert_eq!(
+        c.next_after(dt("2026-01-01 06:00")),
+        Some(dt("2026-01-05 06:00"))
+    ); // Monday
+    assert_eq!(
+        c.next_after(dt("2026-01-12 06:00")),
+        Some(dt("2026-01-15 06:00"))
+    );
     let a = tier("a", "0 6 1,15 * 1", 60);
     let b = tier("b", "30 6 * * 1", 60);
-    assert_eq!(first_overlap(&a, &b, &utc()).map(|o| o.instant), Some(dt("2026-01-05 06:30")));
+    assert_eq!(
+        first_overlap(&a, &b, &utc()).map(|o| o.instant),
+        Some(dt("2026-01-05 06:30"))
+    );
 }
 
 #[test]
@@ -561,13 +661,17 @@ fn dst_fall_back_transition_day() {
     assert_eq!(o.instant, dt("2026-11-01 01:30"));
     // next_fire_utc: ambiguous 01:30 fires once, at 05:30Z; the gap 02:30 fires at 03:00 EDT
     let c = Cron::parse("30 1 * * *").expect("cron");
-    let after = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("t").to_utc();
+    let after = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+        .expect("t")
+        .to_utc();
     let f = ny.next_fire_utc(&c, &[], after).expect("fire");
     assert_eq!(f.to_rfc3339(), "2026-11-01T05:30:00+00:00");
     let f2 = ny.next_fire_utc(&c, &[], f).expect("fire");
     assert_eq!(f2.to_rfc3339(), "2026-11-02T06:30:00+00:00");
     let g = Cron::parse("30 2 * * *").expect("cron");
-    let after = chrono::DateTime::parse_from_rfc3339("2026-03-08T05:00:00Z").expect("t").to_utc();
+    let after = chrono::DateTime::parse_from_rfc3339("2026-03-08T05:00:00Z")
+        .expect("t")
+        .to_utc();
     let f = ny.next_fire_utc(&g, &[], after).expect("fire");
     assert_eq!(f.to_rfc3339(), "2026-03-08T07:00:00+00:00");
 }

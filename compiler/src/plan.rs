@@ -1,0 +1,464 @@
+//! The frozen plan: the contract between `stir plan` and `stir-runtime`.
+//!
+//! These types are the only place plan JSON is produced or read. `Plan::to_json` writes
+//! canonical JSON (keys sorted at every level, two-space indent, one trailing newline) and
+//! `Plan::from_json` refuses anything that is not a sealed plan of a known format version.
+//! docs/plan-format.md documents every field; docs/plan.schema.json is its JSON Schema.
+//!
+//! Invariant: the JSON never depends on hash order or on the machine: every list is sorted by
+//! name or kept in the manifest's meaningful order (steps, statements), and `plan_hash` is the
+//! sha256 of the canonical compact JSON of everything else.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use crate::manifest::{Materialized, NotifyOn};
+
+/// The plan format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a plan cannot be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
+pub enum PlanError {
+    #[error("not a stir plan: {0}")]
+    #[diagnostic(
+        code(stir::plan::not_a_plan),
+        help("pass the plan.json written by `stir plan -o plan.json`")
+    )]
+    NotAPlan(String),
+    #[error("plan format version {found} is newer than this {reader} (supports {supported}); upgrade {reader}")]
+    #[diagnostic(code(stir::plan::newer_version))]
+    NewerVersion {
+        found: u64,
+        supported: u32,
+        reader: &'static str,
+    },
+    #[error("plan format version {found} is unknown; this {reader} supports {supported}")]
+    #[diagnostic(
+        code(stir::plan::unknown_version),
+        help("write the plan again with `stir plan`")
+    )]
+    UnknownVersion {
+        found: u64,
+        supported: u32,
+        reader: &'static str,
+    },
+    #[error("plan.json was edited after `stir plan`: hash mismatch")]
+    #[diagnostic(
+        code(stir::plan::hash_mismatch),
+        help("never edit plan.json by hand: change stir.kdl and run `stir plan` again (content hashes to {computed}, the file says {recorded})")
+    )]
+    HashMismatch { recorded: String, computed: String },
+    #[error("invalid plan: {0}")]
+    #[diagnostic(
+        code(stir::plan::invalid),
+        help("write the plan again with `stir plan`")
+    )]
+    Invalid(String),
+}
+
+/// The whole plan. Field order here is irrelevant to the JSON: keys are sorted on output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub format_version: u32,
+    /// sha256 (hex) of the manifest's bytes.
+    pub manifest_hash: String,
+    pub project: String,
+    /// IANA zone in which crons, blackouts and skips are read.
+    pub timezone: String,
+    pub warehouse: Warehouse,
+    pub serving: Option<Serving>,
+    pub staging: Option<Staging>,
+    pub notify: Option<Notify>,
+    /// Endpoint names; the runtime reads each base URL from `STIR_ENDPOINT_<NAME>`.
+    pub endpoints: Vec<String>,
+    pub blackouts: Vec<Window>,
+    pub schedules: Vec<Schedule>,
+    pub models: Vec<Model>,
+    pub syncs: Vec<Sync>,
+    pub requests: Vec<Request>,
+    /// sha256 (hex) of the canonical compact JSON of every other field.
+    pub plan_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warehouse {
+    pub database: String,
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serving {
+    pub schema: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Staging {
+    pub bucket: String,
+    /// Key prefix without leading or trailing `/` (may be empty).
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub on: NotifyOn,
+}
+
+/// A daily window in the project timezone, as minutes of day; `to < from` wraps past midnight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub name: String,
+    pub from: u16,
+    pub to: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub name: String,
+    /// Five-field cron, read in the project timezone.
+    pub cron: String,
+    pub timeout_secs: u64,
+    pub heavy: bool,
+    pub enabled: bool,
+    pub retries: u32,
+    /// Blackouts whose fires this schedule skips (copied, so the runtime needs no lookup).
+    pub skip: Vec<Window>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Step {
+    /// Models in build order.
+    Run {
+        models: Vec<String>,
+    },
+    /// One ClickHouse statement, as written.
+    Sql {
+        sql: String,
+    },
+    Sync {
+        sync: String,
+    },
+    Request {
+        request: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub name: String,
+    pub materialized: Materialized,
+    pub tags: Vec<String>,
+    /// Models this one reads, sorted by name.
+    pub deps: Vec<String>,
+    /// The SQL template, relative to the manifest's folder.
+    pub file: String,
+    /// `database.name` of the built table or view.
+    pub table: String,
+    /// The rendered SELECT (for incremental models: `is_incremental()` false).
+    pub sql: String,
+    /// Incremental models: the rendered SELECT with `is_incremental()` true.
+    pub sql_incremental: Option<String>,
+    /// Table and view models: the statements of one build, in order.
+    pub build: Vec<String>,
+    /// Incremental models: the statement whose answer (1 or 0) says whether the table exists.
+    pub exists: Option<String>,
+    /// Incremental models: the statements when the table does not exist yet.
+    pub first_build: Vec<String>,
+    /// Incremental models: the statements when it does.
+    pub incremental: Vec<String>,
+    /// Statements that remove what a failed build left behind.
+    pub cleanup: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sync {
+    pub name: String,
+    /// The exported model.
+    pub from: String,
+    pub clickhouse: SyncExport,
+    pub postgres: SyncLoad,
+    /// S3 key prefix for this sync's files: `<staging prefix>/<sync name>/`.
+    pub s3_prefix: String,
+    /// Refuse the swap when the new table has lost more than this percentage of the live
+    /// table's rows.
+    pub max_shrink_pct: Option<f64>,
+    pub keep_backup: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncExport {
+    /// The SELECT that produces the file (no FORMAT clause: the format is `format`).
+    pub select: String,
+    /// ClickHouse output format of the staged file: `TabSeparated`.
+    pub format: String,
+    /// The exported columns in file order, with what the runtime checks of their types.
+    pub columns: Vec<ExportColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportColumn {
+    pub name: String,
+    /// The ClickHouse expression as exported (before any conversion stir adds).
+    pub expr: String,
+    /// The PostgreSQL column type.
+    pub pg_type: String,
+    /// ClickHouse type families accepted for this column, after unwrapping `Nullable(..)` and
+    /// `LowCardinality(..)`; empty means any. A family matches a type whose name (before `(`)
+    /// is the family followed by nothing or by digits only (`Int` matches `Int64`).
+    pub clickhouse_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncLoad {
+    pub schema: String,
+    /// The live table, its staging copy and its backup (unqualified names).
+    pub table: String,
+    pub new_table: String,
+    pub old_table: String,
+    /// Drop leftovers and create the UNLOGGED staging table.
+    pub prepare: Vec<String>,
+    /// `COPY .. FROM STDIN`, fed with the staged file.
+    pub copy: String,
+    /// Defaults for NULLs, enrich and delete-where statements, in order.
+    pub transform: Vec<String>,
+    /// SET LOGGED, indexes and ANALYZE on the staging table.
+    pub finish: Vec<String>,
+    /// Answers one row, one column: whether the live table exists.
+    pub live_exists: String,
+    /// Row counts for the max-shrink guard.
+    pub count_new: String,
+    pub count_live: String,
+    /// Run in one transaction: live -> old, new -> live (with index renames).
+    pub swap: Vec<String>,
+    /// After the swap (empty with keep-backup).
+    pub drop_old: Vec<String>,
+    /// After a failure: drop the staging table.
+    pub cleanup: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub name: String,
+    /// The query file, relative to the manifest's folder.
+    pub file: String,
+    /// The final ClickHouse query (wrapped with `LIMIT` when the request has a limit).
+    pub sql: String,
+    pub limit: Option<u64>,
+    pub endpoint: String,
+    pub path: String,
+    /// Jinja template over `row`, rendered per row by the runtime.
+    pub body: String,
+    pub concurrency: u32,
+    pub max_failures_pct: f64,
+}
+
+impl Plan {
+    /// Canonical pretty JSON with sorted keys and a trailing newline.
+    pub fn to_json(&self) -> String {
+        let v = canonical(serde_json::to_value(self).expect("plan types always serialize"));
+        let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serializes");
+        s.push('\n');
+        s
+    }
+
+    /// The hash of everything but `plan_hash`.
+    pub fn compute_hash(&self) -> String {
+        hash_value(serde_json::to_value(self).expect("plan types always serialize"))
+    }
+
+    /// Set `plan_hash` from the content.
+    pub fn seal(mut self) -> Plan {
+        self.plan_hash = self.compute_hash();
+        self
+    }
+
+    /// Read a plan for stir-runtime.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        Plan::from_json_for(text, "stir-runtime")
+    }
+
+    /// Read a plan; `reader` names the program in version errors (`stir`, `stir-runtime`).
+    pub fn from_json_for(text: &str, reader: &'static str) -> Result<Plan, PlanError> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| PlanError::NotAPlan(format!("not JSON ({e})")))?;
+        let Value::Object(map) = &v else {
+            return Err(PlanError::NotAPlan("the JSON is not an object".into()));
+        };
+        let version = match map.get("format_version") {
+            None => return Err(PlanError::NotAPlan("no `format_version`".into())),
+            Some(x) => x.as_u64().ok_or_else(|| {
+                PlanError::NotAPlan(format!("`format_version` is {x}, not a whole number"))
+            })?,
+        };
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(PlanError::NewerVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+                reader,
+            });
+        }
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(PlanError::UnknownVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+                reader,
+            });
+        }
+        let recorded = match map.get("plan_hash") {
+            Some(Value::String(h)) => h.clone(),
+            _ => return Err(PlanError::NotAPlan("no `plan_hash`".into())),
+        };
+        let computed = hash_value(v.clone());
+        if computed != recorded {
+            return Err(PlanError::HashMismatch { recorded, computed });
+        }
+        serde_json::from_value(v).map_err(|e| PlanError::Invalid(e.to_string()))
+    }
+
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// sha256 hex of the canonical compact JSON of `v` without its `plan_hash` key.
+fn hash_value(mut v: Value) -> String {
+    if let Value::Object(map) = &mut v {
+        map.remove("plan_hash");
+    }
+    let text = serde_json::to_string(&canonical(v)).expect("a JSON value always serializes");
+    sha256_hex(text.as_bytes())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Rebuild every object with its keys inserted in sorted order, whatever map serde_json uses.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            manifest_hash: "00".into(),
+            project: "p".into(),
+            timezone: "UTC".into(),
+            warehouse: Warehouse {
+                database: "dbt".into(),
+                cluster: None,
+            },
+            serving: None,
+            staging: None,
+            notify: None,
+            endpoints: vec![],
+            blackouts: vec![],
+            schedules: vec![Schedule {
+                name: "s".into(),
+                cron: "* * * * *".into(),
+                timeout_secs: 60,
+                heavy: false,
+                enabled: true,
+                retries: 0,
+                skip: vec![],
+                steps: vec![
+                    Step::Sql {
+                        sql: "select 1".into(),
+                    },
+                    Step::Run {
+                        models: vec!["a".into()],
+                    },
+                ],
+            }],
+            models: vec![],
+            syncs: vec![],
+            requests: vec![],
+            plan_hash: String::new(),
+        }
+        .seal()
+    }
+
+    #[test]
+    fn round_trip_and_sorted_keys() {
+        let p = tiny();
+        let text = p.to_json();
+        assert_eq!(Plan::from_json(&text).unwrap(), p);
+        let keys: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("  \""))
+            .map(|l| l.trim().split('"').nth(1).unwrap())
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(text.contains("\"kind\": \"sql\""));
+    }
+
+    #[test]
+    fn refuses_edits_versions_and_garbage() {
+        let text = tiny().to_json();
+        let edited = text.replace("select 1", "select 2");
+        assert!(matches!(
+            Plan::from_json(&edited),
+            Err(PlanError::HashMismatch { .. })
+        ));
+        assert_eq!(
+            Plan::from_json(&edited).unwrap_err().to_string(),
+            "plan.json was edited after `stir plan`: hash mismatch"
+        );
+        let newer = text.replace("\"format_version\": 1", "\"format_version\": 2");
+        assert_eq!(
+            Plan::from_json(&newer).unwrap_err().to_string(),
+            "plan format version 2 is newer than this stir-runtime (supports 1); upgrade stir-runtime"
+        );
+        for garbage in [
+            "",
+            "null",
+            "[]",
+            "{}",
+            "{\"format_version\": \"1\"}",
+            "{\"format_version\": 1}",
+            "\u{0}",
+            "{\"format_version\": 0}",
+        ] {
+            assert!(Plan::from_json(garbage).is_err(), "{garbage:?}");
+        }
+    }
+}

@@ -1,0 +1,777 @@
+//! Stage 6: a checked manifest into the frozen plan (`plan.rs`), with every statement the runtime
+//! runs generated here: ClickHouse DDL for each materialization, the export query and the
+//! PostgreSQL load, index and swap statements of each sync, the final query of each request.
+//!
+//! Invariant: nothing here reads the environment, the clock or the file system; the plan is a
+//! function of the compiled manifest alone.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cli::{Failure, WIDTH};
+use crate::compile::{compile_path, Compiled, ResolvedStep};
+use crate::diagnostic;
+use crate::manifest::{self, Materialized, SettingValue};
+use crate::plan::{self, Plan, FORMAT_VERSION};
+use crate::review::{self, ReviewFormat};
+
+/// Why a compiled manifest cannot become a plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanBuildError {
+    #[error("the manifest has errors; run `stir check` and fix them first")]
+    HasErrors,
+    #[error("{0}")]
+    Incomplete(String),
+}
+
+/// Build the plan of a compiled manifest that has no errors.
+pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
+    if c.has_errors() {
+        return Err(PlanBuildError::HasErrors);
+    }
+    let m = &c.manifest;
+    let manifest_bytes = c.files.text(c.manifest_file).as_bytes();
+    let ch = Ch {
+        db: m.warehouse.database.clone(),
+        cluster: m.warehouse.cluster.clone(),
+    };
+    let incomplete = |what: String| PlanBuildError::Incomplete(what);
+
+    let window = |b: &manifest::Blackout| plan::Window {
+        name: b.name.text.clone(),
+        from: b.from,
+        to: b.to,
+    };
+    let mut blackouts: Vec<plan::Window> = m.blackouts.iter().map(window).collect();
+    blackouts.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut schedules = Vec::new();
+    for (si, s) in m.schedules.iter().enumerate() {
+        let cron = s
+            .cron
+            .as_ref()
+            .ok_or_else(|| incomplete(format!("schedule `{}` has no cron", s.name.text)))?;
+        let timeout_secs = s
+            .timeout_secs
+            .ok_or_else(|| incomplete(format!("schedule `{}` has no timeout", s.name.text)))?;
+        let mut skip = Vec::new();
+        for b in &s.skip {
+            let &bi = c
+                .names
+                .blackouts
+                .get(&b.text)
+                .ok_or_else(|| incomplete(format!("unknown blackout `{}`", b.text)))?;
+            skip.push(window(&m.blackouts[bi]));
+        }
+        skip.sort_by(|a, b| a.name.cmp(&b.name));
+        skip.dedup();
+        let steps = c.steps[si]
+            .iter()
+            .map(|step| match step {
+                ResolvedStep::Run(ms) => plan::Step::Run {
+                    models: ms.iter().map(|&i| m.models[i].name.text.clone()).collect(),
+                },
+                ResolvedStep::Sql(sql) => plan::Step::Sql { sql: sql.clone() },
+                ResolvedStep::Sync(i) => plan::Step::Sync {
+                    sync: m.syncs[*i].name.text.clone(),
+                },
+                ResolvedStep::Request(i) => plan::Step::Request {
+                    request: m.requests[*i].name.text.clone(),
+                },
+            })
+            .collect();
+        schedules.push(plan::Schedule {
+            name: s.name.text.clone(),
+            cron: cron.value.clone(),
+            timeout_secs,
+            heavy: s.heavy,
+            enabled: s.enabled,
+            retries: s.retries,
+            skip,
+            steps,
+        });
+    }
+    schedules.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut models = Vec::new();
+    for (i, model) in m.models.iter().enumerate() {
+        if c.models[i].disabled {
+            continue; // never built, never read by an enabled model (stir::disabled_dependency)
+        }
+        let compiled = &c.models[i];
+        let sql = compiled
+            .sql
+            .as_deref()
+            .ok_or_else(|| incomplete(format!("model `{}` has no SQL", model.name.text)))?;
+        let mut deps: Vec<String> = compiled
+            .deps
+            .iter()
+            .map(|&d| m.models[d].name.text.clone())
+            .collect();
+        deps.sort();
+        let mut tags: Vec<String> = model.tags.iter().map(|t| t.text.clone()).collect();
+        tags.sort();
+        tags.dedup();
+        models.push(model_plan(
+            &ch,
+            model,
+            sql,
+            compiled.sql_incremental.as_deref(),
+            tags,
+            deps,
+        )?);
+    }
+    models.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut syncs = Vec::new();
+    if !m.syncs.is_empty() {
+        let serving = m
+            .serving
+            .as_ref()
+            .ok_or_else(|| incomplete("syncs need a `serving postgres` node".into()))?;
+        let staging = m
+            .staging
+            .as_ref()
+            .ok_or_else(|| incomplete("syncs need a `staging s3` node".into()))?;
+        let renderer = crate::render::Renderer::new(
+            &m.warehouse.database,
+            m.vars
+                .iter()
+                .map(|v| (v.name.text.clone(), v.value.clone()))
+                .collect(),
+        );
+        for s in &m.syncs {
+            syncs.push(sync_plan(
+                &ch,
+                &serving.schema,
+                &staging.prefix,
+                s,
+                &renderer,
+            )?);
+        }
+    }
+    syncs.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut requests = Vec::new();
+    for (i, r) in m.requests.iter().enumerate() {
+        let missing = |what: &str| incomplete(format!("request `{}` has no {what}", r.name.text));
+        let sql = c
+            .requests
+            .get(i)
+            .and_then(|cr| cr.sql.as_deref())
+            .ok_or_else(|| missing("query"))?;
+        let sql = trim_sql(sql);
+        requests.push(plan::Request {
+            name: r.name.text.clone(),
+            file: r
+                .query
+                .as_ref()
+                .map(|q| q.value.clone())
+                .ok_or_else(|| missing("query"))?,
+            sql: match r.limit {
+                Some(n) => format!("SELECT * FROM (\n{sql}\n) LIMIT {n}"),
+                None => sql.to_string(),
+            },
+            limit: r.limit,
+            endpoint: r
+                .endpoint
+                .as_ref()
+                .map(|e| e.text.clone())
+                .ok_or_else(|| missing("endpoint"))?,
+            path: r.path.clone().unwrap_or_else(|| "/".into()),
+            body: r
+                .body
+                .as_ref()
+                .map(|b| b.value.clone())
+                .ok_or_else(|| missing("body"))?,
+            concurrency: r.concurrency,
+            max_failures_pct: r.max_failures_pct,
+        });
+    }
+    requests.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut endpoints: Vec<String> = m.endpoints.iter().map(|e| e.text.clone()).collect();
+    endpoints.sort();
+    endpoints.dedup();
+
+    let project = m
+        .project
+        .as_ref()
+        .ok_or_else(|| incomplete("the manifest has no `project` node".into()))?;
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        manifest_hash: plan::sha256_hex(manifest_bytes),
+        project: project.name.text.clone(),
+        timezone: project.timezone.value.clone(),
+        warehouse: plan::Warehouse {
+            database: m.warehouse.database.clone(),
+            cluster: m.warehouse.cluster.clone(),
+        },
+        serving: m.serving.as_ref().map(|s| plan::Serving {
+            schema: s.schema.clone(),
+        }),
+        staging: m.staging.as_ref().map(|s| plan::Staging {
+            bucket: s.bucket.clone(),
+            prefix: s.prefix.clone(),
+        }),
+        notify: m.notify.as_ref().map(|n| plan::Notify { on: n.on }),
+        endpoints,
+        blackouts,
+        schedules,
+        models,
+        syncs,
+        requests,
+        plan_hash: String::new(),
+    }
+    .seal())
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClickHouse
+
+/// The warehouse as statements see it.
+struct Ch {
+    db: String,
+    cluster: Option<String>,
+}
+
+impl Ch {
+    fn table(&self, name: &str) -> String {
+        format!("{}.{}", ch_ident(&self.db), ch_ident(name))
+    }
+    /// ` ON CLUSTER c` for DDL, or nothing.
+    fn on_cluster(&self) -> String {
+        self.cluster
+            .as_ref()
+            .map_or(String::new(), |c| format!(" ON CLUSTER {}", ch_ident(c)))
+    }
+}
+
+/// A ClickHouse identifier, in backticks unless plain (`[A-Za-z_][A-Za-z0-9_]*`).
+pub fn ch_ident(s: &str) -> String {
+    if manifest::is_sql_ident(s) || (is_plain(s) && !s.is_empty()) {
+        s.to_string()
+    } else {
+        format!("`{}`", s.replace('\\', "\\\\").replace('`', "\\`"))
+    }
+}
+
+fn is_plain(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A rendered SELECT as a statement body: surrounding whitespace and trailing `;` removed.
+fn trim_sql(sql: &str) -> &str {
+    let mut s = sql.trim();
+    while let Some(rest) = s.strip_suffix(';') {
+        s = rest.trim_end();
+    }
+    s
+}
+
+fn setting_value(v: &SettingValue) -> String {
+    match v {
+        SettingValue::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        SettingValue::Int(i) => i.to_string(),
+        SettingValue::Float(f) => f.to_string(),
+        SettingValue::Bool(b) => u8::from(*b).to_string(),
+    }
+}
+
+fn model_plan(
+    ch: &Ch,
+    model: &manifest::Model,
+    sql: &str,
+    sql_incremental: Option<&str>,
+    tags: Vec<String>,
+    deps: Vec<String>,
+) -> Result<plan::Model, PlanBuildError> {
+    let name = &model.name.text;
+    let target = ch.table(name);
+    let new = ch.table(&format!("{name}__stir_new"));
+    let oc = ch.on_cluster();
+    let sql = trim_sql(sql);
+    // Settings are query settings of the build's INSERT .. SELECT, sorted by name.
+    let settings: BTreeMap<&str, String> = model
+        .settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), setting_value(v)))
+        .collect();
+    let settings_clause = if settings.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nSETTINGS {}",
+            settings
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut layout = format!(" ENGINE = {}", model.engine.trim());
+    if let Some(p) = &model.partition_by {
+        layout.push_str(&format!(" PARTITION BY {}", p.trim()));
+    }
+    match &model.order_by {
+        Some(o) => layout.push_str(&format!(" ORDER BY {}", o.trim())),
+        None if model.engine.contains("MergeTree") => layout.push_str(" ORDER BY tuple()"),
+        None => {}
+    }
+    // Create the staging table empty from the SELECT's shape (DDL, so ON CLUSTER), then fill it
+    // with an INSERT that carries the model's settings (DML, run where the runtime connects).
+    let create_new = [
+        format!("DROP TABLE IF EXISTS {new}{oc}"),
+        format!("CREATE TABLE {new}{oc}{layout} EMPTY AS\n{sql}"),
+        format!("INSERT INTO {new}\n{sql}{settings_clause}"),
+    ];
+    let drop_new = format!("DROP TABLE IF EXISTS {new}{oc}");
+    let mut out = plan::Model {
+        name: name.clone(),
+        materialized: model.materialized,
+        tags,
+        deps,
+        file: model.file.clone(),
+        table: format!("{}.{}", ch.db, name),
+        sql: sql.to_string(),
+        sql_incremental: None,
+        build: Vec::new(),
+        exists: None,
+        first_build: Vec::new(),
+        incremental: Vec::new(),
+        cleanup: Vec::new(),
+    };
+    match model.materialized {
+        Materialized::Table => {
+            out.build.extend(create_new);
+            out.build
+                .push(format!("CREATE TABLE IF NOT EXISTS {target}{oc} AS {new}"));
+            out.build
+                .push(format!("EXCHANGE TABLES {new} AND {target}{oc}"));
+            out.build.push(drop_new.clone());
+            out.cleanup.push(drop_new);
+        }
+        Materialized::View => {
+            out.build
+                .push(format!("CREATE OR REPLACE VIEW {target}{oc} AS\n{sql}"));
+        }
+        Materialized::Incremental => {
+            let inc = sql_incremental.map(trim_sql).ok_or_else(|| {
+                PlanBuildError::Incomplete(format!(
+                    "incremental model `{name}` has no incremental SQL"
+                ))
+            })?;
+            out.sql_incremental = Some(inc.to_string());
+            out.exists = Some(format!("EXISTS TABLE {target}"));
+            out.first_build.extend(create_new);
+            out.first_build
+                .push(format!("RENAME TABLE {new} TO {target}{oc}"));
+            out.incremental
+                .push(format!("INSERT INTO {target}\n{inc}{settings_clause}"));
+            out.cleanup.push(drop_new);
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/// A PostgreSQL identifier, always double-quoted.
+pub fn pg_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn pg_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// An index name no longer than PostgreSQL's 63 bytes: long names keep a prefix and a hash.
+fn pg_name(name: &str) -> String {
+    if name.len() <= 63 {
+        return name.to_string();
+    }
+    let hash = &plan::sha256_hex(name.as_bytes())[..8];
+    let mut cut = 54;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{hash}", &name[..cut])
+}
+
+/// ClickHouse type families a PostgreSQL column accepts (empty: any).
+fn clickhouse_types(pg_type: &str) -> Vec<String> {
+    let base = pg_type.split('(').next().unwrap_or(pg_type);
+    let families: &[&str] = if pg_type.ends_with("[]") {
+        &["Array"]
+    } else {
+        match base {
+            "int2" | "int4" | "int8" => &["Int", "UInt", "Bool"],
+            "float4" | "float8" | "numeric" => &["Float", "Int", "UInt", "Decimal"],
+            "boolean" => &["Bool", "UInt"],
+            "date" => &["Date", "DateTime"],
+            "timestamp" | "timestamptz" => &["DateTime", "Date"],
+            "jsonb" | "json" => &["String", "FixedString"],
+            "uuid" => &["UUID", "String", "FixedString"],
+            "bytea" => &["String", "FixedString"],
+            _ => &[],
+        }
+    };
+    families.iter().map(|s| s.to_string()).collect()
+}
+
+/// The exported expression: arrays become PostgreSQL array literals (`{"a","b"}`), since
+/// TabSeparated writes ClickHouse arrays as `['a','b']`.
+fn export_expr(expr: &str, pg_type: &str) -> String {
+    if pg_type.ends_with("[]") {
+        format!(
+            "concat('{{', arrayStringConcat(arrayMap(x -> if(isNull(x), 'NULL', concat('\"', replaceAll(replaceAll(toString(x), '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')), {expr}), ','), '}}')"
+        )
+    } else {
+        expr.to_string()
+    }
+}
+
+fn sync_plan(
+    ch: &Ch,
+    schema: &str,
+    prefix: &str,
+    s: &manifest::Sync,
+    renderer: &crate::render::Renderer,
+) -> Result<plan::Sync, PlanBuildError> {
+    let incomplete =
+        |what: &str| PlanBuildError::Incomplete(format!("sync `{}` has no {what}", s.name.text));
+    let from = s
+        .from
+        .as_ref()
+        .ok_or_else(|| incomplete("from"))?
+        .text
+        .clone();
+    let to = s.to.as_ref().ok_or_else(|| incomplete("to"))?.text.clone();
+    let new_name = format!("{to}__stir_new");
+    let old_name = format!("{to}__stir_old");
+    let q = |t: &str| format!("{}.{}", pg_ident(schema), pg_ident(t));
+    let (live, new, old) = (q(&to), q(&new_name), q(&old_name));
+
+    // ClickHouse side: the exported columns, in declaration order.
+    let exported: Vec<&manifest::Column> = s.columns.iter().filter(|c| c.export).collect();
+    let mut columns = Vec::new();
+    let mut select_list = Vec::new();
+    for c in &exported {
+        let expr = c.expr.clone().unwrap_or_else(|| ch_ident(&c.name.text));
+        let shown = export_expr(&expr, &c.ty);
+        if shown == ch_ident(&c.name.text) {
+            select_list.push(shown);
+        } else {
+            select_list.push(format!("{shown} AS {}", ch_ident(&c.name.text)));
+        }
+        columns.push(plan::ExportColumn {
+            name: c.name.text.clone(),
+            expr,
+            pg_type: c.ty.clone(),
+            clickhouse_types: clickhouse_types(&c.ty),
+        });
+    }
+    let select = format!(
+        "SELECT\n    {}\nFROM {}",
+        select_list.join(",\n    "),
+        ch.table(&from)
+    );
+
+    // PostgreSQL side.
+    let defs: Vec<String> = s
+        .columns
+        .iter()
+        .map(|c| {
+            let mut d = format!("{} {}", pg_ident(&c.name.text), c.ty);
+            if let Some(def) = &c.default {
+                d.push_str(&format!(" DEFAULT {def}"));
+            }
+            d
+        })
+        .collect();
+    let prepare = vec![
+        format!("DROP TABLE IF EXISTS {new}"),
+        format!(
+            "CREATE UNLOGGED TABLE {new} (\n    {}\n)",
+            defs.join(",\n    ")
+        ),
+    ];
+    let copy_cols: Vec<String> = exported.iter().map(|c| pg_ident(&c.name.text)).collect();
+    let copy = format!(
+        "COPY {new} ({}) FROM STDIN WITH (FORMAT text, DELIMITER E'\\t', NULL '\\N')",
+        copy_cols.join(", ")
+    );
+
+    let mut transform = Vec::new();
+    let filled: Vec<&&manifest::Column> = exported.iter().filter(|c| c.default.is_some()).collect();
+    if !filled.is_empty() {
+        let sets: Vec<String> = filled
+            .iter()
+            .map(|c| {
+                format!(
+                    "{0} = COALESCE({0}, {1})",
+                    pg_ident(&c.name.text),
+                    c.default.as_deref().unwrap_or("NULL")
+                )
+            })
+            .collect();
+        let conds: Vec<String> = filled
+            .iter()
+            .map(|c| format!("{} IS NULL", pg_ident(&c.name.text)))
+            .collect();
+        transform.push(format!(
+            "UPDATE {new} SET {} WHERE {}",
+            sets.join(", "),
+            conds.join(" OR ")
+        ));
+    }
+    let target = minijinja::Value::from_safe_string(new.clone());
+    let render = |text: &str, what: &str| {
+        renderer
+            .render_str(text, minijinja::context! { target => target.clone() })
+            .map(|t| trim_sql(&t).to_string())
+            .map_err(|e| {
+                PlanBuildError::Incomplete(format!("sync `{}` {what}: {}", s.name.text, e.message))
+            })
+    };
+    for e in &s.enrich {
+        transform.push(render(&e.value, "enrich")?);
+    }
+    for d in &s.delete_where {
+        transform.push(format!(
+            "DELETE FROM {new} WHERE {}",
+            render(&d.value, "delete-where")?
+        ));
+    }
+
+    // Indexes: built on the staging table under `<to>__stir_new__<suffix>`, renamed to
+    // `<to>__<suffix>` by the swap, so names stay stable and never collide with the live ones.
+    let mut indexes: Vec<(String, bool, Vec<String>)> = Vec::new();
+    if !s.key.is_empty() {
+        indexes.push((
+            "key".into(),
+            true,
+            s.key.iter().map(|k| k.text.clone()).collect(),
+        ));
+    }
+    for ix in &s.indexes {
+        let cols: Vec<String> = ix.columns.iter().map(|c| c.text.clone()).collect();
+        let suffix = format!(
+            "{}_{}",
+            cols.join("_"),
+            if ix.unique { "uidx" } else { "idx" }
+        );
+        if !indexes
+            .iter()
+            .any(|(n, u, c)| *n == suffix || (*u == ix.unique && *c == cols))
+        {
+            indexes.push((suffix, ix.unique, cols));
+        }
+    }
+    let mut finish = vec![format!("ALTER TABLE {new} SET LOGGED")];
+    for (suffix, unique, cols) in &indexes {
+        let cols: Vec<String> = cols.iter().map(|c| pg_ident(c)).collect();
+        finish.push(format!(
+            "CREATE {}INDEX {} ON {new} ({})",
+            if *unique { "UNIQUE " } else { "" },
+            pg_ident(&pg_name(&format!("{new_name}__{suffix}"))),
+            cols.join(", ")
+        ));
+    }
+    finish.push(format!("ANALYZE {new}"));
+
+    let mut swap = vec![
+        format!("DROP TABLE IF EXISTS {old}"),
+        format!(
+            "ALTER TABLE IF EXISTS {live} RENAME TO {}",
+            pg_ident(&old_name)
+        ),
+    ];
+    for (suffix, _, _) in &indexes {
+        swap.push(format!(
+            "ALTER INDEX IF EXISTS {} RENAME TO {}",
+            q(&pg_name(&format!("{to}__{suffix}"))),
+            pg_ident(&pg_name(&format!("{old_name}__{suffix}")))
+        ));
+    }
+    swap.push(format!("ALTER TABLE {new} RENAME TO {}", pg_ident(&to)));
+    for (suffix, _, _) in &indexes {
+        swap.push(format!(
+            "ALTER INDEX {} RENAME TO {}",
+            q(&pg_name(&format!("{new_name}__{suffix}"))),
+            pg_ident(&pg_name(&format!("{to}__{suffix}")))
+        ));
+    }
+    let drop_old = if s.keep_backup {
+        Vec::new()
+    } else {
+        vec![format!("DROP TABLE IF EXISTS {old}")]
+    };
+
+    let s3_prefix = if prefix.is_empty() {
+        format!("{}/", s.name.text)
+    } else {
+        format!("{prefix}/{}/", s.name.text)
+    };
+    Ok(plan::Sync {
+        name: s.name.text.clone(),
+        from,
+        clickhouse: plan::SyncExport {
+            select,
+            format: "TabSeparated".into(),
+            columns,
+        },
+        postgres: plan::SyncLoad {
+            schema: schema.to_string(),
+            table: to.clone(),
+            new_table: new_name,
+            old_table: old_name,
+            prepare,
+            copy,
+            transform,
+            finish,
+            live_exists: format!("SELECT to_regclass({}) IS NOT NULL", pg_literal(&live)),
+            count_new: format!("SELECT count(*) FROM {new}"),
+            count_live: format!("SELECT count(*) FROM {live}"),
+            swap,
+            drop_old,
+            cleanup: vec![format!("DROP TABLE IF EXISTS {new}")],
+        },
+        s3_prefix,
+        max_shrink_pct: s.max_shrink_pct,
+        keep_backup: s.keep_backup,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/// `stir plan [MANIFEST] -o plan.json [--diff OLD.json]`
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The manifest (default: ./stir.kdl).
+    pub manifest: Option<PathBuf>,
+    /// Where to write the plan (`-` for stdout). Without `-o` and `--diff`, the plan goes to stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Review the new plan against a previous one.
+    #[arg(long, value_name = "OLD.json")]
+    pub diff: Option<PathBuf>,
+    /// Format of the review.
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Human)]
+    pub format: ReviewFormat,
+    /// Exit 0 when the plan matches the previous one, 2 when it changed, 1 on any error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+pub fn plan_command(args: &PlanArgs, color: bool) -> Result<ExitCode, Failure> {
+    let result = plan_inner(args, color);
+    review::exit_code(result, args.detailed_exitcode)
+}
+
+fn plan_inner(args: &PlanArgs, color: bool) -> Result<review::Outcome, Failure> {
+    let path = args
+        .manifest
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("stir.kdl"));
+    let c = compile_path(&path)
+        .map_err(|e| Failure::Message(format!("{:?}", miette::Report::new(e))))?;
+    let mut err = std::io::stderr().lock();
+    if !c.findings.is_empty() {
+        err.write_all(diagnostic::render_human(&c.findings, &c.files, color, WIDTH).as_bytes())?;
+    }
+    if c.has_errors() {
+        writeln!(
+            err,
+            "error: {}; no plan written",
+            diagnostic::summary(&c.findings)
+        )?;
+        return Ok(review::Outcome::Findings);
+    }
+    // Read the previous plan before writing anything: `--diff plan.json -o plan.json` is common.
+    let previous = match &args.diff {
+        Some(p) => Some(review::read_plan(p)?),
+        None => None,
+    };
+    let plan = build(&c).map_err(|e| Failure::Message(format!("error: {e}")))?;
+    let json = plan.to_json();
+    match args.output.as_deref() {
+        Some(p) if p == Path::new("-") => std::io::stdout().lock().write_all(json.as_bytes())?,
+        Some(p) => {
+            write_atomic(p, json.as_bytes()).map_err(|e| {
+                Failure::Message(format!("error: cannot write `{}`: {e}", p.display()))
+            })?;
+            let count =
+                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            writeln!(
+                err,
+                "wrote {}: {}, {}, {}, {} (plan_hash {})",
+                p.display(),
+                count(plan.schedules.len(), "schedule"),
+                count(plan.models.len(), "model"),
+                count(plan.syncs.len(), "sync"),
+                count(plan.requests.len(), "request"),
+                &plan.plan_hash[..12]
+            )?;
+        }
+        None if previous.is_none() => std::io::stdout().lock().write_all(json.as_bytes())?,
+        None => {}
+    }
+    match (previous, &args.diff) {
+        (Some(old), Some(old_path)) => {
+            let name = old_path.file_name().map_or_else(
+                || old_path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            review::print(&old, &plan, &name, args.format)
+        }
+        _ => Ok(review::Outcome::Written),
+    }
+}
+
+/// Write through a temporary file in the same folder and rename, so a reader never sees half a plan.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "plan.json".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert_eq!(ch_ident("mart_x"), "mart_x");
+        assert_eq!(ch_ident("my-db"), "`my-db`");
+        assert_eq!(ch_ident("a`b"), "`a\\`b`");
+        assert_eq!(pg_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(trim_sql("\n select 1 ;\n;\n"), "select 1");
+        let long = "x".repeat(70);
+        assert_eq!(pg_name(&long).len(), 63);
+        assert_ne!(pg_name(&long), pg_name(&format!("{long}y")));
+    }
+
+    #[test]
+    fn array_columns_become_postgres_arrays() {
+        let e = export_expr("tags", "text[]");
+        assert!(e.starts_with("concat('{', arrayStringConcat("), "{e}");
+        assert!(e.ends_with(", tags), ','), '}')"), "{e}");
+        assert_eq!(export_expr("tags", "jsonb"), "tags");
+    }
+}

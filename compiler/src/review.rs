@@ -1,0 +1,664 @@
+//! The review of a plan against a previous one, read like `terraform plan`: what is added (+),
+//! removed (-) and changed (~), what changed in each, SQL as unified diffs, and the downstream
+//! models each changed model rebuilds with the schedules that run them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::Failure;
+use crate::plan::{Plan, Step};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReviewFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Add,
+    Change,
+    Remove,
+}
+
+impl Action {
+    fn sign(self) -> char {
+        match self {
+            Action::Add => '+',
+            Action::Change => '~',
+            Action::Remove => '-',
+        }
+    }
+}
+
+/// One changed field: its old and new value, and a unified diff when the value is text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+    pub diff: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Downstream {
+    pub model: String,
+    pub schedules: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// `project`, `schedule`, `model`, `sync` or `request`.
+    pub kind: &'static str,
+    pub name: String,
+    pub action: Action,
+    /// For a change: each field that differs. For an addition: a short description.
+    pub fields: Vec<FieldChange>,
+    /// Models: the schedules that build it (in the new plan; the old one for a removal).
+    pub built_by: Vec<String>,
+    /// Changed models: every descendant, with the schedules that build it.
+    pub downstream: Vec<Downstream>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub remove: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Review {
+    pub previous: String,
+    pub changed: bool,
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+}
+
+/// Compare `new` against `old`; `previous` names the old plan in the text.
+pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
+    let mut changes = Vec::new();
+    let project_fields = [
+        "project",
+        "timezone",
+        "warehouse",
+        "serving",
+        "staging",
+        "notify",
+        "endpoints",
+        "blackouts",
+    ];
+    let (ov, nv) = (to_value(old), to_value(new));
+    let pick = |v: &Value| -> Value {
+        Value::Object(
+            project_fields
+                .iter()
+                .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+                .collect(),
+        )
+    };
+    let fields = diff_fields(&pick(&ov), &pick(&nv), &project_fields);
+    if !fields.is_empty() {
+        changes.push(Change {
+            kind: "project",
+            name: new.project.clone(),
+            action: Action::Change,
+            fields,
+            built_by: vec![],
+            downstream: vec![],
+        });
+    }
+    let old_builders = builders(old);
+    let new_builders = builders(new);
+    let new_children = children(new);
+
+    entities(
+        &mut changes,
+        "schedule",
+        &ov,
+        &nv,
+        &[
+            "cron",
+            "timeout_secs",
+            "heavy",
+            "enabled",
+            "retries",
+            "skip",
+            "steps",
+        ],
+        |_, _| (vec![], vec![]),
+    );
+    entities(
+        &mut changes,
+        "model",
+        &ov,
+        &nv,
+        &[
+            "materialized",
+            "tags",
+            "deps",
+            "file",
+            "table",
+            "sql",
+            "sql_incremental",
+            "exists",
+            "build",
+            "first_build",
+            "incremental",
+            "cleanup",
+        ],
+        |name, action| {
+            let by = if action == Action::Remove {
+                &old_builders
+            } else {
+                &new_builders
+            };
+            let built_by = by
+                .get(name)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            let downstream = if action == Action::Change {
+                descendants(name, &new_children)
+                    .into_iter()
+                    .map(|m| Downstream {
+                        schedules: new_builders
+                            .get(&m)
+                            .map(|s| s.iter().cloned().collect())
+                            .unwrap_or_default(),
+                        model: m,
+                    })
+                    .collect()
+            } else {
+                vec![]
+            };
+            (built_by, downstream)
+        },
+    );
+    entities(
+        &mut changes,
+        "sync",
+        &ov,
+        &nv,
+        &[
+            "from",
+            "postgres.schema",
+            "postgres.table",
+            "max_shrink_pct",
+            "keep_backup",
+            "s3_prefix",
+            "clickhouse.select",
+            "clickhouse.columns",
+            "postgres.prepare",
+            "postgres.copy",
+            "postgres.transform",
+            "postgres.finish",
+            "postgres.swap",
+            "postgres.drop_old",
+        ],
+        |_, _| (vec![], vec![]),
+    );
+    entities(
+        &mut changes,
+        "request",
+        &ov,
+        &nv,
+        &[
+            "endpoint",
+            "path",
+            "limit",
+            "concurrency",
+            "max_failures_pct",
+            "file",
+            "sql",
+            "body",
+        ],
+        |_, _| (vec![], vec![]),
+    );
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Add => summary.add += 1,
+            Action::Change => summary.change += 1,
+            Action::Remove => summary.remove += 1,
+        }
+    }
+    Review {
+        previous: previous.to_string(),
+        changed: !changes.is_empty(),
+        changes,
+        summary,
+    }
+}
+
+fn to_value(p: &Plan) -> Value {
+    serde_json::to_value(p).expect("plan types always serialize")
+}
+
+/// Compare the lists `<kind>s` of both plans by name.
+fn entities(
+    out: &mut Vec<Change>,
+    kind: &'static str,
+    old: &Value,
+    new: &Value,
+    order: &[&str],
+    extra: impl Fn(&str, Action) -> (Vec<String>, Vec<Downstream>),
+) {
+    let list = |v: &Value| -> BTreeMap<String, Value> {
+        v.get(format!("{kind}s"))
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| Some((i.get("name")?.as_str()?.to_string(), i.clone())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (o, n) = (list(old), list(new));
+    let names: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+    for name in names {
+        let (action, fields) = match (o.get(name), n.get(name)) {
+            (None, Some(nv)) => (Action::Add, describe(kind, nv)),
+            (Some(_), None) => (Action::Remove, vec![]),
+            (Some(ov), Some(nv)) => {
+                let mut fields = diff_fields(ov, nv, order);
+                if kind == "model"
+                    && fields
+                        .iter()
+                        .any(|f| f.field == "sql" || f.field == "sql_incremental")
+                {
+                    // The statements embed the SQL: its diff already says what changed.
+                    fields.retain(|f| {
+                        !matches!(
+                            f.field.as_str(),
+                            "build" | "first_build" | "incremental" | "cleanup" | "exists"
+                        )
+                    });
+                }
+                if fields.is_empty() {
+                    continue;
+                }
+                (Action::Change, fields)
+            }
+            (None, None) => continue,
+        };
+        let (built_by, downstream) = extra(name, action);
+        out.push(Change {
+            kind,
+            name: name.clone(),
+            action,
+            fields,
+            built_by,
+            downstream,
+        });
+    }
+}
+
+/// What an added thing is, as pseudo field changes from null.
+fn describe(kind: &str, v: &Value) -> Vec<FieldChange> {
+    let keys: &[&str] = match kind {
+        "schedule" => &["cron", "timeout_secs", "heavy", "enabled", "steps"],
+        "model" => &["materialized", "tags", "deps", "file"],
+        "sync" => &["from", "postgres.schema", "postgres.table"],
+        "request" => &["endpoint", "path", "limit"],
+        _ => &[],
+    };
+    let flat = flatten(v);
+    keys.iter()
+        .filter_map(|k| {
+            let value = flat.get(*k)?.clone();
+            Some(FieldChange {
+                field: k.to_string(),
+                old: Value::Null,
+                new: value,
+                diff: None,
+            })
+        })
+        .collect()
+}
+
+/// Objects flattened to dotted paths; arrays and scalars are leaves.
+fn flatten(v: &Value) -> BTreeMap<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(map) => {
+                for (k, x) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&path, x, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", v, &mut out);
+    out
+}
+
+/// The fields that differ, in `order` first, then the rest by name (`name` is never compared).
+fn diff_fields(old: &Value, new: &Value, order: &[&str]) -> Vec<FieldChange> {
+    let (o, n) = (flatten(old), flatten(new));
+    let mut keys: Vec<String> = order.iter().map(|s| s.to_string()).collect();
+    let rest: BTreeSet<&String> = o
+        .keys()
+        .chain(n.keys())
+        .filter(|k| !order.contains(&k.as_str()) && k.as_str() != "name")
+        .collect();
+    keys.extend(rest.into_iter().cloned());
+    let mut out = Vec::new();
+    for k in keys {
+        let (ov, nv) = (
+            o.get(&k).cloned().unwrap_or(Value::Null),
+            n.get(&k).cloned().unwrap_or(Value::Null),
+        );
+        if ov == nv {
+            continue;
+        }
+        let (ot, nt) = (text_of(&k, &ov), text_of(&k, &nv));
+        let diff = (ot.contains('\n') || nt.contains('\n') || ot.len() + nt.len() > 100)
+            .then(|| unified(&ot, &nt));
+        out.push(FieldChange {
+            field: k,
+            old: ov,
+            new: nv,
+            diff,
+        });
+    }
+    out
+}
+
+/// A value as text for diffing: strings as themselves, lists one item per line, steps as
+/// `run a, b` lines, anything else as compact JSON.
+fn text_of(field: &str, v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if field == "steps" => items
+            .iter()
+            .map(|i| match serde_json::from_value::<Step>(i.clone()) {
+                Ok(s) => step_line(&s),
+                Err(_) => i.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Value::Array(items)
+            if items.iter().all(Value::is_string)
+                && items
+                    .iter()
+                    .any(|i| i.as_str().is_some_and(|s| s.contains(' '))) =>
+        {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Value::Array(items) if items.iter().any(|i| i.is_object()) => items
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
+}
+
+pub fn step_line(s: &Step) -> String {
+    match s {
+        Step::Run { models } => format!("run {}", models.join(" ")),
+        Step::Sql { sql } => format!("sql {sql:?}"),
+        Step::Sync { sync } => format!("sync {sync}"),
+        Step::Request { request } => format!("request {request}"),
+    }
+}
+
+fn unified(old: &str, new: &str) -> String {
+    let (mut o, mut n) = (old.to_string(), new.to_string());
+    for t in [&mut o, &mut n] {
+        if !t.is_empty() && !t.ends_with('\n') {
+            t.push('\n');
+        }
+    }
+    similar::TextDiff::from_lines(&o, &n)
+        .unified_diff()
+        .context_radius(3)
+        .header("previous", "plan")
+        .to_string()
+}
+
+/// Model -> schedules whose `run` steps build it.
+fn builders(p: &Plan) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in &p.schedules {
+        for step in &s.steps {
+            if let Step::Run { models } = step {
+                for m in models {
+                    out.entry(m.clone()).or_default().insert(s.name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Model -> models that read it directly.
+fn children(p: &Plan) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in &p.models {
+        for d in &m.deps {
+            out.entry(d.clone()).or_default().insert(m.name.clone());
+        }
+    }
+    out
+}
+
+fn descendants(name: &str, children: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![name.to_string()];
+    while let Some(m) = stack.pop() {
+        for c in children.get(&m).into_iter().flatten() {
+            if seen.insert(c.clone()) {
+                stack.push(c.clone());
+            }
+        }
+    }
+    seen.remove(name);
+    seen
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let names: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            format!("[{}]", names.join(", "))
+        }
+        Value::Array(items) if items.iter().any(|i| i.get("kind").is_some()) => {
+            let steps: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    serde_json::from_value::<Step>(i.clone())
+                        .map_or_else(|_| i.to_string(), |s| step_line(&s))
+                })
+                .collect();
+            format!("[{}]", steps.join("; "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The review as text: one block per change, then the terraform-style summary line.
+pub fn render_human(r: &Review) -> String {
+    let mut s = String::new();
+    if !r.changed {
+        s.push_str(&format!("No changes. The plan matches {}.\n", r.previous));
+        return s;
+    }
+    for c in &r.changes {
+        s.push_str(&format!("{} {} {}\n", c.action.sign(), c.kind, c.name));
+        for f in &c.fields {
+            if c.action == Action::Add {
+                s.push_str(&format!("    {}: {}\n", f.field, short(&f.new)));
+                continue;
+            }
+            match &f.diff {
+                Some(d) => {
+                    s.push_str(&format!("    {}:\n", f.field));
+                    for line in d.lines() {
+                        s.push_str(&format!("      {line}\n").replace(" \n", "\n"));
+                    }
+                }
+                None => s.push_str(&format!(
+                    "    {}: {} -> {}\n",
+                    f.field,
+                    short(&f.old),
+                    short(&f.new)
+                )),
+            }
+        }
+        if c.kind == "model" && c.action != Action::Remove {
+            if c.built_by.is_empty() {
+                s.push_str("    built by: no schedule\n");
+            } else {
+                s.push_str(&format!("    built by: {}\n", c.built_by.join(", ")));
+            }
+        }
+        if !c.downstream.is_empty() {
+            s.push_str(&format!(
+                "    rebuilds downstream ({}):\n",
+                plural(c.downstream.len(), "model", "models")
+            ));
+            for d in &c.downstream {
+                let by = if d.schedules.is_empty() {
+                    "no schedule".to_string()
+                } else {
+                    d.schedules.join(", ")
+                };
+                s.push_str(&format!("      {} (built by {by})\n", d.model));
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "Plan: {} to add, {} to change, {} to remove.\n",
+        r.summary.add, r.summary.change, r.summary.remove
+    ));
+    s
+}
+
+pub fn render_json(r: &Review) -> String {
+    let mut s = serde_json::to_string_pretty(r).expect("a review always serializes");
+    s.push('\n');
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/// What a plan or diff command ended with, before mapping to an exit code.
+pub enum Outcome {
+    /// `stir check` errors: no plan.
+    Findings,
+    /// A plan written, no review asked.
+    Written,
+    NoChanges,
+    Changes,
+}
+
+/// Exit codes: normally 0 ok, 1 findings, 2 could not run. With `--detailed-exitcode`
+/// (terraform's convention): 0 no change, 2 changes, 1 any error.
+pub fn exit_code(result: Result<Outcome, Failure>, detailed: bool) -> Result<ExitCode, Failure> {
+    match (result, detailed) {
+        (Ok(Outcome::Findings), _) => Ok(ExitCode::from(1)),
+        (Ok(Outcome::Changes), true) => Ok(ExitCode::from(2)),
+        (Ok(_), _) => Ok(ExitCode::SUCCESS),
+        (Err(Failure::Message(m)), true) => {
+            eprintln!("{m}");
+            Ok(ExitCode::from(1))
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Read a plan from disk for a review; any problem is a message (exit 2), never a panic.
+pub fn read_plan(path: &Path) -> Result<Plan, Failure> {
+    let text = std::fs::read(path).map_err(|e| {
+        Failure::Message(format!("error: cannot read plan `{}`: {e}", path.display()))
+    })?;
+    let text = String::from_utf8(text).map_err(|_| {
+        Failure::Message(format!(
+            "error: `{}` is not a stir plan: not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    Plan::from_json_for(&text, "stir").map_err(|e| {
+        let help = miette::Diagnostic::help(&e)
+            .map(|h| format!("\nhelp: {h}"))
+            .unwrap_or_default();
+        Failure::Message(format!("error: `{}`: {e}{help}", path.display()))
+    })
+}
+
+/// Print the review of `new` against `old` to stdout.
+pub fn print(
+    old: &Plan,
+    new: &Plan,
+    previous: &str,
+    format: ReviewFormat,
+) -> Result<Outcome, Failure> {
+    let r = review(old, new, previous);
+    let text = match format {
+        ReviewFormat::Human => render_human(&r),
+        ReviewFormat::Json => render_json(&r),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(if r.changed {
+        Outcome::Changes
+    } else {
+        Outcome::NoChanges
+    })
+}
+
+/// `stir diff OLD NEW`
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The previous plan.
+    pub old: PathBuf,
+    /// The new plan.
+    pub new: PathBuf,
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Human)]
+    pub format: ReviewFormat,
+    /// Exit 0 when the plans match, 2 when they differ, 1 on any error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+pub fn diff_command(args: &DiffArgs) -> Result<ExitCode, Failure> {
+    let run = || -> Result<Outcome, Failure> {
+        let old = read_plan(&args.old)?;
+        let new = read_plan(&args.new)?;
+        let name = args.old.file_name().map_or_else(
+            || args.old.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        print(&old, &new, &name, args.format)
+    };
+    exit_code(run(), args.detailed_exitcode)
+}

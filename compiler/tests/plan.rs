@@ -1,0 +1,635 @@
+//! `stir plan` and `stir diff` through the real binary: the golden plan of tests/plan/base,
+//! golden reviews of typical pull-request changes, determinism, secrets, and refusals.
+//!
+//! `UPDATE_GOLDEN=1 cargo test --test plan` rewrites golden/plan/*; a missing golden file fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use stir::plan::{Plan, PlanError};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn base() -> PathBuf {
+    repo().join("tests/plan/base")
+}
+
+/// A scratch folder under the system temp dir, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("stir-plan-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+    /// A copy of tests/plan/base at `rel`.
+    fn copy_base(&self, rel: &str) -> PathBuf {
+        let to = self.path(rel);
+        copy_dir(&base(), &to);
+        to
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let mut entries: Vec<_> = std::fs::read_dir(from)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn stir(args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stir"));
+    cmd.arg("--color=never");
+    for a in args {
+        cmd.arg(a);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run stir")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Write the plan of `manifest_dir/stir.kdl` to `out`, asserting success.
+fn plan_to(manifest_dir: &Path, out: &Path) -> String {
+    let o = stir(&[&"plan", &manifest_dir.join("stir.kdl"), &"-o", &out], &[]);
+    assert_eq!(code(&o), 0, "stir plan failed:\n{}", text(&o.stderr));
+    std::fs::read_to_string(out).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = repo().join("golden/plan").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden file {}: run `UPDATE_GOLDEN=1 cargo test --test plan` and review it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
+            .unified_diff()
+            .header("golden", "actual")
+            .to_string();
+        panic!(
+            "{} differs from the output (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn golden_plan_of_the_base_manifest() {
+    let s = Scratch::new("golden");
+    let json = plan_to(&base(), &s.path("plan.json"));
+    golden("base.json", &json);
+    let plan = Plan::from_json(&json).expect("the written plan reads back");
+    assert_eq!(plan.to_json(), json, "to_json(from_json(x)) == x");
+}
+
+#[test]
+fn plan_to_stdout_matches_the_file() {
+    let s = Scratch::new("stdout");
+    let file = plan_to(&base(), &s.path("plan.json"));
+    let o = stir(&[&"plan", &base().join("stir.kdl")], &[]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(text(&o.stdout), file);
+}
+
+/// One review: plan base as previous.json, plan the variant, diff.
+fn review_of(name: &str, change: impl Fn(&Path)) -> (String, Output) {
+    let s = Scratch::new(name);
+    plan_to(&base(), &s.path("previous.json"));
+    let variant = s.copy_base("variant");
+    change(&variant);
+    plan_to(&variant, &s.path("plan.json"));
+    let o = stir(
+        &[&"diff", &s.path("previous.json"), &s.path("plan.json")],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    // The same review from `stir plan --diff`, with the detailed exit code.
+    let p = stir(
+        &[
+            &"plan",
+            &variant.join("stir.kdl"),
+            &"-o",
+            &s.path("again.json"),
+            &"--diff",
+            &s.path("previous.json"),
+            &"--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(code(&p), 2, "{}", text(&p.stderr));
+    assert_eq!(text(&p.stdout), text(&o.stdout));
+    (text(&o.stdout), p)
+}
+
+#[test]
+fn review_cron_change() {
+    let (review, _) = review_of("cron", |d| {
+        edit(
+            &d.join("stir.kdl"),
+            "cron=\"0 2 * * *\" timeout=\"3h\"",
+            "cron=\"30 4 * * *\" timeout=\"4h\"",
+        )
+    });
+    golden("review-cron.txt", &review);
+    assert!(
+        review.ends_with("Plan: 0 to add, 1 to change, 0 to remove.\n"),
+        "{review}"
+    );
+}
+
+#[test]
+fn review_sql_edit() {
+    let (review, _) = review_of("sql", |d| {
+        edit(
+            &d.join("models/marts/mart_customer_orders.sql"),
+            "sum(o.amount) as revenue",
+            "sum(o.amount) as revenue, max(o.amount) as largest_order",
+        )
+    });
+    golden("review-sql.txt", &review);
+    assert!(review.contains("+select o.customer_id, o.order_date, count() as order_count, sum(o.amount) as revenue, max(o.amount) as largest_order"), "{review}");
+    assert!(
+        review.contains("mart_daily_revenue (built by daily)"),
+        "{review}"
+    );
+}
+
+#[test]
+fn review_new_model() {
+    let (review, _) = review_of("new-model", |d| {
+        edit(&d.join("stir.kdl"), "    model mart_top_customers tags=daily", "    model mart_churn tags=daily order-by=customer_id\n    model mart_top_customers tags=daily");
+        std::fs::write(d.join("models/marts/mart_churn.sql"), "select customer_id, max(order_date) as last_order\nfrom {{ ref('mart_customer_orders') }}\ngroup by customer_id\n").unwrap();
+    });
+    golden("review-new-model.txt", &review);
+    assert!(review.contains("+ model mart_churn"), "{review}");
+    assert!(
+        review.ends_with("Plan: 1 to add, 1 to change, 0 to remove.\n"),
+        "{review}"
+    );
+}
+
+#[test]
+fn review_removed_sync() {
+    let (review, _) = review_of("removed-sync", |d| {
+        let path = d.join("stir.kdl");
+        let kdl = std::fs::read_to_string(&path).unwrap();
+        let start = kdl.find("sync top_customers from=").unwrap();
+        let end = start + kdl[start..].find("\n}\n").unwrap() + 3;
+        let kdl =
+            format!("{}{}", &kdl[..start], &kdl[end..]).replace("    sync top_customers\n", "");
+        std::fs::write(&path, kdl).unwrap();
+    });
+    golden("review-removed-sync.txt", &review);
+    assert!(review.contains("- sync top_customers"), "{review}");
+    assert!(
+        review.ends_with("Plan: 0 to add, 1 to change, 1 to remove.\n"),
+        "{review}"
+    );
+}
+
+#[test]
+fn review_json_and_no_changes() {
+    let s = Scratch::new("nochange");
+    plan_to(&base(), &s.path("previous.json"));
+    let o = stir(
+        &[
+            &"plan",
+            &base().join("stir.kdl"),
+            &"-o",
+            &s.path("plan.json"),
+            &"--diff",
+            &s.path("previous.json"),
+            &"--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "No changes. The plan matches previous.json.\n"
+    );
+
+    let variant = s.copy_base("variant");
+    edit(&variant.join("stir.kdl"), "retries=1", "retries=3");
+    plan_to(&variant, &s.path("new.json"));
+    let o = stir(
+        &[
+            &"diff",
+            &s.path("previous.json"),
+            &s.path("new.json"),
+            &"--format",
+            &"json",
+            &"--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["changed"], true);
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"add": 0, "change": 1, "remove": 0})
+    );
+    assert_eq!(v["changes"][0]["kind"], "schedule");
+    assert_eq!(
+        v["changes"][0]["fields"][0],
+        serde_json::json!({"field": "retries", "old": 1, "new": 3, "diff": null})
+    );
+}
+
+#[test]
+fn same_manifest_same_bytes() {
+    let s = Scratch::new("twice");
+    let a = plan_to(&base(), &s.path("a.json"));
+    let b = plan_to(&base(), &s.path("b.json"));
+    assert_eq!(a, b);
+    // A copy elsewhere (another absolute path) gives the same bytes too.
+    let copy = s.copy_base("elsewhere/deeper");
+    let c = plan_to(&copy, &s.path("c.json"));
+    assert_eq!(a, c);
+}
+
+/// Reverse the order of the top-level declarations: each starts on an unindented line and
+/// runs to the next one (its block, comments and blank lines with it).
+fn shuffle(kdl: &str) -> String {
+    let mut header = String::new();
+    let mut nodes: Vec<String> = Vec::new();
+    for line in kdl.lines() {
+        if line.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            nodes.push(String::new());
+        }
+        let target = nodes.last_mut().unwrap_or(&mut header);
+        target.push_str(line.trim_end());
+        target.push('\n');
+    }
+    let mut out = header;
+    for n in nodes.iter().rev() {
+        out.push_str(n.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn blank_hashes(json: &str) -> Value {
+    let mut v: Value = serde_json::from_str(json).unwrap();
+    v["manifest_hash"] = Value::from("");
+    v["plan_hash"] = Value::from("");
+    v
+}
+
+#[test]
+fn reordered_declarations_change_only_the_hashes() {
+    let s = Scratch::new("shuffled");
+    let a = plan_to(&base(), &s.path("a.json"));
+    let dir = s.copy_base("shuffled");
+    let kdl = std::fs::read_to_string(dir.join("stir.kdl")).unwrap();
+    let shuffled = shuffle(&kdl);
+    assert_ne!(shuffled, kdl);
+    // The two `models` groups and the two schedules trade places too.
+    let pos = |t: &str, needle: &str| t.find(needle).unwrap();
+    assert!(pos(&shuffled, "schedule daily") < pos(&shuffled, "schedule hourly"));
+    assert!(
+        pos(&shuffled, "models dir=\"models/marts\"")
+            < pos(&shuffled, "models dir=\"models/staging\"")
+    );
+    std::fs::write(dir.join("stir.kdl"), &shuffled).unwrap();
+    let b = plan_to(&dir, &s.path("b.json"));
+    assert_ne!(a, b, "manifest_hash differs");
+    let (va, vb) = (blank_hashes(&a), blank_hashes(&b));
+    assert_ne!(va.to_string().len(), 0);
+    assert_eq!(va, vb, "only manifest_hash and plan_hash may differ");
+    // And the review calls them equal.
+    let o = stir(
+        &[
+            &"diff",
+            &s.path("a.json"),
+            &s.path("b.json"),
+            &"--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+#[test]
+fn no_environment_value_or_credential_reaches_the_plan() {
+    let s = Scratch::new("secrets");
+    let sentinels = [
+        (
+            "STIR_POSTGRES_URL",
+            "postgres://sentinel_user:SENTINEL_PG_PASSWORD@pg.invalid/db",
+        ),
+        (
+            "STIR_CLICKHOUSE_URL",
+            "https://sentinel:SENTINEL_CH_PASSWORD@ch.invalid",
+        ),
+        (
+            "STIR_SLACK_WEBHOOK",
+            "https://hooks.slack.invalid/SENTINEL_SLACK",
+        ),
+        ("STIR_ENDPOINT_SCRAPER", "https://SENTINEL_ENDPOINT.invalid"),
+        ("AWS_ACCESS_KEY_ID", "SENTINEL_AWS_KEY_ID"),
+        ("AWS_SECRET_ACCESS_KEY", "SENTINEL_AWS_SECRET"),
+        ("TZ", "SENTINEL/Zone"),
+    ];
+    let out = s.path("plan.json");
+    let o = stir(
+        &[&"plan", &base().join("stir.kdl"), &"-o", &out],
+        &sentinels,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let plan = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !plan.to_lowercase().contains("sentinel"),
+        "an environment value reached the plan"
+    );
+    for (_, v) in sentinels {
+        assert!(!plan.contains(v));
+    }
+    // No absolute path either: not the repository, not the temp dir, not a home folder.
+    for p in [repo().display().to_string(), s.0.display().to_string()] {
+        assert!(!plan.contains(&p), "absolute path {p} in the plan");
+    }
+    let v: Value = serde_json::from_str(&plan).unwrap();
+    let files = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["requests"].as_array().unwrap())
+        .map(|x| x["file"].as_str().unwrap());
+    for f in files {
+        assert!(
+            !f.starts_with('/') && !f.contains(".."),
+            "file `{f}` is not relative to the manifest folder"
+        );
+    }
+    // And it equals the plan written without those variables.
+    let clean = plan_to(&base(), &s.path("clean.json"));
+    assert_eq!(plan, clean);
+}
+
+#[test]
+fn refuses_a_manifest_with_errors() {
+    let s = Scratch::new("errors");
+    let dir = s.copy_base("broken");
+    edit(&dir.join("stir.kdl"), "run tag:daily", "run tag:dayly");
+    let out = s.path("plan.json");
+    let o = stir(&[&"plan", &dir.join("stir.kdl"), &"-o", &out], &[]);
+    assert_eq!(code(&o), 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("stir::unknown_tag"), "{err}");
+    assert!(err.contains("no plan written"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn refuses_tampered_newer_and_foreign_plans() {
+    let s = Scratch::new("tamper");
+    let good = plan_to(&base(), &s.path("plan.json"));
+
+    let tampered = good.replace("\"timeout_secs\": 2700", "\"timeout_secs\": 9000");
+    assert_ne!(tampered, good);
+    assert!(matches!(
+        Plan::from_json(&tampered),
+        Err(PlanError::HashMismatch { .. })
+    ));
+    std::fs::write(s.path("tampered.json"), &tampered).unwrap();
+    let o = stir(
+        &[&"diff", &s.path("tampered.json"), &s.path("plan.json")],
+        &[],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("plan.json was edited after `stir plan`: hash mismatch"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let newer = good.replace("\"format_version\": 1", "\"format_version\": 2");
+    assert_eq!(
+        Plan::from_json(&newer).unwrap_err().to_string(),
+        "plan format version 2 is newer than this stir-runtime (supports 1); upgrade stir-runtime"
+    );
+    std::fs::write(s.path("newer.json"), &newer).unwrap();
+    let o = stir(
+        &[
+            &"plan",
+            &base().join("stir.kdl"),
+            &"--diff",
+            &s.path("newer.json"),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr)
+            .contains("plan format version 2 is newer than this stir (supports 1); upgrade stir"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = stir(
+        &[
+            &"plan",
+            &base().join("stir.kdl"),
+            &"--diff",
+            &s.path("newer.json"),
+            &"--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "with --detailed-exitcode an error is 1");
+
+    for (name, content) in [
+        ("garbage.json", "not json at all"),
+        ("array.json", "[1, 2]"),
+        ("empty.json", ""),
+        ("kdl.json", "project x\n"),
+    ] {
+        std::fs::write(s.path(name), content).unwrap();
+        assert!(Plan::from_json(content).is_err());
+        let o = stir(&[&"diff", &s.path(name), &s.path("plan.json")], &[]);
+        assert_eq!(code(&o), 2, "{name}");
+        assert!(
+            text(&o.stderr).contains("is not a stir plan")
+                || text(&o.stderr).contains("not a stir plan"),
+            "{name}: {}",
+            text(&o.stderr)
+        );
+    }
+    let o = stir(
+        &[&"diff", &s.path("missing.json"), &s.path("plan.json")],
+        &[],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("cannot read plan"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The golden plan against docs/plan.schema.json, with a validator for the subset the schema uses.
+
+fn validate(schema: &Value, root: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/$defs/");
+        return validate(&root["$defs"][name], root, v, at, errors);
+    }
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let ok = options
+            .iter()
+            .filter(|o| {
+                let mut e = Vec::new();
+                validate(o, root, v, at, &mut e);
+                e.is_empty()
+            })
+            .count();
+        if ok != 1 {
+            errors.push(format!("{at}: matches {ok} of oneOf"));
+        }
+        return;
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_u64() || v.is_i64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            _ => false,
+        });
+        if !ok {
+            errors.push(format!("{at}: {v} is not {types:?}"));
+            return;
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        if c != v {
+            errors.push(format!("{at}: {v} is not {c}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            errors.push(format!("{at}: {v} not in enum"));
+        }
+    }
+    if let (Some(p), Some(s)) = (schema.get("pattern").and_then(Value::as_str), v.as_str()) {
+        // Only the hash pattern is used: 64 lowercase hex digits.
+        assert_eq!(p, "^[0-9a-f]{64}$");
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            errors.push(format!("{at}: {s} is not a sha256"));
+        }
+    }
+    if let Value::Object(map) = v {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !map.contains_key(r.as_str().unwrap_or_default()) {
+                errors.push(format!("{at}: missing {r}"));
+            }
+        }
+        for (k, x) in map {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => validate(s, root, x, &format!("{at}.{k}"), errors),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    errors.push(format!("{at}: unexpected {k}"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(s)) = (v, schema.get("items")) {
+        for (i, x) in items.iter().enumerate() {
+            validate(s, root, x, &format!("{at}[{i}]"), errors);
+        }
+    }
+}
+
+#[test]
+fn golden_plan_validates_against_the_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let s = Scratch::new("schema");
+    let plan: Value = serde_json::from_str(&plan_to(&base(), &s.path("plan.json"))).unwrap();
+    let mut errors = Vec::new();
+    validate(&schema, &schema, &plan, "plan", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The schema is strict: an unknown key fails it.
+    let mut extra = plan.clone();
+    extra["models"][0]["surprise"] = Value::Bool(true);
+    let mut errors = Vec::new();
+    validate(&schema, &schema, &extra, "plan", &mut errors);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
