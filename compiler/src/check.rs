@@ -650,3 +650,36 @@ fn fmt_minutes(m: i64) -> String {
         format!("{m}m")
     }
 }
+
+/// The enabled schedules as analysis tiers, with the project zone and blackouts: what
+/// `stir timeline` draws. Schedules with an invalid cron or timeout are left out (check reports them).
+pub fn tiers(c: &Compiled) -> (crate::schedule::Zone, Vec<crate::schedule::Tier>, Vec<crate::timeline::Blackout>) {
+    use crate::schedule::{DailyWindow, Tier, Zone};
+    let zone = c
+        .manifest
+        .project
+        .as_ref()
+        .and_then(|p| Zone::parse(&p.timezone.value))
+        .unwrap_or(Zone::Fixed(0));
+    let window = |bi: usize| DailyWindow { from: c.manifest.blackouts[bi].from, to: c.manifest.blackouts[bi].to };
+    let tiers = c
+        .manifest
+        .schedules
+        .iter()
+        .filter(|s| s.enabled)
+        .filter_map(|s| {
+            let cron = crate::cron::Cron::parse(&s.cron.as_ref()?.value).ok()?;
+            let timeout = s.timeout_secs.filter(|&t| t > 0)?;
+            let skip = s.skip.iter().filter_map(|b| c.names.blackouts.get(&b.text)).map(|&bi| window(bi)).collect();
+            Some(Tier { name: s.name.text.clone(), cron, timeout_min: timeout.div_ceil(60) as u32, heavy: s.heavy, skip })
+        })
+        .collect();
+    let blackouts = c
+        .manifest
+        .blackouts
+        .iter()
+        .enumerate()
+        .map(|(i, b)| crate::timeline::Blackout { name: b.name.text.clone(), window: window(i) })
+        .collect();
+    (zone, tiers, blackouts)
+}

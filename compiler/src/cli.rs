@@ -37,6 +37,22 @@ pub enum Command {
         deny_warnings: bool,
     },
     /// List the models a selector picks, one per line in build order, like `dbt ls`.
+    /// Draw each schedule's worst-case windows over a week: SVG for a browser, or text.
+    Timeline {
+        /// The manifest (default: ./stir.kdl).
+        manifest: Option<PathBuf>,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// First day drawn (default: 2026-01-01, where the analysis starts).
+        #[arg(long)]
+        start: Option<chrono::NaiveDate>,
+        /// Write SVG here; without it, print the text picture.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Width of the text picture in columns.
+        #[arg(long, default_value_t = 120)]
+        width: usize,
+    },
     Ls {
         /// Selectors: tag:NAME, MODEL, +MODEL, MODEL+, path:DIR.
         selectors: Vec<String>,
@@ -87,6 +103,9 @@ pub fn main() -> ExitCode {
             format,
             deny_warnings,
         } => check(&manifest_path(manifest), format, deny_warnings, color),
+        Command::Timeline { manifest, days, start, output, width } => {
+            timeline(&manifest_path(manifest), days, start, output.as_deref(), width)
+        }
         Command::Ls {
             selectors,
             exclude,
@@ -241,6 +260,31 @@ fn ls(
     c.graph.sort(&mut ms);
     for m in ms {
         writeln!(out, "{}", c.manifest.models[m].name.text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn timeline(path: &Path, days: u32, start: Option<chrono::NaiveDate>, output: Option<&Path>, width: usize) -> Result<ExitCode, Failure> {
+    let c = load(path)?;
+    if !(1..=62).contains(&days) {
+        return Err(Failure::Message("error: --days takes 1 to 62".into()));
+    }
+    let (zone, tiers, blackouts) = crate::check::tiers(&c);
+    let start = start.unwrap_or_else(|| {
+        let (y, m, d) = crate::schedule::ANALYSIS_START;
+        chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+    });
+    match output {
+        Some(out) => {
+            let svg = crate::timeline::svg(&tiers, &blackouts, &zone, start, days);
+            std::fs::write(out, svg).map_err(|e| Failure::Message(format!("error: cannot write `{}`: {e}", out.display())))?;
+            eprintln!("wrote {} ({} schedules, {days} days from {start})", out.display(), tiers.len());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(crate::timeline::text(&tiers, &blackouts, &zone, start, days, width).as_bytes())?;
+            writeln!(out, "# heavy run   = run   ! heavy runs overlap   . blackout   (worst case: every fire, every run to its timeout)")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

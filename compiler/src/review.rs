@@ -388,6 +388,10 @@ fn text_of(field: &str, v: &Value) -> String {
         Value::Array(items) if field == "steps" => items
             .iter()
             .map(|i| match serde_json::from_value::<Step>(i.clone()) {
+                // One model per line: adding a model to a long run is a one-line diff.
+                Ok(Step::Run { models }) => models
+                    .iter()
+                    .fold("run".to_string(), |acc, m| format!("{acc}\n    {m}")),
                 Ok(s) => step_line(&s),
                 Err(_) => i.to_string(),
             })
@@ -504,6 +508,24 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// Seconds as the manifest writes durations: `90m`, `6h`, `1h30m`.
+fn duration(v: &Value) -> String {
+    let Some(mut secs) = v.as_u64() else {
+        return v.to_string();
+    };
+    if secs == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    out
+}
+
 /// The review as text: one block per change, then the terraform-style summary line.
 pub fn render_human(r: &Review) -> String {
     let mut s = String::new();
@@ -525,6 +547,11 @@ pub fn render_human(r: &Review) -> String {
                         s.push_str(&format!("      {line}\n").replace(" \n", "\n"));
                     }
                 }
+                None if f.field == "timeout_secs" => s.push_str(&format!(
+                    "    timeout: {} -> {}\n",
+                    duration(&f.old),
+                    duration(&f.new)
+                )),
                 None => s.push_str(&format!(
                     "    {}: {} -> {}\n",
                     f.field,
