@@ -499,8 +499,10 @@ impl Cron {
                         String::new()
                     } else {
                         format!(
-                            ", and again on the {} only {} day(s) later in a {}-day month",
-                            vals[0], short, short_len
+                            ", and again on day {} only {} later when a month has {} days",
+                            vals[0],
+                            if short == 1 { "1 day".to_string() } else { format!("{short} days") },
+                            short_len
                         )
                     };
                     out.push(Irregular {
