@@ -1,0 +1,5 @@
+with
+data as (
+    select * from {{ source('beat_replica', 'instagram_account') }}
+)
+select * from data
