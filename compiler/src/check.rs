@@ -352,6 +352,16 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
         };
         compiled[i].file = Some(fid);
         let source = c.files.text(fid).to_string();
+        let names = &c.names;
+        for mention in crate::sqlscan::hidden_refs(&source, &c.manifest.warehouse.database, &|n| {
+            names.models.contains_key(n)
+        }) {
+            c.findings.push(
+                Finding::warning("stir::hidden_ref", fid, mention.span.clone(), format!("request `{}` reads `{}` without `ref()`", r.name.text, mention.model))
+                    .label("direct table reference")
+                    .help(format!("write `{{{{ ref('{}') }}}}` so the dependency is declared and the table name follows the warehouse", mention.model)),
+            );
+        }
         match renderer.render(&r.name.text, &r.name.text, &source, false) {
             Ok((sql, reads)) => {
                 compiled[i].sql = Some(sql);
@@ -554,7 +564,15 @@ fn time(c: &mut Compiled) {
                 to: bo.to,
             };
             if let Some(o) = schedule::blackout_overrun(t, &w, &zone) {
-                let gap = (o.blackout_start - o.fire).num_minutes();
+                // The timeout that fits is the shortest gap from any fire to the blackout's start.
+                let gap = t
+                    .fire_times()
+                    .iter()
+                    .filter(|&&f| !w.contains(f))
+                    .map(|&f| (bo.from as i64 - f as i64).rem_euclid(1440))
+                    .filter(|&g| g > 0)
+                    .min()
+                    .unwrap_or((o.blackout_start - o.fire).num_minutes());
                 out.push(
                     Finding::warning(
                         "stir::blackout_overrun",
@@ -573,7 +591,8 @@ fn time(c: &mut Compiled) {
                     .label("overrun into this blackout")
                     .note(cron_span(*si), format!("fires at {}", o.fire.format("%H:%M")))
                     .help(format!(
-                        "lower the timeout to timeout=\"{gap}m\", or skip fires that start less than {} before {} (a blackout from {} to {})",
+                        "lower the timeout to timeout=\"{gap}m\" (the last fire before {} is {gap}m before it), or skip fires that start less than {} before {} (a blackout from {} to {})",
+                        hhmm(bo.from),
                         fmt_minutes(t.timeout_min as i64),
                         hhmm(bo.from),
                         hhmm(((bo.from as i64 - t.timeout_min as i64 + 1).rem_euclid(1440)) as u16),
@@ -653,7 +672,13 @@ fn fmt_minutes(m: i64) -> String {
 
 /// The enabled schedules as analysis tiers, with the project zone and blackouts: what
 /// `stir timeline` draws. Schedules with an invalid cron or timeout are left out (check reports them).
-pub fn tiers(c: &Compiled) -> (crate::schedule::Zone, Vec<crate::schedule::Tier>, Vec<crate::timeline::Blackout>) {
+pub fn tiers(
+    c: &Compiled,
+) -> (
+    crate::schedule::Zone,
+    Vec<crate::schedule::Tier>,
+    Vec<crate::timeline::Blackout>,
+) {
     use crate::schedule::{DailyWindow, Tier, Zone};
     let zone = c
         .manifest
@@ -661,7 +686,10 @@ pub fn tiers(c: &Compiled) -> (crate::schedule::Zone, Vec<crate::schedule::Tier>
         .as_ref()
         .and_then(|p| Zone::parse(&p.timezone.value))
         .unwrap_or(Zone::Fixed(0));
-    let window = |bi: usize| DailyWindow { from: c.manifest.blackouts[bi].from, to: c.manifest.blackouts[bi].to };
+    let window = |bi: usize| DailyWindow {
+        from: c.manifest.blackouts[bi].from,
+        to: c.manifest.blackouts[bi].to,
+    };
     let tiers = c
         .manifest
         .schedules
@@ -670,8 +698,19 @@ pub fn tiers(c: &Compiled) -> (crate::schedule::Zone, Vec<crate::schedule::Tier>
         .filter_map(|s| {
             let cron = crate::cron::Cron::parse(&s.cron.as_ref()?.value).ok()?;
             let timeout = s.timeout_secs.filter(|&t| t > 0)?;
-            let skip = s.skip.iter().filter_map(|b| c.names.blackouts.get(&b.text)).map(|&bi| window(bi)).collect();
-            Some(Tier { name: s.name.text.clone(), cron, timeout_min: timeout.div_ceil(60) as u32, heavy: s.heavy, skip })
+            let skip = s
+                .skip
+                .iter()
+                .filter_map(|b| c.names.blackouts.get(&b.text))
+                .map(|&bi| window(bi))
+                .collect();
+            Some(Tier {
+                name: s.name.text.clone(),
+                cron,
+                timeout_min: timeout.div_ceil(60) as u32,
+                heavy: s.heavy,
+                skip,
+            })
         })
         .collect();
     let blackouts = c
@@ -679,7 +718,10 @@ pub fn tiers(c: &Compiled) -> (crate::schedule::Zone, Vec<crate::schedule::Tier>
         .blackouts
         .iter()
         .enumerate()
-        .map(|(i, b)| crate::timeline::Blackout { name: b.name.text.clone(), window: window(i) })
+        .map(|(i, b)| crate::timeline::Blackout {
+            name: b.name.text.clone(),
+            window: window(i),
+        })
         .collect();
     (zone, tiers, blackouts)
 }

@@ -103,9 +103,19 @@ pub fn main() -> ExitCode {
             format,
             deny_warnings,
         } => check(&manifest_path(manifest), format, deny_warnings, color),
-        Command::Timeline { manifest, days, start, output, width } => {
-            timeline(&manifest_path(manifest), days, start, output.as_deref(), width)
-        }
+        Command::Timeline {
+            manifest,
+            days,
+            start,
+            output,
+            width,
+        } => timeline(
+            &manifest_path(manifest),
+            days,
+            start,
+            output.as_deref(),
+            width,
+        ),
         Command::Ls {
             selectors,
             exclude,
@@ -264,7 +274,13 @@ fn ls(
     Ok(ExitCode::SUCCESS)
 }
 
-fn timeline(path: &Path, days: u32, start: Option<chrono::NaiveDate>, output: Option<&Path>, width: usize) -> Result<ExitCode, Failure> {
+fn timeline(
+    path: &Path,
+    days: u32,
+    start: Option<chrono::NaiveDate>,
+    output: Option<&Path>,
+    width: usize,
+) -> Result<ExitCode, Failure> {
     let c = load(path)?;
     if !(1..=62).contains(&days) {
         return Err(Failure::Message("error: --days takes 1 to 62".into()));
@@ -277,12 +293,20 @@ fn timeline(path: &Path, days: u32, start: Option<chrono::NaiveDate>, output: Op
     match output {
         Some(out) => {
             let svg = crate::timeline::svg(&tiers, &blackouts, &zone, start, days);
-            std::fs::write(out, svg).map_err(|e| Failure::Message(format!("error: cannot write `{}`: {e}", out.display())))?;
-            eprintln!("wrote {} ({} schedules, {days} days from {start})", out.display(), tiers.len());
+            std::fs::write(out, svg).map_err(|e| {
+                Failure::Message(format!("error: cannot write `{}`: {e}", out.display()))
+            })?;
+            eprintln!(
+                "wrote {} ({} schedules, {days} days from {start})",
+                out.display(),
+                tiers.len()
+            );
         }
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(crate::timeline::text(&tiers, &blackouts, &zone, start, days, width).as_bytes())?;
+            out.write_all(
+                crate::timeline::text(&tiers, &blackouts, &zone, start, days, width).as_bytes(),
+            )?;
             writeln!(out, "# heavy run   = run   ! heavy runs overlap   . blackout   (worst case: every fire, every run to its timeout)")?;
         }
     }

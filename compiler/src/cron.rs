@@ -501,7 +501,11 @@ impl Cron {
                         format!(
                             ", and again on day {} only {} later when a month has {} days",
                             vals[0],
-                            if short == 1 { "1 day".to_string() } else { format!("{short} days") },
+                            if short == 1 {
+                                "1 day".to_string()
+                            } else {
+                                format!("{short} days")
+                            },
                             short_len
                         )
                     };

@@ -553,7 +553,8 @@ fn read_models(cx: &mut Cx, node: &KdlNode, models: &mut Vec<Model>) {
             }
         }
         let (file, file_span) = match cx.string_prop(&mp, "file") {
-            Some(f) => (join_path(&defaults.dir, &f.value), f.span),
+            // Paths are relative to the manifest's folder, like `dir` itself.
+            Some(f) => (normalize_path(&f.value), f.span),
             None => (
                 join_path(&defaults.dir, &format!("{}.sql", name.text)),
                 name.span.clone(),

@@ -315,10 +315,10 @@ fn model_plan(
     };
     let mut layout = format!(" ENGINE = {}", model.engine.trim());
     if let Some(p) = &model.partition_by {
-        layout.push_str(&format!(" PARTITION BY {}", p.trim()));
+        layout.push_str(&format!(" PARTITION BY {}", key_tuple(p)));
     }
     match &model.order_by {
-        Some(o) => layout.push_str(&format!(" ORDER BY {}", o.trim())),
+        Some(o) => layout.push_str(&format!(" ORDER BY {}", key_tuple(o))),
         None if model.engine.contains("MergeTree") => layout.push_str(" ORDER BY tuple()"),
         None => {}
     }
@@ -773,5 +773,48 @@ mod tests {
         assert!(e.starts_with("concat('{', arrayStringConcat("), "{e}");
         assert!(e.ends_with(", tags), ','), '}')"), "{e}");
         assert_eq!(export_expr("tags", "jsonb"), "tags");
+    }
+}
+
+/// `month, platform` as written in the manifest is a tuple to ClickHouse only in parentheses;
+/// wrap a key with a top-level comma (outside brackets and quotes) so both spellings work.
+fn key_tuple(key: &str) -> String {
+    let key = key.trim();
+    let (mut depth, mut quote, mut top_comma) = (0i32, None, false);
+    for c in key.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(' | '[') => depth += 1,
+            (None, ')' | ']') => depth -= 1,
+            (None, ',') if depth == 0 => top_comma = true,
+            _ => {}
+        }
+    }
+    if top_comma {
+        format!("({key})")
+    } else {
+        key.to_string()
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::key_tuple;
+
+    #[test]
+    fn keys_with_top_level_commas_become_tuples() {
+        assert_eq!(
+            key_tuple("month, platform, platform_id"),
+            "(month, platform, platform_id)"
+        );
+        assert_eq!(key_tuple("(profile_id, date)"), "(profile_id, date)");
+        assert_eq!(
+            key_tuple("date, ifNull(platform_id, 'MISSING')"),
+            "(date, ifNull(platform_id, 'MISSING'))"
+        );
+        assert_eq!(key_tuple("ifNull(a, ',')"), "ifNull(a, ',')");
+        assert_eq!(key_tuple("id"), "id");
     }
 }

@@ -20,6 +20,9 @@ pub struct Names {
     /// database -> tables
     pub sources: BTreeMap<String, BTreeSet<String>>,
     pub vars: BTreeMap<String, usize>,
+    /// tag -> the models (first declarations only) that carry it, in declaration order:
+    /// `tag:X` selectors read this instead of scanning every model for every schedule.
+    pub models_by_tag: BTreeMap<String, Vec<usize>>,
 }
 
 impl Names {
@@ -102,6 +105,17 @@ impl Names {
             file,
             out,
         );
+        for (i, model) in m.models.iter().enumerate() {
+            if n.models.get(&model.name.text) != Some(&i) {
+                continue;
+            }
+            for t in &model.tags {
+                let list = n.models_by_tag.entry(t.text.clone()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
         let mut dbs: BTreeMap<String, usize> = BTreeMap::new();
         add(
             &mut dbs,
@@ -242,16 +256,11 @@ impl SelectCx<'_> {
                     });
                 }
                 Ok(self
-                    .manifest
-                    .models
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, m)| {
-                        self.names.models.get(&m.name.text) == Some(i)
-                            && m.tags.iter().any(|x| &x.text == t)
-                    })
-                    .map(|(i, _)| i)
-                    .collect())
+                    .names
+                    .models_by_tag
+                    .get(t)
+                    .map(|v| v.iter().copied().collect())
+                    .unwrap_or_default())
             }
             Selector::Model {
                 name,

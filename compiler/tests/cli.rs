@@ -214,14 +214,32 @@ fn ls_owner_names_the_schedule() {
 #[test]
 fn timeline_draws_svg_and_text() {
     let out = std::env::temp_dir().join(format!("stir-week-{}.svg", std::process::id()));
-    Run::stir(&["timeline", "tests/cases/schedule_overlap/stir.kdl", "-o", out.to_str().unwrap()]).expect(0);
+    Run::stir(&[
+        "timeline",
+        "tests/cases/schedule_overlap/stir.kdl",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .expect(0);
     let svg = std::fs::read_to_string(&out).unwrap();
     std::fs::remove_file(&out).unwrap();
-    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{}", &svg[..80.min(svg.len())]);
+    assert!(
+        svg.starts_with("<svg") || svg.starts_with("<?xml"),
+        "{}",
+        &svg[..80.min(svg.len())]
+    );
     for name in ["post_ranker", "dbt_daily", "dbt_weekly", "heavy overlap"] {
         assert!(svg.contains(name), "svg lacks {name}");
     }
-    let r = Run::stir(&["timeline", "tests/cases/schedule_overlap/stir.kdl", "--days", "1", "--width", "48"]).expect(0);
+    let r = Run::stir(&[
+        "timeline",
+        "tests/cases/schedule_overlap/stir.kdl",
+        "--days",
+        "1",
+        "--width",
+        "48",
+    ])
+    .expect(0);
     let text = r.stdout();
     let row = text.lines().find(|l| l.starts_with("dbt_daily")).unwrap();
     // dbt_daily fires at 19:00 and overlaps post_ranker's 15:00 run: red from 19:00 on.

@@ -120,3 +120,70 @@ fn json_findings_are_sorted_by_file_and_position() {
         }
     }
 }
+
+/// Today's platform, ported faithfully: `stir check` must find what is really wrong with it.
+#[test]
+fn todays_platform_findings_match_golden_and_name_the_real_problems() {
+    let c = stir::compile_path(&workspace().join("examples/today/stir.kdl")).expect("loads");
+    let root = format!("{}/", workspace().display());
+    let mut text = render_human(&c.findings, &c.files, false, 100);
+    text.push_str(&format!("{}\n", summary(&c.findings)));
+    let text = text.replace(&root, "");
+    let golden = workspace().join("golden/check/today.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .expect("golden/check/today.txt (run with UPDATE_GOLDEN=1)");
+    assert!(
+        expected == text,
+        "{}",
+        similar::TextDiff::from_lines(&expected, &text)
+            .unified_diff()
+            .header("expected", "actual")
+    );
+    let has = |code: &str, words: &[&str]| {
+        c.findings
+            .iter()
+            .any(|f| f.code == code && words.iter().all(|w| f.message.contains(w)))
+    };
+    assert!(has(
+        "stir::schedule_overlap",
+        &["`post_ranker`", "`dbt_daily`", "2026-01-01 19:00"]
+    ));
+    assert!(has(
+        "stir::schedule_overlap",
+        &["`post_ranker`", "`dbt_weekly`"]
+    ));
+    assert!(has("stir::blackout_overrun", &["`dbt_hourly`", "17:00"]));
+    assert!(has("stir::blackout_overrun", &["`dbt_collections`"]));
+    assert!(has(
+        "stir::irregular_cron",
+        &["`dbt_weekly`", "day-of-month"]
+    ));
+    assert!(has(
+        "stir::stale_read",
+        &["`sync_leaderboard_prod`", "20:15", "`dbt_daily`"]
+    ));
+    assert!(has("stir::tag_conflict", &[]));
+    assert!(has(
+        "stir::hidden_ref",
+        &["`mart_instagram_account`", "`mart_linked_socials`"]
+    ));
+}
+
+/// The shipped manifest is the same platform with every finding resolved.
+#[test]
+fn shipped_manifest_is_clean_even_with_deny_warnings() {
+    let c = stir::compile_path(&workspace().join("stir.kdl")).expect("loads");
+    let text = render_human(&c.findings, &c.files, false, 100);
+    assert!(c.findings.is_empty(), "{text}");
+    assert_eq!(c.manifest.models.len(), 112);
+    let staging = c
+        .manifest
+        .models
+        .iter()
+        .filter(|m| m.file.starts_with("models/staging/"))
+        .count();
+    assert_eq!(staging, 29);
+}
