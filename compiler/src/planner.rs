@@ -415,7 +415,8 @@ fn clickhouse_types(pg_type: &str) -> Vec<String> {
             "boolean" => &["Bool", "UInt"],
             "date" => &["Date", "DateTime"],
             "timestamp" | "timestamptz" => &["DateTime", "Date"],
-            "jsonb" | "json" => &["String", "FixedString"],
+            // Exported through toJSONString: Maps, Arrays and Tuples become JSON values.
+            "jsonb" | "json" => &["Map", "Array", "Tuple", "JSON", "Object"],
             "uuid" => &["UUID", "String", "FixedString"],
             "bytea" => &["String", "FixedString"],
             _ => &[],
@@ -425,9 +426,12 @@ fn clickhouse_types(pg_type: &str) -> Vec<String> {
 }
 
 /// The exported expression: arrays become PostgreSQL array literals (`{"a","b"}`), since
-/// TabSeparated writes ClickHouse arrays as `['a','b']`.
+/// TabSeparated writes ClickHouse arrays as `['a','b']`; jsonb/json columns are written as JSON
+/// text by ClickHouse itself (Map, Array, Tuple, JSON), 64-bit integers unquoted.
 fn export_expr(expr: &str, pg_type: &str) -> String {
-    if pg_type.ends_with("[]") {
+    if pg_type == "jsonb" || pg_type == "json" {
+        format!("toJSONString({expr})")
+    } else if pg_type.ends_with("[]") {
         format!(
             "concat('{{', arrayStringConcat(arrayMap(x -> if(isNull(x), 'NULL', concat('\"', replaceAll(replaceAll(toString(x), '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')), {expr}), ','), '}}')"
         )
@@ -476,8 +480,9 @@ fn sync_plan(
             clickhouse_types: clickhouse_types(&c.ty),
         });
     }
+    // JSON numbers stay numbers (ClickHouse quotes 64-bit integers in JSON by default).
     let select = format!(
-        "SELECT\n    {}\nFROM {}",
+        "SELECT\n    {}\nFROM {}\nSETTINGS output_format_json_quote_64bit_integers = 0",
         select_list.join(",\n    "),
         ch.table(&from)
     );
@@ -772,7 +777,7 @@ mod tests {
         let e = export_expr("tags", "text[]");
         assert!(e.starts_with("concat('{', arrayStringConcat("), "{e}");
         assert!(e.ends_with(", tags), ','), '}')"), "{e}");
-        assert_eq!(export_expr("tags", "jsonb"), "tags");
+        assert_eq!(export_expr("tags", "jsonb"), "toJSONString(tags)");
     }
 }
 
