@@ -1,0 +1,248 @@
+//! Slack-compatible webhook alerts (`POST {"text": ...}`). Sending never blocks scheduling:
+//! alerts go through a bounded queue to one task that retries each POST a few times.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    Failure,
+    Timeout,
+    SkippedHeavy,
+    Cancelled,
+    /// Only with `notify slack on=always`.
+    Success,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub schedule: String,
+    pub run_id: String,
+    pub fire: DateTime<Utc>,
+    pub step: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Alert {
+    pub fn new(kind: AlertKind, schedule: &str, run_id: &str, fire: DateTime<Utc>) -> Alert {
+        Alert {
+            kind,
+            schedule: schedule.into(),
+            run_id: run_id.into(),
+            fire,
+            step: None,
+            error: None,
+        }
+    }
+    pub fn step(mut self, step: &str) -> Alert {
+        self.step = Some(step.into());
+        self
+    }
+    pub fn error(mut self, error: &str) -> Alert {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// The message text (Slack mrkdwn).
+    pub fn text(&self) -> String {
+        let what = match self.kind {
+            AlertKind::Failure => "failed",
+            AlertKind::Timeout => "timed out",
+            AlertKind::SkippedHeavy => "skipped: another heavy schedule is running",
+            AlertKind::Cancelled => "cancelled at shutdown",
+            AlertKind::Success => "succeeded",
+        };
+        let icon = match self.kind {
+            AlertKind::Success => ":white_check_mark:",
+            AlertKind::SkippedHeavy => ":warning:",
+            _ => ":red_circle:",
+        };
+        let mut t = format!("{icon} stir: schedule `{}` {what}", self.schedule);
+        if let Some(step) = &self.step {
+            t.push_str(&format!(" at step `{step}`"));
+        }
+        t.push_str(&format!(
+            "\nrun `{}`, fired {}",
+            self.run_id,
+            self.fire.format("%Y-%m-%d %H:%M UTC")
+        ));
+        if let Some(e) = &self.error {
+            let e: String = e.chars().take(2500).collect();
+            t.push_str(&format!("\n```{e}```"));
+        }
+        t
+    }
+}
+
+enum Msg {
+    Alert(Alert),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Cheap to clone; every clone feeds the same queue.
+#[derive(Clone, Default)]
+pub struct Alerter {
+    tx: Option<mpsc::Sender<Msg>>,
+    memory: Option<Arc<Mutex<Vec<Alert>>>>,
+}
+
+/// Alerts waiting to be posted; when full, new alerts are logged and dropped.
+const QUEUE: usize = 256;
+const TRIES: u32 = 4;
+
+impl Alerter {
+    /// Alerts are only logged.
+    pub fn log_only() -> Alerter {
+        Alerter::default()
+    }
+
+    /// Alerts are kept in memory (tests).
+    pub fn memory() -> (Alerter, Arc<Mutex<Vec<Alert>>>) {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        (
+            Alerter {
+                tx: None,
+                memory: Some(m.clone()),
+            },
+            m,
+        )
+    }
+
+    /// Alerts are POSTed to `url` by a spawned task.
+    pub fn webhook(url: String, first_backoff: Duration) -> Alerter {
+        let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Msg::Alert(a) => post(&client, &url, &a, first_backoff).await,
+                    Msg::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Alerter {
+            tx: Some(tx),
+            memory: None,
+        }
+    }
+
+    /// Queue an alert; never waits.
+    pub fn send(&self, alert: Alert) {
+        info!(schedule = %alert.schedule, kind = ?alert.kind, step = alert.step.as_deref().unwrap_or("-"), "alert");
+        if let Some(m) = &self.memory {
+            if let Ok(mut g) = m.lock() {
+                g.push(alert.clone());
+            }
+        }
+        if let Some(tx) = &self.tx {
+            if let Err(e) = tx.try_send(Msg::Alert(alert)) {
+                warn!(
+                    "alert dropped: {}",
+                    match e {
+                        mpsc::error::TrySendError::Full(_) => "queue full",
+                        mpsc::error::TrySendError::Closed(_) => "sender stopped",
+                    }
+                );
+            }
+        }
+    }
+
+    /// Wait (at most `limit`) until every alert queued so far has been posted or given up.
+    pub async fn flush(&self, limit: Duration) {
+        let Some(tx) = &self.tx else { return };
+        let (done, wait) = oneshot::channel();
+        let _ = tokio::time::timeout(limit, async {
+            if tx.send(Msg::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        })
+        .await;
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, alert: &Alert, first_backoff: Duration) {
+    let body = serde_json::json!({ "text": alert.text() });
+    let mut backoff = first_backoff;
+    for attempt in 1..=TRIES {
+        match client.post(url).json(&body).send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => warn!(
+                status = r.status().as_u16(),
+                attempt, "webhook refused the alert"
+            ),
+            // reqwest errors can carry the URL (whose path is the secret): print the kind only
+            Err(e) => warn!(
+                attempt,
+                timeout = e.is_timeout(),
+                connect = e.is_connect(),
+                "webhook unreachable"
+            ),
+        }
+        if attempt < TRIES {
+            tokio::time::sleep(backoff).await;
+            backoff = backoff.saturating_mul(2);
+        }
+    }
+    warn!(schedule = %alert.schedule, "alert not delivered after {TRIES} tries");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn text_names_schedule_step_and_error() {
+        let fire = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 19, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let a = Alert::new(AlertKind::Failure, "dbt_daily", "dbt_daily-x-a1", fire)
+            .step("mart_leaderboard")
+            .error("Code: 241. DB::Exception: Memory limit exceeded");
+        assert_eq!(
+            a.text(),
+            ":red_circle: stir: schedule `dbt_daily` failed at step `mart_leaderboard`\nrun `dbt_daily-x-a1`, fired 2026-01-01 19:00 UTC\n```Code: 241. DB::Exception: Memory limit exceeded```"
+        );
+    }
+
+    #[tokio::test]
+    async fn webhook_posts_are_retried_until_accepted() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let (tx, mut rx) = mpsc::unbounded_channel::<u16>();
+        tokio::spawn(async move {
+            for status in [500u16, 503, 200] {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = [0u8; 8192];
+                let _ = sock.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+                let _ = tx.send(status);
+            }
+        });
+        let alerter = Alerter::webhook(format!("http://{addr}/hook"), Duration::from_millis(10));
+        alerter.send(Alert::new(AlertKind::Timeout, "s", "r", Utc::now()));
+        alerter.flush(Duration::from_secs(10)).await;
+        let mut seen = Vec::new();
+        while let Ok(s) = rx.try_recv() {
+            seen.push(s);
+        }
+        assert_eq!(seen, vec![500, 503, 200]);
+    }
+}

@@ -1,0 +1,506 @@
+//! One run of a schedule: attempts with exponential backoff inside the window
+//! [fire, fire + timeout), cancellation at the deadline or on shutdown, history and alerts.
+//! [`PlanSteps`] executes the plan's steps against ClickHouse (and the [`StepRunner`] for
+//! syncs and requests); tests swap in a fake [`Steps`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use stir::plan::{Materialized, Model, Plan, Step};
+use tokio::sync::watch;
+use tracing::{error, info, warn, Instrument};
+
+use crate::alert::{Alert, AlertKind, Alerter};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::history::{Recorder, RunRecord};
+use crate::metrics::Metrics;
+use crate::scheduler::Tier;
+use crate::step::{BoxFut, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
+use crate::warehouse::{quote_ident, Warehouse};
+
+/// How a run ended (also the history status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunStatus {
+    Ok,
+    Failed,
+    Timeout,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
+            RunStatus::Timeout => "timeout",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A failed attempt: which step, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("step `{step}` failed: {error}")]
+pub struct RunError {
+    pub step: String,
+    pub error: StepError,
+}
+
+/// One attempt in flight.
+pub struct RunCtx {
+    pub run_id: String,
+    pub schedule: String,
+    pub fire: DateTime<Utc>,
+    pub attempt: u32,
+    pub queries: QueryLog,
+    /// The step running now (named in timeout alerts).
+    pub current_step: std::sync::Mutex<Option<String>>,
+}
+
+impl RunCtx {
+    fn current_step(&self) -> Option<String> {
+        self.current_step.lock().ok().and_then(|g| g.clone())
+    }
+    fn set_step(&self, step: Option<String>) {
+        if let Ok(mut g) = self.current_step.lock() {
+            *g = step;
+        }
+    }
+}
+
+/// What one attempt does. The real one is [`PlanSteps`].
+pub trait Steps: Send + Sync + 'static {
+    /// Every step of the schedule, in order; stop at the first failure (after its cleanup).
+    fn attempt<'a>(&'a self, run: &'a RunCtx) -> BoxFut<'a, Result<(), RunError>>;
+    /// After a timeout or cancellation: kill the attempt's queries and clean up.
+    fn abort<'a>(&'a self, run: &'a RunCtx) -> BoxFut<'a, ()>;
+}
+
+/// Everything a run needs besides its schedule.
+pub struct Engine {
+    pub plan_hash: String,
+    pub notify_always: bool,
+    pub steps: Arc<dyn Steps>,
+    pub recorder: Arc<dyn Recorder>,
+    pub alerts: Alerter,
+    pub metrics: Metrics,
+    pub clock: Clock,
+    /// First retry delay; doubles per attempt.
+    pub retry_backoff: Duration,
+}
+
+/// Upper bound on cleanup after a timeout or cancellation.
+const ABORT_LIMIT: Duration = Duration::from_secs(120);
+
+/// `dbt_core-20260101T001500000Z-a1`: readable, sortable, unique per fire and attempt.
+pub fn run_id(schedule: &str, fire: DateTime<Utc>, attempt: u32) -> String {
+    format!("{schedule}-{}-a{attempt}", fire.format("%Y%m%dT%H%M%S%3fZ"))
+}
+
+impl Engine {
+    /// Run `tier` fired at `fire` until it succeeds, fails for good, reaches its deadline
+    /// (`fire + timeout`) or `cancel` turns true.
+    pub async fn drive(
+        &self,
+        tier: &Tier,
+        fire: DateTime<Utc>,
+        mut cancel: watch::Receiver<bool>,
+    ) -> RunStatus {
+        let deadline_wall =
+            fire + chrono::Duration::from_std(tier.timeout).unwrap_or(chrono::TimeDelta::MAX);
+        let deadline = self.clock.instant_at(deadline_wall);
+        let started = tokio::time::Instant::now();
+        let mut attempt = 1u32;
+        let status = loop {
+            let run = RunCtx {
+                run_id: run_id(&tier.name, fire, attempt),
+                schedule: tier.name.clone(),
+                fire,
+                attempt,
+                queries: QueryLog::default(),
+                current_step: std::sync::Mutex::new(None),
+            };
+            self.recorder
+                .run_started(&RunRecord {
+                    id: run.run_id.clone(),
+                    schedule: tier.name.clone(),
+                    fire_time: fire,
+                    started_at: self.clock.now(),
+                    plan_hash: self.plan_hash.clone(),
+                    attempt,
+                })
+                .await;
+            let span =
+                tracing::info_span!("run", schedule = %tier.name, run_id = %run.run_id, attempt);
+            info!(parent: &span, fire = %fire, "run started");
+            let outcome = tokio::select! {
+                r = tokio::time::timeout_at(deadline, self.steps.attempt(&run)).instrument(span.clone()) => match r {
+                    Ok(Ok(())) => Outcome::Ok,
+                    Ok(Err(e)) => Outcome::Failed(e),
+                    Err(_) => Outcome::Timeout,
+                },
+                _ = cancelled(&mut cancel) => Outcome::Cancelled,
+            };
+            let ended = self.clock.now();
+            match outcome {
+                Outcome::Ok => {
+                    info!(parent: &span, "run ok");
+                    self.recorder
+                        .run_finished(&run.run_id, ended, RunStatus::Ok.as_str(), None)
+                        .await;
+                    if self.notify_always {
+                        self.alerts.send(Alert::new(
+                            AlertKind::Success,
+                            &tier.name,
+                            &run.run_id,
+                            fire,
+                        ));
+                    }
+                    break RunStatus::Ok;
+                }
+                Outcome::Failed(e) => {
+                    let message = e.to_string();
+                    warn!(parent: &span, step = %e.step, error = %message, "run failed");
+                    self.recorder
+                        .run_finished(
+                            &run.run_id,
+                            ended,
+                            RunStatus::Failed.as_str(),
+                            Some(&message),
+                        )
+                        .await;
+                    if attempt <= tier.retries {
+                        let backoff = self.backoff(attempt);
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        if backoff < left {
+                            info!(parent: &span, backoff_ms = backoff.as_millis() as u64, "retrying");
+                            let stop = tokio::select! {
+                                _ = tokio::time::sleep(backoff) => false,
+                                _ = cancelled(&mut cancel) => true,
+                            };
+                            if !stop {
+                                attempt += 1;
+                                continue;
+                            }
+                        } else {
+                            warn!(parent: &span, "no retry: the backoff would pass the deadline");
+                        }
+                    }
+                    self.alerts.send(
+                        Alert::new(AlertKind::Failure, &tier.name, &run.run_id, fire)
+                            .step(&e.step)
+                            .error(&e.error.to_string()),
+                    );
+                    break RunStatus::Failed;
+                }
+                Outcome::Timeout | Outcome::Cancelled => {
+                    let (status, kind) = if matches!(outcome, Outcome::Timeout) {
+                        (RunStatus::Timeout, AlertKind::Timeout)
+                    } else {
+                        (RunStatus::Cancelled, AlertKind::Cancelled)
+                    };
+                    let step = run.current_step();
+                    error!(parent: &span, step = step.as_deref().unwrap_or("-"), "run {}", status.as_str());
+                    if tokio::time::timeout(ABORT_LIMIT, self.steps.abort(&run))
+                        .await
+                        .is_err()
+                    {
+                        error!(parent: &span, "cleanup after {} did not finish in {:?}", status.as_str(), ABORT_LIMIT);
+                    }
+                    let message = match status {
+                        RunStatus::Timeout => format!("timed out after {}", humanize(tier.timeout)),
+                        _ => "cancelled at shutdown".to_string(),
+                    };
+                    self.recorder
+                        .run_finished(
+                            &run.run_id,
+                            self.clock.now(),
+                            status.as_str(),
+                            Some(&message),
+                        )
+                        .await;
+                    let mut alert = Alert::new(kind, &tier.name, &run.run_id, fire).error(&message);
+                    if let Some(s) = &step {
+                        alert = alert.step(s);
+                    }
+                    self.alerts.send(alert);
+                    break status;
+                }
+            }
+        };
+        self.metrics
+            .run_finished(&tier.name, status, started.elapsed());
+        status
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.retry_backoff
+            .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16))
+    }
+}
+
+enum Outcome {
+    Ok,
+    Failed(RunError),
+    Timeout,
+    Cancelled,
+}
+
+/// Resolves when `rx` turns true; never if its sender is gone.
+pub async fn cancelled(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+pub fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 && s > 0 {
+        format!("{}m", s / 60)
+    } else if s > 0 {
+        format!("{s}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+// ------------------------------------------------------------------ the real steps
+
+/// Executes a schedule's plan steps: statements with query ids, model builds with cleanup.
+pub struct PlanSteps {
+    pub plan: Arc<Plan>,
+    pub config: Arc<Config>,
+    pub warehouse: Warehouse,
+    pub runner: Arc<dyn StepRunner>,
+    pub recorder: Arc<dyn Recorder>,
+    pub clock: Clock,
+}
+
+impl Steps for PlanSteps {
+    fn attempt<'a>(&'a self, run: &'a RunCtx) -> BoxFut<'a, Result<(), RunError>> {
+        Box::pin(self.attempt_inner(run))
+    }
+
+    fn abort<'a>(&'a self, run: &'a RunCtx) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let (running, cleanup) = run.queries.take();
+            for q in running {
+                match self.warehouse.kill(&q, &format!("{q}-kill")).await {
+                    Ok(()) => info!(query_id = %q, "killed"),
+                    Err(e) => warn!(query_id = %q, error = %e, "kill failed"),
+                }
+            }
+            for (k, sql) in cleanup.iter().enumerate() {
+                if let Err(e) = self
+                    .warehouse
+                    .execute(sql, &format!("{}-abort-{k}", run.run_id))
+                    .await
+                {
+                    warn!(error = %e, "cleanup statement failed");
+                }
+            }
+        })
+    }
+}
+
+impl PlanSteps {
+    async fn attempt_inner(&self, run: &RunCtx) -> Result<(), RunError> {
+        let Some(schedule) = self.plan.schedule(&run.schedule) else {
+            return Err(RunError {
+                step: "-".into(),
+                error: StepError::Other(format!("no schedule `{}` in the plan", run.schedule)),
+            });
+        };
+        let mut idx = 0usize;
+        for step in &schedule.steps {
+            match step {
+                Step::Sql { sql } => {
+                    self.one_step(run, idx, "sql", &short_sql(sql), |ctx| async move {
+                        let qid = ctx.query_id(&run.run_id, 0);
+                        ctx.queries.begin(&qid);
+                        let r = self.warehouse.execute(sql, &qid).await;
+                        ctx.queries.end(&qid);
+                        r?;
+                        Ok(StepOutcome::default())
+                    })
+                    .await?;
+                    idx += 1;
+                }
+                Step::Run { models } => {
+                    for name in models {
+                        let Some(model) = self.plan.model(name) else {
+                            return Err(RunError {
+                                step: name.clone(),
+                                error: StepError::Other(format!("no model `{name}` in the plan")),
+                            });
+                        };
+                        self.one_step(run, idx, "model", name, |ctx| async move {
+                            self.build_model(run, &ctx, model).await
+                        })
+                        .await?;
+                        idx += 1;
+                    }
+                }
+                Step::Sync { sync } => {
+                    self.one_step(run, idx, "sync", sync, |ctx| async move {
+                        self.runner.run_sync(&ctx, sync, &run.run_id).await
+                    })
+                    .await?;
+                    idx += 1;
+                }
+                Step::Request { request } => {
+                    self.one_step(run, idx, "request", request, |ctx| async move {
+                        self.runner.run_request(&ctx, request, &run.run_id).await
+                    })
+                    .await?;
+                    idx += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Record, trace and run one step.
+    async fn one_step<'a, F, Fut>(
+        &'a self,
+        run: &'a RunCtx,
+        idx: usize,
+        kind: &'static str,
+        name: &str,
+        body: F,
+    ) -> Result<(), RunError>
+    where
+        F: FnOnce(StepCtx) -> Fut,
+        Fut: std::future::Future<Output = Result<StepOutcome, StepError>> + 'a,
+    {
+        let ctx = StepCtx {
+            plan: self.plan.clone(),
+            config: self.config.clone(),
+            warehouse: self.warehouse.clone(),
+            schedule: run.schedule.clone(),
+            idx,
+            queries: run.queries.clone(),
+        };
+        run.set_step(Some(name.to_string()));
+        self.recorder
+            .step_started(&run.run_id, idx, kind, name, self.clock.now())
+            .await;
+        let span = tracing::info_span!("step", schedule = %run.schedule, step = %name, kind, idx);
+        let started = tokio::time::Instant::now();
+        let result = body(ctx).instrument(span.clone()).await;
+        let ended = self.clock.now();
+        match result {
+            Ok(outcome) => {
+                info!(parent: &span, elapsed_ms = started.elapsed().as_millis() as u64, rows = outcome.rows, "step ok");
+                self.recorder
+                    .step_finished(&run.run_id, idx, ended, "ok", None, outcome.rows)
+                    .await;
+                run.set_step(None);
+                Ok(())
+            }
+            Err(error) => {
+                warn!(parent: &span, error = %error, "step failed");
+                self.recorder
+                    .step_finished(
+                        &run.run_id,
+                        idx,
+                        ended,
+                        "failed",
+                        Some(&error.to_string()),
+                        None,
+                    )
+                    .await;
+                Err(RunError {
+                    step: name.to_string(),
+                    error,
+                })
+            }
+        }
+    }
+
+    /// Build one model. The plan's statements build into `<table>__stir_new` and swap it in,
+    /// so a failure leaves the live table as it was; the cleanup statements then drop the
+    /// leftovers.
+    async fn build_model(
+        &self,
+        run: &RunCtx,
+        ctx: &StepCtx,
+        model: &Model,
+    ) -> Result<StepOutcome, StepError> {
+        ctx.queries.set_cleanup(model.cleanup.clone());
+        let mut n = 0usize;
+        let statements: &[String] = match model.materialized {
+            Materialized::Incremental => {
+                let qid = ctx.query_id(&run.run_id, n);
+                n += 1;
+                let exists_sql = model
+                    .exists
+                    .clone()
+                    .unwrap_or_else(|| format!("EXISTS TABLE {}", qualified(&model.table)));
+                ctx.queries.begin(&qid);
+                let exists = self.warehouse.number(&exists_sql, &qid).await;
+                ctx.queries.end(&qid);
+                if exists? == 1 {
+                    &model.incremental
+                } else {
+                    &model.first_build
+                }
+            }
+            Materialized::Table | Materialized::View => &model.build,
+        };
+        for sql in statements {
+            let qid = ctx.query_id(&run.run_id, n);
+            n += 1;
+            ctx.queries.begin(&qid);
+            let r = self.warehouse.execute(sql, &qid).await;
+            ctx.queries.end(&qid);
+            if let Err(e) = r {
+                ctx.queries.set_cleanup(Vec::new());
+                for (k, c) in model.cleanup.iter().enumerate() {
+                    let cid = format!("{}-c{k}", ctx.query_id(&run.run_id, n));
+                    if let Err(ce) = self.warehouse.execute(c, &cid).await {
+                        warn!(error = %ce, "cleanup statement failed");
+                    }
+                }
+                return Err(e.into());
+            }
+        }
+        ctx.queries.set_cleanup(Vec::new());
+        let rows = match model.materialized {
+            Materialized::View => None,
+            _ => {
+                let qid = ctx.query_id(&run.run_id, n);
+                self.warehouse
+                    .number(
+                        &format!("SELECT count() FROM {}", qualified(&model.table)),
+                        &qid,
+                    )
+                    .await
+                    .ok()
+            }
+        };
+        Ok(StepOutcome { rows })
+    }
+}
+
+/// `db.t` -> `` `db`.`t` ``.
+pub fn qualified(table: &str) -> String {
+    match table.split_once('.') {
+        Some((db, t)) => format!("{}.{}", quote_ident(db), quote_ident(t)),
+        None => quote_ident(table),
+    }
+}
+
+/// The first line of a statement, cut to 80 characters (a step name in history).
+pub fn short_sql(sql: &str) -> String {
+    let line = sql.trim().lines().next().unwrap_or("").trim();
+    if line.chars().count() > 80 {
+        format!("{}…", line.chars().take(79).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}

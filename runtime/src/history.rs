@@ -1,0 +1,538 @@
+//! Run history in PostgreSQL (schema `stir` by default): `runs` and `steps`, created on first
+//! start. Writing history never fails a run: errors are logged and the run goes on.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::{Client, NoTls};
+use tracing::{error, warn};
+
+use crate::config::redact_url;
+use crate::step::BoxFut;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot connect to PostgreSQL at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("PostgreSQL: {0}")]
+    Query(String),
+}
+
+impl From<tokio_postgres::Error> for HistoryError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        HistoryError::Query(pg_message(&e))
+    }
+}
+
+/// A PostgreSQL error with its server message (the Display of tokio_postgres hides it).
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// The start of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: String,
+    pub schedule: String,
+    pub fire_time: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub plan_hash: String,
+    pub attempt: u32,
+}
+
+/// Where runs, steps and skipped fires are written.
+pub trait Recorder: Send + Sync + 'static {
+    fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()>;
+    fn run_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        at: DateTime<Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+    ) -> BoxFut<'a, ()>;
+    fn step_started<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        kind: &'a str,
+        name: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFut<'a, ()>;
+    fn step_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        at: DateTime<Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+        rows: Option<u64>,
+    ) -> BoxFut<'a, ()>;
+    /// A fire that did not run: `skipped_running`, `skipped_heavy` or `skipped_blackout`.
+    fn skipped<'a>(
+        &'a self,
+        schedule: &'a str,
+        fire: DateTime<Utc>,
+        status: &'a str,
+        reason: &'a str,
+        plan_hash: &'a str,
+    ) -> BoxFut<'a, ()>;
+}
+
+/// One history event, as the in-memory recorder keeps it (tests, `--dry-run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    RunStarted(RunRecord),
+    RunFinished {
+        run_id: String,
+        at: DateTime<Utc>,
+        status: String,
+        error: Option<String>,
+    },
+    StepStarted {
+        run_id: String,
+        idx: usize,
+        kind: String,
+        name: String,
+    },
+    StepFinished {
+        run_id: String,
+        idx: usize,
+        status: String,
+        error: Option<String>,
+    },
+    Skipped {
+        schedule: String,
+        fire: DateTime<Utc>,
+        status: String,
+        reason: String,
+    },
+}
+
+/// Keeps history in memory.
+#[derive(Clone, Default)]
+pub struct MemoryRecorder {
+    pub events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl MemoryRecorder {
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+    fn push(&self, e: Event) {
+        if let Ok(mut g) = self.events.lock() {
+            g.push(e);
+        }
+    }
+}
+
+impl Recorder for MemoryRecorder {
+    fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {
+        self.push(Event::RunStarted(run.clone()));
+        Box::pin(async {})
+    }
+    fn run_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        at: DateTime<Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+    ) -> BoxFut<'a, ()> {
+        self.push(Event::RunFinished {
+            run_id: run_id.into(),
+            at,
+            status: status.into(),
+            error: error.map(str::to_string),
+        });
+        Box::pin(async {})
+    }
+    fn step_started<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        kind: &'a str,
+        name: &'a str,
+        _at: DateTime<Utc>,
+    ) -> BoxFut<'a, ()> {
+        self.push(Event::StepStarted {
+            run_id: run_id.into(),
+            idx,
+            kind: kind.into(),
+            name: name.into(),
+        });
+        Box::pin(async {})
+    }
+    fn step_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        _at: DateTime<Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+        _rows: Option<u64>,
+    ) -> BoxFut<'a, ()> {
+        self.push(Event::StepFinished {
+            run_id: run_id.into(),
+            idx,
+            status: status.into(),
+            error: error.map(str::to_string),
+        });
+        Box::pin(async {})
+    }
+    fn skipped<'a>(
+        &'a self,
+        schedule: &'a str,
+        fire: DateTime<Utc>,
+        status: &'a str,
+        reason: &'a str,
+        _plan_hash: &'a str,
+    ) -> BoxFut<'a, ()> {
+        self.push(Event::Skipped {
+            schedule: schedule.into(),
+            fire,
+            status: status.into(),
+            reason: reason.into(),
+        });
+        Box::pin(async {})
+    }
+}
+
+/// A history write never holds a run up longer than this.
+const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// History in PostgreSQL. The connection is re-opened when it drops.
+pub struct PgHistory {
+    url: String,
+    schema: String,
+    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+}
+
+/// Connect with a background task driving the connection.
+pub async fn connect(url: &str) -> Result<Client, HistoryError> {
+    let (client, connection) =
+        tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| HistoryError::Connect {
+                url: redact_url(url),
+                reason: pg_message(&e),
+            })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            warn!(error = %pg_message(&e), "PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+impl PgHistory {
+    /// Connect and create the schema and tables if they do not exist.
+    pub async fn open(url: &str, schema: &str) -> Result<PgHistory, HistoryError> {
+        let h = PgHistory {
+            url: url.to_string(),
+            schema: schema.to_string(),
+            client: tokio::sync::Mutex::new(None),
+        };
+        let client = h.client().await?;
+        h.create_schema(&client).await?;
+        Ok(h)
+    }
+
+    /// The live client, reconnecting if the last one closed. (A tokio mutex: the reconnect
+    /// awaits while holding it, so two writers do not both reconnect.)
+    async fn client(&self) -> Result<Arc<Client>, HistoryError> {
+        let mut g = self.client.lock().await;
+        if let Some(c) = g.as_ref() {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(connect(&self.url).await?);
+        *g = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn create_schema(&self, client: &Client) -> Result<(), HistoryError> {
+        let s = &self.schema;
+        // Two runtimes starting together: serialize the DDL on a transaction lock.
+        let ddl = format!(
+            "BEGIN;
+             SELECT pg_advisory_xact_lock(7274690147735500800);
+             CREATE SCHEMA IF NOT EXISTS {s};
+             CREATE TABLE IF NOT EXISTS {s}.runs (
+                 id          text PRIMARY KEY,
+                 schedule    text NOT NULL,
+                 fire_time   timestamptz NOT NULL,
+                 started_at  timestamptz,
+                 ended_at    timestamptz,
+                 status      text NOT NULL,
+                 error       text,
+                 plan_hash   text NOT NULL,
+                 attempt     integer NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS runs_schedule_fire ON {s}.runs (schedule, fire_time DESC);
+             CREATE INDEX IF NOT EXISTS runs_started ON {s}.runs (started_at DESC);
+             CREATE TABLE IF NOT EXISTS {s}.steps (
+                 run_id      text NOT NULL REFERENCES {s}.runs (id) ON DELETE CASCADE,
+                 idx         integer NOT NULL,
+                 kind        text NOT NULL,
+                 name        text NOT NULL,
+                 started_at  timestamptz NOT NULL,
+                 ended_at    timestamptz,
+                 status      text NOT NULL,
+                 error       text,
+                 rows        bigint,
+                 PRIMARY KEY (run_id, idx)
+             );
+             COMMIT;"
+        );
+        client.batch_execute(&ddl).await?;
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) {
+        let result = tokio::time::timeout(WRITE_LIMIT, async {
+            let c = self.client().await?;
+            c.execute(sql, params).await.map_err(HistoryError::from)
+        })
+        .await;
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => error!(error = %e, "could not record {what} in history"),
+            Err(_) => error!(
+                "could not record {what} in history: PostgreSQL did not answer in {WRITE_LIMIT:?}"
+            ),
+        }
+    }
+
+    /// Recent runs, newest first.
+    pub async fn recent(
+        &self,
+        limit: i64,
+        schedule: Option<&str>,
+    ) -> Result<Vec<HistoryRow>, HistoryError> {
+        let c = self.client().await?;
+        let s = &self.schema;
+        let sql = format!(
+            "SELECT r.id, r.schedule, r.fire_time, r.started_at, r.ended_at, r.status, r.error, r.attempt,
+                    (SELECT st.name FROM {s}.steps st WHERE st.run_id = r.id AND st.status = 'failed' ORDER BY st.idx LIMIT 1)
+             FROM {s}.runs r
+             WHERE $1::text IS NULL OR r.schedule = $1
+             ORDER BY r.fire_time DESC, r.id DESC
+             LIMIT $2"
+        );
+        let rows = c.query(&sql, &[&schedule, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| HistoryRow {
+                id: r.get(0),
+                schedule: r.get(1),
+                fire_time: r.get(2),
+                started_at: r.get(3),
+                ended_at: r.get(4),
+                status: r.get(5),
+                error: r.get(6),
+                attempt: r.get(7),
+                failed_step: r.get(8),
+            })
+            .collect())
+    }
+}
+
+/// One line of `stir-runtime history`.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub id: String,
+    pub schedule: String,
+    pub fire_time: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub error: Option<String>,
+    pub attempt: i32,
+    pub failed_step: Option<String>,
+}
+
+/// The part of an error worth a table cell: ClickHouse's own message when there is one.
+pub fn short_error(e: &str) -> String {
+    let e = e.replace('\n', " ");
+    let msg = match e.find("DB::Exception: ") {
+        Some(i) => &e[i + "DB::Exception: ".len()..],
+        None => e.as_str(),
+    };
+    let msg = match msg.rfind(" (version ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    msg.trim().to_string()
+}
+
+/// Render rows as an aligned text table.
+pub fn format_table(rows: &[HistoryRow]) -> String {
+    let header = [
+        "FIRE (UTC)",
+        "SCHEDULE",
+        "STATUS",
+        "TRY",
+        "DURATION",
+        "STEP",
+        "ERROR",
+    ];
+    let mut table: Vec<[String; 7]> = vec![header.map(str::to_string)];
+    for r in rows {
+        let duration = match (r.started_at, r.ended_at) {
+            (Some(a), Some(b)) => {
+                let secs = (b - a).num_milliseconds() as f64 / 1000.0;
+                format!("{secs:.1}s")
+            }
+            (Some(_), None) => "running".into(),
+            _ => "-".into(),
+        };
+        let error: String = short_error(r.error.as_deref().unwrap_or(""))
+            .chars()
+            .take(160)
+            .collect();
+        table.push([
+            r.fire_time.format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.schedule.clone(),
+            r.status.clone(),
+            r.attempt.to_string(),
+            duration,
+            r.failed_step.clone().unwrap_or_else(|| "-".into()),
+            error,
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &table {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &table {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+impl Recorder for PgHistory {
+    fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let sql = format!(
+                "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt)
+                 VALUES ($1, $2, $3, $4, 'running', $5, $6)",
+                self.schema
+            );
+            let attempt = run.attempt as i32;
+            self.write(
+                "run start",
+                &sql,
+                &[
+                    &run.id,
+                    &run.schedule,
+                    &run.fire_time,
+                    &run.started_at,
+                    &run.plan_hash,
+                    &attempt,
+                ],
+            )
+            .await;
+        })
+    }
+    fn run_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        at: DateTime<Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+    ) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {}.runs SET ended_at = $2, status = $3, error = $4 WHERE id = $1",
+                self.schema
+            );
+            self.write("run end", &sql, &[&run_id, &at, &status, &error])
+                .await;
+        })
+    }
+    fn step_started<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        kind: &'a str,
+        name: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let sql = format!(
+                "INSERT INTO {}.steps (run_id, idx, kind, name, started_at, status) VALUES ($1, $2, $3, $4, $5, 'running')",
+                self.schema
+            );
+            let idx = idx as i32;
+            self.write("step start", &sql, &[&run_id, &idx, &kind, &name, &at])
+                .await;
+        })
+    }
+    fn step_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        at: DateTime<Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+        rows: Option<u64>,
+    ) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {}.steps SET ended_at = $3, status = $4, error = $5, rows = $6 WHERE run_id = $1 AND idx = $2",
+                self.schema
+            );
+            let idx = idx as i32;
+            let rows = rows.map(|r| r as i64);
+            self.write(
+                "step end",
+                &sql,
+                &[&run_id, &idx, &at, &status, &error, &rows],
+            )
+            .await;
+        })
+    }
+    fn skipped<'a>(
+        &'a self,
+        schedule: &'a str,
+        fire: DateTime<Utc>,
+        status: &'a str,
+        reason: &'a str,
+        plan_hash: &'a str,
+    ) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let sql = format!(
+                "INSERT INTO {}.runs (id, schedule, fire_time, started_at, ended_at, status, error, plan_hash, attempt)
+                 VALUES ($1, $2, $3, now(), now(), $4, $5, $6, 0) ON CONFLICT (id) DO NOTHING",
+                self.schema
+            );
+            let id = format!("{schedule}-{}-skip", fire.format("%Y%m%dT%H%M%S%3fZ"));
+            self.write(
+                "skipped fire",
+                &sql,
+                &[&id, &schedule, &fire, &status, &reason, &plan_hash],
+            )
+            .await;
+        })
+    }
+}

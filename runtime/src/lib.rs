@@ -1,0 +1,319 @@
+//! stir-runtime: runs a frozen `plan.json` in production.
+//!
+//! It reads nothing but the plan and its environment ([`config`]). The pieces, one noun per
+//! file: [`scheduler`] (when to fire, pure and clock-driven), [`executor`] (a run: attempts,
+//! steps, cleanup), [`warehouse`] (ClickHouse with query ids), [`history`] (PostgreSQL
+//! `stir.runs`/`stir.steps`), [`leader`] (advisory-lock election), [`alert`] (Slack webhook),
+//! [`metrics`] (`/healthz`, `/metrics`), [`shutdown`] (signals), [`step`] (the extension point
+//! for `sync` and `request` steps).
+//!
+//! Invariant: the runtime fires exactly when the compiler's schedule analysis says it does:
+//! both use `stir::cron` and `stir::schedule`.
+
+pub mod alert;
+pub mod clock;
+pub mod config;
+pub mod dryrun;
+pub mod executor;
+pub mod history;
+pub mod leader;
+pub mod metrics;
+pub mod request;
+pub mod s3;
+pub mod scheduler;
+pub mod shutdown;
+pub mod step;
+pub mod sync;
+pub mod warehouse;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stir::plan::{NotifyOn, Plan, PlanError};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::alert::Alerter;
+use crate::clock::Clock;
+pub use crate::config::Config;
+use crate::config::ConfigError;
+use crate::executor::{cancelled, Engine, PlanSteps, RunStatus};
+use crate::history::{HistoryError, PgHistory, Recorder};
+use crate::metrics::Metrics;
+use crate::scheduler::{PlanCheckError, Scheduler};
+use crate::step::StepRunner;
+use crate::warehouse::{quote_ident, Warehouse};
+
+/// Why the runtime could not run (exit code 2), or a run that did not succeed (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot read plan `{path}`: {reason}")]
+    PlanUnreadable { path: String, reason: String },
+    #[error("refusing plan `{path}`: {error}{}", help_line(.error))]
+    Plan { path: String, error: PlanError },
+    #[error(transparent)]
+    PlanCheck(#[from] PlanCheckError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+}
+
+fn help_line(e: &PlanError) -> String {
+    use miette::Diagnostic;
+    e.help().map(|h| format!("\nhelp: {h}")).unwrap_or_default()
+}
+
+impl RuntimeError {
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+/// Read and verify a plan (hash and format version).
+pub fn load_plan(path: &Path) -> Result<Plan, RuntimeError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| RuntimeError::PlanUnreadable {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    Plan::from_json(&text).map_err(|error| RuntimeError::Plan { path: shown, error })
+}
+
+/// The runner for `sync` and `request` steps. (sync.rs / request.rs plug in here.)
+pub fn default_step_runner(_config: &Config) -> Arc<dyn StepRunner> {
+    Arc::new(sync::Runner::from_env())
+}
+
+/// What callers may swap (tests: metrics to watch leadership, a step runner).
+#[derive(Clone, Default)]
+pub struct Options {
+    pub runner: Option<Arc<dyn StepRunner>>,
+    pub metrics: Option<Metrics>,
+    pub alerts: Option<Alerter>,
+}
+
+struct Parts {
+    engine: Arc<Engine>,
+    warehouse: Warehouse,
+    history: Arc<PgHistory>,
+    alerts: Alerter,
+    metrics: Metrics,
+}
+
+async fn assemble(
+    plan: &Arc<Plan>,
+    config: &Arc<Config>,
+    options: &Options,
+) -> Result<Parts, RuntimeError> {
+    let pg = config.require_postgres()?;
+    let history = Arc::new(PgHistory::open(pg, &config.history_schema).await?);
+    let warehouse = Warehouse::new(config);
+    let metrics = options
+        .metrics
+        .clone()
+        .unwrap_or_else(|| Metrics::new(&plan.plan_hash));
+    let alerts = match (&options.alerts, &config.slack_webhook) {
+        (Some(a), _) => a.clone(),
+        (None, Some(url)) => Alerter::webhook(url.clone(), Duration::from_secs(2)),
+        (None, None) => Alerter::log_only(),
+    };
+    let runner = options
+        .runner
+        .clone()
+        .unwrap_or_else(|| default_step_runner(config));
+    let recorder: Arc<dyn Recorder> = history.clone();
+    let steps = Arc::new(PlanSteps {
+        plan: plan.clone(),
+        config: config.clone(),
+        warehouse: warehouse.clone(),
+        runner,
+        recorder: recorder.clone(),
+        clock: Clock::System,
+    });
+    let engine = Arc::new(Engine {
+        plan_hash: plan.plan_hash.clone(),
+        notify_always: plan
+            .notify
+            .as_ref()
+            .is_some_and(|n| n.on == NotifyOn::Always),
+        steps,
+        recorder,
+        alerts: alerts.clone(),
+        metrics: metrics.clone(),
+        clock: Clock::System,
+        retry_backoff: config.retry_backoff,
+    });
+    Ok(Parts {
+        engine,
+        warehouse,
+        history,
+        alerts,
+        metrics,
+    })
+}
+
+/// Run the plan until `shutdown` resolves: elect a leader, fire schedules, record history.
+pub async fn run(
+    plan: Plan,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RuntimeError> {
+    run_with(plan, config, shutdown, Options::default()).await
+}
+
+pub async fn run_with(
+    plan: Plan,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: Options,
+) -> Result<(), RuntimeError> {
+    let (zone, tiers) = scheduler::prepare(&plan)?;
+    let plan = Arc::new(plan);
+    let config = Arc::new(config);
+    info!(plan_hash = %plan.plan_hash, project = %plan.project, timezone = %zone, config = ?config, "stir-runtime starting");
+    let parts = assemble(&plan, &config, &options).await?;
+    let _server = match config.listen {
+        Some(addr) => Some(
+            metrics::serve(addr, parts.metrics.clone())
+                .await
+                .map_err(|e| RuntimeError::Listen {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                })?,
+        ),
+        None => None,
+    };
+    let mut stop = shutdown::watch_future(shutdown);
+    let pg = config.require_postgres()?.to_string();
+    let key = leader::lock_key(&plan.project, &plan.warehouse.database);
+    loop {
+        let Some(mut leader) = leader::acquire(&pg, key, config.leader_poll, &mut stop).await
+        else {
+            break;
+        };
+        parts.metrics.set_leader(true);
+        clean_leftovers(&parts.warehouse, &plan.warehouse.database).await;
+        let scheduler = Arc::new(Scheduler::new(
+            parts.engine.clone(),
+            zone.clone(),
+            tiers.clone(),
+        ));
+        // The scheduler stops on shutdown (with grace) or at once when leadership is lost.
+        let (stop_tx, sched_stop) = watch::channel(false);
+        let (abort_tx, abort) = watch::channel(false);
+        let serving = tokio::spawn(scheduler.serve_until(sched_stop, config.grace, abort));
+        let lost = tokio::select! {
+            _ = cancelled(&mut stop) => false,
+            _ = leader.lost() => true,
+        };
+        if lost {
+            error!("leadership lost: cancelling running work, becoming a follower");
+            let _ = abort_tx.send(true);
+        }
+        let _ = stop_tx.send(true);
+        if let Err(e) = serving.await {
+            warn!(error = %e, "scheduler task ended abnormally");
+        }
+        parts.metrics.set_leader(false);
+        if !lost {
+            leader.release(key).await;
+            break;
+        }
+        // Give a healthy follower two polls to take over before competing again.
+        tokio::select! {
+            _ = tokio::time::sleep(config.leader_poll * 2) => {}
+            _ = cancelled(&mut stop) => break,
+        }
+    }
+    parts.alerts.flush(Duration::from_secs(10)).await;
+    info!("stir-runtime stopped");
+    Ok(())
+}
+
+/// Drop every `*__stir_new` table: what a crashed run left behind.
+pub async fn clean_leftovers(warehouse: &Warehouse, database: &str) {
+    match warehouse
+        .leftovers(database, "stir-startup-leftovers")
+        .await
+    {
+        Ok(names) => {
+            for (i, name) in names.iter().enumerate() {
+                let sql = format!(
+                    "DROP TABLE IF EXISTS {}.{}",
+                    quote_ident(database),
+                    quote_ident(name)
+                );
+                match warehouse
+                    .execute(&sql, &format!("stir-startup-drop-{i}"))
+                    .await
+                {
+                    Ok(()) => info!(table = %name, "dropped leftover of a crashed run"),
+                    Err(e) => warn!(table = %name, error = %e, "could not drop leftover"),
+                }
+            }
+        }
+        Err(e) => warn!(error = %e, "could not list leftovers of crashed runs"),
+    }
+}
+
+/// `--once SCHEDULE`: run one schedule now, wait for its alerts, return its status.
+pub async fn run_once(
+    plan: Plan,
+    config: Config,
+    schedule: &str,
+) -> Result<RunStatus, RuntimeError> {
+    run_once_with(
+        plan,
+        config,
+        schedule,
+        Options::default(),
+        std::future::pending(),
+    )
+    .await
+}
+
+pub async fn run_once_with(
+    plan: Plan,
+    config: Config,
+    schedule: &str,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunStatus, RuntimeError> {
+    let (_zone, tiers) = scheduler::prepare(&plan)?;
+    let tier = tiers
+        .into_iter()
+        .find(|t| t.name == schedule)
+        .ok_or_else(|| PlanCheckError::NoSchedule(schedule.to_string()))?;
+    if !tier.enabled {
+        warn!(
+            schedule,
+            "schedule is disabled in the plan; running it anyway (--once)"
+        );
+    }
+    let plan = Arc::new(plan);
+    let config = Arc::new(config);
+    let parts = assemble(&plan, &config, &options).await?;
+    let cancel = shutdown::watch_future(shutdown);
+    let fire = parts.engine.clock.now();
+    let status = parts.engine.drive(&tier, fire, cancel).await;
+    parts.alerts.flush(Duration::from_secs(30)).await;
+    drop(parts.history);
+    Ok(status)
+}
+
+/// `stir-runtime history`: recent runs as a table.
+pub async fn history_table(
+    config: &Config,
+    limit: i64,
+    schedule: Option<&str>,
+) -> Result<String, RuntimeError> {
+    let pg = config.require_postgres()?;
+    let h = PgHistory::open(pg, &config.history_schema).await?;
+    let rows = h.recent(limit, schedule).await?;
+    Ok(history::format_table(&rows))
+}

@@ -1,0 +1,142 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use stir_runtime::config::parse_duration;
+use stir_runtime::executor::RunStatus;
+use stir_runtime::Config;
+
+/// Run a frozen stir plan: fire its schedules, build its models, record history.
+#[derive(Parser)]
+#[command(name = "stir-runtime", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The plan written by `stir plan -o plan.json`.
+    plan: Option<PathBuf>,
+    /// Run one schedule now and exit with its status (0 ok, 1 failed).
+    #[arg(long, value_name = "SCHEDULE")]
+    once: Option<String>,
+    /// Print each schedule's next fires and statements; touch no server.
+    #[arg(long, conflicts_with = "once")]
+    dry_run: bool,
+    /// On SIGTERM/SIGINT, how long running work may finish before it is cancelled.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    grace: Duration,
+    /// Serve /healthz and /metrics on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print recent runs from the history in PostgreSQL.
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        schedule: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async_main(cli))
+}
+
+async fn async_main(cli: Cli) -> ExitCode {
+    let mut config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    config.grace = cli.grace;
+    config.listen = cli.listen;
+    if let Some(Command::History { limit, schedule }) = cli.command {
+        return match stir_runtime::history_table(&config, limit, schedule.as_deref()).await {
+            Ok(t) => {
+                print!("{t}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    let Some(path) = cli.plan else {
+        return fail(
+            "no plan given: stir-runtime plan.json (write one with `stir plan -o plan.json`)",
+        );
+    };
+    let plan = match stir_runtime::load_plan(&path) {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if cli.dry_run {
+        return match stir_runtime::dryrun::render(&plan, chrono::Utc::now()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    if let Some(schedule) = cli.once {
+        return match stir_runtime::run_once_with(
+            plan,
+            config,
+            &schedule,
+            stir_runtime::Options::default(),
+            stir_runtime::shutdown::signal(),
+        )
+        .await
+        {
+            Ok(RunStatus::Ok) => ExitCode::SUCCESS,
+            Ok(status) => {
+                eprintln!("schedule `{schedule}`: {}", status.as_str());
+                ExitCode::from(1)
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    match stir_runtime::run(plan, config, stir_runtime::shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
+}

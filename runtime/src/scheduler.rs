@@ -1,0 +1,344 @@
+//! Firing: each enabled schedule fires at the times the shared schedule code computes
+//! (`stir::schedule::Zone::next_fire_utc`, the compiler's own cron semantics), in the project
+//! timezone, with its `skip` blackouts removed.
+//!
+//! Rules (docs/operations.md):
+//! - no catchup: the first fire is strictly after start; a fire missed by more than
+//!   [`LATE`] (process suspended, clock jump) is dropped, not replayed;
+//! - at most one active run per schedule: a fire finding its schedule running is skipped
+//!   (`skipped_running`);
+//! - a heavy fire finding another heavy run active is skipped and alerted (`skipped_heavy`);
+//! - a fire inside a skip blackout never happens; it is recorded (`skipped_blackout`);
+//! - a run is cancelled at fire + timeout ([`crate::executor::Engine::drive`]).
+//!
+//! "Now" is a [`Clock`], so tests run the scheduler on tokio's paused clock.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use stir::cron::Cron;
+use stir::plan::{Plan, Step};
+use stir::schedule::{DailyWindow, Zone};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::alert::{Alert, AlertKind};
+use crate::executor::{cancelled, Engine};
+
+/// A fire noticed later than this is dropped instead of run (no catchup).
+pub const LATE: Duration = Duration::from_secs(60);
+/// After the grace period, how long cancelled runs get to clean up.
+const CANCEL_LIMIT: Duration = Duration::from_secs(150);
+
+/// A schedule ready to fire.
+#[derive(Debug, Clone)]
+pub struct Tier {
+    pub name: String,
+    pub cron: Cron,
+    pub skip: Vec<DailyWindow>,
+    pub timeout: Duration,
+    pub heavy: bool,
+    pub retries: u32,
+    pub enabled: bool,
+}
+
+/// A plan the runtime cannot run although its hash checked (exit code 2).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanCheckError {
+    #[error("plan timezone `{0}` is not a timezone this runtime knows")]
+    Timezone(String),
+    #[error("schedule `{schedule}`: cron `{cron}` does not parse: {reason}")]
+    Cron {
+        schedule: String,
+        cron: String,
+        reason: String,
+    },
+    #[error("schedule `{schedule}` names {kind} `{name}`, which the plan does not define")]
+    Missing {
+        schedule: String,
+        kind: &'static str,
+        name: String,
+    },
+    #[error("no schedule `{0}` in the plan")]
+    NoSchedule(String),
+}
+
+/// Read the plan's zone and schedules with the compiler's cron and zone code.
+pub fn prepare(plan: &Plan) -> Result<(Zone, Vec<Tier>), PlanCheckError> {
+    let zone = Zone::parse(&plan.timezone)
+        .ok_or_else(|| PlanCheckError::Timezone(plan.timezone.clone()))?;
+    let mut tiers = Vec::new();
+    for s in &plan.schedules {
+        let cron = Cron::parse(&s.cron).map_err(|e| PlanCheckError::Cron {
+            schedule: s.name.clone(),
+            cron: s.cron.clone(),
+            reason: e.to_string(),
+        })?;
+        for step in &s.steps {
+            let missing = match step {
+                Step::Run { models } => models
+                    .iter()
+                    .find(|m| plan.model(m).is_none())
+                    .map(|m| ("model", m.clone())),
+                Step::Sync { sync } => {
+                    (!plan.syncs.iter().any(|x| &x.name == sync)).then(|| ("sync", sync.clone()))
+                }
+                Step::Request { request } => (!plan.requests.iter().any(|x| &x.name == request))
+                    .then(|| ("request", request.clone())),
+                Step::Sql { .. } => None,
+            };
+            if let Some((kind, name)) = missing {
+                return Err(PlanCheckError::Missing {
+                    schedule: s.name.clone(),
+                    kind,
+                    name,
+                });
+            }
+        }
+        tiers.push(Tier {
+            name: s.name.clone(),
+            cron,
+            skip: s
+                .skip
+                .iter()
+                .map(|w| DailyWindow {
+                    from: w.from,
+                    to: w.to,
+                })
+                .collect(),
+            timeout: Duration::from_secs(s.timeout_secs),
+            heavy: s.heavy,
+            retries: s.retries,
+            enabled: s.enabled,
+        });
+    }
+    Ok((zone, tiers))
+}
+
+/// The next fire of `tier` strictly after `after`, and whether a blackout removes it.
+pub fn next_event(zone: &Zone, tier: &Tier, after: DateTime<Utc>) -> Option<(DateTime<Utc>, bool)> {
+    let real = zone.next_fire_utc(&tier.cron, &tier.skip, after);
+    if tier.skip.is_empty() {
+        return real.map(|t| (t, false));
+    }
+    let raw = zone.next_fire_utc(&tier.cron, &[], after);
+    match (raw, real) {
+        (Some(r), Some(f)) if r < f => Some((r, true)),
+        (Some(r), None) => Some((r, true)),
+        (_, Some(f)) => Some((f, false)),
+        (None, None) => None,
+    }
+}
+
+/// Which schedules are running now.
+#[derive(Default)]
+struct Active {
+    running: BTreeSet<String>,
+    heavy: Option<String>,
+}
+
+/// Held by a run for its whole life; dropping it frees the schedule (and the heavy slot).
+pub struct Claim {
+    active: Arc<Mutex<Active>>,
+    name: String,
+    heavy: bool,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.active.lock() {
+            a.running.remove(&self.name);
+            if self.heavy && a.heavy.as_deref() == Some(self.name.as_str()) {
+                a.heavy = None;
+            }
+        }
+    }
+}
+
+enum Skip {
+    Running,
+    Heavy(String),
+}
+
+pub struct Scheduler {
+    engine: Arc<Engine>,
+    zone: Zone,
+    tiers: Vec<Arc<Tier>>,
+    active: Arc<Mutex<Active>>,
+}
+
+impl Scheduler {
+    pub fn new(engine: Arc<Engine>, zone: Zone, tiers: Vec<Tier>) -> Scheduler {
+        Scheduler {
+            engine,
+            zone,
+            tiers: tiers.into_iter().map(Arc::new).collect(),
+            active: Arc::default(),
+        }
+    }
+
+    /// Fire until `stop` turns true; then let running work finish for `grace`, cancel what
+    /// is left and wait for its cleanup.
+    pub async fn serve(self: Arc<Self>, stop: watch::Receiver<bool>, grace: Duration) {
+        let (_keep, abort) = watch::channel(false);
+        self.serve_until(stop, grace, abort).await
+    }
+
+    /// As [`Scheduler::serve`]; `abort` turning true cancels running work without waiting for
+    /// the grace period (leadership lost).
+    pub async fn serve_until(
+        self: Arc<Self>,
+        mut stop: watch::Receiver<bool>,
+        grace: Duration,
+        mut abort: watch::Receiver<bool>,
+    ) {
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let mut loops = JoinSet::new();
+        for tier in self.tiers.iter().filter(|t| t.enabled) {
+            loops.spawn(self.clone().fire_loop(
+                tier.clone(),
+                stop.clone(),
+                cancel_rx.clone(),
+                done_tx.clone(),
+            ));
+        }
+        drop(done_tx);
+        tokio::select! {
+            _ = cancelled(&mut stop) => {}
+            _ = cancelled(&mut abort) => {}
+        }
+        loops.abort_all();
+        while loops.join_next().await.is_some() {}
+        info!(
+            grace_ms = grace.as_millis() as u64,
+            "stopped firing; waiting for running work"
+        );
+        let finished = tokio::select! {
+            r = tokio::time::timeout(grace, done_rx.recv()) => r.is_ok(),
+            _ = cancelled(&mut abort) => false,
+        };
+        if !finished {
+            warn!("cancelling running work");
+            let _ = cancel_tx.send(true);
+            if tokio::time::timeout(CANCEL_LIMIT, done_rx.recv())
+                .await
+                .is_err()
+            {
+                warn!("cancelled runs did not finish cleaning up");
+            }
+        }
+    }
+
+    async fn fire_loop(
+        self: Arc<Self>,
+        tier: Arc<Tier>,
+        mut stop: watch::Receiver<bool>,
+        cancel: watch::Receiver<bool>,
+        done: mpsc::Sender<()>,
+    ) {
+        let clock = self.engine.clock.clone();
+        let mut after = clock.now();
+        loop {
+            let Some((t, blackout)) = next_event(&self.zone, &tier, after) else {
+                info!(schedule = %tier.name, "schedule never fires again");
+                return;
+            };
+            tokio::select! {
+                _ = clock.sleep_until(t) => {}
+                _ = cancelled(&mut stop) => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let now = clock.now();
+            let late = crate::clock::until(t, now);
+            if late > LATE {
+                warn!(schedule = %tier.name, fire = %t, late_s = late.as_secs(), "fire missed (no catchup)");
+            } else if blackout {
+                info!(schedule = %tier.name, fire = %t, "fire skipped: blackout");
+                self.record_skip(
+                    &tier,
+                    t,
+                    "skipped_blackout",
+                    "inside a skip blackout".into(),
+                );
+            } else {
+                self.fire(&tier, t, cancel.clone(), done.clone());
+            }
+            after = if late > LATE { now } else { t };
+        }
+    }
+
+    fn claim(&self, tier: &Tier) -> Result<Claim, Skip> {
+        let mut a = self.active.lock().map_err(|_| Skip::Running)?;
+        if a.running.contains(&tier.name) {
+            return Err(Skip::Running);
+        }
+        if tier.heavy {
+            if let Some(other) = &a.heavy {
+                return Err(Skip::Heavy(other.clone()));
+            }
+            a.heavy = Some(tier.name.clone());
+        }
+        a.running.insert(tier.name.clone());
+        Ok(Claim {
+            active: self.active.clone(),
+            name: tier.name.clone(),
+            heavy: tier.heavy,
+        })
+    }
+
+    fn fire(
+        &self,
+        tier: &Arc<Tier>,
+        t: DateTime<Utc>,
+        cancel: watch::Receiver<bool>,
+        done: mpsc::Sender<()>,
+    ) {
+        match self.claim(tier) {
+            Ok(claim) => {
+                let engine = self.engine.clone();
+                let tier = tier.clone();
+                tokio::spawn(async move {
+                    let _done = done;
+                    let _claim = claim;
+                    engine.drive(&tier, t, cancel).await;
+                });
+            }
+            Err(Skip::Running) => {
+                warn!(schedule = %tier.name, fire = %t, "fire skipped: previous run still active");
+                self.record_skip(
+                    tier,
+                    t,
+                    "skipped_running",
+                    "the previous run is still active".into(),
+                );
+            }
+            Err(Skip::Heavy(other)) => {
+                let reason = format!("heavy schedule `{other}` is running");
+                warn!(schedule = %tier.name, fire = %t, %other, "fire skipped: another heavy run is active");
+                let id = crate::executor::run_id(&tier.name, t, 0);
+                self.engine
+                    .alerts
+                    .send(Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t).error(&reason));
+                self.record_skip(tier, t, "skipped_heavy", reason);
+            }
+        }
+    }
+
+    fn record_skip(&self, tier: &Tier, t: DateTime<Utc>, status: &'static str, reason: String) {
+        self.engine.metrics.skipped(&tier.name, status);
+        let engine = self.engine.clone();
+        let name = tier.name.clone();
+        tokio::spawn(async move {
+            engine
+                .recorder
+                .skipped(&name, t, status, &reason, &engine.plan_hash)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,138 @@
+//! The extension point for steps that are not ClickHouse statements: `sync` (ClickHouse -> S3
+//! -> PostgreSQL) and `request` (HTTP POST per row). `sync.rs` / `request.rs` implement
+//! [`StepRunner`]; until then [`NotBuilt`] refuses both.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use stir::plan::Plan;
+
+use crate::config::Config;
+use crate::warehouse::{Warehouse, WarehouseError};
+
+/// A boxed future, so runners can be `Arc<dyn StepRunner>`.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a step runner may use.
+#[derive(Clone)]
+pub struct StepCtx {
+    pub plan: Arc<Plan>,
+    pub config: Arc<Config>,
+    pub warehouse: Warehouse,
+    pub schedule: String,
+    /// The step's number in the run (also in its query ids: `<run_id>-<idx>-<n>`).
+    pub idx: usize,
+    /// Register every ClickHouse query id here before sending it, so a timeout can kill it.
+    pub queries: QueryLog,
+}
+
+impl StepCtx {
+    /// The query id of this step's statement `n`.
+    pub fn query_id(&self, run_id: &str, n: usize) -> String {
+        format!("{run_id}-{}-{n}", self.idx)
+    }
+}
+
+/// What a finished step reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// Rows written (table rows, PostgreSQL rows, requests sent), when known.
+    pub rows: Option<u64>,
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error("postgres: {0}")]
+    Postgres(String),
+    #[error("s3: {0}")]
+    S3(String),
+    #[error("http: {0}")]
+    Http(String),
+    #[error("{what} support not built yet")]
+    NotBuilt { what: &'static str },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs `sync` and `request` steps.
+pub trait StepRunner: Send + Sync + 'static {
+    fn run_sync<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        sync: &'a str,
+        run_id: &'a str,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>>;
+    fn run_request<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        request: &'a str,
+        run_id: &'a str,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>>;
+}
+
+/// The default runner: sync and request steps fail with "not built yet".
+pub struct NotBuilt;
+
+impl StepRunner for NotBuilt {
+    fn run_sync<'a>(
+        &'a self,
+        _ctx: &'a StepCtx,
+        _sync: &'a str,
+        _run_id: &'a str,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
+        Box::pin(async { Err(StepError::NotBuilt { what: "sync" }) })
+    }
+    fn run_request<'a>(
+        &'a self,
+        _ctx: &'a StepCtx,
+        _request: &'a str,
+        _run_id: &'a str,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
+        Box::pin(async { Err(StepError::NotBuilt { what: "request" }) })
+    }
+}
+
+/// The ClickHouse query ids a run has in flight, and what to clean up if it is aborted.
+#[derive(Clone, Default)]
+pub struct QueryLog {
+    inner: Arc<Mutex<QueryLogInner>>,
+}
+
+#[derive(Default)]
+struct QueryLogInner {
+    running: Vec<String>,
+    cleanup: Vec<String>,
+}
+
+impl QueryLog {
+    pub fn begin(&self, query_id: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.running.push(query_id.to_string());
+        }
+    }
+    pub fn end(&self, query_id: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.running.retain(|q| q != query_id);
+        }
+    }
+    /// Statements to run if the run is aborted now (the current model's cleanup).
+    pub fn set_cleanup(&self, statements: Vec<String>) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.cleanup = statements;
+        }
+    }
+    /// Take the in-flight query ids and pending cleanup, leaving both empty.
+    pub fn take(&self) -> (Vec<String>, Vec<String>) {
+        match self.inner.lock() {
+            Ok(mut g) => (
+                std::mem::take(&mut g.running),
+                std::mem::take(&mut g.cleanup),
+            ),
+            Err(_) => (Vec::new(), Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,1193 @@
+//! `sync` steps: a ClickHouse model -> an S3 staging object -> a PostgreSQL table, swapped in
+//! atomically. Also [`Runner`], the [`StepRunner`] of the runtime (requests are in `request.rs`).
+//!
+//! One sync, in order:
+//! 1. **Check** the declared columns against ClickHouse (`DESCRIBE`) before touching
+//!    PostgreSQL: a missing column or an incompatible type refuses the step.
+//! 2. **Clean** what a killed run left: unfinished multipart uploads under the sync's prefix
+//!    (the staging table is dropped by the plan's `prepare`).
+//! 3. **Export and load in one pass**: the TabSeparated answer of `clickhouse.select` is
+//!    streamed in chunks; each chunk goes both into the S3 multipart upload
+//!    (`<s3_prefix><run_id>.tsv`, 16 MiB parts) and into `COPY … FROM STDIN` on the staging
+//!    table. The COPY is committed only after the S3 object is complete, so what is loaded is
+//!    exactly the staged object. Memory stays bounded (a part being filled, one being
+//!    uploaded, a few chunks queued for COPY); nothing touches the local disk.
+//!    [`LoadMode::FromS3`] instead uploads first and then streams the object back into COPY.
+//! 4. **Transform** (defaults, enrich, delete-where) and **finish** (SET LOGGED, indexes,
+//!    ANALYZE).
+//! 5. **Guards**: rows in the file = rows COPY loaded (= `count()` in ClickHouse when the table
+//!    did not change during the export); `max-shrink` against the live table.
+//! 6. **Swap** in one transaction: the plan's renames (live -> `__stir_old`, new -> live),
+//!    plus the live table's grants copied to the new one and every view on the live table
+//!    recreated (`CREATE OR REPLACE VIEW`) so it reads the new table. Readers wait on the
+//!    rename's lock for a moment and then see the new table; never a missing one.
+//! 7. Drop the backup (unless `keep-backup`).
+//!
+//! Any failure before the swap leaves the live table as it was and runs the plan's `cleanup`
+//! (drop the staging table) and aborts the multipart upload.
+//!
+//! Invariant: credentials never reach SQL text, the S3 key, a log line or an error: URLs are
+//! shown through [`redact_url`], PostgreSQL errors through their server message only.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt;
+use stir::plan::{ExportColumn, Plan, Sync};
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, CopyInSink, NoTls};
+use tracing::{info, warn};
+
+use crate::config::{redact_url, Config};
+use crate::request::{self, RequestOptions};
+use crate::s3::{Part, S3Config, S3};
+use crate::step::{BoxFut, StepCtx, StepError, StepOutcome, StepRunner};
+use crate::warehouse::{escape_literal, quote_ident};
+
+/// Size of one multipart part (S3 wants >= 5 MiB except the last; at most 10 000 parts, so
+/// a part grows by this much every 1000 parts).
+pub const PART_SIZE: usize = 16 * 1024 * 1024;
+
+/// Where COPY reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// One pass: the export stream feeds the upload and COPY at once (the default).
+    Tee,
+    /// Upload the whole object, then stream it back from S3 into COPY.
+    FromS3,
+}
+
+/// Test-only ways to stop a sync abruptly at a given point, as a killed process would: no
+/// cleanup runs and no upload is aborted. `Pause*` sleep instead, so a test can act (kill the
+/// PostgreSQL backend, SIGKILL the process) at that point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// The export and upload are complete, COPY is not committed.
+    AfterExport,
+    /// After the first chunk reached COPY (the upload is still open).
+    DuringCopy,
+    /// Everything is loaded and checked; the swap has not started.
+    BeforeSwap,
+    PauseDuringCopy(Duration),
+    PauseBeforeSwap(Duration),
+}
+
+impl Failpoint {
+    /// `STIR_FAILPOINT=sync:after_export|sync:during_copy|sync:before_swap` (debug builds only;
+    /// the process aborts there), `sync:pause_before_swap` (sleeps 120 s).
+    pub fn parse(s: &str) -> Option<Failpoint> {
+        match s.trim() {
+            "sync:after_export" => Some(Failpoint::AfterExport),
+            "sync:during_copy" => Some(Failpoint::DuringCopy),
+            "sync:before_swap" => Some(Failpoint::BeforeSwap),
+            "sync:pause_during_copy" => Some(Failpoint::PauseDuringCopy(Duration::from_secs(120))),
+            "sync:pause_before_swap" => Some(Failpoint::PauseBeforeSwap(Duration::from_secs(120))),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a variable of the environment (the process's in production; a map in tests).
+pub type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + std::marker::Sync>;
+
+/// How the runner behaves; [`Runner::from_env`] is what the binary uses.
+#[derive(Clone)]
+pub struct RunnerOptions {
+    /// AWS credentials and `STIR_ENDPOINT_<NAME>` are read through this.
+    pub env: EnvFn,
+    pub load: LoadMode,
+    pub s3_attempts: u32,
+    pub s3_backoff: Duration,
+    /// Multipart part size ([`PART_SIZE`]; tests use smaller parts, S3 itself wants >= 5 MiB).
+    pub part_size: usize,
+    pub failpoint: Option<Failpoint>,
+    /// The process aborts at the failpoint (the binary) instead of returning an error.
+    pub failpoint_aborts_process: bool,
+    pub request: RequestOptions,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            env: Arc::new(|k: &str| std::env::var(k).ok()),
+            load: LoadMode::Tee,
+            s3_attempts: 4,
+            s3_backoff: Duration::from_millis(500),
+            part_size: PART_SIZE,
+            failpoint: None,
+            failpoint_aborts_process: false,
+            request: RequestOptions::default(),
+        }
+    }
+}
+
+/// The runtime's runner for `sync` and `request` steps.
+#[derive(Clone)]
+pub struct Runner {
+    options: RunnerOptions,
+}
+
+impl Runner {
+    pub fn new(options: RunnerOptions) -> Runner {
+        Runner { options }
+    }
+
+    /// The process environment; in debug builds `STIR_FAILPOINT` (see [`Failpoint::parse`]).
+    pub fn from_env() -> Runner {
+        #[allow(unused_mut)]
+        let mut options = RunnerOptions::default();
+        #[cfg(debug_assertions)]
+        if let Some(fp) = std::env::var("STIR_FAILPOINT")
+            .ok()
+            .and_then(|v| Failpoint::parse(&v))
+        {
+            warn!(failpoint = ?fp, "STIR_FAILPOINT is set: sync steps stop there (debug build)");
+            options.failpoint = Some(fp);
+            options.failpoint_aborts_process = true;
+        }
+        Runner { options }
+    }
+
+    pub fn options(&self) -> &RunnerOptions {
+        &self.options
+    }
+
+    /// Act on the failpoint `at` if it is the configured one.
+    async fn failpoint(&self, at: Failpoint) -> Result<(), Fail> {
+        match self.options.failpoint {
+            Some(Failpoint::PauseDuringCopy(d)) if at == Failpoint::DuringCopy => {
+                warn!(?d, "failpoint: pausing during COPY");
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Some(Failpoint::PauseBeforeSwap(d)) if at == Failpoint::BeforeSwap => {
+                warn!(?d, "failpoint: pausing before the swap");
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Some(fp) if fp == at => {
+                if self.options.failpoint_aborts_process {
+                    eprintln!("STIR_FAILPOINT {at:?}: aborting the process");
+                    std::process::abort();
+                }
+                Err(Fail::Killed(at))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl StepRunner for Runner {
+    fn run_sync<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        sync: &'a str,
+        run_id: &'a str,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
+        Box::pin(self.sync(ctx, sync, run_id))
+    }
+
+    fn run_request<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        name: &'a str,
+        run_id: &'a str,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
+        Box::pin(request::run(
+            ctx,
+            name,
+            run_id,
+            &self.options.env,
+            &self.options.request,
+        ))
+    }
+}
+
+/// Internal failure: a step error (cleanup runs) or a simulated kill (nothing runs).
+#[derive(Debug)]
+enum Fail {
+    Step(StepError),
+    Killed(Failpoint),
+}
+
+impl From<StepError> for Fail {
+    fn from(e: StepError) -> Fail {
+        Fail::Step(e)
+    }
+}
+
+fn other(msg: impl Into<String>) -> Fail {
+    Fail::Step(StepError::Other(msg.into()))
+}
+
+fn pg_err(what: &str, e: &tokio_postgres::Error) -> Fail {
+    Fail::Step(StepError::Postgres(format!("{what}: {}", pg_message(e))))
+}
+
+/// The server's message (with detail and hint) or the client error; never the URL.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!(" ({d})"));
+            }
+            if let Some(w) = db.where_() {
+                m.push_str(&format!(" [{}]", w.lines().next().unwrap_or(w)));
+            }
+            m
+        }
+        None => {
+            let mut m = redact_url(&e.to_string());
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                m.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            m
+        }
+    }
+}
+
+fn s3_err(e: crate::s3::S3Error) -> Fail {
+    Fail::Step(StepError::S3(e.to_string()))
+}
+
+fn ch_err(what: &str, e: clickhouse::error::Error) -> Fail {
+    Fail::Step(StepError::Other(format!(
+        "clickhouse: {what}: {}",
+        redact_url(e.to_string().trim())
+    )))
+}
+
+/// A ClickHouse client with the runtime's connection settings.
+pub fn clickhouse_client(config: &Config) -> clickhouse::Client {
+    let mut client = clickhouse::Client::default().with_url(&config.clickhouse_url);
+    if let Some(user) = &config.clickhouse_user {
+        client = client.with_user(user);
+    }
+    if let Some(password) = &config.clickhouse_password {
+        client = client.with_password(password);
+    }
+    client
+}
+
+/// Run one query and answer its TabSeparated text.
+async fn ch_text(
+    ch: &clickhouse::Client,
+    ctx: &StepCtx,
+    sql: &str,
+    query_id: &str,
+) -> Result<String, clickhouse::error::Error> {
+    ctx.queries.begin(query_id);
+    let r = async {
+        let mut cursor = ch
+            .query_raw(sql)
+            .with_setting("query_id", query_id)
+            .fetch_bytes("TabSeparated")?;
+        cursor.collect().await
+    }
+    .await;
+    ctx.queries.end(query_id);
+    r.map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// A key-safe form of the run id (it is part of the S3 key).
+fn key_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// What the export pass produced.
+#[derive(Debug, Default, Clone, Copy)]
+struct Exported {
+    rows: u64,
+    bytes: u64,
+    parts: u32,
+}
+
+impl Runner {
+    async fn sync(
+        &self,
+        ctx: &StepCtx,
+        name: &str,
+        run_id: &str,
+    ) -> Result<StepOutcome, StepError> {
+        let plan = ctx.plan.clone();
+        let Some(sync) = plan.syncs.iter().find(|s| s.name == name) else {
+            return Err(StepError::Other(format!("no sync `{name}` in the plan")));
+        };
+        let Some(staging) = plan.staging.as_ref() else {
+            return Err(StepError::Other(format!(
+                "sync `{name}`: the plan has no `staging s3` bucket"
+            )));
+        };
+        let pg_url = ctx
+            .config
+            .require_postgres()
+            .map_err(|e| StepError::Other(e.to_string()))?
+            .to_string();
+        let mut s3_config = S3Config::from_env_with(
+            ctx.config.s3_endpoint.as_deref(),
+            self.options.env.as_ref(),
+        )
+        .map_err(|e| StepError::S3(e.to_string()))?;
+        s3_config.attempts = self.options.s3_attempts;
+        s3_config.backoff = self.options.s3_backoff;
+        let s3 = S3::new(s3_config, &staging.bucket);
+        let ch = clickhouse_client(&ctx.config);
+        let key = format!("{}{}.tsv", sync.s3_prefix, key_safe(run_id));
+        let mut job = Job {
+            runner: self,
+            ctx,
+            plan: &plan,
+            sync,
+            ch,
+            s3,
+            key,
+            run_id,
+            pg_url,
+            qn: std::sync::atomic::AtomicUsize::new(0),
+            upload_id: Mutex::new(None),
+            pg: None,
+        };
+        let started = Instant::now();
+        match job.run().await {
+            Ok(rows) => {
+                info!(sync = name, rows, elapsed_ms = started.elapsed().as_millis() as u64, "sync done");
+                Ok(StepOutcome { rows: Some(rows) })
+            }
+            Err(Fail::Killed(at)) => Err(StepError::Other(format!(
+                "sync `{name}`: stopped at failpoint {at:?} (simulated kill: nothing cleaned up)"
+            ))),
+            Err(Fail::Step(e)) => {
+                job.clean_up_after_failure().await;
+                Err(match e {
+                    StepError::Other(m) => StepError::Other(format!("sync `{name}`: {m}")),
+                    StepError::Postgres(m) => StepError::Postgres(format!("sync `{name}`: {m}")),
+                    StepError::S3(m) => StepError::S3(format!("sync `{name}`: {m}")),
+                    e => e,
+                })
+            }
+        }
+    }
+}
+
+struct Job<'a> {
+    runner: &'a Runner,
+    ctx: &'a StepCtx,
+    plan: &'a Plan,
+    sync: &'a Sync,
+    ch: clickhouse::Client,
+    s3: S3,
+    key: String,
+    run_id: &'a str,
+    pg_url: String,
+    /// ClickHouse statements sent so far (query ids `<run_id>-<idx>-<n>`).
+    qn: std::sync::atomic::AtomicUsize,
+    /// The open multipart upload, to abort on failure.
+    upload_id: Mutex<Option<String>>,
+    pg: Option<Client>,
+}
+
+impl Job<'_> {
+    fn next_qid(&self) -> String {
+        let n = self.qn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.ctx.query_id(self.run_id, n)
+    }
+
+    /// `db.table` of the exported model.
+    fn source_table(&self) -> String {
+        self.plan
+            .model(&self.sync.from)
+            .map(|m| m.table.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "{}.{}",
+                    quote_ident(&self.plan.warehouse.database),
+                    quote_ident(&self.sync.from)
+                )
+            })
+    }
+
+    async fn run(&mut self) -> Result<u64, Fail> {
+        let select = self.check_columns().await?;
+        self.abort_stale_uploads().await?;
+        let count_before = self.ch_count().await;
+        let pg = connect(&self.pg_url, &self.sync.name).await?;
+        self.pg = Some(pg);
+        let load = &self.sync.postgres;
+        for sql in &load.prepare {
+            self.exec(sql, "prepare").await?;
+        }
+        let t0 = Instant::now();
+        let (exported, copied) = match self.runner.options.load {
+            LoadMode::Tee => self.export_and_copy(&select).await?,
+            LoadMode::FromS3 => {
+                let exported = self.export(&select, None).await?;
+                self.runner.failpoint(Failpoint::AfterExport).await?;
+                let copied = self.copy_from_s3().await?;
+                (exported, copied)
+            }
+        };
+        let load_secs = t0.elapsed().as_secs_f64();
+        info!(
+            sync = %self.sync.name,
+            rows = exported.rows,
+            bytes = exported.bytes,
+            parts = exported.parts,
+            key = %self.key,
+            secs = load_secs,
+            "exported to S3 and copied into the staging table"
+        );
+        // Guard: every exported row was loaded, and (when ClickHouse's table did not change
+        // meanwhile) every row of the model was exported.
+        if copied != exported.rows {
+            return Err(other(format!(
+                "COPY loaded {copied} rows but the export has {} rows; refusing the swap",
+                exported.rows
+            )));
+        }
+        let count_after = self.ch_count().await;
+        match (count_before, count_after) {
+            (Some(b), Some(a)) if a == b && a != exported.rows => {
+                return Err(other(format!(
+                    "the export has {} rows but `{}` has {a} in ClickHouse; refusing the swap",
+                    exported.rows,
+                    self.source_table()
+                )));
+            }
+            (Some(b), Some(a)) if a != b => warn!(
+                sync = %self.sync.name, before = b, after = a,
+                "the ClickHouse table changed during the export; skipping the count() guard"
+            ),
+            _ => {}
+        }
+        for sql in &load.transform {
+            self.exec(sql, "transform").await?;
+        }
+        let t1 = Instant::now();
+        for sql in &load.finish {
+            self.exec(sql, "finish").await?;
+        }
+        info!(sync = %self.sync.name, secs = t1.elapsed().as_secs_f64(), "staging table finished (logged, indexed, analyzed)");
+        let new_rows = self.count(&load.count_new).await?;
+        let live_exists = self.bool(&load.live_exists).await?;
+        if live_exists {
+            let live_rows = self.count(&load.count_live).await?;
+            check_shrink(self.sync, new_rows, live_rows).map_err(other)?;
+        }
+        self.runner.failpoint(Failpoint::BeforeSwap).await?;
+        self.swap().await?;
+        for sql in &load.drop_old {
+            if let Err(e) = self.exec(sql, "drop the backup").await {
+                warn!(sync = %self.sync.name, error = ?e, "the swap is done but the backup could not be dropped; the next swap drops it");
+            }
+        }
+        Ok(new_rows)
+    }
+
+    fn pg(&self) -> Result<&Client, Fail> {
+        self.pg
+            .as_ref()
+            .ok_or_else(|| other("no PostgreSQL connection"))
+    }
+
+    async fn exec(&self, sql: &str, what: &str) -> Result<(), Fail> {
+        self.pg()?
+            .batch_execute(sql)
+            .await
+            .map_err(|e| pg_err(&format!("{what} `{}`", first_line(sql)), &e))
+    }
+
+    async fn count(&self, sql: &str) -> Result<u64, Fail> {
+        let row = self
+            .pg()?
+            .query_one(sql, &[])
+            .await
+            .map_err(|e| pg_err(&format!("`{sql}`"), &e))?;
+        let n: i64 = row.try_get(0).map_err(|e| pg_err(&format!("`{sql}`"), &e))?;
+        Ok(n as u64)
+    }
+
+    async fn bool(&self, sql: &str) -> Result<bool, Fail> {
+        let row = self
+            .pg()?
+            .query_one(sql, &[])
+            .await
+            .map_err(|e| pg_err(&format!("`{sql}`"), &e))?;
+        row.try_get(0).map_err(|e| pg_err(&format!("`{sql}`"), &e))
+    }
+
+    /// `count()` of the source table; `None` if it cannot be had (the guard is then skipped).
+    async fn ch_count(&self) -> Option<u64> {
+        let qid = self.next_qid();
+        let sql = format!("SELECT count() FROM {}", self.source_table());
+        match ch_text(&self.ch, self.ctx, &sql, &qid).await {
+            Ok(t) => t.trim().parse().ok(),
+            Err(e) => {
+                warn!(sync = %self.sync.name, error = %redact_url(&e.to_string()), "cannot count the ClickHouse table");
+                None
+            }
+        }
+    }
+
+    /// Check the declared columns against ClickHouse; answer the SELECT to export (the plan's,
+    /// wrapped when a jsonb column must be converted with `toJSONString`).
+    async fn check_columns(&self) -> Result<String, Fail> {
+        let table = self.source_table();
+        let qid = self.next_qid();
+        let described = ch_text(&self.ch, self.ctx, &format!("DESCRIBE TABLE {table}"), &qid)
+            .await
+            .map_err(|e| ch_err(&format!("cannot describe `{table}`"), e))?;
+        let table_cols = parse_describe(&described);
+        let cols = &self.sync.clickhouse.columns;
+        let mut types: Vec<Option<String>> = Vec::with_capacity(cols.len());
+        let mut computed = Vec::new();
+        for c in cols {
+            if is_plain_column(&c.expr, &c.name) {
+                match table_cols.iter().find(|(n, _)| *n == c.name) {
+                    Some((_, t)) => types.push(Some(t.clone())),
+                    None => {
+                        let names: Vec<&str> = table_cols.iter().map(|(n, _)| n.as_str()).collect();
+                        return Err(other(format!(
+                            "column `{}` is not in ClickHouse table `{table}` (it has: {}); refusing before touching PostgreSQL",
+                            c.name,
+                            names.join(", ")
+                        )));
+                    }
+                }
+            } else {
+                types.push(None);
+                computed.push(c);
+            }
+        }
+        if !computed.is_empty() {
+            let list: Vec<String> = computed
+                .iter()
+                .map(|c| format!("{} AS {}", c.expr, quote_ident(&c.name)))
+                .collect();
+            let sql = format!(
+                "DESCRIBE TABLE (SELECT {} FROM {table})",
+                list.join(", ")
+            );
+            let qid = self.next_qid();
+            let text = ch_text(&self.ch, self.ctx, &sql, &qid).await.map_err(|e| {
+                let names: Vec<String> = computed.iter().map(|c| format!("`{}`", c.name)).collect();
+                ch_err(&format!("cannot evaluate the expressions of {}", names.join(", ")), e)
+            })?;
+            let got = parse_describe(&text);
+            for (i, c) in cols.iter().enumerate() {
+                if types[i].is_none() {
+                    types[i] = got.iter().find(|(n, _)| *n == c.name).map(|(_, t)| t.clone());
+                }
+            }
+        }
+        let mut wrap = Vec::new();
+        for (c, t) in cols.iter().zip(&types) {
+            let Some(t) = t else {
+                return Err(other(format!(
+                    "cannot find the ClickHouse type of column `{}`",
+                    c.name
+                )));
+            };
+            match compatible(c, t) {
+                Compat::Yes => wrap.push(false),
+                Compat::AsJson => wrap.push(true),
+                Compat::No => {
+                    return Err(other(format!(
+                        "column `{}` is declared {} in PostgreSQL but is {t} in ClickHouse (`{}`); accepted ClickHouse types: {}; refusing before touching PostgreSQL",
+                        c.name,
+                        c.pg_type,
+                        c.expr,
+                        c.clickhouse_types.join(", ")
+                    )));
+                }
+            }
+        }
+        let select = &self.sync.clickhouse.select;
+        if !wrap.contains(&true) {
+            return Ok(select.clone());
+        }
+        let list: Vec<String> = cols
+            .iter()
+            .zip(&wrap)
+            .map(|(c, w)| {
+                let q = quote_ident(&c.name);
+                if *w {
+                    format!("toJSONString({q}) AS {q}")
+                } else {
+                    q
+                }
+            })
+            .collect();
+        Ok(format!("SELECT {} FROM (\n{select}\n)", list.join(", ")))
+    }
+
+    /// Abort multipart uploads a killed run left under this sync's prefix.
+    async fn abort_stale_uploads(&self) -> Result<(), Fail> {
+        let uploads = self
+            .s3
+            .list_multipart(&self.sync.s3_prefix)
+            .await
+            .map_err(s3_err)?;
+        for u in uploads {
+            match self.s3.abort_multipart(&u.key, &u.upload_id).await {
+                Ok(()) => info!(sync = %self.sync.name, key = %u.key, "aborted an unfinished upload of an earlier run"),
+                Err(e) => warn!(sync = %self.sync.name, key = %u.key, error = %e, "cannot abort an unfinished upload"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Export into S3; every chunk is also sent to `copy` when given. Answers rows and bytes.
+    async fn export(
+        &self,
+        select: &str,
+        copy: Option<mpsc::Sender<Bytes>>,
+    ) -> Result<Exported, Fail> {
+        let qid = self.next_qid();
+        let (part_tx, part_rx) = mpsc::channel::<Bytes>(1);
+        let producer = async {
+            self.ctx.queries.begin(&qid);
+            let r = produce(
+                &self.ch,
+                select,
+                &self.sync.clickhouse.format,
+                &qid,
+                self.runner.options.part_size,
+                part_tx,
+                copy,
+            )
+            .await;
+            self.ctx.queries.end(&qid);
+            r
+        };
+        let uploader = upload(
+            &self.s3,
+            &self.key,
+            self.runner.options.part_size,
+            part_rx,
+            &self.upload_id,
+        );
+        let (mut exported, parts) = tokio::try_join!(producer, uploader)?;
+        exported.parts = parts;
+        Ok(exported)
+    }
+
+    /// The one-pass export: ClickHouse -> (S3, COPY). COPY is committed after the upload.
+    async fn export_and_copy(&mut self, select: &str) -> Result<(Exported, u64), Fail> {
+        let (copy_tx, copy_rx) = mpsc::channel::<Bytes>(32);
+        let pg = self.pg.take().ok_or_else(|| other("no PostgreSQL connection"))?;
+        let copy_sql = self.sync.postgres.copy.clone();
+        let runner = self.runner;
+        let feeding = async {
+            let sink: CopyInSink<Bytes> = pg
+                .copy_in(copy_sql.as_str())
+                .await
+                .map_err(|e| pg_err("start COPY", &e))?;
+            feed(runner, Box::pin(sink), copy_rx, Some(&self.upload_id)).await
+        };
+        let result = tokio::try_join!(self.export(select, Some(copy_tx)), feeding);
+        let (exported, mut sink) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                self.pg = Some(pg);
+                return Err(e);
+            }
+        };
+        let after = self.runner.failpoint(Failpoint::AfterExport).await;
+        if let Err(e) = after {
+            drop(sink);
+            drop(pg);
+            return Err(e);
+        }
+        let rows = sink.as_mut().finish().await.map_err(|e| pg_err("COPY", &e));
+        self.pg = Some(pg);
+        Ok((exported, rows?))
+    }
+
+    /// Stream the staged object from S3 into COPY.
+    async fn copy_from_s3(&mut self) -> Result<u64, Fail> {
+        let pg = self.pg()?;
+        let sink: CopyInSink<Bytes> = pg
+            .copy_in(self.sync.postgres.copy.as_str())
+            .await
+            .map_err(|e| pg_err("start COPY", &e))?;
+        let (tx, rx) = mpsc::channel::<Bytes>(32);
+        let s3 = &self.s3;
+        let key = &self.key;
+        let reading = async move {
+            let mut resp = s3.get_object(key).await.map_err(s3_err)?;
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        if tx.send(c).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(e) => {
+                        return Err(other(format!(
+                            "s3: reading `s3://{}/{key}` failed: {}",
+                            s3.bucket(),
+                            redact_url(&e.without_url().to_string())
+                        )))
+                    }
+                }
+            }
+        };
+        let (_, mut sink) = tokio::try_join!(reading, feed(self.runner, Box::pin(sink), rx, None))?;
+        sink.as_mut().finish().await.map_err(|e| pg_err("COPY", &e))
+    }
+
+    /// The swap transaction: the plan's renames, grants and views carried over.
+    async fn swap(&mut self) -> Result<(), Fail> {
+        let load = &self.sync.postgres;
+        let live = format!("{}.{}", pg_ident(&load.schema), pg_ident(&load.table));
+        let pg = self
+            .pg
+            .as_mut()
+            .ok_or_else(|| other("no PostgreSQL connection"))?;
+        let tx = pg
+            .transaction()
+            .await
+            .map_err(|e| pg_err("begin the swap", &e))?;
+        // Lock the live table first, so the views and grants read below cannot change before
+        // the renames.
+        tx.batch_execute(&format!(
+            "DO $$ BEGIN IF to_regclass({0}) IS NOT NULL THEN EXECUTE 'LOCK TABLE ' || {0} || ' IN ACCESS EXCLUSIVE MODE'; END IF; END $$",
+            pg_literal(&live)
+        ))
+        .await
+        .map_err(|e| pg_err("lock the live table", &e))?;
+        let views = tx
+            .query(VIEWS_SQL, &[&live])
+            .await
+            .map_err(|e| pg_err("list the views on the live table", &e))?;
+        let views: Vec<(String, String)> = views
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect();
+        let grants = tx
+            .query(GRANTS_SQL, &[&live])
+            .await
+            .map_err(|e| pg_err("read the live table's grants", &e))?;
+        let grants: Vec<String> = grants
+            .iter()
+            .map(|r| {
+                let privilege: String = r.get(0);
+                let grantee: String = r.get(1);
+                let grantable: bool = r.get(2);
+                format!(
+                    "GRANT {privilege} ON {live} TO {grantee}{}",
+                    if grantable { " WITH GRANT OPTION" } else { "" }
+                )
+            })
+            .collect();
+        for sql in &load.swap {
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| pg_err(&format!("swap `{}`", first_line(sql)), &e))?;
+        }
+        for g in &grants {
+            tx.batch_execute(g)
+                .await
+                .map_err(|e| pg_err(&format!("copy grant `{g}`"), &e))?;
+        }
+        for (view, def) in &views {
+            let def = def.trim().trim_end_matches(';');
+            tx.batch_execute(&format!("CREATE OR REPLACE VIEW {view} AS {def}"))
+                .await
+                .map_err(|e| pg_err(&format!("recreate view {view} on the new table"), &e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| pg_err("commit the swap", &e))?;
+        info!(sync = %self.sync.name, table = %live, views = views.len(), grants = grants.len(), "swapped");
+        Ok(())
+    }
+
+    /// After a failure: drop the staging table (on a new connection if needed), abort the upload.
+    async fn clean_up_after_failure(&mut self) {
+        let id = self.upload_id.lock().ok().and_then(|mut g| g.take());
+        if let Some(id) = id {
+            if let Err(e) = self.s3.abort_multipart(&self.key, &id).await {
+                warn!(sync = %self.sync.name, error = %e, "cannot abort the multipart upload; the next run aborts it");
+            }
+        }
+        let pg = match self.pg.take() {
+            Some(c) if !c.is_closed() => Some(c),
+            _ => connect(&self.pg_url, &self.sync.name).await.ok(),
+        };
+        let Some(pg) = pg else {
+            warn!(sync = %self.sync.name, "cannot reach PostgreSQL to drop the staging table; the next run drops it");
+            return;
+        };
+        for sql in &self.sync.postgres.cleanup {
+            if let Err(e) = pg.batch_execute(sql).await {
+                warn!(sync = %self.sync.name, error = %pg_message(&e), "cleanup failed; the next run drops the staging table");
+            }
+        }
+    }
+}
+
+/// Views (not materialized) that read `$1` (a qualified table name), with their definitions.
+const VIEWS_SQL: &str = "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
+    pg_get_viewdef(c.oid) AS def, c.oid::int8 AS oid \
+    FROM pg_depend d \
+    JOIN pg_rewrite r ON r.oid = d.objid \
+    JOIN pg_class c ON c.oid = r.ev_class \
+    JOIN pg_namespace n ON n.oid = c.relnamespace \
+    WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+      AND d.refobjid = to_regclass($1) AND c.relkind = 'v' AND c.oid <> d.refobjid \
+    ORDER BY oid";
+
+/// Explicit grants on `$1` other than the owner's own.
+const GRANTS_SQL: &str = "SELECT a.privilege_type, \
+    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+    a.is_grantable \
+    FROM pg_class c, aclexplode(c.relacl) a \
+    WHERE c.oid = to_regclass($1) AND a.grantee <> c.relowner \
+    ORDER BY 2, 1";
+
+/// Connect for one sync; the connection is driven by a background task.
+async fn connect(url: &str, sync: &str) -> Result<Client, Fail> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        Fail::Step(StepError::Postgres(format!(
+            "STIR_POSTGRES_URL is invalid: {}",
+            pg_message(&e)
+        )))
+    })?;
+    config.application_name(format!("stir sync {sync}"));
+    config.connect_timeout(Duration::from_secs(30));
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| pg_err(&format!("cannot connect to {}", redact_url(url)), &e))?;
+    let name = sync.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            warn!(sync = %name, error = %pg_message(&e), "sync's PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Stream the export: chunks into parts for the uploader, and into `copy` when given.
+async fn produce(
+    ch: &clickhouse::Client,
+    select: &str,
+    format: &str,
+    qid: &str,
+    first_part_size: usize,
+    parts: mpsc::Sender<Bytes>,
+    copy: Option<mpsc::Sender<Bytes>>,
+) -> Result<Exported, Fail> {
+    let mut cursor = ch
+        .query_raw(select)
+        .with_setting("query_id", qid)
+        .fetch_bytes(format)
+        .map_err(|e| ch_err("export", e))?;
+    let mut out = Exported::default();
+    let mut part = BytesMut::with_capacity(first_part_size);
+    let mut part_size = first_part_size;
+    let mut sent_parts = 0usize;
+    let mut last = b'\n';
+    while let Some(chunk) = cursor.next().await.map_err(|e| ch_err("export", e))? {
+        if chunk.is_empty() {
+            continue;
+        }
+        out.rows += count_lines(&chunk);
+        out.bytes += chunk.len() as u64;
+        last = chunk[chunk.len() - 1];
+        part.extend_from_slice(&chunk);
+        if let Some(tx) = &copy {
+            if tx.send(chunk).await.is_err() {
+                return Err(other("COPY stopped reading"));
+            }
+        }
+        if part.len() >= part_size {
+            let full = std::mem::replace(&mut part, BytesMut::with_capacity(part_size));
+            if parts.send(full.freeze()).await.is_err() {
+                return Err(other("the S3 upload stopped"));
+            }
+            sent_parts += 1;
+            if sent_parts % 1000 == 0 {
+                part_size += first_part_size;
+            }
+        }
+    }
+    if last != b'\n' {
+        return Err(other(
+            "the ClickHouse export ended in the middle of a row (truncated answer)",
+        ));
+    }
+    if !part.is_empty() || sent_parts == 0 {
+        if parts.send(part.freeze()).await.is_err() {
+            return Err(other("the S3 upload stopped"));
+        }
+    }
+    Ok(out)
+}
+
+/// Upload parts as they come; a single small part becomes one PUT. Answers the part count.
+async fn upload(
+    s3: &S3,
+    key: &str,
+    part_size: usize,
+    mut rx: mpsc::Receiver<Bytes>,
+    upload_id: &Mutex<Option<String>>,
+) -> Result<u32, Fail> {
+    let Some(first) = rx.recv().await else {
+        return Err(other("the export produced nothing"));
+    };
+    if first.len() < part_size {
+        // The producer sends a short part only as the last one.
+        s3.put_object(key, first).await.map_err(s3_err)?;
+        return Ok(1);
+    }
+    let id = s3.create_multipart(key).await.map_err(s3_err)?;
+    if let Ok(mut g) = upload_id.lock() {
+        *g = Some(id.clone());
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    let mut next = Some(first);
+    // One part uploading while the producer fills the next one.
+    while let Some(data) = next.take() {
+        let number = parts.len() as u32 + 1;
+        let (part, following) = tokio::join!(s3.upload_part(key, &id, number, data), rx.recv());
+        parts.push(part.map_err(s3_err)?);
+        next = following;
+    }
+    s3.complete_multipart(key, &id, &parts)
+        .await
+        .map_err(s3_err)?;
+    if let Ok(mut g) = upload_id.lock() {
+        *g = None;
+    }
+    Ok(parts.len() as u32)
+}
+
+/// Feed chunks into COPY; answers the sink unfinished (the caller commits it).
+///
+/// The `DuringCopy` failpoint fires once COPY has data and, in the one-pass mode, the
+/// multipart upload is open (or the stream ended), so a simulated kill leaves both behind.
+async fn feed(
+    runner: &Runner,
+    mut sink: Pin<Box<CopyInSink<Bytes>>>,
+    mut rx: mpsc::Receiver<Bytes>,
+    upload_id: Option<&Mutex<Option<String>>>,
+) -> Result<Pin<Box<CopyInSink<Bytes>>>, Fail> {
+    let mut armed = runner.options.failpoint.is_some();
+    while let Some(chunk) = rx.recv().await {
+        sink.send(chunk).await.map_err(|e| pg_err("COPY", &e))?;
+        if armed {
+            let open = upload_id.is_none_or(|m| m.lock().map(|g| g.is_some()).unwrap_or(true));
+            if open {
+                armed = false;
+                runner.failpoint(Failpoint::DuringCopy).await?;
+            }
+        }
+    }
+    if armed {
+        runner.failpoint(Failpoint::DuringCopy).await?;
+    }
+    Ok(sink)
+}
+
+/// Refuse a new table that lost more than `max_shrink_pct` of the live table's rows.
+fn check_shrink(sync: &Sync, new_rows: u64, live_rows: u64) -> Result<(), String> {
+    let Some(max) = sync.max_shrink_pct else {
+        return Ok(());
+    };
+    if live_rows == 0 || new_rows >= live_rows {
+        return Ok(());
+    }
+    let lost = (live_rows - new_rows) as f64 * 100.0 / live_rows as f64;
+    if lost > max {
+        return Err(format!(
+            "refusing the swap: the new table has {new_rows} rows, the live `{}.{}` has {live_rows} ({lost:.1}% fewer; max-shrink is {max}%)",
+            sync.postgres.schema, sync.postgres.table
+        ));
+    }
+    Ok(())
+}
+
+fn count_lines(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+fn first_line(sql: &str) -> String {
+    let l = sql.lines().next().unwrap_or("");
+    if l.len() < sql.trim_end().len() {
+        format!("{l} …")
+    } else {
+        l.to_string()
+    }
+}
+
+fn pg_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn pg_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `name\ttype\t…` lines of a DESCRIBE answer.
+fn parse_describe(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some((unescape_tsv(f.next()?), unescape_tsv(f.next()?)))
+        })
+        .collect()
+}
+
+fn unescape_tsv(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The column is exported as itself (not a computed expression).
+fn is_plain_column(expr: &str, name: &str) -> bool {
+    let e = expr.trim();
+    e == name || e == quote_ident(name) || e == format!("`{name}`")
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Compat {
+    Yes,
+    /// A structured ClickHouse value (Array, Map, Tuple, JSON) into json/jsonb: exported
+    /// through `toJSONString`.
+    AsJson,
+    No,
+}
+
+/// `Nullable(LowCardinality(String))` -> `String`.
+fn unwrap_type(t: &str) -> &str {
+    let mut t = t.trim();
+    loop {
+        let mut changed = false;
+        for w in ["Nullable(", "LowCardinality("] {
+            if let Some(inner) = t.strip_prefix(w).and_then(|x| x.strip_suffix(')')) {
+                t = inner.trim();
+                changed = true;
+            }
+        }
+        if !changed {
+            return t;
+        }
+    }
+}
+
+/// Whether `family` (e.g. `Int`) names the type `t` (e.g. `Int64`, `Decimal(10,2)`).
+fn family_matches(family: &str, t: &str) -> bool {
+    let name = t.split('(').next().unwrap_or(t).trim();
+    name.strip_prefix(family)
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn compatible(c: &ExportColumn, ch_type: &str) -> Compat {
+    let t = unwrap_type(ch_type);
+    if c.clickhouse_types.is_empty() || c.clickhouse_types.iter().any(|f| family_matches(f, t)) {
+        // Accepted as the plan exports it (a plan that lists Array/Map for jsonb converts
+        // them itself).
+        return Compat::Yes;
+    }
+    let pg = c.pg_type.to_ascii_lowercase();
+    if (pg == "jsonb" || pg == "json")
+        && ["Array", "Map", "Tuple", "JSON", "Object", "Nested"]
+            .iter()
+            .any(|f| family_matches(f, t))
+    {
+        return Compat::AsJson;
+    }
+    Compat::No
+}
+
+/// `DROP`/`CREATE` need `"`-quoting; exported for tests and the benchmark.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", pg_ident(schema), pg_ident(table))
+}
+
+/// A ClickHouse string literal.
+pub fn ch_literal(s: &str) -> String {
+    format!("'{}'", escape_literal(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(pg: &str, families: &[&str]) -> ExportColumn {
+        ExportColumn {
+            name: "c".into(),
+            expr: "c".into(),
+            pg_type: pg.into(),
+            clickhouse_types: families.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn type_families() {
+        assert!(family_matches("Int", "Int64"));
+        assert!(!family_matches("Int", "UInt64"));
+        assert!(family_matches("DateTime", "DateTime64(3, 'UTC')"));
+        assert!(family_matches("Decimal", "Decimal(12, 2)"));
+        assert!(!family_matches("String", "FixedString(3)"));
+        assert_eq!(unwrap_type("Nullable(LowCardinality(String))"), "String");
+        assert_eq!(unwrap_type("LowCardinality(Nullable(String))"), "String");
+        let int8 = col("int8", &["Int", "UInt", "Bool"]);
+        assert_eq!(compatible(&int8, "Nullable(UInt64)"), Compat::Yes);
+        assert_eq!(compatible(&int8, "String"), Compat::No);
+        let j = col("jsonb", &["String", "FixedString"]);
+        assert_eq!(compatible(&j, "Map(String, UInt64)"), Compat::AsJson);
+        let j2 = col("jsonb", &["Map", "Array"]);
+        assert_eq!(compatible(&j2, "Map(String, UInt64)"), Compat::Yes);
+        assert_eq!(compatible(&j, "Array(String)"), Compat::AsJson);
+        assert_eq!(compatible(&j, "String"), Compat::Yes);
+        assert_eq!(compatible(&col("text", &[]), "Array(String)"), Compat::Yes);
+    }
+
+    #[test]
+    fn failpoints_parse() {
+        assert_eq!(
+            Failpoint::parse("sync:after_export"),
+            Some(Failpoint::AfterExport)
+        );
+        assert_eq!(Failpoint::parse("nope"), None);
+    }
+
+    #[test]
+    fn keys_are_safe() {
+        assert_eq!(key_safe("dbt_daily-20260101T001500000Z-a1"), "dbt_daily-20260101T001500000Z-a1");
+        assert_eq!(key_safe("a/b c"), "a_b_c");
+    }
+}

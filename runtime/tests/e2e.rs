@@ -1,0 +1,402 @@
+//! End to end against the real servers (ClickHouse via chdb, PostgreSQL): `--once` builds the
+//! fixture's models, failures keep the live table and alert, history lands in PostgreSQL,
+//! readers never see a half-built table, and two runtimes elect one leader.
+
+#[path = "support/servers.rs"]
+mod servers;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use servers::*;
+use stir::plan::Step;
+use stir_runtime::executor::RunStatus;
+use stir_runtime::metrics::Metrics;
+use stir_runtime::Options;
+
+#[tokio::test]
+async fn servers_env_is_set() {
+    require_servers();
+}
+
+#[tokio::test]
+async fn once_builds_table_incremental_and_view_models_and_records_history() {
+    let w = World::new("once").await;
+    w.seed(0, 100).await;
+    let status = stir_runtime::run_once(w.plan.clone(), w.config.clone(), "core")
+        .await
+        .unwrap();
+    assert_eq!(status, RunStatus::Ok);
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.stg_events", w.wh))
+            .await,
+        100
+    );
+    assert_eq!(
+        w.number(&format!("SELECT sum(n) FROM {}.events_daily", w.wh))
+            .await,
+        100
+    );
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.events_daily", w.wh))
+            .await,
+        3
+    );
+    assert_eq!(
+        w.number(&format!("SELECT sum(total) FROM {}.events_totals", w.wh))
+            .await,
+        100
+    );
+
+    // second run: the incremental model appends only the new rows
+    w.seed(100, 150).await;
+    let status = stir_runtime::run_once(w.plan.clone(), w.config.clone(), "core")
+        .await
+        .unwrap();
+    assert_eq!(status, RunStatus::Ok);
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.stg_events", w.wh))
+            .await,
+        150
+    );
+    assert_eq!(
+        w.number(&format!("SELECT sum(n) FROM {}.events_daily", w.wh))
+            .await,
+        150
+    );
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.events_daily", w.wh))
+            .await,
+        6,
+        "3 first-build rows + 3 appended"
+    );
+    assert_eq!(
+        w.number(&format!("SELECT sum(total) FROM {}.events_totals", w.wh))
+            .await,
+        150
+    );
+    assert_eq!(
+        w.table_names().await,
+        vec!["events_daily", "events_totals", "stg_events"],
+        "no __stir_new leftovers"
+    );
+
+    let pg = w.pg().await;
+    let s = &w.config.history_schema;
+    let runs = pg
+        .query(&format!("SELECT id, status, attempt, plan_hash, ended_at IS NOT NULL FROM {s}.runs WHERE schedule = 'core' ORDER BY started_at"), &[])
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(r.get::<_, String>(1), "ok");
+        assert_eq!(r.get::<_, i32>(2), 1);
+        assert_eq!(r.get::<_, String>(3), w.plan.plan_hash);
+        assert!(r.get::<_, bool>(4));
+    }
+    let run_id: String = runs[1].get(0);
+    let steps = pg
+        .query(&format!("SELECT idx, kind, name, status, rows FROM {s}.steps WHERE run_id = $1 ORDER BY idx"), &[&run_id])
+        .await
+        .unwrap();
+    let got: Vec<(i32, String, String, String, Option<i64>)> = steps
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                0,
+                "model".into(),
+                "stg_events".into(),
+                "ok".into(),
+                Some(150)
+            ),
+            (
+                1,
+                "model".into(),
+                "events_daily".into(),
+                "ok".into(),
+                Some(6)
+            ),
+            (2, "model".into(), "events_totals".into(), "ok".into(), None),
+        ]
+    );
+    let table = stir_runtime::history_table(&w.config, 10, Some("core"))
+        .await
+        .unwrap();
+    assert!(
+        table.lines().next().unwrap().starts_with("FIRE (UTC)"),
+        "{table}"
+    );
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" ok ")).count(),
+        2,
+        "{table}"
+    );
+    w.drop_all().await;
+}
+
+#[tokio::test]
+async fn failing_model_keeps_the_old_table_records_the_error_and_alerts() {
+    let mut w = World::new("fail").await;
+    let (url, mut posts) = webhook().await;
+    w.config.slack_webhook = Some(url);
+    w.seed(0, 20).await;
+    assert_eq!(
+        stir_runtime::run_once(w.plan.clone(), w.config.clone(), "fragile")
+            .await
+            .unwrap(),
+        RunStatus::Ok
+    );
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.fragile_events", w.wh))
+            .await,
+        20
+    );
+
+    w.sql(&format!(
+        "INSERT INTO {}.events VALUES (1000, '2026-01-02 00:00:00', -5)",
+        w.raw
+    ))
+    .await;
+    let status = stir_runtime::run_once(w.plan.clone(), w.config.clone(), "fragile")
+        .await
+        .unwrap();
+    assert_eq!(status, RunStatus::Failed);
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.fragile_events", w.wh))
+            .await,
+        20,
+        "the live table is untouched"
+    );
+    assert_eq!(
+        w.table_names().await,
+        vec!["fragile_events"],
+        "cleanup dropped the __stir_new table"
+    );
+
+    let pg = w.pg().await;
+    let s = &w.config.history_schema;
+    let runs = pg
+        .query(&format!("SELECT status, attempt, error FROM {s}.runs WHERE schedule = 'fragile' ORDER BY started_at, attempt"), &[])
+        .await
+        .unwrap();
+    let got: Vec<(String, i32)> = runs.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![("ok".into(), 1), ("failed".into(), 1), ("failed".into(), 2)],
+        "retries=1: two attempts"
+    );
+    let error: String = runs[2].get(2);
+    assert!(
+        error.contains("fragile_events") && error.contains("negative value"),
+        "{error}"
+    );
+    let step_err: String = pg
+        .query_one(&format!("SELECT error FROM {s}.steps WHERE status = 'failed' ORDER BY started_at DESC LIMIT 1"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(step_err.contains("negative value"), "{step_err}");
+
+    let body = tokio::time::timeout(Duration::from_secs(10), posts.recv())
+        .await
+        .expect("alert posted")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let text = v["text"].as_str().unwrap();
+    assert!(text.contains("`fragile` failed"), "{text}");
+    assert!(text.contains("step `fragile_events`"), "{text}");
+    assert!(text.contains("negative value"), "{text}");
+    assert!(
+        posts.try_recv().is_err(),
+        "one alert per failed run, none for the earlier success"
+    );
+    w.drop_all().await;
+}
+
+#[tokio::test]
+async fn readers_never_see_a_missing_or_half_built_table_during_a_rebuild() {
+    let w = World::new("reader").await;
+    w.seed(0, 5000).await;
+    assert_eq!(
+        stir_runtime::run_once(w.plan.clone(), w.config.clone(), "core")
+            .await
+            .unwrap(),
+        RunStatus::Ok
+    );
+    w.seed(5000, 12000).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (wh, stop, warehouse) = (w.wh.clone(), stop.clone(), w.warehouse.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let r = warehouse
+                    .number(
+                        &format!("SELECT count() FROM {wh}.stg_events"),
+                        &next_id("reader"),
+                    )
+                    .await;
+                seen.push(r.map_err(|e| e.to_string()));
+                tokio::task::yield_now().await;
+            }
+            seen
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let status = stir_runtime::run_once(w.plan.clone(), w.config.clone(), "core")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    assert_eq!(status, RunStatus::Ok);
+    assert!(
+        seen.len() >= 5,
+        "the reader interleaved only {} reads",
+        seen.len()
+    );
+    for r in &seen {
+        match r {
+            Ok(5000) | Ok(12000) => {}
+            other => panic!("a reader saw {other:?} (expected the old 5000 or the new 12000 rows)"),
+        }
+    }
+    assert!(
+        seen.iter().any(|r| r == &Ok(5000)) && seen.iter().any(|r| r == &Ok(12000)),
+        "{seen:?}"
+    );
+    w.drop_all().await;
+}
+
+#[tokio::test]
+async fn a_run_past_its_timeout_is_cancelled_killed_and_recorded() {
+    let mut w = World::new("timeout").await;
+    // a schedule whose statement outlives its 1s window (chdb allows sleep up to 3s)
+    let mut plan = w.plan.clone();
+    let mut s = plan.schedule("core").unwrap().clone();
+    s.name = "sleepy".into();
+    s.timeout_secs = 1;
+    s.steps = vec![Step::Sql {
+        sql: "SELECT sleep(3)".into(),
+    }];
+    plan.schedules.push(s);
+    w.plan = plan.seal();
+    let started = Instant::now();
+    let status = stir_runtime::run_once(w.plan.clone(), w.config.clone(), "sleepy")
+        .await
+        .unwrap();
+    assert_eq!(status, RunStatus::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let pg = w.pg().await;
+    let row = pg
+        .query_one(
+            &format!(
+                "SELECT status, error FROM {}.runs WHERE schedule = 'sleepy'",
+                w.config.history_schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "timeout");
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("timed out after 1s")
+    );
+    // the warehouse answers again after the kill
+    assert_eq!(w.number("SELECT 41 + 1").await, 42);
+    w.drop_all().await;
+}
+
+#[tokio::test]
+async fn two_runtimes_elect_one_leader_and_the_follower_takes_over() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let w = World::new("ha").await;
+    w.seed(0, 10).await;
+    // a crashed run's leftover: the leader drops it when it takes over
+    w.sql(&format!(
+        "CREATE TABLE {}.stg_events__stir_new (id UInt64) ENGINE = MergeTree ORDER BY id",
+        w.wh
+    ))
+    .await;
+    let start = |metrics: Metrics| {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let plan = w.plan.clone();
+        let config = w.config.clone();
+        let task = tokio::spawn(async move {
+            let opts = Options {
+                metrics: Some(metrics),
+                ..Options::default()
+            };
+            stir_runtime::run_with(
+                plan,
+                config,
+                async move {
+                    let _ = rx.await;
+                },
+                opts,
+            )
+            .await
+        });
+        (tx, task)
+    };
+    let wait_for = |m: Metrics, want: bool| async move {
+        let t = Instant::now();
+        while m.is_leader() != want {
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "leadership did not become {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        t.elapsed()
+    };
+    let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
+    let (stop_a, task_a) = start(ma.clone());
+    wait_for(ma.clone(), true).await;
+    let (stop_b, task_b) = start(mb.clone());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(ma.is_leader() && !mb.is_leader(), "exactly one leader");
+    assert!(
+        !w.table_names()
+            .await
+            .contains(&"stg_events__stir_new".to_string()),
+        "leftover dropped"
+    );
+
+    // the leader stops: the follower takes over
+    let _ = stop_a.send(());
+    task_a.await.unwrap().unwrap();
+    assert!(!ma.is_leader());
+    let took = wait_for(mb.clone(), true).await;
+    assert!(took < Duration::from_secs(5), "takeover took {took:?}");
+
+    // A comes back as a follower; then B's lock session dies: A takes over
+    let (stop_a, task_a) = start(ma.clone());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!ma.is_leader() && mb.is_leader());
+    let key = stir_runtime::leader::lock_key(&w.plan.project, &w.plan.warehouse.database);
+    let pg = w.pg().await;
+    let killed: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND ((classid::bigint << 32) | objid::bigint) = $1) t",
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "one session holds the lock");
+    wait_for(ma.clone(), true).await;
+    wait_for(mb.clone(), false).await;
+    let _ = stop_a.send(());
+    let _ = stop_b.send(());
+    task_a.await.unwrap().unwrap();
+    task_b.await.unwrap().unwrap();
+    w.drop_all().await;
+}

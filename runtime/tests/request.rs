@@ -1,0 +1,198 @@
+//! Request steps against real ClickHouse and a local HTTP receiver (127.0.0.1:0).
+//!
+//! Needs `scripts/servers.sh up` and `eval "$(scripts/servers.sh env)"`.
+
+#[path = "fixtures/sync/harness.rs"]
+mod harness;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harness::Case;
+use stir_runtime::request::RequestOptions;
+use stir_runtime::step::{StepError, StepOutcome, StepRunner};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// What the receiver saw: (path, body) in arrival order.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A minimal HTTP/1.1 receiver (keep-alive aware). `code` "retry-me" gets a 503 the first
+/// time, "always-fail" always a 500, "slow" waits 3 s; everything else 200.
+async fn receiver() -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = s.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut r = BufReader::new(r);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        let lower = h.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if r.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let body = String::from_utf8(body).unwrap();
+                    let code = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["code"].as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    let status = {
+                        let mut g = seen.lock().unwrap();
+                        let earlier = g.iter().filter(|(_, b)| b == &body).count();
+                        g.push((path, body.clone()));
+                        match code.as_str() {
+                            "retry-me" if earlier == 0 => "503 Service Unavailable",
+                            "always-fail" => "500 Internal Server Error",
+                            _ => "200 OK",
+                        }
+                    };
+                    if code == "slow" {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                    let resp = format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\n\r\nok");
+                    if w.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/base/"), seen)
+}
+
+async fn seed(c: &Case, codes: &[&str]) {
+    c.ch(&format!(
+        "CREATE TABLE {}.ping_src (code String, n UInt64) ENGINE = MergeTree ORDER BY n",
+        c.src
+    ))
+    .await;
+    let values: Vec<String> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            format!(
+                "('{}', {})",
+                code.replace('\\', "\\\\").replace('\'', "\\'"),
+                i + 1
+            )
+        })
+        .collect();
+    c.ch(&format!(
+        "INSERT INTO {}.ping_src VALUES {}",
+        c.src,
+        values.join(", ")
+    ))
+    .await;
+}
+
+async fn run(c: &Case, name: &str, endpoint: Option<&str>) -> Result<StepOutcome, StepError> {
+    let endpoint = endpoint.map(str::to_string);
+    let runner = c.runner(|o| {
+        let base = o.env.clone();
+        o.env = Arc::new(move |k: &str| {
+            if k == "STIR_ENDPOINT_SINK" {
+                endpoint.clone()
+            } else {
+                base(k)
+            }
+        });
+        o.request = RequestOptions {
+            attempts: 3,
+            timeout: Duration::from_secs(1),
+            backoff: Duration::from_millis(20),
+        };
+    });
+    let ctx = c.ctx(c.config.clone());
+    runner.run_request(&ctx, name, "req-test").await
+}
+
+const CODES: &[&str] = &[
+    "a",
+    "quote\"d",
+    "retry-me",
+    "back\\slash ✓",
+    "always-fail",
+    "f",
+    "g",
+    "h",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_posts_rendered_bodies_retries_503_and_keeps_the_limit() {
+    let c = Case::new("req").await;
+    seed(&c, CODES).await;
+    let (url, seen) = receiver().await;
+    let out = run(&c, "ping", Some(&url)).await.unwrap();
+    // Five rows (limit=5); "always-fail" fails 3 times (1 of 5 = 20% <= 50%).
+    assert_eq!(out.rows, Some(4));
+    let seen = seen.lock().unwrap().clone();
+    let mut per_code: HashMap<String, usize> = HashMap::new();
+    for (path, body) in &seen {
+        assert_eq!(path, "/base/hook/ping");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+        let code = v["code"].as_str().unwrap().to_string();
+        let n = v["n"].as_u64().unwrap() as usize;
+        assert_eq!(CODES[n - 1], code, "body {body}");
+        assert_eq!(v.as_object().unwrap().len(), 2);
+        *per_code.entry(code).or_default() += 1;
+    }
+    let mut counts: Vec<(String, usize)> = per_code.into_iter().collect();
+    counts.sort();
+    let want: Vec<(String, usize)> = vec![
+        ("a".into(), 1),
+        ("always-fail".into(), 3),
+        ("back\\slash ✓".into(), 1),
+        ("quote\"d".into(), 1),
+        ("retry-me".into(), 2),
+    ];
+    assert_eq!(counts, want, "the limit holds and 5xx are retried");
+    // The body text is the template's, byte for byte.
+    assert!(seen
+        .iter()
+        .any(|(_, b)| b == r#"{"code": "quote\"d", "n": 2}"#));
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_fails_above_max_failures_and_names_counts() {
+    let c = Case::new("reqfail").await;
+    seed(&c, &["a", "slow", "always-fail", "b", "c", "d"]).await;
+    let (url, seen) = receiver().await;
+    let err = run(&c, "ping_strict", Some(&url)).await.unwrap_err().to_string();
+    eprintln!("expected failure: {err}");
+    // "slow" times out three times and "always-fail" gets 500s: 2 of 5 = 40% > 10%.
+    assert!(err.contains("2 of 5 POSTs"), "{err}");
+    assert!(err.contains("more than max-failures 10%") && err.contains("3 sent"), "{err}");
+    assert!(seen.lock().unwrap().iter().all(|(p, _)| p == "/base/hook/strict"));
+    // No endpoint configured: a clear error, nothing sent.
+    let err = run(&c, "ping", None).await.unwrap_err().to_string();
+    assert!(err.contains("`STIR_ENDPOINT_SINK` is not set"), "{err}");
+    c.finish().await;
+}

@@ -1,0 +1,345 @@
+//! Scheduler semantics on tokio's paused clock, with a fake step executor.
+
+mod support;
+
+use std::time::Duration;
+
+use stir::schedule::Zone;
+use stir_runtime::alert::AlertKind;
+use support::*;
+
+fn utc_zone() -> Zone {
+    Zone::parse("UTC").unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fire_finding_its_schedule_running_is_skipped_not_queued() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 0, 30),
+        utc_zone(),
+        vec![tier("every_minute", "* * * * *", 10)],
+        &[("every_minute", Behaviour::lasting(Duration::from_secs(150)))],
+        mins(1),
+    );
+    sim.pass(Duration::from_secs(6 * 60)).await; // until 00:06:30
+    let sim = sim.stop().await;
+    let starts: Vec<_> = sim.spans().iter().map(|s| s.fire).collect();
+    // 00:01 runs until 00:03:30; 00:02 and 00:03 are skipped; 00:04 runs until 00:06:30
+    assert_eq!(
+        starts,
+        vec![utc(2026, 1, 1, 0, 1, 0), utc(2026, 1, 1, 0, 4, 0)]
+    );
+    let skipped: Vec<_> = sim
+        .skips("skipped_running")
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            utc(2026, 1, 1, 0, 2, 0),
+            utc(2026, 1, 1, 0, 3, 0),
+            utc(2026, 1, 1, 0, 5, 0),
+            utc(2026, 1, 1, 0, 6, 0)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_catchup_the_first_fire_is_strictly_after_start() {
+    // started at 00:07:30: the 00:00 fire was missed and is never run
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 7, 30),
+        utc_zone(),
+        vec![tier("hourly", "0 * * * *", 30)],
+        &[],
+        mins(1),
+    );
+    sim.pass(mins(50)).await;
+    assert!(sim.spans().is_empty(), "{:?}", sim.spans());
+    sim.pass(mins(5)).await; // 01:02:30
+    let sim = sim.stop().await;
+    let fires: Vec<_> = sim.spans().iter().map(|s| s.fire).collect();
+    assert_eq!(fires, vec![utc(2026, 1, 1, 1, 0, 0)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_catchup_when_started_exactly_on_a_fire() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 1, 0, 0),
+        utc_zone(),
+        vec![tier("hourly", "0 * * * *", 30)],
+        &[],
+        mins(1),
+    );
+    sim.pass(mins(30)).await;
+    let sim = sim.stop().await;
+    assert!(sim.spans().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fires_inside_a_skip_blackout_never_happen_and_are_recorded() {
+    let mut t = tier("half_hourly", "*/30 * * * *", 20);
+    t.skip = vec![window("01:00", "02:00")];
+    let sim = Sim::start(utc(2026, 1, 1, 0, 10, 0), utc_zone(), vec![t], &[], mins(1));
+    sim.pass(mins(141)).await; // to 02:31
+    let sim = sim.stop().await;
+    let fires: Vec<_> = sim.spans().iter().map(|s| s.fire).collect();
+    assert_eq!(
+        fires,
+        vec![
+            utc(2026, 1, 1, 0, 30, 0),
+            utc(2026, 1, 1, 2, 0, 0),
+            utc(2026, 1, 1, 2, 30, 0)
+        ]
+    );
+    let skipped: Vec<_> = sim
+        .skips("skipped_blackout")
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![utc(2026, 1, 1, 1, 0, 0), utc(2026, 1, 1, 1, 30, 0)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn blackouts_are_read_in_the_project_timezone() {
+    // 19:00-22:00 in Kolkata (UTC+05:30) is 13:30-16:30 UTC
+    let mut t = tier("hourly", "30 * * * *", 20);
+    t.skip = vec![window("19:00", "22:00")];
+    let sim = Sim::start(
+        utc(2026, 1, 1, 12, 0, 0),
+        Zone::parse("Asia/Kolkata").unwrap(),
+        vec![t],
+        &[],
+        mins(1),
+    );
+    sim.pass(mins(5 * 60 + 50)).await; // to 17:50 UTC
+    let sim = sim.stop().await;
+    let fires: Vec<_> = sim.spans().iter().map(|s| s.fire).collect();
+    // local 18:30 (13:00Z) runs, 19:30..21:30 local are skipped, 22:30 local (17:00Z) runs
+    assert_eq!(
+        fires,
+        vec![utc(2026, 1, 1, 13, 0, 0), utc(2026, 1, 1, 17, 0, 0)]
+    );
+    assert_eq!(sim.skips("skipped_blackout").len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heavy_fire_finding_another_heavy_run_is_skipped_and_alerted() {
+    let mut a = tier("heavy_a", "0 * * * *", 120);
+    a.heavy = true;
+    let mut b = tier("heavy_b", "30 * * * *", 60);
+    b.heavy = true;
+    let light = tier("light", "30 * * * *", 10); // not heavy: runs alongside
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![a, b, light],
+        &[
+            ("heavy_a", Behaviour::lasting(mins(45))),
+            ("heavy_b", Behaviour::lasting(mins(5))),
+        ],
+        mins(1),
+    );
+    sim.pass(mins(62)).await; // to 02:01
+    let sim = sim.stop().await;
+    let runs: Vec<_> = sim
+        .spans()
+        .iter()
+        .map(|s| (s.schedule.clone(), s.fire))
+        .collect();
+    assert_eq!(
+        runs,
+        vec![
+            ("heavy_a".to_string(), utc(2026, 1, 1, 1, 0, 0)),
+            ("light".to_string(), utc(2026, 1, 1, 1, 30, 0)),
+            ("heavy_a".to_string(), utc(2026, 1, 1, 2, 0, 0)),
+        ]
+    );
+    assert_eq!(
+        sim.skips("skipped_heavy"),
+        vec![("heavy_b".to_string(), utc(2026, 1, 1, 1, 30, 0))]
+    );
+    // (the 02:00 run is cancelled by the test's shutdown: one more alert, of another kind)
+    let alerts: Vec<_> = sim
+        .alerts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind == AlertKind::SkippedHeavy)
+        .cloned()
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].text().contains("heavy_b") && alerts[0].text().contains("heavy_a"),
+        "{}",
+        alerts[0].text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_is_cancelled_at_fire_plus_timeout() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 0, 30),
+        utc_zone(),
+        vec![tier("slow", "5 * * * *", 10)],
+        &[("slow", Behaviour::lasting(mins(25)))],
+        mins(1),
+    );
+    sim.pass(mins(30)).await;
+    let sim = sim.stop().await;
+    let spans = sim.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].end,
+        Some(utc(2026, 1, 1, 0, 15, 0)),
+        "cancelled exactly at 00:05 + 10m"
+    );
+    assert_eq!(
+        sim.fake.aborted.lock().unwrap().len(),
+        1,
+        "queries killed and cleanup ran"
+    );
+    assert_eq!(
+        sim.finished(),
+        vec![(spans[0].run_id.clone(), "timeout".to_string())]
+    );
+    let alerts = sim.alerts.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].kind, AlertKind::Timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_back_off_exponentially_and_succeed() {
+    let mut t = tier("flaky", "0 * * * *", 30);
+    t.retries = 3;
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![t],
+        &[(
+            "flaky",
+            Behaviour {
+                durations: vec![Duration::from_secs(10)],
+                fail_attempts: vec![1, 2],
+            },
+        )],
+        mins(1),
+    );
+    sim.pass(mins(10)).await;
+    let sim = sim.stop().await;
+    let starts: Vec<_> = sim.spans().iter().map(|s| (s.attempt, s.start)).collect();
+    // attempt 1 at 01:00:00 fails at :10, backoff 30s -> 01:00:40, fails at :50, backoff 60s -> 01:01:50
+    assert_eq!(
+        starts,
+        vec![
+            (1, utc(2026, 1, 1, 1, 0, 0)),
+            (2, utc(2026, 1, 1, 1, 0, 40)),
+            (3, utc(2026, 1, 1, 1, 1, 50))
+        ]
+    );
+    let statuses: Vec<_> = sim.finished().into_iter().map(|(_, s)| s).collect();
+    assert_eq!(statuses, vec!["failed", "failed", "ok"]);
+    assert!(
+        sim.alerts.lock().unwrap().is_empty(),
+        "a run that succeeded on retry does not alert"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_never_pass_the_runs_window() {
+    let mut t = tier("flaky", "0 * * * *", 10);
+    t.retries = 5;
+    let sim = Sim::start_with(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![t],
+        &[(
+            "flaky",
+            Behaviour {
+                durations: vec![mins(1)],
+                fail_attempts: vec![1, 2, 3, 4, 5, 6],
+            },
+        )],
+        mins(1),
+        mins(3),
+        Default::default(),
+    );
+    sim.pass(mins(30)).await;
+    let sim = sim.stop().await;
+    let spans = sim.spans();
+    // 01:00 fail 01:01, +3m -> 01:04 fail 01:05, +6m would be 01:11 > 01:10: give up
+    let starts: Vec<_> = spans.iter().map(|s| s.start).collect();
+    assert_eq!(
+        starts,
+        vec![utc(2026, 1, 1, 1, 0, 0), utc(2026, 1, 1, 1, 4, 0)]
+    );
+    for s in &spans {
+        assert!(s.end.unwrap() <= utc(2026, 1, 1, 1, 10, 0));
+    }
+    let alerts = sim.alerts.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].kind, AlertKind::Failure);
+    assert_eq!(alerts[0].step.as_deref(), Some("fake_step"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_running_work_finish_within_grace() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![tier("job", "0 * * * *", 30)],
+        &[("job", Behaviour::lasting(mins(5)))],
+        mins(10),
+    );
+    sim.pass(mins(2)).await; // 01:01, the run is halfway
+    let sim = sim.stop().await; // waits for the run
+    let spans = sim.spans();
+    assert_eq!(spans.len(), 1);
+    assert!(spans[0].ok);
+    assert_eq!(spans[0].end, Some(utc(2026, 1, 1, 1, 5, 0)));
+    assert_eq!(sim.finished()[0].1, "ok");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_cancels_work_still_running_after_grace() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![tier("job", "0 * * * *", 30)],
+        &[("job", Behaviour::lasting(mins(20)))],
+        mins(2),
+    );
+    sim.pass(mins(2)).await; // 01:01
+    let sim = sim.stop().await;
+    let spans = sim.spans();
+    assert_eq!(spans.len(), 1);
+    assert!(!spans[0].ok);
+    assert_eq!(
+        spans[0].end,
+        Some(utc(2026, 1, 1, 1, 3, 0)),
+        "stopped at 01:01 + 2m grace"
+    );
+    assert_eq!(sim.finished()[0].1, "cancelled");
+    assert_eq!(sim.fake.aborted.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_firing() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 0, 0),
+        utc_zone(),
+        vec![tier("m", "* * * * *", 1)],
+        &[],
+        mins(1),
+    );
+    sim.pass(Duration::from_secs(150)).await;
+    let sim = sim.stop().await;
+    let n = sim.spans().len();
+    tokio::time::sleep(mins(10)).await;
+    assert_eq!(sim.spans().len(), n);
+    assert_eq!(n, 2);
+}

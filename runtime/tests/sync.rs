@@ -1,0 +1,814 @@
+//! Sync steps against the real test servers (ClickHouse, PostgreSQL, S3): the happy path with
+//! every value class, and faults that must leave the live table intact.
+//!
+//! Needs `scripts/servers.sh up` and `eval "$(scripts/servers.sh env)"`; without that
+//! environment every test here fails and says so.
+
+#[path = "fixtures/sync/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate};
+use harness::Case;
+use stir_runtime::executor::RunStatus;
+use stir_runtime::s3::{S3Config, S3};
+use stir_runtime::sync::Failpoint;
+
+// ---------------------------------------------------------------------------------------------
+// Data: every value class, generated here, written to ClickHouse as TabSeparated, and the
+// expected PostgreSQL content computed from the same rows.
+
+#[derive(Debug, Clone)]
+struct Row {
+    id: u64,
+    i64: i64,
+    u64: u64,
+    f64: Option<f64>,
+    s: Option<String>,
+    lc: String,
+    /// Days since 1970-01-01.
+    d: i32,
+    /// Seconds since the epoch (UTC).
+    dt: i64,
+    /// Milliseconds since the epoch (UTC).
+    dt64: i64,
+    arr: Vec<String>,
+    arr_i: Vec<i64>,
+    m: Vec<(String, u64)>,
+    b: bool,
+    /// Scaled by 10^4.
+    dec: i64,
+}
+
+const STRINGS: &[&str] = &[
+    "",
+    "\\",
+    "\\\\",
+    "a\tb",
+    "line1\nline2",
+    "cr\r\nlf",
+    "it's \"quoted\"",
+    "\\N",
+    "N",
+    "NULL",
+    "back\\slash\\n not a newline",
+    "unicode ✓ 日本語 émoji 🎉",
+    "ctrl \u{1}\u{2}\u{7}\u{8}\u{b}\u{c}\u{1b}\u{1f}\u{7f}",
+    "{\"json\": [1, 2]}",
+    "trailing space ",
+    "comma,semi;colon:",
+];
+
+const FLOATS: &[f64] = &[
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    -0.0,
+    0.0,
+    1e300,
+    -1e-300,
+    5e-324,
+    f64::MAX,
+    f64::MIN_POSITIVE,
+    0.1,
+    1.0 / 3.0,
+    123456789.125,
+];
+
+fn array_values(i: u64) -> Vec<String> {
+    let all = [
+        "with,comma",
+        "with \"quote\"",
+        "back\\slash",
+        "it's",
+        "{brace}",
+        "NULL",
+        "",
+        "tab\there",
+        "new\nline",
+        "ünï ✓",
+    ];
+    match i % 4 {
+        0 => vec![],
+        1 => vec![format!("a{i}")],
+        2 => all.iter().map(|s| s.to_string()).collect(),
+        _ => vec![format!("x{i}"), all[(i as usize) % all.len()].to_string()],
+    }
+}
+
+fn rows(from: u64, to: u64) -> Vec<Row> {
+    (from..to)
+        .map(|i| {
+            let edge = i % 17 == 0;
+            Row {
+                id: i,
+                i64: match i % 5 {
+                    0 => i64::MIN,
+                    1 => i64::MAX,
+                    _ => (i as i64) * 7919 * if i % 2 == 0 { 1 } else { -1 },
+                },
+                u64: match i % 4 {
+                    0 => u64::MAX,
+                    1 => 1 << 63,
+                    2 => (1 << 63) - 1,
+                    _ => i * 1_000_003,
+                },
+                f64: if i % 13 == 12 {
+                    None
+                } else if edge || i < 40 {
+                    Some(FLOATS[(i as usize) % FLOATS.len()])
+                } else {
+                    Some(i as f64 / 7.0)
+                },
+                s: if i % 500 == 250 {
+                    // ~1.4 MB once escaped: a few of these make the export span several parts.
+                    Some(format!("long {i} ab\\c\td\n").repeat(80_000))
+                } else if i % 11 == 10 {
+                    None
+                } else if i % 3 == 0 {
+                    Some(STRINGS[(i as usize / 3) % STRINGS.len()].to_string())
+                } else {
+                    Some(format!("row {i} ✓"))
+                },
+                lc: ["alpha", "beta", "gamma"][(i % 3) as usize].to_string(),
+                d: match i % 7 {
+                    0 => 0,
+                    1 => 65535,
+                    2 => 11016, // 2000-02-29
+                    _ => 19000 + (i % 400) as i32,
+                },
+                dt: match i % 6 {
+                    0 => 0,
+                    1 => 4_102_444_799, // 2099-12-31 23:59:59
+                    _ => 1_700_000_000 + i as i64 * 37,
+                },
+                dt64: match i % 5 {
+                    0 => -2_208_988_800_000, // 1900-01-01
+                    1 => 1_700_000_000_123,
+                    _ => 1_600_000_000_000 + i as i64 * 1001,
+                },
+                arr: array_values(i),
+                arr_i: match i % 3 {
+                    0 => vec![],
+                    1 => vec![i64::MIN, i64::MAX, 0],
+                    _ => vec![i as i64, -(i as i64)],
+                },
+                m: match i % 3 {
+                    0 => vec![],
+                    1 => vec![("k".into(), u64::MAX), ("quote\"key".into(), 1)],
+                    _ => vec![(format!("n{i}"), i)],
+                },
+                b: i % 2 == 0,
+                dec: ((i as i64 * 123_457) % 100_000_000_000) * if i % 3 == 0 { -1 } else { 1 },
+            }
+        })
+        .collect()
+}
+
+fn tsv_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+fn ch_quoted(s: &str) -> String {
+    format!(
+        "'{}'",
+        s.replace('\\', "\\\\")
+            .replace('\'', "\\'")
+            .replace('\t', "\\t")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r")
+    )
+}
+
+fn dec_text(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    format!("{sign}{}.{:04}", a / 10_000, a % 10_000)
+}
+
+fn tsv(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let f = match r.f64 {
+            None => "\\N".to_string(),
+            Some(v) if v.is_nan() => "nan".into(),
+            Some(v) if v == f64::INFINITY => "inf".into(),
+            Some(v) if v == f64::NEG_INFINITY => "-inf".into(),
+            Some(v) => format!("{v:?}"),
+        };
+        let s = r.s.as_deref().map_or("\\N".to_string(), tsv_escape);
+        let d = (NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(r.d as u64))
+            .format("%Y-%m-%d");
+        let dt = DateTime::from_timestamp(r.dt, 0)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S");
+        let dt64 = DateTime::from_timestamp_millis(r.dt64)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S%.3f");
+        let arr: Vec<String> = r.arr.iter().map(|x| ch_quoted(x)).collect();
+        let arr_i: Vec<String> = r.arr_i.iter().map(|x| x.to_string()).collect();
+        let m: Vec<String> = r
+            .m
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", ch_quoted(k)))
+            .collect();
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{f}\t{s}\t{}\t{d}\t{dt}\t{dt64}\t[{}]\t[{}]\t{{{}}}\t{}\t{}\n",
+            r.id,
+            r.i64,
+            r.u64,
+            r.lc,
+            arr.join(","),
+            arr_i.join(","),
+            m.join(","),
+            r.b,
+            dec_text(r.dec)
+        ));
+    }
+    out
+}
+
+const VALUES_DDL: &str = "(id UInt64, i64 Int64, u64 UInt64, f64 Nullable(Float64), s Nullable(String), \
+    lc LowCardinality(String), d Date, dt DateTime('UTC'), dt64 DateTime64(3, 'UTC'), arr Array(String), \
+    arr_i Array(Int64), m Map(String, UInt64), b Bool, dec Decimal(12, 4)) ENGINE = MergeTree ORDER BY id";
+
+/// Create the source tables (values from `rows`, an empty overflow table) and build the models.
+async fn seed(c: &Case, rows: &[Row]) {
+    c.ch(&format!("CREATE TABLE {}.values_src {VALUES_DDL}", c.src))
+        .await;
+    c.ch(&format!(
+        "CREATE TABLE {}.overflow_src (id UInt64, big UInt64) ENGINE = MergeTree ORDER BY id",
+        c.src
+    ))
+    .await;
+    insert(c, rows).await;
+    c.build_models().await;
+}
+
+async fn insert(c: &Case, rows: &[Row]) {
+    for chunk in rows.chunks(2000) {
+        c.ch(&format!(
+            "INSERT INTO {}.values_src FORMAT TabSeparated\n{}",
+            c.src,
+            tsv(chunk)
+        ))
+        .await;
+    }
+}
+
+/// Rows as PostgreSQL holds them: one comparable line per row.
+fn expected(rows: &[Row]) -> Vec<String> {
+    let mut out: Vec<(u64, String)> = rows
+        .iter()
+        .filter(|r| r.id % 1000 != 999)
+        .map(|r| {
+            let arr_json = serde_json::json!(r.arr_i);
+            let m: serde_json::Map<String, serde_json::Value> = r
+                .m
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                .collect();
+            let profile = (r.id % 2 == 0).then(|| format!("p{}", r.id));
+            (
+                r.id,
+                canonical(
+                    r.id as i64,
+                    r.i64,
+                    &r.u64.to_string(),
+                    r.f64,
+                    r.s.as_deref(),
+                    r.s.as_deref().unwrap_or("none"),
+                    &r.lc,
+                    r.d,
+                    r.dt,
+                    r.dt64,
+                    &r.arr,
+                    &arr_json,
+                    &serde_json::Value::Object(m),
+                    r.b,
+                    &dec_text(r.dec),
+                    profile.as_deref(),
+                ),
+            )
+        })
+        .collect();
+    out.sort_by_key(|(id, _)| *id);
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn canonical(
+    id: i64,
+    i64: i64,
+    u64: &str,
+    f64: Option<f64>,
+    s: Option<&str>,
+    s_def: &str,
+    lc: &str,
+    d: i32,
+    dt: i64,
+    dt64: i64,
+    arr: &[String],
+    arr_json: &serde_json::Value,
+    m: &serde_json::Value,
+    b: bool,
+    dec: &str,
+    profile: Option<&str>,
+) -> String {
+    let f = match f64 {
+        None => "NULL".to_string(),
+        Some(v) if v.is_nan() => "NaN".to_string(),
+        Some(v) => format!("{v:?} bits={:x}", v.to_bits()),
+    };
+    format!(
+        "id={id} i64={i64} u64={u64} f64={f} s={s:?} s_def={s_def:?} lc={lc} d={d} dt={dt} dt64={dt64} arr={arr:?} arr_json={arr_json} m={m} b={b} dec={dec} profile={profile:?}"
+    )
+}
+
+/// The PostgreSQL table, canonicalised like [`expected`].
+async fn actual(c: &Case, table: &str) -> Vec<String> {
+    let rows = c
+        .pg
+        .query(
+            &format!(
+                "SELECT id, i64, u64::text, f64::text, s, s_def, lc, (d - date '1970-01-01')::int4, \
+                 extract(epoch from dt)::int8, round(extract(epoch from dt64) * 1000)::int8, arr, \
+                 arr_json::text, m::text, b, dec::text, profile FROM {} ORDER BY id",
+                c.table(table)
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let f: Option<String> = r.get(3);
+            let f = f.map(|t| t.parse::<f64>().unwrap_or_else(|_| panic!("float {t}")));
+            let arr: Vec<String> = r.get(10);
+            let aj: String = r.get(11);
+            let m: String = r.get(12);
+            canonical(
+                r.get(0),
+                r.get(1),
+                &r.get::<_, String>(2),
+                f,
+                r.get::<_, Option<String>>(4).as_deref(),
+                &r.get::<_, String>(5),
+                &r.get::<_, String>(6),
+                r.get(7),
+                r.get(8),
+                r.get(9),
+                &arr,
+                &serde_json::from_str(&aj).unwrap(),
+                &serde_json::from_str(&m).unwrap(),
+                r.get(13),
+                &r.get::<_, String>(14),
+                r.get::<_, Option<String>>(15).as_deref(),
+            )
+        })
+        .collect()
+}
+
+async fn assert_matches(c: &Case, rows: &[Row]) {
+    let want = expected(rows);
+    let got = actual(c, "vals").await;
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(g, w, "row {i} differs (left: PostgreSQL, right: expected)");
+    }
+    assert_eq!(got.len(), want.len(), "row counts differ");
+}
+
+fn s3(c: &Case) -> S3 {
+    let cfg = S3Config::from_env_with(c.config.s3_endpoint.as_deref(), &|k: &str| {
+        c.env.get(k).cloned()
+    })
+    .unwrap();
+    S3::new(cfg, "stir-test")
+}
+
+async fn staging_leftovers(c: &Case, table: &str) -> bool {
+    c.pg_exists(&format!("{table}__stir_new")).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Happy path
+
+/// The smallest multipart part S3 (and SeaweedFS) accepts.
+const MIN_PART: usize = 5 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
+    let c = Case::new("e2e").await;
+    let data = rows(0, 3000);
+    seed(&c, &data).await;
+    // S3's smallest part (5 MiB), so the ~9 MB export is a multipart upload.
+    let runner = c.runner(|o| o.part_size = MIN_PART);
+    let out = c.sync(&runner, "vals", "e2e-run-1").await.unwrap();
+    let want = expected(&data);
+    assert_eq!(out.rows, Some(want.len() as u64));
+    assert_matches(&c, &data).await;
+
+    // Indexes under their stable names; nothing left behind.
+    let idx: Vec<String> = c
+        .pg
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'vals' ORDER BY 1",
+            &[&c.schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(idx, ["vals__d_idx", "vals__key", "vals__lc_b_idx"]);
+    assert!(!c.pg_exists("vals__stir_new").await);
+    assert!(!c.pg_exists("vals__stir_old").await);
+    let logged: String = c
+        .pg
+        .query_one(
+            "SELECT relpersistence::text FROM pg_class WHERE oid = to_regclass($1)",
+            &[&c.table("vals")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(logged, "p", "the live table is LOGGED");
+
+    // The staged object is in S3, one line per exported row, and no upload is left open.
+    let s3 = s3(&c);
+    let key = format!("{}/vals/e2e-run-1.tsv", c.prefix);
+    let size = s3.head_object(&key).await.unwrap().expect("object exists");
+    assert!(size > MIN_PART as u64, "{size} bytes: several parts");
+    let mut resp = s3.get_object(&key).await.unwrap();
+    let mut lines = 0usize;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        lines += chunk.iter().filter(|&&b| b == b'\n').count();
+    }
+    assert_eq!(lines, data.len());
+    assert!(!key.contains(&c.env["AWS_SECRET_ACCESS_KEY"]));
+    assert!(s3
+        .list_multipart(&format!("{}/", c.prefix))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A view chain and a grant on the live table, then more rows and a run through the
+    // runtime's executor (models rebuilt, then the sync).
+    c.pg.batch_execute(&format!(
+        "CREATE VIEW {s}.vals_view AS SELECT id, s FROM {s}.vals WHERE id >= 0; \
+         CREATE VIEW {s}.vals_view_count AS SELECT count(*) AS n FROM {s}.vals_view; \
+         GRANT SELECT ON {s}.vals TO PUBLIC; GRANT SELECT ON {s}.vals_view TO PUBLIC",
+        s = c.schema
+    ))
+    .await
+    .unwrap();
+    let more = rows(3000, 3500);
+    insert(&c, &more).await;
+    let all: Vec<Row> = data.iter().chain(&more).cloned().collect();
+    let mut config = c.config.clone();
+    config.history_schema = format!("h_{}", c.id);
+    let status = stir_runtime::run_once_with(
+        (*c.plan).clone(),
+        config,
+        "nightly",
+        stir_runtime::Options {
+            runner: Some(Arc::new(c.runner(|_| {}))),
+            ..Default::default()
+        },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, RunStatus::Ok);
+    assert_matches(&c, &all).await;
+    let n: i64 = c
+        .pg
+        .query_one(&format!("SELECT n FROM {}.vals_view_count", c.schema), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n as usize, expected(&all).len(), "the views read the new table");
+    let public_select: bool = c
+        .pg
+        .query_one(
+            "SELECT has_table_privilege('public', $1, 'SELECT')",
+            &[&c.table("vals")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(public_select, "the grant followed the swap");
+    assert!(!c.pg_exists("vals__stir_old").await);
+    let _ = c
+        .pg
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
+        .await;
+    c.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults: each leaves the live table as it was, and the next run succeeds.
+
+/// A case with a live `vals` table of `n` rows, already synced once.
+async fn live_case(name: &str, n: u64) -> (Case, Vec<Row>) {
+    let c = Case::new(name).await;
+    let data = rows(0, n);
+    seed(&c, &data).await;
+    c.sync(&c.runner(|_| {}), "vals", &format!("{name}-setup"))
+        .await
+        .unwrap();
+    (c, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_postgres_backend_killed_during_copy() {
+    let (c, data) = live_case("pgkill", 1500).await;
+    let before = c.pg_digest("vals").await;
+    insert(&c, &rows(1500, 1700)).await;
+    c.build_models().await;
+    let runner = c.runner(|o| o.failpoint = Some(Failpoint::PauseDuringCopy(Duration::from_secs(5))));
+    let sync = c.sync(&runner, "vals", "pgkill-1");
+    let killer = async {
+        for _ in 0..100 {
+            let killed: i64 = c
+                .pg
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE application_name = 'stir sync vals' AND query LIKE $1",
+                    &[&format!("COPY \"{}\".%", c.schema)],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if killed > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the COPY never showed up in pg_stat_activity");
+    };
+    let (result, ()) = tokio::join!(sync, killer);
+    let err = result.unwrap_err().to_string();
+    eprintln!("expected failure: {err}");
+    assert!(err.contains("sync `vals`") && err.contains("COPY"), "{err}");
+    assert!(!err.contains(&c.env["STIR_CLICKHOUSE_PASSWORD"]));
+    assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
+    assert!(!staging_leftovers(&c, "vals").await, "cleanup dropped the staging table");
+    let out = c.sync(&c.runner(|_| {}), "vals", "pgkill-2").await.unwrap();
+    let all: Vec<Row> = data.into_iter().chain(rows(1500, 1700)).collect();
+    assert_eq!(out.rows, Some(expected(&all).len() as u64));
+    assert_matches(&c, &all).await;
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_bad_row_fails_copy_uint64_above_int8() {
+    let c = Case::new("badrow").await;
+    seed(&c, &rows(0, 10)).await;
+    c.ch(&format!(
+        "INSERT INTO {}.overflow_src SELECT number, number * 1000 FROM numbers(500)",
+        c.src
+    ))
+    .await;
+    c.build_models().await;
+    let runner = c.runner(|_| {});
+    c.sync(&runner, "overflow", "badrow-1").await.unwrap();
+    let before = c.pg_digest("overflow").await;
+    c.ch(&format!(
+        "INSERT INTO {}.overflow_src VALUES (1000, 18446744073709551615)",
+        c.src
+    ))
+    .await;
+    c.build_models().await;
+    let err = c
+        .sync(&runner, "overflow", "badrow-2")
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("expected failure: {err}");
+    assert!(err.contains("out of range"), "{err}");
+    assert_eq!(c.pg_digest("overflow").await, before);
+    assert!(!staging_leftovers(&c, "overflow").await);
+    c.ch(&format!("TRUNCATE TABLE {}.overflow_src", c.src)).await;
+    c.ch(&format!(
+        "INSERT INTO {}.overflow_src SELECT number, 9223372036854775807 - number FROM numbers(600)",
+        c.src
+    ))
+    .await;
+    c.build_models().await;
+    let out = c.sync(&runner, "overflow", "badrow-3").await.unwrap();
+    assert_eq!(out.rows, Some(600));
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_s3_unreachable_retries_then_fails_cleanly() {
+    let (c, data) = live_case("s3down", 300).await;
+    let before = c.pg_digest("vals").await;
+    let mut config = c.config.clone();
+    // A closed loopback port.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    config.s3_endpoint = Some(format!("http://127.0.0.1:{port}"));
+    let runner = c.runner(|o| o.s3_attempts = 3);
+    let t0 = std::time::Instant::now();
+    let err = runner_sync(&c, &runner, config, "s3down-1")
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("expected failure: {err}");
+    assert!(err.contains("after 3 attempts"), "{err}");
+    assert!(!err.contains(&c.env["AWS_SECRET_ACCESS_KEY"]), "{err}");
+    assert!(t0.elapsed() >= Duration::from_millis(150), "it retried with a backoff");
+    assert_eq!(c.pg_digest("vals").await, before);
+    assert!(!staging_leftovers(&c, "vals").await);
+    c.sync(&runner, "vals", "s3down-2").await.unwrap();
+    assert_matches(&c, &data).await;
+    c.finish().await;
+}
+
+async fn runner_sync(
+    c: &Case,
+    runner: &stir_runtime::sync::Runner,
+    config: stir_runtime::Config,
+    run_id: &str,
+) -> Result<stir_runtime::step::StepOutcome, stir_runtime::step::StepError> {
+    use stir_runtime::step::StepRunner;
+    let ctx = c.ctx(config);
+    runner.run_sync(&ctx, "vals", run_id).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_max_shrink_refuses_the_swap() {
+    let (c, _) = live_case("shrink", 1000).await;
+    let before = c.pg_digest("vals").await;
+    c.ch(&format!("TRUNCATE TABLE {}.values_src", c.src)).await;
+    let few = rows(0, 300);
+    insert(&c, &few).await;
+    c.build_models().await;
+    let runner = c.runner(|_| {});
+    let err = c
+        .sync(&runner, "vals", "shrink-1")
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("expected failure: {err}");
+    // 1000 rows minus the deleted id 999 live, 300 new: 70% fewer, more than 50%.
+    assert!(
+        err.contains("the new table has 300 rows") && err.contains("has 999") && err.contains("max-shrink is 50%"),
+        "{err}"
+    );
+    assert_eq!(c.pg_digest("vals").await, before);
+    assert!(!staging_leftovers(&c, "vals").await);
+    // Back to a normal size: the next run swaps.
+    let ok = rows(0, 900);
+    c.ch(&format!("TRUNCATE TABLE {}.values_src", c.src)).await;
+    insert(&c, &ok).await;
+    c.build_models().await;
+    c.sync(&runner, "vals", "shrink-2").await.unwrap();
+    assert_matches(&c, &ok).await;
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_type_mismatch_refused_before_postgres() {
+    let c = Case::new("types").await;
+    seed(&c, &rows(0, 50)).await;
+    c.pg.batch_execute(&format!(
+        "CREATE TABLE {s}.vals_typed (id int8, s int8); INSERT INTO {s}.vals_typed VALUES (1, 1), (2, 2)",
+        s = c.schema
+    ))
+    .await
+    .unwrap();
+    let before = c.pg_digest("vals_typed").await;
+    let err = c
+        .sync(&c.runner(|_| {}), "vals_typed", "types-1")
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("expected failure: {err}");
+    assert!(
+        err.contains("column `s`") && err.contains("int8") && err.contains("Nullable(String)"),
+        "{err}"
+    );
+    assert!(err.contains("before touching PostgreSQL"), "{err}");
+    assert_eq!(c.pg_digest("vals_typed").await, before);
+    assert!(!staging_leftovers(&c, "vals_typed").await, "PostgreSQL was not touched");
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_simulated_kills_then_next_run_cleans_and_succeeds() {
+    let (c, data) = live_case("kills", 2000).await;
+    let s3 = s3(&c);
+    let prefix = format!("{}/vals/", c.prefix);
+    let more = rows(2000, 2300);
+    insert(&c, &more).await;
+    c.build_models().await;
+    let all: Vec<Row> = data.iter().chain(&more).cloned().collect();
+    let mut live = c.pg_digest("vals").await;
+    for (i, fp) in [
+        Failpoint::AfterExport,
+        Failpoint::DuringCopy,
+        Failpoint::BeforeSwap,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let runner = c.runner(|o| {
+            o.failpoint = Some(fp);
+            o.part_size = MIN_PART;
+        });
+        let err = c
+            .sync(&runner, "vals", &format!("kills-{i}"))
+            .await
+            .unwrap_err()
+            .to_string();
+        eprintln!("expected failure: {err}");
+        assert!(err.contains("failpoint"), "{err}");
+        assert_eq!(c.pg_digest("vals").await, live, "{fp:?}: live table untouched");
+        // What a killed process leaves behind.
+        match fp {
+            Failpoint::DuringCopy => {
+                let open = s3.list_multipart(&prefix).await.unwrap();
+                assert!(!open.is_empty(), "an unfinished multipart upload is left");
+                assert!(staging_leftovers(&c, "vals").await);
+            }
+            Failpoint::BeforeSwap => assert!(staging_leftovers(&c, "vals").await),
+            _ => {}
+        }
+        let out = c
+            .sync(&c.runner(|o| o.part_size = MIN_PART), "vals", &format!("kills-{i}-next"))
+            .await
+            .unwrap();
+        assert_eq!(out.rows, Some(expected(&all).len() as u64), "{fp:?}");
+        assert!(!staging_leftovers(&c, "vals").await);
+        assert!(s3.list_multipart(&prefix).await.unwrap().is_empty(), "{fp:?}: stale upload aborted");
+        assert_matches(&c, &all).await;
+        live = c.pg_digest("vals").await;
+    }
+    c.finish().await;
+}
+
+/// A real SIGKILL of `stir-runtime --once` paused just before the swap (debug builds read
+/// `STIR_FAILPOINT`), then a new run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_sigkill_of_the_binary_before_the_swap() {
+    use tokio::io::AsyncBufReadExt;
+    let (c, _) = live_case("sigkill", 500).await;
+    let before = c.pg_digest("vals").await;
+    let more = rows(500, 800);
+    insert(&c, &more).await;
+    let plan_path = c.dir.join("plan.json");
+    std::fs::write(&plan_path, c.plan.to_json()).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stir-runtime"))
+        .arg(&plan_path)
+        .arg("--once")
+        .arg("nightly")
+        .env("STIR_FAILPOINT", "sync:pause_before_swap")
+        .env("STIR_HISTORY_SCHEMA", format!("h_{}", c.id))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let paused = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let hit = l.contains("pausing before the swap");
+            seen.push(l);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(paused, Ok(true)),
+        "the binary never reached the failpoint:\n{}",
+        seen.join("\n")
+    );
+    assert!(!seen.iter().any(|l| l.contains(&c.env["AWS_SECRET_ACCESS_KEY"])));
+    child.kill().await.unwrap(); // SIGKILL
+    assert!(staging_leftovers(&c, "vals").await, "the killed run left its staging table");
+    assert_eq!(c.pg_digest("vals").await, before);
+    let out = c.sync(&c.runner(|_| {}), "vals", "sigkill-next").await.unwrap();
+    let all: Vec<Row> = rows(0, 800);
+    assert_eq!(out.rows, Some(expected(&all).len() as u64));
+    assert!(!staging_leftovers(&c, "vals").await);
+    let _ = c
+        .pg
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
+        .await;
+    c.finish().await;
+}
