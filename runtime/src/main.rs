@@ -72,7 +72,7 @@ async fn async_main(cli: Cli) -> ExitCode {
     if let Some(Command::History { limit, schedule }) = cli.command {
         return match stir_runtime::history_table(&config, limit, schedule.as_deref()).await {
             Ok(t) => {
-                print!("{t}");
+                print_out(&t);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e.to_string()),
@@ -90,7 +90,7 @@ async fn async_main(cli: Cli) -> ExitCode {
     if cli.dry_run {
         return match stir_runtime::dryrun::render(&plan, chrono::Utc::now()) {
             Ok(text) => {
-                print!("{text}");
+                print_out(&text);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e.to_string()),
@@ -139,4 +139,10 @@ fn init_logs(format: LogFormat) {
             .with_span_list(true)
             .init(),
     }
+}
+
+/// Print to stdout; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
