@@ -42,6 +42,13 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("stir_runtime=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -91,10 +98,8 @@ async fn bench(rows: u64) {
     drop(file);
 
     // Raw limit: psql \copy of the same TSV into an UNLOGGED table.
-    let create = sync.postgres.prepare[1].replace(
-        &format!("\"{}\"", sync.postgres.new_table),
-        "\"bench_raw\"",
-    );
+    let create = sync.postgres.prepare[1]
+        .replace(&format!("\"{}\"", sync.postgres.new_table), "\"bench_raw\"");
     c.pg.batch_execute(&create).await.unwrap();
     let cols: Vec<String> = sync
         .clickhouse
@@ -163,8 +168,12 @@ async fn bench(rows: u64) {
     );
     for (mode, secs, hwm) in &results {
         let what = match mode {
-            LoadMode::Tee => "stir sync, one pass (export -> S3 + COPY), then SET LOGGED, ANALYZE, swap",
-            LoadMode::FromS3 => "stir sync, upload then load from S3, then SET LOGGED, ANALYZE, swap",
+            LoadMode::Tee => {
+                "stir sync, one pass (export -> S3 + COPY), then SET LOGGED, ANALYZE, swap"
+            }
+            LoadMode::FromS3 => {
+                "stir sync, upload then load from S3, then SET LOGGED, ANALYZE, swap"
+            }
         };
         println!(
             "| {what} | {secs:.2} | {:.0} | {:.0}% | {hwm:.0} MiB |",

@@ -74,7 +74,11 @@ fn environment(name: &str, body: &str) -> Result<Environment<'static>, StepError
 }
 
 /// Render the body for each row.
-pub fn render_bodies(name: &str, body: &str, rows: &[serde_json::Value]) -> Result<Vec<String>, StepError> {
+pub fn render_bodies(
+    name: &str,
+    body: &str,
+    rows: &[serde_json::Value],
+) -> Result<Vec<String>, StepError> {
     let env = environment(name, body)?;
     let template = env
         .get_template("body")

@@ -225,7 +225,13 @@ impl S3 {
         }
         xml.push_str("</CompleteMultipartUpload>");
         let body = self
-            .send(op, "POST", key, &[("uploadId", upload_id)], Bytes::from(xml))
+            .send(
+                op,
+                "POST",
+                key,
+                &[("uploadId", upload_id)],
+                Bytes::from(xml),
+            )
             .await?
             .text()
             .await
@@ -475,10 +481,7 @@ impl S3 {
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
             hex(&Sha256::digest(canonical_request.as_bytes()))
         );
-        let k_date = hmac(
-            format!("AWS4{}", c.secret_key).as_bytes(),
-            date.as_bytes(),
-        );
+        let k_date = hmac(format!("AWS4{}", c.secret_key).as_bytes(), date.as_bytes());
         let k_region = hmac(&k_date, c.region.as_bytes());
         let k_service = hmac(&k_region, b"s3");
         let k_signing = hmac(&k_service, b"aws4_request");
@@ -588,7 +591,12 @@ mod tests {
         let xml = "<ListMultipartUploadsResult><Upload><Key>a/b&amp;c.tsv</Key><UploadId>u1</UploadId></Upload><Upload><Key>a/d.tsv</Key><UploadId>u2</UploadId></Upload></ListMultipartUploadsResult>";
         let ups: Vec<(String, String)> = xml_values(xml, "Upload")
             .iter()
-            .map(|b| (xml_values(b, "Key")[0].clone(), xml_values(b, "UploadId")[0].clone()))
+            .map(|b| {
+                (
+                    xml_values(b, "Key")[0].clone(),
+                    xml_values(b, "UploadId")[0].clone(),
+                )
+            })
             .collect();
         assert_eq!(
             ups,
@@ -625,7 +633,10 @@ mod tests {
         };
         let c = S3Config::from_env_with(Some("http://127.0.0.1:1/"), &get).unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("AKIDSECRET") && !shown.contains("verysecret"), "{shown}");
+        assert!(
+            !shown.contains("AKIDSECRET") && !shown.contains("verysecret"),
+            "{shown}"
+        );
         assert_eq!(c.endpoint, "http://127.0.0.1:1");
         assert_eq!(c.region, "us-east-1");
     }

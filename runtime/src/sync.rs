@@ -336,11 +336,9 @@ impl Runner {
             .require_postgres()
             .map_err(|e| StepError::Other(e.to_string()))?
             .to_string();
-        let mut s3_config = S3Config::from_env_with(
-            ctx.config.s3_endpoint.as_deref(),
-            self.options.env.as_ref(),
-        )
-        .map_err(|e| StepError::S3(e.to_string()))?;
+        let mut s3_config =
+            S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.options.env.as_ref())
+                .map_err(|e| StepError::S3(e.to_string()))?;
         s3_config.attempts = self.options.s3_attempts;
         s3_config.backoff = self.options.s3_backoff;
         let s3 = S3::new(s3_config, &staging.bucket);
@@ -363,7 +361,12 @@ impl Runner {
         let started = Instant::now();
         match job.run().await {
             Ok(rows) => {
-                info!(sync = name, rows, elapsed_ms = started.elapsed().as_millis() as u64, "sync done");
+                info!(
+                    sync = name,
+                    rows,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "sync done"
+                );
                 Ok(StepOutcome { rows: Some(rows) })
             }
             Err(Fail::Killed(at)) => Err(StepError::Other(format!(
@@ -515,7 +518,9 @@ impl Job<'_> {
             .query_one(sql, &[])
             .await
             .map_err(|e| pg_err(&format!("`{sql}`"), &e))?;
-        let n: i64 = row.try_get(0).map_err(|e| pg_err(&format!("`{sql}`"), &e))?;
+        let n: i64 = row
+            .try_get(0)
+            .map_err(|e| pg_err(&format!("`{sql}`"), &e))?;
         Ok(n as u64)
     }
 
@@ -576,19 +581,22 @@ impl Job<'_> {
                 .iter()
                 .map(|c| format!("{} AS {}", c.expr, quote_ident(&c.name)))
                 .collect();
-            let sql = format!(
-                "DESCRIBE TABLE (SELECT {} FROM {table})",
-                list.join(", ")
-            );
+            let sql = format!("DESCRIBE TABLE (SELECT {} FROM {table})", list.join(", "));
             let qid = self.next_qid();
             let text = ch_text(&self.ch, self.ctx, &sql, &qid).await.map_err(|e| {
                 let names: Vec<String> = computed.iter().map(|c| format!("`{}`", c.name)).collect();
-                ch_err(&format!("cannot evaluate the expressions of {}", names.join(", ")), e)
+                ch_err(
+                    &format!("cannot evaluate the expressions of {}", names.join(", ")),
+                    e,
+                )
             })?;
             let got = parse_describe(&text);
             for (i, c) in cols.iter().enumerate() {
                 if types[i].is_none() {
-                    types[i] = got.iter().find(|(n, _)| *n == c.name).map(|(_, t)| t.clone());
+                    types[i] = got
+                        .iter()
+                        .find(|(n, _)| *n == c.name)
+                        .map(|(_, t)| t.clone());
                 }
             }
         }
@@ -642,8 +650,12 @@ impl Job<'_> {
             .map_err(s3_err)?;
         for u in uploads {
             match self.s3.abort_multipart(&u.key, &u.upload_id).await {
-                Ok(()) => info!(sync = %self.sync.name, key = %u.key, "aborted an unfinished upload of an earlier run"),
-                Err(e) => warn!(sync = %self.sync.name, key = %u.key, error = %e, "cannot abort an unfinished upload"),
+                Ok(()) => {
+                    info!(sync = %self.sync.name, key = %u.key, "aborted an unfinished upload of an earlier run")
+                }
+                Err(e) => {
+                    warn!(sync = %self.sync.name, key = %u.key, error = %e, "cannot abort an unfinished upload")
+                }
             }
         }
         Ok(())
@@ -687,7 +699,10 @@ impl Job<'_> {
     /// The one-pass export: ClickHouse -> (S3, COPY). COPY is committed after the upload.
     async fn export_and_copy(&mut self, select: &str) -> Result<(Exported, u64), Fail> {
         let (copy_tx, copy_rx) = mpsc::channel::<Bytes>(32);
-        let pg = self.pg.take().ok_or_else(|| other("no PostgreSQL connection"))?;
+        let pg = self
+            .pg
+            .take()
+            .ok_or_else(|| other("no PostgreSQL connection"))?;
         let copy_sql = self.sync.postgres.copy.clone();
         let runner = self.runner;
         let feeding = async {
@@ -842,7 +857,8 @@ impl Job<'_> {
 }
 
 /// Views (not materialized) that read `$1` (a qualified table name), with their definitions.
-const VIEWS_SQL: &str = "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
+const VIEWS_SQL: &str =
+    "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
     pg_get_viewdef(c.oid) AS def, c.oid::int8 AS oid \
     FROM pg_depend d \
     JOIN pg_rewrite r ON r.oid = d.objid \
@@ -932,10 +948,8 @@ async fn produce(
             "the ClickHouse export ended in the middle of a row (truncated answer)",
         ));
     }
-    if !part.is_empty() || sent_parts == 0 {
-        if parts.send(part.freeze()).await.is_err() {
-            return Err(other("the S3 upload stopped"));
-        }
+    if (!part.is_empty() || sent_parts == 0) && parts.send(part.freeze()).await.is_err() {
+        return Err(other("the S3 upload stopped"));
     }
     Ok(out)
 }
@@ -1187,7 +1201,10 @@ mod tests {
 
     #[test]
     fn keys_are_safe() {
-        assert_eq!(key_safe("dbt_daily-20260101T001500000Z-a1"), "dbt_daily-20260101T001500000Z-a1");
+        assert_eq!(
+            key_safe("dbt_daily-20260101T001500000Z-a1"),
+            "dbt_daily-20260101T001500000Z-a1"
+        );
         assert_eq!(key_safe("a/b c"), "a_b_c");
     }
 }

@@ -156,7 +156,8 @@ async fn request_posts_rendered_bodies_retries_503_and_keeps_the_limit() {
     let mut per_code: HashMap<String, usize> = HashMap::new();
     for (path, body) in &seen {
         assert_eq!(path, "/base/hook/ping");
-        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+        let v: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
         let code = v["code"].as_str().unwrap().to_string();
         let n = v["n"].as_u64().unwrap() as usize;
         assert_eq!(CODES[n - 1], code, "body {body}");
@@ -185,12 +186,22 @@ async fn request_fails_above_max_failures_and_names_counts() {
     let c = Case::new("reqfail").await;
     seed(&c, &["a", "slow", "always-fail", "b", "c", "d"]).await;
     let (url, seen) = receiver().await;
-    let err = run(&c, "ping_strict", Some(&url)).await.unwrap_err().to_string();
+    let err = run(&c, "ping_strict", Some(&url))
+        .await
+        .unwrap_err()
+        .to_string();
     eprintln!("expected failure: {err}");
     // "slow" times out three times and "always-fail" gets 500s: 2 of 5 = 40% > 10%.
     assert!(err.contains("2 of 5 POSTs"), "{err}");
-    assert!(err.contains("more than max-failures 10%") && err.contains("3 sent"), "{err}");
-    assert!(seen.lock().unwrap().iter().all(|(p, _)| p == "/base/hook/strict"));
+    assert!(
+        err.contains("more than max-failures 10%") && err.contains("3 sent"),
+        "{err}"
+    );
+    assert!(seen
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(p, _)| p == "/base/hook/strict"));
     // No endpoint configured: a clear error, nothing sent.
     let err = run(&c, "ping", None).await.unwrap_err().to_string();
     assert!(err.contains("`STIR_ENDPOINT_SINK` is not set"), "{err}");

@@ -212,11 +212,10 @@ fn tsv(rows: &[Row]) -> String {
             .format("%Y-%m-%d %H:%M:%S%.3f");
         let arr: Vec<String> = r.arr.iter().map(|x| ch_quoted(x)).collect();
         let arr_i: Vec<String> = r.arr_i.iter().map(|x| x.to_string()).collect();
-        let m: Vec<String> = r
-            .m
-            .iter()
-            .map(|(k, v)| format!("{}:{v}", ch_quoted(k)))
-            .collect();
+        let m: Vec<String> =
+            r.m.iter()
+                .map(|(k, v)| format!("{}:{v}", ch_quoted(k)))
+                .collect();
         out.push_str(&format!(
             "{}\t{}\t{}\t{f}\t{s}\t{}\t{d}\t{dt}\t{dt64}\t[{}]\t[{}]\t{{{}}}\t{}\t{}\n",
             r.id,
@@ -268,11 +267,10 @@ fn expected(rows: &[Row]) -> Vec<String> {
         .filter(|r| r.id % 1000 != 999)
         .map(|r| {
             let arr_json = serde_json::json!(r.arr_i);
-            let m: serde_json::Map<String, serde_json::Value> = r
-                .m
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
-                .collect();
+            let m: serde_json::Map<String, serde_json::Value> =
+                r.m.iter()
+                    .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                    .collect();
             let profile = (r.id % 2 == 0).then(|| format!("p{}", r.id));
             (
                 r.id,
@@ -428,9 +426,8 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     assert_eq!(idx, ["vals__d_idx", "vals__key", "vals__lc_b_idx"]);
     assert!(!c.pg_exists("vals__stir_new").await);
     assert!(!c.pg_exists("vals__stir_old").await);
-    let logged: String = c
-        .pg
-        .query_one(
+    let logged: String =
+        c.pg.query_one(
             "SELECT relpersistence::text FROM pg_class WHERE oid = to_regclass($1)",
             &[&c.table("vals")],
         )
@@ -486,16 +483,18 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     .unwrap();
     assert_eq!(status, RunStatus::Ok);
     assert_matches(&c, &all).await;
-    let n: i64 = c
-        .pg
-        .query_one(&format!("SELECT n FROM {}.vals_view_count", c.schema), &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n as usize, expected(&all).len(), "the views read the new table");
-    let public_select: bool = c
-        .pg
-        .query_one(
+    let n: i64 =
+        c.pg.query_one(&format!("SELECT n FROM {}.vals_view_count", c.schema), &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(
+        n as usize,
+        expected(&all).len(),
+        "the views read the new table"
+    );
+    let public_select: bool =
+        c.pg.query_one(
             "SELECT has_table_privilege('public', $1, 'SELECT')",
             &[&c.table("vals")],
         )
@@ -504,10 +503,9 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
         .get(0);
     assert!(public_select, "the grant followed the swap");
     assert!(!c.pg_exists("vals__stir_old").await);
-    let _ = c
-        .pg
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
-        .await;
+    let _ =
+        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
+            .await;
     c.finish().await;
 }
 
@@ -531,13 +529,13 @@ async fn fault_postgres_backend_killed_during_copy() {
     let before = c.pg_digest("vals").await;
     insert(&c, &rows(1500, 1700)).await;
     c.build_models().await;
-    let runner = c.runner(|o| o.failpoint = Some(Failpoint::PauseDuringCopy(Duration::from_secs(5))));
+    let runner =
+        c.runner(|o| o.failpoint = Some(Failpoint::PauseDuringCopy(Duration::from_secs(5))));
     let sync = c.sync(&runner, "vals", "pgkill-1");
     let killer = async {
         for _ in 0..100 {
-            let killed: i64 = c
-                .pg
-                .query_one(
+            let killed: i64 =
+                c.pg.query_one(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
                      WHERE application_name = 'stir sync vals' AND query LIKE $1",
                     &[&format!("COPY \"{}\".%", c.schema)],
@@ -558,7 +556,10 @@ async fn fault_postgres_backend_killed_during_copy() {
     assert!(err.contains("sync `vals`") && err.contains("COPY"), "{err}");
     assert!(!err.contains(&c.env["STIR_CLICKHOUSE_PASSWORD"]));
     assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
-    assert!(!staging_leftovers(&c, "vals").await, "cleanup dropped the staging table");
+    assert!(
+        !staging_leftovers(&c, "vals").await,
+        "cleanup dropped the staging table"
+    );
     let out = c.sync(&c.runner(|_| {}), "vals", "pgkill-2").await.unwrap();
     let all: Vec<Row> = data.into_iter().chain(rows(1500, 1700)).collect();
     assert_eq!(out.rows, Some(expected(&all).len() as u64));
@@ -594,7 +595,8 @@ async fn fault_bad_row_fails_copy_uint64_above_int8() {
     assert!(err.contains("out of range"), "{err}");
     assert_eq!(c.pg_digest("overflow").await, before);
     assert!(!staging_leftovers(&c, "overflow").await);
-    c.ch(&format!("TRUNCATE TABLE {}.overflow_src", c.src)).await;
+    c.ch(&format!("TRUNCATE TABLE {}.overflow_src", c.src))
+        .await;
     c.ch(&format!(
         "INSERT INTO {}.overflow_src SELECT number, 9223372036854775807 - number FROM numbers(600)",
         c.src
@@ -626,7 +628,10 @@ async fn fault_s3_unreachable_retries_then_fails_cleanly() {
     eprintln!("expected failure: {err}");
     assert!(err.contains("after 3 attempts"), "{err}");
     assert!(!err.contains(&c.env["AWS_SECRET_ACCESS_KEY"]), "{err}");
-    assert!(t0.elapsed() >= Duration::from_millis(150), "it retried with a backoff");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(150),
+        "it retried with a backoff"
+    );
     assert_eq!(c.pg_digest("vals").await, before);
     assert!(!staging_leftovers(&c, "vals").await);
     c.sync(&runner, "vals", "s3down-2").await.unwrap();
@@ -662,7 +667,9 @@ async fn fault_max_shrink_refuses_the_swap() {
     eprintln!("expected failure: {err}");
     // 1000 rows minus the deleted id 999 live, 300 new: 70% fewer, more than 50%.
     assert!(
-        err.contains("the new table has 300 rows") && err.contains("has 999") && err.contains("max-shrink is 50%"),
+        err.contains("the new table has 300 rows")
+            && err.contains("has 999")
+            && err.contains("max-shrink is 50%"),
         "{err}"
     );
     assert_eq!(c.pg_digest("vals").await, before);
@@ -700,7 +707,10 @@ async fn fault_type_mismatch_refused_before_postgres() {
     );
     assert!(err.contains("before touching PostgreSQL"), "{err}");
     assert_eq!(c.pg_digest("vals_typed").await, before);
-    assert!(!staging_leftovers(&c, "vals_typed").await, "PostgreSQL was not touched");
+    assert!(
+        !staging_leftovers(&c, "vals_typed").await,
+        "PostgreSQL was not touched"
+    );
     c.finish().await;
 }
 
@@ -733,7 +743,11 @@ async fn fault_simulated_kills_then_next_run_cleans_and_succeeds() {
             .to_string();
         eprintln!("expected failure: {err}");
         assert!(err.contains("failpoint"), "{err}");
-        assert_eq!(c.pg_digest("vals").await, live, "{fp:?}: live table untouched");
+        assert_eq!(
+            c.pg_digest("vals").await,
+            live,
+            "{fp:?}: live table untouched"
+        );
         // What a killed process leaves behind.
         match fp {
             Failpoint::DuringCopy => {
@@ -745,12 +759,19 @@ async fn fault_simulated_kills_then_next_run_cleans_and_succeeds() {
             _ => {}
         }
         let out = c
-            .sync(&c.runner(|o| o.part_size = MIN_PART), "vals", &format!("kills-{i}-next"))
+            .sync(
+                &c.runner(|o| o.part_size = MIN_PART),
+                "vals",
+                &format!("kills-{i}-next"),
+            )
             .await
             .unwrap();
         assert_eq!(out.rows, Some(expected(&all).len() as u64), "{fp:?}");
         assert!(!staging_leftovers(&c, "vals").await);
-        assert!(s3.list_multipart(&prefix).await.unwrap().is_empty(), "{fp:?}: stale upload aborted");
+        assert!(
+            s3.list_multipart(&prefix).await.unwrap().is_empty(),
+            "{fp:?}: stale upload aborted"
+        );
         assert_matches(&c, &all).await;
         live = c.pg_digest("vals").await;
     }
@@ -798,17 +819,24 @@ async fn fault_sigkill_of_the_binary_before_the_swap() {
         "the binary never reached the failpoint:\n{}",
         seen.join("\n")
     );
-    assert!(!seen.iter().any(|l| l.contains(&c.env["AWS_SECRET_ACCESS_KEY"])));
+    assert!(!seen
+        .iter()
+        .any(|l| l.contains(&c.env["AWS_SECRET_ACCESS_KEY"])));
     child.kill().await.unwrap(); // SIGKILL
-    assert!(staging_leftovers(&c, "vals").await, "the killed run left its staging table");
+    assert!(
+        staging_leftovers(&c, "vals").await,
+        "the killed run left its staging table"
+    );
     assert_eq!(c.pg_digest("vals").await, before);
-    let out = c.sync(&c.runner(|_| {}), "vals", "sigkill-next").await.unwrap();
+    let out = c
+        .sync(&c.runner(|_| {}), "vals", "sigkill-next")
+        .await
+        .unwrap();
     let all: Vec<Row> = rows(0, 800);
     assert_eq!(out.rows, Some(expected(&all).len() as u64));
     assert!(!staging_leftovers(&c, "vals").await);
-    let _ = c
-        .pg
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
-        .await;
+    let _ =
+        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
+            .await;
     c.finish().await;
 }
