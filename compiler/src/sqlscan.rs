@@ -49,9 +49,46 @@ pub fn blank_jinja(source: &str) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Cheap pre-filter for [`hidden_refs`]: false only when no identifier the tokenizer could
+/// produce names a model, so skipping the tokenizer then changes nothing.
+///
+/// Model names are SQL identifiers (ASCII letters, digits, `_`), and every mention is a Word
+/// token whose value passes `is_model`. In the ClickHouse dialect an unquoted word is a whole
+/// run of `[A-Za-z0-9_]`, or (after a number) a suffix of a run that starts with a digit; a
+/// quoted identifier whose value is such a name sits between its quotes as a whole run. So
+/// checking every run, and every letter-started suffix of digit-started runs, covers them all.
+fn may_name_a_model(sql: &str, is_model: &dyn Fn(&str) -> bool) -> bool {
+    let b = sql.as_bytes();
+    let part = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        if !part(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && part(b[i]) {
+            i += 1;
+        }
+        // Every byte in start..i is ASCII, so both ends are char boundaries.
+        if b[start].is_ascii_digit() {
+            if (start..i).any(|k| !b[k].is_ascii_digit() && is_model(&sql[k..i])) {
+                return true;
+            }
+        } else if is_model(&sql[start..i]) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Find direct mentions of model tables in a template's source.
 pub fn hidden_refs(source: &str, database: &str, is_model: &dyn Fn(&str) -> bool) -> Vec<Mention> {
     let sql = blank_jinja(source);
+    // Most files name no model outside Jinja: skip the tokenizer for them.
+    if !may_name_a_model(&sql, is_model) {
+        return Vec::new();
+    }
     let dialect = ClickHouseDialect {};
     let Ok(tokens) = Tokenizer::new(&dialect, &sql).tokenize_with_location() else {
         // An untokenizable file is ClickHouse's problem to report at run time; no guesses here.
@@ -163,6 +200,40 @@ mod tests {
     fn cte_named_like_a_model_is_not_a_ref() {
         let src = "with mart_a as (select 1) select * from mart_a";
         assert!(hidden_refs(src, "dbt", &models).is_empty());
+    }
+
+    #[test]
+    fn prefilter_keeps_every_mention() {
+        let cases = [
+            "select * from {{ ref('mart_a') }}",
+            "select 1 from dbt.mart_a",
+            "select 1 from \"dbt\".\"mart_b\"",
+            "select 1 from `stg_c`",
+            "select 1 from x where y in mart_b",
+            "select 12mart_a from t",
+            "select 'mart_a' from t -- mart_b",
+        ];
+        for src in cases {
+            let sql = blank_jinja(src);
+            if !hidden_refs_unfiltered(&sql, "dbt", &models).is_empty() {
+                assert!(may_name_a_model(&sql, &models), "{src}");
+            }
+        }
+        assert!(!may_name_a_model(&blank_jinja(cases[0]), &models));
+    }
+
+    /// The tokenizer path alone, for comparing against the pre-filter.
+    fn hidden_refs_unfiltered(
+        sql: &str,
+        db: &str,
+        is_model: &dyn Fn(&str) -> bool,
+    ) -> Vec<Mention> {
+        // Every word counts as a possible model, so the pre-filter always passes; then the
+        // real predicate decides inside.
+        let found = hidden_refs(sql, db, &|n: &str| {
+            n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || is_model(n)
+        });
+        found.into_iter().filter(|m| is_model(&m.model)).collect()
     }
 
     #[test]

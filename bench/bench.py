@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Time stir against dbt on the projects bench/generate.py wrote (issue #8).
+
+Called by bench/run.sh; Python 3.11 standard library only. For each size it runs, in
+ALTERNATING order inside every round (so background noise hits both tools alike):
+
+  stir check MANIFEST                                    vs  dbt parse --no-partial-parse
+  stir ls -m MANIFEST tag:daily                          vs  dbt ls --select tag:daily --no-partial-parse
+                                                         and dbt ls --select tag:daily (partial parse warm)
+
+Every dbt run without partial parse gets a fresh, empty target directory. The warm dbt ls
+reuses one target directory that an untimed `dbt parse` filled first, so its time is what
+a developer waits for on a second `dbt ls` after changing nothing.
+
+Each command runs under `/usr/bin/time -v` (peak RSS, user+sys CPU); wall time is taken
+around the process by this script. Writes bench/results/{results.csv,summary.json},
+the section "stir check vs dbt parse" of docs/performance.md, and docs/perf-check.svg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SECTION = "## stir check vs dbt parse"
+
+# (key, tool, label) in the order they alternate within a round.
+COMMANDS = [
+    ("stir_check", "stir", "stir check"),
+    ("dbt_parse", "dbt", "dbt parse --no-partial-parse"),
+    ("stir_ls", "stir", "stir ls tag:daily"),
+    ("dbt_ls", "dbt", "dbt ls --select tag:daily --no-partial-parse"),
+    ("dbt_ls_warm", "dbt", "dbt ls --select tag:daily, partial parse warm"),
+]
+
+
+def sh(cmd: list[str], **kw) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def timed(cmd: list[str], cwd: str, env: dict, want_stdout: bool = False):
+    """Run cmd under /usr/bin/time -v; return (wall_s, cpu_s, max_rss_kb, stdout)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time", delete=False) as tf:
+        tpath = tf.name
+    full = ["/usr/bin/time", "-v", "-o", tpath] + cmd
+    t0 = time.perf_counter()
+    p = subprocess.run(full, cwd=cwd, env=env, stdout=subprocess.PIPE if want_stdout
+                       else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    stats = {}
+    with open(tpath) as f:
+        for line in f:
+            k, _, v = line.strip().rpartition(": ")
+            stats[k] = v
+    os.unlink(tpath)
+    if p.returncode != 0:
+        sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
+    cpu = float(stats["User time (seconds)"]) + float(stats["System time (seconds)"])
+    rss = int(stats["Maximum resident set size (kbytes)"])
+    return wall, cpu, rss, (p.stdout if want_stdout else "")
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def versions(args) -> dict:
+    rev = sh(["git", "-C", args.repo, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", args.repo, "diff", "--quiet", "HEAD", "--",
+                            "compiler"]).returncode != 0
+    dbtv = sh([os.path.join(args.venv, "bin", "python"), "-c",
+               "import importlib.metadata as m; print(m.version('dbt-core'), "
+               "m.version('dbt-clickhouse'))"]).split()
+    return {"stir": rev + ("+local changes in compiler/" if dirty else ""),
+            "stir_binary": sh([args.stir, "--version"]),
+            "dbt_core": dbtv[0], "dbt_clickhouse": dbtv[1]}
+
+
+def bench_size(n: int, args, env: dict, runs: dict[str, int], rows: list) -> dict:
+    base = os.path.join(args.projects, str(n))
+    manifest = os.path.join(base, "stir", "stir.kdl")
+    dbt_dir = os.path.join(base, "dbt")
+    dbt = os.path.join(args.venv, "bin", "dbt")
+    scratch = tempfile.mkdtemp(prefix=f"stir-bench-{n}-")
+    common = ["--profiles-dir", dbt_dir, "--log-path", os.path.join(scratch, "logs")]
+    warm_target = os.path.join(scratch, "warm-target")
+    # Untimed: fill the warm target (partial_parse.msgpack) for the warm dbt ls runs.
+    subprocess.run([dbt, "-q", "parse", "--target-path", warm_target] + common, cwd=dbt_dir,
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+
+    def fresh_target() -> str:
+        t = os.path.join(scratch, "target")
+        shutil.rmtree(t, ignore_errors=True)
+        return t
+
+    def cmd_for(key: str) -> list[str]:
+        if key == "stir_check":
+            return [args.stir, "check", manifest]
+        if key == "stir_ls":
+            return [args.stir, "ls", "-m", manifest, "tag:daily"]
+        if key == "dbt_parse":
+            return [dbt, "-q", "parse", "--no-partial-parse", "--target-path", fresh_target()] + common
+        ls = [dbt, "-q", "ls", "--select", "tag:daily", "--resource-type", "model",
+              "--output", "name"] + common
+        if key == "dbt_ls":
+            return ls + ["--no-partial-parse", "--target-path", fresh_target()]
+        return ls + ["--target-path", warm_target]
+
+    selected = {}
+    rounds = max(runs.values())
+    for r in range(rounds):
+        order = COMMANDS if r % 2 == 0 else COMMANDS[::-1]  # who goes first alternates too
+        for key, tool, _ in order:
+            if r >= runs[key]:
+                continue
+            wall, cpu, rss, out = timed(cmd_for(key), cwd=base if tool == "stir" else dbt_dir,
+                                        env=env, want_stdout=key.endswith("ls") or key == "dbt_ls_warm")
+            if out:
+                selected[key] = sorted(line for line in out.splitlines() if line.strip())
+            rows.append({"models": n, "command": key, "run": r + 1, "wall_s": round(wall, 4),
+                         "cpu_s": round(cpu, 3), "max_rss_kb": rss})
+            print(f"  N={n:>5} run {r + 1} {key:<12} {wall:8.3f} s wall {cpu:8.3f} s cpu "
+                  f"{rss / 1024:7.1f} MiB", flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    counts = {k: len(v) for k, v in selected.items()}
+    same = len({tuple(v) for v in selected.values()}) == 1
+    if not same:
+        sys.exit(f"N={n}: stir ls and dbt ls disagree on tag:daily: {counts}")
+    return {"daily_selected": counts.get("stir_ls", 0)}
+
+
+def summarize(rows: list, sizes: list[int]) -> dict:
+    out = {}
+    for n in sizes:
+        per = {}
+        for key, _, _ in COMMANDS:
+            rs = [r for r in rows if r["models"] == n and r["command"] == key]
+            if not rs:
+                continue
+            walls = [r["wall_s"] for r in rs]
+            per[key] = {"runs": len(rs), "median_s": statistics.median(walls),
+                        "min_s": min(walls), "max_s": max(walls),
+                        "cpu_median_s": statistics.median(r["cpu_s"] for r in rs),
+                        "max_rss_mib": round(max(r["max_rss_kb"] for r in rs) / 1024, 1)}
+        out[str(n)] = per
+    return out
+
+
+def fmt_t(s: float) -> str:
+    if s < 1:
+        return f"{s * 1000:.0f} ms" if s >= 0.0095 else f"{s * 1000:.1f} ms"
+    return f"{s:.1f} s" if s < 100 else f"{s:.0f} s"
+
+
+def fmt_cpu(s: float) -> str:
+    return "< 10 ms" if s < 0.01 else fmt_t(s)  # /usr/bin/time counts in 10 ms ticks
+
+
+def fmt_spread(d: dict) -> str:
+    return f"{fmt_t(d['median_s'])} ({fmt_t(d['min_s'])}–{fmt_t(d['max_s'])})"
+
+
+# ---------------------------------------------------------------------------- SVG plot
+
+def svg_plot(summary: dict, sizes: list[int], path: str) -> None:
+    import math
+    W, H = 820, 460
+    L, R, T, B = 80, 270, 50, 60
+    pw, ph = W - L - R, H - T - B
+    series = [
+        ("dbt_parse", "dbt parse --no-partial-parse", "#d9480f", ""),
+        ("dbt_ls", "dbt ls tag:daily (no partial parse)", "#f08c00", "6 4"),
+        ("dbt_ls_warm", "dbt ls tag:daily (partial parse warm)", "#e8590c", "2 3"),
+        ("stir_check", "stir check", "#1c7ed6", ""),
+        ("stir_ls", "stir ls tag:daily", "#0b7285", "6 4"),
+    ]
+    vals = [summary[str(n)][k][f] for n in sizes for k, *_ in series if k in summary[str(n)]
+            for f in ("min_s", "max_s")]
+    lo = 10 ** math.floor(math.log10(min(vals)))
+    hi = 10 ** math.ceil(math.log10(max(vals)))
+    xlo, xhi = math.log10(min(sizes)) - 0.08, math.log10(max(sizes)) + 0.08
+
+    def x(n):
+        return L + (math.log10(n) - xlo) / (xhi - xlo) * pw
+
+    def y(s):
+        return T + ph - (math.log10(s) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * ph
+
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+         f'viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{L}" y="24" font-size="15" font-weight="bold">Time against project size '
+         f'(median of runs, bars = min–max)</text>']
+    d = lo
+    while d <= hi * 1.0001:
+        yy = y(d)
+        o.append(f'<line x1="{L}" y1="{yy:.1f}" x2="{L + pw}" y2="{yy:.1f}" stroke="#ddd"/>')
+        o.append(f'<text x="{L - 8}" y="{yy + 4:.1f}" text-anchor="end">{f"{d * 1000:g} ms" if d < 1 else f"{d:g} s"}</text>')
+        d *= 10
+    for n in sizes:
+        xx = x(n)
+        o.append(f'<line x1="{xx:.1f}" y1="{T}" x2="{xx:.1f}" y2="{T + ph}" stroke="#eee"/>')
+        o.append(f'<text x="{xx:.1f}" y="{T + ph + 18}" text-anchor="middle">{n:,}</text>')
+    o.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
+    o.append(f'<text x="{L + pw / 2}" y="{H - 18}" text-anchor="middle">models in the project '
+             f'(log scale)</text>')
+    o.append(f'<text transform="translate(20,{T + ph / 2}) rotate(-90)" text-anchor="middle">'
+             f'wall-clock time (log scale)</text>')
+    for i, (key, label, colour, dash) in enumerate(series):
+        pts = [(n, summary[str(n)][key]) for n in sizes if key in summary[str(n)]]
+        if not pts:
+            continue
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        path_d = " ".join(f"{'M' if j == 0 else 'L'}{x(n):.1f},{y(s['median_s']):.1f}"
+                          for j, (n, s) in enumerate(pts))
+        o.append(f'<path d="{path_d}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}/>')
+        for n, s in pts:
+            xx = x(n)
+            o.append(f'<line x1="{xx:.1f}" y1="{y(s["min_s"]):.1f}" x2="{xx:.1f}" '
+                     f'y2="{y(s["max_s"]):.1f}" stroke="{colour}" stroke-width="1.5"/>')
+            o.append(f'<circle cx="{xx:.1f}" cy="{y(s["median_s"]):.1f}" r="3.5" fill="{colour}">'
+                     f'<title>{label}, {n} models: {fmt_spread(s)}</title></circle>')
+        ly = T + 14 + i * 22
+        o.append(f'<line x1="{L + pw + 14}" y1="{ly}" x2="{L + pw + 44}" y2="{ly}" '
+                 f'stroke="{colour}" stroke-width="2"{dash_attr}/>')
+        o.append(f'<text x="{L + pw + 50}" y="{ly + 4}" font-size="11">{label}</text>')
+    o.append("</svg>\n")
+    with open(path, "w") as f:
+        f.write("\n".join(o))
+
+
+# ---------------------------------------------------------------------------- docs page
+
+def render_section(res: dict) -> str:
+    s, m, v, sizes = res["summary"], res["machine"], res["versions"], res["sizes"]
+    lines = [SECTION, "",
+             "<!-- Written by bench/run.sh (bench/bench.py); edit the script, not this section. -->",
+             "",
+             "Teams adopting stir run `dbt parse` or `dbt ls` on every pull request. This section "
+             "compares them with `stir check` and `stir ls` on generated projects of the real "
+             "platform's shape (bench/generate.py: 25% staging models reading sources, marts in "
+             "ten folders each reffing 1-4 earlier models, Jinja `{% for %}` loops in ~30% of "
+             "them, one owner tag per model, one schedule per tag plus N/20 refresh tiers, "
+             "N/100 syncs). The stir and dbt projects hold the same SQL; each stir project "
+             "passes `stir check --deny-warnings` and `stir ls tag:daily` lists exactly the "
+             "models `dbt ls --select tag:daily` lists.",
+             "",
+             "Median wall-clock time of the runs, with min–max in brackets; *ratio* is dbt's "
+             "median over stir's. Peak memory is the maximum resident set size over the runs.",
+             "",
+             "| models | schedules | stir check | dbt parse (no partial parse) | ratio | "
+             "stir ls tag:daily | dbt ls (no partial parse) | ratio | dbt ls (partial parse warm) "
+             "| ratio | peak RSS stir / dbt parse |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        d = s[str(n)]
+        info = res["projects"][str(n)]
+
+        def ratio(a, b):
+            return f"{d[a]['median_s'] / d[b]['median_s']:,.0f}×"
+        lines.append(
+            f"| {n:,} | {info['schedules']} | {fmt_spread(d['stir_check'])} | "
+            f"{fmt_spread(d['dbt_parse'])} | {ratio('dbt_parse', 'stir_check')} | "
+            f"{fmt_spread(d['stir_ls'])} | {fmt_spread(d['dbt_ls'])} | "
+            f"{ratio('dbt_ls', 'stir_ls')} | {fmt_spread(d['dbt_ls_warm'])} | "
+            f"{ratio('dbt_ls_warm', 'stir_ls')} | "
+            f"{d['stir_check']['max_rss_mib']:.0f} MiB / {d['dbt_parse']['max_rss_mib']:.0f} MiB |")
+    lines += ["", "Runs per size: " + "; ".join(
+        f"{n:,}: stir {s[str(n)]['stir_check']['runs']}, dbt parse {s[str(n)]['dbt_parse']['runs']}, "
+        f"dbt ls {s[str(n)]['dbt_ls']['runs']} + {s[str(n)]['dbt_ls_warm']['runs']} warm"
+        for n in sizes) + ". CPU time (user+sys, median) of `stir check`: " + ", ".join(
+        f"{n:,}: {fmt_cpu(s[str(n)]['stir_check']['cpu_median_s'])}" for n in sizes) +
+        "; of `dbt parse`: " + ", ".join(
+        f"{n:,}: {fmt_cpu(s[str(n)]['dbt_parse']['cpu_median_s'])}" for n in sizes) + ".", ""]
+    lines += ["![time against project size, both tools, log scale](perf-check.svg)", ""]
+    g = res["goals"]
+    lines += ["### Goals", "",
+              f"- **≥ 100× faster than `dbt parse` at 112 models**: {g['ratio_112']:,.0f}× — "
+              f"{'met' if g['ratio_112'] >= 100 else 'NOT met'}.",
+              f"- **10,000 models checked in under a second**: median "
+              f"{fmt_t(g['check_10000_s'])} wall, {fmt_t(g['check_10000_cpu_s'])} CPU — "
+              f"{'met' if g['check_10000_s'] < 1 else 'NOT met'}.",
+              f"- **Growth linear in models and schedules**: CPU time per model of `stir check` "
+              + ", ".join(f"{n:,}: {s[str(n)]['stir_check']['cpu_median_s'] / n * 1e6:.0f} µs"
+                          for n in sizes if n >= 1000)
+              + f"; CPU time from 1,000 to 10,000 models grew {g['growth_1k_10k']:.1f}× for "
+              f"10× the models and {g['sched_growth_1k_10k']:.1f}× the schedules — "
+              + ("linear" if g['growth_1k_10k'] <= 11 else "near-linear, slightly superlinear"
+                 if g['growth_1k_10k'] <= 13 else "NOT linear")
+              + " (the fixed start-up cost dominates at 112 models).", "",
+              "Where `stir check` spends its time at 10,000 models (perf, release build): about "
+              "half in parsing the 0.9 MB manifest with the `kdl` crate's v2 parser (winnow "
+              "alternatives building and discarding errors: `ErrMode::or`, `Alt::choice`), and "
+              "that share grows from about a third at 1,000 models, which is the small "
+              "superlinear part; then reading and rendering the 10,000 templates (minijinja), "
+              "the hidden-ref scan and the schedule checks. Two fixes made for this page: "
+              "`tag:` selectors read a tag index built once (`resolve.rs`) instead of scanning "
+              "every model for every schedule, which was quadratic once schedules grow with "
+              "models, and the hidden-ref scan (`sqlscan.rs`) skips the SQL tokenizer for "
+              "files where no identifier outside Jinja names a model.", ""]
+    lines += ["### Machine and versions", "",
+              f"- {m['nproc']} cores ({m['cpu']}), {m['mem_gib']} GiB memory, Linux "
+              f"{m['kernel']}, Python {m['python']}; load average {res['load_before']} before the "
+              f"runs and {res['load_after']} after (other builds share the machine; the "
+              "alternating order spreads their noise over both tools).",
+              f"- stir {v['stir']} (`{v['stir_binary']}`, release build); dbt-core "
+              f"{v['dbt_core']}, dbt-clickhouse {v['dbt_clickhouse']} (the adapter never "
+              "connects for parse and ls).",
+              f"- Whole `bench/run.sh` run: {res['elapsed_min']:.1f} minutes.",
+              "", "### Reproduce", "",
+              "```sh",
+              "bench/run.sh            # venv with pinned dbt, release build, projects, timings, this section",
+              "```", "",
+              "What it runs for each size N (projects under `$STIR_BENCH_DIR`, default "
+              "`/var/tmp/stir-bench/projects/N`), alternating stir and dbt inside every round:",
+              "", "```sh",
+              "stir check N/stir/stir.kdl",
+              "stir ls -m N/stir/stir.kdl tag:daily",
+              "cd N/dbt",
+              "dbt -q parse --no-partial-parse --target-path FRESH_DIR --profiles-dir .",
+              "dbt -q ls --select tag:daily --resource-type model --output name "
+              "--no-partial-parse --target-path FRESH_DIR --profiles-dir .",
+              "dbt -q parse --target-path WARM_DIR --profiles-dir .        # once, untimed",
+              "dbt -q ls --select tag:daily --resource-type model --output name "
+              "--target-path WARM_DIR --profiles-dir .   # partial parse warm",
+              "```", "",
+              "with `DBT_SEND_ANONYMOUS_USAGE_STATS=false` and `DO_NOT_TRACK=1`, every command "
+              "under `/usr/bin/time -v`. Raw figures: `bench/results/results.csv`, "
+              "`bench/results/summary.json`.", ""]
+    return "\n".join(lines)
+
+
+def write_section(doc: str, section: str) -> None:
+    text = open(doc).read() if os.path.exists(doc) else "# Performance\n"
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+        rest = "\n".join(lines[end:])
+        new = "\n".join(lines[:start]) + "\n" + section.rstrip("\n") + "\n" + \
+            ("\n" + rest if rest.strip() else "")
+        new = new.lstrip("\n") if start == 0 else new
+    with open(doc, "w") as f:
+        f.write(new)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stir", required=True)
+    ap.add_argument("--venv", required=True)
+    ap.add_argument("--projects", required=True)
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[112, 1000, 5000, 10000])
+    ap.add_argument("--quick", action="store_true", help="fewer runs, for trying the script")
+    ap.add_argument("--started", type=float, default=time.time())
+    ap.add_argument("--render-only", action="store_true",
+                    help="re-render docs and SVG from bench/results/summary.json")
+    args = ap.parse_args()
+    results_dir = os.path.join(args.repo, "bench", "results")
+    doc = os.path.join(args.repo, "docs", "performance.md")
+    svg = os.path.join(args.repo, "docs", "perf-check.svg")
+    if args.render_only:
+        res = json.load(open(os.path.join(results_dir, "summary.json")))
+        write_section(doc, render_section(res))
+        svg_plot(res["summary"], res["sizes"], svg)
+        return
+
+    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false", DO_NOT_TRACK="1",
+               DBT_VERSION_CHECK="false", NO_COLOR="1")
+    load_before = open("/proc/loadavg").read().split()[0]
+    vers = versions(args)  # now, next to the build: others may commit while this runs
+    rows, projects = [], {}
+    for n in args.sizes:
+        if args.quick:
+            runs = dict.fromkeys([c[0] for c in COMMANDS], 2 if n <= 1000 else 1)
+        elif n <= 1000:
+            runs = dict.fromkeys([c[0] for c in COMMANDS], 5)
+        else:  # dbt takes minutes here: 3 runs each, stir still 5
+            runs = dict.fromkeys([c[0] for c in COMMANDS], 3)
+            runs["stir_check"] = runs["stir_ls"] = 5
+        print(f"N={n}: runs {runs}", flush=True)
+        info = bench_size(n, args, env, runs, rows)
+        kdl = open(os.path.join(args.projects, str(n), "stir", "stir.kdl")).read()
+        info["schedules"] = sum(1 for line in kdl.splitlines() if line.startswith("schedule "))
+        projects[str(n)] = info
+    summary = summarize(rows, args.sizes)
+    s = summary
+    big, one_k = str(max(args.sizes)), "1000"
+    goals = {
+        "ratio_112": s[str(min(args.sizes))]["dbt_parse"]["median_s"]
+        / s[str(min(args.sizes))]["stir_check"]["median_s"],
+        "check_10000_s": s[big]["stir_check"]["median_s"],
+        "check_10000_cpu_s": s[big]["stir_check"]["cpu_median_s"],
+        "us_per_model": {str(n): s[str(n)]["stir_check"]["median_s"] / n * 1e6
+                         for n in args.sizes},
+        "growth_1k_10k": (s[big]["stir_check"]["cpu_median_s"]
+                          / max(s[one_k]["stir_check"]["cpu_median_s"], 1e-3)
+                          if one_k in s else float("nan")),
+        "sched_growth_1k_10k": (projects[big]["schedules"] / projects[one_k]["schedules"]
+                                if one_k in projects else float("nan")),
+    }
+    res = {"sizes": args.sizes, "summary": summary, "projects": projects, "goals": goals,
+           "machine": machine(), "versions": vers, "load_before": load_before,
+           "load_after": open("/proc/loadavg").read().split()[0],
+           "elapsed_min": (time.time() - args.started) / 60}
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, "results.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["models", "command", "run", "wall_s", "cpu_s",
+                                          "max_rss_kb"])
+        w.writeheader()
+        w.writerows(rows)
+    with open(os.path.join(results_dir, "summary.json"), "w") as f:
+        json.dump(res, f, indent=1, sort_keys=True)
+        f.write("\n")
+    write_section(doc, render_section(res))
+    svg_plot(summary, args.sizes, svg)
+    print()
+    print(render_section(res))
+
+
+if __name__ == "__main__":
+    main()
