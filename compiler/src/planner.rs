@@ -372,6 +372,13 @@ fn model_plan(
                 .push(format!("RENAME TABLE {new} TO {target}{oc}"));
             out.incremental
                 .push(format!("INSERT INTO {target}\n{inc}{settings_clause}"));
+            // Replacing/Collapsing engines deduplicate only at merge time; an incremental run
+            // that re-appends recent rows would leave duplicates for every reader (and for a
+            // sync's unique key) until then. Merge now, so the run ends with one row per key.
+            if model.engine.contains("Replacing") || model.engine.contains("Collapsing") {
+                out.incremental
+                    .push(format!("OPTIMIZE TABLE {target}{oc} FINAL"));
+            }
             out.cleanup.push(drop_new);
         }
     }

@@ -426,7 +426,7 @@ impl Job<'_> {
         let select = self.check_columns().await?;
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
-        let pg = connect(&self.pg_url, &self.sync.name).await?;
+        let pg = connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema).await?;
         self.pg = Some(pg);
         let load = &self.sync.postgres;
         for sql in &load.prepare {
@@ -842,7 +842,9 @@ impl Job<'_> {
         }
         let pg = match self.pg.take() {
             Some(c) if !c.is_closed() => Some(c),
-            _ => connect(&self.pg_url, &self.sync.name).await.ok(),
+            _ => connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema)
+                .await
+                .ok(),
         };
         let Some(pg) = pg else {
             warn!(sync = %self.sync.name, "cannot reach PostgreSQL to drop the staging table; the next run drops it");
@@ -876,8 +878,9 @@ const GRANTS_SQL: &str = "SELECT a.privilege_type, \
     WHERE c.oid = to_regclass($1) AND a.grantee <> c.relowner \
     ORDER BY 2, 1";
 
-/// Connect for one sync; the connection is driven by a background task.
-async fn connect(url: &str, sync: &str) -> Result<Client, Fail> {
+/// Connect for one sync; the connection is driven by a background task. The session's
+/// search_path is the serving schema, so enrich statements name app tables unqualified.
+async fn connect(url: &str, sync: &str, schema: &str) -> Result<Client, Fail> {
     let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
         Fail::Step(StepError::Postgres(format!(
             "STIR_POSTGRES_URL is invalid: {}",
@@ -896,6 +899,13 @@ async fn connect(url: &str, sync: &str) -> Result<Client, Fail> {
             warn!(sync = %name, error = %pg_message(&e), "sync's PostgreSQL connection closed");
         }
     });
+    client
+        .batch_execute(&format!(
+            "SET search_path TO {}, public",
+            stir::planner::pg_ident(schema)
+        ))
+        .await
+        .map_err(|e| pg_err("cannot set search_path", &e))?;
     Ok(client)
 }
 

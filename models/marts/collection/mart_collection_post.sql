@@ -87,7 +87,8 @@ joined as (
                 round((-0.000025017) * sd.profile_follower
                       + (1.11 * (sd.profile_follower * abs(log2((sd.profile_er + 2))) * 2 / 100)))
         END AS _story_reach,
-        if(item.post_type = 'story', _story_reach, 0) story_reach,
+        -- Int64: the sync declares story_reach int8 (round() alone leaves a Float64)
+        if(item.post_type = 'story' and isFinite(_story_reach), toInt64(_story_reach), 0) story_reach,
         sm.swipe_ups swipe_ups,
         sm.sticker_taps sticker_taps,
         ifNull(pd.likes, 0) + ifNull(pd.comments, 0) + ifNull(pd.shares, 0) + ifNull(pd.saves, 0) engagement,

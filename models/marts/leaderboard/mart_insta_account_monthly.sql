@@ -18,7 +18,7 @@ with monthly as (
         avg(engagement_rate) engagement_rate
     from {{ ref('mart_insta_account_weekly') }}
     {% if is_incremental() %}
-    where week >= (select max(month) from {{ this }}) - INTERVAL 1 MONTH
+    where week >= greatest((select max(month) from {{ this }}), toDate('1970-03-01')) - INTERVAL 1 MONTH
     {% endif %}
     group by month, profile_id
 )

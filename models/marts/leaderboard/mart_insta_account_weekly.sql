@@ -10,7 +10,7 @@ followers_by_week_all as (
     from {{ ref('stg_beat_profile_log') }}
     where platform = 'INSTAGRAM'
     {% if is_incremental() %}
-      and created_at >= (select max(week) from {{ this }}) - INTERVAL 14 DAY
+      and created_at >= greatest((select max(week) from {{ this }}), toDate('1970-03-01')) - INTERVAL 14 DAY
     {% endif %}
 ),
 followers_by_week as (
@@ -50,7 +50,7 @@ posts_by_week as (
         avgIf(p.plays, p.post_type = 'reels') avg_plays
     from {{ ref('stg_beat_instagram_post') }} p
     {% if is_incremental() %}
-    where publish_time >= (select max(week) from {{ this }}) - INTERVAL 14 DAY
+    where publish_time >= greatest((select max(week) from {{ this }}), toDate('1970-03-01')) - INTERVAL 14 DAY
     {% endif %}
     group by week, profile_id
 )

@@ -17,7 +17,7 @@ with monthly as (
         avg(engagement_rate) engagement_rate
     from {{ ref('mart_yt_account_weekly') }}
     {% if is_incremental() %}
-    where date >= (select max(month) from {{ this }}) - INTERVAL 1 MONTH
+    where date >= greatest((select max(month) from {{ this }}), toDate('1970-03-01')) - INTERVAL 1 MONTH
     {% endif %}
     group by month, platform_id
 )

@@ -10,7 +10,7 @@ with by_week as (
     from {{ ref('stg_beat_profile_log') }} l
     where platform = 'YOUTUBE'
     {% if is_incremental() %}
-      and created_at >= (select max(date) from {{ this }}) - INTERVAL 14 DAY
+      and created_at >= greatest((select max(date) from {{ this }}), toDate('1970-03-01')) - INTERVAL 14 DAY
     {% endif %}
     group by date, platform_id
 ),

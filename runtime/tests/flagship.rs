@@ -1,0 +1,614 @@
+//! The shipped platform, for real: the raw tables of `examples/seed/raw.sql`, the plan of the
+//! shipped `stir.kdl` (warehouse database, serving schema and S3 prefix renamed to this test's
+//! own), and EVERY enabled schedule run once through the runtime, upstream schedules first.
+//! Then what a user would check: every run ok, every model's table in ClickHouse, the key marts
+//! non-empty, every sync's PostgreSQL table holding the model's rows, the scrape requests POSTed
+//! to beat (a local receiver), and the history in PostgreSQL.
+//!
+//! Needs `scripts/servers.sh up` and `eval "$(scripts/servers.sh env)"`. It recreates the raw
+//! databases `beat_replica`, `coffee`, `_e` and `vidooly` (the manifest's source names), like
+//! `scripts/run.sh` does.
+
+#[path = "support/servers.rs"]
+mod servers;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use servers::*;
+use stir::plan::{Materialized, Plan, Step};
+use stir_runtime::executor::RunStatus;
+use stir_runtime::sync::{Runner, RunnerOptions};
+use stir_runtime::warehouse::Warehouse;
+use stir_runtime::Options;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The seed's statements: `;` + newline separated, `--` comment lines dropped.
+fn seed_statements() -> Vec<String> {
+    let text = std::fs::read_to_string(workspace().join("examples/seed/raw.sql")).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(";\n")
+        .map(|s| s.trim().trim_end_matches(';').trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Replace `from` in the manifest, insisting it is there (the test must notice a renamed key).
+fn edit(text: String, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "stir.kdl no longer contains `{from}`");
+    text.replace(from, to)
+}
+
+/// Models a SQL text reads, as `db.model` mentions.
+fn mentioned(sql: &str, db: &str, models: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let prefix = format!("{db}.");
+    let mut rest = sql;
+    while let Some(i) = rest.find(&prefix) {
+        let before_ok = i == 0
+            || !rest[..i]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let tail = &rest[i + prefix.len()..];
+        let name: String = tail
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if before_ok && models.contains(&name) {
+            out.insert(name.clone());
+        }
+        rest = &tail[name.len()..];
+    }
+    out
+}
+
+/// The schedule graph of a plan: for each enabled schedule, the schedules owning the models it
+/// reads (its run steps' dependencies, its syncs' models, its requests' and sql steps' tables).
+struct Graph {
+    owner: HashMap<String, String>,
+    /// schedule -> (upstream schedule -> models read from it)
+    reads: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+}
+
+fn graph(plan: &Plan) -> Graph {
+    let db = &plan.warehouse.database;
+    let names: BTreeSet<String> = plan.models.iter().map(|m| m.name.clone()).collect();
+    let model = |n: &str| plan.models.iter().find(|m| m.name == n).unwrap();
+    let mut owner = HashMap::new();
+    for s in &plan.schedules {
+        for st in &s.steps {
+            if let Step::Run { models } = st {
+                for m in models {
+                    owner.insert(m.clone(), s.name.clone());
+                }
+            }
+        }
+    }
+    let mut reads = BTreeMap::new();
+    for s in plan.schedules.iter().filter(|s| s.enabled) {
+        let mut r: BTreeSet<String> = BTreeSet::new();
+        for st in &s.steps {
+            match st {
+                Step::Run { models } => {
+                    for m in models {
+                        r.extend(model(m).deps.iter().cloned());
+                    }
+                }
+                Step::Sync { sync } => {
+                    r.insert(
+                        plan.syncs
+                            .iter()
+                            .find(|x| &x.name == sync)
+                            .unwrap()
+                            .from
+                            .clone(),
+                    );
+                }
+                Step::Request { request } => {
+                    let q = plan.requests.iter().find(|x| &x.name == request).unwrap();
+                    r.extend(mentioned(&q.sql, db, &names));
+                }
+                Step::Sql { sql } => r.extend(mentioned(sql, db, &names)),
+            }
+        }
+        let mut up: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for m in r {
+            if let Some(o) = owner.get(&m) {
+                if o != &s.name {
+                    up.entry(o.clone()).or_default().insert(m);
+                }
+            }
+        }
+        reads.insert(s.name.clone(), up);
+    }
+    Graph { owner, reads }
+}
+
+/// Strongly connected components of the schedule graph, upstream components first (Tarjan
+/// emits a component after every component it reads from); members sorted by name.
+fn components(g: &Graph) -> Vec<Vec<String>> {
+    struct T<'a> {
+        g: &'a Graph,
+        index: HashMap<String, usize>,
+        low: HashMap<String, usize>,
+        stack: Vec<String>,
+        on: BTreeSet<String>,
+        out: Vec<Vec<String>>,
+    }
+    fn visit(t: &mut T, v: &str) {
+        let i = t.index.len();
+        t.index.insert(v.into(), i);
+        t.low.insert(v.into(), i);
+        t.stack.push(v.into());
+        t.on.insert(v.into());
+        let ups: Vec<String> = t.g.reads[v].keys().cloned().collect();
+        for w in ups {
+            if !t.g.reads.contains_key(&w) {
+                continue; // a disabled schedule
+            }
+            if !t.index.contains_key(&w) {
+                visit(t, &w);
+                let l = t.low[&w].min(t.low[v]);
+                t.low.insert(v.into(), l);
+            } else if t.on.contains(&w) {
+                let l = t.index[&w].min(t.low[v]);
+                t.low.insert(v.into(), l);
+            }
+        }
+        if t.low[v] == t.index[v] {
+            let mut comp = Vec::new();
+            loop {
+                let w = t.stack.pop().unwrap();
+                t.on.remove(&w);
+                comp.push(w.clone());
+                if w == v {
+                    break;
+                }
+            }
+            comp.sort();
+            t.out.push(comp);
+        }
+    }
+    let mut t = T {
+        g,
+        index: HashMap::new(),
+        low: HashMap::new(),
+        stack: Vec::new(),
+        on: BTreeSet::new(),
+        out: Vec::new(),
+    };
+    for v in g.reads.keys() {
+        if !t.index.contains_key(v) {
+            visit(&mut t, v);
+        }
+    }
+    t.out
+}
+
+struct Flagship {
+    wh: Warehouse,
+    plan: Plan,
+    db: String,
+}
+
+impl Flagship {
+    async fn sql(&self, sql: &str) {
+        self.wh
+            .execute(sql, &next_id("flagship"))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    async fn number(&self, sql: &str) -> u64 {
+        self.wh
+            .number(sql, &next_id("flagship"))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    async fn exists(&self, model: &str) -> bool {
+        self.number(&format!("EXISTS TABLE {}.{model}", self.db))
+            .await
+            == 1
+    }
+
+    /// A schedule cycle (a schedule reads a model of a schedule that reads one of its own) can
+    /// never start on an empty warehouse: each run fails on the other's missing table. The
+    /// shipped manifest has one: dbt_hourly's mart_instagram_account reads dbt_daily's
+    /// weekly snapshots, dbt_daily's leaderboards read mart_instagram_account. Bootstrap it
+    /// the way an operator would on day one: build the models the earlier members read from
+    /// the later ones (and whatever they need that does not exist yet) with the plan's own
+    /// statements, then drop the incremental models built on the way, so that their owner's
+    /// run makes their first build (an incremental run on top would append duplicates).
+    async fn bootstrap(&self, members: &[String], g: &Graph) -> Vec<String> {
+        let mut needed: Vec<String> = Vec::new();
+        for (i, s) in members.iter().enumerate() {
+            for (up, models) in &g.reads[s] {
+                if members[i + 1..].contains(up) {
+                    needed.extend(models.iter().cloned());
+                }
+            }
+        }
+        let mut built = Vec::new();
+        let mut seen = BTreeSet::new();
+        for m in needed {
+            self.build_with_deps(&m, &mut seen, &mut built).await;
+        }
+        for m in &built {
+            let model = self.plan.models.iter().find(|x| &x.name == m).unwrap();
+            if model.materialized == Materialized::Incremental {
+                self.sql(&format!("DROP TABLE IF EXISTS {}", model.table))
+                    .await;
+            }
+        }
+        built
+    }
+
+    fn build_with_deps<'a>(
+        &'a self,
+        name: &'a str,
+        seen: &'a mut BTreeSet<String>,
+        built: &'a mut Vec<String>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+        Box::pin(async move {
+            if !seen.insert(name.to_string()) || self.exists(name).await {
+                return;
+            }
+            let m = self.plan.models.iter().find(|x| x.name == name).unwrap();
+            for d in &m.deps {
+                self.build_with_deps(d, seen, built).await;
+            }
+            let stmts = if m.materialized == Materialized::Incremental {
+                &m.first_build
+            } else {
+                &m.build
+            };
+            for s in stmts {
+                self.sql(s).await;
+            }
+            built.push(name.to_string());
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_platform_runs_every_schedule_for_real() {
+    let started = Instant::now();
+    let mut config = require_servers();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let id = format!("{}_{}", std::process::id(), nanos % 1_000_000);
+    let db = format!("fl_wh_{id}");
+    let schema = format!("fl_app_{id}");
+    config.history_schema = format!("fl_hist_{id}");
+    let bucket = std::env::var("STIR_S3_BUCKET").unwrap_or_else(|_| "stir-test".into());
+
+    // 1. The raw tables.
+    let wh = Warehouse::new(&config);
+    for s in seed_statements() {
+        wh.execute(&s, &next_id("seed"))
+            .await
+            .unwrap_or_else(|e| panic!("examples/seed/raw.sql: {s}: {e}"));
+    }
+
+    // 2. The shipped manifest under this test's names, and its plan.
+    let dir = std::env::temp_dir().join(format!("stir-flagship-{id}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_tree(&workspace().join("models"), &dir.join("models"));
+    let kdl = std::fs::read_to_string(workspace().join("stir.kdl")).unwrap();
+    let kdl = edit(
+        kdl,
+        "warehouse clickhouse database=dbt\n",
+        &format!("warehouse clickhouse database={db}\n"),
+    );
+    assert!(kdl.contains("    sql \"truncate table if exists dbt."));
+    let kdl: String = kdl
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("sql \"") {
+                l.replace(" dbt.", &format!(" {db}."))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let kdl = edit(
+        kdl,
+        "serving postgres schema=public\n",
+        &format!("serving postgres schema={schema}\n"),
+    );
+    let kdl = edit(
+        kdl,
+        "staging s3 bucket=gcc-social-data prefix=\"data-pipeline/tmp\"",
+        &format!("staging s3 bucket={bucket} prefix=\"stir-tests/flagship-{id}\""),
+    );
+    std::fs::write(dir.join("stir.kdl"), kdl).unwrap();
+    let plan = compile(&dir.join("stir.kdl"));
+    assert_eq!(plan.schedules.len(), 74);
+    let fl = Flagship {
+        wh: wh.clone(),
+        plan: plan.clone(),
+        db: db.clone(),
+    };
+    fl.sql(&format!("CREATE DATABASE {db} ENGINE = Atomic"))
+        .await;
+
+    // 3. PostgreSQL: the serving schema with the app tables the enrich statements join.
+    let pg = stir_runtime::history::connect(config.postgres_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    pg.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.instagram_account (id int8 PRIMARY KEY, ig_id text, handle text,
+             thumbnail text, followers int8, audience_gender jsonb, search_phrase text);
+         INSERT INTO {schema}.instagram_account
+             SELECT i, (1000000 + i)::text, 'creator_' || i, 'https://app.example.com/' || i || '.jpg',
+                    2000 + i * i * 20, '{{\"male\": 0.5}}'::jsonb, 'creator ' || i
+             FROM generate_series(1, 400) i;
+         CREATE TABLE {schema}.post_collection (id int8 PRIMARY KEY, share_id text);
+         INSERT INTO {schema}.post_collection SELECT c, 'app-share-' || c FROM generate_series(1, 30) c;"
+    ))
+    .await
+    .unwrap();
+
+    // 4. beat: a local receiver for every POST of the requests.
+    let (hook, mut posts) = webhook().await;
+    let base = hook
+        .trim_end_matches("/services/T000/B000/secret")
+        .to_string();
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    for e in &plan.endpoints {
+        env.insert(
+            format!("STIR_ENDPOINT_{}", e.to_uppercase().replace('-', "_")),
+            base.clone(),
+        );
+    }
+    let runner = Runner::new(RunnerOptions {
+        env: Arc::new(move |k: &str| env.get(k).cloned()),
+        ..RunnerOptions::default()
+    });
+    let options = Options {
+        runner: Some(Arc::new(runner)),
+        ..Options::default()
+    };
+
+    // 5. Every enabled schedule once, upstream first.
+    let g = graph(&plan);
+    let comps = components(&g);
+    let mut timings: Vec<(String, RunStatus, f64)> = Vec::new();
+    let mut bootstrapped = Vec::new();
+    for comp in &comps {
+        if comp.len() > 1 {
+            bootstrapped.extend(fl.bootstrap(comp, &g).await);
+        }
+        for s in comp {
+            let t = Instant::now();
+            let status = stir_runtime::run_once_with(
+                plan.clone(),
+                config.clone(),
+                s,
+                options.clone(),
+                std::future::pending(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+            timings.push((s.clone(), status, t.elapsed().as_secs_f64()));
+        }
+    }
+    let cycles: Vec<&Vec<String>> = comps.iter().filter(|c| c.len() > 1).collect();
+    eprintln!(
+        "flagship: {} schedules in {:.1}s; cycles {cycles:?} bootstrapped with {bootstrapped:?}",
+        timings.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (s, st, secs) in &timings {
+        eprintln!("  {s:40} {st:?} {secs:.2}s");
+    }
+    let enabled = plan.schedules.iter().filter(|s| s.enabled).count();
+    assert_eq!(timings.len(), enabled, "every enabled schedule ran once");
+    let failed: Vec<&(String, RunStatus, f64)> =
+        timings.iter().filter(|t| t.1 != RunStatus::Ok).collect();
+    if !failed.is_empty() {
+        let table = stir_runtime::history_table(&config, 200, None)
+            .await
+            .unwrap();
+        let errors: Vec<String> = table
+            .lines()
+            .filter(|l| !l.contains(" ok "))
+            .map(str::to_string)
+            .collect();
+        panic!(
+            "schedules did not succeed: {failed:?}\n{}",
+            errors.join("\n")
+        );
+    }
+
+    // 6. Every model's table, and the marts a user opens first, non-empty.
+    let tables: BTreeSet<String> = wh
+        .text(
+            &format!("SELECT name FROM system.tables WHERE database = '{db}'"),
+            &next_id("flagship"),
+        )
+        .await
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for m in &plan.models {
+        assert!(
+            tables.contains(&m.name),
+            "model {} (built by {:?}) has no table",
+            m.name,
+            g.owner.get(&m.name)
+        );
+    }
+    assert!(
+        !tables.iter().any(|t| t.ends_with("__stir_new")),
+        "no staging leftovers: {tables:?}"
+    );
+    for m in [
+        "mart_instagram_account",
+        "mart_leaderboard",
+        "mart_time_series",
+        "mart_collection_post",
+        "mart_instagram_account_summary",
+    ] {
+        let n = fl.number(&format!("SELECT count() FROM {db}.{m}")).await;
+        assert!(n > 0, "{m} is empty");
+    }
+
+    // 7. Every sync's PostgreSQL table holds the model's rows (minus its delete-where rows).
+    for s in &plan.syncs {
+        let deleted: Vec<String> = s
+            .postgres
+            .transform
+            .iter()
+            .filter_map(|t| {
+                t.split_once(" WHERE ")
+                    .filter(|_| t.starts_with("DELETE FROM"))
+            })
+            .map(|(_, cond)| cond.to_string())
+            .collect();
+        let mut q = "SELECT count()".to_string();
+        for c in &deleted {
+            q.push_str(&format!(" - countIf({c})"));
+        }
+        q.push_str(&format!(" FROM {db}.{}", s.from));
+        let want = fl.number(&q).await;
+        let got: i64 = pg
+            .query_one(
+                &format!("SELECT count(*) FROM \"{schema}\".\"{}\"", s.postgres.table),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("sync {}: {e}", s.name))
+            .get(0);
+        assert_eq!(got as u64, want, "sync {} -> {}", s.name, s.postgres.table);
+        assert!(want > 0, "sync {}: {} is empty", s.name, s.from);
+    }
+    // the enrich statements joined the app tables
+    let enriched: i64 = pg
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {schema}.leaderboard WHERE platform_profile_id IS NOT NULL"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        enriched > 0,
+        "leaderboard enrich matched no instagram_account"
+    );
+
+    // 8. The requests: one POST per row, to the flow of the request.
+    let mut by_flow: BTreeMap<String, usize> = BTreeMap::new();
+    while let Ok(body) = posts.try_recv() {
+        let v: serde_json::Value = serde_json::from_str(&body).expect("request bodies are JSON");
+        *by_flow
+            .entry(v["flow"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    let hist = &config.history_schema;
+    let sent: i64 = pg
+        .query_one(
+            &format!(
+                "SELECT coalesce(sum(rows), 0)::int8 FROM {hist}.steps WHERE kind = 'request'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        by_flow.values().sum::<usize>() as i64,
+        sent,
+        "the receiver got one POST per row sent: {by_flow:?}"
+    );
+    for r in &plan.requests {
+        let rows = fl.number(&format!("SELECT count() FROM ({})", r.sql)).await;
+        let flow = r
+            .body
+            .split("\"flow\": \"")
+            .nth(1)
+            .and_then(|x| x.split('"').next())
+            .unwrap();
+        if rows > 0 {
+            assert!(
+                by_flow.get(flow).copied().unwrap_or(0) > 0,
+                "request {} has {rows} rows but beat got no {flow} POST",
+                r.name
+            );
+        }
+    }
+    eprintln!("flagship: POSTs by flow {by_flow:?}");
+
+    // 9. The next day: the daily batch again (its incremental snapshot models append the last
+    //    weeks again) and a sync of one of them; the leaderboards and syncs see no duplicates.
+    for s in ["dbt_daily", "sync_insta_account_weekly"] {
+        let status = stir_runtime::run_once_with(
+            plan.clone(),
+            config.clone(),
+            s,
+            options.clone(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, RunStatus::Ok, "second run of {s}");
+    }
+
+    // 10. The history.
+    let runs: i64 = pg
+        .query_one(
+            &format!("SELECT count(*) FROM {hist}.runs WHERE status = 'ok'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(runs as usize, enabled + 2);
+    let table = stir_runtime::history_table(&config, 5, None).await.unwrap();
+    assert!(table.starts_with("FIRE (UTC)"), "{table}");
+
+    // Clean up (only on success: a failure leaves everything for a look).
+    let _ = wh
+        .execute(
+            &format!("DROP DATABASE IF EXISTS {db}"),
+            &next_id("flagship"),
+        )
+        .await;
+    let _ = pg
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {hist} CASCADE"
+        ))
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("flagship: done in {:.1}s", started.elapsed().as_secs_f64());
+}
