@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{Client, CopyInSink, NoTls};
 use tracing::{info, warn};
 
-use crate::config::{redact_url, Config};
+use crate::config::redact_url;
 use crate::request::{self, RequestOptions};
 use crate::s3::{Part, S3Config, S3};
 use crate::step::{BoxFut, StepCtx, StepError, StepOutcome, StepRunner};
@@ -262,17 +262,7 @@ fn ch_err(what: &str, e: clickhouse::error::Error) -> Fail {
     )))
 }
 
-/// A ClickHouse client with the runtime's connection settings.
-pub fn clickhouse_client(config: &Config) -> clickhouse::Client {
-    let mut client = clickhouse::Client::default().with_url(&config.clickhouse_url);
-    if let Some(user) = &config.clickhouse_user {
-        client = client.with_user(user);
-    }
-    if let Some(password) = &config.clickhouse_password {
-        client = client.with_password(password);
-    }
-    client
-}
+pub use crate::warehouse::clickhouse_client;
 
 /// Run one query and answer its TabSeparated text.
 async fn ch_text(

@@ -21,16 +21,23 @@ pub struct Warehouse {
     client: clickhouse::Client,
 }
 
+/// A ClickHouse client with the runtime's connection settings (shared by statements and syncs).
+pub fn clickhouse_client(config: &Config) -> clickhouse::Client {
+    let mut client = clickhouse::Client::default().with_url(&config.clickhouse_url);
+    if let Some(user) = &config.clickhouse_user {
+        client = client.with_user(user);
+    }
+    if let Some(password) = &config.clickhouse_password {
+        client = client.with_password(password);
+    }
+    client
+}
+
 impl Warehouse {
     pub fn new(config: &Config) -> Warehouse {
-        let mut client = clickhouse::Client::default().with_url(&config.clickhouse_url);
-        if let Some(user) = &config.clickhouse_user {
-            client = client.with_user(user);
+        Warehouse {
+            client: clickhouse_client(config),
         }
-        if let Some(password) = &config.clickhouse_password {
-            client = client.with_password(password);
-        }
-        Warehouse { client }
     }
 
     /// Run one statement; the SQL is sent verbatim (no `?` placeholders).
