@@ -108,9 +108,14 @@ impl Warehouse {
 }
 
 fn query_error(query_id: &str, e: clickhouse::error::Error) -> WarehouseError {
+    let mut message = e.to_string().trim().to_string();
+    // The crate says only "network error: client error (Connect)"; say what to check.
+    if matches!(e, clickhouse::error::Error::Network(_)) {
+        message.push_str(" (is ClickHouse reachable at STIR_CLICKHOUSE_URL?)");
+    }
     WarehouseError::Query {
         query_id: query_id.to_string(),
-        message: e.to_string().trim().to_string(),
+        message,
     }
 }
 
