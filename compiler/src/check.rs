@@ -362,7 +362,7 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
                     .help(format!("write `{{{{ ref('{}') }}}}` so the dependency is declared and the table name follows the warehouse", mention.model)),
             );
         }
-        match renderer.render(&r.name.text, &r.name.text, &source, false) {
+        match renderer.render(&r.name.text, None, &source, false) {
             Ok((sql, reads)) => {
                 compiled[i].sql = Some(sql);
                 for name in reads.refs {

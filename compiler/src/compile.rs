@@ -261,7 +261,7 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
             &[false]
         };
         for &incremental in variants {
-            match renderer.render(&m.name.text, &m.name.text, &source, incremental) {
+            match renderer.render(&m.name.text, Some(&m.name.text), &source, incremental) {
                 Ok((sql, reads)) => {
                     if incremental {
                         models[i].sql_incremental = Some(sql);
@@ -408,6 +408,14 @@ fn build_graph(c: &mut Compiled) {
 
 fn resolve_schedules(c: &mut Compiled) {
     let file = c.manifest_file;
+    let renderer = Renderer::new(
+        &c.manifest.warehouse.database,
+        c.manifest
+            .vars
+            .iter()
+            .map(|v| (v.name.text.clone(), v.value.clone()))
+            .collect(),
+    );
     let mut all_steps = Vec::new();
     let mut owners: BTreeMap<usize, Vec<Owner>> = BTreeMap::new();
     let mut findings = Vec::new();
@@ -472,7 +480,17 @@ fn resolve_schedules(c: &mut Compiled) {
                         c.graph.sort(&mut ms);
                         steps.push(ResolvedStep::Run(ms));
                     }
-                    StepKind::Sql(sql) => steps.push(ResolvedStep::Sql(sql.clone())),
+                    StepKind::Sql(sql) => {
+                        let rendered = sql_step(
+                            c,
+                            &renderer,
+                            &s.name.text,
+                            sql,
+                            step.span.clone(),
+                            &mut findings,
+                        );
+                        steps.push(ResolvedStep::Sql(rendered));
+                    }
                     StepKind::Sync(n) => match c.names.syncs.get(&n.text) {
                         Some(&i) => steps.push(ResolvedStep::Sync(i)),
                         None => findings.push(c.names.unknown("sync", n, file)),
@@ -517,6 +535,78 @@ fn eval(
                     .help(e.help),
             );
             None
+        }
+    }
+}
+
+/// A `sql` step is a template like a model (`ref`, `source`, `var`; no `this`), so it follows
+/// the warehouse database; a model's table named directly is a hidden reference here too.
+fn sql_step(
+    c: &Compiled,
+    renderer: &Renderer,
+    schedule: &str,
+    sql: &str,
+    span: std::ops::Range<usize>,
+    out: &mut Vec<Finding>,
+) -> String {
+    let file = c.manifest_file;
+    for mention in sqlscan::hidden_refs(sql, &c.manifest.warehouse.database, &|n| {
+        c.names.models.contains_key(n)
+    }) {
+        out.push(
+            Finding::warning(
+                "stir::hidden_ref",
+                file,
+                span.clone(),
+                format!(
+                    "a `sql` step of schedule `{schedule}` names `{}` without `ref()`",
+                    mention.model
+                ),
+            )
+            .label("direct table reference")
+            .help(format!(
+                "write `{{{{ ref('{}') }}}}` so the statement follows the warehouse database",
+                mention.model
+            )),
+        );
+    }
+    match renderer.render(schedule, None, sql, false) {
+        Ok((text, reads)) => {
+            for r in reads
+                .refs
+                .iter()
+                .filter(|r| !c.names.models.contains_key(*r))
+            {
+                out.push(
+                    Finding::error(
+                        "stir::unknown_ref",
+                        file,
+                        span.clone(),
+                        format!(
+                            "`ref('{r}')` in a `sql` step of schedule `{schedule}` names no model"
+                        ),
+                    )
+                    .label("unknown model")
+                    .help(
+                        did_you_mean(r, c.names.models.keys().map(String::as_str))
+                            .unwrap_or_else(|| "declare the model in a `models` group".into()),
+                    ),
+                );
+            }
+            text
+        }
+        Err(e) => {
+            out.push(
+                Finding::error(
+                    "stir::template",
+                    file,
+                    span,
+                    format!("`sql` step of schedule `{schedule}`: {}", e.message),
+                )
+                .label("in this statement")
+                .help("`sql` steps see `ref('model')`, `source('db', 'table')` and `var('name')`"),
+            );
+            sql.to_string()
         }
     }
 }

@@ -95,7 +95,7 @@ impl Renderer {
     pub fn render(
         &self,
         name: &str,
-        this: &str,
+        this: Option<&str>,
         source: &str,
         incremental: bool,
     ) -> Result<(String, Reads), TemplateError> {
@@ -104,11 +104,18 @@ impl Renderer {
             st.reads = Reads::default();
             st.incremental = incremental;
         }
-        let this_value = Value::from_safe_string(format!("{}.{}", self.database, this));
+        // `this` exists only where there is a model (not in `sql` steps), so strict undefined
+        // reports it elsewhere.
+        let ctx = match this {
+            Some(t) => {
+                minijinja::context! { this => Value::from_safe_string(format!("{}.{}", self.database, t)) }
+            }
+            None => minijinja::context! {},
+        };
         let result = self
             .env
             .template_from_named_str(name, source)
-            .and_then(|t| t.render(minijinja::context! { this => this_value }));
+            .and_then(|t| t.render(ctx));
         let reads = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).reads);
         match result {
             Ok(sql) => Ok((sql, reads)),
@@ -211,14 +218,14 @@ mod tests {
         vars.insert("min_followers".into(), serde_json::json!(1000));
         let r = Renderer::new("dbt", vars);
         let src = "{% set ms = ['a', 'b'] %}select {% for m in ms %}{{ m }}_x, {% endfor %}1 from {{ ref('m1') }} join {{ source('beat', 't') }} where f > {{ var('min_followers') }} {% if is_incremental() %}and d > (select max(d) from {{ this }}){% endif %}";
-        let (sql, reads) = r.render("m2", "m2", src, false).unwrap();
+        let (sql, reads) = r.render("m2", Some("m2"), src, false).unwrap();
         assert_eq!(
             sql,
             "select a_x, b_x, 1 from dbt.m1 join beat.t where f > 1000 "
         );
         assert_eq!(reads.refs, vec!["m1".to_string()]);
         assert_eq!(reads.sources, vec![("beat".to_string(), "t".to_string())]);
-        let (sql, _) = r.render("m2", "m2", src, true).unwrap();
+        let (sql, _) = r.render("m2", Some("m2"), src, true).unwrap();
         assert!(sql.ends_with("and d > (select max(d) from dbt.m2)"));
     }
 
@@ -226,7 +233,7 @@ mod tests {
     fn undefined_is_an_error_with_a_span() {
         let r = Renderer::new("dbt", BTreeMap::new());
         let src = "select 1\nfrom {{ nope }}";
-        let e = r.render("m", "m", src, false).unwrap_err();
+        let e = r.render("m", Some("m"), src, false).unwrap_err();
         assert!(e.message.starts_with("undefined value"), "{}", e.message);
         assert_eq!(&src[e.span.clone()], "nope");
     }

@@ -153,7 +153,7 @@ fn github_format_annotates_the_pull_request() {
     .expect(0);
     let out = r.stdout();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
     assert!(
         lines[0].starts_with("::warning file=tests/cases/hidden_ref/models/mart_instagram_account.sql,line=4,col=10,"),
         "{}",
