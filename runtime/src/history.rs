@@ -311,6 +311,24 @@ impl PgHistory {
         }
     }
 
+    /// A run of `schedule` that started after `since` and has not ended: `(run id, started_at)`.
+    /// A crashed run never ends, which is why callers bound `since` by the schedule's timeout.
+    pub async fn active_run(
+        &self,
+        schedule: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>, HistoryError> {
+        let c = self.client().await?;
+        let sql = format!(
+            "SELECT id, started_at FROM {}.runs
+             WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
+             ORDER BY started_at DESC LIMIT 1",
+            self.schema
+        );
+        let row = c.query_opt(&sql, &[&schedule, &since]).await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Recent runs, newest first.
     pub async fn recent(
         &self,

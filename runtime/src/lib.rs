@@ -61,6 +61,12 @@ pub enum RuntimeError {
     History(#[from] HistoryError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error("schedule `{schedule}` is running now (run `{run_id}`, started {started}); --once does not start a second run of a schedule\nhelp: wait for it to end (`stir-runtime history --schedule {schedule}`), or pass --force if that run is known to be dead")]
+    AlreadyRunning {
+        schedule: String,
+        run_id: String,
+        started: String,
+    },
 }
 
 fn help_line(e: &PlanError) -> String {
@@ -95,6 +101,8 @@ pub struct Options {
     pub runner: Option<Arc<dyn StepRunner>>,
     pub metrics: Option<Metrics>,
     pub alerts: Option<Alerter>,
+    /// `--once --force`: run even if the history shows a run of the schedule in progress.
+    pub force: bool,
 }
 
 struct Parts {
@@ -298,6 +306,19 @@ pub async fn run_once_with(
     let plan = Arc::new(plan);
     let config = Arc::new(config);
     let parts = assemble(&plan, &config, &options).await?;
+    // At most one active run per schedule holds for manual runs too: the leader may be
+    // running this schedule right now (it records every run it starts).
+    if !options.force {
+        let window = chrono::Duration::from_std(tier.timeout).unwrap_or(chrono::TimeDelta::MAX);
+        let since = parts.engine.clock.now() - window;
+        if let Some((run_id, started)) = parts.history.active_run(schedule, since).await? {
+            return Err(RuntimeError::AlreadyRunning {
+                schedule: schedule.to_string(),
+                run_id,
+                started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            });
+        }
+    }
     let cancel = shutdown::watch_future(shutdown);
     let fire = parts.engine.clock.now();
     let status = parts.engine.drive(&tier, fire, cancel).await;

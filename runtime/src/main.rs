@@ -19,6 +19,9 @@ struct Cli {
     /// Run one schedule now and exit with its status (0 ok, 1 failed).
     #[arg(long, value_name = "SCHEDULE")]
     once: Option<String>,
+    /// With --once: run even if the history shows a run of that schedule in progress.
+    #[arg(long, requires = "once")]
+    force: bool,
     /// Print each schedule's next fires and statements; touch no server.
     #[arg(long, conflicts_with = "once")]
     dry_run: bool,
@@ -101,7 +104,10 @@ async fn async_main(cli: Cli) -> ExitCode {
             plan,
             config,
             &schedule,
-            stir_runtime::Options::default(),
+            stir_runtime::Options {
+                force: cli.force,
+                ..stir_runtime::Options::default()
+            },
             stir_runtime::shutdown::signal(),
         )
         .await

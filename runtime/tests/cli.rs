@@ -171,3 +171,41 @@ fn pg_password(w: &World) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+#[tokio::test]
+async fn once_refuses_a_second_run_of_a_schedule_the_history_shows_running() {
+    let w = World::new("cli_once_busy").await;
+    w.seed(0, 10).await;
+    // A runtime (the leader) started `core` a minute ago and has not finished it.
+    let run_once = |extra: &[&str]| {
+        bin()
+            .arg(&w.plan_path)
+            .args(["--once", "core"])
+            .args(extra)
+            .env("STIR_HISTORY_SCHEMA", &w.config.history_schema)
+            .env("STIR_RETRY_BACKOFF", "10ms")
+            .output()
+            .unwrap()
+    };
+    // First run creates the history tables.
+    assert_eq!(run_once(&[]).status.code(), Some(0));
+    let pg = w.pg().await;
+    pg.batch_execute(&format!(
+        "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt)
+         VALUES ('core-leader-a1', 'core', now() - interval '1 minute', now() - interval '1 minute', 'running', 'x', 1)",
+        w.config.history_schema
+    ))
+    .await
+    .unwrap();
+    let o = run_once(&[]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("schedule `core` is running now (run `core-leader-a1`")
+            && err.contains("--force"),
+        "{err}"
+    );
+    let o = run_once(&["--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    w.drop_all().await;
+}
