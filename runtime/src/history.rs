@@ -257,7 +257,8 @@ impl PgHistory {
         let s = &self.schema;
         // Two runtimes starting together: serialize the DDL on a transaction lock.
         let ddl = format!(
-            "BEGIN;
+            "SET client_min_messages = warning;
+             BEGIN;
              SELECT pg_advisory_xact_lock(7274690147735500800);
              CREATE SCHEMA IF NOT EXISTS {s};
              CREATE TABLE IF NOT EXISTS {s}.runs (
