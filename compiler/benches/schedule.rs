@@ -1,12 +1,16 @@
 //! Schedule analysis benchmark: 1,000 generated schedules (50 heavy, some `*/5`), the full
 //! analysis (heavy overlaps, irregular steps, blackout overruns), against a naive minute scan
-//! of the same heavy set over one year. Prints the figures and writes docs/bench-schedule.md.
+//! of the same heavy set over one year. In America/New_York it also runs the original uncached
+//! DST sweep and checks that both give identical overlaps. Prints the figures and writes
+//! docs/bench-schedule.md.
 //!
 //! Run: `cargo bench -p stir --bench schedule`
 
 use std::time::{Duration, Instant};
 use stir::cron::Cron;
-use stir::schedule::{blackout_overrun, heavy_overlaps, DailyWindow, Tier, Zone};
+use stir::schedule::{
+    blackout_overrun, heavy_overlaps, heavy_overlaps_reference, DailyWindow, Tier, Zone,
+};
 
 /// Deterministic generator (xorshift), no dependency.
 struct Rng(u64);
@@ -132,6 +136,12 @@ fn main() {
     let t = Instant::now();
     let ny_counts = full_analysis(&tiers, &ny);
     let ny_time = t.elapsed();
+    // the original DST sweep (every fire through chrono-tz, per pair and transition)
+    let t = Instant::now();
+    let reference = heavy_overlaps_reference(&tiers, &ny);
+    let ref_time = t.elapsed();
+    let identical = reference == heavy_overlaps(&tiers, &ny);
+    assert!(identical, "the DST sweep disagrees with its reference");
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -144,6 +154,7 @@ fn main() {
          | analysis | time | result |\n|---|---|---|\n\
          | full exact analysis, UTC (heavy_overlaps over 1,225 heavy pairs + irregular_cron + blackout_overrun), best of 3 | {:.1} ms | {} overlapping heavy pairs, {} irregular steps, {} overruns |\n\
          | same, America/New_York (adds the real-time DST enumeration) | {:.1} ms | {} overlapping heavy pairs |\n\
+         | heavy_overlaps alone, America/New_York, original uncached DST sweep (reference) | {:.1} ms | {} overlapping heavy pairs, identical to the above: {} |\n\
          | naive minute scan of the heavy set over 2026 only (not exact: one year) | {:.1} ms | {} overlapping heavy pairs |\n\n\
          The exact analysis covers the whole 400-year Gregorian cycle; the naive scan covers one year.\n",
         ms(best),
@@ -152,6 +163,9 @@ fn main() {
         counts.2,
         ms(ny_time),
         ny_counts.0,
+        ms(ref_time),
+        reference.len(),
+        if identical { "yes" } else { "NO" },
         ms(naive),
         naive_pairs,
     );

@@ -37,6 +37,14 @@
 //! (1) may report an overlap that exists in wall time only (one hour too close after fall
 //! back); that errs on the side of caution. Blackout overruns are computed in wall time
 //! (blackouts are wall-clock windows).
+//!
+//! The enumeration (2) is cheap: near a transition only the offsets on its two sides apply,
+//! so fires map to UTC by integer arithmetic (chrono-tz is asked only where that does not
+//! hold: neighbouring transitions within reach, odd offsets); a transition where either
+//! schedule has no fire within reach costs a few day lookups; and the sweep stops at the first
+//! transition whose window starts after the wall-time result, which it can no longer beat.
+//! The original per-fire chrono-tz sweep is kept as the test reference
+//! ([`first_overlap_reference`] and friends), and the answers are identical.
 
 use crate::cron::{at_minute, Cron};
 use chrono::{
@@ -509,14 +517,22 @@ impl Zone {
     }
 
     /// DST transitions (UTC) from 2025-12 until the horizon end; empty for fixed zones.
-    /// Cached per thread: scanning 400 years takes a few milliseconds.
     fn transitions(&self) -> Vec<DateTime<Utc>> {
+        self.transition_info()
+            .iter()
+            .map(|t| utc_min(t.at))
+            .collect()
+    }
+
+    /// DST transitions with the offsets around them; empty for fixed zones.
+    /// Cached per thread: scanning 400 years takes a few milliseconds.
+    fn transition_info(&self) -> std::rc::Rc<Vec<Trans>> {
         thread_local! {
-            static CACHE: std::cell::RefCell<Vec<(chrono_tz::Tz, Vec<DateTime<Utc>>)>> =
+            static CACHE: std::cell::RefCell<Vec<(chrono_tz::Tz, std::rc::Rc<Vec<Trans>>)>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
         let Zone::Iana(tz) = self else {
-            return Vec::new();
+            return std::rc::Rc::new(Vec::new());
         };
         if let Some(v) = CACHE.with(|c| {
             c.borrow()
@@ -526,33 +542,31 @@ impl Zone {
         }) {
             return v;
         }
-        let v = self.scan_transitions();
+        let v = std::rc::Rc::new(self.scan_transitions());
         CACHE.with(|c| c.borrow_mut().push((*tz, v.clone())));
         v
     }
 
-    fn scan_transitions(&self) -> Vec<DateTime<Utc>> {
+    fn scan_transitions(&self) -> Vec<Trans> {
         let Zone::Iana(tz) = self else {
             return Vec::new();
         };
-        let mut out = Vec::new();
+        let mut out: Vec<Trans> = Vec::new();
         let Some(begin) = NaiveDate::from_ymd_opt(ANALYSIS_START.0 - 1, 12, 1) else {
             return out;
         };
         let Some(end) = NaiveDate::from_ymd_opt(DST_HORIZON_END_YEAR + 1, 1, 1) else {
             return out;
         };
-        let epoch = |m: i64| {
-            DateTime::<Utc>::from_timestamp(m * 60, 0)
+        let off_s = |sec: i64| {
+            let t = DateTime::<Utc>::from_timestamp(sec, 0)
                 .unwrap_or_default()
-                .naive_utc()
+                .naive_utc();
+            tz.offset_from_utc_datetime(&t).fix().local_minus_utc() as i64
         };
-        let off = |m: i64| {
-            tz.offset_from_utc_datetime(&epoch(m))
-                .fix()
-                .local_minus_utc()
-        };
+        let off = |m: i64| off_s(m * 60);
         let mut prev_t = begin.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 60;
+        let begin_t = prev_t;
         let end_t = end.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 60;
         let mut prev = off(prev_t);
         // daily probes, then bisection to the minute
@@ -569,12 +583,73 @@ impl Zone {
                         hi = mid;
                     }
                 }
-                out.push(utc_min(hi));
+                let after = off(hi);
+                // the integer mapping is exact only for whole-minute offsets that change
+                // exactly at `hi` (not a second earlier) by less than a day
+                let exact = prev % 60 == 0
+                    && after % 60 == 0
+                    && after == o
+                    && off_s(hi * 60 - 1) == prev
+                    && (after - prev).abs() < DAY * 60;
+                out.push(Trans {
+                    at: hi,
+                    before: prev / 60,
+                    after: after / 60,
+                    prev: out.last().map_or(begin_t, |p| p.at),
+                    next: end_t,
+                    exact,
+                });
+                if let Some(n) = out.len().checked_sub(2).and_then(|i| out.get_mut(i)) {
+                    n.next = hi;
+                }
                 prev = o;
             }
             prev_t = t;
         }
         out
+    }
+}
+
+/// One DST transition, with what the integer local <-> UTC mapping near it needs.
+#[derive(Debug, Clone, Copy)]
+struct Trans {
+    /// UTC minutes since the epoch of the first instant with the new offset.
+    at: i64,
+    /// Offsets (minutes east of UTC) before `at` and from `at` on.
+    before: i64,
+    after: i64,
+    /// The neighbouring transitions (or the ends of the scanned span), UTC minutes.
+    prev: i64,
+    next: i64,
+    /// Whole-minute offsets changing exactly at `at`, by less than a day.
+    exact: bool,
+}
+
+impl Trans {
+    /// Whether [lo, hi] (UTC minutes) is far enough from the neighbouring transitions that
+    /// only `before` and `after` apply to every fire looked at (days are enumerated one day
+    /// beyond the local dates of lo and hi; offsets stay within a day).
+    fn simple_around(&self, lo: i64, hi: i64) -> bool {
+        self.exact && self.prev < lo - 5 * DAY && self.next > hi + 5 * DAY
+    }
+
+    /// UTC minute -> local wall minute (both since the epoch), valid near the transition.
+    fn local(&self, u: i64) -> i64 {
+        u + if u < self.at { self.before } else { self.after }
+    }
+
+    /// Local wall minute -> UTC minute under the DST rule, valid near the transition:
+    /// ambiguous -> the first occurrence, gap -> the transition instant. Same as
+    /// `Zone::to_utc` there (whole-minute offsets, one change of less than a day).
+    fn utc(&self, wl: i64) -> i64 {
+        let c1 = wl - self.before;
+        let c2 = wl - self.after;
+        match (c1 < self.at, c2 >= self.at) {
+            (true, true) => c1.min(c2),
+            (true, false) => c1,
+            (false, true) => c2,
+            (false, false) => self.at,
+        }
     }
 }
 
@@ -615,7 +690,10 @@ fn real_windows(
 /// Real-time sweep around DST transitions. With `anchor_only`, only fires of `a` are tested
 /// against active runs of `b` (stale read); otherwise both ways. Returns (instant, a_fire, b_fire)
 /// as UTC minutes since the epoch, plus the wall times of both fires.
-fn dst_first(
+///
+/// The reference implementation (every fire through chrono-tz, per pair and transition); the
+/// analyses use [`Ctx::dst_first`], which must give the same answer.
+fn dst_first_reference(
     a: &Tier,
     b: &Tier,
     zone: &Zone,
@@ -683,6 +761,124 @@ fn dst_first(
     None
 }
 
+/// A fire in real time: (UTC minute since the epoch, local wall minute since the epoch).
+type Fire = (i64, i64);
+
+/// Local wall minute since the epoch -> local wall time.
+fn wall_of_epoch_min(wl: i64) -> NaiveDateTime {
+    utc_min(wl).naive_utc()
+}
+
+/// Fires of `t` whose UTC instant lies in [lo, hi], sorted, one per UTC minute (the earliest
+/// wall fire mapped onto it): the same list as [`real_windows`], into `out`.
+#[allow(clippy::too_many_arguments)]
+fn fill_fires(
+    out: &mut Vec<Fire>,
+    t: &Tier,
+    p: &Prepared,
+    zone: &Zone,
+    tr: &Trans,
+    start_day: i64,
+    lo: i64,
+    hi: i64,
+) {
+    out.clear();
+    if !tr.simple_around(lo, hi) {
+        let w = real_windows(t, &p.times, zone, utc_min(lo), utc_min(hi));
+        out.extend(
+            w.into_iter()
+                .map(|(s, _, w)| (s, w.and_utc().timestamp() / 60)),
+        );
+        return;
+    }
+    // Local -> UTC is non-decreasing in wall time, so fires come out sorted; a gap maps
+    // several wall fires onto one instant, of which the first (earliest wall) is kept.
+    let d0 = tr.local(lo).div_euclid(DAY) - 1;
+    let d1 = tr.local(hi).div_euclid(DAY) + 1;
+    for d in d0..=d1 {
+        let di = d - start_day;
+        let matches = if di >= 0 {
+            p.day(di)
+        } else {
+            // before the analysis start the bitset reads 0; ask the cron itself
+            t.cron.matches_day(wall_of_epoch_min(d * DAY).date())
+        };
+        if !matches {
+            continue;
+        }
+        for &m in &p.times {
+            let wl = d * DAY + m as i64;
+            let s = tr.utc(wl);
+            if s < lo {
+                continue;
+            }
+            if s > hi {
+                return;
+            }
+            if out.last().map(|x| x.0) != Some(s) {
+                out.push((s, wl));
+            }
+        }
+    }
+}
+
+/// The first hit of the real-time sweep over two sorted fire lists (durations `da`, `db`):
+/// the merge of [`dst_first_reference`]. Returns (instant, a_fire, b_fire) as epoch minutes
+/// (fires as local wall minutes).
+fn merge_first(
+    wa: &[Fire],
+    da: i64,
+    wb: &[Fire],
+    db: i64,
+    start_u: i64,
+    anchor_only: bool,
+) -> Option<(i64, i64, i64)> {
+    let (mut i, mut j) = (0, 0);
+    let mut a_best: Option<(i64, i64)> = None; // (end, fire wall)
+    let mut b_best: Option<(i64, i64)> = None;
+    while i < wa.len() || j < wb.len() {
+        let take_a = j >= wb.len() || (i < wa.len() && wa[i].0 <= wb[j].0);
+        if take_a {
+            let (s, w) = wa[i];
+            let e = s + da;
+            i += 1;
+            // an `a` fire tie with a `b` fire: register b first so the tie is seen
+            while j < wb.len() && wb[j].0 == s {
+                let be = wb[j].0 + db;
+                if b_best.is_none_or(|x| be > x.0) {
+                    b_best = Some((be, wb[j].1));
+                }
+                j += 1;
+            }
+            if let Some((be, bw)) = b_best {
+                let inst = s.max(start_u);
+                if be > inst && (anchor_only || e > inst) && (s >= start_u || !anchor_only) {
+                    return Some((inst, w, bw));
+                }
+            }
+            if a_best.is_none_or(|x| e > x.0) {
+                a_best = Some((e, w));
+            }
+        } else {
+            let (s, w) = wb[j];
+            let e = s + db;
+            j += 1;
+            if !anchor_only {
+                if let Some((ae, aw)) = a_best {
+                    let inst = s.max(start_u);
+                    if ae > inst && e > inst {
+                        return Some((inst, aw, w));
+                    }
+                }
+            }
+            if b_best.is_none_or(|x| e > x.0) {
+                b_best = Some((e, w));
+            }
+        }
+    }
+    None
+}
+
 fn utc_min(m: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(m * 60, 0).unwrap_or_default()
 }
@@ -700,21 +896,102 @@ fn end_of(zone: &Zone, fire: NaiveDateTime, timeout: u32) -> NaiveDateTime {
 /// Shared precomputation for many pairs in one zone.
 struct Ctx {
     zone: Zone,
-    transitions: Vec<DateTime<Utc>>,
+    /// DST transitions with their offsets (empty for fixed zones).
+    trans: std::rc::Rc<Vec<Trans>>,
+    /// The analysis start in UTC minutes since the epoch.
+    start_u: i64,
+    /// The analysis start date in days since the epoch.
+    start_day: i64,
+    /// Use the uncached reference sweep ([`dst_first_reference`]).
+    reference: bool,
 }
+
+/// A DST hit can be reported up to a day and two hours (the largest offset change) earlier
+/// than its UTC instant, once mapped to local time and back; two days bound that.
+const DST_SLACK: i64 = 2 * DAY;
 
 impl Ctx {
     fn new(zone: &Zone) -> Ctx {
         Ctx {
             zone: zone.clone(),
-            transitions: zone.transitions(),
+            trans: zone.transition_info(),
+            start_u: zone.to_utc(start_dt()).timestamp() / 60,
+            start_day: start_date()
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp()
+                / 60
+                / DAY,
+            reference: false,
         }
+    }
+
+    fn reference(zone: &Zone) -> Ctx {
+        Ctx {
+            reference: true,
+            ..Ctx::new(zone)
+        }
+    }
+
+    /// The real-time sweep around DST transitions: the same answer as
+    /// [`dst_first_reference`] whenever that answer is at or before `limit` + [`DST_SLACK`]
+    /// (UTC minutes), else possibly None. Fires are computed with integer offsets near each
+    /// transition, transitions where either tier has no fire within reach are skipped, and
+    /// the sweep stops at the first transition whose window starts past the limit.
+    fn dst_first(
+        &self,
+        a: &Tier,
+        pa: &Prepared,
+        b: &Tier,
+        pb: &Prepared,
+        anchor_only: bool,
+        limit: Option<i64>,
+    ) -> Option<(i64, NaiveDateTime, NaiveDateTime)> {
+        if self.reference {
+            let transitions = self.zone.transitions();
+            return dst_first_reference(a, b, &self.zone, &transitions, anchor_only);
+        }
+        if self.trans.is_empty()
+            || b.timeout_min == 0
+            || (!anchor_only && a.timeout_min == 0)
+            || pa.times.is_empty()
+            || pb.times.is_empty()
+        {
+            return None;
+        }
+        let (da, db) = (a.timeout_min as i64, b.timeout_min as i64);
+        let margin = da.max(db) + DAY;
+        let (mut fa, mut fb): (Vec<Fire>, Vec<Fire>) = (Vec::new(), Vec::new());
+        for tr in self.trans.iter() {
+            let (lo, hi) = ((tr.at - margin).max(self.start_u), tr.at + margin);
+            if limit.is_some_and(|l| lo > l + DST_SLACK) {
+                // every later window starts later still: no hit there can be the earliest
+                break;
+            }
+            if hi < lo {
+                continue;
+            }
+            fill_fires(&mut fa, a, pa, &self.zone, tr, self.start_day, lo, hi);
+            if fa.is_empty() {
+                continue;
+            }
+            fill_fires(&mut fb, b, pb, &self.zone, tr, self.start_day, lo, hi);
+            if fb.is_empty() {
+                continue;
+            }
+            if let Some((i, wa, wb)) = merge_first(&fa, da, &fb, db, self.start_u, anchor_only) {
+                return Some((i, wall_of_epoch_min(wa), wall_of_epoch_min(wb)));
+            }
+        }
+        None
     }
 
     fn overlap(&self, a: &Tier, pa: &Prepared, b: &Tier, pb: &Prepared) -> Option<Overlap> {
         let z = &self.zone;
         let w = first_overlap_wall(pa, pb).map(|(i, fa, fb)| (wall(i), wall(fa), wall(fb)));
-        let r = dst_first(a, b, z, &self.transitions, false)
+        let limit = w.map(|x| z.to_utc(x.0).timestamp() / 60);
+        let r = self
+            .dst_first(a, pa, b, pb, false, limit)
             .map(|(i, fa, fb)| (z.to_local(utc_min(i)), fa, fb));
         let pick = match (w, r) {
             (Some(x), Some(y)) => {
@@ -738,7 +1015,9 @@ impl Ctx {
     fn stale(&self, owner: &Tier, po: &Prepared, reader: &Tier, pr: &Prepared) -> Option<Overlap> {
         let z = &self.zone;
         let w = first_anchor(pr, po).map(|(l, o)| (wall(l), wall(o), wall(l)));
-        let r = dst_first(reader, owner, z, &self.transitions, true)
+        let limit = w.map(|x| z.to_utc(x.0).timestamp() / 60);
+        let r = self
+            .dst_first(reader, pr, owner, po, true, limit)
             .map(|(i, fr, fo)| (z.to_local(utc_min(i)), fo, fr));
         let pick = match (w, r) {
             (Some(x), Some(y)) => Some(if z.to_utc(y.0) < z.to_utc(x.0) { y } else { x }),
@@ -752,6 +1031,24 @@ impl Ctx {
             b_end: end_of(z, rf, reader.timeout_min),
         })
     }
+
+    fn heavy_overlaps(&self, tiers: &[Tier]) -> Vec<(usize, usize, Overlap)> {
+        let heavy: Vec<(usize, Prepared)> = tiers
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.heavy)
+            .map(|(i, t)| (i, Prepared::new(t)))
+            .collect();
+        let mut out = Vec::new();
+        for (x, (i, pi)) in heavy.iter().enumerate() {
+            for (j, pj) in heavy.iter().skip(x + 1) {
+                if let Some(o) = self.overlap(&tiers[*i], pi, &tiers[*j], pj) {
+                    out.push((*i, *j, o));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The first instant >= 2026-01-01T00:00 (local) at which runs of `a` and `b` can both be
@@ -763,22 +1060,56 @@ pub fn first_overlap(a: &Tier, b: &Tier, zone: &Zone) -> Option<Overlap> {
 
 /// Every pair (i < j) of heavy tiers that can overlap, with the first overlap, sorted by (i, j).
 pub fn heavy_overlaps(tiers: &[Tier], zone: &Zone) -> Vec<(usize, usize, Overlap)> {
-    let ctx = Ctx::new(zone);
-    let heavy: Vec<(usize, Prepared)> = tiers
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.heavy)
-        .map(|(i, t)| (i, Prepared::new(t)))
-        .collect();
-    let mut out = Vec::new();
-    for (x, (i, pi)) in heavy.iter().enumerate() {
-        for (j, pj) in heavy.iter().skip(x + 1) {
-            if let Some(o) = ctx.overlap(&tiers[*i], pi, &tiers[*j], pj) {
-                out.push((*i, *j, o));
-            }
-        }
-    }
-    out
+    Ctx::new(zone).heavy_overlaps(tiers)
+}
+
+/// [`first_overlap`] with the original, uncached DST sweep (every fire through chrono-tz, per
+/// pair and transition). For tests and benchmarks only: slow in zones with DST.
+#[doc(hidden)]
+pub fn first_overlap_reference(a: &Tier, b: &Tier, zone: &Zone) -> Option<Overlap> {
+    let ctx = Ctx::reference(zone);
+    ctx.overlap(a, &Prepared::new(a), b, &Prepared::new(b))
+}
+
+/// [`heavy_overlaps`] with the original, uncached DST sweep. For tests and benchmarks only.
+#[doc(hidden)]
+pub fn heavy_overlaps_reference(tiers: &[Tier], zone: &Zone) -> Vec<(usize, usize, Overlap)> {
+    Ctx::reference(zone).heavy_overlaps(tiers)
+}
+
+/// The real-time DST sweep alone: the first hit around the transitions as (instant in UTC,
+/// a_fire, b_fire), with no wall-time analysis and no early stop; `anchor_only` tests only
+/// fires of `a` against runs of `b` (stale read). `reference` selects the original uncached
+/// sweep. For tests only.
+#[doc(hidden)]
+pub fn dst_sweep(
+    a: &Tier,
+    b: &Tier,
+    zone: &Zone,
+    anchor_only: bool,
+    reference: bool,
+) -> Option<(DateTime<Utc>, NaiveDateTime, NaiveDateTime)> {
+    let ctx = if reference {
+        Ctx::reference(zone)
+    } else {
+        Ctx::new(zone)
+    };
+    ctx.dst_first(
+        a,
+        &Prepared::new(a),
+        b,
+        &Prepared::new(b),
+        anchor_only,
+        None,
+    )
+    .map(|(i, fa, fb)| (utc_min(i), fa, fb))
+}
+
+/// [`may_run_during_fire`] with the original, uncached DST sweep. For tests only.
+#[doc(hidden)]
+pub fn may_run_during_fire_reference(owner: &Tier, reader: &Tier, zone: &Zone) -> Option<Overlap> {
+    let ctx = Ctx::reference(zone);
+    ctx.stale(owner, &Prepared::new(owner), reader, &Prepared::new(reader))
 }
 
 /// The first fire (>= the analysis start) that lies outside blackout `w` but whose window

@@ -9,7 +9,9 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use proptest::prelude::*;
 use stir::cron::Cron;
 use stir::schedule::{
-    blackout_overrun, first_overlap, heavy_overlaps, may_run_during_fire, DailyWindow, Tier, Zone,
+    blackout_overrun, dst_sweep, first_overlap, first_overlap_reference, heavy_overlaps,
+    heavy_overlaps_reference, may_run_during_fire, may_run_during_fire_reference, DailyWindow,
+    Tier, Zone,
 };
 
 // ------------------------------------------------------------------ reference
@@ -479,6 +481,141 @@ proptest! {
         let mut sorted = found.iter().map(|(i, j, _)| (*i, *j)).collect::<Vec<_>>();
         sorted.sort();
         prop_assert_eq!(sorted, found.iter().map(|(i, j, _)| (*i, *j)).collect::<Vec<_>>());
+    }
+}
+
+/// Zones with DST in both hemispheres, a half-hour DST (Lord Howe), Dublin's negative DST,
+/// and one without DST.
+const DST_ZONES: [&str; 6] = [
+    "America/New_York",
+    "Europe/London",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Europe/Dublin",
+    "Asia/Kolkata",
+];
+
+/// Crons whose fires sit near DST transitions (small hours, transition months and days).
+fn dst_cron_strategy() -> impl Strategy<Value = RefCron> {
+    let minute = prop::collection::vec(
+        prop_oneof![
+            2 => (0u32..=59, Just(false)).prop_map(|(v, n)| Term::Val(v, n)),
+            2 => (0u32..4).prop_map(|q| Term::Val(q * 15, false)),
+            1 => (10u32..=30).prop_map(|n| Term::Step(None, n)),
+        ],
+        1..=2,
+    )
+    .prop_map(Field);
+    let hour = prop_oneof![
+        3 => prop::collection::vec((0u32..=4).prop_map(|v| Term::Val(v, false)), 1..=2).prop_map(Field),
+        1 => field(0, 23, 8, 1),
+    ];
+    let dom = prop_oneof![
+        4 => Just(Field(vec![Term::Star])),
+        1 => prop::collection::vec(term(1, 31, 10), 1..=2).prop_map(Field),
+    ];
+    let month = prop_oneof![
+        2 => Just(Field(vec![Term::Star])),
+        2 => prop::collection::vec((prop::sample::select(vec![3u32, 4, 10, 11]), any::<bool>()).prop_map(|(v, n)| Term::Val(v, n)), 1..=2).prop_map(Field),
+        1 => prop::collection::vec(term(1, 12, 5), 1..=2).prop_map(Field),
+    ];
+    (minute, hour, dom, month, field(0, 7, 3, 4)).prop_map(|(a, b, c, d, e)| RefCron {
+        fields: [a, b, c, d, e],
+    })
+}
+
+/// Short runs half the time (they straddle a transition only on its day), up to two days.
+fn dst_timeout() -> impl Strategy<Value = u32> {
+    prop_oneof![1u32..180, 1u32..3000, (1u32..12).prop_map(|k| k * 30)]
+}
+
+proptest! {
+    #![proptest_config(cases(128))]
+
+    /// The fast DST sweep (integer offsets, skipped transitions, early stop) gives exactly the
+    /// answers of the original uncached one, for overlaps and stale reads both ways.
+    #[test]
+    fn dst_sweep_agrees_with_uncached_reference(
+        a in dst_cron_strategy(),
+        b in dst_cron_strategy(),
+        da in dst_timeout(),
+        db in dst_timeout(),
+        sa in skip_strategy(),
+        zi in 0usize..DST_ZONES.len(),
+    ) {
+        let zone = Zone::parse(DST_ZONES[zi]).expect("zone");
+        let (ta, tb) = (tier_of("a", &a, da, sa), tier_of("b", &b, db, None));
+        let what = format!("{} ({da}m) / {} ({db}m) in {}", a.text(), b.text(), DST_ZONES[zi]);
+        // the sweeps themselves (the wall-time analysis usually hides them)
+        for anchor_only in [false, true] {
+            prop_assert_eq!(dst_sweep(&ta, &tb, &zone, anchor_only, false), dst_sweep(&ta, &tb, &zone, anchor_only, true), "{} {}", what, anchor_only);
+        }
+        prop_assert_eq!(dst_sweep(&tb, &ta, &zone, true, false), dst_sweep(&tb, &ta, &zone, true, true), "{}", what);
+        // and the full analyses
+        prop_assert_eq!(first_overlap(&ta, &tb, &zone), first_overlap_reference(&ta, &tb, &zone), "{}", what);
+        prop_assert_eq!(may_run_during_fire(&ta, &tb, &zone), may_run_during_fire_reference(&ta, &tb, &zone), "{}", what);
+        prop_assert_eq!(may_run_during_fire(&tb, &ta, &zone), may_run_during_fire_reference(&tb, &ta, &zone), "{}", what);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(24))]
+
+    #[test]
+    fn dst_heavy_overlaps_agree_with_uncached_reference(
+        crons in prop::collection::vec((dst_cron_strategy(), dst_timeout(), skip_strategy()), 2..=4),
+        zi in 0usize..DST_ZONES.len(),
+    ) {
+        let zone = Zone::parse(DST_ZONES[zi]).expect("zone");
+        let tiers: Vec<Tier> = crons.iter().enumerate().map(|(i, (c, d, s))| tier_of(&format!("t{i}"), c, *d, *s)).collect();
+        prop_assert_eq!(heavy_overlaps(&tiers, &zone), heavy_overlaps_reference(&tiers, &zone));
+    }
+}
+
+/// Hand-picked pairs that meet only across a transition, in several zones: the fast sweep
+/// and the reference agree, and the overlap is on a transition day.
+#[test]
+fn dst_transition_pairs_agree_with_reference() {
+    let pairs = [
+        ("30 1 * * *", 60, "0 3 * * *", 10),
+        ("0 1 * * *", 60, "30 1 * * *", 10),
+        ("45 1 * * 0", 30, "15 2 * * 0", 5),
+        ("0 0 * 3,4,10,11 *", 150, "0 3 * * *", 1),
+        ("30 2 * * *", 1, "0 3 * * *", 1),
+        ("0 23 * * *", 240, "0 3 * * *", 20),
+        ("0 2 1-7 * 0", 45, "30 2 * * *", 45),
+    ];
+    for z in DST_ZONES {
+        let zone = Zone::parse(z).expect("zone");
+        for (ca, da, cb, db) in pairs {
+            let (a, b) = (tier("a", ca, da), tier("b", cb, db));
+            for (x, y) in [(&a, &b), (&b, &a)] {
+                for anchor_only in [false, true] {
+                    assert_eq!(
+                        dst_sweep(x, y, &zone, anchor_only, false),
+                        dst_sweep(x, y, &zone, anchor_only, true),
+                        "{} / {} in {z}, {anchor_only}",
+                        x.cron.source(),
+                        y.cron.source()
+                    );
+                }
+            }
+            assert_eq!(
+                first_overlap(&a, &b, &zone),
+                first_overlap_reference(&a, &b, &zone),
+                "{ca} / {cb} in {z}"
+            );
+            assert_eq!(
+                may_run_during_fire(&a, &b, &zone),
+                may_run_during_fire_reference(&a, &b, &zone),
+                "{ca} / {cb} in {z}"
+            );
+            assert_eq!(
+                may_run_during_fire(&b, &a, &zone),
+                may_run_during_fire_reference(&b, &a, &zone),
+                "{cb} / {ca} in {z}"
+            );
+        }
     }
 }
 
