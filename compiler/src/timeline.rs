@@ -138,7 +138,14 @@ pub fn svg(
 ) -> String {
     let days = days.max(1);
     let p = picture(tiers, blackouts, zone, start, days);
-    let (left, top, row_h, bar_h) = (180.0, 40.0, 22.0, 14.0);
+    let labels: Vec<String> = tiers
+        .iter()
+        .map(|t| format!("{} ({}, {}m)", t.name, t.cron.source(), t.timeout_min))
+        .collect();
+    // The label column fits the longest label (about 6.8 px a character at 11 px, bold).
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let left = (12.0 + longest as f64 * 6.8).max(180.0);
+    let (top, row_h, bar_h) = (40.0, 22.0, 14.0);
     let plot_w = (days as f64 * 24.0 * 7.0).clamp(600.0, 2400.0);
     let scale = plot_w / p.total as f64;
     let x = |m: i64| left + m as f64 * scale;
@@ -210,12 +217,7 @@ pub fn svg(
             s,
             r#"<text x="4" y="{:.1}" font-weight="{weight}">{}</text>"#,
             y + row_h / 2.0 + 4.0,
-            esc(&format!(
-                "{} ({}, {}m)",
-                t.name,
-                t.cron.source(),
-                t.timeout_min
-            ))
+            esc(&labels[i])
         );
         for (a, b) in &p.rows[i] {
             let _ = writeln!(
