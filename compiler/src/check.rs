@@ -430,7 +430,7 @@ fn when(t: chrono::NaiveDateTime, reference: chrono::NaiveDateTime) -> String {
 /// The time checks: cron and timezone values, heavy overlaps, blackout overruns, stale reads,
 /// irregular crons. Semantics in docs/schedules.md; the analysis itself is `schedule.rs`.
 fn time(c: &mut Compiled) {
-    use crate::schedule::{self, DailyWindow, Tier, Zone};
+    use crate::schedule::{self, Tier, Zone};
     let file = c.manifest_file;
     let mut out = Vec::new();
     let zone = match &c.manifest.project {
@@ -495,25 +495,7 @@ fn time(c: &mut Compiled) {
         let Some(timeout) = s.timeout_secs.filter(|&t| t > 0) else {
             continue;
         };
-        let skip: Vec<DailyWindow> = s
-            .skip
-            .iter()
-            .filter_map(|b| c.names.blackouts.get(&b.text))
-            .map(|&bi| DailyWindow {
-                from: c.manifest.blackouts[bi].from,
-                to: c.manifest.blackouts[bi].to,
-            })
-            .collect();
-        tiers.push((
-            si,
-            Tier {
-                name: s.name.text.clone(),
-                cron,
-                timeout_min: timeout.div_ceil(60).min(u32::MAX as u64) as u32,
-                heavy: s.heavy,
-                skip,
-            },
-        ));
+        tiers.push((si, tier(c, s, cron, timeout)));
     }
     let sched = |si: usize| &c.manifest.schedules[si];
     let cron_span = |si: usize| {
@@ -559,10 +541,7 @@ fn time(c: &mut Compiled) {
                 continue;
             };
             let bo = &c.manifest.blackouts[bi];
-            let w = DailyWindow {
-                from: bo.from,
-                to: bo.to,
-            };
+            let w = blackout_window(c, bi);
             if let Some(o) = schedule::blackout_overrun(t, &w, &zone) {
                 // The timeout that fits is the shortest gap from any fire to the blackout's start.
                 let gap = t
@@ -679,17 +658,13 @@ pub fn tiers(
     Vec<crate::schedule::Tier>,
     Vec<crate::timeline::Blackout>,
 ) {
-    use crate::schedule::{DailyWindow, Tier, Zone};
+    use crate::schedule::Zone;
     let zone = c
         .manifest
         .project
         .as_ref()
         .and_then(|p| Zone::parse(&p.timezone.value))
         .unwrap_or(Zone::Fixed(0));
-    let window = |bi: usize| DailyWindow {
-        from: c.manifest.blackouts[bi].from,
-        to: c.manifest.blackouts[bi].to,
-    };
     let tiers = c
         .manifest
         .schedules
@@ -698,19 +673,7 @@ pub fn tiers(
         .filter_map(|s| {
             let cron = crate::cron::Cron::parse(&s.cron.as_ref()?.value).ok()?;
             let timeout = s.timeout_secs.filter(|&t| t > 0)?;
-            let skip = s
-                .skip
-                .iter()
-                .filter_map(|b| c.names.blackouts.get(&b.text))
-                .map(|&bi| window(bi))
-                .collect();
-            Some(Tier {
-                name: s.name.text.clone(),
-                cron,
-                timeout_min: timeout.div_ceil(60) as u32,
-                heavy: s.heavy,
-                skip,
-            })
+            Some(tier(c, s, cron, timeout))
         })
         .collect();
     let blackouts = c
@@ -720,8 +683,38 @@ pub fn tiers(
         .enumerate()
         .map(|(i, b)| crate::timeline::Blackout {
             name: b.name.text.clone(),
-            window: window(i),
+            window: blackout_window(c, i),
         })
         .collect();
     (zone, tiers, blackouts)
+}
+
+/// A schedule as the time analysis sees it: cron, timeout in whole minutes (rounded up), and
+/// its skip blackouts as daily windows.
+fn tier(
+    c: &Compiled,
+    s: &crate::manifest::Schedule,
+    cron: crate::cron::Cron,
+    timeout_secs: u64,
+) -> crate::schedule::Tier {
+    let skip = s
+        .skip
+        .iter()
+        .filter_map(|b| c.names.blackouts.get(&b.text))
+        .map(|&bi| blackout_window(c, bi))
+        .collect();
+    crate::schedule::Tier {
+        name: s.name.text.clone(),
+        cron,
+        timeout_min: timeout_secs.div_ceil(60).min(u32::MAX as u64) as u32,
+        heavy: s.heavy,
+        skip,
+    }
+}
+
+fn blackout_window(c: &Compiled, bi: usize) -> crate::schedule::DailyWindow {
+    crate::schedule::DailyWindow {
+        from: c.manifest.blackouts[bi].from,
+        to: c.manifest.blackouts[bi].to,
+    }
 }
