@@ -1,6 +1,6 @@
 //! The extension point for steps that are not ClickHouse statements: `sync` (ClickHouse -> S3
-//! -> PostgreSQL) and `request` (HTTP POST per row). `sync.rs` / `request.rs` implement
-//! [`StepRunner`]; until then [`NotBuilt`] refuses both.
+//! -> PostgreSQL) and `request` (HTTP POST per row). `sync::Runner` implements [`StepRunner`];
+//! tests substitute their own runner.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,8 +52,6 @@ pub enum StepError {
     S3(String),
     #[error("http: {0}")]
     Http(String),
-    #[error("{what} support not built yet")]
-    NotBuilt { what: &'static str },
     #[error("{0}")]
     Other(String),
 }
@@ -72,28 +70,6 @@ pub trait StepRunner: Send + Sync + 'static {
         request: &'a str,
         run_id: &'a str,
     ) -> BoxFut<'a, Result<StepOutcome, StepError>>;
-}
-
-/// The default runner: sync and request steps fail with "not built yet".
-pub struct NotBuilt;
-
-impl StepRunner for NotBuilt {
-    fn run_sync<'a>(
-        &'a self,
-        _ctx: &'a StepCtx,
-        _sync: &'a str,
-        _run_id: &'a str,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(async { Err(StepError::NotBuilt { what: "sync" }) })
-    }
-    fn run_request<'a>(
-        &'a self,
-        _ctx: &'a StepCtx,
-        _request: &'a str,
-        _run_id: &'a str,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(async { Err(StepError::NotBuilt { what: "request" }) })
-    }
 }
 
 /// The ClickHouse query ids a run has in flight, and what to clean up if it is aborted.
