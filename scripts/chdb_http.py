@@ -20,13 +20,19 @@ protocol for the Rust `clickhouse` crate, curl and similar clients:
 * responses: plain; HTTP `Content-Encoding` lz4/zstd/gzip/deflate when the
   client sends `Accept-Encoding` and `enable_http_compression` is not 0 (the
   ClickHouse >= 25.10 default); native framing (LZ4) with `compress=1`
+* SELECT/WITH answers are streamed (chunked transfer encoding) block by block as
+  the engine makes them, as ClickHouse does, so a client can consume the head of
+  a large answer while the rest is computed. An error before the first block is
+  an HTTP 500; an error after it is written into the body and the connection is
+  closed without the final chunk, so the client sees a truncated answer
 * user/password from `X-ClickHouse-User`/`X-ClickHouse-Key`, basic auth or the
   `user`/`password` URL parameters; checked only if the server is given one
 * errors: HTTP 500 (403 for authentication), header
   `X-ClickHouse-Exception-Code: N`, body `Code: N. DB::Exception: ...`
 
 One persistent chdb session (data on disk under --path) runs one query at a
-time behind a lock; a running query cannot be killed.
+time behind a lock (held while a streamed answer is sent); a running query
+cannot be killed, but a streamed one stops when its client disconnects.
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ ERROR_NAMES = {1001: "STD_EXCEPTION", 516: "AUTHENTICATION_FAILED", 27: "CANNOT_
                271: "CANNOT_DECOMPRESS", 62: "SYNTAX_ERROR", 115: "UNKNOWN_SETTING", 48: "NOT_IMPLEMENTED"}
 
 CH_NATIVE_NONE, CH_NATIVE_LZ4, CH_NATIVE_ZSTD = 0x02, 0x82, 0x90
+# Statements whose answer is streamed: a SELECT or WITH, after comments.
+STREAMED = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*(?:SELECT|WITH)\b", re.I | re.S)
 
 
 class ChError(Exception):
@@ -166,6 +174,33 @@ def native_compress(data: bytes) -> bytes:
         if not data:
             break
     return b"".join(out)
+
+
+class StreamEncoder:
+    """Incremental HTTP Content-Encoding for a streamed answer."""
+
+    def __init__(self, enc: str):
+        if enc == "gzip":
+            self.c = zlib.compressobj(3, zlib.DEFLATED, 31)
+        elif enc == "deflate":
+            self.c = zlib.compressobj(3)
+        elif enc == "zstd":
+            self.c = zstandard.ZstdCompressor(level=3).compressobj()
+        elif enc == "lz4":
+            self.c = lz4.frame.LZ4FrameCompressor()
+            self.head = self.c.begin()
+        self.enc = enc
+
+    def chunk(self, data: bytes) -> bytes:
+        out = self.c.compress(data)
+        if self.enc == "lz4" and self.head:
+            out, self.head = self.head + out, b""
+        return out
+
+    def finish(self) -> bytes:
+        if self.enc == "lz4":
+            return self.head + self.c.flush()
+        return self.c.flush()
 
 
 def decode_content_encoding(body: bytes, enc: str) -> bytes:
@@ -356,6 +391,40 @@ class Engine:
                     except Exception as exc:  # keep serving; report it
                         log(f"warning: could not reset setting {name}: {exc}")
 
+    def stream(self, *, sql: str, fmt: str, database: str, settings: dict, params: dict):
+        """Run a SELECT; a generator of answer blocks. The engine stays locked until the
+        generator ends or is closed (the client went away: the query is cancelled)."""
+        with self.lock:
+            applied = []
+            res = None
+            try:
+                self._q(f"USE {_ident(database)}")
+                for name, value in settings.items():
+                    self._q(f"SET {name} = {sql_quote(value)}")
+                    applied.append(name)
+                res = self.conn.send_query(sql, fmt, params=params)
+                while True:
+                    r = self.conn.streaming_fetch_result(res)
+                    if r is None:
+                        break
+                    data = r.bytes()
+                    if not data and r.rows_read() == 0:
+                        break
+                    if data:
+                        yield data
+                res = None
+            finally:
+                if res is not None:
+                    try:
+                        self.conn.streaming_cancel_query(res)
+                    except Exception as exc:
+                        log(f"warning: could not cancel a streamed query: {exc}")
+                for name in applied:
+                    try:
+                        self._q(f"SET {name} = DEFAULT")
+                    except Exception as exc:  # keep serving; report it
+                        log(f"warning: could not reset setting {name}: {exc}")
+
     def _q(self, sql: str):
         return self.conn.query(sql, "TSV", params={})
 
@@ -503,6 +572,9 @@ class Handler(BaseHTTPRequestHandler):
             fmt = params.get("default_format") or self.headers.get("X-ClickHouse-Format") or "TabSeparated"
             database = params.get("database") or self.headers.get("X-ClickHouse-Database") or "default"
 
+            if insert is None and not head and STREAMED.match(sql):
+                self._stream(sql, fmt, database, settings, qparams, params, query_id, user, started, sql_for_log)
+                return
             out, stats = self.engine.run(sql=sql, insert=insert, fmt=fmt, database=database,
                                          settings=settings, params=qparams)
             headers = {
@@ -539,6 +611,74 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # never let a request kill the server
             log("internal error: " + traceback.format_exc().replace("\n", " | "))
             self._error(ch_error(1001, f"{type(e).__name__}: {e}"), query_id, user, started, sql_for_log, head)
+
+    def _stream(self, sql, fmt, database, settings, qparams, params, query_id, user, started, sql_for_log):
+        blocks = self.engine.stream(sql=sql, fmt=fmt, database=database, settings=settings, params=qparams)
+        sent = 0
+        try:
+            # The first block decides between a 200 and an error status.
+            first = next(blocks, b"")
+            headers = {
+                "Content-Type": "text/tab-separated-values; charset=UTF-8",
+                "X-ClickHouse-Query-Id": query_id,
+                "X-ClickHouse-Server-Display-Name": "chdb-http",
+                "X-ClickHouse-Timezone": "UTC",
+                "X-ClickHouse-Format": fmt,
+                "Transfer-Encoding": "chunked",
+            }
+            native = params.get("compress") in ("1", "true")
+            encoder = None
+            if not native:
+                http_comp = params.get("enable_http_compression")
+                enabled = self.http_compression_default if http_comp is None else http_comp in ("1", "true")
+                enc = pick_response_encoding(self.headers.get("Accept-Encoding", "")) if enabled else None
+                if enc:
+                    encoder = StreamEncoder(enc)
+                    headers["Content-Encoding"] = enc
+            self.send_response(200)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+
+            def emit(data: bytes):
+                nonlocal sent
+                if native:
+                    data = native_compress(data)
+                elif encoder is not None:
+                    data = encoder.chunk(data)
+                if data:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    sent += len(data)
+
+            try:
+                if first:
+                    emit(first)
+                for block in blocks:
+                    emit(block)
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as exc:
+                # Too late for a status: write the error and cut the stream, as ClickHouse does.
+                e = exc if isinstance(exc, ChError) else from_chdb_error(exc)
+                log(f"query_id={query_id} user={user} ERROR code={e.code} after {sent} bytes "
+                    f"sql={_one_line(sql_for_log)} :: {_one_line(e.message)}")
+                try:
+                    msg = (e.message + "\n").encode("utf-8", "replace")
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(msg), msg))
+                    self.wfile.flush()
+                except OSError:
+                    pass
+                self.close_connection = True
+                return
+            if encoder is not None:
+                tail = encoder.finish()
+                if tail:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
+            self.wfile.write(b"0\r\n\r\n")
+            log(f"query_id={query_id} user={user} ok {1000 * (time.monotonic() - started):.1f}ms "
+                f"bytes={sent} streamed sql={_one_line(sql_for_log)}")
+        finally:
+            blocks.close()
 
     def _error(self, e: ChError, query_id, user, started, sql_for_log, head):
         msg = e.message
