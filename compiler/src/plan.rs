@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 pub use crate::manifest::{Materialized, NotifyOn};
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Why a plan cannot be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
@@ -102,6 +102,8 @@ pub struct Staging {
     pub bucket: String,
     /// Key prefix without leading or trailing `/` (may be empty).
     pub prefix: String,
+    /// `lz4`: staged objects are one LZ4 frame (`<run>.tsv.lz4`); `none`: plain `<run>.tsv`.
+    pub compression: crate::manifest::StagingCompression,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -443,10 +445,10 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 1", "\"format_version\": 2");
+        let newer = text.replace("\"format_version\": 2", "\"format_version\": 3");
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 2 is newer than this stir-runtime (supports 1); upgrade stir-runtime"
+            "plan format version 3 is newer than this stir-runtime (supports 2); upgrade stir-runtime"
         );
         for garbage in [
             "",
@@ -455,6 +457,7 @@ mod tests {
             "{}",
             "{\"format_version\": \"1\"}",
             "{\"format_version\": 1}",
+            "{\"format_version\": 2}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {

@@ -215,6 +215,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
         staging: m.staging.as_ref().map(|s| plan::Staging {
             bucket: s.bucket.clone(),
             prefix: s.prefix.clone(),
+            compression: s.compression,
         }),
         notify: m.notify.as_ref().map(|n| plan::Notify { on: n.on }),
         endpoints,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use stir::plan::{Plan, PlanError};
+use stir::plan::{Plan, PlanError, FORMAT_VERSION};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -459,10 +459,14 @@ fn refuses_tampered_newer_and_foreign_plans() {
         text(&o.stderr)
     );
 
-    let newer = good.replace("\"format_version\": 1", "\"format_version\": 2");
+    let (now, next) = (FORMAT_VERSION, FORMAT_VERSION + 1);
+    let newer = good.replace(
+        &format!("\"format_version\": {now}"),
+        &format!("\"format_version\": {next}"),
+    );
     assert_eq!(
         Plan::from_json(&newer).unwrap_err().to_string(),
-        "plan format version 2 is newer than this stir-runtime (supports 1); upgrade stir-runtime"
+        format!("plan format version {next} is newer than this stir-runtime (supports {now}); upgrade stir-runtime")
     );
     std::fs::write(s.path("newer.json"), &newer).unwrap();
     let o = stir(
@@ -476,8 +480,9 @@ fn refuses_tampered_newer_and_foreign_plans() {
     );
     assert_eq!(code(&o), 2);
     assert!(
-        text(&o.stderr)
-            .contains("plan format version 2 is newer than this stir (supports 1); upgrade stir"),
+        text(&o.stderr).contains(&format!(
+            "plan format version {next} is newer than this stir (supports {now}); upgrade stir"
+        )),
         "{}",
         text(&o.stderr)
     );

@@ -19,6 +19,10 @@ pub struct Config {
     pub clickhouse_url: String,
     pub clickhouse_user: Option<String>,
     pub clickhouse_password: Option<String>,
+    /// LZ4 on ClickHouse answers (`STIR_CLICKHOUSE_COMPRESSION=lz4`); off by default: a sync's
+    /// export is read at COPY's pace, far below a LAN's bandwidth, so compressing it would only
+    /// spend CPU at both ends. Turn it on when the runtime reaches ClickHouse over a slow link.
+    pub clickhouse_lz4: bool,
     /// `STIR_POSTGRES_URL`: run history and the leader lock (and sync targets).
     pub postgres_url: Option<String>,
     /// PostgreSQL schema of the run history (`STIR_HISTORY_SCHEMA`, default `stir`).
@@ -42,6 +46,7 @@ impl Default for Config {
             clickhouse_url: "http://127.0.0.1:8123".into(),
             clickhouse_user: None,
             clickhouse_password: None,
+            clickhouse_lz4: false,
             postgres_url: None,
             history_schema: "stir".into(),
             slack_webhook: None,
@@ -64,6 +69,18 @@ impl Config {
         }
         c.clickhouse_user = non_empty("STIR_CLICKHOUSE_USER");
         c.clickhouse_password = get("STIR_CLICKHOUSE_PASSWORD");
+        if let Some(v) = non_empty("STIR_CLICKHOUSE_COMPRESSION") {
+            c.clickhouse_lz4 = match v.trim() {
+                "lz4" => true,
+                "none" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "STIR_CLICKHOUSE_COMPRESSION",
+                        reason: format!("`{other}` is not `none` or `lz4`"),
+                    })
+                }
+            };
+        }
         c.postgres_url = non_empty("STIR_POSTGRES_URL");
         if let Some(s) = non_empty("STIR_HISTORY_SCHEMA") {
             if !is_identifier(&s) {
@@ -252,5 +269,17 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn clickhouse_compression() {
+        let with = |v: &'static str| {
+            Config::from_env_with(move |k| (k == "STIR_CLICKHOUSE_COMPRESSION").then(|| v.into()))
+        };
+        assert!(!Config::from_env_with(|_| None).unwrap().clickhouse_lz4);
+        assert!(with("lz4").unwrap().clickhouse_lz4);
+        assert!(!with("none").unwrap().clickhouse_lz4);
+        let err = with("zstd").unwrap_err().to_string();
+        assert!(err.contains("STIR_CLICKHOUSE_COMPRESSION"), "{err}");
     }
 }

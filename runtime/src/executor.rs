@@ -483,7 +483,10 @@ impl PlanSteps {
                     .ok()
             }
         };
-        Ok(StepOutcome { rows })
+        Ok(StepOutcome {
+            rows,
+            ..Default::default()
+        })
     }
 }
 

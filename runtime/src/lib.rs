@@ -22,6 +22,7 @@ pub mod request;
 pub mod s3;
 pub mod scheduler;
 pub mod shutdown;
+pub mod staging;
 pub mod step;
 pub mod sync;
 pub mod warehouse;

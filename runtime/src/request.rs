@@ -194,7 +194,10 @@ pub async fn run(
         }
         warn!(request = name, failed = failed.len(), total, first_error = %first, "some POSTs failed (within max-failures)");
     }
-    Ok(StepOutcome { rows: Some(sent) })
+    Ok(StepOutcome {
+        rows: Some(sent),
+        ..Default::default()
+    })
 }
 
 /// One POST with retries; the error says what the last try got.

@@ -496,6 +496,7 @@ impl S3 {
             format!("{scheme}://{host}{path}?{canonical_query}")
         };
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let opaque_body = method == reqwest::Method::PUT || method == reqwest::Method::POST;
         let mut req = self
             .http
             .request(method, url)
@@ -505,6 +506,11 @@ impl S3 {
             if k != "host" {
                 req = req.header(k, v);
             }
+        }
+        if opaque_body {
+            // S3's own default type for untyped objects. Sent explicitly because some stores
+            // (SeaweedFS) otherwise sniff "text/plain" and gzip every part on the way in.
+            req = req.header("content-type", "binary/octet-stream");
         }
         req.body(body.clone())
     }

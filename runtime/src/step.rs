@@ -39,6 +39,8 @@ impl StepCtx {
 pub struct StepOutcome {
     /// Rows written (table rows, PostgreSQL rows, requests sent), when known.
     pub rows: Option<u64>,
+    /// How long the step's phases took, in order (a sync: `load`, `finish`, `swap`).
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Why a step failed.

@@ -33,8 +33,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::SinkExt;
+use stir::manifest::StagingCompression;
 use stir::plan::{ExportColumn, Plan, Sync};
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, CopyInSink, NoTls};
@@ -43,6 +44,7 @@ use tracing::{info, warn};
 use crate::config::redact_url;
 use crate::request::{self, RequestOptions};
 use crate::s3::{Part, S3Config, S3};
+use crate::staging;
 use crate::step::{BoxFut, StepCtx, StepError, StepOutcome, StepRunner};
 use crate::warehouse::{escape_literal, quote_ident};
 
@@ -333,7 +335,13 @@ impl Runner {
         s3_config.backoff = self.options.s3_backoff;
         let s3 = S3::new(s3_config, &staging.bucket);
         let ch = clickhouse_client(&ctx.config);
-        let key = format!("{}{}.tsv", sync.s3_prefix, key_safe(run_id));
+        let compression = staging.compression;
+        let key = format!(
+            "{}{}{}",
+            sync.s3_prefix,
+            key_safe(run_id),
+            staging::suffix(compression)
+        );
         let mut job = Job {
             runner: self,
             ctx,
@@ -342,6 +350,7 @@ impl Runner {
             ch,
             s3,
             key,
+            compression,
             run_id,
             pg_url,
             qn: std::sync::atomic::AtomicUsize::new(0),
@@ -350,14 +359,17 @@ impl Runner {
         };
         let started = Instant::now();
         match job.run().await {
-            Ok(rows) => {
+            Ok((rows, phases)) => {
                 info!(
                     sync = name,
                     rows,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "sync done"
                 );
-                Ok(StepOutcome { rows: Some(rows) })
+                Ok(StepOutcome {
+                    rows: Some(rows),
+                    phases,
+                })
             }
             Err(Fail::Killed(at)) => Err(StepError::Other(format!(
                 "sync `{name}`: stopped at failpoint {at:?} (simulated kill: nothing cleaned up)"
@@ -383,6 +395,7 @@ struct Job<'a> {
     ch: clickhouse::Client,
     s3: S3,
     key: String,
+    compression: StagingCompression,
     run_id: &'a str,
     pg_url: String,
     /// ClickHouse statements sent so far (query ids `<run_id>-<idx>-<n>`).
@@ -412,7 +425,8 @@ impl Job<'_> {
             })
     }
 
-    async fn run(&mut self) -> Result<u64, Fail> {
+    /// Answers the rows now live and the phase timings (load, finish, swap).
+    async fn run(&mut self) -> Result<(u64, Vec<(&'static str, Duration)>), Fail> {
         let select = self.check_columns().await?;
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
@@ -432,7 +446,8 @@ impl Job<'_> {
                 (exported, copied)
             }
         };
-        let load_secs = t0.elapsed().as_secs_f64();
+        let load_time = t0.elapsed();
+        let load_secs = load_time.as_secs_f64();
         info!(
             sync = %self.sync.name,
             rows = exported.rows,
@@ -472,7 +487,8 @@ impl Job<'_> {
         for sql in &load.finish {
             self.exec(sql, "finish").await?;
         }
-        info!(sync = %self.sync.name, secs = t1.elapsed().as_secs_f64(), "staging table finished (logged, indexed, analyzed)");
+        let finish_time = t1.elapsed();
+        info!(sync = %self.sync.name, secs = finish_time.as_secs_f64(), "staging table finished (logged, indexed, analyzed)");
         let new_rows = self.count(&load.count_new).await?;
         let live_exists = self.bool(&load.live_exists).await?;
         if live_exists {
@@ -480,13 +496,22 @@ impl Job<'_> {
             check_shrink(self.sync, new_rows, live_rows).map_err(other)?;
         }
         self.runner.failpoint(Failpoint::BeforeSwap).await?;
+        let t2 = Instant::now();
         self.swap().await?;
+        let swap_time = t2.elapsed();
         for sql in &load.drop_old {
             if let Err(e) = self.exec(sql, "drop the backup").await {
                 warn!(sync = %self.sync.name, error = ?e, "the swap is done but the backup could not be dropped; the next swap drops it");
             }
         }
-        Ok(new_rows)
+        Ok((
+            new_rows,
+            vec![
+                ("load", load_time),
+                ("finish", finish_time),
+                ("swap", swap_time),
+            ],
+        ))
     }
 
     fn pg(&self) -> Result<&Client, Fail> {
@@ -658,7 +683,14 @@ impl Job<'_> {
         copy: Option<mpsc::Sender<Bytes>>,
     ) -> Result<Exported, Fail> {
         let qid = self.next_qid();
+        let (chunk_tx, chunk_rx) = mpsc::channel::<Bytes>(4);
         let (part_tx, part_rx) = mpsc::channel::<Bytes>(1);
+        let parts = staging::spawn_parts(
+            chunk_rx,
+            part_tx,
+            self.runner.options.part_size,
+            self.compression,
+        );
         let producer = async {
             self.ctx.queries.begin(&qid);
             let r = produce(
@@ -666,13 +698,17 @@ impl Job<'_> {
                 select,
                 &self.sync.clickhouse.format,
                 &qid,
-                self.runner.options.part_size,
-                part_tx,
+                chunk_tx,
                 copy,
             )
             .await;
             self.ctx.queries.end(&qid);
-            r
+            let exported = r?;
+            parts
+                .await
+                .map_err(|e| other(format!("the staging thread failed: {e}")))?
+                .map_err(other)?;
+            Ok(exported)
         };
         let uploader = upload(
             &self.s3,
@@ -688,7 +724,7 @@ impl Job<'_> {
 
     /// The one-pass export: ClickHouse -> (S3, COPY). COPY is committed after the upload.
     async fn export_and_copy(&mut self, select: &str) -> Result<(Exported, u64), Fail> {
-        let (copy_tx, copy_rx) = mpsc::channel::<Bytes>(32);
+        let (copy_tx, copy_rx) = mpsc::channel::<Bytes>(8);
         let pg = self
             .pg
             .take()
@@ -728,7 +764,9 @@ impl Job<'_> {
             .copy_in(self.sync.postgres.copy.as_str())
             .await
             .map_err(|e| pg_err("start COPY", &e))?;
-        let (tx, rx) = mpsc::channel::<Bytes>(32);
+        let (tx, object_rx) = mpsc::channel::<Bytes>(8);
+        let (tsv_tx, rx) = mpsc::channel::<Bytes>(8);
+        let decode = staging::spawn_decode(object_rx, tsv_tx, self.compression);
         let s3 = &self.s3;
         let key = &self.key;
         let reading = async move {
@@ -752,6 +790,10 @@ impl Job<'_> {
             }
         };
         let (_, mut sink) = tokio::try_join!(reading, feed(self.runner, Box::pin(sink), rx, None))?;
+        decode
+            .await
+            .map_err(|e| other(format!("the staging thread failed: {e}")))?
+            .map_err(|e| other(format!("s3: `s3://{}/{key}`: {e}", s3.bucket())))?;
         sink.as_mut().finish().await.map_err(|e| pg_err("COPY", &e))
     }
 
@@ -905,8 +947,7 @@ async fn produce(
     select: &str,
     format: &str,
     qid: &str,
-    first_part_size: usize,
-    parts: mpsc::Sender<Bytes>,
+    staged: mpsc::Sender<Bytes>,
     copy: Option<mpsc::Sender<Bytes>>,
 ) -> Result<Exported, Fail> {
     let mut cursor = ch
@@ -915,41 +956,38 @@ async fn produce(
         .fetch_bytes(format)
         .map_err(|e| ch_err("export", e))?;
     let mut out = Exported::default();
-    let mut part = BytesMut::with_capacity(first_part_size);
-    let mut part_size = first_part_size;
-    let mut sent_parts = 0usize;
     let mut last = b'\n';
-    while let Some(chunk) = cursor.next().await.map_err(|e| ch_err("export", e))? {
+    while let Some(chunk) = cursor.next().await.map_err(|e| match e {
+        // ClickHouse reports an error raised after the first block by cutting the answer.
+        clickhouse::error::Error::Network(_) if out.bytes > 0 => ch_err(
+            &format!(
+                "export: the answer stopped after {} rows (ClickHouse failed during the query, \
+                 or the connection broke; its system.query_log has query_id `{qid}`)",
+                out.rows
+            ),
+            e,
+        ),
+        e => ch_err("export", e),
+    })? {
         if chunk.is_empty() {
             continue;
         }
         out.rows += count_lines(&chunk);
         out.bytes += chunk.len() as u64;
         last = chunk[chunk.len() - 1];
-        part.extend_from_slice(&chunk);
         if let Some(tx) = &copy {
-            if tx.send(chunk).await.is_err() {
+            if tx.send(chunk.clone()).await.is_err() {
                 return Err(other("COPY stopped reading"));
             }
         }
-        if part.len() >= part_size {
-            let full = std::mem::replace(&mut part, BytesMut::with_capacity(part_size));
-            if parts.send(full.freeze()).await.is_err() {
-                return Err(other("the S3 upload stopped"));
-            }
-            sent_parts += 1;
-            if sent_parts % 1000 == 0 {
-                part_size += first_part_size;
-            }
+        if staged.send(chunk).await.is_err() {
+            return Err(other("the S3 upload stopped"));
         }
     }
     if last != b'\n' {
         return Err(other(
             "the ClickHouse export ended in the middle of a row (truncated answer)",
         ));
-    }
-    if (!part.is_empty() || sent_parts == 0) && parts.send(part.freeze()).await.is_err() {
-        return Err(other("the S3 upload stopped"));
     }
     Ok(out)
 }
@@ -1038,7 +1076,7 @@ fn check_shrink(sync: &Sync, new_rows: u64, live_rows: u64) -> Result<(), String
 }
 
 fn count_lines(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 fn first_line(sql: &str) -> String {

@@ -30,7 +30,11 @@ pub fn clickhouse_client(config: &Config) -> clickhouse::Client {
     if let Some(password) = &config.clickhouse_password {
         client = client.with_password(password);
     }
-    client
+    client.with_compression(if config.clickhouse_lz4 {
+        clickhouse::Compression::Lz4
+    } else {
+        clickhouse::Compression::None
+    })
 }
 
 impl Warehouse {

@@ -34,12 +34,11 @@ async fn refuses_an_edited_plan_or_an_unknown_version_with_exit_2() {
     );
 
     let newer = w.dir.join("newer.json");
-    std::fs::write(
-        &newer,
-        original.replace("\"format_version\": 1", "\"format_version\": 9"),
-    )
-    .unwrap();
-    let o = bin().arg(&newer).output().unwrap();
+    let current = format!("\"format_version\": {}", stir::plan::FORMAT_VERSION);
+    assert!(original.contains(&current), "{current} in the plan");
+    std::fs::write(&newer, original.replace(&current, "\"format_version\": 9")).unwrap();
+    // --dry-run: were the plan accepted, the binary would exit instead of running forever.
+    let o = bin().arg(&newer).arg("--dry-run").output().unwrap();
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     assert!(

@@ -98,6 +98,24 @@ fn array_values(i: u64) -> Vec<String> {
     }
 }
 
+/// Pseudo-random hex (LZ4 finds no repeats in it) with escapes every 100 characters.
+fn long_text(seed: u64) -> String {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut s = format!("long {seed} ");
+    while s.len() < 1_200_000 {
+        for _ in 0..6 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s.push_str(&format!("{:016x}", x >> 1));
+        }
+        s.push_str("ab\\c\td\n");
+    }
+    s
+}
+
 fn rows(from: u64, to: u64) -> Vec<Row> {
     (from..to)
         .map(|i| {
@@ -123,8 +141,9 @@ fn rows(from: u64, to: u64) -> Vec<Row> {
                     Some(i as f64 / 7.0)
                 },
                 s: if i % 500 == 250 {
-                    // ~1.4 MB once escaped: a few of these make the export span several parts.
-                    Some(format!("long {i} ab\\c\td\n").repeat(80_000))
+                    // ~1.4 MB once escaped, and not compressible: a few of these make the
+                    // export span several parts whether or not staging compresses.
+                    Some(long_text(i))
                 } else if i % 11 == 10 {
                     None
                 } else if i % 3 == 0 {
@@ -438,14 +457,23 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
 
     // The staged object is in S3, one line per exported row, and no upload is left open.
     let s3 = s3(&c);
-    let key = format!("{}/vals/e2e-run-1.tsv", c.prefix);
+    // Staged as one LZ4 frame (the default `compression=lz4`).
+    let key = format!("{}/vals/e2e-run-1.tsv.lz4", c.prefix);
     let size = s3.head_object(&key).await.unwrap().expect("object exists");
     assert!(size > MIN_PART as u64, "{size} bytes: several parts");
     let mut resp = s3.get_object(&key).await.unwrap();
-    let mut lines = 0usize;
+    let mut object = Vec::new();
     while let Some(chunk) = resp.chunk().await.unwrap() {
-        lines += chunk.iter().filter(|&&b| b == b'\n').count();
+        object.extend_from_slice(&chunk);
     }
+    let mut tsv = Vec::new();
+    std::io::Read::read_to_end(
+        &mut lz4_flex::frame::FrameDecoder::new(&object[..]),
+        &mut tsv,
+    )
+    .expect("an LZ4 frame");
+    assert!(tsv.len() > object.len(), "compressed");
+    let lines = tsv.iter().filter(|&&b| b == b'\n').count();
     assert_eq!(lines, data.len());
     assert!(!key.contains(&c.env["AWS_SECRET_ACCESS_KEY"]));
     assert!(s3
@@ -506,6 +534,50 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     let _ =
         c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
             .await;
+    c.finish().await;
+}
+
+/// Upload first, then load from S3, with the staged object LZ4-framed and plain: the object
+/// has the format's name and size, and the table matches ClickHouse either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_from_s3_in_both_staging_formats() {
+    use stir::manifest::StagingCompression;
+    use stir_runtime::sync::LoadMode;
+    let mut c = Case::new("froms3").await;
+    let data = rows(0, 1800);
+    seed(&c, &data).await;
+    let s3 = s3(&c);
+    let mut sizes = Vec::new();
+    for (i, compression) in [StagingCompression::Lz4, StagingCompression::None]
+        .into_iter()
+        .enumerate()
+    {
+        Arc::make_mut(&mut c.plan)
+            .staging
+            .as_mut()
+            .unwrap()
+            .compression = compression;
+        // And once with LZ4 on ClickHouse's answers (`STIR_CLICKHOUSE_COMPRESSION=lz4`).
+        c.config.clickhouse_lz4 = i == 0;
+        let runner = c.runner(|o| {
+            o.load = LoadMode::FromS3;
+            o.part_size = MIN_PART;
+        });
+        let run = format!("froms3-{i}");
+        let out = c.sync(&runner, "vals", &run).await.unwrap();
+        assert_eq!(out.rows, Some(expected(&data).len() as u64));
+        assert_matches(&c, &data).await;
+        let key = format!(
+            "{}/vals/{run}{}",
+            c.prefix,
+            stir_runtime::staging::suffix(compression)
+        );
+        let size = s3.head_object(&key).await.unwrap();
+        assert!(size.is_some(), "{key} exists");
+        sizes.push(size.unwrap());
+    }
+    assert!(sizes[0] < sizes[1], "LZ4 {} < plain {}", sizes[0], sizes[1]);
+    assert!(sizes[1] > MIN_PART as u64, "several parts: {}", sizes[1]);
     c.finish().await;
 }
 
@@ -635,6 +707,51 @@ async fn fault_s3_unreachable_retries_then_fails_cleanly() {
     assert_eq!(c.pg_digest("vals").await, before);
     assert!(!staging_leftovers(&c, "vals").await);
     c.sync(&runner, "vals", "s3down-2").await.unwrap();
+    assert_matches(&c, &data).await;
+    c.finish().await;
+}
+
+/// ClickHouse fails after part of the answer was sent (a streamed answer cut short): the
+/// sync fails cleanly, the live table and S3 keep nothing of it, and the next run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
+    let (mut c, data) = live_case("chcut", 3000).await;
+    let before = c.pg_digest("vals").await;
+    let good = c.plan.clone();
+    let sync = Arc::make_mut(&mut c.plan)
+        .syncs
+        .iter_mut()
+        .find(|s| s.name == "vals")
+        .unwrap();
+    assert!(sync.clickhouse.select.contains("\nSETTINGS "));
+    // Small blocks and an error on a late row, when the first blocks are sent (and loaded).
+    // ARRAY JOIN keeps ClickHouse from evaluating the condition on the primary key's index
+    // ranges up front (it would fail before sending anything).
+    sync.clickhouse.select = sync.clickhouse.select.replace(
+        "\nSETTINGS ",
+        "\nARRAY JOIN range(2) AS stir_k WHERE throwIf(stir_k = 1 AND id >= 2900, 'cut short') = 0\n\
+         SETTINGS max_block_size = 50, max_threads = 1, ",
+    );
+    let err = c
+        .sync(&c.runner(|_| {}), "vals", "chcut-1")
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("expected failure: {err}");
+    assert!(
+        err.contains("clickhouse: export: the answer stopped after")
+            && err.contains("query_id `chcut-1-"),
+        "{err}"
+    );
+    assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
+    assert!(!staging_leftovers(&c, "vals").await);
+    assert!(s3(&c)
+        .list_multipart(&format!("{}/", c.prefix))
+        .await
+        .unwrap()
+        .is_empty());
+    c.plan = good;
+    c.sync(&c.runner(|_| {}), "vals", "chcut-2").await.unwrap();
     assert_matches(&c, &data).await;
     c.finish().await;
 }
