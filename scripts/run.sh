@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, for real: build stir, start the test servers (ClickHouse, PostgreSQL, S3), seed
-# the raw tables, check and plan the shipped stir.kdl, draw its week, then run EVERY enabled
-# schedule once with stir-runtime (upstream schedules first) against those servers, with the
+# the raw tables, check and plan the shipped stir.kdl, draw its week, bootstrap the new warehouse
+# (stir-runtime --bootstrap), then run EVERY enabled schedule once with stir-runtime (upstream
+# schedules first) against those servers, with the
 # scrape requests POSTed to a local receiver standing in for beat. Writes plan.json and week.svg.
 #
 # It resets the warehouse database `dbt` and the app tables it needs in PostgreSQL's `public`
@@ -82,13 +83,15 @@ for e in $(python3 -c 'import json; print(" ".join(json.load(open("plan.json"))[
 done
 : >"${TMPDIR:-/tmp}/stir-run-beat.log"
 
+step "stir-runtime plan.json --bootstrap (build what a new warehouse lacks, dependencies first)"
+RUST_LOG=warn "$bin/stir-runtime" plan.json --bootstrap --force
+
 step "every enabled schedule once, upstream first: stir-runtime plan.json --once SCHEDULE"
 ok=0; failed=()
 log="${TMPDIR:-/tmp}/stir-run-once.log"
 # --force: no leader runs on these test servers, so a "running" row in the history can only be
 # a run this script was interrupted in.
 for s in $(python3 examples/seed/seed.py order plan.json); do
-  if [ "$s" = "@bootstrap" ]; then python3 examples/seed/seed.py bootstrap plan.json; continue; fi
   t=$SECONDS
   if RUST_LOG=warn "$bin/stir-runtime" plan.json --once "$s" --force >"$log" 2>&1; then
     ok=$((ok + 1)); printf '  ok      %-40s %3ss\n' "$s" $((SECONDS - t))

@@ -3,16 +3,14 @@
 STIR_CLICKHOUSE_URL / _USER / _PASSWORD):
 
   seed.py load FILE.sql          run the statements of FILE.sql (the raw seed), one per request
-  seed.py order plan.json        print the enabled schedules, upstream first (one per line;
-                                 a line `@bootstrap` comes before the members of a cycle)
-  seed.py bootstrap plan.json    prepare the schedule cycles of a new warehouse (see below)
+  seed.py order plan.json        print the enabled schedules, upstream first (one per line)
 
 Order: a schedule runs after the schedules that build the models it reads (its models'
-dependencies, its syncs' models, the tables its requests and sql steps name). Schedules that
-read each other (a cycle: in stir.kdl, dbt_hourly and dbt_daily) are run by name; `bootstrap`
-builds, with the plan's own statements, the models the earlier ones read from the later ones
-(and what those need that does not exist yet), then drops the incremental models it built so
-that their owner's run makes their first build. runtime/tests/flagship.rs does the same.
+dependencies, its syncs' models, the tables its requests and sql steps name), so each reads
+data its upstream just refreshed. Schedules that read each other (a cycle: in stir.kdl,
+dbt_hourly and dbt_daily) come by name; on a new warehouse no order could start them, which is
+what `stir-runtime plan.json --bootstrap` is for (run.sh runs it first).
+runtime/tests/flagship.rs does the same.
 """
 import base64
 import json
@@ -114,50 +112,16 @@ def components(reads):
 def order(plan):
     _, reads = graph(plan)
     for comp in components(reads):
-        if len(comp) > 1:
-            print("@bootstrap")  # run `seed.py bootstrap` before the members of a cycle
         for s in comp:
             print(s)
 
 
-def bootstrap(plan):
-    models, reads = graph(plan)
-    db = plan["warehouse"]["database"]
-    built, seen = [], set()
-
-    def build(name):
-        if name in seen:
-            return
-        seen.add(name)
-        if ch(f"EXISTS TABLE {db}.{name}").strip() == "1":
-            return
-        m = models[name]
-        for d in m["deps"]:
-            build(d)
-        for s in (m["first_build"] if m["materialized"] == "incremental" else m["build"]):
-            ch(s)
-        built.append(name)
-
-    for comp in components(reads):
-        if len(comp) < 2:
-            continue
-        for i, s in enumerate(comp):
-            for up, needed in sorted(reads[s].items()):
-                if up in comp[i + 1:]:
-                    for m in sorted(needed):
-                        build(m)
-        print(f"cycle {' <-> '.join(comp)}: built {', '.join(built) or 'nothing (already there)'}")
-    for name in built:
-        if models[name]["materialized"] == "incremental":
-            ch(f"DROP TABLE IF EXISTS {models[name]['table']}")
-
-
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("load", "order", "bootstrap"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("load", "order"):
         sys.exit(__doc__)
     cmd, arg = sys.argv[1], sys.argv[2]
     if cmd == "load":
         load(arg)
     else:
         plan = json.load(open(arg))
-        {"order": order, "bootstrap": bootstrap}[cmd](plan)
+        order(plan)

@@ -60,9 +60,11 @@ pub enum RuntimeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error("bootstrap: cannot ask ClickHouse which models exist: {0}")]
+    Bootstrap(String),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
-    #[error("schedule `{schedule}` is running now (run `{run_id}`, started {started}); --once does not start a second run of a schedule\nhelp: wait for it to end (`stir-runtime history --schedule {schedule}`), or pass --force if that run is known to be dead")]
+    #[error("schedule `{schedule}` is running now (run `{run_id}`, started {started}); --once and --bootstrap do not build beside a running schedule\nhelp: wait for it to end (`stir-runtime history --schedule {schedule}`), or pass --force if that run is known to be dead")]
     AlreadyRunning {
         schedule: String,
         run_id: String,
@@ -326,6 +328,125 @@ pub async fn run_once_with(
     parts.alerts.flush(Duration::from_secs(30)).await;
     drop(parts.history);
     Ok(status)
+}
+
+/// The name `--bootstrap` runs and records under (no manifest name starts with `@`).
+pub const BOOTSTRAP: &str = "@bootstrap";
+
+/// What `--bootstrap` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrapped {
+    /// `None` when every model already existed (nothing ran).
+    pub status: Option<RunStatus>,
+    /// The models it built (or tried to), dependencies first.
+    pub models: Vec<String>,
+}
+
+/// `--bootstrap`: build every model of the plan whose table does not exist yet, dependencies
+/// first, as one recorded run named [`BOOTSTRAP`]; existing tables are not touched. What a new
+/// warehouse needs before its schedules run (schedules may read each other's models, so no
+/// order of schedules can start it), and what a model added to the plan needs before the
+/// schedules that read it fire ahead of its owner. Incremental models get their first build.
+pub async fn bootstrap_with(
+    plan: Plan,
+    config: Config,
+    options: Options,
+    timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Bootstrapped, RuntimeError> {
+    let (_zone, tiers) = scheduler::prepare(&plan)?;
+    let warehouse = Warehouse::new(&config);
+    let mut missing = std::collections::BTreeSet::new();
+    for (i, m) in plan.models.iter().enumerate() {
+        let exists = warehouse
+            .number(
+                &format!("EXISTS TABLE {}", m.table),
+                &format!("stir-bootstrap-exists-{i}"),
+            )
+            .await
+            .map_err(|e| RuntimeError::Bootstrap(e.to_string()))?;
+        if exists == 0 {
+            missing.insert(m.name.clone());
+        }
+    }
+    // Dependencies first; existing dependencies are not rebuilt.
+    let mut order = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    fn visit(
+        plan: &Plan,
+        name: &str,
+        missing: &std::collections::BTreeSet<String>,
+        seen: &mut std::collections::BTreeSet<String>,
+        order: &mut Vec<String>,
+    ) {
+        if !missing.contains(name) || !seen.insert(name.to_string()) {
+            return;
+        }
+        if let Some(m) = plan.model(name) {
+            for d in &m.deps {
+                visit(plan, d, missing, seen, order);
+            }
+        }
+        order.push(name.to_string());
+    }
+    for name in &missing {
+        visit(&plan, name, &missing, &mut seen, &mut order);
+    }
+    if order.is_empty() {
+        info!("bootstrap: every model of the plan exists; nothing to build");
+        return Ok(Bootstrapped {
+            status: None,
+            models: order,
+        });
+    }
+    if !options.force {
+        let now = chrono::Utc::now();
+        let history = PgHistory::open(config.require_postgres()?, &config.history_schema).await?;
+        for t in &tiers {
+            let window = chrono::Duration::from_std(t.timeout).unwrap_or(chrono::TimeDelta::MAX);
+            if let Some((run_id, started)) = history.active_run(&t.name, now - window).await? {
+                return Err(RuntimeError::AlreadyRunning {
+                    schedule: t.name.clone(),
+                    run_id,
+                    started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                });
+            }
+        }
+    }
+    info!(models = ?order, "bootstrap: building the models that do not exist yet");
+    let mut plan = plan;
+    plan.schedules.push(stir::plan::Schedule {
+        name: BOOTSTRAP.into(),
+        cron: "0 0 1 1 *".into(),
+        timeout_secs: timeout.as_secs(),
+        heavy: false,
+        enabled: true,
+        retries: 0,
+        skip: Vec::new(),
+        steps: vec![stir::plan::Step::Run {
+            models: order.clone(),
+        }],
+    });
+    let tier = scheduler::Tier {
+        name: BOOTSTRAP.into(),
+        cron: stir::cron::Cron::parse("0 0 1 1 *").expect("a valid cron"),
+        skip: Vec::new(),
+        timeout,
+        heavy: false,
+        retries: 0,
+        enabled: true,
+    };
+    let plan = Arc::new(plan);
+    let config = Arc::new(config);
+    let parts = assemble(&plan, &config, &options).await?;
+    let cancel = shutdown::watch_future(shutdown);
+    let fire = parts.engine.clock.now();
+    let status = parts.engine.drive(&tier, fire, cancel).await;
+    parts.alerts.flush(Duration::from_secs(30)).await;
+    Ok(Bootstrapped {
+        status: Some(status),
+        models: order,
+    })
 }
 
 /// `stir-runtime history`: recent runs as a table.

@@ -11,6 +11,7 @@ use stir_runtime::Config;
 /// Run a frozen stir plan: fire its schedules, build its models, record history.
 #[derive(Parser)]
 #[command(name = "stir-runtime", version, args_conflicts_with_subcommands = true)]
+#[command(group(clap::ArgGroup::new("manual").args(["once", "bootstrap"])))]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -19,12 +20,19 @@ struct Cli {
     /// Run one schedule now and exit with its status (0 ok, 1 failed).
     #[arg(long, value_name = "SCHEDULE")]
     once: Option<String>,
-    /// With --once: run even if the history shows a run of that schedule in progress.
-    #[arg(long, requires = "once")]
+    /// With --once or --bootstrap: run even if the history shows a run in progress.
+    #[arg(long, requires = "manual")]
     force: bool,
     /// Print each schedule's next fires and statements; touch no server.
     #[arg(long, conflicts_with = "once")]
     dry_run: bool,
+    /// Build every model whose table does not exist yet (dependencies first), then exit:
+    /// a new warehouse, or models added to the plan. Exit 0 ok, 1 failed.
+    #[arg(long, conflicts_with_all = ["once", "dry_run"])]
+    bootstrap: bool,
+    /// With --bootstrap: give up after this long.
+    #[arg(long, default_value = "6h", value_parser = parse_duration, requires = "bootstrap")]
+    bootstrap_timeout: Duration,
     /// On SIGTERM/SIGINT, how long running work may finish before it is cancelled.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     grace: Duration,
@@ -96,6 +104,44 @@ async fn async_main(cli: Cli) -> ExitCode {
                 print_out(&text);
                 ExitCode::SUCCESS
             }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    if cli.bootstrap {
+        return match stir_runtime::bootstrap_with(
+            plan,
+            config,
+            stir_runtime::Options {
+                force: cli.force,
+                ..stir_runtime::Options::default()
+            },
+            cli.bootstrap_timeout,
+            stir_runtime::shutdown::signal(),
+        )
+        .await
+        {
+            Ok(b) => match b.status {
+                None => {
+                    println!("bootstrap: every model of the plan exists; nothing to build");
+                    ExitCode::SUCCESS
+                }
+                Some(RunStatus::Ok) => {
+                    println!(
+                        "bootstrap: built {} models: {}",
+                        b.models.len(),
+                        b.models.join(", ")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Some(status) => {
+                    eprintln!(
+                        "bootstrap: {} (see `stir-runtime history --schedule {}`)",
+                        status.as_str(),
+                        stir_runtime::BOOTSTRAP
+                    );
+                    ExitCode::from(1)
+                }
+            },
             Err(e) => fail(&e.to_string()),
         };
     }

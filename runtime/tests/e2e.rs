@@ -139,6 +139,96 @@ async fn once_builds_table_incremental_and_view_models_and_records_history() {
     w.drop_all().await;
 }
 
+/// `--bootstrap` builds what does not exist (dependencies first, incremental models by their
+/// first build), leaves existing tables alone, is recorded as one run, and refuses to build
+/// beside a running schedule.
+#[tokio::test]
+async fn bootstrap_builds_only_the_missing_models_dependencies_first() {
+    let w = World::new("boot").await;
+    w.seed(0, 40).await;
+    let boot = |force: bool| {
+        stir_runtime::bootstrap_with(
+            w.plan.clone(),
+            w.config.clone(),
+            Options {
+                force,
+                ..Options::default()
+            },
+            Duration::from_secs(600),
+            std::future::pending(),
+        )
+    };
+    let b = boot(false).await.unwrap();
+    assert_eq!(b.status, Some(RunStatus::Ok));
+    let mut names = b.models.clone();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "events_daily",
+            "events_totals",
+            "fragile_events",
+            "stg_events"
+        ]
+    );
+    for m in &w.plan.models {
+        let at = |n: &str| b.models.iter().position(|x| x == n).unwrap();
+        for d in &m.deps {
+            assert!(at(d) < at(&m.name), "{d} before {}: {:?}", m.name, b.models);
+        }
+    }
+    assert_eq!(
+        w.number(&format!("SELECT sum(total) FROM {}.events_totals", w.wh))
+            .await,
+        40
+    );
+
+    // Everything exists: nothing runs.
+    let again = boot(false).await.unwrap();
+    assert_eq!(again.status, None);
+    assert!(again.models.is_empty());
+
+    // A model added later (here: dropped) is built alone; the others keep their rows.
+    w.sql(&format!("DROP TABLE {}.events_daily", w.wh)).await;
+    w.seed(40, 50).await;
+    let b = boot(false).await.unwrap();
+    assert_eq!(b.status, Some(RunStatus::Ok));
+    assert_eq!(b.models, ["events_daily"]);
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.stg_events", w.wh))
+            .await,
+        40,
+        "stg_events (a table model) was not rebuilt"
+    );
+
+    let pg = w.pg().await;
+    let s = &w.config.history_schema;
+    let n: i64 = pg
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {s}.runs WHERE schedule = '@bootstrap' AND status = 'ok'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2, "two bootstrap runs recorded");
+
+    // A schedule shown running in the history: refused, unless --force.
+    pg.batch_execute(&format!(
+        "INSERT INTO {s}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt) \
+         VALUES ('core-live', 'core', now(), now(), 'running', 'x', 1)"
+    ))
+    .await
+    .unwrap();
+    w.sql(&format!("DROP TABLE {}.events_totals", w.wh)).await;
+    let err = boot(false).await.unwrap_err().to_string();
+    assert!(err.contains("schedule `core` is running now"), "{err}");
+    assert_eq!(boot(true).await.unwrap().models, ["events_totals"]);
+    w.drop_all().await;
+}
+
 #[tokio::test]
 async fn failing_model_keeps_the_old_table_records_the_error_and_alerts() {
     let mut w = World::new("fail").await;

@@ -15,10 +15,10 @@ mod servers;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use servers::*;
-use stir::plan::{Materialized, Plan, Step};
+use stir::plan::{Plan, Step};
 use stir_runtime::executor::RunStatus;
 use stir_runtime::sync::{Runner, RunnerOptions};
 use stir_runtime::warehouse::Warehouse;
@@ -209,8 +209,6 @@ fn components(g: &Graph) -> Vec<Vec<String>> {
 
 struct Flagship {
     wh: Warehouse,
-    plan: Plan,
-    db: String,
 }
 
 impl Flagship {
@@ -226,70 +224,6 @@ impl Flagship {
             .number(sql, &next_id("flagship"))
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-
-    async fn exists(&self, model: &str) -> bool {
-        self.number(&format!("EXISTS TABLE {}.{model}", self.db))
-            .await
-            == 1
-    }
-
-    /// A schedule cycle (a schedule reads a model of a schedule that reads one of its own) can
-    /// never start on an empty warehouse: each run fails on the other's missing table. The
-    /// shipped manifest has one: dbt_hourly's mart_instagram_account reads dbt_daily's
-    /// weekly snapshots, dbt_daily's leaderboards read mart_instagram_account. Bootstrap it
-    /// the way an operator would on day one: build the models the earlier members read from
-    /// the later ones (and whatever they need that does not exist yet) with the plan's own
-    /// statements, then drop the incremental models built on the way, so that their owner's
-    /// run makes their first build (an incremental run on top would append duplicates).
-    async fn bootstrap(&self, members: &[String], g: &Graph) -> Vec<String> {
-        let mut needed: Vec<String> = Vec::new();
-        for (i, s) in members.iter().enumerate() {
-            for (up, models) in &g.reads[s] {
-                if members[i + 1..].contains(up) {
-                    needed.extend(models.iter().cloned());
-                }
-            }
-        }
-        let mut built = Vec::new();
-        let mut seen = BTreeSet::new();
-        for m in needed {
-            self.build_with_deps(&m, &mut seen, &mut built).await;
-        }
-        for m in &built {
-            let model = self.plan.models.iter().find(|x| &x.name == m).unwrap();
-            if model.materialized == Materialized::Incremental {
-                self.sql(&format!("DROP TABLE IF EXISTS {}", model.table))
-                    .await;
-            }
-        }
-        built
-    }
-
-    fn build_with_deps<'a>(
-        &'a self,
-        name: &'a str,
-        seen: &'a mut BTreeSet<String>,
-        built: &'a mut Vec<String>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
-        Box::pin(async move {
-            if !seen.insert(name.to_string()) || self.exists(name).await {
-                return;
-            }
-            let m = self.plan.models.iter().find(|x| x.name == name).unwrap();
-            for d in &m.deps {
-                self.build_with_deps(d, seen, built).await;
-            }
-            let stmts = if m.materialized == Materialized::Incremental {
-                &m.first_build
-            } else {
-                &m.build
-            };
-            for s in stmts {
-                self.sql(s).await;
-            }
-            built.push(name.to_string());
-        })
     }
 }
 
@@ -340,11 +274,7 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
     std::fs::write(dir.join("stir.kdl"), kdl).unwrap();
     let plan = compile(&dir.join("stir.kdl"));
     assert_eq!(plan.schedules.len(), 74);
-    let fl = Flagship {
-        wh: wh.clone(),
-        plan: plan.clone(),
-        db: db.clone(),
-    };
+    let fl = Flagship { wh: wh.clone() };
     fl.sql(&format!("CREATE DATABASE {db} ENGINE = Atomic"))
         .await;
 
@@ -387,15 +317,28 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         ..Options::default()
     };
 
-    // 5. Every enabled schedule once, upstream first.
+    // 5. A new warehouse: --bootstrap builds every model, dependencies first (the schedule
+    // cycle dbt_hourly <-> dbt_daily could not start otherwise: each would fail on the other's
+    // missing table). Then every enabled schedule once, upstream first.
+    let boot = stir_runtime::bootstrap_with(
+        plan.clone(),
+        config.clone(),
+        options.clone(),
+        Duration::from_secs(1800),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(boot.status, Some(RunStatus::Ok));
+    assert_eq!(
+        boot.models.len(),
+        plan.models.len(),
+        "a new warehouse lacks every model"
+    );
     let g = graph(&plan);
     let comps = components(&g);
     let mut timings: Vec<(String, RunStatus, f64)> = Vec::new();
-    let mut bootstrapped = Vec::new();
     for comp in &comps {
-        if comp.len() > 1 {
-            bootstrapped.extend(fl.bootstrap(comp, &g).await);
-        }
         for s in comp {
             let t = Instant::now();
             let status = stir_runtime::run_once_with(
@@ -412,7 +355,7 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
     }
     let cycles: Vec<&Vec<String>> = comps.iter().filter(|c| c.len() > 1).collect();
     eprintln!(
-        "flagship: {} schedules in {:.1}s; cycles {cycles:?} bootstrapped with {bootstrapped:?}",
+        "flagship: {} schedules in {:.1}s; cycles {cycles:?}",
         timings.len(),
         started.elapsed().as_secs_f64()
     );
@@ -583,7 +526,11 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(runs as usize, enabled + 2);
+    assert_eq!(
+        runs as usize,
+        enabled + 2 + 1,
+        "every schedule, two again, the bootstrap"
+    );
     let table = stir_runtime::history_table(&config, 5, None).await.unwrap();
     assert!(table.starts_with("FIRE (UTC)"), "{table}");
 
