@@ -329,11 +329,10 @@ impl Runner {
             .map_err(|e| StepError::Other(e.to_string()))?
             .to_string();
         let mut s3_config =
-            S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.options.env.as_ref())
-                .map_err(|e| StepError::S3(e.to_string()))?;
+            S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.options.env.as_ref());
         s3_config.attempts = self.options.s3_attempts;
         s3_config.backoff = self.options.s3_backoff;
-        let s3 = S3::new(s3_config, &staging.bucket);
+        let s3 = S3::new(s3_config, &staging.bucket).await;
         let ch = clickhouse_client(&ctx.config);
         let compression = staging.compression;
         let key = format!(
@@ -779,13 +778,7 @@ impl Job<'_> {
                         }
                     }
                     Ok(None) => return Ok(()),
-                    Err(e) => {
-                        return Err(other(format!(
-                            "s3: reading `s3://{}/{key}` failed: {}",
-                            s3.bucket(),
-                            redact_url(&e.without_url().to_string())
-                        )))
-                    }
+                    Err(e) => return Err(s3_err(e)),
                 }
             }
         };

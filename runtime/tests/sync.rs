@@ -400,12 +400,11 @@ async fn assert_matches(c: &Case, rows: &[Row]) {
     assert_eq!(got.len(), want.len(), "row counts differ");
 }
 
-fn s3(c: &Case) -> S3 {
+async fn s3(c: &Case) -> S3 {
     let cfg = S3Config::from_env_with(c.config.s3_endpoint.as_deref(), &|k: &str| {
         c.env.get(k).cloned()
-    })
-    .unwrap();
-    S3::new(cfg, "stir-test")
+    });
+    S3::new(cfg, "stir-test").await
 }
 
 async fn staging_leftovers(c: &Case, table: &str) -> bool {
@@ -456,7 +455,7 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     assert_eq!(logged, "p", "the live table is LOGGED");
 
     // The staged object is in S3, one line per exported row, and no upload is left open.
-    let s3 = s3(&c);
+    let s3 = s3(&c).await;
     // Staged as one LZ4 frame (the default `compression=lz4`).
     let key = format!("{}/vals/e2e-run-1.tsv.lz4", c.prefix);
     let size = s3.head_object(&key).await.unwrap().expect("object exists");
@@ -546,7 +545,7 @@ async fn load_from_s3_in_both_staging_formats() {
     let mut c = Case::new("froms3").await;
     let data = rows(0, 1800);
     seed(&c, &data).await;
-    let s3 = s3(&c);
+    let s3 = s3(&c).await;
     let mut sizes = Vec::new();
     for (i, compression) in [StagingCompression::Lz4, StagingCompression::None]
         .into_iter()
@@ -746,6 +745,7 @@ async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
     assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
     assert!(!staging_leftovers(&c, "vals").await);
     assert!(s3(&c)
+        .await
         .list_multipart(&format!("{}/", c.prefix))
         .await
         .unwrap()
@@ -834,7 +834,7 @@ async fn fault_type_mismatch_refused_before_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_simulated_kills_then_next_run_cleans_and_succeeds() {
     let (c, data) = live_case("kills", 2000).await;
-    let s3 = s3(&c);
+    let s3 = s3(&c).await;
     let prefix = format!("{}/vals/", c.prefix);
     let more = rows(2000, 2300);
     insert(&c, &more).await;
