@@ -19,8 +19,10 @@
 //!    did not change during the export); `max-shrink` against the live table.
 //! 6. **Swap** in one transaction: the plan's renames (live -> `__stir_old`, new -> live),
 //!    plus the live table's grants copied to the new one and every view on the live table
-//!    recreated (`CREATE OR REPLACE VIEW`) so it reads the new table. Readers wait on the
-//!    rename's lock for a moment and then see the new table; never a missing one.
+//!    recreated (`CREATE OR REPLACE VIEW`) so it reads the new table; materialized views on
+//!    it are dropped and created again on the new table with their indexes and grants.
+//!    Readers wait on the rename's lock for a moment and then see the new table; never a
+//!    missing one.
 //! 7. Drop the backup (unless `keep-backup`).
 //!
 //! Any failure before the swap leaves the live table as it was and runs the plan's `cleanup`
@@ -818,22 +820,34 @@ impl Job<'_> {
             .iter()
             .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
             .collect();
-        let grants = tx
-            .query(GRANTS_SQL, &[&live])
+        let grants = grants_on(&tx, &live).await?;
+        // Materialized views on the live table would keep reading the old table (and block
+        // its drop): they are dropped here and created again on the new table, with their
+        // indexes and grants, inside the swap.
+        let matviews = tx
+            .query(MATVIEWS_SQL, &[&live])
             .await
-            .map_err(|e| pg_err("read the live table's grants", &e))?;
-        let grants: Vec<String> = grants
-            .iter()
-            .map(|r| {
-                let privilege: String = r.get(0);
-                let grantee: String = r.get(1);
-                let grantable: bool = r.get(2);
-                format!(
-                    "GRANT {privilege} ON {live} TO {grantee}{}",
-                    if grantable { " WITH GRANT OPTION" } else { "" }
-                )
-            })
-            .collect();
+            .map_err(|e| pg_err("list the materialized views on the live table", &e))?;
+        let mut recreate_mv: Vec<String> = Vec::new();
+        for r in &matviews {
+            let name: String = r.get(0);
+            let def: String = r.get(1);
+            let indexes: Vec<String> = r.get(2);
+            recreate_mv.push(format!(
+                "CREATE MATERIALIZED VIEW {name} AS {}",
+                def.trim().trim_end_matches(';')
+            ));
+            recreate_mv.extend(indexes);
+            recreate_mv.extend(grants_on(&tx, &name).await?);
+            tx.batch_execute(&format!("DROP MATERIALIZED VIEW {name}"))
+                .await
+                .map_err(|e| {
+                    pg_err(
+                        &format!("drop materialized view {name} to recreate it on the new table"),
+                        &e,
+                    )
+                })?;
+        }
         for sql in &load.swap {
             tx.batch_execute(sql)
                 .await
@@ -850,10 +864,18 @@ impl Job<'_> {
                 .await
                 .map_err(|e| pg_err(&format!("recreate view {view} on the new table"), &e))?;
         }
+        for sql in &recreate_mv {
+            tx.batch_execute(sql).await.map_err(|e| {
+                pg_err(
+                    &format!("recreate `{}` on the new table", first_line(sql)),
+                    &e,
+                )
+            })?;
+        }
         tx.commit()
             .await
             .map_err(|e| pg_err("commit the swap", &e))?;
-        info!(sync = %self.sync.name, table = %live, views = views.len(), grants = grants.len(), "swapped");
+        info!(sync = %self.sync.name, table = %live, views = views.len(), matviews = matviews.len(), grants = grants.len(), "swapped");
         Ok(())
     }
 
@@ -894,6 +916,43 @@ const VIEWS_SQL: &str =
     WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
       AND d.refobjid = to_regclass($1) AND c.relkind = 'v' AND c.oid <> d.refobjid \
     ORDER BY oid";
+
+/// Materialized views that read `$1` directly: name, definition, their indexes' definitions.
+const MATVIEWS_SQL: &str =
+    "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
+    pg_get_viewdef(c.oid) AS def, \
+    ARRAY(SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid ORDER BY i.indexrelid) AS indexes, \
+    c.oid::int8 AS oid \
+    FROM pg_depend d \
+    JOIN pg_rewrite r ON r.oid = d.objid \
+    JOIN pg_class c ON c.oid = r.ev_class \
+    JOIN pg_namespace n ON n.oid = c.relnamespace \
+    WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+      AND d.refobjid = to_regclass($1) AND c.relkind = 'm' \
+    ORDER BY oid";
+
+/// `GRANT` statements that restore the explicit grants on `object` (a qualified name).
+async fn grants_on(
+    tx: &tokio_postgres::Transaction<'_>,
+    object: &str,
+) -> Result<Vec<String>, Fail> {
+    let rows = tx
+        .query(GRANTS_SQL, &[&object])
+        .await
+        .map_err(|e| pg_err(&format!("read the grants on {object}"), &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let privilege: String = r.get(0);
+            let grantee: String = r.get(1);
+            let grantable: bool = r.get(2);
+            format!(
+                "GRANT {privilege} ON {object} TO {grantee}{}",
+                if grantable { " WITH GRANT OPTION" } else { "" }
+            )
+        })
+        .collect())
+}
 
 /// Explicit grants on `$1` other than the owner's own.
 const GRANTS_SQL: &str = "SELECT a.privilege_type, \

@@ -486,7 +486,9 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     c.pg.batch_execute(&format!(
         "CREATE VIEW {s}.vals_view AS SELECT id, s FROM {s}.vals WHERE id >= 0; \
          CREATE VIEW {s}.vals_view_count AS SELECT count(*) AS n FROM {s}.vals_view; \
-         GRANT SELECT ON {s}.vals TO PUBLIC; GRANT SELECT ON {s}.vals_view TO PUBLIC",
+         GRANT SELECT ON {s}.vals TO PUBLIC; GRANT SELECT ON {s}.vals_view TO PUBLIC; \
+         CREATE MATERIALIZED VIEW {s}.vals_mv AS SELECT lc, count(*) AS n FROM {s}.vals GROUP BY lc; \
+         CREATE UNIQUE INDEX vals_mv_lc ON {s}.vals_mv (lc); GRANT SELECT ON {s}.vals_mv TO PUBLIC",
         s = c.schema
     ))
     .await
@@ -529,6 +531,39 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
         .unwrap()
         .get(0);
     assert!(public_select, "the grant followed the swap");
+    // The materialized view was built again on the new table, with its index and grant, and
+    // did not keep the old table alive.
+    let mv: i64 =
+        c.pg.query_one(
+            &format!("SELECT sum(n)::int8 FROM {}.vals_mv", c.schema),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        mv as usize,
+        expected(&all).len(),
+        "the materialized view reads the new table"
+    );
+    let mv_index: i64 =
+        c.pg.query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'vals_mv_lc'",
+            &[&c.schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mv_index, 1, "its index was recreated");
+    let mv_select: bool =
+        c.pg.query_one(
+            "SELECT has_table_privilege('public', $1, 'SELECT')",
+            &[&format!("{}.vals_mv", c.schema)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(mv_select, "its grant was recreated");
     assert!(!c.pg_exists("vals__stir_old").await);
     let _ =
         c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
