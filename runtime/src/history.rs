@@ -70,6 +70,15 @@ pub trait Recorder: Send + Sync + 'static {
         error: Option<&'a str>,
         rows: Option<u64>,
     ) -> BoxFut<'a, ()>;
+    /// A run of one of `schedules` (each with the start after which a run still counts, its
+    /// timeout) that has not ended: `(schedule, run id)`. The scheduler asks before a heavy
+    /// fire, to see heavy runs of other processes (`--once`, `--bootstrap`).
+    fn running_among<'a>(
+        &'a self,
+        _schedules: &'a [(String, DateTime<Utc>)],
+    ) -> BoxFut<'a, Option<(String, String)>> {
+        Box::pin(async { None })
+    }
     /// A fire that did not run: `skipped_running`, `skipped_heavy` or `skipped_blackout`.
     fn skipped<'a>(
         &'a self,
@@ -115,6 +124,8 @@ pub enum Event {
 #[derive(Clone, Default)]
 pub struct MemoryRecorder {
     pub events: Arc<Mutex<Vec<Event>>>,
+    /// Runs of other processes, as `(schedule, run id)`: what `running_among` finds.
+    pub elsewhere: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl MemoryRecorder {
@@ -129,6 +140,17 @@ impl MemoryRecorder {
 }
 
 impl Recorder for MemoryRecorder {
+    fn running_among<'a>(
+        &'a self,
+        schedules: &'a [(String, DateTime<Utc>)],
+    ) -> BoxFut<'a, Option<(String, String)>> {
+        let found = self.elsewhere.lock().ok().and_then(|g| {
+            g.iter()
+                .find(|(s, _)| schedules.iter().any(|(n, _)| n == s))
+                .cloned()
+        });
+        Box::pin(async move { found })
+    }
     fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {
         self.push(Event::RunStarted(run.clone()));
         Box::pin(async {})
@@ -450,6 +472,25 @@ pub fn format_table(rows: &[HistoryRow]) -> String {
 }
 
 impl Recorder for PgHistory {
+    fn running_among<'a>(
+        &'a self,
+        schedules: &'a [(String, DateTime<Utc>)],
+    ) -> BoxFut<'a, Option<(String, String)>> {
+        Box::pin(async move {
+            for (schedule, since) in schedules {
+                match self.active_run(schedule, *since).await {
+                    Ok(Some((run_id, _))) => return Some((schedule.clone(), run_id)),
+                    Ok(None) => {}
+                    // Fail open: an unreadable history must not stop the schedules.
+                    Err(e) => {
+                        warn!(error = %e, "cannot read the history to look for heavy runs of other processes");
+                        return None;
+                    }
+                }
+            }
+            None
+        })
+    }
     fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {
         Box::pin(async move {
             let sql = format!(

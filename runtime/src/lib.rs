@@ -60,6 +60,12 @@ pub enum RuntimeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error("schedule `{schedule}` is heavy and heavy schedule `{other}` is running now (run `{run_id}`); two heavy runs never overlap\nhelp: wait for it to end (`stir-runtime history --schedule {other}`), or pass --force if that run is known to be dead")]
+    HeavyRunning {
+        schedule: String,
+        other: String,
+        run_id: String,
+    },
     #[error("bootstrap: cannot ask ClickHouse which models exist: {0}")]
     Bootstrap(String),
     #[error("cannot listen on {addr}: {reason}")]
@@ -321,6 +327,19 @@ pub async fn run_once_with(
                 started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             });
         }
+        // No two heavy runs at once holds for manual runs too.
+        if tier.heavy {
+            let (_, all) = scheduler::prepare(&plan)?;
+            let all: Vec<Arc<scheduler::Tier>> = all.into_iter().map(Arc::new).collect();
+            let others = scheduler::heavy_windows(&all, schedule, parts.engine.clock.now());
+            if let Some((other, run_id)) = parts.history.running_among(&others).await {
+                return Err(RuntimeError::HeavyRunning {
+                    schedule: schedule.to_string(),
+                    other,
+                    run_id,
+                });
+            }
+        }
     }
     let cancel = shutdown::watch_future(shutdown);
     let fire = parts.engine.clock.now();
@@ -419,7 +438,7 @@ pub async fn bootstrap_with(
         name: BOOTSTRAP.into(),
         cron: "0 0 1 1 *".into(),
         timeout_secs: timeout.as_secs(),
-        heavy: false,
+        heavy: true,
         enabled: true,
         retries: 0,
         skip: Vec::new(),
@@ -432,7 +451,7 @@ pub async fn bootstrap_with(
         cron: stir::cron::Cron::parse("0 0 1 1 *").expect("a valid cron"),
         skip: Vec::new(),
         timeout,
-        heavy: false,
+        heavy: true,
         retries: 0,
         enabled: true,
     };

@@ -7,7 +7,9 @@
 //!   [`LATE`] (process suspended, clock jump) is dropped, not replayed;
 //! - at most one active run per schedule: a fire finding its schedule running is skipped
 //!   (`skipped_running`);
-//! - a heavy fire finding another heavy run active is skipped and alerted (`skipped_heavy`);
+//! - a heavy fire finding another heavy run active is skipped and alerted (`skipped_heavy`):
+//!   one of this runtime, or one the history shows for another process (`--once`,
+//!   `--bootstrap`, within that schedule's timeout);
 //! - a fire inside a skip blackout never happens; it is recorded (`skipped_blackout`);
 //! - a run is cancelled at fire + timeout ([`crate::executor::Engine::drive`]).
 //!
@@ -116,6 +118,33 @@ pub fn prepare(plan: &Plan) -> Result<(Zone, Vec<Tier>), PlanCheckError> {
         });
     }
     Ok((zone, tiers))
+}
+
+/// How long a `--bootstrap` run counts as running in the history (its default timeout).
+pub const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(6 * 3600);
+
+/// The heavy schedules other than `except`, plus `@bootstrap`, each with the start after which
+/// a run of it still counts as running (now - its timeout): what a heavy run must not overlap.
+pub fn heavy_windows(
+    tiers: &[Arc<Tier>],
+    except: &str,
+    now: DateTime<Utc>,
+) -> Vec<(String, DateTime<Utc>)> {
+    let since = |d: Duration| {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    };
+    tiers
+        .iter()
+        .filter(|t| t.heavy && t.name != except)
+        .map(|t| (t.name.clone(), since(t.timeout)))
+        .chain(std::iter::once((
+            crate::BOOTSTRAP.to_string(),
+            since(BOOTSTRAP_WINDOW),
+        )))
+        .collect()
 }
 
 /// The next fire of `tier` strictly after `after`, and whether a blackout removes it.
@@ -303,9 +332,36 @@ impl Scheduler {
             Ok(claim) => {
                 let engine = self.engine.clone();
                 let tier = tier.clone();
+                let others = if tier.heavy {
+                    heavy_windows(&self.tiers, &tier.name, engine.clock.now())
+                } else {
+                    Vec::new()
+                };
                 tokio::spawn(async move {
                     let _done = done;
                     let _claim = claim;
+                    // No heavy run of this runtime is active (the claim says so); a manual
+                    // heavy run of another process shows in the history.
+                    if !others.is_empty() {
+                        if let Some((other, run_id)) = engine.recorder.running_among(&others).await
+                        {
+                            let reason = format!(
+                                "heavy schedule `{other}` is running (run `{run_id}`, started outside this runtime)"
+                            );
+                            warn!(schedule = %tier.name, fire = %t, %other, "fire skipped: another heavy run is active");
+                            let id = crate::executor::run_id(&tier.name, t, 0);
+                            engine.alerts.send(
+                                Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t)
+                                    .error(&reason),
+                            );
+                            engine.metrics.skipped(&tier.name, "skipped_heavy");
+                            engine
+                                .recorder
+                                .skipped(&tier.name, t, "skipped_heavy", &reason, &engine.plan_hash)
+                                .await;
+                            return;
+                        }
+                    }
                     engine.drive(&tier, t, cancel).await;
                 });
             }

@@ -229,6 +229,58 @@ async fn bootstrap_builds_only_the_missing_models_dependencies_first() {
     w.drop_all().await;
 }
 
+/// `--once` of a heavy schedule refuses while the history shows another heavy schedule
+/// running (the leader's or another manual run), unless --force.
+#[tokio::test]
+async fn once_of_a_heavy_schedule_refuses_beside_another_heavy_run() {
+    let w = World::new("heavyonce").await;
+    w.seed(0, 10).await;
+    let mut plan = w.plan.clone();
+    for s in &mut plan.schedules {
+        s.heavy = true;
+    }
+    let once = |force: bool| {
+        stir_runtime::run_once_with(
+            plan.clone(),
+            w.config.clone(),
+            "core",
+            Options {
+                force,
+                ..Options::default()
+            },
+            std::future::pending(),
+        )
+    };
+    // Nothing else runs: fine (this also creates the history tables).
+    assert_eq!(once(false).await.unwrap(), RunStatus::Ok);
+    let pg = w.pg().await;
+    let s = &w.config.history_schema;
+    pg.batch_execute(&format!(
+        "INSERT INTO {s}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt) \
+         VALUES ('fragile-live', 'fragile', now(), now(), 'running', 'x', 1)"
+    ))
+    .await
+    .unwrap();
+    let err = once(false).await.unwrap_err().to_string();
+    assert!(
+        err.contains("heavy schedule `fragile` is running now (run `fragile-live`)"),
+        "{err}"
+    );
+    assert_eq!(
+        once(true).await.unwrap(),
+        RunStatus::Ok,
+        "--force runs anyway"
+    );
+    // A run older than its schedule's timeout (10m) is a dead one: it no longer counts.
+    pg.batch_execute(&format!(
+        "UPDATE {s}.runs SET started_at = now() - interval '11 minutes' WHERE id = 'fragile-live'"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(once(false).await.unwrap(), RunStatus::Ok);
+    w.drop_all().await;
+}
+
 #[tokio::test]
 async fn failing_model_keeps_the_old_table_records_the_error_and_alerts() {
     let mut w = World::new("fail").await;

@@ -4,12 +4,31 @@ mod support;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use stir::schedule::Zone;
-use stir_runtime::alert::AlertKind;
+use stir_runtime::alert::{Alert, AlertKind};
 use support::*;
 
 fn utc_zone() -> Zone {
     Zone::parse("UTC").unwrap()
+}
+
+/// The runs the scheduler started, as (schedule, fire).
+fn fired(sim: &Sim) -> Vec<(String, DateTime<Utc>)> {
+    sim.spans()
+        .iter()
+        .map(|s| (s.schedule.clone(), s.fire))
+        .collect()
+}
+
+fn alerts_of(sim: &Sim, kind: AlertKind) -> Vec<Alert> {
+    sim.alerts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind == kind)
+        .cloned()
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,11 +165,7 @@ async fn a_heavy_fire_finding_another_heavy_run_is_skipped_and_alerted() {
     );
     sim.pass(mins(62)).await; // to 02:01
     let sim = sim.stop().await;
-    let runs: Vec<_> = sim
-        .spans()
-        .iter()
-        .map(|s| (s.schedule.clone(), s.fire))
-        .collect();
+    let runs = fired(&sim);
     assert_eq!(
         runs,
         vec![
@@ -164,17 +179,56 @@ async fn a_heavy_fire_finding_another_heavy_run_is_skipped_and_alerted() {
         vec![("heavy_b".to_string(), utc(2026, 1, 1, 1, 30, 0))]
     );
     // (the 02:00 run is cancelled by the test's shutdown: one more alert, of another kind)
-    let alerts: Vec<_> = sim
-        .alerts
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|a| a.kind == AlertKind::SkippedHeavy)
-        .cloned()
-        .collect();
+    let alerts = alerts_of(&sim, AlertKind::SkippedHeavy);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(
         alerts[0].text().contains("heavy_b") && alerts[0].text().contains("heavy_a"),
+        "{}",
+        alerts[0].text()
+    );
+}
+
+/// A heavy run of another process (a `--once` or `--bootstrap`, seen in the history) blocks a
+/// heavy fire just as one of this runtime does; light schedules run.
+#[tokio::test(start_paused = true)]
+async fn a_heavy_fire_is_skipped_while_a_manual_heavy_run_is_in_the_history() {
+    let mut a = tier("heavy_a", "0 * * * *", 30);
+    a.heavy = true;
+    let mut b = tier("heavy_b", "0 0 1 1 *", 60);
+    b.heavy = true;
+    let light = tier("light", "30 * * * *", 10);
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![a, b, light],
+        &[("heavy_a", Behaviour::lasting(mins(5)))],
+        mins(1),
+    );
+    sim.recorder
+        .elsewhere
+        .lock()
+        .unwrap()
+        .push(("heavy_b".into(), "heavy_b-manual".into()));
+    sim.pass(mins(32)).await; // to 01:31
+    sim.recorder.elsewhere.lock().unwrap().clear();
+    sim.pass(mins(40)).await; // to 02:11
+    let sim = sim.stop().await;
+    let runs = fired(&sim);
+    assert_eq!(
+        runs,
+        vec![
+            ("light".to_string(), utc(2026, 1, 1, 1, 30, 0)),
+            ("heavy_a".to_string(), utc(2026, 1, 1, 2, 0, 0)),
+        ]
+    );
+    assert_eq!(
+        sim.skips("skipped_heavy"),
+        vec![("heavy_a".to_string(), utc(2026, 1, 1, 1, 0, 0))]
+    );
+    let alerts = alerts_of(&sim, AlertKind::SkippedHeavy);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].text().contains("heavy_b-manual"),
         "{}",
         alerts[0].text()
     );
