@@ -8,8 +8,8 @@
 //!    (the staging table is dropped by the plan's `prepare`).
 //! 3. **Export and load in one pass**: the TabSeparated answer of `clickhouse.select` is
 //!    streamed in chunks; each chunk goes both into the S3 multipart upload
-//!    (`<s3_prefix><run_id>.tsv`, 16 MiB parts) and into `COPY … FROM STDIN` on the staging
-//!    table. The COPY is committed only after the S3 object is complete, so what is loaded is
+//!    (`<s3_prefix><run_id>.tsv.lz4`, one LZ4 frame, or `.tsv` with `compression=none`; 16 MiB
+//!    parts; see `staging.rs`) and into `COPY … FROM STDIN` on the staging table. The COPY is committed only after the S3 object is complete, so what is loaded is
 //!    exactly the staged object. Memory stays bounded (a part being filled, one being
 //!    uploaded, a few chunks queued for COPY); nothing touches the local disk.
 //!    [`LoadMode::FromS3`] instead uploads first and then streams the object back into COPY.
