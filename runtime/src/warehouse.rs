@@ -117,6 +117,14 @@ fn query_error(query_id: &str, e: clickhouse::error::Error) -> WarehouseError {
     if matches!(e, clickhouse::error::Error::Network(_)) {
         message.push_str(" (is ClickHouse reachable at STIR_CLICKHOUSE_URL?)");
     }
+    // UNKNOWN_TABLE: on a new warehouse, or for a new model, the table another schedule
+    // builds may not exist yet.
+    if message.contains("Code: 60.") {
+        message.push_str(
+            "\nhelp: if the table is a model another schedule builds, it may not exist yet; \
+             `stir-runtime plan.json --bootstrap` builds every missing model",
+        );
+    }
     WarehouseError::Query {
         query_id: query_id.to_string(),
         message,
@@ -131,4 +139,30 @@ pub fn escape_literal(s: &str) -> String {
 /// Quote an identifier with backticks.
 pub fn quote_ident(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_table_points_at_bootstrap() {
+        let e = query_error(
+            "q1",
+            clickhouse::error::Error::BadResponse(
+                "Code: 60. DB::Exception: Unknown table expression identifier 'dbt.mart_x'".into(),
+            ),
+        );
+        let shown = e.to_string();
+        assert!(
+            shown.contains("Unknown table") && shown.contains("--bootstrap"),
+            "{shown}"
+        );
+        let other = query_error(
+            "q2",
+            clickhouse::error::Error::BadResponse("Code: 62. DB::Exception: Syntax error".into()),
+        )
+        .to_string();
+        assert!(!other.contains("--bootstrap"), "{other}");
+    }
 }
