@@ -587,6 +587,19 @@ pub fn render_human(r: &Review) -> String {
         "Plan: {} to add, {} to change, {} to remove.\n",
         r.summary.add, r.summary.change, r.summary.remove
     ));
+    let new_models = r
+        .changes
+        .iter()
+        .filter(|c| c.kind == "model" && c.action == Action::Add)
+        .count();
+    if new_models > 0 {
+        // A schedule that reads a new model may fire before the model's owner first does.
+        s.push_str(&format!(
+            "After deploying, `stir-runtime plan.json --bootstrap` builds the new {} before any schedule reads {}.\n",
+            if new_models == 1 { "model" } else { "models" },
+            if new_models == 1 { "it" } else { "them" },
+        ));
+    }
     s
 }
 

@@ -217,7 +217,10 @@ fn review_new_model() {
     golden("review-new-model.txt", &review);
     assert!(review.contains("+ model mart_churn"), "{review}");
     assert!(
-        review.ends_with("Plan: 1 to add, 1 to change, 0 to remove.\n"),
+        review.ends_with(
+            "Plan: 1 to add, 1 to change, 0 to remove.\n\
+             After deploying, `stir-runtime plan.json --bootstrap` builds the new model before any schedule reads it.\n"
+        ),
         "{review}"
     );
 }
