@@ -10,7 +10,8 @@
 //! - a heavy fire finding another heavy run active is skipped and alerted (`skipped_heavy`):
 //!   one of this runtime, or one the history shows for another process (`--once`,
 //!   `--bootstrap`, within that schedule's timeout);
-//! - a fire inside a skip blackout never happens; it is recorded (`skipped_blackout`);
+//! - a fire inside a skip blackout never happens; the first of each blackout is recorded
+//!   (`skipped_blackout`), all are counted in the metrics;
 //! - a run is cancelled at fire + timeout ([`crate::executor::Engine::drive`]).
 //!
 //! "Now" is a [`Clock`], so tests run the scheduler on tokio's paused clock.
@@ -271,6 +272,11 @@ impl Scheduler {
     ) {
         let clock = self.engine.clock.clone();
         let mut after = clock.now();
+        // Only the first fire of a blackout is written to the history (a `*/5` schedule would
+        // otherwise add 36 rows for a three-hour blackout every day), and at least one a day
+        // for a schedule whose every fire falls in blackouts. All are counted in the metrics.
+        let mut in_blackout = false;
+        let mut recorded_at: Option<DateTime<Utc>> = None;
         loop {
             let Some((t, blackout)) = next_event(&self.zone, &tier, after) else {
                 info!(schedule = %tier.name, "schedule never fires again");
@@ -289,15 +295,22 @@ impl Scheduler {
                 warn!(schedule = %tier.name, fire = %t, late_s = late.as_secs(), "fire missed (no catchup)");
             } else if blackout {
                 info!(schedule = %tier.name, fire = %t, "fire skipped: blackout");
-                self.record_skip(
-                    &tier,
-                    t,
-                    "skipped_blackout",
-                    "inside a skip blackout".into(),
-                );
+                let recent = recorded_at.is_some_and(|r| t - r < chrono::Duration::hours(24));
+                if in_blackout && recent {
+                    self.engine.metrics.skipped(&tier.name, "skipped_blackout");
+                } else {
+                    recorded_at = Some(t);
+                    self.record_skip(
+                        &tier,
+                        t,
+                        "skipped_blackout",
+                        "inside a skip blackout (its later fires in this blackout are skipped too, not recorded)".into(),
+                    );
+                }
             } else {
                 self.fire(&tier, t, cancel.clone(), done.clone());
             }
+            in_blackout = blackout && late <= LATE;
             after = if late > LATE { now } else { t };
         }
     }

@@ -97,7 +97,7 @@ async fn no_catchup_when_started_exactly_on_a_fire() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn fires_inside_a_skip_blackout_never_happen_and_are_recorded() {
+async fn fires_inside_a_skip_blackout_never_happen_and_the_first_is_recorded() {
     let mut t = tier("half_hourly", "*/30 * * * *", 20);
     t.skip = vec![window("01:00", "02:00")];
     let sim = Sim::start(utc(2026, 1, 1, 0, 10, 0), utc_zone(), vec![t], &[], mins(1));
@@ -117,9 +117,31 @@ async fn fires_inside_a_skip_blackout_never_happen_and_are_recorded() {
         .into_iter()
         .map(|(_, t)| t)
         .collect();
+    // 01:00 and 01:30 are skipped; one history row per blackout.
+    assert_eq!(skipped, vec![utc(2026, 1, 1, 1, 0, 0)]);
+}
+
+/// A schedule whose every fire is in a blackout still shows in the history once a day.
+#[tokio::test(start_paused = true)]
+async fn a_schedule_always_in_blackout_is_recorded_daily() {
+    let mut t = tier("nightly", "0 20 * * *", 20);
+    t.skip = vec![window("19:00", "22:00")];
+    let sim = Sim::start(utc(2026, 1, 1, 0, 0, 0), utc_zone(), vec![t], &[], mins(1));
+    sim.pass(mins(3 * 24 * 60)).await;
+    let sim = sim.stop().await;
+    assert!(sim.spans().is_empty());
+    let skipped: Vec<_> = sim
+        .skips("skipped_blackout")
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
     assert_eq!(
         skipped,
-        vec![utc(2026, 1, 1, 1, 0, 0), utc(2026, 1, 1, 1, 30, 0)]
+        vec![
+            utc(2026, 1, 1, 20, 0, 0),
+            utc(2026, 1, 2, 20, 0, 0),
+            utc(2026, 1, 3, 20, 0, 0)
+        ]
     );
 }
 
@@ -143,7 +165,11 @@ async fn blackouts_are_read_in_the_project_timezone() {
         fires,
         vec![utc(2026, 1, 1, 13, 0, 0), utc(2026, 1, 1, 17, 0, 0)]
     );
-    assert_eq!(sim.skips("skipped_blackout").len(), 3);
+    assert_eq!(
+        sim.skips("skipped_blackout"),
+        vec![("hourly".to_string(), utc(2026, 1, 1, 14, 0, 0))],
+        "the first of the three skipped fires (19:30 local)"
+    );
 }
 
 #[tokio::test(start_paused = true)]
