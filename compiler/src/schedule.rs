@@ -1268,27 +1268,3 @@ pub fn windows(
 pub fn minutes_since_start(t: NaiveDateTime) -> i64 {
     abs_of(t)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tier(name: &str, cron: &str, timeout: u32) -> Tier {
-        Tier {
-            name: name.into(),
-            cron: Cron::parse(cron).expect("cron"),
-            timeout_min: timeout,
-            heavy: true,
-            skip: vec![],
-        }
-    }
-
-    #[test]
-    fn smoke() {
-        let a = tier("post_ranker", "0 */5 * * *", 300);
-        let b = tier("dbt_daily", "0 19 * * *", 360);
-        let o = first_overlap(&a, &b, &Zone::Fixed(0)).expect("overlap");
-        assert_eq!(o.instant, wall(19 * 60));
-        assert_eq!(o.a_fire, wall(15 * 60));
-    }
-}

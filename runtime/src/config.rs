@@ -145,6 +145,20 @@ impl fmt::Debug for Config {
     }
 }
 
+/// An error and its causes, each once (`dispatch failure: … Connection refused`), URL-free.
+pub fn error_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut m = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !m.contains(&t) {
+            m.push_str(&format!(": {t}"));
+        }
+        src = s.source();
+    }
+    redact_url(&m)
+}
+
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`; also hides
 /// `password=...` in key-value connection strings.
 pub fn redact_url(url: &str) -> String {

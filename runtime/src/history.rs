@@ -336,7 +336,7 @@ impl PgHistory {
 
     /// A run of `schedule` that started after `since` and has not ended: `(run id, started_at)`.
     /// A crashed run never ends, which is why callers bound `since` by the schedule's timeout.
-    pub async fn active_run(
+    async fn active_run(
         &self,
         schedule: &str,
         since: DateTime<Utc>,
@@ -350,6 +350,20 @@ impl PgHistory {
         );
         let row = c.query_opt(&sql, &[&schedule, &since]).await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// The first of `schedules` (each with the start after which a run still counts) that has
+    /// a run in progress: `(schedule, run id, started_at)`.
+    pub async fn active_among(
+        &self,
+        schedules: &[(String, DateTime<Utc>)],
+    ) -> Result<Option<(String, String, DateTime<Utc>)>, HistoryError> {
+        for (schedule, since) in schedules {
+            if let Some((run_id, started)) = self.active_run(schedule, *since).await? {
+                return Ok(Some((schedule.clone(), run_id, started)));
+            }
+        }
+        Ok(None)
     }
 
     /// Recent runs, newest first.
@@ -477,18 +491,14 @@ impl Recorder for PgHistory {
         schedules: &'a [(String, DateTime<Utc>)],
     ) -> BoxFut<'a, Option<(String, String)>> {
         Box::pin(async move {
-            for (schedule, since) in schedules {
-                match self.active_run(schedule, *since).await {
-                    Ok(Some((run_id, _))) => return Some((schedule.clone(), run_id)),
-                    Ok(None) => {}
-                    // Fail open: an unreadable history must not stop the schedules.
-                    Err(e) => {
-                        warn!(error = %e, "cannot read the history to look for heavy runs of other processes");
-                        return None;
-                    }
+            match self.active_among(schedules).await {
+                Ok(found) => found.map(|(schedule, run_id, _)| (schedule, run_id)),
+                // Fail open: an unreadable history must not stop the schedules.
+                Err(e) => {
+                    warn!(error = %e, "cannot read the history to look for heavy runs of other processes");
+                    None
                 }
             }
-            None
         })
     }
     fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {

@@ -5,7 +5,10 @@
 //! steps, cleanup), [`warehouse`] (ClickHouse with query ids), [`history`] (PostgreSQL
 //! `stir.runs`/`stir.steps`), [`leader`] (advisory-lock election), [`alert`] (Slack webhook),
 //! [`metrics`] (`/healthz`, `/metrics`), [`shutdown`] (signals), [`step`] (the extension point
-//! for `sync` and `request` steps).
+//! for `sync` and `request` steps), [`sync`] (ClickHouse -> S3 -> PostgreSQL, with
+//! [`staging`] for the staged file's parts and LZ4 frame and [`s3`] for the bucket),
+//! [`request`] (HTTP POST per row). `--once` and `--bootstrap` are below ([`run_once_with`],
+//! [`bootstrap_with`]).
 //!
 //! Invariant: the runtime fires exactly when the compiler's schedule analysis says it does:
 //! both use `stir::cron` and `stir::schedule`.
@@ -318,9 +321,12 @@ pub async fn run_once_with(
     // At most one active run per schedule holds for manual runs too: the leader may be
     // running this schedule right now (it records every run it starts).
     if !options.force {
-        let window = chrono::Duration::from_std(tier.timeout).unwrap_or(chrono::TimeDelta::MAX);
-        let since = parts.engine.clock.now() - window;
-        if let Some((run_id, started)) = parts.history.active_run(schedule, since).await? {
+        let now = parts.engine.clock.now();
+        let own = [(
+            schedule.to_string(),
+            scheduler::counts_since(now, tier.timeout),
+        )];
+        if let Some((_, run_id, started)) = parts.history.active_among(&own).await? {
             return Err(RuntimeError::AlreadyRunning {
                 schedule: schedule.to_string(),
                 run_id,
@@ -331,8 +337,8 @@ pub async fn run_once_with(
         if tier.heavy {
             let (_, all) = scheduler::prepare(&plan)?;
             let all: Vec<Arc<scheduler::Tier>> = all.into_iter().map(Arc::new).collect();
-            let others = scheduler::heavy_windows(&all, schedule, parts.engine.clock.now());
-            if let Some((other, run_id)) = parts.history.running_among(&others).await {
+            let others = scheduler::heavy_windows(&all, schedule, now);
+            if let Some((other, run_id, _)) = parts.history.active_among(&others).await? {
                 return Err(RuntimeError::HeavyRunning {
                     schedule: schedule.to_string(),
                     other,
@@ -421,15 +427,16 @@ pub async fn bootstrap_with(
     if !options.force {
         let now = chrono::Utc::now();
         let history = PgHistory::open(config.require_postgres()?, &config.history_schema).await?;
-        for t in &tiers {
-            let window = chrono::Duration::from_std(t.timeout).unwrap_or(chrono::TimeDelta::MAX);
-            if let Some((run_id, started)) = history.active_run(&t.name, now - window).await? {
-                return Err(RuntimeError::AlreadyRunning {
-                    schedule: t.name.clone(),
-                    run_id,
-                    started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                });
-            }
+        let all: Vec<(String, chrono::DateTime<chrono::Utc>)> = tiers
+            .iter()
+            .map(|t| (t.name.clone(), scheduler::counts_since(now, t.timeout)))
+            .collect();
+        if let Some((schedule, run_id, started)) = history.active_among(&all).await? {
+            return Err(RuntimeError::AlreadyRunning {
+                schedule,
+                run_id,
+                started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            });
         }
     }
     info!(models = ?order, "bootstrap: building the models that do not exist yet");

@@ -235,7 +235,7 @@ async fn post(
                 }
             }
             Err(e) if e.is_timeout() => last = format!("timed out after {:?}", options.timeout),
-            Err(e) => last = crate::s3::error_chain(e),
+            Err(e) => last = crate::config::error_causes(&e.without_url()),
         }
         if attempt < attempts {
             tokio::time::sleep(delay).await;

@@ -23,7 +23,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use tracing::warn;
 
-use crate::config::redact_url;
+use crate::config::{error_causes, redact_url};
 
 /// What S3 said, or why it could not be reached.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -444,7 +444,7 @@ impl S3 {
             (None, Some(m)) => m.to_string(),
             (None, None) => match status {
                 Some(404) => "not found".to_string(),
-                _ => causes(&e),
+                _ => error_causes(&e),
             },
         };
         match status {
@@ -495,29 +495,10 @@ impl Object {
             Some(Err(e)) => Err(S3Error::Other {
                 op: "read object",
                 target: self.target.clone(),
-                message: causes(&e),
+                message: error_causes(&e),
             }),
         }
     }
-}
-
-/// An error and its causes, each once (`dispatch failure: … Connection refused`), URL-free.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut m = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !m.contains(&t) {
-            m.push_str(&format!(": {t}"));
-        }
-        src = s.source();
-    }
-    redact_url(&m)
-}
-
-/// A reqwest error with its causes (`error sending request: … connection refused`), URL-free.
-pub fn error_chain(e: reqwest::Error) -> String {
-    causes(&e.without_url())
 }
 
 #[cfg(test)]

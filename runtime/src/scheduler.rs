@@ -121,6 +121,15 @@ pub fn prepare(plan: &Plan) -> Result<(Zone, Vec<Tier>), PlanCheckError> {
     Ok((zone, tiers))
 }
 
+/// The start after which a run still counts as running at `now` (`now - timeout`): an older
+/// row marked running is a run whose runtime died without recording its end.
+pub fn counts_since(now: DateTime<Utc>, timeout: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(timeout)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// How long a `--bootstrap` run counts as running in the history (its default timeout).
 pub const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(6 * 3600);
 
@@ -131,12 +140,7 @@ pub fn heavy_windows(
     except: &str,
     now: DateTime<Utc>,
 ) -> Vec<(String, DateTime<Utc>)> {
-    let since = |d: Duration| {
-        chrono::Duration::from_std(d)
-            .ok()
-            .and_then(|d| now.checked_sub_signed(d))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
-    };
+    let since = |d: Duration| counts_since(now, d);
     tiers
         .iter()
         .filter(|t| t.heavy && t.name != except)
