@@ -31,6 +31,7 @@
 //! Invariant: credentials never reach SQL text, the S3 key, a log line or an error: URLs are
 //! shown through [`redact_url`], PostgreSQL errors through their server message only.
 
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -812,42 +813,57 @@ impl Job<'_> {
         ))
         .await
         .map_err(|e| pg_err("lock the live table", &e))?;
+        // Materialized views on the live table would keep reading the old table (and block
+        // its drop), so they are dropped and built again on the new table, filled from it.
+        // Every view and materialized view downstream of them goes and comes back with them,
+        // in dependency order, with options, indexes, grants and comments.
+        let rebuilt = tx
+            .query(REBUILT_SQL, &[&live])
+            .await
+            .map_err(|e| pg_err("list the materialized views on the live table", &e))?;
+        let mut rebuilt_names = HashSet::new();
+        let mut recreate: Vec<String> = Vec::new();
+        let mut drops: Vec<String> = Vec::new();
+        for r in &rebuilt {
+            let name: String = r.get(0);
+            let kind = if r.get::<_, String>(1) == "m" {
+                "MATERIALIZED VIEW"
+            } else {
+                "VIEW"
+            };
+            recreate.push(format!(
+                "CREATE {kind} {name}{} AS {}",
+                with_options(r.get(3)),
+                r.get::<_, String>(2).trim().trim_end_matches(';')
+            ));
+            recreate.extend(r.get::<_, Vec<String>>(4));
+            recreate.extend(grants_on(&tx, &name).await?);
+            if let Some(comment) = r.get::<_, Option<String>>(5) {
+                recreate.push(format!(
+                    "COMMENT ON {kind} {name} IS {}",
+                    pg_literal(&comment)
+                ));
+            }
+            drops.push(format!("DROP {kind} {name}"));
+            rebuilt_names.insert(name);
+        }
+        for sql in drops.iter().rev() {
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| pg_err(&format!("`{sql}` to build it again on the new table"), &e))?;
+        }
+        // Plain views on the live table follow its rename to the backup; they are pointed
+        // back at the live name after the renames, keeping their OIDs (so views on them hold).
         let views = tx
             .query(VIEWS_SQL, &[&live])
             .await
             .map_err(|e| pg_err("list the views on the live table", &e))?;
-        let views: Vec<(String, String)> = views
+        let views: Vec<(String, String, String)> = views
             .iter()
-            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get(2)))
+            .filter(|(name, _, _)| !rebuilt_names.contains(name))
             .collect();
         let grants = grants_on(&tx, &live).await?;
-        // Materialized views on the live table would keep reading the old table (and block
-        // its drop): they are dropped here and created again on the new table, with their
-        // indexes and grants, inside the swap.
-        let matviews = tx
-            .query(MATVIEWS_SQL, &[&live])
-            .await
-            .map_err(|e| pg_err("list the materialized views on the live table", &e))?;
-        let mut recreate_mv: Vec<String> = Vec::new();
-        for r in &matviews {
-            let name: String = r.get(0);
-            let def: String = r.get(1);
-            let indexes: Vec<String> = r.get(2);
-            recreate_mv.push(format!(
-                "CREATE MATERIALIZED VIEW {name} AS {}",
-                def.trim().trim_end_matches(';')
-            ));
-            recreate_mv.extend(indexes);
-            recreate_mv.extend(grants_on(&tx, &name).await?);
-            tx.batch_execute(&format!("DROP MATERIALIZED VIEW {name}"))
-                .await
-                .map_err(|e| {
-                    pg_err(
-                        &format!("drop materialized view {name} to recreate it on the new table"),
-                        &e,
-                    )
-                })?;
-        }
         for sql in &load.swap {
             tx.batch_execute(sql)
                 .await
@@ -858,13 +874,16 @@ impl Job<'_> {
                 .await
                 .map_err(|e| pg_err(&format!("copy grant `{g}`"), &e))?;
         }
-        for (view, def) in &views {
+        for (view, def, options) in &views {
             let def = def.trim().trim_end_matches(';');
-            tx.batch_execute(&format!("CREATE OR REPLACE VIEW {view} AS {def}"))
-                .await
-                .map_err(|e| pg_err(&format!("recreate view {view} on the new table"), &e))?;
+            tx.batch_execute(&format!(
+                "CREATE OR REPLACE VIEW {view}{} AS {def}",
+                with_options(options.clone())
+            ))
+            .await
+            .map_err(|e| pg_err(&format!("recreate view {view} on the new table"), &e))?;
         }
-        for sql in &recreate_mv {
+        for sql in &recreate {
             tx.batch_execute(sql).await.map_err(|e| {
                 pg_err(
                     &format!("recreate `{}` on the new table", first_line(sql)),
@@ -875,7 +894,7 @@ impl Job<'_> {
         tx.commit()
             .await
             .map_err(|e| pg_err("commit the swap", &e))?;
-        info!(sync = %self.sync.name, table = %live, views = views.len(), matviews = matviews.len(), grants = grants.len(), "swapped");
+        info!(sync = %self.sync.name, table = %live, views = views.len(), rebuilt = rebuilt.len(), grants = grants.len(), "swapped");
         Ok(())
     }
 
@@ -905,10 +924,11 @@ impl Job<'_> {
     }
 }
 
-/// Views (not materialized) that read `$1` (a qualified table name), with their definitions.
+/// Views (not materialized) that read `$1` (a qualified table name): name, definition, options.
 const VIEWS_SQL: &str =
     "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
-    pg_get_viewdef(c.oid) AS def, c.oid::int8 AS oid \
+    pg_get_viewdef(c.oid) AS def, coalesce(array_to_string(c.reloptions, ', '), '') AS options, \
+    c.oid::int8 AS oid \
     FROM pg_depend d \
     JOIN pg_rewrite r ON r.oid = d.objid \
     JOIN pg_class c ON c.oid = r.ev_class \
@@ -917,19 +937,39 @@ const VIEWS_SQL: &str =
       AND d.refobjid = to_regclass($1) AND c.relkind = 'v' AND c.oid <> d.refobjid \
     ORDER BY oid";
 
-/// Materialized views that read `$1` directly: name, definition, their indexes' definitions.
-const MATVIEWS_SQL: &str =
-    "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
-    pg_get_viewdef(c.oid) AS def, \
-    ARRAY(SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid ORDER BY i.indexrelid) AS indexes, \
-    c.oid::int8 AS oid \
-    FROM pg_depend d \
-    JOIN pg_rewrite r ON r.oid = d.objid \
-    JOIN pg_class c ON c.oid = r.ev_class \
-    JOIN pg_namespace n ON n.oid = c.relnamespace \
-    WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
-      AND d.refobjid = to_regclass($1) AND c.relkind = 'm' \
-    ORDER BY oid";
+/// The materialized views that read `$1` directly, and every view or materialized view that
+/// reads those, transitively: name, kind (`m` or `v`), definition, options, index definitions,
+/// comment. Ordered so that each comes after everything it reads (its longest path from `$1`).
+const REBUILT_SQL: &str = "WITH RECURSIVE dep(oid, depth) AS ( \
+      SELECT c.oid, 1 FROM pg_depend d \
+      JOIN pg_rewrite r ON r.oid = d.objid \
+      JOIN pg_class c ON c.oid = r.ev_class \
+      WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+        AND d.refobjid = to_regclass($1) AND c.relkind = 'm' \
+    UNION \
+      SELECT c.oid, dep.depth + 1 FROM dep \
+      JOIN pg_depend d ON d.refobjid = dep.oid \
+      JOIN pg_rewrite r ON r.oid = d.objid \
+      JOIN pg_class c ON c.oid = r.ev_class \
+      WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+        AND c.oid <> dep.oid AND c.relkind IN ('v', 'm')) \
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
+      c.relkind::text AS kind, pg_get_viewdef(c.oid) AS def, \
+      coalesce(array_to_string(c.reloptions, ', '), '') AS options, \
+      ARRAY(SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid ORDER BY i.indexrelid) AS indexes, \
+      obj_description(c.oid, 'pg_class') AS comment, max(dep.depth) AS depth \
+    FROM dep JOIN pg_class c ON c.oid = dep.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
+    GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.reloptions \
+    ORDER BY depth, c.oid";
+
+/// ` WITH (...)` for a view's storage options (`security_barrier`, ...), or nothing.
+fn with_options(options: String) -> String {
+    if options.is_empty() {
+        options
+    } else {
+        format!(" WITH ({options})")
+    }
+}
 
 /// `GRANT` statements that restore the explicit grants on `object` (a qualified name).
 async fn grants_on(

@@ -488,7 +488,12 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
          CREATE VIEW {s}.vals_view_count AS SELECT count(*) AS n FROM {s}.vals_view; \
          GRANT SELECT ON {s}.vals TO PUBLIC; GRANT SELECT ON {s}.vals_view TO PUBLIC; \
          CREATE MATERIALIZED VIEW {s}.vals_mv AS SELECT lc, count(*) AS n FROM {s}.vals GROUP BY lc; \
-         CREATE UNIQUE INDEX vals_mv_lc ON {s}.vals_mv (lc); GRANT SELECT ON {s}.vals_mv TO PUBLIC",
+         CREATE UNIQUE INDEX vals_mv_lc ON {s}.vals_mv (lc); GRANT SELECT ON {s}.vals_mv TO PUBLIC; \
+         CREATE VIEW {s}.vals_mv_total AS SELECT sum(n)::int8 AS n FROM {s}.vals_mv; \
+         CREATE MATERIALIZED VIEW {s}.vals_mv_top AS SELECT lc, n FROM {s}.vals_mv ORDER BY n DESC LIMIT 3; \
+         COMMENT ON MATERIALIZED VIEW {s}.vals_mv_top IS 'the three busiest'; \
+         CREATE VIEW {s}.vals_both AS SELECT (SELECT count(*) FROM {s}.vals) - (SELECT n FROM {s}.vals_mv_total) AS diff; \
+         CREATE VIEW {s}.vals_safe WITH (security_barrier) AS SELECT id FROM {s}.vals",
         s = c.schema
     ))
     .await
@@ -564,6 +569,37 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
         .unwrap()
         .get(0);
     assert!(mv_select, "its grant was recreated");
+    // What reads the materialized view came back with it, in order, reading the new rows.
+    let (total, diff, top_comment, barrier): (i64, i64, Option<String>, bool) = {
+        let r =
+            c.pg.query_one(
+                &format!(
+                    "SELECT (SELECT n FROM {s}.vals_mv_total), (SELECT diff FROM {s}.vals_both)::int8, \
+                     obj_description('{s}.vals_mv_top'::regclass, 'pg_class'), \
+                     (SELECT coalesce('security_barrier=true' = ANY(reloptions), false) FROM pg_class WHERE oid = '{s}.vals_safe'::regclass)",
+                    s = c.schema
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
+    };
+    assert_eq!(
+        total as usize,
+        expected(&all).len(),
+        "a view on the materialized view reads the new table"
+    );
+    assert_eq!(
+        diff, 0,
+        "a view on both the table and the materialized view agrees"
+    );
+    assert_eq!(
+        top_comment.as_deref(),
+        Some("the three busiest"),
+        "the comment came back"
+    );
+    assert!(barrier, "the view kept its security_barrier option");
     assert!(!c.pg_exists("vals__stir_old").await);
     let _ =
         c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
