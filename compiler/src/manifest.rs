@@ -75,7 +75,13 @@ pub struct Staging {
     pub bucket: String,
     pub prefix: String,
     pub compression: StagingCompression,
+    /// Staged files kept per sync after a successful run, the newest; `None`: all of them.
+    pub keep: Option<u32>,
 }
+
+/// Staged files kept per sync when the manifest does not say: the one just loaded and two
+/// before it, to read or reload by hand after a bad day.
+pub const DEFAULT_STAGING_KEEP: u32 = 3;
 
 /// How staged files are stored in S3.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -295,7 +301,7 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
             }
             "staging" => {
                 cx.kind_arg(node, "s3");
-                let p = cx.props(node, &["bucket", "prefix", "compression"]);
+                let p = cx.props(node, &["bucket", "prefix", "compression", "keep"]);
                 cx.no_children(node);
                 let bucket = cx.string_prop(&p, "bucket");
                 if bucket.is_none() {
@@ -327,10 +333,26 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                         StagingCompression::default()
                     }
                 };
+                let keep = match p.get("keep").map(|e| (e, e.value())) {
+                    None => Some(DEFAULT_STAGING_KEEP),
+                    Some((_, KdlValue::String(v))) if v == "all" => None,
+                    Some((_, KdlValue::Integer(n))) if (1..=10_000).contains(n) => Some(*n as u32),
+                    Some((e, _)) => {
+                        cx.err(
+                            "stir::invalid_value",
+                            entry_span(e),
+                            "`keep` takes a number of staged files per sync (1 to 10000), or \"all\"",
+                        )
+                        .label("not a count")
+                        .help("write `keep=3` (stir deletes all but the newest three per sync) or `keep=all` (stir deletes none; give the prefix an S3 lifecycle rule)");
+                        Some(DEFAULT_STAGING_KEEP)
+                    }
+                };
                 manifest.staging = bucket.map(|b| Staging {
                     bucket: b.value,
                     prefix: prefix.trim_matches('/').to_string(),
                     compression,
+                    keep,
                 });
             }
             "notify" => {
@@ -1762,6 +1784,32 @@ mod tests {
             f.message
         );
         assert!(format!("{:?}", f).contains("lz4"), "did you mean: {f:?}");
+    }
+
+    #[test]
+    fn staging_keep() {
+        let compile = |staging: &str| {
+            let text = format!("project \"p\"\n{staging}\n");
+            crate::compile_bytes(
+                "stir.kdl",
+                text.as_bytes(),
+                std::path::Path::new("."),
+                &|_| Err(std::io::Error::other("no files")),
+            )
+        };
+        let keep = |staging: &str| compile(staging).manifest.staging.unwrap().keep;
+        assert_eq!(keep("staging s3 bucket=b"), Some(DEFAULT_STAGING_KEEP));
+        assert_eq!(keep("staging s3 bucket=b keep=1"), Some(1));
+        assert_eq!(keep("staging s3 bucket=b keep=all"), None);
+        for bad in ["keep=0", "keep=-2", "keep=some", "keep=1.5", "keep=#true"] {
+            let c = compile(&format!("staging s3 bucket=b {bad}"));
+            let f = c
+                .findings
+                .iter()
+                .find(|f| f.code == "stir::invalid_value")
+                .unwrap_or_else(|| panic!("{bad}: an invalid_value finding"));
+            assert!(f.message.contains("`keep`"), "{bad}: {}", f.message);
+        }
     }
 
     #[test]

@@ -16,7 +16,11 @@ use sha2::{Digest, Sha256};
 pub use crate::manifest::{Materialized, NotifyOn};
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The oldest plan `stir plan --diff` still reviews against: every version since only added
+/// fields whose absence reads as the old behaviour (3 added `staging.keep`; absent = all).
+pub const OLDEST_REVIEWABLE_VERSION: u32 = 2;
 
 /// Why a plan cannot be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
@@ -104,6 +108,9 @@ pub struct Staging {
     pub prefix: String,
     /// `lz4`: staged objects are one LZ4 frame (`<run>.tsv.lz4`); `none`: plain `<run>.tsv`.
     pub compression: crate::manifest::StagingCompression,
+    /// After a successful sync the runtime deletes that sync's staged files but the newest
+    /// `keep`; `null`: it deletes none (an S3 lifecycle rule expires them).
+    pub keep: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +304,15 @@ impl Plan {
 
     /// Read a plan; `reader` names the program in version errors (`stir`, `stir-runtime`).
     pub fn from_json_for(text: &str, reader: &'static str) -> Result<Plan, PlanError> {
+        Plan::parse(text, reader, FORMAT_VERSION)
+    }
+
+    /// Read a previous plan to review against: versions from [`OLDEST_REVIEWABLE_VERSION`].
+    pub fn from_json_for_review(text: &str) -> Result<Plan, PlanError> {
+        Plan::parse(text, "stir", OLDEST_REVIEWABLE_VERSION)
+    }
+
+    fn parse(text: &str, reader: &'static str, oldest: u32) -> Result<Plan, PlanError> {
         let v: Value = serde_json::from_str(text)
             .map_err(|e| PlanError::NotAPlan(format!("not JSON ({e})")))?;
         let Value::Object(map) = &v else {
@@ -315,7 +331,7 @@ impl Plan {
                 reader,
             });
         }
-        if version != u64::from(FORMAT_VERSION) {
+        if version < u64::from(oldest) {
             return Err(PlanError::UnknownVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -433,6 +449,33 @@ mod tests {
         assert!(text.contains("\"kind\": \"sql\""));
     }
 
+    /// A version-2 plan (no `staging.keep`) is refused by the runtime but still reviewable,
+    /// read as keeping every staged file, which is what version 2 did.
+    #[test]
+    fn version_2_plans_are_reviewable_not_runnable() {
+        let mut p = tiny();
+        p.staging = Some(Staging {
+            bucket: "b".into(),
+            prefix: "tmp".into(),
+            compression: crate::manifest::StagingCompression::Lz4,
+            keep: Some(3),
+        });
+        let mut v: Value = serde_json::from_str(&p.to_json()).unwrap();
+        v["format_version"] = 2.into();
+        v["staging"].as_object_mut().unwrap().remove("keep");
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(matches!(
+            Plan::from_json(&old),
+            Err(PlanError::UnknownVersion { found: 2, .. })
+        ));
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert_eq!(read.format_version, 2);
+        assert_eq!(read.staging.unwrap().keep, None);
+        let v1 = old.replace("\"format_version\": 2", "\"format_version\": 1");
+        assert!(Plan::from_json_for_review(&v1).is_err());
+    }
+
     #[test]
     fn refuses_edits_versions_and_garbage() {
         let text = tiny().to_json();
@@ -445,10 +488,10 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 2", "\"format_version\": 3");
+        let newer = text.replace("\"format_version\": 3", "\"format_version\": 4");
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 3 is newer than this stir-runtime (supports 2); upgrade stir-runtime"
+            "plan format version 4 is newer than this stir-runtime (supports 3); upgrade stir-runtime"
         );
         for garbage in [
             "",
@@ -458,6 +501,7 @@ mod tests {
             "{\"format_version\": \"1\"}",
             "{\"format_version\": 1}",
             "{\"format_version\": 2}",
+            "{\"format_version\": 3}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {

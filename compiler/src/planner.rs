@@ -216,6 +216,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             bucket: s.bucket.clone(),
             prefix: s.prefix.clone(),
             compression: s.compression,
+            keep: s.keep,
         }),
         notify: m.notify.as_ref().map(|n| plan::Notify { on: n.on }),
         endpoints,

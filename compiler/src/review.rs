@@ -648,7 +648,7 @@ pub fn read_plan(path: &Path) -> Result<Plan, Failure> {
             path.display()
         ))
     })?;
-    Plan::from_json_for(&text, "stir").map_err(|e| {
+    Plan::from_json_for_review(&text).map_err(|e| {
         let help = miette::Diagnostic::help(&e)
             .map(|h| format!("\nhelp: {h}"))
             .unwrap_or_default();

@@ -1,5 +1,5 @@
-//! The sync's S3 staging on `aws-sdk-s3`: multipart upload, put, get (streamed), head, list
-//! and abort of unfinished uploads, each retried here with our backoff.
+//! The sync's S3 staging on `aws-sdk-s3`: multipart upload, put, get (streamed), head, list,
+//! delete and abort of unfinished uploads, each retried here with our backoff.
 //!
 //! Credentials: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (optional `AWS_SESSION_TOKEN`)
 //! when set; otherwise the AWS default chain (profile, web identity, ECS, EC2 instance role).
@@ -24,6 +24,14 @@ use bytes::Bytes;
 use tracing::warn;
 
 use crate::config::{error_causes, redact_url};
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    /// Last-modified time, seconds since the epoch.
+    pub modified: i64,
+}
 
 /// What S3 said, or why it could not be reached.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -318,6 +326,35 @@ impl S3 {
                 _ => None,
             })
             .collect())
+    }
+
+    /// Objects whose key starts with `prefix`, every page: key and last-modified (epoch seconds).
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<Listed>, S3Error> {
+        let shown = format!("{prefix}*");
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .retry("list objects", &shown, || {
+                    self.client
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(prefix)
+                        .set_continuation_token(token.clone())
+                        .send()
+                })
+                .await?;
+            found.extend(out.contents().iter().filter_map(|o| {
+                o.key().map(|k| Listed {
+                    key: k.to_string(),
+                    modified: o.last_modified().map_or(0, |t| t.secs()),
+                })
+            }));
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(found),
+            }
+        }
     }
 
     pub async fn put_object(&self, key: &str, data: Bytes) -> Result<(), S3Error> {

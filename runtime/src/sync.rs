@@ -19,11 +19,13 @@
 //!    did not change during the export); `max-shrink` against the live table.
 //! 6. **Swap** in one transaction: the plan's renames (live -> `__stir_old`, new -> live),
 //!    plus the live table's grants copied to the new one and every view on the live table
-//!    recreated (`CREATE OR REPLACE VIEW`) so it reads the new table; materialized views on
-//!    it are dropped and created again on the new table with their indexes and grants.
+//!    recreated (`CREATE OR REPLACE VIEW`, options kept) so it reads the new table;
+//!    materialized views on it, and everything that reads them, are dropped and created again
+//!    on the new table with their indexes, grants and comments.
 //!    Readers wait on the rename's lock for a moment and then see the new table; never a
 //!    missing one.
-//! 7. Drop the backup (unless `keep-backup`).
+//! 7. Drop the backup (unless `keep-backup`), then the sync's staged files beyond the newest
+//!    `staging.keep` (a failure there is a warning: the sync is done).
 //!
 //! Any failure before the swap leaves the live table as it was and runs the plan's `cleanup`
 //! (drop the staging table) and aborts the multipart upload.
@@ -46,7 +48,7 @@ use tracing::{info, warn};
 
 use crate::config::redact_url;
 use crate::request::{self, RequestOptions};
-use crate::s3::{Part, S3Config, S3};
+use crate::s3::{Listed, Part, S3Config, S3};
 use crate::staging;
 use crate::step::{BoxFut, StepCtx, StepError, StepOutcome, StepRunner};
 use crate::warehouse::{escape_literal, quote_ident};
@@ -289,6 +291,30 @@ async fn ch_text(
     r.map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// The staged files under `prefix` beyond the newest `keep`, `current` counted first and never
+/// deleted. Only stir's own names directly under the prefix (`<run>.tsv`, `<run>.tsv.lz4`) are
+/// candidates: anything else someone put there is left alone.
+fn staged_to_delete(listed: &[Listed], prefix: &str, current: &str, keep: u32) -> Vec<String> {
+    let mut others: Vec<&Listed> = listed
+        .iter()
+        .filter(|o| o.key != current)
+        .filter(|o| {
+            o.key.strip_prefix(prefix).is_some_and(|rest| {
+                !rest.is_empty()
+                    && !rest.contains('/')
+                    && (rest.ends_with(".tsv") || rest.ends_with(".tsv.lz4"))
+            })
+        })
+        .collect();
+    // Newest first; the key (which holds the run id) breaks ties of the same second.
+    others.sort_by(|a, b| (b.modified, &b.key).cmp(&(a.modified, &a.key)));
+    others
+        .into_iter()
+        .skip(keep.saturating_sub(1) as usize)
+        .map(|o| o.key.clone())
+        .collect()
+}
+
 /// A key-safe form of the run id (it is part of the S3 key).
 fn key_safe(s: &str) -> String {
     s.chars()
@@ -353,6 +379,7 @@ impl Runner {
             s3,
             key,
             compression,
+            keep: staging.keep,
             run_id,
             pg_url,
             qn: std::sync::atomic::AtomicUsize::new(0),
@@ -398,6 +425,8 @@ struct Job<'a> {
     s3: S3,
     key: String,
     compression: StagingCompression,
+    /// Staged files of this sync kept after success (`None`: all).
+    keep: Option<u32>,
     run_id: &'a str,
     pg_url: String,
     /// ClickHouse statements sent so far (query ids `<run_id>-<idx>-<n>`).
@@ -506,6 +535,7 @@ impl Job<'_> {
                 warn!(sync = %self.sync.name, error = ?e, "the swap is done but the backup could not be dropped; the next swap drops it");
             }
         }
+        self.prune_staged().await;
         Ok((
             new_rows,
             vec![
@@ -514,6 +544,29 @@ impl Job<'_> {
                 ("swap", swap_time),
             ],
         ))
+    }
+
+    /// Delete this sync's staged files but the newest `keep` (this run's always stays). The
+    /// sync has succeeded by now, so a failure here is only a warning; the next run tries again.
+    async fn prune_staged(&self) {
+        let Some(keep) = self.keep else { return };
+        let listed = match self.s3.list_objects(&self.sync.s3_prefix).await {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(sync = %self.sync.name, error = %e, "cannot list the staged files to delete the old ones; the next run tries again");
+                return;
+            }
+        };
+        let old = staged_to_delete(&listed, &self.sync.s3_prefix, &self.key, keep);
+        for key in &old {
+            if let Err(e) = self.s3.delete_object(key).await {
+                warn!(sync = %self.sync.name, error = %e, "cannot delete an old staged file; the next run tries again");
+                return;
+            }
+        }
+        if !old.is_empty() {
+            info!(sync = %self.sync.name, deleted = old.len(), keep, "deleted old staged files");
+        }
     }
 
     fn pg(&self) -> Result<&Client, Fail> {
@@ -1327,6 +1380,39 @@ mod tests {
             Some(Failpoint::AfterExport)
         );
         assert_eq!(Failpoint::parse("nope"), None);
+    }
+
+    #[test]
+    fn old_staged_files_beyond_keep_are_chosen_newest_kept() {
+        let o = |key: &str, modified: i64| Listed {
+            key: key.into(),
+            modified,
+        };
+        let p = "tmp/leaderboard/";
+        let listed = vec![
+            o("tmp/leaderboard/r1.tsv.lz4", 100),
+            o("tmp/leaderboard/r2.tsv", 200),
+            o("tmp/leaderboard/r3.tsv.lz4", 300),
+            o("tmp/leaderboard/r4.tsv.lz4", 400),
+            o("tmp/leaderboard/notes.txt", 50),
+            o("tmp/leaderboard/sub/r0.tsv", 10),
+        ];
+        // keep=2: this run (r4) and r3 stay; r1 and r2 go; what stir did not write stays.
+        let mut d = staged_to_delete(&listed, p, "tmp/leaderboard/r4.tsv.lz4", 2);
+        d.sort();
+        assert_eq!(d, ["tmp/leaderboard/r1.tsv.lz4", "tmp/leaderboard/r2.tsv"]);
+        // This run's file is kept even when the listing does not show it yet.
+        let d = staged_to_delete(&listed[..3], p, "tmp/leaderboard/r9.tsv.lz4", 1);
+        assert_eq!(d.len(), 3);
+        // keep=1 keeps only this run's; a large keep deletes nothing.
+        assert_eq!(
+            staged_to_delete(&listed, p, "tmp/leaderboard/r4.tsv.lz4", 1).len(),
+            3
+        );
+        assert!(staged_to_delete(&listed, p, "tmp/leaderboard/r4.tsv.lz4", 10).is_empty());
+        // Same second: the later run id sorts first and stays.
+        let tie = vec![o("x/a1.tsv", 5), o("x/a2.tsv", 5), o("x/a3.tsv", 5)];
+        assert_eq!(staged_to_delete(&tie, "x/", "x/a3.tsv", 2), ["x/a1.tsv"]);
     }
 
     #[test]

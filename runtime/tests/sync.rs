@@ -651,6 +651,47 @@ async fn load_from_s3_in_both_staging_formats() {
     c.finish().await;
 }
 
+/// `staging s3 keep=2`: after each successful sync only the two newest staged files of the
+/// sync stay (this run's among them); a file stir did not write is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_staged_files_beyond_keep_are_deleted() {
+    let mut c = Case::new("keep").await;
+    let data = rows(0, 300);
+    seed(&c, &data).await;
+    Arc::make_mut(&mut c.plan).staging.as_mut().unwrap().keep = Some(2);
+    let s3 = s3(&c).await;
+    let dir = format!("{}/vals/", c.prefix);
+    s3.put_object(&format!("{dir}README.txt"), "not stir's".into())
+        .await
+        .unwrap();
+    let runner = c.runner(|_| {});
+    let mut keys = Vec::new();
+    for i in 0..4 {
+        let run = format!("keep-{i}");
+        c.sync(&runner, "vals", &run).await.unwrap();
+        keys.push(format!("{dir}{run}.tsv.lz4"));
+        let mut listed: Vec<String> = s3
+            .list_objects(&dir)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        listed.sort();
+        let mut want: Vec<String> = keys.iter().rev().take(2).cloned().collect();
+        want.push(format!("{dir}README.txt"));
+        want.sort();
+        assert_eq!(listed, want, "after run {i}");
+    }
+    assert_matches(&c, &data).await;
+    let prefix = format!("{}/", c.prefix);
+    c.finish().await;
+    assert!(
+        s3.list_objects(&prefix).await.unwrap().is_empty(),
+        "the harness cleans its prefix"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Faults: each leaves the live table as it was, and the next run succeeds.
 
