@@ -1751,17 +1751,20 @@ mod tests {
         }
     }
 
+    /// A manifest of a project line and `staging`, compiled with no files around.
+    fn compile_staging(staging: &str) -> crate::Compiled {
+        let text = format!("project \"p\"\n{staging}\n");
+        crate::compile_bytes(
+            "stir.kdl",
+            text.as_bytes(),
+            std::path::Path::new("."),
+            &|_| Err(std::io::Error::other("no files")),
+        )
+    }
+
     #[test]
     fn staging_compression() {
-        let compile = |staging: &str| {
-            let text = format!("project \"p\"\n{staging}\n");
-            crate::compile_bytes(
-                "stir.kdl",
-                text.as_bytes(),
-                std::path::Path::new("."),
-                &|_| Err(std::io::Error::other("no files")),
-            )
-        };
+        let compile = compile_staging;
         let c = compile("staging s3 bucket=b");
         assert_eq!(
             c.manifest.staging.unwrap().compression,
@@ -1788,15 +1791,7 @@ mod tests {
 
     #[test]
     fn staging_keep() {
-        let compile = |staging: &str| {
-            let text = format!("project \"p\"\n{staging}\n");
-            crate::compile_bytes(
-                "stir.kdl",
-                text.as_bytes(),
-                std::path::Path::new("."),
-                &|_| Err(std::io::Error::other("no files")),
-            )
-        };
+        let compile = compile_staging;
         let keep = |staging: &str| compile(staging).manifest.staging.unwrap().keep;
         assert_eq!(keep("staging s3 bucket=b"), Some(DEFAULT_STAGING_KEEP));
         assert_eq!(keep("staging s3 bucket=b keep=1"), Some(1));
