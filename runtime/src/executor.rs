@@ -14,7 +14,7 @@ use tracing::{error, info, warn, Instrument};
 use crate::alert::{Alert, AlertKind, Alerter};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::history::{Recorder, RunRecord};
+use crate::history::{Busy, Recorder, RunRecord};
 use crate::metrics::Metrics;
 use crate::scheduler::Tier;
 use crate::step::{BoxFut, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
@@ -106,13 +106,32 @@ impl Engine {
         &self,
         tier: &Tier,
         fire: DateTime<Utc>,
-        mut cancel: watch::Receiver<bool>,
+        cancel: watch::Receiver<bool>,
     ) -> RunStatus {
+        match self.drive_guarded(tier, fire, cancel, &[]).await {
+            Ok(status) => status,
+            Err(_) => unreachable!("no conflicts, so nothing can block the run"),
+        }
+    }
+
+    /// [`Engine::drive`], but each attempt starts only if none of `conflicts` (schedules, each
+    /// with the start after which a run still counts) has a run in progress, checked and
+    /// recorded as one step across processes ([`Recorder::claim_run`]). A first attempt so
+    /// blocked is not a run: `Err` with the busy run. A blocked retry ends the run as failed.
+    pub async fn drive_guarded(
+        &self,
+        tier: &Tier,
+        fire: DateTime<Utc>,
+        mut cancel: watch::Receiver<bool>,
+        conflicts: &[(String, DateTime<Utc>)],
+    ) -> Result<RunStatus, Busy> {
         let deadline_wall =
             fire + chrono::Duration::from_std(tier.timeout).unwrap_or(chrono::TimeDelta::MAX);
         let deadline = self.clock.instant_at(deadline_wall);
         let started = tokio::time::Instant::now();
         let mut attempt = 1u32;
+        // The failure alert of the attempt before a retry.
+        let mut deferred: Option<Alert> = None;
         let status = loop {
             let run = RunCtx {
                 run_id: run_id(&tier.name, fire, attempt),
@@ -122,16 +141,28 @@ impl Engine {
                 queries: QueryLog::default(),
                 current_step: std::sync::Mutex::new(None),
             };
-            self.recorder
-                .run_started(&RunRecord {
-                    id: run.run_id.clone(),
-                    schedule: tier.name.clone(),
-                    fire_time: fire,
-                    started_at: self.clock.now(),
-                    plan_hash: self.plan_hash.clone(),
-                    attempt,
-                })
-                .await;
+            let record = RunRecord {
+                id: run.run_id.clone(),
+                schedule: tier.name.clone(),
+                fire_time: fire,
+                started_at: self.clock.now(),
+                plan_hash: self.plan_hash.clone(),
+                attempt,
+            };
+            if let Some(busy) = self.recorder.claim_run(&record, conflicts).await {
+                let Some(failed) = deferred.take() else {
+                    return Err(busy);
+                };
+                warn!(schedule = %tier.name, other = %busy.schedule, "retry not started: another heavy run is active");
+                let error = format!(
+                    "{} (retry not started: heavy schedule `{}` is running, run `{}`)",
+                    failed.error.clone().unwrap_or_default(),
+                    busy.schedule,
+                    busy.run_id
+                );
+                self.alerts.send(failed.error(&error));
+                break RunStatus::Failed;
+            }
             let span =
                 tracing::info_span!("run", schedule = %tier.name, run_id = %run.run_id, attempt);
             info!(parent: &span, fire = %fire, "run started");
@@ -171,6 +202,9 @@ impl Engine {
                             Some(&message),
                         )
                         .await;
+                    let alert = Alert::new(AlertKind::Failure, &tier.name, &run.run_id, fire)
+                        .step(&e.step)
+                        .error(&e.error.to_string());
                     if attempt <= tier.retries {
                         let backoff = self.backoff(attempt);
                         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -182,17 +216,15 @@ impl Engine {
                             };
                             if !stop {
                                 attempt += 1;
+                                // Sent only if the retry cannot start.
+                                deferred = Some(alert);
                                 continue;
                             }
                         } else {
                             warn!(parent: &span, "no retry: the backoff would pass the deadline");
                         }
                     }
-                    self.alerts.send(
-                        Alert::new(AlertKind::Failure, &tier.name, &run.run_id, fire)
-                            .step(&e.step)
-                            .error(&e.error.to_string()),
-                    );
+                    self.alerts.send(alert);
                     break RunStatus::Failed;
                 }
                 Outcome::Timeout | Outcome::Cancelled => {
@@ -232,7 +264,7 @@ impl Engine {
         };
         self.metrics
             .run_finished(&tier.name, status, started.elapsed());
-        status
+        Ok(status)
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

@@ -43,6 +43,14 @@ pub struct RunRecord {
     pub attempt: u32,
 }
 
+/// A run in progress that keeps another from starting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    pub schedule: String,
+    pub run_id: String,
+    pub started: Option<DateTime<Utc>>,
+}
+
 /// Where runs, steps and skipped fires are written.
 pub trait Recorder: Send + Sync + 'static {
     fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()>;
@@ -70,15 +78,16 @@ pub trait Recorder: Send + Sync + 'static {
         error: Option<&'a str>,
         rows: Option<u64>,
     ) -> BoxFut<'a, ()>;
-    /// A run of one of `schedules` (each with the start after which a run still counts, its
-    /// timeout) that has not ended: `(schedule, run id)`. The scheduler asks before a heavy
-    /// fire, to see heavy runs of other processes (`--once`, `--bootstrap`).
-    fn running_among<'a>(
+    /// Record `run` as started unless one of `conflicts` (each schedule with the start after
+    /// which a run still counts: its timeout) has a run in progress, as one step across
+    /// processes; if one has, nothing is recorded and that run is returned. With no conflicts
+    /// this is `run_started`. The scheduler claims heavy fires against the other heavy
+    /// schedules; `--once` and `--bootstrap` claim against what they must not run beside.
+    fn claim_run<'a>(
         &'a self,
-        _schedules: &'a [(String, DateTime<Utc>)],
-    ) -> BoxFut<'a, Option<(String, String)>> {
-        Box::pin(async { None })
-    }
+        run: &'a RunRecord,
+        conflicts: &'a [(String, DateTime<Utc>)],
+    ) -> BoxFut<'a, Option<Busy>>;
     /// A fire that did not run: `skipped_running`, `skipped_heavy` or `skipped_blackout`.
     fn skipped<'a>(
         &'a self,
@@ -124,7 +133,7 @@ pub enum Event {
 #[derive(Clone, Default)]
 pub struct MemoryRecorder {
     pub events: Arc<Mutex<Vec<Event>>>,
-    /// Runs of other processes, as `(schedule, run id)`: what `running_among` finds.
+    /// Runs of other processes, as `(schedule, run id)`: what `claim_run` finds.
     pub elsewhere: Arc<Mutex<Vec<(String, String)>>>,
 }
 
@@ -140,16 +149,24 @@ impl MemoryRecorder {
 }
 
 impl Recorder for MemoryRecorder {
-    fn running_among<'a>(
+    fn claim_run<'a>(
         &'a self,
-        schedules: &'a [(String, DateTime<Utc>)],
-    ) -> BoxFut<'a, Option<(String, String)>> {
-        let found = self.elsewhere.lock().ok().and_then(|g| {
+        run: &'a RunRecord,
+        conflicts: &'a [(String, DateTime<Utc>)],
+    ) -> BoxFut<'a, Option<Busy>> {
+        let busy = self.elsewhere.lock().ok().and_then(|g| {
             g.iter()
-                .find(|(s, _)| schedules.iter().any(|(n, _)| n == s))
-                .cloned()
+                .find(|(s, _)| conflicts.iter().any(|(n, _)| n == s))
+                .map(|(schedule, run_id)| Busy {
+                    schedule: schedule.clone(),
+                    run_id: run_id.clone(),
+                    started: None,
+                })
         });
-        Box::pin(async move { found })
+        if busy.is_none() {
+            self.push(Event::RunStarted(run.clone()));
+        }
+        Box::pin(async move { busy })
     }
     fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {
         self.push(Event::RunStarted(run.clone()));
@@ -223,6 +240,9 @@ impl Recorder for MemoryRecorder {
 
 /// A history write never holds a run up longer than this.
 const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The advisory lock every run claim takes (the schema DDL uses another key).
+const CLAIM_LOCK: i64 = 7274690147735500801;
 
 /// History in PostgreSQL. The connection is re-opened when it drops.
 pub struct PgHistory {
@@ -334,6 +354,17 @@ impl PgHistory {
         }
     }
 
+    /// The newest run of schedule `$1` that started after `$2` and has not ended:
+    /// `id, started_at`.
+    fn active_sql(&self) -> String {
+        format!(
+            "SELECT id, started_at FROM {}.runs
+             WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
+             ORDER BY started_at DESC LIMIT 1",
+            self.schema
+        )
+    }
+
     /// A run of `schedule` that started after `since` and has not ended: `(run id, started_at)`.
     /// A crashed run never ends, which is why callers bound `since` by the schedule's timeout.
     async fn active_run(
@@ -342,28 +373,67 @@ impl PgHistory {
         since: DateTime<Utc>,
     ) -> Result<Option<(String, DateTime<Utc>)>, HistoryError> {
         let c = self.client().await?;
-        let sql = format!(
-            "SELECT id, started_at FROM {}.runs
-             WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
-             ORDER BY started_at DESC LIMIT 1",
-            self.schema
-        );
-        let row = c.query_opt(&sql, &[&schedule, &since]).await?;
+        let row = c
+            .query_opt(&self.active_sql(), &[&schedule, &since])
+            .await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// The first of `schedules` (each with the start after which a run still counts) that has
-    /// a run in progress: `(schedule, run id, started_at)`.
+    /// a run in progress.
     pub async fn active_among(
         &self,
         schedules: &[(String, DateTime<Utc>)],
-    ) -> Result<Option<(String, String, DateTime<Utc>)>, HistoryError> {
+    ) -> Result<Option<Busy>, HistoryError> {
         for (schedule, since) in schedules {
             if let Some((run_id, started)) = self.active_run(schedule, *since).await? {
-                return Ok(Some((schedule.clone(), run_id, started)));
+                return Ok(Some(Busy {
+                    schedule: schedule.clone(),
+                    run_id,
+                    started: Some(started),
+                }));
             }
         }
         Ok(None)
+    }
+
+    /// Check `conflicts` and insert `run` in one transaction under a transaction-level
+    /// advisory lock that every claim takes, so two processes cannot both see "nothing running"
+    /// and both start. A connection of its own: if this is cut short the session ends and
+    /// PostgreSQL releases the lock.
+    async fn claim(
+        &self,
+        run: &RunRecord,
+        conflicts: &[(String, DateTime<Utc>)],
+    ) -> Result<Option<Busy>, HistoryError> {
+        let mut c = connect(&self.url).await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
+            .await?;
+        let active = self.active_sql();
+        for (schedule, since) in conflicts {
+            if let Some(r) = tx.query_opt(&active, &[schedule, since]).await? {
+                return Ok(Some(Busy {
+                    schedule: schedule.clone(),
+                    run_id: r.get(0),
+                    started: Some(r.get(1)),
+                }));
+            }
+        }
+        let attempt = run.attempt as i32;
+        tx.execute(&self.insert_run_sql(), &run_params(run, &attempt))
+            .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Insert a run as `running`; parameters from [`run_params`].
+    fn insert_run_sql(&self) -> String {
+        format!(
+            "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt)
+             VALUES ($1, $2, $3, $4, 'running', $5, $6)",
+            self.schema
+        )
     }
 
     /// Recent runs, newest first.
@@ -398,6 +468,21 @@ impl PgHistory {
             })
             .collect())
     }
+}
+
+/// The parameters of [`PgHistory::insert_run_sql`].
+fn run_params<'a>(
+    run: &'a RunRecord,
+    attempt: &'a i32,
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 6] {
+    [
+        &run.id,
+        &run.schedule,
+        &run.fire_time,
+        &run.started_at,
+        &run.plan_hash,
+        attempt,
+    ]
 }
 
 /// One line of `stir-runtime history`.
@@ -486,16 +571,28 @@ pub fn format_table(rows: &[HistoryRow]) -> String {
 }
 
 impl Recorder for PgHistory {
-    fn running_among<'a>(
+    fn claim_run<'a>(
         &'a self,
-        schedules: &'a [(String, DateTime<Utc>)],
-    ) -> BoxFut<'a, Option<(String, String)>> {
+        run: &'a RunRecord,
+        conflicts: &'a [(String, DateTime<Utc>)],
+    ) -> BoxFut<'a, Option<Busy>> {
         Box::pin(async move {
-            match self.active_among(schedules).await {
-                Ok(found) => found.map(|(schedule, run_id, _)| (schedule, run_id)),
-                // Fail open: an unreadable history must not stop the schedules.
-                Err(e) => {
-                    warn!(error = %e, "cannot read the history to look for heavy runs of other processes");
+            if conflicts.is_empty() {
+                self.run_started(run).await;
+                return None;
+            }
+            match tokio::time::timeout(WRITE_LIMIT, self.claim(run, conflicts)).await {
+                Ok(Ok(busy)) => busy,
+                // Fail open: an unreadable history must not stop the schedules (manual runs
+                // have already read it strictly, and refused).
+                Ok(Err(e)) => {
+                    warn!(error = %e, "cannot claim the run in the history; starting it anyway");
+                    self.run_started(run).await;
+                    None
+                }
+                Err(_) => {
+                    warn!("cannot claim the run in the history: PostgreSQL did not answer in {WRITE_LIMIT:?}; starting it anyway");
+                    self.run_started(run).await;
                     None
                 }
             }
@@ -503,23 +600,11 @@ impl Recorder for PgHistory {
     }
     fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {
         Box::pin(async move {
-            let sql = format!(
-                "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt)
-                 VALUES ($1, $2, $3, $4, 'running', $5, $6)",
-                self.schema
-            );
             let attempt = run.attempt as i32;
             self.write(
                 "run start",
-                &sql,
-                &[
-                    &run.id,
-                    &run.schedule,
-                    &run.fire_time,
-                    &run.started_at,
-                    &run.plan_hash,
-                    &attempt,
-                ],
+                &self.insert_run_sql(),
+                &run_params(run, &attempt),
             )
             .await;
         })

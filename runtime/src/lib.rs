@@ -318,41 +318,56 @@ pub async fn run_once_with(
     let plan = Arc::new(plan);
     let config = Arc::new(config);
     let parts = assemble(&plan, &config, &options).await?;
-    // At most one active run per schedule holds for manual runs too: the leader may be
-    // running this schedule right now (it records every run it starts).
+    // At most one active run per schedule, and no two heavy runs at once, hold for manual
+    // runs too: the leader (or another --once) may be running. Read strictly first, for a clear
+    // refusal when the history cannot be read; then the run's start checks again and records
+    // itself in one step, so two processes cannot both pass.
+    let mut guard = Vec::new();
     if !options.force {
         let now = parts.engine.clock.now();
-        let own = [(
+        guard.push((
             schedule.to_string(),
             scheduler::counts_since(now, tier.timeout),
-        )];
-        if let Some((_, run_id, started)) = parts.history.active_among(&own).await? {
-            return Err(RuntimeError::AlreadyRunning {
-                schedule: schedule.to_string(),
-                run_id,
-                started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            });
-        }
-        // No two heavy runs at once holds for manual runs too.
+        ));
         if tier.heavy {
             let (_, all) = scheduler::prepare(&plan)?;
             let all: Vec<Arc<scheduler::Tier>> = all.into_iter().map(Arc::new).collect();
-            let others = scheduler::heavy_windows(&all, schedule, now);
-            if let Some((other, run_id, _)) = parts.history.active_among(&others).await? {
-                return Err(RuntimeError::HeavyRunning {
-                    schedule: schedule.to_string(),
-                    other,
-                    run_id,
-                });
-            }
+            guard.extend(scheduler::heavy_windows(&all, schedule, now));
+        }
+        if let Some(busy) = parts.history.active_among(&guard).await? {
+            return Err(busy_error(schedule, busy));
         }
     }
     let cancel = shutdown::watch_future(shutdown);
     let fire = parts.engine.clock.now();
-    let status = parts.engine.drive(&tier, fire, cancel).await;
+    let status = parts
+        .engine
+        .drive_guarded(&tier, fire, cancel, &guard)
+        .await
+        .map_err(|busy| busy_error(schedule, busy))?;
     parts.alerts.flush(Duration::from_secs(30)).await;
     drop(parts.history);
     Ok(status)
+}
+
+/// The refusal of a manual run of `schedule` because `busy` is running.
+fn busy_error(schedule: &str, busy: history::Busy) -> RuntimeError {
+    if busy.schedule == schedule || schedule == BOOTSTRAP {
+        RuntimeError::AlreadyRunning {
+            schedule: busy.schedule,
+            run_id: busy.run_id,
+            started: busy.started.map_or_else(
+                || "just now".to_string(),
+                |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            ),
+        }
+    } else {
+        RuntimeError::HeavyRunning {
+            schedule: schedule.to_string(),
+            other: busy.schedule,
+            run_id: busy.run_id,
+        }
+    }
 }
 
 /// The name `--bootstrap` runs and records under (no manifest name starts with `@`).
@@ -424,19 +439,16 @@ pub async fn bootstrap_with(
             models: order,
         });
     }
+    let mut guard = Vec::new();
     if !options.force {
         let now = chrono::Utc::now();
         let history = PgHistory::open(config.require_postgres()?, &config.history_schema).await?;
-        let all: Vec<(String, chrono::DateTime<chrono::Utc>)> = tiers
+        guard = tiers
             .iter()
             .map(|t| (t.name.clone(), scheduler::counts_since(now, t.timeout)))
             .collect();
-        if let Some((schedule, run_id, started)) = history.active_among(&all).await? {
-            return Err(RuntimeError::AlreadyRunning {
-                schedule,
-                run_id,
-                started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            });
+        if let Some(busy) = history.active_among(&guard).await? {
+            return Err(busy_error(BOOTSTRAP, busy));
         }
     }
     info!(models = ?order, "bootstrap: building the models that do not exist yet");
@@ -467,7 +479,11 @@ pub async fn bootstrap_with(
     let parts = assemble(&plan, &config, &options).await?;
     let cancel = shutdown::watch_future(shutdown);
     let fire = parts.engine.clock.now();
-    let status = parts.engine.drive(&tier, fire, cancel).await;
+    let status = parts
+        .engine
+        .drive_guarded(&tier, fire, cancel, &guard)
+        .await
+        .map_err(|busy| busy_error(BOOTSTRAP, busy))?;
     parts.alerts.flush(Duration::from_secs(30)).await;
     Ok(Bootstrapped {
         status: Some(status),

@@ -358,28 +358,24 @@ impl Scheduler {
                     let _done = done;
                     let _claim = claim;
                     // No heavy run of this runtime is active (the claim says so); a manual
-                    // heavy run of another process shows in the history.
-                    if !others.is_empty() {
-                        if let Some((other, run_id)) = engine.recorder.running_among(&others).await
-                        {
-                            let reason = format!(
-                                "heavy schedule `{other}` is running (run `{run_id}`, started outside this runtime)"
-                            );
-                            warn!(schedule = %tier.name, fire = %t, %other, "fire skipped: another heavy run is active");
-                            let id = crate::executor::run_id(&tier.name, t, 0);
-                            engine.alerts.send(
-                                Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t)
-                                    .error(&reason),
-                            );
-                            engine.metrics.skipped(&tier.name, "skipped_heavy");
-                            engine
-                                .recorder
-                                .skipped(&tier.name, t, "skipped_heavy", &reason, &engine.plan_hash)
-                                .await;
-                            return;
-                        }
+                    // heavy run of another process shows in the history, which the run's
+                    // start checks and writes in one step.
+                    if let Err(busy) = engine.drive_guarded(&tier, t, cancel, &others).await {
+                        let reason = format!(
+                            "heavy schedule `{}` is running (run `{}`, started outside this runtime)",
+                            busy.schedule, busy.run_id
+                        );
+                        warn!(schedule = %tier.name, fire = %t, other = %busy.schedule, "fire skipped: another heavy run is active");
+                        let id = crate::executor::run_id(&tier.name, t, 0);
+                        engine.alerts.send(
+                            Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t).error(&reason),
+                        );
+                        engine.metrics.skipped(&tier.name, "skipped_heavy");
+                        engine
+                            .recorder
+                            .skipped(&tier.name, t, "skipped_heavy", &reason, &engine.plan_hash)
+                            .await;
                     }
-                    engine.drive(&tier, t, cancel).await;
                 });
             }
             Err(Skip::Running) => {

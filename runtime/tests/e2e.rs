@@ -281,6 +281,57 @@ async fn once_of_a_heavy_schedule_refuses_beside_another_heavy_run() {
     w.drop_all().await;
 }
 
+/// Two processes starting heavy runs at the same moment: the history check and the run's
+/// insert are one step, so in every round exactly one starts and the other sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_claims_of_two_processes_never_both_win() {
+    use stir_runtime::history::{PgHistory, Recorder, RunRecord};
+    let w = World::new("claims").await;
+    let url = w.config.postgres_url.clone().unwrap();
+    let s = w.config.history_schema.clone();
+    // Two histories on their own connections, as two runtimes have.
+    let a = PgHistory::open(&url, &s).await.unwrap();
+    let b = PgHistory::open(&url, &s).await.unwrap();
+    let pg = w.pg().await;
+    let since = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let record = |schedule: &str, i: usize| RunRecord {
+        id: format!("{schedule}-{i}"),
+        schedule: schedule.into(),
+        fire_time: chrono::Utc::now(),
+        started_at: chrono::Utc::now(),
+        plan_hash: "x".into(),
+        attempt: 1,
+    };
+    let (vs_b, vs_a) = (
+        vec![("heavy_b".to_string(), since)],
+        vec![("heavy_a".to_string(), since)],
+    );
+    for i in 0..25 {
+        let (ra, rb) = (record("heavy_a", i), record("heavy_b", i));
+        let (got_a, got_b) = tokio::join!(a.claim_run(&ra, &vs_b), b.claim_run(&rb, &vs_a));
+        match (&got_a, &got_b) {
+            (None, Some(busy)) => assert_eq!(busy.run_id, ra.id, "round {i}"),
+            (Some(busy), None) => assert_eq!(busy.run_id, rb.id, "round {i}"),
+            _ => panic!("round {i}: exactly one may start: {got_a:?} {got_b:?}"),
+        }
+        let running: i64 = pg
+            .query_one(
+                &format!("SELECT count(*) FROM {s}.runs WHERE status = 'running'"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(running, 1, "round {i}: one run recorded");
+        pg.batch_execute(&format!(
+            "UPDATE {s}.runs SET status = 'ok', ended_at = now() WHERE status = 'running'"
+        ))
+        .await
+        .unwrap();
+    }
+    w.drop_all().await;
+}
+
 #[tokio::test]
 async fn failing_model_keeps_the_old_table_records_the_error_and_alerts() {
     let mut w = World::new("fail").await;

@@ -214,6 +214,49 @@ async fn a_heavy_fire_finding_another_heavy_run_is_skipped_and_alerted() {
     );
 }
 
+/// A heavy run of another process that started while a heavy run waited to retry: the retry
+/// does not start beside it; the run ends failed and the alert says why.
+#[tokio::test(start_paused = true)]
+async fn a_heavy_retry_does_not_start_beside_a_manual_heavy_run() {
+    let mut a = tier("heavy_a", "0 * * * *", 30);
+    a.heavy = true;
+    a.retries = 1;
+    let mut b = tier("heavy_b", "0 0 1 1 *", 60);
+    b.heavy = true;
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![a, b],
+        &[(
+            "heavy_a",
+            Behaviour {
+                durations: vec![mins(5)],
+                fail_attempts: vec![1],
+            },
+        )],
+        mins(2),
+    );
+    sim.pass(mins(4)).await; // 01:03, attempt 1 running until 01:05, retry at 01:07
+    sim.recorder
+        .elsewhere
+        .lock()
+        .unwrap()
+        .push(("heavy_b".into(), "heavy_b-manual".into()));
+    sim.pass(mins(10)).await; // 01:13
+    let sim = sim.stop().await;
+    let attempts: Vec<u32> = sim.spans().iter().map(|s| s.attempt).collect();
+    assert_eq!(attempts, vec![1], "the retry never started");
+    let failures = alerts_of(&sim, AlertKind::Failure);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let text = failures[0].text();
+    assert!(
+        text.contains("fake failure")
+            && text.contains("retry not started")
+            && text.contains("heavy_b-manual"),
+        "{text}"
+    );
+}
+
 /// A heavy run of another process (a `--once` or `--bootstrap`, seen in the history) blocks a
 /// heavy fire just as one of this runtime does; light schedules run.
 #[tokio::test(start_paused = true)]
