@@ -31,14 +31,14 @@ pub fn spawn_parts(
     compression: StagingCompression,
 ) -> JoinHandle<Result<(), String>> {
     tokio::task::spawn_blocking(move || {
-        let mut out = Encoder::new(compression, part_size);
+        let mut out = Encoder::new(compression, with_headroom(part_size));
         let mut size = part_size;
         let mut sent = 0usize;
         while let Some(chunk) = chunks.blocking_recv() {
             out.write_all(&chunk)
                 .map_err(|e| format!("compressing the export: {e}"))?;
             if out.ready() >= size {
-                if parts.blocking_send(out.take()).is_err() {
+                if parts.blocking_send(out.take(with_headroom(size))).is_err() {
                     return Err("the S3 upload stopped".into());
                 }
                 sent += 1;
@@ -55,6 +55,11 @@ pub fn spawn_parts(
         }
         Ok(())
     })
+}
+
+/// A part buffer's capacity: the part size plus room for the chunk that crosses it.
+fn with_headroom(size: usize) -> usize {
+    size + size / 8
 }
 
 /// Turn a staged object's bytes back into TabSeparated chunks.
@@ -130,8 +135,14 @@ impl Encoder {
         self.buffer().len()
     }
 
-    fn take(&mut self) -> Bytes {
-        self.buffer().split().freeze()
+    /// The bytes so far as a part, and a fresh buffer of `capacity` for the next one. Left to
+    /// grow by itself the buffer would start small after the split and double its way past the
+    /// part size: copies on every doubling and parts holding twice their size.
+    fn take(&mut self, capacity: usize) -> Bytes {
+        let b = self.buffer();
+        let part = b.split().freeze();
+        b.reserve(capacity);
+        part
     }
 
     fn finish(self) -> io::Result<Bytes> {
