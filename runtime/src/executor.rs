@@ -108,10 +108,10 @@ impl Engine {
         fire: DateTime<Utc>,
         cancel: watch::Receiver<bool>,
     ) -> RunStatus {
-        match self.drive_guarded(tier, fire, cancel, &[]).await {
-            Ok(status) => status,
-            Err(_) => unreachable!("no conflicts, so nothing can block the run"),
-        }
+        // With no conflicts no recorder has a reason to refuse the start.
+        self.drive_guarded(tier, fire, cancel, &[])
+            .await
+            .unwrap_or(RunStatus::Failed)
     }
 
     /// [`Engine::drive`], but each attempt starts only if none of `conflicts` (schedules, each
@@ -153,9 +153,9 @@ impl Engine {
                 let Some(failed) = deferred.take() else {
                     return Err(busy);
                 };
-                warn!(schedule = %tier.name, other = %busy.schedule, "retry not started: another heavy run is active");
+                warn!(schedule = %tier.name, other = %busy.schedule, run_id = %busy.run_id, "retry not started: a run it must not start beside is active");
                 let error = format!(
-                    "{} (retry not started: heavy schedule `{}` is running, run `{}`)",
+                    "{} (retry not started: schedule `{}` is running, run `{}`)",
                     failed.error.clone().unwrap_or_default(),
                     busy.schedule,
                     busy.run_id
