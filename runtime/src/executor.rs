@@ -14,7 +14,7 @@ use tracing::{error, info, warn, Instrument};
 use crate::alert::{Alert, AlertKind, Alerter};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::history::{Busy, Recorder, RunRecord};
+use crate::history::{Busy, Conflict, Recorder, RunRecord};
 use crate::metrics::Metrics;
 use crate::scheduler::Tier;
 use crate::step::{BoxFut, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
@@ -89,6 +89,8 @@ pub struct Engine {
     pub clock: Clock,
     /// First retry delay; doubles per attempt.
     pub retry_backoff: Duration,
+    /// This engine is the leader's scheduler's (its runs are recorded as such).
+    pub leader: bool,
 }
 
 /// Upper bound on cleanup after a timeout or cancellation.
@@ -114,8 +116,8 @@ impl Engine {
             .unwrap_or(RunStatus::Failed)
     }
 
-    /// [`Engine::drive`], but each attempt starts only if none of `conflicts` (schedules, each
-    /// with the start after which a run still counts) has a run in progress, checked and
+    /// [`Engine::drive`], but each attempt starts only if none of `conflicts` has a run in
+    /// progress, checked and
     /// recorded as one step across processes ([`Recorder::claim_run`]). A first attempt so
     /// blocked is not a run: `Err` with the busy run. A blocked retry ends the run as failed.
     pub async fn drive_guarded(
@@ -123,7 +125,7 @@ impl Engine {
         tier: &Tier,
         fire: DateTime<Utc>,
         mut cancel: watch::Receiver<bool>,
-        conflicts: &[(String, DateTime<Utc>)],
+        conflicts: &[Conflict],
     ) -> Result<RunStatus, Busy> {
         let deadline_wall =
             fire + chrono::Duration::from_std(tier.timeout).unwrap_or(chrono::TimeDelta::MAX);
@@ -148,6 +150,7 @@ impl Engine {
                 started_at: self.clock.now(),
                 plan_hash: self.plan_hash.clone(),
                 attempt,
+                by_leader: self.leader,
             };
             if let Some(busy) = self.recorder.claim_run(&record, conflicts).await {
                 let Some(failed) = deferred.take() else {

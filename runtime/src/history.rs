@@ -41,6 +41,30 @@ pub struct RunRecord {
     pub started_at: DateTime<Utc>,
     pub plan_hash: String,
     pub attempt: u32,
+    /// Started by the leader's scheduler (not `--once` or `--bootstrap`).
+    pub by_leader: bool,
+}
+
+/// Runs of `schedule` that keep another run from starting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub schedule: String,
+    /// Runs that started before this no longer count: a crashed run never records its end,
+    /// so callers pass now minus the schedule's timeout.
+    pub since: DateTime<Utc>,
+    /// Only runs started outside the leader (`--once`, `--bootstrap`): the leader keeps its own
+    /// runs of a schedule apart in memory.
+    pub manual_only: bool,
+}
+
+impl Conflict {
+    pub fn any(schedule: &str, since: DateTime<Utc>) -> Conflict {
+        Conflict {
+            schedule: schedule.to_string(),
+            since,
+            manual_only: false,
+        }
+    }
 }
 
 /// A run in progress that keeps another from starting.
@@ -86,7 +110,7 @@ pub trait Recorder: Send + Sync + 'static {
     fn claim_run<'a>(
         &'a self,
         run: &'a RunRecord,
-        conflicts: &'a [(String, DateTime<Utc>)],
+        conflicts: &'a [Conflict],
     ) -> BoxFut<'a, Option<Busy>>;
     /// A fire that did not run: `skipped_running`, `skipped_heavy` or `skipped_blackout`.
     fn skipped<'a>(
@@ -152,11 +176,11 @@ impl Recorder for MemoryRecorder {
     fn claim_run<'a>(
         &'a self,
         run: &'a RunRecord,
-        conflicts: &'a [(String, DateTime<Utc>)],
+        conflicts: &'a [Conflict],
     ) -> BoxFut<'a, Option<Busy>> {
         let busy = self.elsewhere.lock().ok().and_then(|g| {
             g.iter()
-                .find(|(s, _)| conflicts.iter().any(|(n, _)| n == s))
+                .find(|(s, _)| conflicts.iter().any(|c| &c.schedule == s))
                 .map(|(schedule, run_id)| Busy {
                     schedule: schedule.clone(),
                     run_id: run_id.clone(),
@@ -314,6 +338,7 @@ impl PgHistory {
                  plan_hash   text NOT NULL,
                  attempt     integer NOT NULL
              );
+             ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS by_leader boolean NOT NULL DEFAULT false;
              CREATE INDEX IF NOT EXISTS runs_schedule_fire ON {s}.runs (schedule, fire_time DESC);
              CREATE INDEX IF NOT EXISTS runs_started ON {s}.runs (started_at DESC);
              CREATE TABLE IF NOT EXISTS {s}.steps (
@@ -354,44 +379,28 @@ impl PgHistory {
         }
     }
 
-    /// The newest run of schedule `$1` that started after `$2` and has not ended:
-    /// `id, started_at`.
+    /// The newest run of schedule `$1` that started after `$2` and has not ended, only
+    /// runs not started by the leader when `$3`: `id, started_at`.
     fn active_sql(&self) -> String {
         format!(
             "SELECT id, started_at FROM {}.runs
              WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
+               AND NOT ($3 AND by_leader)
              ORDER BY started_at DESC LIMIT 1",
             self.schema
         )
     }
 
-    /// A run of `schedule` that started after `since` and has not ended: `(run id, started_at)`.
-    /// A crashed run never ends, which is why callers bound `since` by the schedule's timeout.
-    async fn active_run(
-        &self,
-        schedule: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Option<(String, DateTime<Utc>)>, HistoryError> {
+    /// The first of `conflicts` that has a run in progress.
+    pub async fn active_among(&self, conflicts: &[Conflict]) -> Result<Option<Busy>, HistoryError> {
         let c = self.client().await?;
-        let row = c
-            .query_opt(&self.active_sql(), &[&schedule, &since])
-            .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
-    }
-
-    /// The first of `schedules` (each with the start after which a run still counts) that has
-    /// a run in progress.
-    pub async fn active_among(
-        &self,
-        schedules: &[(String, DateTime<Utc>)],
-    ) -> Result<Option<Busy>, HistoryError> {
-        for (schedule, since) in schedules {
-            if let Some((run_id, started)) = self.active_run(schedule, *since).await? {
-                return Ok(Some(Busy {
-                    schedule: schedule.clone(),
-                    run_id,
-                    started: Some(started),
-                }));
+        let sql = self.active_sql();
+        for k in conflicts {
+            if let Some(r) = c
+                .query_opt(&sql, &[&k.schedule, &k.since, &k.manual_only])
+                .await?
+            {
+                return Ok(Some(busy(k, &r)));
             }
         }
         Ok(None)
@@ -404,20 +413,19 @@ impl PgHistory {
     async fn claim(
         &self,
         run: &RunRecord,
-        conflicts: &[(String, DateTime<Utc>)],
+        conflicts: &[Conflict],
     ) -> Result<Option<Busy>, HistoryError> {
         let mut c = connect(&self.url).await?;
         let tx = c.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
             .await?;
         let active = self.active_sql();
-        for (schedule, since) in conflicts {
-            if let Some(r) = tx.query_opt(&active, &[schedule, since]).await? {
-                return Ok(Some(Busy {
-                    schedule: schedule.clone(),
-                    run_id: r.get(0),
-                    started: Some(r.get(1)),
-                }));
+        for k in conflicts {
+            if let Some(r) = tx
+                .query_opt(&active, &[&k.schedule, &k.since, &k.manual_only])
+                .await?
+            {
+                return Ok(Some(busy(k, &r)));
             }
         }
         let attempt = run.attempt as i32;
@@ -430,8 +438,8 @@ impl PgHistory {
     /// Insert a run as `running`; parameters from [`run_params`].
     fn insert_run_sql(&self) -> String {
         format!(
-            "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt)
-             VALUES ($1, $2, $3, $4, 'running', $5, $6)",
+            "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt, by_leader)
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)",
             self.schema
         )
     }
@@ -470,11 +478,20 @@ impl PgHistory {
     }
 }
 
+/// The run of `conflict` in `row` (`id, started_at`).
+fn busy(conflict: &Conflict, row: &tokio_postgres::Row) -> Busy {
+    Busy {
+        schedule: conflict.schedule.clone(),
+        run_id: row.get(0),
+        started: Some(row.get(1)),
+    }
+}
+
 /// The parameters of [`PgHistory::insert_run_sql`].
 fn run_params<'a>(
     run: &'a RunRecord,
     attempt: &'a i32,
-) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 6] {
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 7] {
     [
         &run.id,
         &run.schedule,
@@ -482,6 +499,7 @@ fn run_params<'a>(
         &run.started_at,
         &run.plan_hash,
         attempt,
+        &run.by_leader,
     ]
 }
 
@@ -574,7 +592,7 @@ impl Recorder for PgHistory {
     fn claim_run<'a>(
         &'a self,
         run: &'a RunRecord,
-        conflicts: &'a [(String, DateTime<Utc>)],
+        conflicts: &'a [Conflict],
     ) -> BoxFut<'a, Option<Busy>> {
         Box::pin(async move {
             if conflicts.is_empty() {

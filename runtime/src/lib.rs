@@ -44,7 +44,7 @@ use crate::clock::Clock;
 pub use crate::config::Config;
 use crate::config::ConfigError;
 use crate::executor::{cancelled, Engine, PlanSteps, RunStatus};
-use crate::history::{HistoryError, PgHistory, Recorder};
+use crate::history::{Conflict, HistoryError, PgHistory, Recorder};
 use crate::metrics::Metrics;
 use crate::scheduler::{PlanCheckError, Scheduler};
 use crate::step::StepRunner;
@@ -125,10 +125,12 @@ struct Parts {
     metrics: Metrics,
 }
 
+/// The parts of a runtime; `leader`: for the leader's scheduler (not `--once`/`--bootstrap`).
 async fn assemble(
     plan: &Arc<Plan>,
     config: &Arc<Config>,
     options: &Options,
+    leader: bool,
 ) -> Result<Parts, RuntimeError> {
     let pg = config.require_postgres()?;
     let history = Arc::new(PgHistory::open(pg, &config.history_schema).await?);
@@ -167,6 +169,7 @@ async fn assemble(
         metrics: metrics.clone(),
         clock: Clock::System,
         retry_backoff: config.retry_backoff,
+        leader,
     });
     Ok(Parts {
         engine,
@@ -196,7 +199,7 @@ pub async fn run_with(
     let plan = Arc::new(plan);
     let config = Arc::new(config);
     info!(plan_hash = %plan.plan_hash, project = %plan.project, timezone = %zone, config = ?config, "stir-runtime starting");
-    let parts = assemble(&plan, &config, &options).await?;
+    let parts = assemble(&plan, &config, &options, true).await?;
     let _server = match config.listen {
         Some(addr) => Some(
             metrics::serve(addr, parts.metrics.clone())
@@ -317,7 +320,7 @@ pub async fn run_once_with(
     }
     let plan = Arc::new(plan);
     let config = Arc::new(config);
-    let parts = assemble(&plan, &config, &options).await?;
+    let parts = assemble(&plan, &config, &options, false).await?;
     // At most one active run per schedule, and no two heavy runs at once, hold for manual
     // runs too: the leader (or another --once) may be running. Read strictly first, for a clear
     // refusal when the history cannot be read; then the run's start checks again and records
@@ -325,8 +328,8 @@ pub async fn run_once_with(
     let mut guard = Vec::new();
     if !options.force {
         let now = parts.engine.clock.now();
-        guard.push((
-            schedule.to_string(),
+        guard.push(Conflict::any(
+            schedule,
             scheduler::counts_since(now, tier.timeout),
         ));
         if tier.heavy {
@@ -445,7 +448,7 @@ pub async fn bootstrap_with(
         let history = PgHistory::open(config.require_postgres()?, &config.history_schema).await?;
         guard = tiers
             .iter()
-            .map(|t| (t.name.clone(), scheduler::counts_since(now, t.timeout)))
+            .map(|t| Conflict::any(&t.name, scheduler::counts_since(now, t.timeout)))
             .collect();
         if let Some(busy) = history.active_among(&guard).await? {
             return Err(busy_error(BOOTSTRAP, busy));
@@ -476,7 +479,7 @@ pub async fn bootstrap_with(
     };
     let plan = Arc::new(plan);
     let config = Arc::new(config);
-    let parts = assemble(&plan, &config, &options).await?;
+    let parts = assemble(&plan, &config, &options, false).await?;
     let cancel = shutdown::watch_future(shutdown);
     let fire = parts.engine.clock.now();
     let status = parts

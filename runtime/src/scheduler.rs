@@ -30,6 +30,7 @@ use tracing::{info, warn};
 
 use crate::alert::{Alert, AlertKind};
 use crate::executor::{cancelled, Engine};
+use crate::history::Conflict;
 
 /// A fire noticed later than this is dropped instead of run (no catchup).
 pub const LATE: Duration = Duration::from_secs(60);
@@ -135,18 +136,14 @@ pub const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(6 * 3600);
 
 /// The heavy schedules other than `except`, plus `@bootstrap`, each with the start after which
 /// a run of it still counts as running (now - its timeout): what a heavy run must not overlap.
-pub fn heavy_windows(
-    tiers: &[Arc<Tier>],
-    except: &str,
-    now: DateTime<Utc>,
-) -> Vec<(String, DateTime<Utc>)> {
+pub fn heavy_windows(tiers: &[Arc<Tier>], except: &str, now: DateTime<Utc>) -> Vec<Conflict> {
     let since = |d: Duration| counts_since(now, d);
     tiers
         .iter()
         .filter(|t| t.heavy && t.name != except)
-        .map(|t| (t.name.clone(), since(t.timeout)))
-        .chain(std::iter::once((
-            crate::BOOTSTRAP.to_string(),
+        .map(|t| Conflict::any(&t.name, since(t.timeout)))
+        .chain(std::iter::once(Conflict::any(
+            crate::BOOTSTRAP,
             since(BOOTSTRAP_WINDOW),
         )))
         .collect()
@@ -349,33 +346,57 @@ impl Scheduler {
             Ok(claim) => {
                 let engine = self.engine.clone();
                 let tier = tier.clone();
-                let others = if tier.heavy {
-                    heavy_windows(&self.tiers, &tier.name, engine.clock.now())
-                } else {
-                    Vec::new()
-                };
+                // A manual run of this schedule (this runtime's own runs are kept apart by the
+                // claim above) and, for a heavy one, any other heavy run.
+                let now = engine.clock.now();
+                let mut guard = vec![Conflict {
+                    schedule: tier.name.clone(),
+                    since: counts_since(now, tier.timeout),
+                    manual_only: true,
+                }];
+                if tier.heavy {
+                    guard.extend(heavy_windows(&self.tiers, &tier.name, now));
+                }
                 tokio::spawn(async move {
                     let _done = done;
                     let _claim = claim;
-                    // No heavy run of this runtime is active (the claim says so); a manual
-                    // heavy run of another process shows in the history, which the run's
-                    // start checks and writes in one step.
-                    if let Err(busy) = engine.drive_guarded(&tier, t, cancel, &others).await {
-                        let reason = format!(
-                            "heavy schedule `{}` is running (run `{}`, started outside this runtime)",
-                            busy.schedule, busy.run_id
-                        );
-                        warn!(schedule = %tier.name, fire = %t, other = %busy.schedule, "fire skipped: another heavy run is active");
+                    // Runs of other processes show in the history, which the run's start checks
+                    // and writes in one step.
+                    let Err(busy) = engine.drive_guarded(&tier, t, cancel, &guard).await else {
+                        return;
+                    };
+                    let own = busy.schedule == tier.name;
+                    let (status, kind, reason) = if own {
+                        (
+                            "skipped_running",
+                            None,
+                            format!(
+                                "a run started outside this runtime is still active (run `{}`)",
+                                busy.run_id
+                            ),
+                        )
+                    } else {
+                        (
+                            "skipped_heavy",
+                            Some(AlertKind::SkippedHeavy),
+                            format!(
+                                "heavy schedule `{}` is running (run `{}`, started outside this runtime)",
+                                busy.schedule, busy.run_id
+                            ),
+                        )
+                    };
+                    warn!(schedule = %tier.name, fire = %t, other = %busy.schedule, run_id = %busy.run_id, "fire skipped: {reason}");
+                    if let Some(kind) = kind {
                         let id = crate::executor::run_id(&tier.name, t, 0);
-                        engine.alerts.send(
-                            Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t).error(&reason),
-                        );
-                        engine.metrics.skipped(&tier.name, "skipped_heavy");
                         engine
-                            .recorder
-                            .skipped(&tier.name, t, "skipped_heavy", &reason, &engine.plan_hash)
-                            .await;
+                            .alerts
+                            .send(Alert::new(kind, &tier.name, &id, t).error(&reason));
                     }
+                    engine.metrics.skipped(&tier.name, status);
+                    engine
+                        .recorder
+                        .skipped(&tier.name, t, status, &reason, &engine.plan_hash)
+                        .await;
                 });
             }
             Err(Skip::Running) => {

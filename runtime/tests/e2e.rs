@@ -284,8 +284,8 @@ async fn once_of_a_heavy_schedule_refuses_beside_another_heavy_run() {
 /// Two processes starting heavy runs at the same moment: the history check and the run's
 /// insert are one step, so in every round exactly one starts and the other sees it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heavy_claims_of_two_processes_never_both_win() {
-    use stir_runtime::history::{PgHistory, Recorder, RunRecord};
+async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
+    use stir_runtime::history::{Conflict, PgHistory, Recorder, RunRecord};
     let w = World::new("claims").await;
     let url = w.config.postgres_url.clone().unwrap();
     let s = w.config.history_schema.clone();
@@ -301,10 +301,11 @@ async fn heavy_claims_of_two_processes_never_both_win() {
         started_at: chrono::Utc::now(),
         plan_hash: "x".into(),
         attempt: 1,
+        by_leader: false,
     };
     let (vs_b, vs_a) = (
-        vec![("heavy_b".to_string(), since)],
-        vec![("heavy_a".to_string(), since)],
+        vec![Conflict::any("heavy_b", since)],
+        vec![Conflict::any("heavy_a", since)],
     );
     for i in 0..25 {
         let (ra, rb) = (record("heavy_a", i), record("heavy_b", i));
@@ -329,6 +330,37 @@ async fn heavy_claims_of_two_processes_never_both_win() {
         .await
         .unwrap();
     }
+    // The leader guards its own schedule against manual runs only: its own rows (one left
+    // running by a crash, say) never block it; a `--once` of the schedule does.
+    let own = [Conflict {
+        schedule: "light".into(),
+        since,
+        manual_only: true,
+    }];
+    let mut leader_run = record("light", 100);
+    leader_run.by_leader = true;
+    assert!(a.claim_run(&leader_run, &[]).await.is_none());
+    let mut next = record("light", 101);
+    next.by_leader = true;
+    assert_eq!(
+        a.claim_run(&next, &own).await,
+        None,
+        "its own row does not block the leader"
+    );
+    pg.batch_execute(&format!(
+        "UPDATE {s}.runs SET status = 'ok', ended_at = now() WHERE status = 'running'"
+    ))
+    .await
+    .unwrap();
+    let manual = record("light", 102);
+    assert!(b.claim_run(&manual, &[]).await.is_none());
+    let mut fire = record("light", 103);
+    fire.by_leader = true;
+    let busy = a
+        .claim_run(&fire, &own)
+        .await
+        .expect("a manual run blocks the fire");
+    assert_eq!(busy.run_id, manual.id);
     w.drop_all().await;
 }
 

@@ -214,6 +214,38 @@ async fn a_heavy_fire_finding_another_heavy_run_is_skipped_and_alerted() {
     );
 }
 
+/// A `--once` of a schedule (seen in the history) keeps the leader from firing that schedule
+/// beside it: the fire is skipped as running, without an alert; later fires run.
+#[tokio::test(start_paused = true)]
+async fn a_fire_is_skipped_while_a_manual_run_of_its_schedule_is_active() {
+    let light = tier("light", "*/30 * * * *", 10);
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![light],
+        &[("light", Behaviour::lasting(mins(5)))],
+        mins(1),
+    );
+    sim.recorder
+        .elsewhere
+        .lock()
+        .unwrap()
+        .push(("light".into(), "light-manual".into()));
+    sim.pass(mins(2)).await; // 01:01
+    sim.recorder.elsewhere.lock().unwrap().clear();
+    sim.pass(mins(30)).await; // 01:31
+    let sim = sim.stop().await;
+    assert_eq!(
+        fired(&sim),
+        vec![("light".to_string(), utc(2026, 1, 1, 1, 30, 0))]
+    );
+    assert_eq!(
+        sim.skips("skipped_running"),
+        vec![("light".to_string(), utc(2026, 1, 1, 1, 0, 0))]
+    );
+    assert!(alerts_of(&sim, AlertKind::SkippedHeavy).is_empty());
+}
+
 /// A heavy run of another process that started while a heavy run waited to retry: the retry
 /// does not start beside it; the run ends failed and the alert says why.
 #[tokio::test(start_paused = true)]

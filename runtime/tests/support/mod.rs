@@ -213,6 +213,7 @@ impl Sim {
             metrics: Metrics::new("test"),
             clock: clock.clone(),
             retry_backoff: backoff,
+            leader: true,
         });
         let scheduler = Arc::new(Scheduler::new(engine, zone, tiers));
         let (stop, rx) = watch::channel(false);
