@@ -14,6 +14,8 @@ pub enum AlertKind {
     Timeout,
     SkippedHeavy,
     Cancelled,
+    /// A run still marked running long past its deadline: its end was never recorded.
+    Lost,
     /// Only with `notify slack on=always`.
     Success,
 }
@@ -55,6 +57,7 @@ impl Alert {
             AlertKind::Timeout => "timed out",
             AlertKind::SkippedHeavy => "skipped: another heavy schedule is running",
             AlertKind::Cancelled => "cancelled at shutdown",
+            AlertKind::Lost => "lost: its end was never recorded",
             AlertKind::Success => "succeeded",
         };
         let icon = match self.kind {

@@ -265,6 +265,9 @@ impl Recorder for MemoryRecorder {
 /// A history write never holds a run up longer than this.
 const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The error of a run marked `lost`.
+pub const LOST_ERROR: &str = "its end was never recorded: the process running it was killed or crashed, or could not reach PostgreSQL when it ended";
+
 /// The advisory lock every run claim takes (the schema DDL uses another key).
 const CLAIM_LOCK: i64 = 7274690147735500801;
 
@@ -341,6 +344,9 @@ impl PgHistory {
              ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS by_leader boolean NOT NULL DEFAULT false;
              CREATE INDEX IF NOT EXISTS runs_schedule_fire ON {s}.runs (schedule, fire_time DESC);
              CREATE INDEX IF NOT EXISTS runs_started ON {s}.runs (started_at DESC);
+             -- Every claim and the lost-run sweep look only at running rows: a few, in a
+             -- table that grows by thousands a day.
+             CREATE INDEX IF NOT EXISTS runs_running ON {s}.runs (schedule, started_at) WHERE status = 'running';
              CREATE TABLE IF NOT EXISTS {s}.steps (
                  run_id      text NOT NULL REFERENCES {s}.runs (id) ON DELETE CASCADE,
                  idx         integer NOT NULL,
@@ -442,6 +448,41 @@ impl PgHistory {
              VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)",
             self.schema
         )
+    }
+
+    /// Mark `lost` the runs still `running` that started before their schedule's `before`
+    /// (now minus its timeout and a margin: a live run is cancelled at its deadline and records
+    /// that), and those of schedules not listed (`@bootstrap`, removed ones) started before
+    /// `others_before`. Their process was killed or crashed, or could not reach PostgreSQL
+    /// at the end. Answers `(schedule, run id, fire_time)` of each.
+    pub async fn mark_lost(
+        &self,
+        before: &[(String, DateTime<Utc>)],
+        others_before: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, HistoryError> {
+        let c = self.client().await?;
+        let s = &self.schema;
+        let (names, times): (Vec<&str>, Vec<DateTime<Utc>>) =
+            before.iter().map(|(n, t)| (n.as_str(), *t)).unzip();
+        let rows = c
+            .query(
+                &format!(
+                    "UPDATE {s}.runs r SET status = 'lost', ended_at = now(), error = $4
+                     FROM (SELECT r2.id FROM {s}.runs r2
+                           LEFT JOIN unnest($1::text[], $2::timestamptz[]) AS t(schedule, before)
+                             ON t.schedule = r2.schedule
+                           WHERE r2.status = 'running' AND r2.ended_at IS NULL
+                             AND r2.started_at < coalesce(t.before, $3)) x
+                     WHERE r.id = x.id
+                     RETURNING r.schedule, r.id, r.fire_time"
+                ),
+                &[&names, &times, &others_before, &LOST_ERROR],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// Recent runs, newest first.

@@ -39,14 +39,14 @@ use stir::plan::{NotifyOn, Plan, PlanError};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::alert::Alerter;
+use crate::alert::{Alert, AlertKind, Alerter};
 use crate::clock::Clock;
 pub use crate::config::Config;
 use crate::config::ConfigError;
 use crate::executor::{cancelled, Engine, PlanSteps, RunStatus};
 use crate::history::{Conflict, HistoryError, PgHistory, Recorder};
 use crate::metrics::Metrics;
-use crate::scheduler::{PlanCheckError, Scheduler};
+use crate::scheduler::{PlanCheckError, Scheduler, Tier};
 use crate::step::StepRunner;
 use crate::warehouse::{quote_ident, Warehouse};
 
@@ -221,6 +221,16 @@ pub async fn run_with(
         };
         parts.metrics.set_leader(true);
         clean_leftovers(&parts.warehouse, &plan.warehouse.database).await;
+        let sweeper = {
+            let (history, tiers, alerts) =
+                (parts.history.clone(), tiers.clone(), parts.alerts.clone());
+            tokio::spawn(async move {
+                loop {
+                    sweep_lost(&history, &tiers, &alerts, chrono::Utc::now()).await;
+                    tokio::time::sleep(LOST_SWEEP).await;
+                }
+            })
+        };
         let scheduler = Arc::new(Scheduler::new(
             parts.engine.clone(),
             zone.clone(),
@@ -242,6 +252,7 @@ pub async fn run_with(
         if let Err(e) = serving.await {
             warn!(error = %e, "scheduler task ended abnormally");
         }
+        sweeper.abort();
         parts.metrics.set_leader(false);
         if !lost {
             leader.release(key).await;
@@ -256,6 +267,49 @@ pub async fn run_with(
     parts.alerts.flush(Duration::from_secs(10)).await;
     info!("stir-runtime stopped");
     Ok(())
+}
+
+/// How long past its schedule's timeout a row still marked running may be a live run
+/// (cancelling at the deadline and cleaning up take up to a few minutes).
+const LOST_MARGIN: Duration = Duration::from_secs(600);
+/// The same for runs of schedules the plan does not have (`@bootstrap`, removed schedules).
+const LOST_OTHERS: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often the leader looks for lost runs.
+const LOST_SWEEP: Duration = Duration::from_secs(900);
+
+/// Mark `lost` the runs whose process ended without recording their end (killed, crashed, or
+/// cut off from PostgreSQL), so the history stops showing them as running, and alert once for
+/// each. The leader does this when it takes the lock and every 15 minutes.
+pub async fn sweep_lost(
+    history: &PgHistory,
+    tiers: &[Tier],
+    alerts: &Alerter,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let before: Vec<(String, chrono::DateTime<chrono::Utc>)> = tiers
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                scheduler::counts_since(now, t.timeout + LOST_MARGIN),
+            )
+        })
+        .collect();
+    match history
+        .mark_lost(&before, scheduler::counts_since(now, LOST_OTHERS))
+        .await
+    {
+        Ok(lost) => {
+            for (schedule, run_id, fire) in lost {
+                warn!(%schedule, %run_id, "run lost: {}", history::LOST_ERROR);
+                alerts.send(
+                    Alert::new(AlertKind::Lost, &schedule, &run_id, fire)
+                        .error(history::LOST_ERROR),
+                );
+            }
+        }
+        Err(e) => warn!(error = %e, "cannot look for lost runs in the history"),
+    }
 }
 
 /// Drop every `*__stir_new` table: what a crashed run left behind.

@@ -364,6 +364,73 @@ async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
     w.drop_all().await;
 }
 
+/// Runs whose process died without recording an end are marked `lost` once they are past
+/// their schedule's timeout (plus a margin), with one alert each; live ones are left alone.
+#[tokio::test]
+async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
+    use stir_runtime::alert::{AlertKind, Alerter};
+    use stir_runtime::history::PgHistory;
+    let w = World::new("lost").await;
+    let s = w.config.history_schema.clone();
+    let h = PgHistory::open(w.config.postgres_url.as_deref().unwrap(), &s)
+        .await
+        .unwrap();
+    let pg = w.pg().await;
+    // `core` has a 10m timeout; @bootstrap and a removed schedule count for 7 days.
+    for (id, schedule, age) in [
+        ("core-dead", "core", "30 minutes"),
+        ("core-live", "core", "5 minutes"),
+        ("boot-live", "@bootstrap", "2 hours"),
+        ("boot-dead", "@bootstrap", "8 days"),
+        ("gone-dead", "removed_schedule", "8 days"),
+    ] {
+        pg.batch_execute(&format!(
+            "INSERT INTO {s}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt) \
+             VALUES ('{id}', '{schedule}', now() - interval '{age}', now() - interval '{age}', 'running', 'x', 1)"
+        ))
+        .await
+        .unwrap();
+    }
+    let (_, tiers) = stir_runtime::scheduler::prepare(&w.plan).unwrap();
+    let (alerts, sent) = Alerter::memory();
+    stir_runtime::sweep_lost(&h, &tiers, &alerts, chrono::Utc::now()).await;
+    let rows = pg
+        .query(
+            &format!("SELECT id, status, ended_at IS NOT NULL, coalesce(error, '') FROM {s}.runs ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let want = |id: &str, status: &str| (id.to_string(), status.to_string(), status == "lost");
+    assert_eq!(
+        got,
+        vec![
+            want("boot-dead", "lost"),
+            want("boot-live", "running"),
+            want("core-dead", "lost"),
+            want("core-live", "running"),
+            want("gone-dead", "lost"),
+        ]
+    );
+    let sent = sent.lock().unwrap().clone();
+    let mut lost: Vec<&str> = sent
+        .iter()
+        .filter(|a| a.kind == AlertKind::Lost)
+        .map(|a| a.run_id.as_str())
+        .collect();
+    lost.sort();
+    assert_eq!(lost, ["boot-dead", "core-dead", "gone-dead"]);
+    // A second sweep finds nothing new: one alert per lost run.
+    let (alerts, again) = Alerter::memory();
+    stir_runtime::sweep_lost(&h, &tiers, &alerts, chrono::Utc::now()).await;
+    assert!(again.lock().unwrap().is_empty());
+    w.drop_all().await;
+}
+
 #[tokio::test]
 async fn failing_model_keeps_the_old_table_records_the_error_and_alerts() {
     let mut w = World::new("fail").await;
