@@ -245,7 +245,7 @@ pub struct SyncLoad {
     pub copy: String,
     /// Defaults for NULLs, enrich and delete-where statements, in order.
     pub transform: Vec<String>,
-    /// SET LOGGED, indexes and ANALYZE on the staging table.
+    /// SET LOGGED, indexes and VACUUM (ANALYZE) on the staging table, one statement each.
     pub finish: Vec<String>,
     /// Answers one row, one column: whether the live table exists.
     pub live_exists: String,

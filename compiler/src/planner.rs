@@ -597,7 +597,10 @@ fn sync_plan(
             cols.join(", ")
         ));
     }
-    finish.push(format!("ANALYZE {new}"));
+    // VACUUM as well as ANALYZE, as today's DAGs do: it marks the fresh pages all-visible, so
+    // readers get index-only scans and do not set hint bits (writes) on their first reads.
+    // One statement on its own: VACUUM cannot run inside a transaction block.
+    finish.push(format!("VACUUM (ANALYZE) {new}"));
 
     let mut swap = vec![
         format!("DROP TABLE IF EXISTS {old}"),

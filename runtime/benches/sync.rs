@@ -14,7 +14,7 @@
 //!
 //!    Interleaving the rounds spreads whatever else the machine does over every contender;
 //!    the report gives medians. "load" is the step's export + S3 + COPY phase (what the raw
-//!    limit does); "step" adds SET LOGGED, indexes, ANALYZE and the swap.
+//!    limit does); "step" adds SET LOGGED, indexes, VACUUM (ANALYZE) and the swap.
 //! 3. While each contender runs, a sampler reads /proc every 100 ms and sums the CPU time of
 //!    PostgreSQL, SeaweedFS, the chdb front end, psql and this process: on one machine the
 //!    servers share its cores, which is what the rig measures and production does not.
@@ -357,7 +357,7 @@ async fn bench(rows: u64, reps: usize) {
         r,
         "{rows} platform-shaped rows, {:.1} MiB of TabSeparated. Medians of {reps} interleaved rounds. \
          **load** = export + S3 + COPY into the UNLOGGED staging table (what `psql \\copy` does); \
-         **step** = load + SET LOGGED, indexes, ANALYZE and the swap. CPU columns: CPU seconds each \
+         **step** = load + SET LOGGED, indexes, VACUUM (ANALYZE) and the swap. CPU columns: CPU seconds each \
          server spent during the contender (sampled from /proc).\n",
         bytes as f64 / 1048576.0
     );

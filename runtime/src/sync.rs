@@ -14,7 +14,7 @@
 //!    uploaded, a few chunks queued for COPY); nothing touches the local disk.
 //!    [`LoadMode::FromS3`] instead uploads first and then streams the object back into COPY.
 //! 4. **Transform** (defaults, enrich, delete-where) and **finish** (SET LOGGED, indexes,
-//!    ANALYZE).
+//!    VACUUM (ANALYZE)).
 //! 5. **Guards**: rows in the file = rows COPY loaded (= `count()` in ClickHouse when the table
 //!    did not change during the export); `max-shrink` against the live table.
 //! 6. **Swap** in one transaction: the plan's renames (live -> `__stir_old`, new -> live),

@@ -453,6 +453,22 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
         .unwrap()
         .get(0);
     assert_eq!(logged, "p", "the live table is LOGGED");
+    // Vacuumed and analyzed before the swap, as today's DAGs do. (Whether VACUUM can mark the
+    // pages all-visible depends on other open transactions, such as the tests running beside
+    // this one, so the test asserts that it ran.)
+    let (vacuums, analyzed): (i64, bool) = {
+        let r =
+            c.pg.query_one(
+                "SELECT vacuum_count, EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = $2 AND tablename = 'vals') \
+                 FROM pg_stat_user_tables WHERE relid = to_regclass($1)",
+                &[&c.table("vals"), &c.schema],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(vacuums, 1, "VACUUM ran on the new table");
+    assert!(analyzed, "ANALYZE ran");
 
     // The staged object is in S3, one line per exported row, and no upload is left open.
     let s3 = s3(&c).await;
