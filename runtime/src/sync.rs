@@ -3,7 +3,9 @@
 //!
 //! One sync, in order:
 //! 1. **Check** the declared columns against ClickHouse (`DESCRIBE`) before touching
-//!    PostgreSQL: a missing column or an incompatible type refuses the step.
+//!    PostgreSQL: a missing column or an incompatible type refuses the step. So does a live
+//!    table with what the swap cannot carry (triggers, foreign keys, row security, rules,
+//!    publications), checked again under the swap's lock.
 //! 2. **Clean** what a killed run left: unfinished multipart uploads under the sync's prefix
 //!    (the staging table is dropped by the plan's `prepare`).
 //! 3. **Export and load in one pass**: the TabSeparated answer of `clickhouse.select` is
@@ -21,7 +23,8 @@
 //!    plus the live table's grants copied to the new one and every view on the live table
 //!    recreated (`CREATE OR REPLACE VIEW`, options kept) so it reads the new table;
 //!    materialized views on it, and everything that reads them, are dropped and created again
-//!    on the new table with their indexes, grants and comments.
+//!    on the new table with their indexes, grants and comments; the table's and its columns'
+//!    comments follow too.
 //!    Readers wait on the rename's lock for a moment and then see the new table; never a
 //!    missing one.
 //! 7. Drop the backup (unless `keep-backup`), then the sync's staged files beyond the newest
@@ -462,6 +465,8 @@ impl Job<'_> {
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
         let pg = connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema).await?;
+        // Refuse before the export what the swap could not carry (the swap checks again).
+        uncarried(&pg, &self.live()).await?;
         self.pg = Some(pg);
         let load = &self.sync.postgres;
         for sql in &load.prepare {
@@ -846,10 +851,17 @@ impl Job<'_> {
         sink.as_mut().finish().await.map_err(|e| pg_err("COPY", &e))
     }
 
+    /// `schema.table` of the live table, quoted.
+    fn live(&self) -> String {
+        let load = &self.sync.postgres;
+        format!("{}.{}", pg_ident(&load.schema), pg_ident(&load.table))
+    }
+
     /// The swap transaction: the plan's renames, grants and views carried over.
     async fn swap(&mut self) -> Result<(), Fail> {
         let load = &self.sync.postgres;
-        let live = format!("{}.{}", pg_ident(&load.schema), pg_ident(&load.table));
+        let live = self.live();
+        let new = format!("{}.{}", pg_ident(&load.schema), pg_ident(&load.new_table));
         let pg = self
             .pg
             .as_mut()
@@ -866,6 +878,21 @@ impl Job<'_> {
         ))
         .await
         .map_err(|e| pg_err("lock the live table", &e))?;
+        uncarried(&tx, &live).await?;
+        // Comments on the table and on the columns the new table has too.
+        let comments: Vec<String> = tx
+            .query(COMMENTS_SQL, &[&live, &new])
+            .await
+            .map_err(|e| pg_err("read the comments on the live table", &e))?
+            .iter()
+            .map(|r| {
+                let comment = pg_literal(&r.get::<_, String>(1));
+                match r.get::<_, Option<String>>(0) {
+                    Some(col) => format!("COMMENT ON COLUMN {live}.{col} IS {comment}"),
+                    None => format!("COMMENT ON TABLE {live} IS {comment}"),
+                }
+            })
+            .collect();
         // Materialized views on the live table would keep reading the old table (and block
         // its drop), so they are dropped and built again on the new table, filled from it.
         // Every view and materialized view downstream of them goes and comes back with them,
@@ -922,10 +949,10 @@ impl Job<'_> {
                 .await
                 .map_err(|e| pg_err(&format!("swap `{}`", first_line(sql)), &e))?;
         }
-        for g in &grants {
+        for g in grants.iter().chain(&comments) {
             tx.batch_execute(g)
                 .await
-                .map_err(|e| pg_err(&format!("copy grant `{g}`"), &e))?;
+                .map_err(|e| pg_err(&format!("carry over `{}`", first_line(g)), &e))?;
         }
         for (view, def, options) in &views {
             let def = def.trim().trim_end_matches(';');
@@ -976,6 +1003,57 @@ impl Job<'_> {
         }
     }
 }
+
+/// Refuse a live table that has what a swap cannot carry to the new table: it would be lost
+/// (triggers, policies, rules, foreign keys from or to it) or silently wrong (publication
+/// membership: logical replication does not see a table replaced wholesale).
+async fn uncarried(pg: &impl tokio_postgres::GenericClient, live: &str) -> Result<(), Fail> {
+    let found: Vec<String> = pg
+        .query(UNCARRIED_SQL, &[&live])
+        .await
+        .map_err(|e| pg_err("read what depends on the live table", &e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(other(format!(
+        "the live table {live} has what a sync cannot carry to the table it swaps in: {}; refusing before touching it\n\
+         help: a sync replaces its table wholesale on every run; drop these from {live}, or sync \
+         into a table of its own and point them there (views, materialized views, grants and \
+         comments are carried over)",
+        found.join(", ")
+    )))
+}
+
+/// What a swap cannot carry, one line each (no rows when `$1` does not exist).
+const UNCARRIED_SQL: &str = "\
+    SELECT format('foreign key %I of %I.%I', k.conname, n.nspname, c.relname) FROM pg_constraint k \
+      JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+      WHERE k.contype = 'f' AND (k.confrelid = to_regclass($1) OR k.conrelid = to_regclass($1)) \
+    UNION ALL SELECT format('trigger %I', tgname) FROM pg_trigger \
+      WHERE tgrelid = to_regclass($1) AND NOT tgisinternal \
+    UNION ALL SELECT format('row-level security policy %I', polname) FROM pg_policy \
+      WHERE polrelid = to_regclass($1) \
+    UNION ALL SELECT 'row-level security' FROM pg_class \
+      WHERE oid = to_regclass($1) AND relrowsecurity \
+    UNION ALL SELECT format('rule %I', rulename) FROM pg_rewrite \
+      WHERE ev_class = to_regclass($1) AND rulename <> '_RETURN' \
+    UNION ALL SELECT format('publication %I', p.pubname) FROM pg_publication_rel pr \
+      JOIN pg_publication p ON p.oid = pr.prpubid WHERE pr.prrelid = to_regclass($1) \
+    ORDER BY 1";
+
+/// Comments on `$1` (column NULL) and on its columns that `$2` also has: quoted column, text.
+const COMMENTS_SQL: &str = "\
+    SELECT NULL::text, obj_description(to_regclass($1), 'pg_class') \
+      WHERE obj_description(to_regclass($1), 'pg_class') IS NOT NULL \
+    UNION ALL SELECT quote_ident(a.attname::text), col_description(a.attrelid, a.attnum) \
+      FROM pg_attribute a \
+      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+        AND col_description(a.attrelid, a.attnum) IS NOT NULL \
+        AND EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = to_regclass($2) \
+                    AND b.attname = a.attname AND b.attnum > 0 AND NOT b.attisdropped)";
 
 /// Views (not materialized) that read `$1` (a qualified table name): name, definition, options.
 const VIEWS_SQL: &str =

@@ -509,7 +509,8 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
          CREATE MATERIALIZED VIEW {s}.vals_mv_top AS SELECT lc, n FROM {s}.vals_mv ORDER BY n DESC LIMIT 3; \
          COMMENT ON MATERIALIZED VIEW {s}.vals_mv_top IS 'the three busiest'; \
          CREATE VIEW {s}.vals_both AS SELECT (SELECT count(*) FROM {s}.vals) - (SELECT n FROM {s}.vals_mv_total) AS diff; \
-         CREATE VIEW {s}.vals_safe WITH (security_barrier) AS SELECT id FROM {s}.vals",
+         CREATE VIEW {s}.vals_safe WITH (security_barrier) AS SELECT id FROM {s}.vals; \
+         COMMENT ON TABLE {s}.vals IS 'values, synced'; COMMENT ON COLUMN {s}.vals.s IS 'a string'",
         s = c.schema
     ))
     .await
@@ -616,6 +617,19 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
         "the comment came back"
     );
     assert!(barrier, "the view kept its security_barrier option");
+    let (table_comment, column_comment): (Option<String>, Option<String>) = {
+        let r =
+            c.pg.query_one(
+                "SELECT obj_description(to_regclass($1), 'pg_class'), \
+                 col_description(to_regclass($1), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 's'))",
+                &[&c.table("vals")],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(table_comment.as_deref(), Some("values, synced"));
+    assert_eq!(column_comment.as_deref(), Some("a string"));
     assert!(!c.pg_exists("vals__stir_old").await);
     let _ =
         c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
@@ -880,6 +894,52 @@ async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
         .is_empty());
     c.plan = good;
     c.sync(&c.runner(|_| {}), "vals", "chcut-2").await.unwrap();
+    assert_matches(&c, &data).await;
+    c.finish().await;
+}
+
+/// A trigger on the live table and a foreign key from another table would be lost (or left
+/// pointing at the backup) by the swap: the sync refuses before exporting anything and names
+/// them; once they are gone the next run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_what_the_swap_cannot_carry_is_refused_before_the_export() {
+    let (c, data) = live_case("uncarried", 400).await;
+    let s = &c.schema;
+    c.pg.batch_execute(&format!(
+        "CREATE FUNCTION {s}.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; \
+         CREATE TRIGGER vals_audit BEFORE UPDATE ON {s}.vals FOR EACH ROW EXECUTE FUNCTION {s}.noop(); \
+         CREATE TABLE {s}.child (vals_id int8 REFERENCES {s}.vals (id))"
+    ))
+    .await
+    .unwrap();
+    let before = c.pg_digest("vals").await;
+    let err = c
+        .sync(&c.runner(|_| {}), "vals", "uncarried-1")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("trigger vals_audit")
+            && err.contains(&format!("foreign key child_vals_id_fkey of {s}.child"))
+            && err.contains("help:"),
+        "{err}"
+    );
+    assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
+    assert!(!staging_leftovers(&c, "vals").await);
+    let key = format!("{}/vals/uncarried-1.tsv.lz4", c.prefix);
+    assert_eq!(
+        s3(&c).await.head_object(&key).await.unwrap(),
+        None,
+        "nothing exported"
+    );
+    c.pg.batch_execute(&format!(
+        "DROP TRIGGER vals_audit ON {s}.vals; DROP TABLE {s}.child"
+    ))
+    .await
+    .unwrap();
+    c.sync(&c.runner(|_| {}), "vals", "uncarried-2")
+        .await
+        .unwrap();
     assert_matches(&c, &data).await;
     c.finish().await;
 }
