@@ -637,6 +637,51 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     c.finish().await;
 }
 
+/// DateTimes rendered in Asia/Kolkata and America/New_York arrive in timestamptz columns as
+/// the same instants, with PostgreSQL's session in yet another zone; a Date is midnight UTC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamptz_keeps_the_instant_whatever_the_time_zones() {
+    let c = Case::new("tz").await;
+    let data = rows(0, 500);
+    seed(&c, &data).await;
+    // The sync's sessions read timestamps without an offset in this zone.
+    let mut config = c.config.clone();
+    let url = config.postgres_url.clone().unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    config.postgres_url = Some(format!(
+        "{url}{sep}options=-c%20TimeZone%3DPacific%2FAuckland"
+    ));
+    let ctx = c.ctx(config);
+    {
+        use stir_runtime::step::StepRunner;
+        c.runner(|_| {})
+            .run_sync(&ctx, "vals_tz", "tz-1")
+            .await
+            .unwrap();
+    }
+    let got = c
+        .pg
+        .query(
+            &format!(
+                "SELECT id, round(extract(epoch from at_ms) * 1000)::int8, extract(epoch from at_s)::int8, \
+                 extract(epoch from on_day)::int8 FROM {} ORDER BY id",
+                c.table("vals_tz")
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), data.len());
+    for (r, want) in got.iter().zip(&data) {
+        let (id, ms, s, day): (i64, i64, i64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        assert_eq!(id as u64, want.id);
+        assert_eq!(ms, want.dt64, "row {id}: DateTime64 in Asia/Kolkata");
+        assert_eq!(s, want.dt, "row {id}: DateTime in America/New_York");
+        assert_eq!(day, i64::from(want.d) * 86400, "row {id}: Date");
+    }
+    c.finish().await;
+}
+
 /// Upload first, then load from S3, with the staged object LZ4-framed and plain: the object
 /// has the format's name and size, and the table matches ClickHouse either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
