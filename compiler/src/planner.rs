@@ -434,12 +434,16 @@ fn clickhouse_types(pg_type: &str) -> Vec<String> {
     families.iter().map(|s| s.to_string()).collect()
 }
 
-/// The exported expression: arrays become PostgreSQL array literals (`{"a","b"}`), since
+/// The exported expression: bytea as hex (`\x…`); arrays become PostgreSQL array literals (`{"a","b"}`), since
 /// TabSeparated writes ClickHouse arrays as `['a','b']`; jsonb/json columns are written as JSON
 /// text by ClickHouse itself (Map, Array, Tuple, JSON), 64-bit integers unquoted.
 fn export_expr(expr: &str, pg_type: &str) -> String {
     if pg_type == "jsonb" || pg_type == "json" {
         format!("toJSONString({expr})")
+    } else if pg_type == "bytea" {
+        // bytea's hex input (`\x00ff`): raw bytes would be read as bytea's escape format
+        // (a backslash starts an escape) and must be valid UTF-8 to pass COPY at all.
+        format!("concat('\\\\x', hex({expr}))")
     } else if pg_type.ends_with("[]") {
         format!(
             "concat('{{', arrayStringConcat(arrayMap(x -> if(isNull(x), 'NULL', concat('\"', replaceAll(replaceAll(toString(x), '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')), {expr}), ','), '}}')"
@@ -790,6 +794,7 @@ mod tests {
         assert!(e.starts_with("concat('{', arrayStringConcat("), "{e}");
         assert!(e.ends_with(", tags), ','), '}')"), "{e}");
         assert_eq!(export_expr("tags", "jsonb"), "toJSONString(tags)");
+        assert_eq!(export_expr("raw", "bytea"), "concat('\\\\x', hex(raw))");
     }
 }
 

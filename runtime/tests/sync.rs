@@ -682,6 +682,36 @@ async fn timestamptz_keeps_the_instant_whatever_the_time_zones() {
     c.finish().await;
 }
 
+/// Strings into bytea arrive byte for byte, whatever they hold (backslashes, tabs, newlines,
+/// unicode, NUL, bytes that are not UTF-8); NULL stays NULL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytea_keeps_every_byte() {
+    let c = Case::new("bytea").await;
+    let data = rows(0, 300);
+    seed(&c, &data).await;
+    c.sync(&c.runner(|_| {}), "vals_bytes", "bytea-1")
+        .await
+        .unwrap();
+    let got =
+        c.pg.query(
+            &format!("SELECT id, raw FROM {} ORDER BY id", c.table("vals_bytes")),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), data.len());
+    for (r, want) in got.iter().zip(&data) {
+        let raw: Option<Vec<u8>> = r.get(1);
+        let want_raw = want.s.as_ref().map(|s| {
+            let mut b = s.as_bytes().to_vec();
+            b.extend([0u8, 92, 255]);
+            b
+        });
+        assert_eq!(raw, want_raw, "row {}", want.id);
+    }
+    c.finish().await;
+}
+
 /// Upload first, then load from S3, with the staged object LZ4-framed and plain: the object
 /// has the format's name and size, and the table matches ClickHouse either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
