@@ -445,8 +445,15 @@ fn export_expr(expr: &str, pg_type: &str) -> String {
         // (a backslash starts an escape) and must be valid UTF-8 to pass COPY at all.
         format!("concat('\\\\x', hex({expr}))")
     } else if pg_type.ends_with("[]") {
+        // An element of timestamptz[] is written in UTC with its offset, as the runtime does
+        // for a timestamptz column (a Date element: midnight UTC).
+        let text = if pg_type == "timestamptz[]" {
+            "concat(toString(toDateTime64(x, 6, 'UTC')), '+00')"
+        } else {
+            "toString(x)"
+        };
         format!(
-            "concat('{{', arrayStringConcat(arrayMap(x -> if(isNull(x), 'NULL', concat('\"', replaceAll(replaceAll(toString(x), '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')), {expr}), ','), '}}')"
+            "concat('{{', arrayStringConcat(arrayMap(x -> if(isNull(x), 'NULL', concat('\"', replaceAll(replaceAll({text}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')), {expr}), ','), '}}')"
         )
     } else {
         expr.to_string()

@@ -637,8 +637,9 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     c.finish().await;
 }
 
-/// DateTimes rendered in Asia/Kolkata and America/New_York arrive in timestamptz columns as
-/// the same instants, with PostgreSQL's session in yet another zone; a Date is midnight UTC.
+/// DateTimes rendered in Asia/Kolkata and America/New_York arrive in timestamptz columns (and
+/// timestamptz[] elements) as the same instants, with PostgreSQL's session in yet another zone;
+/// a Date is midnight UTC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timestamptz_keeps_the_instant_whatever_the_time_zones() {
     let c = Case::new("tz").await;
@@ -664,7 +665,8 @@ async fn timestamptz_keeps_the_instant_whatever_the_time_zones() {
         .query(
             &format!(
                 "SELECT id, round(extract(epoch from at_ms) * 1000)::int8, extract(epoch from at_s)::int8, \
-                 extract(epoch from on_day)::int8 FROM {} ORDER BY id",
+                 extract(epoch from on_day)::int8, extract(epoch from at_list[1])::int8, \
+                 extract(epoch from day_list[1])::int8 FROM {} ORDER BY id",
                 c.table("vals_tz")
             ),
             &[],
@@ -678,6 +680,13 @@ async fn timestamptz_keeps_the_instant_whatever_the_time_zones() {
         assert_eq!(ms, want.dt64, "row {id}: DateTime64 in Asia/Kolkata");
         assert_eq!(s, want.dt, "row {id}: DateTime in America/New_York");
         assert_eq!(day, i64::from(want.d) * 86400, "row {id}: Date");
+        let (listed, listed_day): (i64, i64) = (r.get(4), r.get(5));
+        assert_eq!(listed, want.dt, "row {id}: DateTime in a timestamptz[]");
+        assert_eq!(
+            listed_day,
+            i64::from(want.d) * 86400,
+            "row {id}: Date in a timestamptz[]"
+        );
     }
     c.finish().await;
 }
