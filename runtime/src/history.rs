@@ -105,8 +105,9 @@ pub trait Recorder: Send + Sync + 'static {
     /// Record `run` as started unless one of `conflicts` (each schedule with the start after
     /// which a run still counts: its timeout) has a run in progress, as one step across
     /// processes; if one has, nothing is recorded and that run is returned. With no conflicts
-    /// this is `run_started`. The scheduler claims heavy fires against the other heavy
-    /// schedules; `--once` and `--bootstrap` claim against what they must not run beside.
+    /// this is `run_started`. The scheduler claims each fire against manual runs of its
+    /// schedule (and a heavy one against the other heavy schedules); `--once` and
+    /// `--bootstrap` claim against what they must not run beside.
     fn claim_run<'a>(
         &'a self,
         run: &'a RunRecord,
@@ -341,7 +342,14 @@ impl PgHistory {
                  plan_hash   text NOT NULL,
                  attempt     integer NOT NULL
              );
-             ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS by_leader boolean NOT NULL DEFAULT false;
+             -- Only when missing: ALTER TABLE would take an exclusive lock at every start and
+             -- queue every reader of the history behind a long query.
+             DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.runs'::regclass
+                              AND attname = 'by_leader' AND NOT attisdropped) THEN
+                 ALTER TABLE {s}.runs ADD COLUMN by_leader boolean NOT NULL DEFAULT false;
+               END IF;
+             END $$;
              CREATE INDEX IF NOT EXISTS runs_schedule_fire ON {s}.runs (schedule, fire_time DESC);
              CREATE INDEX IF NOT EXISTS runs_started ON {s}.runs (started_at DESC);
              -- Every claim and the lost-run sweep look only at running rows: a few, in a
