@@ -434,7 +434,8 @@ fn clickhouse_types(pg_type: &str) -> Vec<String> {
     families.iter().map(|s| s.to_string()).collect()
 }
 
-/// The exported expression: bytea as hex (`\x…`); arrays become PostgreSQL array literals (`{"a","b"}`), since
+/// The exported expression: bytea as hex (`\x…`); timestamptz in UTC with its offset; arrays
+/// become PostgreSQL array literals (`{"a","b"}`), since
 /// TabSeparated writes ClickHouse arrays as `['a','b']`; jsonb/json columns are written as JSON
 /// text by ClickHouse itself (Map, Array, Tuple, JSON), 64-bit integers unquoted.
 fn export_expr(expr: &str, pg_type: &str) -> String {
@@ -444,13 +445,13 @@ fn export_expr(expr: &str, pg_type: &str) -> String {
         // bytea's hex input (`\x00ff`): raw bytes would be read as bytea's escape format
         // (a backslash starts an escape) and must be valid UTF-8 to pass COPY at all.
         format!("concat('\\\\x', hex({expr}))")
+    } else if pg_type == "timestamptz" {
+        utc_text(expr)
     } else if pg_type.ends_with("[]") {
-        // An element of timestamptz[] is written in UTC with its offset, as the runtime does
-        // for a timestamptz column (a Date element: midnight UTC).
         let text = if pg_type == "timestamptz[]" {
-            "concat(toString(toDateTime64(x, 6, 'UTC')), '+00')"
+            utc_text("x")
         } else {
-            "toString(x)"
+            "toString(x)".to_string()
         };
         format!(
             "concat('{{', arrayStringConcat(arrayMap(x -> if(isNull(x), 'NULL', concat('\"', replaceAll(replaceAll({text}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')), {expr}), ','), '}}')"
@@ -458,6 +459,13 @@ fn export_expr(expr: &str, pg_type: &str) -> String {
     } else {
         expr.to_string()
     }
+}
+
+/// A DateTime (or Date: midnight UTC) as UTC text with an explicit offset. TabSeparated
+/// writes the wall clock of the column's zone with none, which PostgreSQL would read in its
+/// session's zone and so shift the instant.
+fn utc_text(expr: &str) -> String {
+    format!("concat(toString(toDateTime64({expr}, 6, 'UTC')), '+00')")
 }
 
 fn sync_plan(
@@ -802,6 +810,10 @@ mod tests {
         assert!(e.ends_with(", tags), ','), '}')"), "{e}");
         assert_eq!(export_expr("tags", "jsonb"), "toJSONString(tags)");
         assert_eq!(export_expr("raw", "bytea"), "concat('\\\\x', hex(raw))");
+        assert_eq!(
+            export_expr("at", "timestamptz"),
+            "concat(toString(toDateTime64(at, 6, 'UTC')), '+00')"
+        );
     }
 }
 

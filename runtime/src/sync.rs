@@ -622,8 +622,7 @@ impl Job<'_> {
     }
 
     /// Check the declared columns against ClickHouse; answer the SELECT to export (the plan's,
-    /// wrapped when a jsonb column must be converted with `toJSONString` or a timestamptz one
-    /// written in UTC).
+    /// wrapped when a jsonb column must be converted with `toJSONString`).
     async fn check_columns(&self) -> Result<String, Fail> {
         let table = self.source_table();
         let qid = self.next_qid();
@@ -676,7 +675,7 @@ impl Job<'_> {
                 }
             }
         }
-        let mut wrap: Vec<Compat> = Vec::new();
+        let mut wrap = Vec::new();
         for (c, t) in cols.iter().zip(&types) {
             let Some(t) = t else {
                 return Err(other(format!(
@@ -685,6 +684,8 @@ impl Job<'_> {
                 )));
             };
             match compatible(c, t) {
+                Compat::Yes => wrap.push(false),
+                Compat::AsJson => wrap.push(true),
                 Compat::No => {
                     return Err(other(format!(
                         "column `{}` is declared {} in PostgreSQL but is {t} in ClickHouse (`{}`); accepted ClickHouse types: {}; refusing before touching PostgreSQL",
@@ -694,11 +695,10 @@ impl Job<'_> {
                         c.clickhouse_types.join(", ")
                     )));
                 }
-                how => wrap.push(how),
             }
         }
         let select = &self.sync.clickhouse.select;
-        if wrap.iter().all(|w| *w == Compat::Yes) {
+        if !wrap.contains(&true) {
             return Ok(select.clone());
         }
         let list: Vec<String> = cols
@@ -706,13 +706,10 @@ impl Job<'_> {
             .zip(&wrap)
             .map(|(c, w)| {
                 let q = quote_ident(&c.name);
-                match w {
-                    Compat::AsJson => format!("toJSONString({q}) AS {q}"),
-                    Compat::AsUtc => {
-                        format!("concat(toString(toTimeZone({q}, 'UTC')), '+00') AS {q}")
-                    }
-                    Compat::DateAsUtc => format!("concat(toString({q}), ' 00:00:00+00') AS {q}"),
-                    _ => q,
+                if *w {
+                    format!("toJSONString({q}) AS {q}")
+                } else {
+                    q
                 }
             })
             .collect();
@@ -1365,12 +1362,6 @@ enum Compat {
     /// A structured ClickHouse value (Array, Map, Tuple, JSON) into json/jsonb: exported
     /// through `toJSONString`.
     AsJson,
-    /// A ClickHouse DateTime into timestamptz: exported in UTC with an explicit `+00`, since
-    /// TabSeparated writes the wall clock of the column's (or server's) time zone with no
-    /// offset, which PostgreSQL would read in its session's time zone.
-    AsUtc,
-    /// A ClickHouse Date into timestamptz: midnight UTC, for the same reason.
-    DateAsUtc,
     No,
 }
 
@@ -1400,14 +1391,6 @@ fn family_matches(family: &str, t: &str) -> bool {
 
 fn compatible(c: &ExportColumn, ch_type: &str) -> Compat {
     let t = unwrap_type(ch_type);
-    if c.pg_type.eq_ignore_ascii_case("timestamptz") {
-        if family_matches("DateTime", t) {
-            return Compat::AsUtc;
-        }
-        if family_matches("Date", t) {
-            return Compat::DateAsUtc;
-        }
-    }
     if c.clickhouse_types.is_empty() || c.clickhouse_types.iter().any(|f| family_matches(f, t)) {
         // Accepted as the plan exports it (a plan that lists Array/Map for jsonb converts
         // them itself).
@@ -1467,20 +1450,9 @@ mod tests {
         assert_eq!(compatible(&j, "String"), Compat::Yes);
         assert_eq!(compatible(&col("text", &[]), "Array(String)"), Compat::Yes);
         let tz = col("timestamptz", &["DateTime", "Date"]);
-        assert_eq!(compatible(&tz, "DateTime('Asia/Kolkata')"), Compat::AsUtc);
-        assert_eq!(
-            compatible(&tz, "Nullable(DateTime64(3, 'UTC'))"),
-            Compat::AsUtc
-        );
-        assert_eq!(compatible(&tz, "Date"), Compat::DateAsUtc);
-        assert_eq!(compatible(&tz, "Nullable(Date32)"), Compat::DateAsUtc);
-        assert_eq!(
-            compatible(
-                &col("timestamp", &["DateTime", "Date"]),
-                "DateTime('Asia/Kolkata')"
-            ),
-            Compat::Yes
-        );
+        assert_eq!(compatible(&tz, "DateTime('Asia/Kolkata')"), Compat::Yes);
+        assert_eq!(compatible(&tz, "Nullable(Date32)"), Compat::Yes);
+        assert_eq!(compatible(&tz, "String"), Compat::No);
     }
 
     #[test]
