@@ -263,10 +263,9 @@ fn field(lo: u32, hi: u32, max_step: u32, star_weight: u32) -> impl Strategy<Val
     ]
 }
 
-/// Minutes stay sparse (the reference enumerates every fire); days cover leap days,
-/// month ends and the day-of-month / day-of-week OR rule.
-fn cron_strategy() -> impl Strategy<Value = RefCron> {
-    let minute = prop::collection::vec(
+/// One or two minute terms, kept sparse (the reference enumerates every fire).
+fn minute_strategy() -> impl Strategy<Value = Field> {
+    prop::collection::vec(
         prop_oneof![
             2 => (0u32..=59, Just(false)).prop_map(|(v, n)| Term::Val(v, n)),
             // round minutes make touching windows (end == next fire) common
@@ -275,7 +274,13 @@ fn cron_strategy() -> impl Strategy<Value = RefCron> {
         ],
         1..=2,
     )
-    .prop_map(Field);
+    .prop_map(Field)
+}
+
+/// Minutes stay sparse (the reference enumerates every fire); days cover leap days,
+/// month ends and the day-of-month / day-of-week OR rule.
+fn cron_strategy() -> impl Strategy<Value = RefCron> {
+    let minute = minute_strategy();
     let dom = prop_oneof![
         4 => Just(Field(vec![Term::Star])),
         2 => prop::collection::vec(term(1, 31, 10), 1..=2).prop_map(Field),
@@ -497,15 +502,7 @@ const DST_ZONES: [&str; 6] = [
 
 /// Crons whose fires sit near DST transitions (small hours, transition months and days).
 fn dst_cron_strategy() -> impl Strategy<Value = RefCron> {
-    let minute = prop::collection::vec(
-        prop_oneof![
-            2 => (0u32..=59, Just(false)).prop_map(|(v, n)| Term::Val(v, n)),
-            2 => (0u32..4).prop_map(|q| Term::Val(q * 15, false)),
-            1 => (10u32..=30).prop_map(|n| Term::Step(None, n)),
-        ],
-        1..=2,
-    )
-    .prop_map(Field);
+    let minute = minute_strategy();
     let hour = prop_oneof![
         3 => prop::collection::vec((0u32..=4).prop_map(|v| Term::Val(v, false)), 1..=2).prop_map(Field),
         1 => field(0, 23, 8, 1),

@@ -408,13 +408,27 @@ impl PgHistory {
     /// The first of `conflicts` that has a run in progress.
     pub async fn active_among(&self, conflicts: &[Conflict]) -> Result<Option<Busy>, HistoryError> {
         let c = self.client().await?;
+        self.first_busy(&*c, conflicts).await
+    }
+
+    /// The first of `conflicts` with a run in progress, read through `c` (a client or the
+    /// claim's transaction).
+    async fn first_busy(
+        &self,
+        c: &impl tokio_postgres::GenericClient,
+        conflicts: &[Conflict],
+    ) -> Result<Option<Busy>, HistoryError> {
         let sql = self.active_sql();
         for k in conflicts {
             if let Some(r) = c
                 .query_opt(&sql, &[&k.schedule, &k.since, &k.manual_only])
                 .await?
             {
-                return Ok(Some(busy(k, &r)));
+                return Ok(Some(Busy {
+                    schedule: k.schedule.clone(),
+                    run_id: r.get(0),
+                    started: Some(r.get(1)),
+                }));
             }
         }
         Ok(None)
@@ -433,14 +447,8 @@ impl PgHistory {
         let tx = c.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
             .await?;
-        let active = self.active_sql();
-        for k in conflicts {
-            if let Some(r) = tx
-                .query_opt(&active, &[&k.schedule, &k.since, &k.manual_only])
-                .await?
-            {
-                return Ok(Some(busy(k, &r)));
-            }
+        if let Some(busy) = self.first_busy(&tx, conflicts).await? {
+            return Ok(Some(busy));
         }
         let attempt = run.attempt as i32;
         tx.execute(&self.insert_run_sql(), &run_params(run, &attempt))
@@ -524,15 +532,6 @@ impl PgHistory {
                 failed_step: r.get(8),
             })
             .collect())
-    }
-}
-
-/// The run of `conflict` in `row` (`id, started_at`).
-fn busy(conflict: &Conflict, row: &tokio_postgres::Row) -> Busy {
-    Busy {
-        schedule: conflict.schedule.clone(),
-        run_id: row.get(0),
-        started: Some(row.get(1)),
     }
 }
 

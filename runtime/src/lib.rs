@@ -362,9 +362,11 @@ pub async fn run_once_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunStatus, RuntimeError> {
     let (_zone, tiers) = scheduler::prepare(&plan)?;
+    let tiers: Vec<Arc<scheduler::Tier>> = tiers.into_iter().map(Arc::new).collect();
     let tier = tiers
-        .into_iter()
+        .iter()
         .find(|t| t.name == schedule)
+        .cloned()
         .ok_or_else(|| PlanCheckError::NoSchedule(schedule.to_string()))?;
     if !tier.enabled {
         warn!(
@@ -372,38 +374,43 @@ pub async fn run_once_with(
             "schedule is disabled in the plan; running it anyway (--once)"
         );
     }
-    let plan = Arc::new(plan);
-    let config = Arc::new(config);
-    let parts = assemble(&plan, &config, &options, false).await?;
     // At most one active run per schedule, and no two heavy runs at once, hold for manual
-    // runs too: the leader (or another --once) may be running. Read strictly first, for a clear
-    // refusal when the history cannot be read; then the run's start checks again and records
-    // itself in one step, so two processes cannot both pass.
+    // runs too: the leader (or another --once) may be running.
     let mut guard = Vec::new();
     if !options.force {
-        let now = parts.engine.clock.now();
+        let now = chrono::Utc::now();
         guard.push(Conflict::any(
             schedule,
             scheduler::counts_since(now, tier.timeout),
         ));
         if tier.heavy {
-            let (_, all) = scheduler::prepare(&plan)?;
-            let all: Vec<Arc<scheduler::Tier>> = all.into_iter().map(Arc::new).collect();
-            guard.extend(scheduler::heavy_windows(&all, schedule, now));
+            guard.extend(scheduler::heavy_windows(&tiers, schedule, now));
         }
-        if let Some(busy) = parts.history.active_among(&guard).await? {
-            return Err(busy_error(schedule, busy));
-        }
+    }
+    let parts = assemble(&Arc::new(plan), &Arc::new(config), &options, false).await?;
+    drive_manual(&parts, &tier, &guard, shutdown).await
+}
+
+/// Run a manual (`--once`, `--bootstrap`) run of `tier` now, unless one of `guard` is running:
+/// read strictly first, for a clear refusal when the history cannot be read; then the run's
+/// start checks again and records itself in one step, so two processes cannot both pass.
+async fn drive_manual(
+    parts: &Parts,
+    tier: &scheduler::Tier,
+    guard: &[Conflict],
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunStatus, RuntimeError> {
+    if let Some(busy) = parts.history.active_among(guard).await? {
+        return Err(busy_error(&tier.name, busy));
     }
     let cancel = shutdown::watch_future(shutdown);
     let fire = parts.engine.clock.now();
     let status = parts
         .engine
-        .drive_guarded(&tier, fire, cancel, &guard)
+        .drive_guarded(tier, fire, cancel, guard)
         .await
-        .map_err(|busy| busy_error(schedule, busy))?;
+        .map_err(|busy| busy_error(&tier.name, busy))?;
     parts.alerts.flush(Duration::from_secs(30)).await;
-    drop(parts.history);
     Ok(status)
 }
 
@@ -496,19 +503,17 @@ pub async fn bootstrap_with(
             models: order,
         });
     }
-    let mut guard = Vec::new();
-    if !options.force {
-        let now = chrono::Utc::now();
-        let history = PgHistory::open(config.require_postgres()?, &config.history_schema).await?;
-        guard = tiers
+    // Not beside any running schedule.
+    let now = chrono::Utc::now();
+    let guard: Vec<Conflict> = if options.force {
+        Vec::new()
+    } else {
+        tiers
             .iter()
             .map(|t| Conflict::any(&t.name, scheduler::counts_since(now, t.timeout)))
-            .collect();
-        if let Some(busy) = history.active_among(&guard).await? {
-            return Err(busy_error(BOOTSTRAP, busy));
-        }
-    }
-    info!(models = ?order, "bootstrap: building the models that do not exist yet");
+            .collect()
+    };
+    info!(models = ?order, "bootstrap: the models that do not exist yet");
     let mut plan = plan;
     plan.schedules.push(stir::plan::Schedule {
         name: BOOTSTRAP.into(),
@@ -531,17 +536,8 @@ pub async fn bootstrap_with(
         retries: 0,
         enabled: true,
     };
-    let plan = Arc::new(plan);
-    let config = Arc::new(config);
-    let parts = assemble(&plan, &config, &options, false).await?;
-    let cancel = shutdown::watch_future(shutdown);
-    let fire = parts.engine.clock.now();
-    let status = parts
-        .engine
-        .drive_guarded(&tier, fire, cancel, &guard)
-        .await
-        .map_err(|busy| busy_error(BOOTSTRAP, busy))?;
-    parts.alerts.flush(Duration::from_secs(30)).await;
+    let parts = assemble(&Arc::new(plan), &Arc::new(config), &options, false).await?;
+    let status = drive_manual(&parts, &tier, &guard, shutdown).await?;
     Ok(Bootstrapped {
         status: Some(status),
         models: order,
