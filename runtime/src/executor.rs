@@ -55,6 +55,8 @@ pub struct RunCtx {
     pub fire: DateTime<Utc>,
     pub attempt: u32,
     pub queries: QueryLog,
+    /// The end of the run's window (`fire + timeout`).
+    pub deadline: Option<tokio::time::Instant>,
     /// The step running now (named in timeout alerts).
     pub current_step: std::sync::Mutex<Option<String>>,
 }
@@ -141,6 +143,7 @@ impl Engine {
                 fire,
                 attempt,
                 queries: QueryLog::default(),
+                deadline: Some(deadline),
                 current_step: std::sync::Mutex::new(None),
             };
             let record = RunRecord {
@@ -419,6 +422,7 @@ impl PlanSteps {
             schedule: run.schedule.clone(),
             idx,
             queries: run.queries.clone(),
+            deadline: run.deadline,
         };
         run.set_step(Some(name.to_string()));
         self.recorder

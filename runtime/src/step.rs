@@ -25,6 +25,9 @@ pub struct StepCtx {
     pub idx: usize,
     /// Register every ClickHouse query id here before sending it, so a timeout can kill it.
     pub queries: QueryLog,
+    /// When the run's window ends (`fire + timeout`): steps bound their server-side
+    /// statements by it, so none outlives the run. `None`: unbounded (tests, tools).
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl StepCtx {

@@ -43,7 +43,6 @@ mod swap;
 
 use catalog::uncarried;
 
-use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -227,6 +226,9 @@ impl StepRunner for Runner {
 enum Fail {
     Step(StepError),
     Killed(Failpoint),
+    /// A lock was not granted within `lock-timeout` (or a deadlock was broken): nothing
+    /// changed, and the caller may try again later in the run's window.
+    Busy(String),
 }
 
 impl From<StepError> for Fail {
@@ -395,9 +397,26 @@ impl Runner {
             qn: std::sync::atomic::AtomicUsize::new(0),
             upload_id: Mutex::new(None),
             pg: None,
+            cancel: None,
+            staging_oid: None,
+            prepared: false,
         };
         let started = Instant::now();
-        match job.run().await {
+        let result = job.run().await;
+        let result = match result {
+            Err(e) => {
+                if !matches!(e, Fail::Killed(_)) {
+                    job.clean_up_after_failure().await;
+                }
+                Err(e)
+            }
+            ok => ok,
+        };
+        // Finished, one way or the other: nothing of this job runs on the server any more.
+        if let Some(c) = job.cancel.as_mut() {
+            c.disarm();
+        }
+        match result {
             Ok((rows, phases)) => {
                 info!(
                     sync = name,
@@ -413,15 +432,13 @@ impl Runner {
             Err(Fail::Killed(at)) => Err(StepError::Other(format!(
                 "sync `{name}`: stopped at failpoint {at:?} (simulated kill: nothing cleaned up)"
             ))),
-            Err(Fail::Step(e)) => {
-                job.clean_up_after_failure().await;
-                Err(match e {
-                    StepError::Other(m) => StepError::Other(format!("sync `{name}`: {m}")),
-                    StepError::Postgres(m) => StepError::Postgres(format!("sync `{name}`: {m}")),
-                    StepError::S3(m) => StepError::S3(format!("sync `{name}`: {m}")),
-                    e => e,
-                })
-            }
+            Err(Fail::Busy(m)) => Err(StepError::Postgres(format!("sync `{name}`: {m}"))),
+            Err(Fail::Step(e)) => Err(match e {
+                StepError::Other(m) => StepError::Other(format!("sync `{name}`: {m}")),
+                StepError::Postgres(m) => StepError::Postgres(format!("sync `{name}`: {m}")),
+                StepError::S3(m) => StepError::S3(format!("sync `{name}`: {m}")),
+                e => e,
+            }),
         }
     }
 }
@@ -444,6 +461,35 @@ struct Job<'a> {
     /// The open multipart upload, to abort on failure.
     upload_id: Mutex<Option<String>>,
     pg: Option<Client>,
+    /// Cancels the statement the sync's session is running when the job is dropped before it
+    /// finished (the run's timeout drops it): the server stops the work, not only the client.
+    cancel: Option<CancelOnDrop>,
+    /// The staging table this run created: the swap checks it is still this one.
+    staging_oid: Option<u32>,
+    /// The plan's `prepare` ran: a failure drops this run's staging table.
+    prepared: bool,
+}
+
+/// Sends PostgreSQL a cancel request for the session when dropped, unless disarmed.
+struct CancelOnDrop(Option<tokio_postgres::CancelToken>);
+
+impl CancelOnDrop {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(token) = self.0.take() else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = token.cancel_query(NoTls).await {
+                    warn!(error = %pg_message(&e), "cannot cancel the sync's PostgreSQL statement");
+                }
+            });
+        }
+    }
 }
 
 impl Job<'_> {
@@ -472,13 +518,23 @@ impl Job<'_> {
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
         let pg = connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema).await?;
-        // Refuse before the export what the swap could not carry (the swap checks again).
-        uncarried(&pg, &self.live()).await?;
+        self.cancel = Some(CancelOnDrop(Some(pg.cancel_token())));
         self.pg = Some(pg);
+        // One writer per target: everything below, up to the end of the swap, is this run's.
+        self.lock_target().await?;
+        // A swap a killed run left half done (materialized views not rebuilt yet) is finished
+        // first, and staging tables of killed runs are dropped.
+        self.finish_interrupted_swap().await?;
+        self.drop_leftover_staging().await?;
+        // Refuse before the export what the swap could not carry (the swap checks again).
+        uncarried(self.pg()?, &self.live()).await?;
+        self.prepared = true;
         let load = &self.sync.postgres;
         for sql in &load.prepare {
             self.exec(sql, "prepare").await?;
         }
+        self.mark_staging().await?;
+        self.bound().await?;
         let t0 = Instant::now();
         let (exported, copied) = match self.runner.options.load {
             LoadMode::Tee => self.export_and_copy(&select).await?,
@@ -540,7 +596,7 @@ impl Job<'_> {
         }
         self.runner.failpoint(Failpoint::BeforeSwap).await?;
         let t2 = Instant::now();
-        self.swap().await?;
+        self.swap(new_rows).await?;
         let swap_time = t2.elapsed();
         for sql in &load.drop_old {
             if let Err(e) = self.exec(sql, "drop the backup").await {
@@ -587,7 +643,35 @@ impl Job<'_> {
             .ok_or_else(|| other("no PostgreSQL connection"))
     }
 
+    /// The time left in the run's window; `None` without a deadline.
+    fn remaining(&self) -> Option<Duration> {
+        self.ctx
+            .deadline
+            .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+    }
+
+    /// Bound the session's next statements by the run's deadline, so no statement of this
+    /// sync outlives the run on the server (a dropped client alone does not stop it).
+    async fn bound(&self) -> Result<(), Fail> {
+        let Some(left) = self.remaining() else {
+            return Ok(());
+        };
+        if left.is_zero() {
+            return Err(other(
+                "the run's window is over; stopping before the next statement",
+            ));
+        }
+        self.pg()?
+            .batch_execute(&format!(
+                "SET statement_timeout = {}",
+                left.as_millis().max(1)
+            ))
+            .await
+            .map_err(|e| pg_err("set statement_timeout", &e))
+    }
+
     async fn exec(&self, sql: &str, what: &str) -> Result<(), Fail> {
+        self.bound().await?;
         self.pg()?
             .batch_execute(sql)
             .await
@@ -595,6 +679,7 @@ impl Job<'_> {
     }
 
     async fn count(&self, sql: &str) -> Result<u64, Fail> {
+        self.bound().await?;
         let row = self
             .pg()?
             .query_one(sql, &[])
@@ -613,6 +698,93 @@ impl Job<'_> {
             .await
             .map_err(|e| pg_err(&format!("`{sql}`"), &e))?;
         row.try_get(0).map_err(|e| pg_err(&format!("`{sql}`"), &e))
+    }
+
+    /// Take the target's advisory lock for the rest of the session, or refuse: two runs of one
+    /// sync (a `--once --force` beside the leader's, two leaders, a resumed VM) must never
+    /// interleave their staging, guards and swap.
+    async fn lock_target(&self) -> Result<(), Fail> {
+        let live = self.live();
+        let pg = self.pg()?;
+        let got: bool = pg
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&TARGET_LOCK_CLASS, &live],
+            )
+            .await
+            .map_err(|e| pg_err("take the target's lock", &e))?
+            .get(0);
+        if got {
+            return Ok(());
+        }
+        let holder = pg
+            .query_opt(TARGET_LOCK_HOLDER_SQL, &[&TARGET_LOCK_CLASS, &live])
+            .await
+            .ok()
+            .flatten()
+            .map(|r| {
+                format!(
+                    " (held by `{}`, PostgreSQL pid {}, since {})",
+                    r.get::<_, String>(0),
+                    r.get::<_, i32>(1),
+                    r.get::<_, String>(2)
+                )
+            })
+            .unwrap_or_default();
+        Err(Fail::Busy(format!(
+            "another run is syncing {live}{holder}; refusing to start beside it (the live table is untouched)\n\
+             help: one writer per table at a time; this run retries within its window, or run it again when the other has finished"
+        )))
+    }
+
+    /// Give the staging table a comment that names it as this run's, and note its OID, so
+    /// the swap can tell it is still the table this run loaded, and a later run can tell a
+    /// killed run's leftover from anything else.
+    async fn mark_staging(&mut self) -> Result<(), Fail> {
+        let load = &self.sync.postgres;
+        let staging = qualified(&load.schema, &load.new_table);
+        let mark = pg_literal(&format!("{}{}", staging_mark(load), self.run_id));
+        self.exec(
+            &format!("COMMENT ON TABLE {staging} IS {mark}"),
+            "mark the staging table",
+        )
+        .await?;
+        let oid: u32 = self
+            .pg()?
+            .query_one("SELECT to_regclass($1)::oid", &[&staging])
+            .await
+            .map_err(|e| pg_err("read the staging table's oid", &e))?
+            .get(0);
+        self.staging_oid = Some(oid);
+        Ok(())
+    }
+
+    /// Drop the staging tables killed runs of this sync left (found by their mark). Only
+    /// called under the target's lock, so none of them belongs to a live run.
+    async fn drop_leftover_staging(&self) -> Result<(), Fail> {
+        let load = &self.sync.postgres;
+        let mark = format!(
+            "{}%",
+            staging_mark(load).replace('%', "\\%").replace('_', "\\_")
+        );
+        let rows = self
+            .pg()?
+            .query(
+                LEFTOVER_STAGING_SQL,
+                &[&load.schema, &mark, &load.table, &load.old_table],
+            )
+            .await
+            .map_err(|e| pg_err("list leftover staging tables", &e))?;
+        for r in rows {
+            let name: String = r.get(0);
+            self.exec(
+                &format!("DROP TABLE IF EXISTS {}", qualified(&load.schema, &name)),
+                "drop a killed run's staging table",
+            )
+            .await?;
+            info!(sync = %self.sync.name, table = %name, "dropped a staging table a killed run left");
+        }
+        Ok(())
     }
 
     /// `count()` of the source table; `None` if it cannot be had (the guard is then skipped).
@@ -642,6 +814,9 @@ impl Job<'_> {
                 warn!(sync = %self.sync.name, error = %e, "cannot abort the multipart upload; the next run aborts it");
             }
         }
+        if !self.prepared {
+            return;
+        }
         let pg = match self.pg.take() {
             Some(c) if !c.is_closed() => Some(c),
             _ => connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema)
@@ -659,6 +834,31 @@ impl Job<'_> {
         }
     }
 }
+/// The first key of the targets' advisory locks (`pg_advisory_lock(int4, int4)`, a key space
+/// apart from the leader's and the history's `bigint` keys); the second is `hashtext` of the
+/// qualified live table.
+const TARGET_LOCK_CLASS: i32 = 0x5354_4952; // "STIR"
+
+/// Who holds a target's lock: application name, pid, since when.
+const TARGET_LOCK_HOLDER_SQL: &str = "SELECT coalesce(a.application_name, ''), a.pid, \
+    coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS UTC'), '?') \
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int4::oid \
+      AND l.objid = hashtext($2)::oid AND l.objsubid = 2 LIMIT 1";
+
+/// Tables in schema `$1` whose comment matches the LIKE pattern `$2`, never the live table `$3`
+/// or its backup `$4`, whatever their comments say.
+const LEFTOVER_STAGING_SQL: &str = "SELECT c.relname::text FROM pg_class c \
+    JOIN pg_namespace n ON n.oid = c.relnamespace \
+    WHERE n.nspname = $1 AND c.relkind = 'r' \
+      AND obj_description(c.oid, 'pg_class') LIKE $2 \
+      AND c.relname::text NOT IN ($3, $4) ORDER BY 1";
+
+/// The comment prefix of a sync's staging tables; the run id follows.
+fn staging_mark(load: &stir::plan::SyncLoad) -> String {
+    format!("stir staging table of {}.{}, run ", load.schema, load.table)
+}
+
 /// Connect for one sync; the connection is driven by a background task. The session's
 /// search_path is the serving schema, so enrich statements name app tables unqualified.
 async fn connect(url: &str, sync: &str, schema: &str) -> Result<Client, Fail> {

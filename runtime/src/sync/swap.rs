@@ -1,13 +1,159 @@
-//! The swap transaction and what it carries to the new table (grants, comments, views).
+//! The swap. The new table takes the live table's place in one short transaction; then each
+//! materialized view downstream of it is built anew beside the old one, outside any lock that
+//! readers wait on, and swapped in the same short way. Every lock is asked for with
+//! `lock-timeout`: a swap that cannot have its locks soon gives up without blocking anyone
+//! and tries again, with backoff, while the run's window allows.
+//!
+//! Between the two phases the table serves the new rows and the materialized views the
+//! previous ones. The views still to rebuild are written into the backup table's comment in
+//! the first transaction, so a run killed in between is finished by the next run.
+
+use serde::{Deserialize, Serialize};
 
 use super::*;
 
+/// Marks a backup table whose downstream materialized views are still to rebuild.
+const PENDING: &str = "stir: materialized views to rebuild: ";
+
+/// A view or materialized view downstream of the live table, as the catalog had it before
+/// the swap (definitions name the live table, so they read the new one once it is swapped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Dependent {
+    /// `quote_ident(schema).quote_ident(name)`, as `reads` names it.
+    key: String,
+    schema: String,
+    name: String,
+    materialized: bool,
+    def: String,
+    options: String,
+    /// Index name, UNIQUE, and its definition from ` USING ` on.
+    indexes: Vec<(String, bool, String)>,
+    grants: Vec<String>,
+    comment: Option<String>,
+    /// The keys of what it reads directly; `""` is the live table.
+    reads: Vec<String>,
+}
+
+impl Dependent {
+    fn qualified(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+}
+
+/// A name derived from `base` that fits PostgreSQL's 63 bytes (a long one keeps a prefix
+/// and a hash of the whole, so two long bases never meet).
+fn fitted(base: &str) -> String {
+    if base.len() <= 63 {
+        return base.to_string();
+    }
+    let mut cut = 54;
+    while !base.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}_{}",
+        &base[..cut],
+        &stir::plan::sha256_hex(base.as_bytes())[..8]
+    )
+}
+
+/// Lock errors that mean "not now": the lock was not granted in time, or a deadlock with a
+/// reader was broken by failing this transaction.
+fn lock_err(what: &str, e: &tokio_postgres::Error) -> Fail {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+            Fail::Busy(format!("{what}: {}", pg_message(e)))
+        }
+        _ => pg_err(what, e),
+    }
+}
+
 impl Job<'_> {
-    /// The swap transaction: the plan's renames, grants and views carried over.
-    pub(super) async fn swap(&mut self) -> Result<(), Fail> {
+    fn lock_timeout_ms(&self) -> u64 {
+        // TODO(merge): the plan's `lock-timeout`.
+        5000
+    }
+
+    /// After a `Busy`: wait with backoff, or give up when another try would not fit the
+    /// run's window (five tries without a window).
+    async fn wait_to_retry(&self, tries: &mut u32, why: &str) -> Result<(), Fail> {
+        let backoff = Duration::from_millis(250)
+            .saturating_mul(1 << (*tries).min(7))
+            .min(Duration::from_secs(30));
+        let lock = Duration::from_millis(self.lock_timeout_ms());
+        let fits = match self.remaining() {
+            Some(left) => backoff + lock + lock < left,
+            None => *tries < 4,
+        };
+        *tries += 1;
+        if !fits {
+            return Err(other(format!(
+                "gave up after {} tries, each waiting at most {}ms for its locks: {why}; the live table is unchanged\n\
+                 help: a long query on the table (or a view on it) held it; the next run tries again, or raise `lock-timeout`",
+                *tries,
+                self.lock_timeout_ms()
+            )));
+        }
+        warn!(sync = %self.sync.name, tries = *tries, backoff_ms = backoff.as_millis() as u64, reason = %why, "swap postponed: its lock is busy");
+        tokio::time::sleep(backoff).await;
+        Ok(())
+    }
+
+    /// The swap of the table, then the rebuild of what reads it through materialized views.
+    pub(super) async fn swap(&mut self, new_rows: u64) -> Result<(), Fail> {
+        let mut tries = 0;
+        let pending = loop {
+            match self.swap_table(new_rows).await {
+                Err(Fail::Busy(why)) => self.wait_to_retry(&mut tries, &why).await?,
+                r => break r?,
+            }
+        };
+        self.rebuild(pending).await.map_err(|e| match e {
+            Fail::Step(e) => other(format!(
+                "the new table is live, but a materialized view on it could not be rebuilt and \
+                 still holds the previous rows (the next run tries again): {e}"
+            )),
+            e => e,
+        })
+    }
+
+    /// Finish what a killed run left between the two phases of its swap.
+    pub(super) async fn finish_interrupted_swap(&mut self) -> Result<(), Fail> {
+        let load = &self.sync.postgres;
+        let old = qualified(&load.schema, &load.old_table);
+        let comment: Option<String> = self
+            .pg()?
+            .query_one(
+                "SELECT obj_description(to_regclass($1), 'pg_class')",
+                &[&old],
+            )
+            .await
+            .map_err(|e| pg_err("read the backup table's comment", &e))?
+            .get(0);
+        let Some(json) = comment.as_deref().and_then(|c| c.strip_prefix(PENDING)) else {
+            return Ok(());
+        };
+        let pending: Vec<Dependent> = serde_json::from_str(json).map_err(|e| {
+            other(format!(
+                "the comment on {old} names materialized views to rebuild but cannot be read ({e}); \
+                 rebuild them by hand and drop the comment"
+            ))
+        })?;
+        warn!(sync = %self.sync.name, views = pending.len(), "an earlier run was stopped before it rebuilt the materialized views on the table; rebuilding them now");
+        self.rebuild(pending).await
+    }
+
+    /// The first phase: one transaction, its locks asked for with `lock-timeout`. Answers the
+    /// views and materialized views downstream, when there are materialized views among them.
+    async fn swap_table(&mut self, new_rows: u64) -> Result<Vec<Dependent>, Fail> {
+        self.bound().await?;
         let load = &self.sync.postgres;
         let live = self.live();
-        let new = format!("{}.{}", pg_ident(&load.schema), pg_ident(&load.new_table));
+        let new = qualified(&load.schema, &load.new_table);
+        let old = qualified(&load.schema, &load.old_table);
+        let lock_ms = self.lock_timeout_ms();
+        let staging_oid = self.staging_oid;
         let pg = self
             .pg
             .as_mut()
@@ -16,14 +162,63 @@ impl Job<'_> {
             .transaction()
             .await
             .map_err(|e| pg_err("begin the swap", &e))?;
-        // Lock the live table first, so the views and grants read below cannot change before
-        // the renames.
-        tx.batch_execute(&format!(
-            "DO $$ BEGIN IF to_regclass({0}) IS NOT NULL THEN EXECUTE 'LOCK TABLE ' || {0} || ' IN ACCESS EXCLUSIVE MODE'; END IF; END $$",
-            pg_literal(&live)
-        ))
-        .await
-        .map_err(|e| pg_err("lock the live table", &e))?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_ms}"))
+            .await
+            .map_err(|e| pg_err("set lock_timeout", &e))?;
+        // This run's staging table, whole: locked first, so nothing can change it before the
+        // commit, and counted before the live table is locked, so no reader waits on the scan.
+        tx.batch_execute(&format!("LOCK TABLE {new} IN ACCESS EXCLUSIVE MODE"))
+            .await
+            .map_err(|e| lock_err("lock the staging table", &e))?;
+        let oid: Option<u32> = tx
+            .query_one("SELECT to_regclass($1)::oid", &[&new])
+            .await
+            .map_err(|e| pg_err("find the staging table", &e))?
+            .get(0);
+        if oid.is_none() || oid != staging_oid {
+            return Err(other(format!(
+                "the staging table {new} is not the one this run loaded (oid {oid:?}, loaded {staging_oid:?}); refusing the swap"
+            )));
+        }
+        let rows: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {new}"), &[])
+            .await
+            .map_err(|e| pg_err("count the staging table", &e))?
+            .get(0);
+        if rows as u64 != new_rows {
+            return Err(other(format!(
+                "the staging table {new} holds {rows} rows, but this run counted {new_rows}; refusing the swap"
+            )));
+        }
+        let deps = dependents(&tx, &live).await?;
+        // Views that read the table, then the table: the order a reader of a view takes them.
+        let direct: Vec<Dependent> = deps
+            .iter()
+            .filter(|d| !d.materialized && d.reads.iter().any(|r| r.is_empty()))
+            .cloned()
+            .collect();
+        let live_exists: bool = tx
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&live])
+            .await
+            .map_err(|e| pg_err("find the live table", &e))?
+            .get(0);
+        let mut locked: Vec<String> = direct.iter().map(|d| d.qualified()).collect();
+        if live_exists {
+            locked.push(live.clone());
+        }
+        if !locked.is_empty() {
+            tx.batch_execute(&format!(
+                "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+                locked.join(", ")
+            ))
+            .await
+            .map_err(|e| lock_err(&format!("lock {live}"), &e))?;
+            if dependents(&tx, &live).await? != deps {
+                return Err(Fail::Busy(format!(
+                    "the views on {live} changed while the swap waited for its lock"
+                )));
+            }
+        }
         uncarried(&tx, &live).await?;
         // Comments on the table and on the columns the new table has too.
         let comments: Vec<String> = tx
@@ -39,91 +234,281 @@ impl Job<'_> {
                 }
             })
             .collect();
-        // Materialized views on the live table would keep reading the old table (and block
-        // its drop), so they are dropped and built again on the new table, filled from it.
-        // Every view and materialized view downstream of them goes and comes back with them,
-        // in dependency order, with options, indexes, grants and comments.
-        let rebuilt = tx
-            .query(REBUILT_SQL, &[&live])
-            .await
-            .map_err(|e| pg_err("list the materialized views on the live table", &e))?;
-        let mut rebuilt_names = HashSet::new();
-        let mut recreate: Vec<String> = Vec::new();
-        let mut drops: Vec<String> = Vec::new();
-        for r in &rebuilt {
-            let name: String = r.get(0);
-            let kind = if r.get::<_, String>(1) == "m" {
-                "MATERIALIZED VIEW"
-            } else {
-                "VIEW"
-            };
-            recreate.push(format!(
-                "CREATE {kind} {name}{} AS {}",
-                with_options(r.get(3)),
-                r.get::<_, String>(2).trim().trim_end_matches(';')
-            ));
-            recreate.extend(r.get::<_, Vec<String>>(4));
-            recreate.extend(grants_on(&tx, &name).await?);
-            if let Some(comment) = r.get::<_, Option<String>>(5) {
-                recreate.push(format!(
-                    "COMMENT ON {kind} {name} IS {}",
-                    pg_literal(&comment)
-                ));
-            }
-            drops.push(format!("DROP {kind} {name}"));
-            rebuilt_names.insert(name);
-        }
-        for sql in drops.iter().rev() {
-            tx.batch_execute(sql)
-                .await
-                .map_err(|e| pg_err(&format!("`{sql}` to build it again on the new table"), &e))?;
-        }
-        // Plain views on the live table follow its rename to the backup; they are pointed
-        // back at the live name after the renames, keeping their OIDs (so views on them hold).
-        let views = tx
-            .query(VIEWS_SQL, &[&live])
-            .await
-            .map_err(|e| pg_err("list the views on the live table", &e))?;
-        let views: Vec<(String, String, String)> = views
-            .iter()
-            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get(2)))
-            .filter(|(name, _, _)| !rebuilt_names.contains(name))
-            .collect();
         let grants = grants_on(&tx, &live).await?;
+        // The staging mark goes before the table becomes live: a live table must never look
+        // like a killed run's leftover.
+        tx.batch_execute(&format!("COMMENT ON TABLE {new} IS NULL"))
+            .await
+            .map_err(|e| pg_err("clear the staging mark", &e))?;
         for sql in &load.swap {
             tx.batch_execute(sql)
                 .await
-                .map_err(|e| pg_err(&format!("swap `{}`", first_line(sql)), &e))?;
+                .map_err(|e| lock_err(&format!("swap `{}`", first_line(sql)), &e))?;
         }
         for g in grants.iter().chain(&comments) {
             tx.batch_execute(g)
                 .await
                 .map_err(|e| pg_err(&format!("carry over `{}`", first_line(g)), &e))?;
         }
-        for (view, def, options) in &views {
-            let def = def.trim().trim_end_matches(';');
+        // Views on the live table followed its rename to the backup; they are pointed back at
+        // the live name, keeping their OIDs (so what reads them holds).
+        for v in &direct {
+            replace_view(&tx, v).await?;
+        }
+        let pending = if deps.iter().any(|d| d.materialized) {
+            let json = serde_json::to_string(&deps)
+                .map_err(|e| other(format!("cannot note the views to rebuild: {e}")))?;
             tx.batch_execute(&format!(
-                "CREATE OR REPLACE VIEW {view}{} AS {def}",
-                with_options(options.clone())
+                "COMMENT ON TABLE {old} IS {}",
+                pg_literal(&format!("{PENDING}{json}"))
             ))
             .await
-            .map_err(|e| pg_err(&format!("recreate view {view} on the new table"), &e))?;
-        }
-        for sql in &recreate {
-            tx.batch_execute(sql).await.map_err(|e| {
-                pg_err(
-                    &format!("recreate `{}` on the new table", first_line(sql)),
-                    &e,
-                )
-            })?;
-        }
+            .map_err(|e| pg_err("note the materialized views to rebuild", &e))?;
+            deps
+        } else {
+            Vec::new()
+        };
         tx.commit()
             .await
             .map_err(|e| pg_err("commit the swap", &e))?;
-        info!(sync = %self.sync.name, table = %live, views = views.len(), rebuilt = rebuilt.len(), grants = grants.len(), "swapped");
+        info!(sync = %self.sync.name, table = %live, views = direct.len(), grants = grants.len(), "swapped");
+        Ok(pending)
+    }
+
+    /// The second phase: each materialized view in `deps` (upstream first) is built under a
+    /// new name from its definition, which now reads the new rows, then swapped in; the old
+    /// ones are dropped at the end, and the backup's note with them.
+    async fn rebuild(&mut self, deps: Vec<Dependent>) -> Result<(), Fail> {
+        let mut retired = Vec::new();
+        for m in deps.iter().filter(|d| d.materialized) {
+            let retired_name = qualified(&m.schema, &fitted(&format!("{}__stir_old", m.name)));
+            let swapped: bool = self
+                .pg()?
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&retired_name])
+                .await
+                .map_err(|e| pg_err("look for a retired materialized view", &e))?
+                .get(0);
+            if !swapped {
+                self.build_beside(m).await?;
+                let mut tries = 0;
+                loop {
+                    match self.swap_matview(m, &deps).await {
+                        Err(Fail::Busy(why)) => self.wait_to_retry(&mut tries, &why).await?,
+                        r => break r?,
+                    }
+                }
+            }
+            retired.push(retired_name);
+        }
+        for r in retired.iter().rev() {
+            self.exec(
+                &format!("DROP MATERIALIZED VIEW IF EXISTS {r}"),
+                "drop the previous materialized view",
+            )
+            .await?;
+        }
+        if !retired.is_empty() {
+            let load = &self.sync.postgres;
+            let old = qualified(&load.schema, &load.old_table);
+            self.exec(
+                &format!("DO $$ BEGIN IF to_regclass({0}) IS NOT NULL THEN EXECUTE 'COMMENT ON TABLE ' || {0} || ' IS NULL'; END IF; END $$", pg_literal(&old)),
+                "clear the backup's note",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `<name>__stir_new` with the indexes of `m`, filled from its definition.
+    async fn build_beside(&self, m: &Dependent) -> Result<(), Fail> {
+        let fresh = qualified(&m.schema, &fitted(&format!("{}__stir_new", m.name)));
+        self.exec(
+            &format!("DROP MATERIALIZED VIEW IF EXISTS {fresh}"),
+            "drop a leftover",
+        )
+        .await?;
+        self.exec(
+            &format!(
+                "CREATE MATERIALIZED VIEW {fresh}{} AS {}",
+                with_options(m.options.clone()),
+                m.def.trim().trim_end_matches(';')
+            ),
+            &format!("rebuild {}", m.qualified()),
+        )
+        .await?;
+        for (name, unique, using) in &m.indexes {
+            self.exec(
+                &format!(
+                    "CREATE {}INDEX {} ON {fresh}{using}",
+                    if *unique { "UNIQUE " } else { "" },
+                    pg_ident(&fitted(&format!("{name}__stir_new")))
+                ),
+                &format!("index the new {}", m.qualified()),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// One short transaction: the new materialized view and its indexes take the names of
+    /// the old ones, which are kept under `__stir_old` names until the end of the rebuild.
+    async fn swap_matview(&mut self, m: &Dependent, deps: &[Dependent]) -> Result<(), Fail> {
+        self.bound().await?;
+        let lock_ms = self.lock_timeout_ms();
+        let target = m.qualified();
+        let fresh = fitted(&format!("{}__stir_new", m.name));
+        let direct: Vec<&Dependent> = deps
+            .iter()
+            .filter(|d| !d.materialized && d.reads.contains(&m.key))
+            .collect();
+        // The views that read it, then the materialized view itself through its rename
+        // (LOCK TABLE does not take materialized views).
+        let locked: Vec<String> = direct.iter().map(|d| d.qualified()).collect();
+        let mut statements = Vec::new();
+        if !locked.is_empty() {
+            statements.push(format!(
+                "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+                locked.join(", ")
+            ));
+        }
+        for (name, _, _) in &m.indexes {
+            statements.push(format!(
+                "ALTER INDEX {} RENAME TO {}",
+                qualified(&m.schema, name),
+                pg_ident(&fitted(&format!("{name}__stir_old")))
+            ));
+        }
+        statements.push(format!(
+            "ALTER MATERIALIZED VIEW {target} RENAME TO {}",
+            pg_ident(&fitted(&format!("{}__stir_old", m.name)))
+        ));
+        statements.push(format!(
+            "ALTER MATERIALIZED VIEW {} RENAME TO {}",
+            qualified(&m.schema, &fresh),
+            pg_ident(&m.name)
+        ));
+        for (name, _, _) in &m.indexes {
+            statements.push(format!(
+                "ALTER INDEX {} RENAME TO {}",
+                qualified(&m.schema, &fitted(&format!("{name}__stir_new"))),
+                pg_ident(name)
+            ));
+        }
+        statements.extend(m.grants.iter().cloned());
+        if let Some(c) = &m.comment {
+            statements.push(format!(
+                "COMMENT ON MATERIALIZED VIEW {target} IS {}",
+                pg_literal(c)
+            ));
+        }
+        let pg = self
+            .pg
+            .as_mut()
+            .ok_or_else(|| other("no PostgreSQL connection"))?;
+        let tx = pg
+            .transaction()
+            .await
+            .map_err(|e| pg_err("begin the swap of a materialized view", &e))?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_ms}"))
+            .await
+            .map_err(|e| pg_err("set lock_timeout", &e))?;
+        for sql in &statements {
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| lock_err(&format!("`{}`", first_line(sql)), &e))?;
+        }
+        for v in &direct {
+            replace_view(&tx, v).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| pg_err("commit the swap of a materialized view", &e))?;
+        info!(sync = %self.sync.name, view = %target, "materialized view rebuilt on the new table");
         Ok(())
     }
 }
+
+/// Point a plain view back at the names it was defined on, keeping its OID and options.
+async fn replace_view(tx: &tokio_postgres::Transaction<'_>, v: &Dependent) -> Result<(), Fail> {
+    let name = v.qualified();
+    tx.batch_execute(&format!(
+        "CREATE OR REPLACE VIEW {name}{} AS {}",
+        with_options(v.options.clone()),
+        v.def.trim().trim_end_matches(';')
+    ))
+    .await
+    .map_err(|e| pg_err(&format!("recreate view {name} on the new table"), &e))
+}
+
+/// Everything downstream of `live` through views and materialized views, upstream first.
+async fn dependents(
+    tx: &tokio_postgres::Transaction<'_>,
+    live: &str,
+) -> Result<Vec<Dependent>, Fail> {
+    let rows = tx
+        .query(DEPENDENTS_SQL, &[&live])
+        .await
+        .map_err(|e| pg_err("list the views on the live table", &e))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let schema: String = r.get(0);
+        let name: String = r.get(1);
+        let names: Vec<String> = r.get(5);
+        let unique: Vec<bool> = r.get(6);
+        let using: Vec<String> = r.get(7);
+        let grants = grants_on(tx, &qualified(&schema, &name)).await?;
+        out.push(Dependent {
+            key: r.get(9),
+            schema,
+            name,
+            materialized: r.get(2),
+            def: r.get(3),
+            options: r.get(4),
+            indexes: names
+                .into_iter()
+                .zip(unique)
+                .zip(using)
+                .map(|((n, u), s)| (n, u, s))
+                .collect(),
+            grants,
+            comment: r.get(8),
+            reads: r.get(10),
+        });
+    }
+    Ok(out)
+}
+
+/// The views and materialized views that read `$1`, transitively, each with the relations it
+/// reads directly (`''` for `$1`), ordered so each comes after everything it reads.
+const DEPENDENTS_SQL: &str = "WITH RECURSIVE dep(oid, parent, depth) AS ( \
+      SELECT c.oid, d.refobjid, 1 FROM pg_depend d \
+      JOIN pg_rewrite r ON r.oid = d.objid \
+      JOIN pg_class c ON c.oid = r.ev_class \
+      WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+        AND d.refobjid = to_regclass($1) AND c.relkind IN ('v', 'm') AND c.oid <> d.refobjid \
+    UNION \
+      SELECT c.oid, d.refobjid, dep.depth + 1 FROM dep \
+      JOIN pg_depend d ON d.refobjid = dep.oid \
+      JOIN pg_rewrite r ON r.oid = d.objid \
+      JOIN pg_class c ON c.oid = r.ev_class \
+      WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+        AND c.oid <> dep.oid AND c.relkind IN ('v', 'm') AND dep.depth < 64) \
+    SELECT n.nspname::text, c.relname::text, c.relkind = 'm', pg_get_viewdef(c.oid), \
+      coalesce(array_to_string(c.reloptions, ', '), ''), \
+      ARRAY(SELECT ic.relname::text FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
+            WHERE i.indrelid = c.oid ORDER BY i.indexrelid), \
+      ARRAY(SELECT i.indisunique FROM pg_index i WHERE i.indrelid = c.oid ORDER BY i.indexrelid), \
+      ARRAY(SELECT substring(pg_get_indexdef(i.indexrelid) FROM ' USING .*$') FROM pg_index i \
+            WHERE i.indrelid = c.oid ORDER BY i.indexrelid), \
+      obj_description(c.oid, 'pg_class'), \
+      quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+      ARRAY(SELECT DISTINCT CASE WHEN p.parent = to_regclass($1) THEN '' \
+              ELSE quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) END \
+            FROM dep p JOIN pg_class pc ON pc.oid = p.parent \
+            JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE p.oid = c.oid ORDER BY 1) \
+    FROM dep JOIN pg_class c ON c.oid = dep.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
+    GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.reloptions \
+    ORDER BY max(dep.depth), c.oid";
 
 /// Comments on `$1` (column NULL) and on its columns that `$2` also has: quoted column, text.
 const COMMENTS_SQL: &str = "\
@@ -135,44 +520,6 @@ const COMMENTS_SQL: &str = "\
         AND col_description(a.attrelid, a.attnum) IS NOT NULL \
         AND EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = to_regclass($2) \
                     AND b.attname = a.attname AND b.attnum > 0 AND NOT b.attisdropped)";
-
-/// Views (not materialized) that read `$1` (a qualified table name): name, definition, options.
-const VIEWS_SQL: &str =
-    "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
-    pg_get_viewdef(c.oid) AS def, coalesce(array_to_string(c.reloptions, ', '), '') AS options, \
-    c.oid::int8 AS oid \
-    FROM pg_depend d \
-    JOIN pg_rewrite r ON r.oid = d.objid \
-    JOIN pg_class c ON c.oid = r.ev_class \
-    JOIN pg_namespace n ON n.oid = c.relnamespace \
-    WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
-      AND d.refobjid = to_regclass($1) AND c.relkind = 'v' AND c.oid <> d.refobjid \
-    ORDER BY oid";
-
-/// The materialized views that read `$1` directly, and every view or materialized view that
-/// reads those, transitively: name, kind (`m` or `v`), definition, options, index definitions,
-/// comment. Ordered so that each comes after everything it reads (its longest path from `$1`).
-const REBUILT_SQL: &str = "WITH RECURSIVE dep(oid, depth) AS ( \
-      SELECT c.oid, 1 FROM pg_depend d \
-      JOIN pg_rewrite r ON r.oid = d.objid \
-      JOIN pg_class c ON c.oid = r.ev_class \
-      WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
-        AND d.refobjid = to_regclass($1) AND c.relkind = 'm' \
-    UNION \
-      SELECT c.oid, dep.depth + 1 FROM dep \
-      JOIN pg_depend d ON d.refobjid = dep.oid \
-      JOIN pg_rewrite r ON r.oid = d.objid \
-      JOIN pg_class c ON c.oid = r.ev_class \
-      WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
-        AND c.oid <> dep.oid AND c.relkind IN ('v', 'm')) \
-    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, \
-      c.relkind::text AS kind, pg_get_viewdef(c.oid) AS def, \
-      coalesce(array_to_string(c.reloptions, ', '), '') AS options, \
-      ARRAY(SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid ORDER BY i.indexrelid) AS indexes, \
-      obj_description(c.oid, 'pg_class') AS comment, max(dep.depth) AS depth \
-    FROM dep JOIN pg_class c ON c.oid = dep.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
-    GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.reloptions \
-    ORDER BY depth, c.oid";
 
 /// ` WITH (...)` for a view's storage options (`security_barrier`, ...), or nothing.
 fn with_options(options: String) -> String {
