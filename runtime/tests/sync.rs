@@ -408,7 +408,7 @@ async fn s3(c: &Case) -> S3 {
 }
 
 async fn staging_leftovers(c: &Case, table: &str) -> bool {
-    c.pg_exists(&format!("{table}__stir_new")).await
+    !c.staging_tables(table).await.is_empty()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1194,7 +1194,7 @@ async fn fault_sigkill_of_the_binary_before_the_swap() {
     let mut seen = Vec::new();
     let paused = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(l) = lines.next_line().await.unwrap() {
-            let hit = l.contains("pausing before the swap");
+            let hit = l.contains("pausing at BeforeSwap");
             seen.push(l);
             if hit {
                 return true;
@@ -1224,6 +1224,366 @@ async fn fault_sigkill_of_the_binary_before_the_swap() {
     let all: Vec<Row> = rows(0, 800);
     assert_eq!(out.rows, Some(expected(&all).len() as u64));
     assert!(!staging_leftovers(&c, "vals").await);
+    let _ =
+        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
+            .await;
+    c.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One writer per target, the staging table re-checked in the swap, and real kills at every
+// point where a sync holds something.
+
+/// Run `sync` on a task; answers its handle.
+fn spawn_sync(
+    c: &Arc<Case>,
+    runner: stir_runtime::sync::Runner,
+    run_id: &str,
+) -> tokio::task::JoinHandle<Result<stir_runtime::step::StepOutcome, stir_runtime::step::StepError>>
+{
+    let c = c.clone();
+    let run_id = run_id.to_string();
+    tokio::spawn(async move { c.sync(&runner, "vals", &run_id).await })
+}
+
+/// Wait until a run's staging table is LOGGED (the run is past SET LOGGED).
+async fn wait_for_logged_staging(c: &Case) -> String {
+    for _ in 0..600 {
+        for t in c.staging_tables("vals").await {
+            if c.pg_persistence(&t).await == "p" {
+                return t;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no run reached its finished staging table");
+}
+
+/// Two runs of one sync: while the first is paused before its swap, a second (whose export
+/// would fail half way) is refused before it touches anything, naming the other; the first
+/// then swaps, and the live table is its result, whole and LOGGED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_of_one_sync_never_interleave() {
+    let (c, data) = live_case("onewriter", 600).await;
+    let before = c.pg_digest("vals").await;
+    insert(&c, &rows(600, 900)).await;
+    c.build_models().await;
+    let mut c = c;
+    let mut failing = (*c.plan).clone();
+    let good = c.plan.clone();
+    failing
+        .syncs
+        .iter_mut()
+        .find(|s| s.name == "vals")
+        .unwrap()
+        .clickhouse
+        .select = good
+        .syncs
+        .iter()
+        .find(|s| s.name == "vals")
+        .unwrap()
+        .clickhouse
+        .select
+        .replace(
+            "\nSETTINGS ",
+            "\nWHERE throwIf(id >= 800, 'cut short') = 0\nSETTINGS max_block_size = 50, ",
+        );
+    let c = Arc::new({
+        c.plan = good;
+        c
+    });
+    let first = spawn_sync(
+        &c,
+        c.runner(|o| o.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(6)))),
+        "onewriter-a",
+    );
+    let staging = wait_for_logged_staging(&c).await;
+    let ctx = {
+        let mut ctx = c.ctx(c.config.clone());
+        ctx.plan = Arc::new(failing);
+        ctx
+    };
+    use stir_runtime::step::StepRunner;
+    let err = c
+        .runner(|_| {})
+        .run_sync(&ctx, "vals", "onewriter-b")
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("expected refusal: {err}");
+    assert!(err.contains("another run is syncing"), "{err}");
+    assert!(err.contains("stir sync vals"), "names the holder: {err}");
+    assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
+    assert_eq!(
+        c.staging_tables("vals").await,
+        [staging],
+        "only the first run's staging"
+    );
+    assert!(
+        s3(&c)
+            .await
+            .head_object(&format!("{}/vals/onewriter-b.tsv.lz4", c.prefix))
+            .await
+            .unwrap()
+            .is_none(),
+        "the refused run exported nothing"
+    );
+    first.await.unwrap().unwrap();
+    let all: Vec<Row> = data.iter().cloned().chain(rows(600, 900)).collect();
+    assert_matches(&c, &all).await;
+    assert_eq!(
+        c.pg_persistence("vals").await,
+        "p",
+        "the live table is LOGGED"
+    );
+    assert!(c.staging_tables("vals").await.is_empty());
+    Arc::try_unwrap(c).ok().unwrap().finish().await;
+}
+
+/// The swap takes the staging table only if it is the one this run loaded, with the rows it
+/// counted: rows deleted from it, or a table put in its place, while the run waited before
+/// its swap, make the swap refuse, and the live table stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_swap_refuses_a_staging_table_changed_under_it() {
+    let (c, _) = live_case("restage", 500).await;
+    let before = c.pg_digest("vals").await;
+    insert(&c, &rows(500, 700)).await;
+    c.build_models().await;
+    let c = Arc::new(c);
+    for (i, tamper) in [
+        "DELETE FROM {t} WHERE id < 10",
+        "DROP TABLE {t}; CREATE TABLE {t} (LIKE {live})",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = spawn_sync(
+            &c,
+            c.runner(|o| o.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3)))),
+            &format!("restage-{i}"),
+        );
+        let staging = wait_for_logged_staging(&c).await;
+        c.pg.batch_execute(
+            &tamper
+                .replace("{t}", &c.table(&format!("\"{staging}\"")))
+                .replace("{live}", &c.table("vals")),
+        )
+        .await
+        .unwrap();
+        let err = run.await.unwrap().unwrap_err().to_string();
+        eprintln!("expected refusal: {err}");
+        assert!(
+            err.contains("refusing the swap")
+                && (err.contains("but this run counted")
+                    || err.contains("is not the one this run loaded")),
+            "{err}"
+        );
+        assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
+        assert_eq!(c.pg_persistence("vals").await, "p");
+    }
+    Arc::try_unwrap(c).ok().unwrap().finish().await;
+}
+
+/// Start `stir-runtime plan.json --once nightly` paused at `failpoint` (a debug build reads
+/// STIR_FAILPOINT) and answer it once it says it is there.
+async fn binary_paused_at(c: &Case, failpoint: &str, point: &str) -> tokio::process::Child {
+    use tokio::io::AsyncBufReadExt;
+    let plan_path = c.dir.join("plan.json");
+    std::fs::write(&plan_path, c.plan.to_json()).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stir-runtime"))
+        .arg(&plan_path)
+        .arg("--once")
+        .arg("nightly")
+        // An earlier killed run of the case is still `running` in the history.
+        .arg("--force")
+        .env("STIR_FAILPOINT", failpoint)
+        .env("STIR_HISTORY_SCHEMA", format!("h_{}", c.id))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let needle = format!("pausing at {point}");
+    let paused = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let hit = l.contains(&needle);
+            seen.push(l);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(paused, Ok(true)),
+        "the binary never reached {failpoint}:\n{}",
+        seen.join("\n")
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+/// PostgreSQL backends of stir's syncs still there (their sessions), or waiting for a lock.
+async fn sync_backends(c: &Case) -> (i64, i64) {
+    let row =
+        c.pg.query_one(
+            "SELECT count(*), count(*) FILTER (WHERE wait_event_type = 'Lock') \
+             FROM pg_stat_activity WHERE application_name LIKE 'stir sync %' \
+             AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// A real SIGKILL of the binary during enrich, between SET LOGGED and the indexes, and inside
+/// the swap's transaction (its locks held): each time the live table stays whole, LOGGED and
+/// readable at once, no session of the killed run stays behind, and the next run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_enrich_finish_and_inside_the_swap_leaves_the_live_table_whole() {
+    let (c, data) = live_case("killpoints", 500).await;
+    let mut all = data;
+    for (i, (fp, point)) in [
+        ("sync:pause_in_transform", "InTransform"),
+        ("sync:pause_in_finish", "InFinish"),
+        ("sync:pause_in_swap", "InSwap"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before = c.pg_digest("vals").await;
+        let more = rows(500 + 100 * i as u64, 600 + 100 * i as u64);
+        insert(&c, &more).await;
+        let mut child = binary_paused_at(&c, fp, point).await;
+        if point == "InSwap" {
+            // The swap holds the live table's lock: a reader waits for it.
+            let (_, waiting) = sync_backends(&c).await;
+            assert_eq!(waiting, 0, "the paused swap itself waits for nothing");
+        }
+        child.kill().await.unwrap(); // SIGKILL
+        let t = std::time::Instant::now();
+        // Readable at once: the killed session's transaction is rolled back when its
+        // connection drops, releasing the lock.
+        c.pg.batch_execute("SET statement_timeout = 10000")
+            .await
+            .unwrap();
+        assert_eq!(
+            c.pg_digest("vals").await,
+            before,
+            "{point}: live table whole"
+        );
+        c.pg.batch_execute("SET statement_timeout = 0")
+            .await
+            .unwrap();
+        eprintln!("{point}: live table read {:?} after the kill", t.elapsed());
+        assert_eq!(c.pg_persistence("vals").await, "p", "{point}: LOGGED");
+        let mut left = (1, 1);
+        for _ in 0..50 {
+            left = sync_backends(&c).await;
+            if left.0 == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            left,
+            (0, 0),
+            "{point}: no session of the killed run is left"
+        );
+        all.extend(more);
+        c.sync(&c.runner(|_| {}), "vals", &format!("killpoints-next-{i}"))
+            .await
+            .unwrap();
+        assert_matches(&c, &all).await;
+        assert!(
+            c.staging_tables("vals").await.is_empty(),
+            "{point}: leftover dropped"
+        );
+    }
+    let _ =
+        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
+            .await;
+    c.finish().await;
+}
+
+/// Materialized views (one directly on the table, one over a plain view over it, one over
+/// another) are rebuilt after the table's swap. A SIGKILL between the two leaves the table new
+/// and the views readable with the previous rows; the next run finishes the rebuild first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_before_the_materialized_views_are_rebuilt_is_finished_by_the_next_run() {
+    let (c, data) = live_case("mvkill", 500).await;
+    let s = c.schema.clone();
+    c.pg.batch_execute(&format!(
+        "CREATE MATERIALIZED VIEW {s}.mv_direct AS SELECT count(*) AS n FROM {s}.vals; \
+         CREATE VIEW {s}.v_plain AS SELECT id FROM {s}.vals; \
+         CREATE MATERIALIZED VIEW {s}.mv_over_view AS SELECT count(*) AS n FROM {s}.v_plain; \
+         CREATE UNIQUE INDEX mv_over_view_n ON {s}.mv_over_view (n); \
+         CREATE MATERIALIZED VIEW {s}.mv_over_mv AS SELECT n FROM {s}.mv_direct; \
+         CREATE VIEW {s}.v_over_mv AS SELECT n FROM {s}.mv_over_mv"
+    ))
+    .await
+    .unwrap();
+    let n = |sql: String| {
+        let pg = &c.pg;
+        async move { pg.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let old = expected(&data).len() as i64;
+    let more = rows(500, 800);
+    insert(&c, &more).await;
+    let mut child = binary_paused_at(&c, "sync:pause_before_rebuild", "BeforeRebuild").await;
+    child.kill().await.unwrap();
+    let all: Vec<Row> = data.iter().chain(&more).cloned().collect();
+    let new = expected(&all).len() as i64;
+    assert_matches(&c, &all).await;
+    for v in ["mv_direct", "mv_over_view", "v_over_mv"] {
+        assert_eq!(
+            n(format!("SELECT n FROM {s}.{v}")).await,
+            old,
+            "{v}: the previous rows, readable"
+        );
+    }
+    let note: String =
+        c.pg.query_one(
+            &format!("SELECT obj_description('{s}.vals__stir_old'::regclass, 'pg_class')"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        note.starts_with("stir: materialized views to rebuild"),
+        "{note}"
+    );
+    // The next run: no new rows, but it must first finish the killed run's rebuild.
+    c.sync(&c.runner(|_| {}), "vals", "mvkill-next")
+        .await
+        .unwrap();
+    for v in ["mv_direct", "mv_over_view", "mv_over_mv", "v_over_mv"] {
+        assert_eq!(
+            n(format!("SELECT n FROM {s}.{v}")).await,
+            new,
+            "{v}: rebuilt on the new rows"
+        );
+    }
+    let leftovers: i64 = n(format!(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = '{s}' AND (c.relname LIKE '%\\_\\_stir\\_old' OR c.relname LIKE '%\\_\\_stir\\_new%')"
+    ))
+    .await;
+    assert_eq!(
+        leftovers, 0,
+        "the old materialized views and the backup are gone"
+    );
+    let idx: i64 = n(format!(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = '{s}' AND indexname = 'mv_over_view_n'"
+    ))
+    .await;
+    assert_eq!(idx, 1, "the index kept its name");
     let _ =
         c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
             .await;

@@ -84,22 +84,68 @@ pub enum Failpoint {
     AfterExport,
     /// After the first chunk reached COPY (the upload is still open).
     DuringCopy,
+    /// After the first transform (enrich, delete-where) statement.
+    InTransform,
+    /// After the first finish statement (SET LOGGED), before the indexes and VACUUM.
+    InFinish,
     /// Everything is loaded and checked; the swap has not started.
     BeforeSwap,
+    /// Inside the swap's transaction, after its renames, before the commit (locks held).
+    InSwap,
+    /// The table is swapped; the materialized views on it are not rebuilt yet.
+    BeforeRebuild,
     PauseDuringCopy(Duration),
     PauseBeforeSwap(Duration),
+    PauseInTransform(Duration),
+    PauseInFinish(Duration),
+    PauseInSwap(Duration),
+    PauseBeforeRebuild(Duration),
 }
 
 impl Failpoint {
-    /// `STIR_FAILPOINT=sync:after_export|sync:during_copy|sync:before_swap` (debug builds only;
-    /// the process aborts there), `sync:pause_before_swap` (sleeps 120 s).
+    /// `STIR_FAILPOINT=sync:<point>` (debug builds only; the process aborts there) or
+    /// `sync:pause_<point>` (sleeps 120 s there), with `<point>` one of `after_export`,
+    /// `during_copy`, `in_transform`, `in_finish`, `before_swap`, `in_swap`, `before_rebuild`.
     pub fn parse(s: &str) -> Option<Failpoint> {
-        match s.trim() {
-            "sync:after_export" => Some(Failpoint::AfterExport),
-            "sync:during_copy" => Some(Failpoint::DuringCopy),
-            "sync:before_swap" => Some(Failpoint::BeforeSwap),
-            "sync:pause_during_copy" => Some(Failpoint::PauseDuringCopy(Duration::from_secs(120))),
-            "sync:pause_before_swap" => Some(Failpoint::PauseBeforeSwap(Duration::from_secs(120))),
+        let s = s.trim().strip_prefix("sync:")?;
+        let (pause, point) = match s.strip_prefix("pause_") {
+            Some(p) => (true, p),
+            None => (false, s),
+        };
+        let at = match point {
+            "after_export" => Failpoint::AfterExport,
+            "during_copy" => Failpoint::DuringCopy,
+            "in_transform" => Failpoint::InTransform,
+            "in_finish" => Failpoint::InFinish,
+            "before_swap" => Failpoint::BeforeSwap,
+            "in_swap" => Failpoint::InSwap,
+            "before_rebuild" => Failpoint::BeforeRebuild,
+            _ => return None,
+        };
+        if !pause {
+            return Some(at);
+        }
+        let d = Duration::from_secs(120);
+        Some(match at {
+            Failpoint::DuringCopy => Failpoint::PauseDuringCopy(d),
+            Failpoint::InTransform => Failpoint::PauseInTransform(d),
+            Failpoint::InFinish => Failpoint::PauseInFinish(d),
+            Failpoint::BeforeSwap => Failpoint::PauseBeforeSwap(d),
+            Failpoint::InSwap => Failpoint::PauseInSwap(d),
+            Failpoint::BeforeRebuild => Failpoint::PauseBeforeRebuild(d),
+            _ => return None,
+        })
+    }
+
+    /// The point a pause stops at, and for how long.
+    fn pause(self) -> Option<(Failpoint, Duration)> {
+        match self {
+            Failpoint::PauseDuringCopy(d) => Some((Failpoint::DuringCopy, d)),
+            Failpoint::PauseBeforeSwap(d) => Some((Failpoint::BeforeSwap, d)),
+            Failpoint::PauseInTransform(d) => Some((Failpoint::InTransform, d)),
+            Failpoint::PauseInFinish(d) => Some((Failpoint::InFinish, d)),
+            Failpoint::PauseInSwap(d) => Some((Failpoint::InSwap, d)),
+            Failpoint::PauseBeforeRebuild(d) => Some((Failpoint::BeforeRebuild, d)),
             _ => None,
         }
     }
@@ -172,26 +218,25 @@ impl Runner {
 
     /// Act on the failpoint `at` if it is the configured one.
     async fn failpoint(&self, at: Failpoint) -> Result<(), Fail> {
-        match self.options.failpoint {
-            Some(Failpoint::PauseDuringCopy(d)) if at == Failpoint::DuringCopy => {
-                warn!(?d, "failpoint: pausing during COPY");
+        let Some(fp) = self.options.failpoint else {
+            return Ok(());
+        };
+        if let Some((point, d)) = fp.pause() {
+            if point == at {
+                // Tests wait for this line (the point's name) before they act.
+                warn!(?d, point = ?at, "failpoint: pausing at {at:?}");
                 tokio::time::sleep(d).await;
-                Ok(())
             }
-            Some(Failpoint::PauseBeforeSwap(d)) if at == Failpoint::BeforeSwap => {
-                warn!(?d, "failpoint: pausing before the swap");
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            Some(fp) if fp == at => {
-                if self.options.failpoint_aborts_process {
-                    eprintln!("STIR_FAILPOINT {at:?}: aborting the process");
-                    std::process::abort();
-                }
-                Err(Fail::Killed(at))
-            }
-            _ => Ok(()),
+            return Ok(());
         }
+        if fp != at {
+            return Ok(());
+        }
+        if self.options.failpoint_aborts_process {
+            eprintln!("STIR_FAILPOINT {at:?}: aborting the process");
+            std::process::abort();
+        }
+        Err(Fail::Killed(at))
     }
 }
 
@@ -579,12 +624,18 @@ impl Job<'_> {
             ),
             _ => {}
         }
-        for sql in &load.transform {
+        for (i, sql) in load.transform.iter().enumerate() {
             self.exec(sql, "transform").await?;
+            if i == 0 {
+                self.runner.failpoint(Failpoint::InTransform).await?;
+            }
         }
         let t1 = Instant::now();
-        for sql in &load.finish {
+        for (i, sql) in load.finish.iter().enumerate() {
             self.exec(sql, "finish").await?;
+            if i == 0 {
+                self.runner.failpoint(Failpoint::InFinish).await?;
+            }
         }
         let finish_time = t1.elapsed();
         info!(sync = %self.sync.name, secs = finish_time.as_secs_f64(), "staging table finished (logged, indexed, analyzed)");
@@ -887,6 +938,15 @@ async fn connect(url: &str, sync: &str, schema: &str) -> Result<Client, Fail> {
         ))
         .await
         .map_err(|e| pg_err("cannot set search_path", &e))?;
+    // PostgreSQL >= 14 notices a vanished client during a long statement (a killed runtime's
+    // CREATE INDEX stops within a second instead of running on, holding the target's lock).
+    client
+        .batch_execute(
+            "SELECT set_config('client_connection_check_interval', '1000', false) \
+             WHERE current_setting('server_version_num')::int >= 140000",
+        )
+        .await
+        .map_err(|e| pg_err("cannot set client_connection_check_interval", &e))?;
     Ok(client)
 }
 

@@ -109,6 +109,9 @@ impl Job<'_> {
                 r => break r?,
             }
         };
+        if !pending.is_empty() {
+            self.runner.failpoint(Failpoint::BeforeRebuild).await?;
+        }
         self.rebuild(pending).await.map_err(|e| match e {
             Fail::Step(e) => other(format!(
                 "the new table is live, but a materialized view on it could not be rebuilt and \
@@ -255,6 +258,7 @@ impl Job<'_> {
         for v in &direct {
             replace_view(&tx, v).await?;
         }
+        self.runner.failpoint(Failpoint::InSwap).await?;
         let pending = if deps.iter().any(|d| d.materialized) {
             let json = serde_json::to_string(&deps)
                 .map_err(|e| other(format!("cannot note the views to rebuild: {e}")))?;
