@@ -834,7 +834,7 @@ async fn fault_postgres_backend_killed_during_copy() {
             let killed: i64 =
                 c.pg.query_one(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                     WHERE application_name = 'stir sync vals' AND query LIKE $1",
+                     WHERE application_name = 'stir sync vals pgkill-1' AND query LIKE $1",
                     &[&format!("COPY \"{}\".%", c.schema)],
                 )
                 .await
@@ -1357,11 +1357,16 @@ async fn the_swap_refuses_a_staging_table_changed_under_it() {
     .into_iter()
     .enumerate()
     {
+        let paused = Arc::new(tokio::sync::Notify::new());
         let run = spawn_sync(
             &c,
-            c.runner(|o| o.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3)))),
+            c.runner(|o| {
+                o.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3)));
+                o.paused = Some(paused.clone());
+            }),
             &format!("restage-{i}"),
         );
+        paused.notified().await;
         let staging = wait_for_logged_staging(&c).await;
         c.pg.batch_execute(
             &tamper
@@ -1427,14 +1432,15 @@ async fn binary_paused_at(c: &Case, failpoint: &str, point: &str) -> tokio::proc
     child
 }
 
-/// PostgreSQL backends of stir's syncs still there (their sessions), or waiting for a lock.
+/// Sessions holding the case's target lock, and sessions waiting for a lock on its live table.
 async fn sync_backends(c: &Case) -> (i64, i64) {
+    let live = format!("\"{}\".\"vals\"", c.schema);
     let row =
         c.pg.query_one(
-            "SELECT count(*), count(*) FILTER (WHERE wait_event_type = 'Lock') \
-             FROM pg_stat_activity WHERE application_name LIKE 'stir sync %' \
-             AND pid <> pg_backend_pid()",
-            &[],
+            "SELECT count(*) FILTER (WHERE locktype = 'advisory' AND classid = 1398032722 \
+               AND objid = hashtext($1)::oid AND objsubid = 2), \
+             count(*) FILTER (WHERE NOT granted AND relation = to_regclass($1)) FROM pg_locks",
+            &[&live],
         )
         .await
         .unwrap();
@@ -1460,11 +1466,11 @@ async fn sigkill_during_enrich_finish_and_inside_the_swap_leaves_the_live_table_
         let more = rows(500 + 100 * i as u64, 600 + 100 * i as u64);
         insert(&c, &more).await;
         let mut child = binary_paused_at(&c, fp, point).await;
-        if point == "InSwap" {
-            // The swap holds the live table's lock: a reader waits for it.
-            let (_, waiting) = sync_backends(&c).await;
-            assert_eq!(waiting, 0, "the paused swap itself waits for nothing");
-        }
+        assert_eq!(
+            sync_backends(&c).await,
+            (1, 0),
+            "{point}: the paused run holds the target"
+        );
         child.kill().await.unwrap(); // SIGKILL
         let t = std::time::Instant::now();
         // Readable at once: the killed session's transaction is rolled back when its
@@ -1485,7 +1491,7 @@ async fn sigkill_during_enrich_finish_and_inside_the_swap_leaves_the_live_table_
         let mut left = (1, 1);
         for _ in 0..50 {
             left = sync_backends(&c).await;
-            if left.0 == 0 {
+            if left == (0, 0) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1587,5 +1593,112 @@ async fn sigkill_before_the_materialized_views_are_rebuilt_is_finished_by_the_ne
     let _ =
         c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
             .await;
+    c.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// No statement outlives its run on the server.
+
+/// The `vals` sync of `c`'s plan with a slow statement (a 60 s sleep) among its transforms.
+fn with_slow_transform(c: &Case) -> Arc<stir::plan::Plan> {
+    let mut plan = (*c.plan).clone();
+    let sync = plan.syncs.iter_mut().find(|s| s.name == "vals").unwrap();
+    sync.postgres
+        .transform
+        .insert(0, "SELECT pg_sleep(60)".to_string());
+    Arc::new(plan)
+}
+
+/// Sessions of the sync run `run_id` running the slow statement now.
+async fn sync_statements_running(c: &Case, run_id: &str) -> i64 {
+    c.pg.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' \
+         AND query = 'SELECT pg_sleep(60)'",
+        &[&format!("stir sync vals {run_id}")],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn wait_for_sync_statements(c: &Case, run_id: &str, n: i64, within: Duration) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < within {
+        if sync_statements_running(c, run_id).await == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A run's window bounds every PostgreSQL statement of its syncs: a 60 s statement in a run
+/// with 4 s left is stopped by the server at the deadline, and the sync fails cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_end_at_the_runs_deadline_on_the_server() {
+    let (c, _) = live_case("stmtdeadline", 300).await;
+    let before = c.pg_digest("vals").await;
+    let mut ctx = c.ctx(c.config.clone());
+    ctx.plan = with_slow_transform(&c);
+    ctx.deadline = Some(tokio::time::Instant::now() + Duration::from_secs(4));
+    use stir_runtime::step::StepRunner;
+    let t = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        c.runner(|_| {}).run_sync(&ctx, "vals", "stmtdeadline-1"),
+    )
+    .await
+    .expect("the sync ended at its deadline, not after the 60 s statement")
+    .unwrap_err()
+    .to_string();
+    eprintln!("expected failure after {:?}: {err}", t.elapsed());
+    assert!(err.contains("statement timeout"), "{err}");
+    assert!(wait_for_sync_statements(&c, "stmtdeadline-1", 0, Duration::from_secs(2)).await);
+    assert_eq!(c.pg_digest("vals").await, before);
+    assert!(c.staging_tables("vals").await.is_empty(), "cleaned up");
+    c.finish().await;
+}
+
+/// A run dropped at its timeout (the executor drops the step's future) cancels the statement
+/// its sync's session is running on the server; without the cancel the server would run the
+/// 60 s statement on, holding the target's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_sync_cancels_its_statement_on_the_server() {
+    let (c, _) = live_case("stmtdrop", 300).await;
+    let before = c.pg_digest("vals").await;
+    let mut ctx = c.ctx(c.config.clone());
+    ctx.plan = with_slow_transform(&c);
+    use stir_runtime::step::StepRunner;
+    let runner = c.runner(|_| {});
+    let sync = runner.run_sync(&ctx, "vals", "stmtdrop-1");
+    let watch = async {
+        assert!(
+            wait_for_sync_statements(&c, "stmtdrop-1", 1, Duration::from_secs(60)).await,
+            "the slow statement started"
+        );
+    };
+    tokio::select! {
+        _ = sync => panic!("the sync cannot finish before its 60 s statement"),
+        _ = watch => {}
+    }
+    // The sync's future is dropped here, as at a run's timeout.
+    assert!(
+        wait_for_sync_statements(&c, "stmtdrop-1", 0, Duration::from_secs(5)).await,
+        "the statement was cancelled on the server"
+    );
+    assert_eq!(c.pg_digest("vals").await, before);
+    // Its lock went with its session: the next run is not refused.
+    let mut left = (1, 1);
+    for _ in 0..50 {
+        left = sync_backends(&c).await;
+        if left == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, (0, 0), "no target lock is left");
+    c.sync(&c.runner(|_| {}), "vals", "stmtdrop-2")
+        .await
+        .unwrap();
     c.finish().await;
 }

@@ -167,6 +167,8 @@ pub struct RunnerOptions {
     pub failpoint: Option<Failpoint>,
     /// The process aborts at the failpoint (the binary) instead of returning an error.
     pub failpoint_aborts_process: bool,
+    /// Notified when a `Pause*` failpoint starts pausing (tests act on it then).
+    pub paused: Option<Arc<tokio::sync::Notify>>,
     pub request: RequestOptions,
 }
 
@@ -180,6 +182,7 @@ impl Default for RunnerOptions {
             part_size: PART_SIZE,
             failpoint: None,
             failpoint_aborts_process: false,
+            paused: None,
             request: RequestOptions::default(),
         }
     }
@@ -225,6 +228,9 @@ impl Runner {
             if point == at {
                 // Tests wait for this line (the point's name) before they act.
                 warn!(?d, point = ?at, "failpoint: pausing at {at:?}");
+                if let Some(n) = &self.options.paused {
+                    n.notify_one();
+                }
                 tokio::time::sleep(d).await;
             }
             return Ok(());
@@ -562,7 +568,13 @@ impl Job<'_> {
         let select = self.check_columns().await?;
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
-        let pg = connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema).await?;
+        let pg = connect(
+            &self.pg_url,
+            &self.sync.name,
+            self.run_id,
+            &self.sync.postgres.schema,
+        )
+        .await?;
         self.cancel = Some(CancelOnDrop(Some(pg.cancel_token())));
         self.pg = Some(pg);
         // One writer per target: everything below, up to the end of the swap, is this run's.
@@ -870,9 +882,14 @@ impl Job<'_> {
         }
         let pg = match self.pg.take() {
             Some(c) if !c.is_closed() => Some(c),
-            _ => connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema)
-                .await
-                .ok(),
+            _ => connect(
+                &self.pg_url,
+                &self.sync.name,
+                self.run_id,
+                &self.sync.postgres.schema,
+            )
+            .await
+            .ok(),
         };
         let Some(pg) = pg else {
             warn!(sync = %self.sync.name, "cannot reach PostgreSQL to drop the staging table; the next run drops it");
@@ -912,14 +929,16 @@ fn staging_mark(load: &stir::plan::SyncLoad) -> String {
 
 /// Connect for one sync; the connection is driven by a background task. The session's
 /// search_path is the serving schema, so enrich statements name app tables unqualified.
-async fn connect(url: &str, sync: &str, schema: &str) -> Result<Client, Fail> {
+async fn connect(url: &str, sync: &str, run_id: &str, schema: &str) -> Result<Client, Fail> {
     let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
         Fail::Step(StepError::Postgres(format!(
             "STIR_POSTGRES_URL is invalid: {}",
             pg_message(&e)
         )))
     })?;
-    config.application_name(format!("stir sync {sync}"));
+    // Names the run too, so an operator (and the refusal of a second run) can tell who holds
+    // a target; PostgreSQL keeps the first 63 bytes.
+    config.application_name(format!("stir sync {sync} {run_id}"));
     config.connect_timeout(Duration::from_secs(30));
     let (client, connection) = config
         .connect(NoTls)
