@@ -65,21 +65,44 @@ impl Alert {
             AlertKind::SkippedHeavy => ":warning:",
             _ => ":red_circle:",
         };
-        let mut t = format!("{icon} stir: schedule `{}` {what}", self.schedule);
+        let mut t = format!(
+            "{icon} stir: schedule `{}` {what}",
+            slack_escape(&self.schedule)
+        );
         if let Some(step) = &self.step {
-            t.push_str(&format!(" at step `{step}`"));
+            t.push_str(&format!(" at step `{}`", slack_escape(step)));
         }
         t.push_str(&format!(
             "\nrun `{}`, fired {}",
-            self.run_id,
+            slack_escape(&self.run_id),
             self.fire.format("%Y-%m-%d %H:%M UTC")
         ));
         if let Some(e) = &self.error {
             let e: String = e.chars().take(2500).collect();
-            t.push_str(&format!("\n```{e}```"));
+            t.push_str(&format!(
+                "\n```{}```",
+                slack_escape(&crate::config::redact_text(&e))
+            ));
         }
         t
     }
+}
+
+/// Text that Slack shows as written: `&`, `<` and `>` escaped as Slack asks, so a value from
+/// the data cannot become a mention (`<!channel>`) or a link; backticks turned into a look-alike,
+/// so it cannot close the code block around an error and format what follows.
+pub fn slack_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '`' => out.push('\u{2018}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 enum Msg {
@@ -216,6 +239,19 @@ mod tests {
             a.text(),
             ":red_circle: stir: schedule `dbt_daily` failed at step `mart_leaderboard`\nrun `dbt_daily-x-a1`, fired 2026-01-01 19:00 UTC\n```Code: 241. DB::Exception: Memory limit exceeded```"
         );
+    }
+
+    #[test]
+    fn data_in_an_error_cannot_mention_link_or_break_out_of_the_code_block() {
+        let a = Alert::new(AlertKind::Failure, "s", "r", Utc::now()).error(
+            "bad row: <!channel> <https://evil.example|click> ``` *bold* & postgres://u:pw@h/d",
+        );
+        let t = a.text();
+        for bad in ["<!channel>", "<https://", "pw@", "``` *bold*"] {
+            assert!(!t.contains(bad), "{bad} in {t}");
+        }
+        assert!(t.contains("&lt;!channel&gt;") && t.contains("&amp;"), "{t}");
+        assert_eq!(t.matches("```").count(), 2, "one code block: {t}");
     }
 
     #[tokio::test]

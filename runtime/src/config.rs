@@ -156,68 +156,248 @@ pub fn error_causes(e: &(dyn std::error::Error + 'static)) -> String {
         }
         src = s.source();
     }
-    redact_url(&m)
+    redact_text(&m)
 }
 
-/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`; also hides
-/// `password=...` in key-value connection strings.
+/// A connection string as it may be shown: the password of a URL (`scheme://user:pw@host`,
+/// however its characters are written, `/`, `#`, `@` and all), and every query or key=value
+/// parameter that is not known to be harmless (`password`, `sslpassword`, an endpoint's
+/// `token`...), become `***`. When the form is unclear, more is hidden, never less.
 pub fn redact_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let shown = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            return format!(
-                "{}{}@{}{}",
-                &url[..scheme_end + 3],
-                shown,
-                &authority[at + 1..],
-                redact_query(&rest[authority_end..])
-            );
-        }
-        return format!(
-            "{}{}",
-            &url[..scheme_end + 3 + authority_end],
-            redact_query(&rest[authority_end..])
-        );
+    match url.find("://") {
+        Some(scheme_end) => redact_uri(url, scheme_end),
+        None => redact_key_values(url),
     }
-    // key=value form: host=.. password=..
-    url.split_whitespace()
-        .map(|kv| {
-            if kv.to_ascii_lowercase().starts_with("password=") {
-                "password=***".to_string()
-            } else {
-                kv.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
-fn redact_query(tail: &str) -> String {
-    let Some(q) = tail.find('?') else {
-        return tail.to_string();
-    };
-    let (path, query) = tail.split_at(q + 1);
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|kv| {
-            let key = kv.split('=').next().unwrap_or("");
-            if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword") {
-                format!("{key}=***")
-            } else {
-                kv.to_string()
+/// An error message as it may be shown: every URL in it through [`redact_url`], and the value
+/// after any `password`/`sslpassword` key (`=` with or without spaces) hidden to the end of
+/// its word, or of its quotes.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(p) = rest.find("://") {
+        // The URL starts at its scheme and ends at whitespace or a closing delimiter.
+        let start = rest[..p]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |i| i + 1);
+        let token_end = |from: usize| {
+            rest[from..]
+                .find(|c: char| c.is_whitespace() || "\"`<>)]".contains(c))
+                .map_or(rest.len(), |i| from + i)
+        };
+        // A password typed without encoding may hold quotes or brackets: when a `user:` follows
+        // the scheme and an `@` comes later in the word, all up to it is the userinfo. (A
+        // URL cannot hold a space: no client would parse it, so none would print it.)
+        let word_end = rest[p..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |i| p + i);
+        let userinfo_end = rest[p + 3..word_end]
+            .rfind('@')
+            .filter(|&at| rest[p + 3..p + 3 + at].contains(':'))
+            .map(|at| p + 3 + at);
+        let end = token_end(userinfo_end.unwrap_or(p));
+        out.push_str(&rest[..start]);
+        out.push_str(&redact_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    hide_password_values(&out)
+}
+
+/// `password=x`, `password = 'x y'`, `sslpassword: x` in free text -> `password=***`.
+fn hide_password_values(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(k) = lower[i..].find("password") {
+        let key_end = i + k + "password".len();
+        let bytes = text.as_bytes();
+        let mut j = key_end;
+        while j < text.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if j < text.len() && (bytes[j] == b'=' || bytes[j] == b':') {
+            j += 1;
+            while j < text.len() && bytes[j].is_ascii_whitespace() {
+                j += 1;
             }
-        })
-        .collect();
-    format!("{path}{}", parts.join("&"))
+            let value_end = if j < text.len() && bytes[j] == b'\'' {
+                let mut e = j + 1;
+                while e < text.len() && bytes[e] != b'\'' {
+                    e += if bytes[e] == b'\\' { 2 } else { 1 };
+                }
+                (e + 1).min(text.len())
+            } else {
+                let mut e = j;
+                while e < text.len() && !bytes[e].is_ascii_whitespace() {
+                    e += if bytes[e] == b'\\' { 2 } else { 1 };
+                }
+                e.min(text.len())
+            };
+            out.push_str(&text[i..key_end]);
+            out.push_str("=***");
+            i = value_end;
+            // A value may have been cut in a multi-byte character; move to a boundary.
+            while i < text.len() && !text.is_char_boundary(i) {
+                i += 1;
+            }
+        } else {
+            out.push_str(&text[i..key_end]);
+            i = key_end;
+        }
+    }
+    out.push_str(&text[i..]);
+    out
+}
+
+/// Query and key=value parameters shown as they are; every other value is hidden.
+const SHOWN_PARAMS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "sslmode",
+    "connect_timeout",
+    "application_name",
+    "target_session_attrs",
+    "channel_binding",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "load_balance_hosts",
+    "database",
+    "default_format",
+    "compress",
+];
+
+fn shown_param(key: &str) -> bool {
+    SHOWN_PARAMS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+fn redact_uri(url: &str, scheme_end: usize) -> String {
+    let head = &url[..scheme_end + 3];
+    let rest = &url[scheme_end + 3..];
+    // The userinfo ends at the last `@`: a password typed without percent-encoding may hold
+    // `/`, `?`, `#` or `@` itself. An `@` later in the URL only hides more.
+    let userinfo_at = rest.rfind('@').filter(|&at| {
+        // Without a `:` it is a user name only if it looks like one; an `@` in the path or
+        // the query (`?password=a@b`) is not the end of a userinfo.
+        let u = &rest[..at];
+        u.contains(':') || !u.contains(['/', '?', '#', '&', '='])
+    });
+    let (shown_user, after) = match userinfo_at {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let shown = match userinfo.find(':') {
+                // A user name with URL syntax in it means the `@` was not where the userinfo
+                // ends: nothing of it is shown.
+                Some(colon) if userinfo[..colon].contains(['/', '?', '#', '&', '=']) => {
+                    "***@".to_string()
+                }
+                Some(colon) => format!("{}:***@", &userinfo[..colon]),
+                None => format!("{userinfo}@"),
+            };
+            (shown, &rest[at + 1..])
+        }
+        None => (String::new(), rest),
+    };
+    let (path, query) = match after.find('?') {
+        Some(q) => (&after[..q], Some(&after[q + 1..])),
+        None => (after, None),
+    };
+    let mut out = format!("{head}{shown_user}{path}");
+    if let Some(query) = query {
+        let (query, fragment) = match query.find('#') {
+            Some(h) => (&query[..h], true),
+            None => (query, false),
+        };
+        out.push('?');
+        let mut hide_rest = false;
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|kv| {
+                let key = kv.split('=').next().unwrap_or("");
+                if hide_rest || !kv.contains('=') {
+                    // A bare word after a hidden value may be the rest of that value.
+                    if hide_rest || !shown_param(key) {
+                        return "***".to_string();
+                    }
+                }
+                if shown_param(key) {
+                    kv.to_string()
+                } else {
+                    // A hidden value may itself hold `&`: hide what follows too.
+                    hide_rest = true;
+                    format!("{key}=***")
+                }
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
+        if fragment {
+            out.push_str("#***");
+        }
+    }
+    out
+}
+
+/// libpq's `key = value` form: values are bare words (a backslash escapes the next character)
+/// or single-quoted (`\'` and `\\` inside). Hidden values are skipped by those rules, so a
+/// quoted password with spaces is hidden whole.
+fn redact_key_values(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let key_start = i;
+        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' {
+            i += 1;
+        }
+        let key: String = chars[key_start..i].iter().collect();
+        let mut j = i;
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        if j >= chars.len() || chars[j] != '=' {
+            // Not `key = value`: a word of its own, shown only if harmless.
+            out.push_str(if shown_param(&key) { &key } else { "***" });
+            continue;
+        }
+        j += 1;
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        let value_start = j;
+        if j < chars.len() && chars[j] == '\'' {
+            j += 1;
+            while j < chars.len() && chars[j] != '\'' {
+                j += if chars[j] == '\\' { 2 } else { 1 };
+            }
+            j = (j + 1).min(chars.len());
+        } else {
+            while j < chars.len() && !chars[j].is_whitespace() {
+                j += if chars[j] == '\\' { 2 } else { 1 };
+            }
+            j = j.min(chars.len());
+        }
+        if shown_param(&key) {
+            out.push_str(&key);
+            out.push('=');
+            out.extend(&chars[value_start..j]);
+        } else {
+            out.push_str(&key);
+            out.push_str("=***");
+        }
+        i = j;
+    }
+    out
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -272,6 +452,66 @@ mod tests {
         let shown = format!("{c:?}");
         for secret in ["pw1", "pw2", "SECRET"] {
             assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    /// A password as a PostgreSQL URL carries it: percent-encoded where the URL syntax needs.
+    fn pct(s: &str) -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    /// libpq's quoting of a key=value value.
+    fn kv_quoted(s: &str) -> String {
+        format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+    fn kv_bare(s: &str) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            if c.is_whitespace() || c == '\\' || c == '\'' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// No password, whatever its characters, survives redaction in any form a PostgreSQL
+        /// URL or key=value string takes, alone or inside an error message. Passwords start
+        /// with a marker found nowhere else, so any leak of their head is seen.
+        #[test]
+        fn no_password_survives_redaction(
+            tail in "[ -~]{0,24}|\\PC{0,12}",
+            form in 0usize..9,
+        ) {
+            let pw = format!("Qz7{tail}");
+            let s = match form {
+                0 => format!("postgres://stir:{}@db.example:5432/stir", pct(&pw)),
+                // Typed without encoding: `/`, `#`, `?`, `@` and all.
+                1 => format!("postgres://stir:{pw}@db.example:5432/stir?sslmode=require"),
+                2 => format!("postgresql://db.example/stir?user=stir&password={}", pct(&pw)),
+                3 => format!("postgresql://db.example/stir?password={pw}&sslmode=require"),
+                4 => format!("host=db user=stir password={} dbname=stir", kv_bare(&pw)),
+                5 => format!("host=db password = {} user=stir", kv_quoted(&pw)),
+                6 => format!("host=db password={} sslmode=require", kv_quoted(&pw)),
+                7 => format!("https://hooks.example/api?token={}&x=1", pct(&pw)),
+                _ => format!("sslpassword={} host=db", kv_quoted(&pw)),
+            };
+            let shown = redact_url(&s);
+            proptest::prop_assert!(!shown.contains("Qz7"), "{s} -> {shown}");
+            if form != 1 || !pw.contains(char::is_whitespace) {
+                let text = redact_text(&format!("error connecting to {s}: refused"));
+                proptest::prop_assert!(!text.contains("Qz7"), "{s} -> {text}");
+            }
         }
     }
 

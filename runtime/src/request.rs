@@ -18,7 +18,7 @@ use futures_util::stream::{self, StreamExt};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use tracing::{info, warn};
 
-use crate::config::redact_url;
+use crate::config::{redact_text, redact_url};
 use crate::step::{StepCtx, StepError, StepOutcome};
 use crate::sync::{clickhouse_client, EnvFn};
 
@@ -138,7 +138,7 @@ pub async fn run(
     let answer = answer.map_err(|e| {
         StepError::Other(format!(
             "request `{name}`: the query failed: {}",
-            redact_url(e.to_string().trim())
+            redact_text(e.to_string().trim())
         ))
     })?;
     let mut rows = Vec::new();

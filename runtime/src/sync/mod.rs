@@ -55,7 +55,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{Client, CopyInSink, NoTls};
 use tracing::{info, warn};
 
-use crate::config::redact_url;
+use crate::config::{redact_text, redact_url};
 use crate::request::{self, RequestOptions};
 use crate::s3::{Listed, Part, S3Config, S3};
 use crate::staging;
@@ -301,16 +301,27 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut m = format!("{}: {}", db.severity(), db.message());
+            // Data and constraint errors carry row values in their DETAIL (`Key (id)=(42)`) and
+            // CONTEXT (`line 501, column big: "…"`): kept out of the message, which reaches
+            // the history and Slack; the log has them.
+            let code = db.code().code();
+            let data_error = code.starts_with("22") || code.starts_with("23");
             if let Some(d) = db.detail() {
-                m.push_str(&format!(" ({d})"));
+                if data_error {
+                    warn!(detail = %d, "PostgreSQL's detail of the error (kept out of alerts)");
+                } else {
+                    m.push_str(&format!(" ({d})"));
+                }
             }
             if let Some(w) = db.where_() {
-                m.push_str(&format!(" [{}]", w.lines().next().unwrap_or(w)));
+                let w = w.lines().next().unwrap_or(w);
+                let w = w.split(": \"").next().unwrap_or(w);
+                m.push_str(&format!(" [{w}]"));
             }
             m
         }
         None => {
-            let mut m = redact_url(&e.to_string());
+            let mut m = redact_text(&e.to_string());
             let mut src = std::error::Error::source(e);
             while let Some(s) = src {
                 m.push_str(&format!(": {s}"));
@@ -328,7 +339,7 @@ fn s3_err(e: crate::s3::S3Error) -> Fail {
 fn ch_err(what: &str, e: clickhouse::error::Error) -> Fail {
     Fail::Step(StepError::Other(format!(
         "clickhouse: {what}: {}",
-        redact_url(e.to_string().trim())
+        redact_text(e.to_string().trim())
     )))
 }
 
@@ -857,7 +868,7 @@ impl Job<'_> {
         match ch_text(&self.ch, self.ctx, &sql, &qid).await {
             Ok(t) => t.trim().parse().ok(),
             Err(e) => {
-                warn!(sync = %self.sync.name, error = %redact_url(&e.to_string()), "cannot count the ClickHouse table");
+                warn!(sync = %self.sync.name, error = %redact_text(&e.to_string()), "cannot count the ClickHouse table");
                 None
             }
         }
