@@ -23,8 +23,11 @@ protocol for the Rust `clickhouse` crate, curl and similar clients:
 * SELECT/WITH answers are streamed (chunked transfer encoding) block by block as
   the engine makes them, as ClickHouse does, so a client can consume the head of
   a large answer while the rest is computed. An error before the first block is
-  an HTTP 500; an error after it is written into the body and the connection is
-  closed without the final chunk, so the client sees a truncated answer
+  an HTTP 500; an error after it is written into the body as ClickHouse >= 25.11
+  does: the tagged block `\r\n__exception__\r\n<TAG>\r\n<message>\n<length>
+  <TAG>\r\n__exception__\r\n` (TAG: 16 random letters, also sent in the
+  `X-ClickHouse-Exception-Tag` header of every answer), then the connection is
+  closed without the final chunk (docs/servers.md cites the sources)
 * user/password from `X-ClickHouse-User`/`X-ClickHouse-Key`, basic auth or the
   `user`/`password` URL parameters; checked only if the server is given one
 * errors: HTTP 500 (403 for authentication), header
@@ -43,7 +46,9 @@ import gzip
 import hmac
 import json
 import os
+import random
 import re
+import string
 import struct
 import sys
 import threading
@@ -90,6 +95,28 @@ ERROR_NAMES = {1001: "STD_EXCEPTION", 516: "AUTHENTICATION_FAILED", 27: "CANNOT_
                271: "CANNOT_DECOMPRESS", 62: "SYNTAX_ERROR", 115: "UNKNOWN_SETTING", 48: "NOT_IMPLEMENTED"}
 
 CH_NATIVE_NONE, CH_NATIVE_LZ4, CH_NATIVE_ZSTD = 0x02, 0x82, 0x90
+# ClickHouse >= 25.11 (WriteBufferFromHTTP1ServerResponse): a 16-letter tag per answer, and
+# an exception block after the first byte of the body is at most 16 KiB.
+EXCEPTION_MARKER = b"__exception__"
+EXCEPTION_TAG_LENGTH = 16
+MAX_EXCEPTION_SIZE = 16 * 1024
+
+
+def exception_tag() -> str:
+    return "".join(random.SystemRandom().choice(string.ascii_lowercase) for _ in range(EXCEPTION_TAG_LENGTH))
+
+
+def exception_block(message: str, tag: str) -> bytes:
+    """The block ClickHouse writes into a 200 answer when the query fails after the body has
+    started: `\r\n__exception__\r\n<TAG>\r\n<message>\n<length> <TAG>\r\n__exception__\r\n`
+    (length counts the message and its newline; the message is cut to fit 16 KiB)."""
+    t = tag.encode()
+    fixed = 2 + len(EXCEPTION_MARKER) + 2 + len(t) + 2 + 8 + 1 + len(t) + 2 + len(EXCEPTION_MARKER) + 2
+    msg = message.encode("utf-8", "replace")[:MAX_EXCEPTION_SIZE - fixed]
+    if not msg.endswith(b"\n"):
+        msg += b"\n"
+    return (b"\r\n" + EXCEPTION_MARKER + b"\r\n" + t + b"\r\n" + msg
+            + str(len(msg)).encode() + b" " + t + b"\r\n" + EXCEPTION_MARKER + b"\r\n")
 # Statements whose answer is streamed: a SELECT or WITH, after comments.
 STREAMED = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*(?:SELECT|WITH)\b", re.I | re.S)
 
@@ -187,7 +214,8 @@ class StreamEncoder:
         elif enc == "zstd":
             self.c = zstandard.ZstdCompressor(level=3).compressobj()
         elif enc == "lz4":
-            self.c = lz4.frame.LZ4FrameCompressor()
+            # auto_flush: every chunk leaves as whole LZ4 blocks, as ClickHouse streams them.
+            self.c = lz4.frame.LZ4FrameCompressor(auto_flush=True)
             self.head = self.c.begin()
         self.enc = enc
 
@@ -195,6 +223,15 @@ class StreamEncoder:
         out = self.c.compress(data)
         if self.enc == "lz4" and self.head:
             out, self.head = self.head + out, b""
+        return out
+
+    def flush(self) -> bytes:
+        """Everything given so far, decodable, without ending the stream (before a cut)."""
+        if self.enc in ("gzip", "deflate"):
+            return self.c.flush(zlib.Z_SYNC_FLUSH)
+        if self.enc == "zstd":
+            return self.c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        out, self.head = self.head, b""
         return out
 
     def finish(self) -> bytes:
@@ -580,6 +617,7 @@ class Handler(BaseHTTPRequestHandler):
             headers = {
                 "Content-Type": "text/tab-separated-values; charset=UTF-8" if insert is None else "text/plain; charset=UTF-8",
                 "X-ClickHouse-Query-Id": query_id,
+                "X-ClickHouse-Exception-Tag": exception_tag(),
                 "X-ClickHouse-Server-Display-Name": "chdb-http",
                 "X-ClickHouse-Timezone": "UTC",
                 "X-ClickHouse-Format": fmt,
@@ -615,6 +653,7 @@ class Handler(BaseHTTPRequestHandler):
     def _stream(self, sql, fmt, database, settings, qparams, params, query_id, user, started, sql_for_log):
         blocks = self.engine.stream(sql=sql, fmt=fmt, database=database, settings=settings, params=qparams)
         sent = 0
+        tag = exception_tag()
         try:
             # The first block decides between a 200 and an error status.
             first = next(blocks, b"")
@@ -624,6 +663,7 @@ class Handler(BaseHTTPRequestHandler):
                 "X-ClickHouse-Server-Display-Name": "chdb-http",
                 "X-ClickHouse-Timezone": "UTC",
                 "X-ClickHouse-Format": fmt,
+                "X-ClickHouse-Exception-Tag": tag,
                 "Transfer-Encoding": "chunked",
             }
             native = params.get("compress") in ("1", "true")
@@ -658,13 +698,20 @@ class Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 raise
             except Exception as exc:
-                # Too late for a status: write the error and cut the stream, as ClickHouse does.
+                # Too late for a status. ClickHouse (cancelWithException) writes the tagged
+                # block as one chunk of the (compressed) body and then cancels the answer: no
+                # final empty chunk, the connection is closed, so the body is also truncated.
                 e = exc if isinstance(exc, ChError) else from_chdb_error(exc)
+                msg = e.message if "(version " in e.message else f"{e.message} (version {self.engine.version})"
                 log(f"query_id={query_id} user={user} ERROR code={e.code} after {sent} bytes "
-                    f"sql={_one_line(sql_for_log)} :: {_one_line(e.message)}")
+                    f"sql={_one_line(sql_for_log)} :: {_one_line(msg)}")
                 try:
-                    msg = (e.message + "\n").encode("utf-8", "replace")
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(msg), msg))
+                    block = exception_block(msg, tag)
+                    if native:
+                        block = native_compress(block)
+                    elif encoder is not None:
+                        block = encoder.chunk(block) + encoder.flush()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
                     self.wfile.flush()
                 except OSError:
                     pass
@@ -690,6 +737,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(e.status, (msg + "\n").encode("utf-8", "replace"), {
                 "Content-Type": "text/plain; charset=UTF-8",
                 "X-ClickHouse-Exception-Code": str(e.code),
+                "X-ClickHouse-Exception-Tag": exception_tag(),
                 "X-ClickHouse-Query-Id": query_id or "",
             }, head)
         except (BrokenPipeError, ConnectionResetError):
