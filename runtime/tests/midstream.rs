@@ -50,9 +50,12 @@ async fn request_query_failing_midway_fails_the_step_and_posts_nothing() {
         .into();
     let (url, seen) = counting_endpoint().await;
     let proxied = tagless_proxy::start(&c.config.clickhouse_url).await;
-    for (label, ch_url) in [
-        ("direct", c.config.clickhouse_url.clone()),
-        ("through a proxy that drops the tag header", proxied),
+    let direct = c.config.clickhouse_url.clone();
+    for (label, ch_url, lz4) in [
+        ("direct", &direct, false),
+        ("direct, LZ4-compressed answers", &direct, true),
+        ("through a proxy that drops the tag header", &proxied, false),
+        ("through that proxy, LZ4-compressed answers", &proxied, true),
     ] {
         let runner = c.runner(|o| {
             let base = o.env.clone();
@@ -66,7 +69,8 @@ async fn request_query_failing_midway_fails_the_step_and_posts_nothing() {
             });
         });
         let mut config = c.config.clone();
-        config.clickhouse_url = ch_url;
+        config.clickhouse_url = ch_url.clone();
+        config.clickhouse_lz4 = lz4;
         let ctx = c.ctx(config);
         let err = runner
             .run_request(&ctx, "ping", "reqcut-1")
