@@ -28,6 +28,22 @@ async fn a_timed_out_run_s_statement_is_killed_on_the_server() {
         w.wh
     ))
     .await;
+    // A server lists a running query under its query_id; a front end that does not (the one
+    // before concurrency and kills) would hold every other test up for 20 s below.
+    let own = next_id("kill-probe");
+    let listed = w
+        .warehouse
+        .number(
+            &format!("SELECT count() FROM system.processes WHERE query_id = '{own}'"),
+            &own,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed, 1,
+        "ClickHouse does not list this query under its query_id: if it is the test front end, \
+         restart it with the current scripts/chdb_http.py (`scripts/servers.sh down && up`)"
+    );
     let marker = next_id("kill-marker");
     let mut plan = w.plan.clone();
     let mut s = plan.schedule("core").unwrap().clone();
