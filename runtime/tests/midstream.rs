@@ -49,13 +49,19 @@ async fn request_query_failing_midway_fails_the_step_and_posts_nothing() {
                SETTINGS max_block_size = 1, max_threads = 1"
         .into();
     let (url, seen) = counting_endpoint().await;
-    let proxied = tagless_proxy::start(&c.config.clickhouse_url).await;
+    let proxied = tagless_proxy::start(&c.config.clickhouse_url, false).await;
+    let reframed = tagless_proxy::start(&c.config.clickhouse_url, true).await;
     let direct = c.config.clickhouse_url.clone();
     for (label, ch_url, lz4) in [
         ("direct", &direct, false),
         ("direct, LZ4-compressed answers", &direct, true),
         ("through a proxy that drops the tag header", &proxied, false),
         ("through that proxy, LZ4-compressed answers", &proxied, true),
+        (
+            "through a proxy that also ends the cut body cleanly",
+            &reframed,
+            false,
+        ),
     ] {
         let runner = c.runner(|o| {
             let base = o.env.clone();

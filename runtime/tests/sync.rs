@@ -941,9 +941,11 @@ async fn fault_s3_unreachable_retries_then_fails_cleanly() {
 /// ClickHouse fails after part of the answer was sent: it writes its exception into the 200
 /// answer's body and cuts the answer (docs/servers.md). The sync fails with ClickHouse's
 /// message and the query_id; nothing of the answer is loaded into PostgreSQL or left in S3 as
-/// an object, the live table is untouched, and the next run succeeds. Twice: straight to the
-/// server, and through a proxy that drops the `X-ClickHouse-Exception-Tag` header, where the
-/// `clickhouse` crate cannot see the block and only the runtime's own reading finds it.
+/// an object, the live table is untouched, and the next run succeeds. Three times: straight to the
+/// server; through a proxy that drops the `X-ClickHouse-Exception-Tag` header, where the
+/// `clickhouse` crate cannot see the block and only the runtime's own reading finds it; and
+/// through one that also ends the cut body cleanly, where nothing but that reading tells the
+/// answer from a complete one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
     let (mut c, data) = live_case("chcut", 3000).await;
@@ -963,12 +965,15 @@ async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
         "\nARRAY JOIN range(2) AS stir_k WHERE throwIf(stir_k = 1 AND id >= 2900, 'cut short') = 0\n\
          SETTINGS max_block_size = 50, max_threads = 1, ",
     );
-    let proxied = {
-        let mut config = c.config.clone();
-        config.clickhouse_url = tagless_proxy::start(&c.config.clickhouse_url).await;
-        config
-    };
-    for (run, config) in [("chcut-1", c.config.clone()), ("chcut-2", proxied)] {
+    let mut proxied = c.config.clone();
+    proxied.clickhouse_url = tagless_proxy::start(&c.config.clickhouse_url, false).await;
+    let mut reframed = c.config.clone();
+    reframed.clickhouse_url = tagless_proxy::start(&c.config.clickhouse_url, true).await;
+    for (run, config) in [
+        ("chcut-1", c.config.clone()),
+        ("chcut-2", proxied),
+        ("chcut-3", reframed),
+    ] {
         let err = runner_sync(&c, &c.runner(|_| {}), config, run)
             .await
             .unwrap_err()
@@ -1003,7 +1008,7 @@ async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
             .is_empty());
     }
     c.plan = good;
-    c.sync(&c.runner(|_| {}), "vals", "chcut-3").await.unwrap();
+    c.sync(&c.runner(|_| {}), "vals", "chcut-4").await.unwrap();
     assert_matches(&c, &data).await;
     c.finish().await;
 }
