@@ -131,7 +131,7 @@ pub async fn run(
         let cursor = clickhouse_client(&ctx.config)
             .query_raw(&req.sql)
             .with_setting("query_id", &qid)
-            // An exception stays out of the rows (a profile's 1 writes it as a JSON row).
+            // Pinned: with 1 (a server profile may set it) an error would come as a JSON row.
             .with_setting("http_write_exception_in_output_format", "0")
             .fetch_bytes("JSONEachRow")?;
         // An exception ClickHouse writes into the body after the 200 is an error, never rows.
