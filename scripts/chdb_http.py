@@ -23,27 +23,36 @@ protocol for the Rust `clickhouse` crate, curl and similar clients:
 * SELECT/WITH answers are streamed (chunked transfer encoding) block by block as
   the engine makes them, as ClickHouse does, so a client can consume the head of
   a large answer while the rest is computed. An error before the first block is
-  an HTTP 500; an error after it is written into the body and the connection is
-  closed without the final chunk, so the client sees a truncated answer
+  an HTTP 500; an error after it is written into the body as ClickHouse >= 25.11
+  does: the tagged block `\r\n__exception__\r\n<TAG>\r\n<message>\n<length>
+  <TAG>\r\n__exception__\r\n` (TAG: 16 random letters, also sent in the
+  `X-ClickHouse-Exception-Tag` header of every answer), then the connection is
+  closed without the final chunk (docs/servers.md cites the sources)
 * user/password from `X-ClickHouse-User`/`X-ClickHouse-Key`, basic auth or the
   `user`/`password` URL parameters; checked only if the server is given one
 * errors: HTTP 500 (403 for authentication), header
   `X-ClickHouse-Exception-Code: N`, body `Code: N. DB::Exception: ...`
 
-One persistent chdb session (data on disk under --path) runs one query at a
-time behind a lock (held while a streamed answer is sent); a running query
-cannot be killed, but a streamed one stops when its client disconnects.
+One chdb engine (data on disk under --path) serves a pool of chdb connections,
+one per request at a time, so queries run concurrently and see the same data.
+Each query carries the request's query_id in `log_comment`; `system.processes`
+is read through a view whose `query_id` is that id, and `KILL QUERY WHERE ...`
+kills the matching running queries (a streamed one also stops when its client
+disconnects).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import gzip
 import hmac
 import json
 import os
+import random
 import re
+import string
 import struct
 import sys
 import threading
@@ -90,6 +99,28 @@ ERROR_NAMES = {1001: "STD_EXCEPTION", 516: "AUTHENTICATION_FAILED", 27: "CANNOT_
                271: "CANNOT_DECOMPRESS", 62: "SYNTAX_ERROR", 115: "UNKNOWN_SETTING", 48: "NOT_IMPLEMENTED"}
 
 CH_NATIVE_NONE, CH_NATIVE_LZ4, CH_NATIVE_ZSTD = 0x02, 0x82, 0x90
+# ClickHouse >= 25.11 (WriteBufferFromHTTP1ServerResponse): a 16-letter tag per answer, and
+# an exception block after the first byte of the body is at most 16 KiB.
+EXCEPTION_MARKER = b"__exception__"
+EXCEPTION_TAG_LENGTH = 16
+MAX_EXCEPTION_SIZE = 16 * 1024
+
+
+def exception_tag() -> str:
+    return "".join(random.SystemRandom().choice(string.ascii_lowercase) for _ in range(EXCEPTION_TAG_LENGTH))
+
+
+def exception_block(message: str, tag: str) -> bytes:
+    """The block ClickHouse writes into a 200 answer when the query fails after the body has
+    started: `\r\n__exception__\r\n<TAG>\r\n<message>\n<length> <TAG>\r\n__exception__\r\n`
+    (length counts the message and its newline; the message is cut to fit 16 KiB)."""
+    t = tag.encode()
+    fixed = 2 + len(EXCEPTION_MARKER) + 2 + len(t) + 2 + 8 + 1 + len(t) + 2 + len(EXCEPTION_MARKER) + 2
+    msg = message.encode("utf-8", "replace")[:MAX_EXCEPTION_SIZE - fixed]
+    if not msg.endswith(b"\n"):
+        msg += b"\n"
+    return (b"\r\n" + EXCEPTION_MARKER + b"\r\n" + t + b"\r\n" + msg
+            + str(len(msg)).encode() + b" " + t + b"\r\n" + EXCEPTION_MARKER + b"\r\n")
 # Statements whose answer is streamed: a SELECT or WITH, after comments.
 STREAMED = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*(?:SELECT|WITH)\b", re.I | re.S)
 
@@ -187,7 +218,8 @@ class StreamEncoder:
         elif enc == "zstd":
             self.c = zstandard.ZstdCompressor(level=3).compressobj()
         elif enc == "lz4":
-            self.c = lz4.frame.LZ4FrameCompressor()
+            # auto_flush: every chunk leaves as whole LZ4 blocks, as ClickHouse streams them.
+            self.c = lz4.frame.LZ4FrameCompressor(auto_flush=True)
             self.head = self.c.begin()
         self.enc = enc
 
@@ -195,6 +227,15 @@ class StreamEncoder:
         out = self.c.compress(data)
         if self.enc == "lz4" and self.head:
             out, self.head = self.head + out, b""
+        return out
+
+    def flush(self) -> bytes:
+        """Everything given so far, decodable, without ending the stream (before a cut)."""
+        if self.enc in ("gzip", "deflate"):
+            return self.c.flush(zlib.Z_SYNC_FLUSH)
+        if self.enc == "zstd":
+            return self.c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        out, self.head = self.head, b""
         return out
 
     def finish(self) -> bytes:
@@ -348,63 +389,141 @@ def sql_quote(value: str) -> str:
 # Engine
 
 
-class Engine:
-    def __init__(self, path: str):
-        os.makedirs(path, exist_ok=True)
-        self.conn = _chdb.connect(path)
-        self.lock = threading.Lock()
-        self.version = self.conn.query("SELECT version()", "TSV", params={}).bytes().decode().strip()
+# `KILL QUERY WHERE <condition> [SYNC|ASYNC|TEST]`, answered by the front end (see Engine.kill).
+KILL_QUERY = re.compile(r"\A\s*KILL\s+QUERY\s+WHERE\s+(?P<cond>.*?)(?:\s+(?P<mode>SYNC|ASYNC|TEST))?\s*;?\s*\Z",
+                        re.I | re.S)
+SYSTEM_PROCESSES = re.compile(r"\bsystem\s*\.\s*processes\b", re.I)
+# chdb makes up its own query ids; each query carries the front end's in `log_comment`, and
+# system.processes is read through this view, whose `query_id` is the front end's (chdb's is
+# `chdb_query_id`), so `WHERE query_id = ...` means what it means on a ClickHouse server.
+LOG_COMMENT_PREFIX = "chdb_http:"
+PROCESSES_VIEW = (
+    "(SELECT * REPLACE (if(startsWith(chdb_log_comment, '{p}'), substring(chdb_log_comment, {n}), query_id)"
+    " AS query_id) FROM (SELECT *, query_id AS chdb_query_id, Settings['log_comment'] AS chdb_log_comment"
+    " FROM system.processes))").format(p=LOG_COMMENT_PREFIX, n=len(LOG_COMMENT_PREFIX) + 1)
+# Statements whose effect would outlive the request on a pooled connection (ClickHouse without
+# a session_id forgets them after the request): such a connection is closed afterwards.
+SESSION_STATE = re.compile(r"\A\s*SET\b|\bTEMPORARY\b", re.I)
 
-    def run(self, *, sql: str | None, insert, fmt: str, database: str, settings: dict, params: dict):
-        """Execute one statement; returns (body, stats dict)."""
-        with self.lock:
+
+# Quoted strings/identifiers and comments, which the rewrite below leaves alone.
+_VERBATIM = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"|`(?:[^`\\]|\\.|``)*`|--[^\n]*|/\*.*?\*/", re.S)
+
+
+def with_processes_view(sql: str) -> str:
+    """`system.processes` outside literals and comments -> PROCESSES_VIEW."""
+    out, pos = [], 0
+    for m in _VERBATIM.finditer(sql):
+        out.append(SYSTEM_PROCESSES.sub(lambda _: PROCESSES_VIEW, sql[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(SYSTEM_PROCESSES.sub(lambda _: PROCESSES_VIEW, sql[pos:]))
+    return "".join(out)
+
+
+class Engine:
+    """chdb, one engine per process over one data path; any number of chdb connections to it
+    run queries in parallel and see the same data (chdb's `connect` docs). A request takes a
+    connection of its own from a pool, so requests run concurrently, each with its own
+    session state (database, settings), and a query can be killed from another request."""
+
+    def __init__(self, path: str, max_connections: int = 64):
+        os.makedirs(path, exist_ok=True)
+        self.path = path
+        # Never closed: the engine shuts down when its last connection closes.
+        self.anchor = _chdb.connect(path)
+        self.idle: list = []
+        self.idle_lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.version = self.anchor.query("SELECT version()", "TSV", params={}).bytes().decode().strip()
+
+    @contextlib.contextmanager
+    def session(self, *, database: str, settings: dict, query_id: str, sql: str | None):
+        """A pooled connection set up for one request: `USE database`, the request's settings
+        and the query id in `log_comment`; all reset afterwards."""
+        self.slots.acquire()
+        try:
+            with self.idle_lock:
+                conn = self.idle.pop() if self.idle else None
+            if conn is None:
+                conn = _chdb.connect(self.path)
             applied = []
+            keep = not (sql and SESSION_STATE.search(sql))
             try:
-                self._q(f"USE {_ident(database)}")
-                for name, value in settings.items():
-                    self._q(f"SET {name} = {sql_quote(value)}")
+                q = lambda text: conn.query(text, "TSV", params={})  # noqa: E731
+                q(f"USE {_ident(database)}")
+                for name, value in {**settings, "log_comment": LOG_COMMENT_PREFIX + query_id}.items():
+                    q(f"SET {name} = {sql_quote(value)}")
                     applied.append(name)
-                if insert is not None:
-                    head, in_fmt, data = insert
-                    ins = self.conn.send_insert(head.decode("utf-8"), in_fmt)
-                    try:
-                        if data:
-                            self.conn.insert_append(ins, data)
-                        res = self.conn.insert_done(ins)
-                    except BaseException:
-                        try:
-                            self.conn.insert_cancel(ins)
-                        except Exception:
-                            pass
-                        raise
-                    return b"", {"written_rows": res.rows_written(), "written_bytes": res.bytes_written(),
-                                 "elapsed": res.elapsed()}
-                res = self.conn.query(sql, fmt, params=params)
-                return res.bytes(), {"read_rows": res.rows_read(), "read_bytes": res.bytes_read(),
-                                     "written_rows": getattr(res, "rows_written", lambda: 0)(),
-                                     "written_bytes": getattr(res, "bytes_written", lambda: 0)(),
-                                     "elapsed": res.elapsed()}
+                yield conn
             finally:
                 for name in applied:
                     try:
-                        self._q(f"SET {name} = DEFAULT")
-                    except Exception as exc:  # keep serving; report it
+                        conn.query(f"SET {name} = DEFAULT", "TSV", params={})
+                    except Exception as exc:  # do not reuse a connection in an unknown state
+                        keep = False
                         log(f"warning: could not reset setting {name}: {exc}")
+                if keep:
+                    with self.idle_lock:
+                        self.idle.append(conn)
+                else:
+                    try:
+                        conn.close()
+                    except Exception as exc:
+                        log(f"warning: could not close a chdb connection: {exc}")
+        finally:
+            self.slots.release()
 
-    def stream(self, *, sql: str, fmt: str, database: str, settings: dict, params: dict):
-        """Run a SELECT; a generator of answer blocks. The engine stays locked until the
-        generator ends or is closed (the client went away: the query is cancelled)."""
-        with self.lock:
-            applied = []
-            res = None
+    def run(self, *, sql: str | None, insert, fmt: str, database: str, settings: dict, params: dict,
+            query_id: str):
+        """Execute one statement; returns (body, stats dict)."""
+        if sql is not None:
+            m = KILL_QUERY.match(sql)
+            if m:
+                return self.kill(m.group("cond"), (m.group("mode") or "ASYNC").upper(), fmt, query_id)
+        with self.session(database=database, settings=settings, query_id=query_id, sql=sql) as conn:
+            if insert is not None:
+                head, in_fmt, data = insert
+                ins = conn.send_insert(head.decode("utf-8"), in_fmt)
+                try:
+                    if data:
+                        conn.insert_append(ins, data)
+                    res = conn.insert_done(ins)
+                except BaseException:
+                    try:
+                        conn.insert_cancel(ins)
+                    except Exception:
+                        pass
+                    raise
+                return b"", {"written_rows": res.rows_written(), "written_bytes": res.bytes_written(),
+                             "elapsed": res.elapsed()}
+            res = conn.query(with_processes_view(sql), fmt, params=params)
+            return res.bytes(), {"read_rows": res.rows_read(), "read_bytes": res.bytes_read(),
+                                 "written_rows": getattr(res, "rows_written", lambda: 0)(),
+                                 "written_bytes": getattr(res, "bytes_written", lambda: 0)(),
+                                 "elapsed": res.elapsed()}
+
+    def kill(self, cond: str, mode: str, fmt: str, query_id: str):
+        """`KILL QUERY WHERE cond`: the condition is evaluated over the view above (so it sees
+        the front end's query ids), then chdb's KILL QUERY stops those queries by chdb's ids."""
+        with self.session(database="system", settings={}, query_id=query_id, sql=None) as conn:
+            found = conn.query(f"SELECT chdb_query_id FROM {PROCESSES_VIEW} WHERE {cond}", "TSV", params={})
+            ids = [i for i in found.bytes().decode().split("\n") if i]
+            if not ids:
+                return b"", {}
+            listed = ", ".join(sql_quote(i) for i in ids)
+            res = conn.query(f"KILL QUERY WHERE query_id IN ({listed}) {mode}", fmt, params={})
+            log(f"query_id={query_id} KILL {mode} {len(ids)} quer{'y' if len(ids) == 1 else 'ies'}")
+            return res.bytes(), {}
+
+    def stream(self, *, sql: str, fmt: str, database: str, settings: dict, params: dict, query_id: str):
+        """Run a SELECT; a generator of answer blocks. The connection is the request's until
+        the generator ends or is closed (the client went away: the query is cancelled)."""
+        with self.session(database=database, settings=settings, query_id=query_id, sql=sql) as conn:
+            res = conn.send_query(with_processes_view(sql), fmt, params=params)
             try:
-                self._q(f"USE {_ident(database)}")
-                for name, value in settings.items():
-                    self._q(f"SET {name} = {sql_quote(value)}")
-                    applied.append(name)
-                res = self.conn.send_query(sql, fmt, params=params)
                 while True:
-                    r = self.conn.streaming_fetch_result(res)
+                    r = conn.streaming_fetch_result(res)
                     if r is None:
                         break
                     data = r.bytes()
@@ -416,17 +535,9 @@ class Engine:
             finally:
                 if res is not None:
                     try:
-                        self.conn.streaming_cancel_query(res)
+                        conn.streaming_cancel_query(res)
                     except Exception as exc:
                         log(f"warning: could not cancel a streamed query: {exc}")
-                for name in applied:
-                    try:
-                        self._q(f"SET {name} = DEFAULT")
-                    except Exception as exc:  # keep serving; report it
-                        log(f"warning: could not reset setting {name}: {exc}")
-
-    def _q(self, sql: str):
-        return self.conn.query(sql, "TSV", params={})
 
 
 def _ident(name: str) -> str:
@@ -576,10 +687,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream(sql, fmt, database, settings, qparams, params, query_id, user, started, sql_for_log)
                 return
             out, stats = self.engine.run(sql=sql, insert=insert, fmt=fmt, database=database,
-                                         settings=settings, params=qparams)
+                                         settings=settings, params=qparams, query_id=query_id)
             headers = {
                 "Content-Type": "text/tab-separated-values; charset=UTF-8" if insert is None else "text/plain; charset=UTF-8",
                 "X-ClickHouse-Query-Id": query_id,
+                "X-ClickHouse-Exception-Tag": exception_tag(),
                 "X-ClickHouse-Server-Display-Name": "chdb-http",
                 "X-ClickHouse-Timezone": "UTC",
                 "X-ClickHouse-Format": fmt,
@@ -613,8 +725,10 @@ class Handler(BaseHTTPRequestHandler):
             self._error(ch_error(1001, f"{type(e).__name__}: {e}"), query_id, user, started, sql_for_log, head)
 
     def _stream(self, sql, fmt, database, settings, qparams, params, query_id, user, started, sql_for_log):
-        blocks = self.engine.stream(sql=sql, fmt=fmt, database=database, settings=settings, params=qparams)
+        blocks = self.engine.stream(sql=sql, fmt=fmt, database=database, settings=settings, params=qparams,
+                                    query_id=query_id)
         sent = 0
+        tag = exception_tag()
         try:
             # The first block decides between a 200 and an error status.
             first = next(blocks, b"")
@@ -624,6 +738,7 @@ class Handler(BaseHTTPRequestHandler):
                 "X-ClickHouse-Server-Display-Name": "chdb-http",
                 "X-ClickHouse-Timezone": "UTC",
                 "X-ClickHouse-Format": fmt,
+                "X-ClickHouse-Exception-Tag": tag,
                 "Transfer-Encoding": "chunked",
             }
             native = params.get("compress") in ("1", "true")
@@ -658,13 +773,20 @@ class Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 raise
             except Exception as exc:
-                # Too late for a status: write the error and cut the stream, as ClickHouse does.
+                # Too late for a status. ClickHouse (cancelWithException) writes the tagged
+                # block as one chunk of the (compressed) body and then cancels the answer: no
+                # final empty chunk, the connection is closed, so the body is also truncated.
                 e = exc if isinstance(exc, ChError) else from_chdb_error(exc)
+                msg = e.message if "(version " in e.message else f"{e.message} (version {self.engine.version})"
                 log(f"query_id={query_id} user={user} ERROR code={e.code} after {sent} bytes "
-                    f"sql={_one_line(sql_for_log)} :: {_one_line(e.message)}")
+                    f"sql={_one_line(sql_for_log)} :: {_one_line(msg)}")
                 try:
-                    msg = (e.message + "\n").encode("utf-8", "replace")
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(msg), msg))
+                    block = exception_block(msg, tag)
+                    if native:
+                        block = native_compress(block)
+                    elif encoder is not None:
+                        block = encoder.chunk(block) + encoder.flush()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
                     self.wfile.flush()
                 except OSError:
                     pass
@@ -690,6 +812,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(e.status, (msg + "\n").encode("utf-8", "replace"), {
                 "Content-Type": "text/plain; charset=UTF-8",
                 "X-ClickHouse-Exception-Code": str(e.code),
+                "X-ClickHouse-Exception-Tag": exception_tag(),
                 "X-ClickHouse-Query-Id": query_id or "",
             }, head)
         except (BrokenPipeError, ConnectionResetError):

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use crate::config::{redact_text, redact_url};
 use crate::step::{StepCtx, StepError, StepOutcome};
 use crate::sync::{clickhouse_client, EnvFn};
+use crate::warehouse::{Answer, AnswerError};
 
 /// Retries and timeouts of the POSTs.
 #[derive(Debug, Clone)]
@@ -127,17 +128,23 @@ pub async fn run(
     let qid = ctx.query_id(run_id, 0);
     ctx.queries.begin(&qid);
     let answer = async {
-        let mut cursor = clickhouse_client(&ctx.config)
+        let cursor = clickhouse_client(&ctx.config)
             .query_raw(&req.sql)
             .with_setting("query_id", &qid)
+            // Pinned: with 1 (a server profile may set it) an error would come as a JSON row.
+            .with_setting("http_write_exception_in_output_format", "0")
             .fetch_bytes("JSONEachRow")?;
-        cursor.collect().await
+        // An exception ClickHouse writes into the body after the 200 is an error, never rows.
+        Answer::new(cursor)
+            .collect()
+            .await
+            .map_err(AnswerError::into_client_error)
     }
     .await;
     ctx.queries.end(&qid);
     let answer = answer.map_err(|e| {
         StepError::Other(format!(
-            "request `{name}`: the query failed: {}",
+            "request `{name}`: the query (query_id `{qid}`) failed, nothing was sent: {}",
             redact_text(e.to_string().trim())
         ))
     })?;

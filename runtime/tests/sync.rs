@@ -6,6 +6,8 @@
 
 #[path = "fixtures/sync/harness.rs"]
 mod harness;
+#[path = "fixtures/tagless_proxy.rs"]
+mod tagless_proxy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -938,8 +940,14 @@ async fn fault_s3_unreachable_retries_then_fails_cleanly() {
     c.finish().await;
 }
 
-/// ClickHouse fails after part of the answer was sent (a streamed answer cut short): the
-/// sync fails cleanly, the live table and S3 keep nothing of it, and the next run succeeds.
+/// ClickHouse fails after part of the answer was sent: it writes its exception into the 200
+/// answer's body and cuts the answer (docs/servers.md). The sync fails with ClickHouse's
+/// message and the query_id; nothing of the answer is loaded into PostgreSQL or left in S3 as
+/// an object, the live table is untouched, and the next run succeeds. Three times: straight to the
+/// server; through a proxy that drops the `X-ClickHouse-Exception-Tag` header, where the
+/// `clickhouse` crate cannot see the block and only the runtime's own reading finds it; and
+/// through one that also ends the cut body cleanly, where nothing but that reading tells the
+/// answer from a complete one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
     let (mut c, data) = live_case("chcut", 3000).await;
@@ -959,27 +967,50 @@ async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
         "\nARRAY JOIN range(2) AS stir_k WHERE throwIf(stir_k = 1 AND id >= 2900, 'cut short') = 0\n\
          SETTINGS max_block_size = 50, max_threads = 1, ",
     );
-    let err = c
-        .sync(&c.runner(|_| {}), "vals", "chcut-1")
-        .await
-        .unwrap_err()
-        .to_string();
-    eprintln!("expected failure: {err}");
-    assert!(
-        err.contains("clickhouse: export: the answer stopped after")
-            && err.contains("query_id `chcut-1-"),
-        "{err}"
-    );
-    assert_eq!(c.pg_digest("vals").await, before, "live table untouched");
-    assert!(!staging_leftovers(&c, "vals").await);
-    assert!(s3(&c)
-        .await
-        .list_multipart(&format!("{}/", c.prefix))
-        .await
-        .unwrap()
-        .is_empty());
+    let mut proxied = c.config.clone();
+    proxied.clickhouse_url = tagless_proxy::start(&c.config.clickhouse_url, false).await;
+    let mut reframed = c.config.clone();
+    reframed.clickhouse_url = tagless_proxy::start(&c.config.clickhouse_url, true).await;
+    for (run, config) in [
+        ("chcut-1", c.config.clone()),
+        ("chcut-2", proxied),
+        ("chcut-3", reframed),
+    ] {
+        let err = runner_sync(&c, &c.runner(|_| {}), config, run)
+            .await
+            .unwrap_err()
+            .to_string();
+        eprintln!("expected failure ({run}): {err}");
+        assert!(
+            err.contains("ClickHouse failed after sending")
+                && !err.contains("after sending 0 rows")
+                && err.contains("Code: 395")
+                && err.contains("cut short")
+                && err.contains(&format!("query_id `{run}-")),
+            "{run}: the error names ClickHouse's message and the query: {err}"
+        );
+        assert!(!err.contains("__exception__"), "{err}");
+        assert_eq!(
+            c.pg_digest("vals").await,
+            before,
+            "{run}: live table untouched"
+        );
+        assert!(!staging_leftovers(&c, "vals").await, "{run}");
+        let s3 = s3(&c).await;
+        let objects = s3.list_objects(&format!("{}/", c.prefix)).await.unwrap();
+        assert!(
+            !objects.iter().any(|o| o.key.contains(run)),
+            "{run}: no staged object: {:?}",
+            objects.iter().map(|o| &o.key).collect::<Vec<_>>()
+        );
+        assert!(s3
+            .list_multipart(&format!("{}/", c.prefix))
+            .await
+            .unwrap()
+            .is_empty());
+    }
     c.plan = good;
-    c.sync(&c.runner(|_| {}), "vals", "chcut-2").await.unwrap();
+    c.sync(&c.runner(|_| {}), "vals", "chcut-4").await.unwrap();
     assert_matches(&c, &data).await;
     c.finish().await;
 }

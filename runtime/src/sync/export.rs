@@ -1,6 +1,7 @@
 //! The export pass: ClickHouse -> S3 multipart (and COPY in the one-pass mode), and COPY from S3.
 
 use super::*;
+use crate::warehouse::{Answer, AnswerError};
 
 impl Job<'_> {
     /// Abort multipart uploads a killed run left under this sync's prefix.
@@ -148,16 +149,28 @@ async fn produce(
     staged: mpsc::Sender<Bytes>,
     copy: Option<mpsc::Sender<Bytes>>,
 ) -> Result<Exported, Fail> {
-    let mut cursor = ch
+    let cursor = ch
         .query_raw(select)
         .with_setting("query_id", qid)
         .fetch_bytes(format)
         .map_err(|e| ch_err("export", e))?;
+    let mut answer = Answer::new(cursor);
     let mut out = Exported::default();
     let mut last = b'\n';
-    while let Some(chunk) = cursor.next().await.map_err(|e| match e {
-        // ClickHouse reports an error raised after the first block by cutting the answer.
-        clickhouse::error::Error::Network(_) if out.bytes > 0 => ch_err(
+    while let Some(chunk) = answer.next().await.map_err(|e| match e {
+        // An error raised after the 200: ClickHouse writes it into the body (found by
+        // `Answer`, or by the crate) and cuts the answer. Nothing of it was passed on.
+        AnswerError::Exception(m) if out.bytes > 0 => other(format!(
+            "clickhouse: export: ClickHouse failed after sending {} rows (query_id `{qid}`); \
+                 nothing of this answer is loaded: {}",
+            out.rows,
+            redact_url(m.trim())
+        )),
+        AnswerError::Exception(m) => other(format!(
+            "clickhouse: export: ClickHouse failed (query_id `{qid}`): {}",
+            redact_url(m.trim())
+        )),
+        AnswerError::Client(e @ clickhouse::error::Error::Network(_)) if out.bytes > 0 => ch_err(
             &format!(
                 "export: the answer stopped after {} rows (ClickHouse failed during the query, \
                  or the connection broke; its system.query_log has query_id `{qid}`)",
@@ -165,7 +178,7 @@ async fn produce(
             ),
             e,
         ),
-        e => ch_err("export", e),
+        AnswerError::Client(e) => ch_err(&format!("export (query_id `{qid}`)"), e),
     })? {
         if chunk.is_empty() {
             continue;

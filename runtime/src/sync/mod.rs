@@ -354,11 +354,14 @@ async fn ch_text(
 ) -> Result<String, clickhouse::error::Error> {
     ctx.queries.begin(query_id);
     let r = async {
-        let mut cursor = ch
+        let cursor = ch
             .query_raw(sql)
             .with_setting("query_id", query_id)
             .fetch_bytes("TabSeparated")?;
-        cursor.collect().await
+        crate::warehouse::Answer::new(cursor)
+            .collect()
+            .await
+            .map_err(crate::warehouse::AnswerError::into_client_error)
     }
     .await;
     ctx.queries.end(query_id);
