@@ -472,8 +472,10 @@ impl Job<'_> {
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
         let pg = connect(&self.pg_url, &self.sync.name, &self.sync.postgres.schema).await?;
-        // Refuse before the export what the swap could not carry (the swap checks again).
-        uncarried(&pg, &self.live()).await?;
+        // Refuse before the export what the swap would lose; carry the rest (catalog.rs).
+        let (load, live) = (&self.sync.postgres, self.live());
+        let staging = qualified(&load.schema, &load.new_table);
+        let carry = catalog::inspect(&pg, &live, &staging, &load.prepare, &load.finish).await?;
         self.pg = Some(pg);
         let load = &self.sync.postgres;
         for sql in &load.prepare {
@@ -529,6 +531,9 @@ impl Job<'_> {
         let t1 = Instant::now();
         for sql in &load.finish {
             self.exec(sql, "finish").await?;
+        }
+        for sql in carry.statements(&staging) {
+            self.exec(&sql, "carry from the live table").await?; // before the swap's lock
         }
         let finish_time = t1.elapsed();
         info!(sync = %self.sync.name, secs = finish_time.as_secs_f64(), "staging table finished (logged, indexed, analyzed)");

@@ -24,7 +24,7 @@ impl Job<'_> {
         ))
         .await
         .map_err(|e| pg_err("lock the live table", &e))?;
-        uncarried(&tx, &live).await?;
+        uncarried(&tx, &live, &new).await?;
         // Comments on the table and on the columns the new table has too.
         let comments: Vec<String> = tx
             .query(COMMENTS_SQL, &[&live, &new])
