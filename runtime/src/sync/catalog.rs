@@ -12,9 +12,10 @@
 //!   UNIQUE and EXCLUDE constraints (their names are taken by the live table until the swap,
 //!   and `ON CONFLICT ON CONSTRAINT` in the app would break on a plain index), extended
 //!   statistics (same name clash, and they would be empty until the next ANALYZE), partitions
-//!   and inheritance, columns the sync does not declare (never dropped silently), and what
-//!   cannot follow a table replaced wholesale: triggers, foreign keys, row security, rules,
-//!   publications.
+//!   and inheritance, columns the sync does not declare (never dropped silently), defaults
+//!   other than the declared one (one on a sequence owned by the live table would break the
+//!   backup's drop), identity and generated columns, and what cannot follow a table replaced
+//!   wholesale: triggers, foreign keys, row security, rules, publications.
 //!
 //! The table's grants, comments, views and materialized views are carried by the swap itself.
 
@@ -212,6 +213,19 @@ async fn differences(
                 format!("declare `column {} type={}` in the sync (with `export=#false` if ClickHouse does not have it), or drop the column from {live}", kdl(&name), kdl(&detail)),
                 None,
             ),
+            "default" => (
+                format!("default {detail} of column {name}, which the sync {}", match &extra {
+                    Some(declared) => format!("declares as {declared}"),
+                    None => "does not declare".into(),
+                }),
+                format!("declare it on the column in the sync (`default=\"{}\"`, which also fills the NULLs ClickHouse sends), or drop it (`ALTER TABLE {live} ALTER COLUMN {} DROP DEFAULT`): a default that is not the declared one is lost at the swap, and one on a sequence of the live table would break when the backup is dropped", detail.replace('"', "\\\""), pg_ident(&name)),
+                None,
+            ),
+            "identity" | "generated" => (
+                format!("column {name} is {}", if kind == "identity" { "an identity column" } else { "generated" }),
+                format!("a sync loads every column from ClickHouse or from its declared default: drop the {} (`ALTER TABLE {live} ALTER COLUMN {} DROP {}`)", if kind == "identity" { "identity" } else { "generation expression" }, pg_ident(&name), if kind == "identity" { "IDENTITY" } else { "EXPRESSION" }),
+                None,
+            ),
             "index" => {
                 let help = match cols {
                     Some(cols) if flag == Some(true) && !cols.is_empty() => format!(
@@ -349,6 +363,18 @@ UNION ALL SELECT 'column', a.attname::text, format_type(a.atttypid, a.atttypmod)
   FROM t, pg_attribute a WHERE a.attrelid = t.live AND a.attnum > 0 AND NOT a.attisdropped \
   AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = t.new AND b.attname = a.attname \
                   AND b.attnum > 0 AND NOT b.attisdropped) \
+UNION ALL SELECT CASE WHEN a.attidentity <> '' THEN 'identity' WHEN a.attgenerated <> '' \
+    THEN 'generated' ELSE 'default' END, a.attname::text, \
+  coalesce(pg_get_expr(d.adbin, d.adrelid), ''), \
+  (SELECT pg_get_expr(e.adbin, e.adrelid) FROM pg_attrdef e WHERE e.adrelid = b.attrelid AND e.adnum = b.attnum), \
+  NULL, NULL \
+  FROM t, pg_attribute a JOIN pg_attribute b ON b.attname = a.attname \
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+  WHERE a.attrelid = t.live AND b.attrelid = t.new AND a.attnum > 0 AND NOT a.attisdropped \
+    AND b.attnum > 0 AND NOT b.attisdropped \
+    AND (a.attidentity <> '' OR a.attgenerated <> '' OR (d.oid IS NOT NULL AND pg_get_expr(d.adbin, d.adrelid) \
+         IS DISTINCT FROM (SELECT pg_get_expr(e.adbin, e.adrelid) FROM pg_attrdef e \
+                           WHERE e.adrelid = b.attrelid AND e.adnum = b.attnum))) \
 UNION ALL SELECT 'index', ic.relname::text, x.def, NULL, \
   CASE WHEN x.sig = CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END \
          || 'USING btree (' || array_to_string(c.quoted, ', ') || ')' THEN c.names END, \
