@@ -218,7 +218,12 @@ async fn a_row_that_breaks_a_carried_constraint_fails_the_sync_before_the_swap()
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("contains null values"), "{err}");
+    assert!(
+        err.contains("stir::sync_live_table: the new rows break what the live table requires")
+            && err.contains("contains null values")
+            && err.contains("help: "),
+        "{err}"
+    );
     assert!(!c.pg_exists("cat__stir_new").await, "no staging table left");
     assert_eq!(oid(&c).await, before, "the live table is not replaced");
     assert_eq!(c.pg_digest("cat").await, digest);

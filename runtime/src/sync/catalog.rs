@@ -22,7 +22,7 @@
 use super::*;
 
 /// What to apply to the staging table so that it has what the live table has.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub(super) struct Carry {
     /// `ALTER TABLE` actions, applied in one statement: one scan validates them all.
     alter: Vec<String>,
@@ -33,19 +33,34 @@ pub(super) struct Carry {
 }
 
 impl Carry {
-    /// The statements that carry it all to `staging` (a qualified name).
-    pub(super) fn statements(&self, staging: &str) -> Vec<String> {
-        let mut out = Vec::new();
+    /// Apply it to `staging` (a qualified name). A new row that breaks a carried NOT NULL or
+    /// CHECK fails here, before the swap.
+    pub(super) async fn apply(&self, pg: &Client, staging: &str) -> Result<(), Fail> {
         if !self.alter.is_empty() {
-            out.push(format!("ALTER TABLE {staging} {}", self.alter.join(", ")));
+            let sql = format!("ALTER TABLE {staging} {}", self.alter.join(", "));
+            pg.batch_execute(&sql).await.map_err(|e| {
+                other(format!(
+                    "{CODE}: the new rows break what the live table requires ({}): {}; refusing the swap (the live table stays)\n\
+                     help: fix the rows in ClickHouse, or fill them with the column's `default=` or remove them with `delete-where` in the sync, or drop the constraint from the live table",
+                    self.alter.join(", "),
+                    pg_message(&e)
+                ))
+            })?;
         }
-        for (what, to) in &self.grants {
-            out.push(format!("GRANT {what} ON {staging} {to}"));
+        let grants = self
+            .grants
+            .iter()
+            .map(|(what, to)| format!("GRANT {what} ON {staging} {to}"));
+        let owner = self
+            .owner
+            .iter()
+            .map(|o| format!("ALTER TABLE {staging} OWNER TO {o}"));
+        for sql in grants.chain(owner) {
+            pg.batch_execute(&sql)
+                .await
+                .map_err(|e| pg_err(&format!("carry `{sql}` from the live table"), &e))?;
         }
-        if let Some(owner) = &self.owner {
-            out.push(format!("ALTER TABLE {staging} OWNER TO {owner}"));
-        }
-        out
+        Ok(())
     }
 }
 

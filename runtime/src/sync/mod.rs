@@ -532,9 +532,7 @@ impl Job<'_> {
         for sql in &load.finish {
             self.exec(sql, "finish").await?;
         }
-        for sql in carry.statements(&staging) {
-            self.exec(&sql, "carry from the live table").await?; // before the swap's lock
-        }
+        carry.apply(self.pg()?, &staging).await?; // before the swap's lock
         let finish_time = t1.elapsed();
         info!(sync = %self.sync.name, secs = finish_time.as_secs_f64(), "staging table finished (logged, indexed, analyzed)");
         let new_rows = self.count(&load.count_new).await?;
