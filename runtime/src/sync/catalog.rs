@@ -14,8 +14,9 @@
 //!   statistics (same name clash, and they would be empty until the next ANALYZE), partitions
 //!   and inheritance, columns the sync does not declare (never dropped silently), defaults
 //!   other than the declared one (one on a sequence owned by the live table would break the
-//!   backup's drop), identity and generated columns, and what cannot follow a table replaced
-//!   wholesale: triggers, foreign keys, row security, rules, publications.
+//!   backup's drop), identity and generated columns, a column collation (the sync cannot
+//!   declare one), and what cannot follow a table replaced wholesale: triggers, foreign keys,
+//!   row security, rules, publications.
 //!
 //! The table's grants, comments, views and materialized views are carried by the swap itself.
 
@@ -241,6 +242,11 @@ async fn differences(
                 format!("a sync loads every column from ClickHouse or from its declared default: drop the {} (`ALTER TABLE {live} ALTER COLUMN {} DROP {}`)", if kind == "identity" { "identity" } else { "generation expression" }, pg_ident(&name), if kind == "identity" { "IDENTITY" } else { "EXPRESSION" }),
                 None,
             ),
+            "collation" => (
+                format!("collation {detail} of column {name}"),
+                format!("the sync creates its columns with the database's default collation, so sorting and comparing {name} would change: drop the collation from {live} (`ALTER TABLE {live} ALTER COLUMN {} TYPE … COLLATE \"default\"`), or sync into a table of its own", pg_ident(&name)),
+                None,
+            ),
             "index" => {
                 let help = match cols {
                     Some(cols) if flag == Some(true) && !cols.is_empty() => format!(
@@ -390,6 +396,12 @@ UNION ALL SELECT CASE WHEN a.attidentity <> '' THEN 'identity' WHEN a.attgenerat
     AND (a.attidentity <> '' OR a.attgenerated <> '' OR (d.oid IS NOT NULL AND pg_get_expr(d.adbin, d.adrelid) \
          IS DISTINCT FROM (SELECT pg_get_expr(e.adbin, e.adrelid) FROM pg_attrdef e \
                            WHERE e.adrelid = b.attrelid AND e.adnum = b.attnum))) \
+UNION ALL SELECT 'collation', a.attname::text, \
+  (SELECT format('%I.%I', n.nspname, co.collname) FROM pg_collation co \
+   JOIN pg_namespace n ON n.oid = co.collnamespace WHERE co.oid = a.attcollation), NULL, NULL, NULL \
+  FROM t, pg_attribute a JOIN pg_attribute b ON b.attname = a.attname \
+  WHERE a.attrelid = t.live AND b.attrelid = t.new AND a.attnum > 0 AND NOT a.attisdropped \
+    AND b.attnum > 0 AND NOT b.attisdropped AND a.attcollation <> b.attcollation \
 UNION ALL SELECT 'index', ic.relname::text, x.def, NULL, \
   CASE WHEN x.sig = CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END \
          || 'USING btree (' || array_to_string(c.quoted, ', ') || ')' THEN c.names END, \
