@@ -268,7 +268,7 @@ async fn what_cannot_be_carried_is_refused_before_the_export_in_one_message() {
         "stir::sync_live_table",
         "refusing before the export",
         "column legacy (integer), which the sync does not declare",
-        "help: declare `column legacy type=integer` in the sync (with `export=#false` if ClickHouse does not have it), or drop the column",
+        "help: declare `column legacy type=int4` in the sync (with `export=#false` if ClickHouse does not have it), or drop the column",
         "index cat_by_s (",
         "help: declare `index s id` in the sync",
         "index cat_lower (",

@@ -226,7 +226,7 @@ async fn differences(
             ),
             "column" => (
                 format!("column {name} ({detail}), which the sync does not declare"),
-                format!("declare `column {} type={}` in the sync (with `export=#false` if ClickHouse does not have it), or drop the column from {live}", kdl(&name), kdl(&detail)),
+                declare_column(&name, &detail, live),
                 None,
             ),
             "default" => (
@@ -322,6 +322,20 @@ async fn differences(
         out.push(Difference { what, help, action });
     }
     Ok(out)
+}
+
+/// How to keep an undeclared live column: declare it, when a sync can hold its type.
+fn declare_column(name: &str, pg_type: &str, live: &str) -> String {
+    match stir::manifest::normalize_pg_type(pg_type) {
+        Some(t) => format!(
+            "declare `column {} type={}` in the sync (with `export=#false` if ClickHouse does not have it), or drop the column from {live}",
+            kdl(name),
+            kdl(&t)
+        ),
+        None => format!(
+            "a sync cannot declare a column of type {pg_type}: drop the column from {live}, or keep it in a table of its own joined on the key"
+        ),
+    }
 }
 
 /// A name or value as KDL writes it: bare when it can be, quoted otherwise.
@@ -448,3 +462,20 @@ UNION ALL SELECT 'grant', a.attname::text, g.privilege_type, \
                     AND b.attname = a.attname AND h.grantee = g.grantee \
                     AND h.privilege_type = g.privilege_type AND h.is_grantable >= g.is_grantable) \
 ORDER BY 1, 2";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undeclared_column_gets_a_declaration_the_manifest_accepts() {
+        let live = "\"s\".\"t\"";
+        assert!(declare_column("legacy", "integer", live)
+            .starts_with("declare `column legacy type=int4` in the sync"));
+        assert!(declare_column("Old Name", "character varying(20)[]", live)
+            .starts_with(r#"declare `column "Old Name" type="varchar(20)[]"` in the sync"#));
+        assert!(declare_column("ip", "inet", live)
+            .starts_with("a sync cannot declare a column of type inet: drop the column"));
+        assert_eq!(kdl(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+}
