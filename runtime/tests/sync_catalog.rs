@@ -146,7 +146,7 @@ async fn constraints_column_grants_options_and_owner_are_carried() {
         "GRANT stir_test_cat_owner TO stir; GRANT CREATE, USAGE ON SCHEMA {s} TO stir_test_cat_owner; \
          ALTER TABLE {s}.cat ALTER COLUMN s SET NOT NULL, ADD CONSTRAINT cat_s_short CHECK (length(s) < 100), \
            SET (fillfactor = 70, autovacuum_enabled = false, toast.autovacuum_enabled = false); \
-         GRANT SELECT (s) ON {s}.cat TO stir_test_cat_reader; \
+         GRANT SELECT (s) ON {s}.cat TO stir_test_cat_reader; GRANT INSERT ON {s}.cat TO stir_test_cat_reader; \
          GRANT UPDATE (d) ON {s}.cat TO stir_test_cat_reader WITH GRANT OPTION; \
          ALTER TABLE {s}.cat OWNER TO stir_test_cat_owner"
     ))
@@ -197,6 +197,13 @@ async fn constraints_column_grants_options_and_owner_are_carried() {
     )
     .await;
     assert_eq!(owner, "stir_test_cat_owner");
+    // The swap's own table grants still follow onto a table the runtime's role does not own.
+    let table_grants: Vec<String> = one(
+        &c,
+        &format!("SELECT ARRAY(SELECT g.privilege_type || ' ' || pg_get_userbyid(g.grantee) FROM pg_class, aclexplode(relacl) g WHERE oid = {t} AND g.grantee <> relowner)"),
+    )
+    .await;
+    assert_eq!(table_grants, ["INSERT stir_test_cat_reader"]);
     // And it holds the synced rows.
     assert_eq!(c.pg_count("cat").await, 300);
     c.finish().await;
