@@ -597,8 +597,11 @@ impl Job<'_> {
         // first, and staging tables of killed runs are dropped.
         self.finish_interrupted_swap().await?;
         self.drop_leftover_staging().await?;
-        // Refuse before the export what the swap could not carry (the swap checks again).
-        uncarried(self.pg()?, &self.live()).await?;
+        // Refuse before the export what the swap would lose; carry the rest (catalog.rs).
+        let (load, live) = (&self.sync.postgres, self.live());
+        let staging = qualified(&load.schema, &load.new_table);
+        let carry =
+            catalog::inspect(self.pg()?, &live, &staging, &load.prepare, &load.finish).await?;
         self.prepared = true;
         let load = &self.sync.postgres;
         for sql in &load.prepare {
@@ -663,6 +666,7 @@ impl Job<'_> {
                 self.runner.failpoint(Failpoint::InFinish).await?;
             }
         }
+        carry.apply(self.pg()?, &staging).await?; // before the swap's lock
         let finish_time = t1.elapsed();
         info!(sync = %self.sync.name, secs = finish_time.as_secs_f64(), "staging table finished (logged, indexed, analyzed)");
         let new_rows = self.count(&load.count_new).await?;

@@ -222,7 +222,7 @@ impl Job<'_> {
                 )));
             }
         }
-        uncarried(&tx, &live).await?;
+        uncarried(&tx, &live, &new).await?;
         // Comments on the table and on the columns the new table has too.
         let comments: Vec<String> = tx
             .query(COMMENTS_SQL, &[&live, &new])
