@@ -166,7 +166,9 @@ pub fn error_causes(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn redact_url(url: &str) -> String {
     match url.find("://") {
         Some(scheme_end) => redact_uri(url, scheme_end),
-        None => redact_key_values(url),
+        None if url.contains('=') => redact_key_values(url),
+        // Neither a URL nor key=value: a host name or the like, nothing to hide.
+        None => url.to_string(),
     }
 }
 

@@ -164,11 +164,11 @@ async fn produce(
             "clickhouse: export: ClickHouse failed after sending {} rows (query_id `{qid}`); \
                  nothing of this answer is loaded: {}",
             out.rows,
-            redact_url(m.trim())
+            redact_text(m.trim())
         )),
         AnswerError::Exception(m) => other(format!(
             "clickhouse: export: ClickHouse failed (query_id `{qid}`): {}",
-            redact_url(m.trim())
+            redact_text(m.trim())
         )),
         AnswerError::Client(e @ clickhouse::error::Error::Network(_)) if out.bytes > 0 => ch_err(
             &format!(
