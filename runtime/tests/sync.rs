@@ -442,7 +442,7 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(idx, ["vals__d_idx", "vals__key", "vals__lc_b_idx"]);
-    assert!(!c.pg_exists("vals__stir_new").await);
+    assert!(c.staging_tables("vals").await.is_empty());
     assert!(!c.pg_exists("vals__stir_old").await);
     let logged: String =
         c.pg.query_one(
