@@ -530,6 +530,35 @@ mod tests {
         assert!(Plan::from_json_for_review(&v1).is_err());
     }
 
+    /// A version-3 plan (no `allow_empty`, no `lock_timeout_ms`) is reviewable, read as what
+    /// version 3 did: empty results swapped in, no lock timeout.
+    #[test]
+    fn version_3_syncs_read_as_allowing_empty_without_lock_timeout() {
+        let mut v: Value = serde_json::from_str(&tiny().to_json()).unwrap();
+        let sync = serde_json::json!({
+            "name": "s", "from": "m", "s3_prefix": "p/s/", "max_shrink_pct": null,
+            "keep_backup": false,
+            "clickhouse": {"select": "SELECT 1", "format": "TabSeparated", "columns": []},
+            "postgres": {
+                "schema": "app", "table": "t", "new_table": "t__stir_new",
+                "old_table": "t__stir_old", "prepare": [], "copy": "", "transform": [],
+                "finish": [], "live_exists": "", "count_new": "", "count_live": "",
+                "swap": [], "drop_old": [], "cleanup": []
+            }
+        });
+        v["syncs"] = Value::Array(vec![sync]);
+        v["format_version"] = 3.into();
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(matches!(
+            Plan::from_json(&old),
+            Err(PlanError::UnknownVersion { found: 3, .. })
+        ));
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert!(read.syncs[0].allow_empty);
+        assert_eq!(read.syncs[0].lock_timeout_ms, 0);
+    }
+
     #[test]
     fn refuses_edits_versions_and_garbage() {
         let text = tiny().to_json();
