@@ -18,7 +18,9 @@
 //! 4. **Transform** (defaults, enrich, delete-where) and **finish** (SET LOGGED, indexes,
 //!    VACUUM (ANALYZE)).
 //! 5. **Guards**: rows in the file = rows COPY loaded (= `count()` in ClickHouse when the table
-//!    did not change during the export); `max-shrink` against the live table.
+//!    did not change during the export); `max-shrink` against the live table, and no empty
+//!    result over a live table with rows unless `allow-empty` (`check_shrink`). The staging
+//!    names are this run's: the plan's `{run}` token bound to `run_tag(run_id)`.
 //! 6. **Swap** in one transaction: the plan's renames (live -> `__stir_old`, new -> live),
 //!    plus the live table's grants copied to the new one and every view on the live table
 //!    recreated (`CREATE OR REPLACE VIEW`, options kept) so it reads the new table;
