@@ -537,34 +537,14 @@ fn sync_plan(
         .clone();
     let to = s.to.as_ref().ok_or_else(|| incomplete("to"))?.text.clone();
 
-    // Indexes: built on the staging table under a per-run name, renamed to `<to>__<suffix>` by
-    // the swap, so live names stay stable and never collide with another run's.
-    let mut indexes: Vec<(String, bool, Vec<String>)> = Vec::new();
-    if !s.key.is_empty() {
-        indexes.push((
-            "key".into(),
-            true,
-            s.key.iter().map(|k| k.text.clone()).collect(),
-        ));
-    }
-    for ix in &s.indexes {
-        let cols: Vec<String> = ix.columns.iter().map(|c| c.text.clone()).collect();
-        let suffix = format!(
-            "{}_{}",
-            cols.join("_"),
-            if ix.unique { "uidx" } else { "idx" }
-        );
-        if !indexes
-            .iter()
-            .any(|(n, u, c)| *n == suffix || (*u == ix.unique && *c == cols))
-        {
-            indexes.push((suffix, ix.unique, cols));
-        }
-    }
-    let suffixes: Vec<String> = indexes.iter().map(|(n, _, _)| n.clone()).collect();
-    let names = sync_names(&to, &suffixes);
+    // The staging names carry the run token: each run loads its own table.
+    let SyncNames {
+        staging: new_name,
+        backup: old_name,
+        ..
+    } = sync_names(&to, &[]);
     let q = |t: &str| format!("{}.{}", pg_ident(schema), pg_ident(t));
-    let (live, new, old) = (q(&to), q(&names.staging), q(&names.backup));
+    let (live, new, old) = (q(&to), q(&new_name), q(&old_name));
 
     // ClickHouse side: the exported columns, in declaration order.
     let exported: Vec<&manifest::Column> = s.columns.iter().filter(|c| c.export).collect();
@@ -659,8 +639,34 @@ fn sync_plan(
         ));
     }
 
+    // Indexes: built on the staging table under a per-run name, renamed to `<to>__<suffix>` by
+    // the swap, so live names stay stable and never collide with another run's.
+    let mut indexes: Vec<(String, bool, Vec<String>)> = Vec::new();
+    if !s.key.is_empty() {
+        indexes.push((
+            "key".into(),
+            true,
+            s.key.iter().map(|k| k.text.clone()).collect(),
+        ));
+    }
+    for ix in &s.indexes {
+        let cols: Vec<String> = ix.columns.iter().map(|c| c.text.clone()).collect();
+        let suffix = format!(
+            "{}_{}",
+            cols.join("_"),
+            if ix.unique { "uidx" } else { "idx" }
+        );
+        if !indexes
+            .iter()
+            .any(|(n, u, c)| *n == suffix || (*u == ix.unique && *c == cols))
+        {
+            indexes.push((suffix, ix.unique, cols));
+        }
+    }
+    let suffixes: Vec<String> = indexes.iter().map(|(n, _, _)| n.clone()).collect();
+    let index_names = sync_names(&to, &suffixes).indexes;
     let mut finish = vec![format!("ALTER TABLE {new} SET LOGGED")];
-    for ((_, unique, cols), n) in indexes.iter().zip(&names.indexes) {
+    for ((_, unique, cols), n) in indexes.iter().zip(&index_names) {
         let cols: Vec<String> = cols.iter().map(|c| pg_ident(c)).collect();
         finish.push(format!(
             "CREATE {}INDEX {} ON {new} ({})",
@@ -678,10 +684,10 @@ fn sync_plan(
         format!("DROP TABLE IF EXISTS {old}"),
         format!(
             "ALTER TABLE IF EXISTS {live} RENAME TO {}",
-            pg_ident(&names.backup)
+            pg_ident(&old_name)
         ),
     ];
-    for n in &names.indexes {
+    for n in &index_names {
         swap.push(format!(
             "ALTER INDEX IF EXISTS {} RENAME TO {}",
             q(&n.live),
@@ -689,7 +695,7 @@ fn sync_plan(
         ));
     }
     swap.push(format!("ALTER TABLE {new} RENAME TO {}", pg_ident(&to)));
-    for n in &names.indexes {
+    for n in &index_names {
         swap.push(format!(
             "ALTER INDEX {} RENAME TO {}",
             q(&n.staging),
@@ -718,8 +724,8 @@ fn sync_plan(
         postgres: plan::SyncLoad {
             schema: schema.to_string(),
             table: to.clone(),
-            new_table: names.staging.clone(),
-            old_table: names.backup.clone(),
+            new_table: new_name,
+            old_table: old_name,
             prepare,
             copy,
             transform,
