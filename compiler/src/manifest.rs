@@ -225,9 +225,22 @@ pub struct Sync {
     pub enrich: Vec<Spanned<String>>,
     pub delete_where: Vec<Spanned<String>>,
     pub indexes: Vec<Index>,
-    /// Largest allowed loss of rows against the live table, in percent.
+    /// Largest allowed loss of rows against the live table, in percent; `None`: `max-shrink
+    /// none`, any loss but to empty (see `allow_empty`).
     pub max_shrink_pct: Option<f64>,
+    /// An empty result may replace a live table that has rows.
+    pub allow_empty: bool,
+    /// How long the swap waits for its lock on the live table, in seconds.
+    pub lock_timeout_secs: u64,
 }
+
+/// `max-shrink` when a sync does not say: a lost half is a broken upstream more often than news.
+pub const DEFAULT_MAX_SHRINK_PCT: f64 = 50.0;
+/// `lock-timeout` when a sync does not say: readers of the live table queue behind a swap that
+/// waits for its lock, so it waits briefly and retries rather than stall the app.
+pub const DEFAULT_LOCK_TIMEOUT_SECS: u64 = 5;
+/// The longest `lock-timeout`: every reader of the table may queue this long behind the swap.
+pub const MAX_LOCK_TIMEOUT_SECS: u64 = 3600;
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -839,10 +852,26 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
 }
 
 fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
-    let p = cx.props(node, &["from", "to", "keep-backup"]);
+    let p = cx.props(
+        node,
+        &["from", "to", "keep-backup", "allow-empty", "lock-timeout"],
+    );
     let name = cx.name_arg(node, NameKind::Name)?;
     let from = cx.ident_prop(&p, "from");
-    let to = cx.ident_prop(&p, "to");
+    let mut to = cx.ident_prop(&p, "to");
+    if let Some(t) = to.take_if(|t| t.text.contains("__stir_")) {
+        // Such a name could be another sync's staging table or backup, which the swap drops.
+        cx.err(
+            "stir::invalid_value",
+            t.span,
+            format!(
+                "`{}` holds `__stir_`, which marks the tables stir makes for itself",
+                t.text
+            ),
+        )
+        .label("reserved for stir")
+        .help("name the PostgreSQL table without `__stir_`");
+    }
     for key in ["from", "to"] {
         if !p.contains_key(key) {
             cx.missing(
@@ -862,8 +891,23 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
         enrich: Vec::new(),
         delete_where: Vec::new(),
         indexes: Vec::new(),
-        max_shrink_pct: None,
+        max_shrink_pct: Some(DEFAULT_MAX_SHRINK_PCT),
+        allow_empty: cx.bool_prop(&p, "allow-empty").unwrap_or(false),
+        lock_timeout_secs: DEFAULT_LOCK_TIMEOUT_SECS,
     };
+    match cx.duration_prop(&p, "lock-timeout") {
+        Some(secs) if (1..=MAX_LOCK_TIMEOUT_SECS).contains(&secs) => sync.lock_timeout_secs = secs,
+        Some(_) => {
+            cx.err(
+                "stir::invalid_value",
+                entry_span(p["lock-timeout"]),
+                "`lock-timeout` takes a duration from 1s to 1h",
+            )
+            .label("out of range")
+            .help("PostgreSQL reads zero as `wait forever`, and every reader of the table queues behind a waiting swap: write e.g. `lock-timeout=\"5s\"`");
+        }
+        None => {}
+    }
     for child in children(node) {
         match child.name().value() {
             "key" => {
@@ -961,23 +1005,25 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
                 cx.props(child, &[]);
                 let a = args(child);
                 let parsed = a.first().and_then(|e| match e.value() {
+                    KdlValue::String(s) if s == "none" => Some(None),
                     KdlValue::String(s) => s
                         .strip_suffix('%')
-                        .and_then(|n| n.trim().parse::<f64>().ok()),
+                        .and_then(|n| n.trim().parse::<f64>().ok())
+                        .map(Some),
                     _ => None,
                 });
                 match parsed {
-                    Some(pct) if a.len() == 1 && (0.0..=100.0).contains(&pct) => {
-                        sync.max_shrink_pct = Some(pct)
+                    Some(pct) if a.len() == 1 && pct.is_none_or(|p| (0.0..=100.0).contains(&p)) => {
+                        sync.max_shrink_pct = pct
                     }
                     _ => {
                         cx.err(
                             "stir::invalid_value",
                             node_span(child),
-                            "`max-shrink` takes a percentage between 0% and 100%",
+                            "`max-shrink` takes a percentage between 0% and 100%, or `none`",
                         )
                         .label("not a percentage")
-                        .help("write it as `max-shrink \"10%\"`");
+                        .help("write it as `max-shrink \"10%\"` (the default is 50%), or `max-shrink none` to allow any loss but an empty table");
                     }
                 }
             }
@@ -1277,6 +1323,24 @@ impl Cx<'_> {
             NameKind::Name => is_name(s),
             NameKind::Sql => is_sql_ident(s),
         };
+        if !ok
+            && matches!(kind, NameKind::Sql)
+            && s.get(..63).is_some_and(is_sql_ident)
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            // PostgreSQL would cut it to 63 bytes without a word, and then two names (or a
+            // table and the staging copy stir makes of it) could silently become one.
+            self.err(
+                "stir::invalid_value",
+                span.clone(),
+                format!("`{s}` is {} bytes long; SQL names are at most 63", s.len()),
+            )
+            .label("longer than 63 bytes")
+            .help(
+                "shorten the name to 63 bytes or fewer: PostgreSQL silently truncates longer names",
+            );
+            return None;
+        }
         if !ok {
             let help = match kind {
                 NameKind::Name => "use letters, digits, `_` and `-`, starting with a letter or `_`",
@@ -1760,6 +1824,48 @@ mod tests {
             std::path::Path::new("."),
             &|_| Err(std::io::Error::other("no files")),
         )
+    }
+
+    /// The sync guard properties: defaults, explicit values and opt-outs.
+    #[test]
+    fn sync_guards_defaults_and_opt_outs() {
+        let sync = |body: &str| {
+            let c = compile_staging(&format!("sync s from=m to=t {body}"));
+            let errors: Vec<String> = c
+                .findings
+                .iter()
+                .filter(|f| f.code == "stir::invalid_value")
+                .map(|f| f.message.clone())
+                .collect();
+            (c.manifest.syncs.into_iter().next().unwrap(), errors)
+        };
+        let (s, e) = sync("{ column id type=int8; }");
+        assert_eq!(
+            (s.max_shrink_pct, s.allow_empty, s.lock_timeout_secs),
+            (Some(50.0), false, 5)
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let (s, e) = sync("allow-empty=#true lock-timeout=\"2m\" { max-shrink none; }");
+        assert_eq!(
+            (s.max_shrink_pct, s.allow_empty, s.lock_timeout_secs),
+            (None, true, 120)
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let (s, _) = sync("{ max-shrink \"none\"; }");
+        assert_eq!(s.max_shrink_pct, None);
+        let (s, _) = sync("{ max-shrink \"10%\"; }");
+        assert_eq!(s.max_shrink_pct, Some(10.0));
+        for bad in [
+            "lock-timeout=\"0s\"",
+            "lock-timeout=\"2h\"",
+            "lock-timeout=5",
+            "{ max-shrink nothing; }",
+            "{ max-shrink \"101%\"; }",
+            "allow-empty=yes",
+        ] {
+            let (_, e) = sync(bad);
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        }
     }
 
     #[test]

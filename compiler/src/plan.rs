@@ -16,11 +16,26 @@ use sha2::{Digest, Sha256};
 pub use crate::manifest::{Materialized, NotifyOn};
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The oldest plan `stir plan --diff` still reviews against: every version since only added
-/// fields whose absence reads as the old behaviour (3 added `staging.keep`; absent = all).
+/// fields whose absence reads as the old behaviour (3 added `staging.keep`, absent = all; 4
+/// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit).
 pub const OLDEST_REVIEWABLE_VERSION: u32 = 2;
+
+/// Stands in a sync's staging names (`postgres.new_table` and the names in its statements)
+/// for the run's tag, so two runs never share a staging table. It always ends a quoted
+/// identifier (`..{run}"`), which is the only place [`SyncLoad::for_run`] replaces it.
+pub const RUN_TOKEN: &str = "{run}";
+
+/// Bytes a bound [`RUN_TOKEN`] takes: the length of [`run_tag`].
+pub const RUN_TAG_LEN: usize = 8;
+
+/// The tag that replaces [`RUN_TOKEN`] for one run: 8 lowercase hex characters of the sha256
+/// of the run id (short, so names stay within PostgreSQL's 63 bytes; any run id is safe).
+pub fn run_tag(run_id: &str) -> String {
+    sha256_hex(run_id.as_bytes())[..RUN_TAG_LEN].to_string()
+}
 
 /// Why a plan cannot be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
@@ -201,9 +216,21 @@ pub struct Sync {
     /// S3 key prefix for this sync's files: `<staging prefix>/<sync name>/`.
     pub s3_prefix: String,
     /// Refuse the swap when the new table has lost more than this percentage of the live
-    /// table's rows.
+    /// table's rows; `null` (`max-shrink none`): any loss but to empty.
     pub max_shrink_pct: Option<f64>,
+    /// An empty new table may replace a live table that has rows (otherwise refused, even
+    /// with `max_shrink_pct` null).
+    #[serde(default = "absent_allow_empty")]
+    pub allow_empty: bool,
+    /// How long the swap waits for its lock on the live table (PostgreSQL `lock_timeout`).
+    #[serde(default)]
+    pub lock_timeout_ms: u64,
     pub keep_backup: bool,
+}
+
+/// A plan before version 4 swapped empty results in.
+fn absent_allow_empty() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,6 +285,33 @@ pub struct SyncLoad {
     pub drop_old: Vec<String>,
     /// After a failure: drop the staging table.
     pub cleanup: Vec<String>,
+}
+
+impl SyncLoad {
+    /// This load for one run: [`RUN_TOKEN`] replaced by `tag` ([`run_tag`]) in `new_table` and
+    /// at the end of every quoted identifier of every statement.
+    pub fn for_run(&self, tag: &str) -> SyncLoad {
+        let quoted = format!("{RUN_TOKEN}\"");
+        let bound = format!("{tag}\"");
+        let bind = |sql: &String| sql.replace(&quoted, &bound);
+        let all = |list: &[String]| list.iter().map(bind).collect::<Vec<_>>();
+        SyncLoad {
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            new_table: self.new_table.replace(RUN_TOKEN, tag),
+            old_table: self.old_table.clone(),
+            prepare: all(&self.prepare),
+            copy: bind(&self.copy),
+            transform: all(&self.transform),
+            finish: all(&self.finish),
+            live_exists: bind(&self.live_exists),
+            count_new: bind(&self.count_new),
+            count_live: bind(&self.count_live),
+            swap: all(&self.swap),
+            drop_old: all(&self.drop_old),
+            cleanup: all(&self.cleanup),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -476,6 +530,35 @@ mod tests {
         assert!(Plan::from_json_for_review(&v1).is_err());
     }
 
+    /// A version-3 plan (no `allow_empty`, no `lock_timeout_ms`) is reviewable, read as what
+    /// version 3 did: empty results swapped in, no lock timeout.
+    #[test]
+    fn version_3_syncs_read_as_allowing_empty_without_lock_timeout() {
+        let mut v: Value = serde_json::from_str(&tiny().to_json()).unwrap();
+        let sync = serde_json::json!({
+            "name": "s", "from": "m", "s3_prefix": "p/s/", "max_shrink_pct": null,
+            "keep_backup": false,
+            "clickhouse": {"select": "SELECT 1", "format": "TabSeparated", "columns": []},
+            "postgres": {
+                "schema": "app", "table": "t", "new_table": "t__stir_new",
+                "old_table": "t__stir_old", "prepare": [], "copy": "", "transform": [],
+                "finish": [], "live_exists": "", "count_new": "", "count_live": "",
+                "swap": [], "drop_old": [], "cleanup": []
+            }
+        });
+        v["syncs"] = Value::Array(vec![sync]);
+        v["format_version"] = 3.into();
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(matches!(
+            Plan::from_json(&old),
+            Err(PlanError::UnknownVersion { found: 3, .. })
+        ));
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert!(read.syncs[0].allow_empty);
+        assert_eq!(read.syncs[0].lock_timeout_ms, 0);
+    }
+
     #[test]
     fn refuses_edits_versions_and_garbage() {
         let text = tiny().to_json();
@@ -488,10 +571,10 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 3", "\"format_version\": 4");
+        let newer = text.replace("\"format_version\": 4", "\"format_version\": 5");
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 4 is newer than this stir-runtime (supports 3); upgrade stir-runtime"
+            "plan format version 5 is newer than this stir-runtime (supports 4); upgrade stir-runtime"
         );
         for garbage in [
             "",
@@ -502,10 +585,60 @@ mod tests {
             "{\"format_version\": 1}",
             "{\"format_version\": 2}",
             "{\"format_version\": 3}",
+            "{\"format_version\": 4}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {
             assert!(Plan::from_json(garbage).is_err(), "{garbage:?}");
         }
+    }
+
+    #[test]
+    fn run_tags_are_8_hex_chars_and_differ_by_run() {
+        let a = run_tag("dbt_daily-20260101T001500000Z-a1");
+        assert_eq!(a.len(), RUN_TAG_LEN);
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(a, run_tag("dbt_daily-20260101T001500000Z-a1"));
+        assert_ne!(a, run_tag("dbt_daily-20260101T001500000Z-a2"));
+        assert_eq!(run_tag("").len(), RUN_TAG_LEN);
+    }
+
+    /// The token is bound in names only: a user's literal `{run}` in an enrich stays as written.
+    #[test]
+    fn for_run_binds_the_staging_names_only() {
+        let n = "\"s\".\"t__stir_new_{run}\"";
+        let load = SyncLoad {
+            schema: "s".into(),
+            table: "t".into(),
+            new_table: "t__stir_new_{run}".into(),
+            old_table: "t__stir_old".into(),
+            prepare: vec![format!("CREATE UNLOGGED TABLE {n} (a int)")],
+            copy: format!("COPY {n} (a) FROM STDIN"),
+            transform: vec![format!("UPDATE {n} SET a = length('{{run}}')")],
+            finish: vec![format!(
+                "CREATE INDEX \"t__a_idx__stir_new_{{run}}\" ON {n} (a)"
+            )],
+            live_exists: "SELECT true".into(),
+            count_new: format!("SELECT count(*) FROM {n}"),
+            count_live: "SELECT count(*) FROM \"s\".\"t\"".into(),
+            swap: vec![format!("ALTER TABLE {n} RENAME TO \"t\"")],
+            drop_old: vec![],
+            cleanup: vec![format!("DROP TABLE IF EXISTS {n}")],
+        };
+        let b = load.for_run("0123abcd");
+        assert_eq!(b.new_table, "t__stir_new_0123abcd");
+        assert_eq!(b.copy, "COPY \"s\".\"t__stir_new_0123abcd\" (a) FROM STDIN");
+        assert_eq!(
+            b.transform,
+            ["UPDATE \"s\".\"t__stir_new_0123abcd\" SET a = length('{run}')"]
+        );
+        assert_eq!(
+            b.finish,
+            ["CREATE INDEX \"t__a_idx__stir_new_0123abcd\" ON \"s\".\"t__stir_new_0123abcd\" (a)"]
+        );
+        let text = serde_json::to_string(&b).unwrap();
+        assert_eq!(text.matches("{run}").count(), 1, "{text}");
     }
 }

@@ -399,17 +399,69 @@ fn pg_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// An index name no longer than PostgreSQL's 63 bytes: long names keep a prefix and a hash.
-fn pg_name(name: &str) -> String {
-    if name.len() <= 63 {
-        return name.to_string();
+/// `head` followed by `tail`, in at most PostgreSQL's 63 bytes once a [`plan::RUN_TOKEN`] in
+/// `tail` is bound. A name that would be longer keeps a prefix of `head`, then `_` and 8 hex
+/// characters of `head`'s sha256, then the whole `tail`: the tail (the name's role) survives,
+/// and two heads stay apart. PostgreSQL would cut the name instead, and `t__stir_new` and
+/// `t__stir_old` of a long `t` would become one table.
+pub fn pg_fit(head: &str, tail: &str) -> String {
+    let tail_len = match tail.contains(plan::RUN_TOKEN) {
+        true => tail.len() - plan::RUN_TOKEN.len() + plan::RUN_TAG_LEN,
+        false => tail.len(),
+    };
+    if head.len() + tail_len <= 63 {
+        return format!("{head}{tail}");
     }
-    let hash = &plan::sha256_hex(name.as_bytes())[..8];
-    let mut cut = 54;
-    while !name.is_char_boundary(cut) {
+    let hash = &plan::sha256_hex(head.as_bytes())[..8];
+    let mut cut = 63usize.saturating_sub(tail_len + 1 + hash.len());
+    while !head.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}_{hash}", &name[..cut])
+    format!("{}_{hash}{tail}", &head[..cut])
+}
+
+/// The role of a staging name: [`plan::RUN_TOKEN`] is bound to the run's tag by the runtime.
+const STAGING_TAIL: &str = "__stir_new_{run}";
+const BACKUP_TAIL: &str = "__stir_old";
+
+/// Every PostgreSQL name a sync to `to` generates besides `to` itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncNames {
+    /// The per-run staging table (holds [`plan::RUN_TOKEN`]).
+    pub staging: String,
+    /// The backup the swap renames the live table to.
+    pub backup: String,
+    /// Per index, in the order given.
+    pub indexes: Vec<IndexNames>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexNames {
+    /// On the live table (the names stir has always used, so existing indexes are found).
+    pub live: String,
+    /// On the staging table (holds [`plan::RUN_TOKEN`]).
+    pub staging: String,
+    /// On the backup.
+    pub backup: String,
+}
+
+/// The names of a sync to `to` with indexes called `index_suffixes` (`key`, `month_idx`, ...).
+pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
+    SyncNames {
+        staging: pg_fit(to, STAGING_TAIL),
+        backup: pg_fit(to, BACKUP_TAIL),
+        indexes: index_suffixes
+            .iter()
+            .map(|suffix| {
+                let head = format!("{to}__{suffix}");
+                IndexNames {
+                    live: pg_fit(&head, ""),
+                    staging: pg_fit(&head, STAGING_TAIL),
+                    backup: pg_fit(&head, BACKUP_TAIL),
+                }
+            })
+            .collect(),
+    }
 }
 
 /// ClickHouse type families a PostgreSQL column accepts (empty: any).
@@ -484,8 +536,13 @@ fn sync_plan(
         .text
         .clone();
     let to = s.to.as_ref().ok_or_else(|| incomplete("to"))?.text.clone();
-    let new_name = format!("{to}__stir_new");
-    let old_name = format!("{to}__stir_old");
+
+    // The staging names carry the run token: each run loads its own table.
+    let SyncNames {
+        staging: new_name,
+        backup: old_name,
+        ..
+    } = sync_names(&to, &[]);
     let q = |t: &str| format!("{}.{}", pg_ident(schema), pg_ident(t));
     let (live, new, old) = (q(&to), q(&new_name), q(&old_name));
 
@@ -582,8 +639,8 @@ fn sync_plan(
         ));
     }
 
-    // Indexes: built on the staging table under `<to>__stir_new__<suffix>`, renamed to
-    // `<to>__<suffix>` by the swap, so names stay stable and never collide with the live ones.
+    // Indexes: built on the staging table under a per-run name, renamed to `<to>__<suffix>` by
+    // the swap, so live names stay stable and never collide with another run's.
     let mut indexes: Vec<(String, bool, Vec<String>)> = Vec::new();
     if !s.key.is_empty() {
         indexes.push((
@@ -606,13 +663,15 @@ fn sync_plan(
             indexes.push((suffix, ix.unique, cols));
         }
     }
+    let suffixes: Vec<String> = indexes.iter().map(|(n, _, _)| n.clone()).collect();
+    let index_names = sync_names(&to, &suffixes).indexes;
     let mut finish = vec![format!("ALTER TABLE {new} SET LOGGED")];
-    for (suffix, unique, cols) in &indexes {
+    for ((_, unique, cols), n) in indexes.iter().zip(&index_names) {
         let cols: Vec<String> = cols.iter().map(|c| pg_ident(c)).collect();
         finish.push(format!(
             "CREATE {}INDEX {} ON {new} ({})",
             if *unique { "UNIQUE " } else { "" },
-            pg_ident(&pg_name(&format!("{new_name}__{suffix}"))),
+            pg_ident(&n.staging),
             cols.join(", ")
         ));
     }
@@ -628,19 +687,19 @@ fn sync_plan(
             pg_ident(&old_name)
         ),
     ];
-    for (suffix, _, _) in &indexes {
+    for n in &index_names {
         swap.push(format!(
             "ALTER INDEX IF EXISTS {} RENAME TO {}",
-            q(&pg_name(&format!("{to}__{suffix}"))),
-            pg_ident(&pg_name(&format!("{old_name}__{suffix}")))
+            q(&n.live),
+            pg_ident(&n.backup)
         ));
     }
     swap.push(format!("ALTER TABLE {new} RENAME TO {}", pg_ident(&to)));
-    for (suffix, _, _) in &indexes {
+    for n in &index_names {
         swap.push(format!(
             "ALTER INDEX {} RENAME TO {}",
-            q(&pg_name(&format!("{new_name}__{suffix}"))),
-            pg_ident(&pg_name(&format!("{to}__{suffix}")))
+            q(&n.staging),
+            pg_ident(&n.live)
         ));
     }
     let drop_old = if s.keep_backup {
@@ -680,6 +739,8 @@ fn sync_plan(
         },
         s3_prefix,
         max_shrink_pct: s.max_shrink_pct,
+        allow_empty: s.allow_empty,
+        lock_timeout_ms: s.lock_timeout_secs * 1000,
         keep_backup: s.keep_backup,
     })
 }
@@ -799,8 +860,21 @@ mod tests {
         assert_eq!(pg_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(trim_sql("\n select 1 ;\n;\n"), "select 1");
         let long = "x".repeat(70);
-        assert_eq!(pg_name(&long).len(), 63);
-        assert_ne!(pg_name(&long), pg_name(&format!("{long}y")));
+        assert_eq!(pg_fit(&long, "").len(), 63);
+        assert_ne!(pg_fit(&long, ""), pg_fit(&format!("{long}y"), ""));
+        // Names that fit are kept as they are: live index names of earlier plans still match.
+        assert_eq!(pg_fit("vals__key", ""), "vals__key");
+        assert_eq!(pg_fit("vals", "__stir_new_{run}"), "vals__stir_new_{run}");
+        // 44 bytes + the tail bound to 8 hex chars is 63; one more byte is shortened.
+        let t44 = "t".repeat(44);
+        assert_eq!(
+            pg_fit(&t44, "__stir_new_{run}"),
+            format!("{t44}__stir_new_{{run}}")
+        );
+        let t45 = "t".repeat(45);
+        let n = pg_fit(&t45, "__stir_new_{run}");
+        assert_eq!(n.len() - "{run}".len() + 8, 63, "{n}");
+        assert!(n.ends_with("__stir_new_{run}"), "{n}");
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "postgres.schema",
             "postgres.table",
             "max_shrink_pct",
+            "allow_empty",
+            "lock_timeout_ms",
             "keep_backup",
             "s3_prefix",
             "clickhouse.select",

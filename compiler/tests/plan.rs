@@ -641,3 +641,204 @@ fn golden_plan_validates_against_the_schema() {
     validate(&schema, &schema, &extra, "plan", &mut errors);
     assert_eq!(errors.len(), 1, "{errors:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL names a sync generates: within 63 bytes, distinct, per run.
+
+/// Every double-quoted identifier in `sql`.
+fn quoted_identifiers(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find('"') {
+        let mut name = String::new();
+        let mut tail = &rest[start + 1..];
+        loop {
+            let end = tail.find('"').expect("a closed identifier");
+            name.push_str(&tail[..end]);
+            tail = &tail[end + 1..];
+            match tail.strip_prefix('"') {
+                Some(t) => {
+                    name.push('"');
+                    tail = t;
+                }
+                None => break,
+            }
+        }
+        out.push(name);
+        rest = tail;
+    }
+    out
+}
+
+/// The relation names (tables and indexes) of a bound sync load: every quoted identifier of
+/// its statements but the schema's and the columns'.
+fn relation_names(
+    load: &stir::plan::SyncLoad,
+    columns: &[&str],
+) -> std::collections::BTreeSet<String> {
+    load.prepare
+        .iter()
+        .chain(&load.finish)
+        .chain(&load.swap)
+        .chain(&load.cleanup)
+        .chain(&load.drop_old)
+        .flat_map(|s| quoted_identifiers(s))
+        .filter(|n| *n != load.schema && !columns.contains(&n.as_str()))
+        .collect()
+}
+
+/// For a `to` of every length from 1 to 63 bytes, the plan's names, bound for two runs: every
+/// identifier fits PostgreSQL's 63 bytes (so none is truncated), the live table, its staging
+/// table, its backup and the three indexes of each are 12 distinct names, and the two runs'
+/// staging names differ. Fails on a planner that appends `__stir_new`/`__stir_old` and lets
+/// PostgreSQL cut the result (56+ bytes: staging and backup became one name).
+#[test]
+fn sync_names_fit_and_differ_for_every_to_length() {
+    let s = Scratch::new("names");
+    let dir = s.copy_base("base");
+    let manifest = dir.join("stir.kdl");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let columns = [
+        "customer_id",
+        "name",
+        "revenue",
+        "orders",
+        "tags",
+        "profile",
+        "segment",
+    ];
+    let (tag_a, tag_b) = (stir::plan::run_tag("run-a"), stir::plan::run_tag("run-b"));
+    assert_ne!(tag_a, tag_b);
+    for n in 1..=63 {
+        let to: String = "top_customers_".chars().cycle().take(n).collect();
+        std::fs::write(
+            &manifest,
+            original.replacen("to=top_customers", &format!("to={to}"), 1),
+        )
+        .unwrap();
+        let compiled = stir::compile_path(&manifest).unwrap();
+        let plan = stir::planner::build(&compiled).unwrap();
+        let load = &plan.syncs[0].postgres;
+        assert_eq!(load.table, to);
+        let (a, b) = (load.for_run(&tag_a), load.for_run(&tag_b));
+        for bound in [&a, &b] {
+            let names = relation_names(bound, &columns);
+            for name in &names {
+                assert!(
+                    name.len() <= 63,
+                    "to of {n} bytes: `{name}` is {} bytes",
+                    name.len()
+                );
+                assert!(
+                    !name.contains("{run}"),
+                    "to of {n} bytes: `{name}` is unbound"
+                );
+            }
+            assert_eq!(names.len(), 12, "to of {n} bytes: {names:#?}");
+            for name in [&bound.table, &bound.new_table, &bound.old_table] {
+                assert!(
+                    names.contains(name),
+                    "to of {n} bytes: `{name}` not in {names:#?}"
+                );
+            }
+        }
+        let staging = |l: &stir::plan::SyncLoad, tag: &str| -> Vec<String> {
+            relation_names(l, &columns)
+                .into_iter()
+                .filter(|x| x.contains(tag))
+                .collect()
+        };
+        let (sa, sb) = (staging(&a, &tag_a), staging(&b, &tag_b));
+        assert_eq!(
+            sa.len(),
+            4,
+            "to of {n} bytes: the staging table and its 3 indexes"
+        );
+        assert!(sa.contains(&a.new_table) && sb.contains(&b.new_table));
+        let others = relation_names(&a, &columns);
+        for x in &sb {
+            assert!(
+                !others.contains(x),
+                "to of {n} bytes: `{x}` is in both runs"
+            );
+        }
+    }
+}
+
+mod names_props {
+    use proptest::prelude::*;
+    use stir::plan::{run_tag, RUN_TOKEN};
+    use stir::planner::sync_names;
+
+    /// A name of exactly `len` bytes from ASCII and 2-, 3- and 4-byte characters.
+    fn name_of_len(len: usize, pick: &[char]) -> String {
+        let mut s = String::new();
+        for c in pick.iter().cycle().take(len * 2) {
+            if s.len() + c.len_utf8() <= len {
+                s.push(*c);
+            }
+        }
+        while s.len() < len {
+            s.push('x');
+        }
+        s
+    }
+
+    fn chars() -> impl Strategy<Value = Vec<char>> {
+        prop::collection::vec(
+            prop_oneof![
+                Just('a'),
+                Just('Z'),
+                Just('_'),
+                Just('7'),
+                Just('é'),
+                Just('日'),
+                Just('🎉')
+            ],
+            1..64,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Bound for two runs, every name a sync to `to` generates is at most 63 bytes, all of
+        /// them and `to` are pairwise distinct, and no staging name of one run is a name of
+        /// the other.
+        #[test]
+        fn generated_names_fit_are_distinct_and_per_run(
+            len in 1usize..=63,
+            pick in chars(),
+            index_columns in prop::collection::btree_set("[a-z_]{1,63}", 0..4),
+            runs in ("[a-z0-9-]{1,40}", "[a-z0-9-]{1,40}").prop_filter("two runs", |(a, b)| a != b),
+        ) {
+            let to = name_of_len(len, &pick);
+            prop_assert_eq!(to.len(), len);
+            let mut suffixes = vec!["key".to_string()];
+            suffixes.extend(index_columns.iter().map(|c| format!("{c}_idx")));
+            let names = sync_names(&to, &suffixes);
+            let bind = |tag: &str| -> Vec<String> {
+                let mut all = vec![to.clone(), names.staging.replace(RUN_TOKEN, tag), names.backup.clone()];
+                for ix in &names.indexes {
+                    all.push(ix.live.clone());
+                    all.push(ix.staging.replace(RUN_TOKEN, tag));
+                    all.push(ix.backup.clone());
+                }
+                all
+            };
+            let (ta, tb) = (run_tag(&runs.0), run_tag(&runs.1));
+            let (a, b) = (bind(&ta), bind(&tb));
+            for n in a.iter().chain(&b) {
+                prop_assert!(n.len() <= 63, "`{}` is {} bytes", n, n.len());
+            }
+            let distinct: std::collections::BTreeSet<&String> = a.iter().collect();
+            prop_assert_eq!(distinct.len(), a.len(), "{:#?}", a);
+            if ta != tb {
+                let staging_b = [&b[1]].into_iter().chain(b.iter().skip(4).step_by(3));
+                for s in staging_b {
+                    prop_assert!(!a.contains(s), "`{}` is a name of both runs", s);
+                }
+            }
+        }
+    }
+}

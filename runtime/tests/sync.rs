@@ -444,7 +444,7 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(idx, ["vals__d_idx", "vals__key", "vals__lc_b_idx"]);
-    assert!(!c.pg_exists("vals__stir_new").await);
+    assert!(c.staging_tables("vals").await.is_empty());
     assert!(!c.pg_exists("vals__stir_old").await);
     let logged: String =
         c.pg.query_one(
@@ -1733,5 +1733,107 @@ async fn a_dropped_sync_cancels_its_statement_on_the_server() {
     c.sync(&c.runner(|_| {}), "vals", "stmtdrop-2")
         .await
         .unwrap();
+    c.finish().await;
+}
+
+/// A 30 s analyst query on the live table never freezes the app: the swap asks for its lock
+/// with `lock-timeout` (300 ms here), gives up without blocking anyone and tries again with
+/// backoff. Readers answer within 1 s throughout; a run whose window ends first fails cleanly
+/// with the table unchanged, one whose window allows swaps after the long query ends; no
+/// session of stir is left waiting afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_reader_never_freezes_other_readers_during_a_sync() {
+    let (mut c, data) = live_case("longread", 1000).await;
+    Arc::make_mut(&mut c.plan)
+        .syncs
+        .iter_mut()
+        .find(|s| s.name == "vals")
+        .unwrap()
+        .lock_timeout_ms = 300;
+    let live = c.table("vals");
+    let url = c.env["STIR_POSTGRES_URL"].clone();
+    // App readers: one query every 100 ms, each timed, until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers = {
+        let (stop, url, live) = (stop.clone(), url.clone(), live.clone());
+        tokio::spawn(async move {
+            let pg = harness::pg_connect(&url).await;
+            let mut worst = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = std::time::Instant::now();
+                pg.query_one(&format!("SELECT count(*) FROM {live}"), &[])
+                    .await
+                    .unwrap();
+                worst = worst.max(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            worst
+        })
+    };
+    // A long reader: its transaction holds the table for `hold`.
+    let long_reader = |hold: Duration| {
+        let (url, live) = (url.clone(), live.clone());
+        async move {
+            let mut pg = harness::pg_connect(&url).await;
+            let tx = pg.transaction().await.unwrap();
+            tx.query_one(&format!("SELECT count(*) FROM {live}"), &[])
+                .await
+                .unwrap();
+            tokio::time::sleep(hold).await;
+            tx.commit().await.unwrap();
+        }
+    };
+    use stir_runtime::step::StepRunner;
+    let runner = c.runner(|_| {});
+
+    // A window that ends while the long reader still holds the table: a clean failure.
+    let before = c.pg_digest("vals").await;
+    insert(&c, &rows(1000, 1200)).await;
+    c.build_models().await;
+    let held = tokio::spawn(long_reader(Duration::from_secs(12)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ctx = c.ctx(c.config.clone());
+    ctx.deadline = Some(tokio::time::Instant::now() + Duration::from_secs(8));
+    let err = runner
+        .run_sync(&ctx, "vals", "longread-1")
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("expected failure: {err}");
+    assert!(err.contains("gave up after"), "{err}");
+    assert_eq!(
+        c.pg_digest("vals").await,
+        before,
+        "the live table is unchanged"
+    );
+    held.await.unwrap();
+
+    // A window that outlasts a 30 s reader: the swap happens after it ends.
+    let held = tokio::spawn(long_reader(Duration::from_secs(30)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    ctx.deadline = Some(tokio::time::Instant::now() + Duration::from_secs(90));
+    runner.run_sync(&ctx, "vals", "longread-2").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(25),
+        "the swap waited for the long reader ({:?})",
+        started.elapsed()
+    );
+    held.await.unwrap();
+    let all: Vec<Row> = data.iter().cloned().chain(rows(1000, 1200)).collect();
+    assert_matches(&c, &all).await;
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = readers.await.unwrap();
+    eprintln!("slowest app read during the syncs: {worst:?}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "an app read waited {worst:?}"
+    );
+    assert_eq!(
+        sync_backends(&c).await,
+        (0, 0),
+        "no session of stir is left"
+    );
     c.finish().await;
 }

@@ -123,7 +123,10 @@ async fn refused(c: &Case, run: &str) -> String {
         staged.iter().all(|o| !o.key.contains(run)),
         "nothing exported: {staged:?}"
     );
-    assert!(!c.pg_exists("cat__stir_new").await, "no staging table left");
+    assert!(
+        c.staging_tables("cat").await.is_empty(),
+        "no staging table left"
+    );
     assert_eq!(oid(c).await, oid_before, "the live table is not replaced");
     assert_eq!(
         c.pg_digest("cat").await,
@@ -231,7 +234,10 @@ async fn a_row_that_breaks_a_carried_constraint_fails_the_sync_before_the_swap()
             && err.contains("help: "),
         "{err}"
     );
-    assert!(!c.pg_exists("cat__stir_new").await, "no staging table left");
+    assert!(
+        c.staging_tables("cat").await.is_empty(),
+        "no staging table left"
+    );
     assert_eq!(oid(&c).await, before, "the live table is not replaced");
     assert_eq!(c.pg_digest("cat").await, digest);
     let not_null: bool = one(
@@ -357,7 +363,10 @@ async fn what_appears_during_the_sync_is_refused_under_the_swaps_lock() {
     let sync = c.sync(&runner, "cat", "drift-1");
     let meddle = async {
         // The staging table exists once the live table has been read.
-        while !c.pg_exists("cat__stir_new").await {
+        for _ in 0..1200 {
+            if !c.staging_tables("cat").await.is_empty() {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         c.pg.batch_execute(&format!(

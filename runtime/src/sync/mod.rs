@@ -18,7 +18,9 @@
 //! 4. **Transform** (defaults, enrich, delete-where) and **finish** (SET LOGGED, indexes,
 //!    VACUUM (ANALYZE)).
 //! 5. **Guards**: rows in the file = rows COPY loaded (= `count()` in ClickHouse when the table
-//!    did not change during the export); `max-shrink` against the live table.
+//!    did not change during the export); `max-shrink` against the live table, and no empty
+//!    result over a live table with rows unless `allow-empty` (`check_shrink`). The staging
+//!    names are this run's: the plan's `{run}` token bound to `run_tag(run_id)`.
 //! 6. **Swap** in one transaction: the plan's renames (live -> `__stir_old`, new -> live),
 //!    plus the live table's grants copied to the new one and every view on the live table
 //!    recreated (`CREATE OR REPLACE VIEW`, options kept) so it reads the new table;
@@ -423,6 +425,11 @@ impl Runner {
         let plan = ctx.plan.clone();
         let Some(sync) = plan.syncs.iter().find(|s| s.name == name) else {
             return Err(StepError::Other(format!("no sync `{name}` in the plan")));
+        };
+        // This run's own staging names: another run of the sync never touches them.
+        let sync = &Sync {
+            postgres: sync.postgres.for_run(&stir::plan::run_tag(run_id)),
+            ..sync.clone()
         };
         let Some(staging) = plan.staging.as_ref() else {
             return Err(StepError::Other(format!(
@@ -987,19 +994,31 @@ async fn connect(url: &str, sync: &str, run_id: &str, schema: &str) -> Result<Cl
     Ok(client)
 }
 
-/// Refuse a new table that lost more than `max_shrink_pct` of the live table's rows.
+/// Refuse a new table that lost more than `max_shrink_pct` of the live table's rows, or that is
+/// empty while the live table has rows; `allow_empty` lets an empty one through.
 fn check_shrink(sync: &Sync, new_rows: u64, live_rows: u64) -> Result<(), String> {
+    if new_rows >= live_rows {
+        return Ok(());
+    }
+    let table = format!("{}.{}", sync.postgres.schema, sync.postgres.table);
+    // An empty result is its own decision: `allow-empty` says it is expected, whatever the
+    // max-shrink; without it, not even `max-shrink none` lets it through.
+    if new_rows == 0 {
+        if sync.allow_empty {
+            return Ok(());
+        }
+        return Err(format!(
+            "refusing the swap: the new table has 0 rows, the live `{table}` has {live_rows}; if an empty table is right, set `allow-empty=#true` on the sync"
+        ));
+    }
     let Some(max) = sync.max_shrink_pct else {
         return Ok(());
     };
-    if live_rows == 0 || new_rows >= live_rows {
-        return Ok(());
-    }
     let lost = (live_rows - new_rows) as f64 * 100.0 / live_rows as f64;
     if lost > max {
         return Err(format!(
-            "refusing the swap: the new table has {new_rows} rows, the live `{}.{}` has {live_rows} ({lost:.1}% fewer; max-shrink is {max}%)",
-            sync.postgres.schema, sync.postgres.table
+            "refusing the swap: the new table has {new_rows} rows, the live `{table}` has {live_rows} ({lost:.1}% fewer; max-shrink is {max}%); if the loss is expected, raise the sync's `max-shrink` (e.g. `max-shrink \"{}%\"`) or set `max-shrink none`",
+            lost.ceil()
         ));
     }
     Ok(())
@@ -1088,5 +1107,76 @@ mod tests {
             "dbt_daily-20260101T001500000Z-a1"
         );
         assert_eq!(key_safe("a/b c"), "a_b_c");
+    }
+
+    fn guarded(max_shrink_pct: Option<f64>, allow_empty: bool) -> Sync {
+        let load = stir::plan::SyncLoad {
+            schema: "app".into(),
+            table: "vals".into(),
+            new_table: "vals__stir_new_{run}".into(),
+            old_table: "vals__stir_old".into(),
+            prepare: vec![],
+            copy: String::new(),
+            transform: vec![],
+            finish: vec![],
+            live_exists: String::new(),
+            count_new: String::new(),
+            count_live: String::new(),
+            swap: vec![],
+            drop_old: vec![],
+            cleanup: vec![],
+        };
+        Sync {
+            name: "vals".into(),
+            from: "mart_values".into(),
+            clickhouse: stir::plan::SyncExport {
+                select: String::new(),
+                format: "TabSeparated".into(),
+                columns: vec![],
+            },
+            postgres: load,
+            s3_prefix: "p/vals/".into(),
+            max_shrink_pct,
+            allow_empty,
+            lock_timeout_ms: 5000,
+            keep_backup: false,
+        }
+    }
+
+    #[test]
+    fn shrink_guard_refuses_big_losses_and_empty_results() {
+        let default = guarded(Some(50.0), false);
+        // 60% lost: refused, with both counts, the table and the fix.
+        let e = check_shrink(&default, 400, 1000).unwrap_err();
+        assert!(
+            e.contains("has 400 rows") && e.contains("`app.vals` has 1000"),
+            "{e}"
+        );
+        assert!(
+            e.contains("max-shrink is 50%") && e.contains("max-shrink \"60%\""),
+            "{e}"
+        );
+        // Exactly 50% lost, growth and equality pass.
+        assert!(check_shrink(&default, 500, 1000).is_ok());
+        assert!(check_shrink(&default, 1000, 1000).is_ok());
+        assert!(check_shrink(&default, 2000, 1000).is_ok());
+        // Empty over rows: refused, naming allow-empty; empty over empty passes.
+        let e = check_shrink(&default, 0, 3).unwrap_err();
+        assert!(
+            e.contains("0 rows") && e.contains("has 3") && e.contains("allow-empty=#true"),
+            "{e}"
+        );
+        assert!(check_shrink(&default, 0, 0).is_ok());
+        // max-shrink none: any loss but to empty.
+        let none = guarded(None, false);
+        assert!(check_shrink(&none, 1, 1000).is_ok());
+        assert!(check_shrink(&none, 0, 1000)
+            .unwrap_err()
+            .contains("allow-empty"));
+        // allow-empty lets an empty result through even under a max-shrink.
+        assert!(check_shrink(&guarded(Some(50.0), true), 0, 1000).is_ok());
+        assert!(check_shrink(&guarded(None, true), 0, 1000).is_ok());
+        // allow-empty does not lift max-shrink for a non-empty result.
+        assert!(check_shrink(&guarded(Some(50.0), true), 1, 1000).is_err());
     }
 }

@@ -70,9 +70,12 @@ fn lock_err(what: &str, e: &tokio_postgres::Error) -> Fail {
 }
 
 impl Job<'_> {
+    /// The sync's `lock-timeout`; never 0, which PostgreSQL reads as "wait forever".
     fn lock_timeout_ms(&self) -> u64 {
-        // TODO(merge): the plan's `lock-timeout`.
-        5000
+        match self.sync.lock_timeout_ms {
+            0 => 5000,
+            ms => ms,
+        }
     }
 
     /// After a `Busy`: wait with backoff, or give up when another try would not fit the

@@ -1,0 +1,236 @@
+//! The sync's row-count guards and generated PostgreSQL names, against the real test servers:
+//! a result that lost too much of the live table, or an empty one, is refused and the live table
+//! stays as it was; a target name near PostgreSQL's 63-byte limit still swaps.
+//!
+//! Needs `scripts/servers.sh up` and `eval "$(scripts/servers.sh env)"`; without that
+//! environment every test here fails and says so.
+
+#[path = "fixtures/sync/harness.rs"]
+mod harness;
+
+use harness::Case;
+
+const LONG: &str = "guard_long_target_name_to_test_the_identifier_limit_xxxxxxxx";
+
+/// Make the exported model hold `n` rows (`id`, `big = id * mult`), built as a run would.
+async fn source_rows(c: &Case, n: u64, mult: u64) {
+    c.ch(&format!(
+        "CREATE TABLE IF NOT EXISTS {}.overflow_src (id UInt64, big UInt64) ENGINE = MergeTree ORDER BY id",
+        c.src
+    ))
+    .await;
+    c.ch(&format!("TRUNCATE TABLE {}.overflow_src", c.src))
+        .await;
+    if n > 0 {
+        c.ch(&format!(
+            "INSERT INTO {}.overflow_src SELECT number, number * {mult} FROM numbers({n})",
+            c.src
+        ))
+        .await;
+    }
+    let model = c.plan.model("mart_overflow").expect("the fixture's model");
+    for sql in &model.build {
+        c.ch(sql).await;
+    }
+}
+
+/// A case whose `to` table is live with `n` rows, synced once by `sync`.
+async fn live(name: &str, sync: &str, n: u64) -> Case {
+    let c = Case::new(name).await;
+    source_rows(&c, n, 1).await;
+    c.sync(&c.runner(|_| {}), sync, &format!("{name}-setup"))
+        .await
+        .unwrap();
+    c
+}
+
+/// Run `sync` and answer its error, which it must have.
+async fn refusal(c: &Case, sync: &str, run_id: &str) -> String {
+    let err = c
+        .sync(&c.runner(|_| {}), sync, run_id)
+        .await
+        .expect_err("the sync must be refused")
+        .to_string();
+    eprintln!("expected failure: {err}");
+    err
+}
+
+/// The live table's row count and `sum(big)`, as a reader of the app would check it.
+async fn content(c: &Case, to: &str) -> (i64, String) {
+    let row =
+        c.pg.query_one(
+            &format!(
+                "SELECT count(*), coalesce(sum(big), 0)::text FROM {}.\"{to}\"",
+                c.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Nothing of stir's is left beside the live table `to`: no staging table (this run's or
+/// another's) and no backup; the case's schema holds only `to`.
+async fn assert_no_leftovers(c: &Case, to: &str) {
+    let others: Vec<String> =
+        c.pg.query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname::text <> $2 ORDER BY 1",
+            &[&c.schema, &to],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(others.is_empty(), "left beside `{to}`: {others:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_empty_export_over_a_live_table_with_rows_is_refused() {
+    let c = live("gempty", "guard_default", 100).await;
+    let before = c.pg_digest("guard_default").await;
+    source_rows(&c, 0, 1).await;
+    let err = refusal(&c, "guard_default", "gempty-1").await;
+    assert!(
+        err.contains("the new table has 0 rows")
+            && err.contains(&format!("`{}.guard_default` has 100", c.schema))
+            && err.contains("allow-empty=#true"),
+        "the refusal names both counts, the table and the fix: {err}"
+    );
+    assert_eq!(c.pg_digest("guard_default").await, before, "live unchanged");
+    assert_no_leftovers(&c, "guard_default").await;
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_allow_empty_lets_an_empty_export_replace_the_table() {
+    let c = live("gallow", "guard_allow_empty", 100).await;
+    assert_eq!(content(&c, "guard_allow_empty").await.0, 100);
+    source_rows(&c, 0, 1).await;
+    c.sync(&c.runner(|_| {}), "guard_allow_empty", "gallow-1")
+        .await
+        .unwrap();
+    assert_eq!(content(&c, "guard_allow_empty").await.0, 0);
+    assert_no_leftovers(&c, "guard_allow_empty").await;
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_max_shrink_none_lets_a_shrink_through_but_not_an_empty_result() {
+    let c = live("gnone", "guard_no_shrink", 100).await;
+    // 95% fewer rows: no limit on the loss.
+    source_rows(&c, 5, 3).await;
+    c.sync(&c.runner(|_| {}), "guard_no_shrink", "gnone-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        content(&c, "guard_no_shrink").await,
+        (5, (3 * (1 + 2 + 3 + 4)).to_string())
+    );
+    // But not to empty.
+    let before = c.pg_digest("guard_no_shrink").await;
+    source_rows(&c, 0, 1).await;
+    let err = refusal(&c, "guard_no_shrink", "gnone-2").await;
+    assert!(
+        err.contains("0 rows") && err.contains("has 5") && err.contains("allow-empty=#true"),
+        "{err}"
+    );
+    assert_eq!(
+        c.pg_digest("guard_no_shrink").await,
+        before,
+        "live unchanged"
+    );
+    assert_no_leftovers(&c, "guard_no_shrink").await;
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_default_max_shrink_refuses_a_60_percent_shrink() {
+    let c = live("gshrink", "guard_default", 100).await;
+    let before = c.pg_digest("guard_default").await;
+    source_rows(&c, 40, 2).await;
+    let err = refusal(&c, "guard_default", "gshrink-1").await;
+    assert!(
+        err.contains("the new table has 40 rows")
+            && err.contains(&format!("`{}.guard_default` has 100", c.schema))
+            && err.contains("60.0% fewer; max-shrink is 50%")
+            && err.contains("max-shrink \"60%\""),
+        "the refusal names both counts, the table and the fix: {err}"
+    );
+    assert_eq!(c.pg_digest("guard_default").await, before, "live unchanged");
+    assert_no_leftovers(&c, "guard_default").await;
+    // Half the rows is within the default: swapped in.
+    source_rows(&c, 50, 2).await;
+    c.sync(&c.runner(|_| {}), "guard_default", "gshrink-2")
+        .await
+        .unwrap();
+    assert_eq!(
+        content(&c, "guard_default").await,
+        (50, (2 * 49 * 50 / 2).to_string())
+    );
+    c.finish().await;
+}
+
+/// A 60-byte `to`: `<to>__stir_new` and `<to>__stir_old` were both cut by PostgreSQL to the
+/// same 63 bytes, so the swap dropped the new table and every sync was a silent no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_a_60_byte_target_name_swaps_in_the_new_rows() {
+    assert_eq!(LONG.len(), 60);
+    let c = live("glong", "guard_long_name", 100).await;
+    assert_eq!(content(&c, LONG).await, (100, (99 * 100 / 2).to_string()));
+    source_rows(&c, 120, 7).await;
+    let out = c
+        .sync(&c.runner(|_| {}), "guard_long_name", "glong-1")
+        .await
+        .unwrap();
+    assert_eq!(out.rows, Some(120));
+    assert_eq!(
+        content(&c, LONG).await,
+        (120, (7 * 119 * 120 / 2).to_string()),
+        "the new rows are live"
+    );
+    // The live table has its key and index, and nothing of stir's is left beside it.
+    let indexes: Vec<String> =
+        c.pg.query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY 1",
+            &[&c.schema, &LONG],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(indexes.len(), 2, "{indexes:?}");
+    assert_no_leftovers(&c, LONG).await;
+    c.finish().await;
+}
+
+/// Each run loads its own staging table, `<to>__stir_new_<run_tag(run id)>`, and the next run
+/// drops what a killed one left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_staging_table_is_named_per_run_and_a_killed_ones_is_dropped() {
+    use stir_runtime::sync::Failpoint;
+    let c = live("gperrun", "guard_default", 100).await;
+    source_rows(&c, 90, 1).await;
+    let killed = c.runner(|o| o.failpoint = Some(Failpoint::BeforeSwap));
+    let err = c
+        .sync(&killed, "guard_default", "gperrun-1")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failpoint"), "{err}");
+    let tag = stir::plan::run_tag("gperrun-1");
+    assert_eq!(
+        c.staging_tables("guard_default").await,
+        [format!("guard_default__stir_new_{tag}")],
+        "the killed run left its own staging table"
+    );
+    c.sync(&c.runner(|_| {}), "guard_default", "gperrun-2")
+        .await
+        .unwrap();
+    assert_eq!(content(&c, "guard_default").await.0, 90);
+    assert_no_leftovers(&c, "guard_default").await;
+    c.finish().await;
+}
