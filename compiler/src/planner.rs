@@ -412,26 +412,84 @@ fn pg_name(name: &str) -> String {
     format!("{}_{hash}", &name[..cut])
 }
 
-/// ClickHouse type families a PostgreSQL column accepts (empty: any).
-fn clickhouse_types(pg_type: &str) -> Vec<String> {
+/// What a PostgreSQL column accepts from ClickHouse, as `ExportColumn.clickhouse_types`
+/// entries (empty: any type): a family (`Int` matches `Int64`), an exact name (`Int32`),
+/// `Decimal(p,s)` (a Decimal with at most p-s integer digits and s decimals) or `Decimal(p)`
+/// (at most p digits in all). Only what arrives exactly is listed: a float8 holds integers
+/// up to 2^53, so Int64 is not listed, and `numeric(12,2)` takes no Decimal(18,6). Narrower
+/// integer columns take every integer: COPY refuses a value out of range, loudly, and the
+/// fix a user would reach for in ClickHouse (`toInt32`) wraps around silently. docs/manifest.md
+/// has the table.
+pub fn clickhouse_types(pg_type: &str) -> Vec<String> {
     let base = pg_type.split('(').next().unwrap_or(pg_type);
-    let families: &[&str] = if pg_type.ends_with("[]") {
-        &["Array"]
-    } else {
-        match base {
-            "int2" | "int4" | "int8" => &["Int", "UInt", "Bool"],
-            "float4" | "float8" | "numeric" => &["Float", "Int", "UInt", "Decimal"],
-            "boolean" => &["Bool", "UInt"],
-            "date" => &["Date", "DateTime"],
-            "timestamp" | "timestamptz" => &["DateTime", "Date"],
-            // Exported through toJSONString: Maps, Arrays and Tuples become JSON values.
-            "jsonb" | "json" => &["Map", "Array", "Tuple", "JSON", "Object"],
-            "uuid" => &["UUID", "String", "FixedString"],
-            "bytea" => &["String", "FixedString"],
-            _ => &[],
-        }
+    let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    if pg_type.ends_with("[]") {
+        return list(&["Array"]);
+    }
+    match base {
+        // Bool is converted to 0/1 by the runtime (TabSeparated writes `true`).
+        "int2" | "int4" | "int8" => list(&["Int", "UInt", "Bool"]),
+        "float4" => list(&["Float32", "Int8", "Int16", "UInt8", "UInt16", "Decimal(6)"]),
+        "float8" => list(&[
+            "Float",
+            "Int8",
+            "Int16",
+            "Int32",
+            "UInt8",
+            "UInt16",
+            "UInt32",
+            "Decimal(15)",
+        ]),
+        "numeric" => match numeric_typmod(pg_type) {
+            // Unconstrained numeric stores the decimal text as written, floats included.
+            None => list(&["Float", "Int", "UInt", "Decimal"]),
+            Some((p, s)) => {
+                let mut v: Vec<String> = INT_DIGITS
+                    .iter()
+                    .filter(|(_, digits)| *digits <= p.saturating_sub(s))
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                v.push(format!("Decimal({p},{s})"));
+                v
+            }
+        },
+        "boolean" => list(&["Bool", "UInt"]),
+        "date" => list(&["Date", "DateTime"]),
+        "timestamp" | "timestamptz" => list(&["DateTime", "Date"]),
+        // Exported through toJSONString: Maps, Arrays and Tuples become JSON values.
+        "jsonb" | "json" => list(&["Map", "Array", "Tuple", "JSON", "Object"]),
+        "uuid" => list(&["UUID", "String", "FixedString"]),
+        "bytea" => list(&["String", "FixedString"]),
+        _ => Vec::new(),
+    }
+}
+
+/// The decimal digits of each ClickHouse integer type's largest value.
+const INT_DIGITS: &[(&str, u32)] = &[
+    ("Int8", 3),
+    ("UInt8", 3),
+    ("Int16", 5),
+    ("UInt16", 5),
+    ("Int32", 10),
+    ("UInt32", 10),
+    ("Int64", 19),
+    ("UInt64", 20),
+    ("Int128", 39),
+    ("UInt128", 39),
+    ("Int256", 77),
+    ("UInt256", 78),
+];
+
+/// `numeric(p,s)` -> (p, s); `numeric(p)` -> (p, 0); `numeric` -> None.
+fn numeric_typmod(pg_type: &str) -> Option<(u32, u32)> {
+    let args = pg_type.strip_prefix("numeric(")?.strip_suffix(')')?;
+    let mut it = args.split(',').map(|a| a.trim().parse::<u32>());
+    let p = it.next()?.ok()?;
+    let s = match it.next() {
+        Some(s) => s.ok()?,
+        None => 0,
     };
-    families.iter().map(|s| s.to_string()).collect()
+    Some((p, s))
 }
 
 /// The exported expression: bytea as hex (`\x…`); timestamptz in UTC with its offset; arrays
@@ -801,6 +859,32 @@ mod tests {
         let long = "x".repeat(70);
         assert_eq!(pg_name(&long).len(), 63);
         assert_ne!(pg_name(&long), pg_name(&format!("{long}y")));
+    }
+
+    #[test]
+    fn numeric_columns_accept_what_fits() {
+        assert_eq!(
+            clickhouse_types("numeric(12,2)"),
+            [
+                "Int8",
+                "UInt8",
+                "Int16",
+                "UInt16",
+                "Int32",
+                "UInt32",
+                "Decimal(12,2)"
+            ]
+        );
+        assert_eq!(
+            clickhouse_types("numeric(20)").last().unwrap(),
+            "Decimal(20,0)"
+        );
+        assert!(clickhouse_types("numeric(20)").contains(&"UInt64".to_string()));
+        assert_eq!(
+            clickhouse_types("numeric"),
+            ["Float", "Int", "UInt", "Decimal"]
+        );
+        assert!(!clickhouse_types("float8").contains(&"Int64".to_string()));
     }
 
     #[test]
