@@ -492,6 +492,66 @@ fn numeric_typmod(pg_type: &str) -> Option<(u32, u32)> {
     Some((p, s))
 }
 
+/// Settings of the export SELECT, sorted by name. A server default, a user profile or a
+/// session could otherwise cut the answer short (`max_result_rows` with
+/// `result_overflow_mode='break'`, `limit`, a `break` on a read, sort, set, join, distinct,
+/// transfer or timeout limit, `group_by_overflow_mode='any'`, filters, extremes rows, a
+/// cached answer, skipped shards) or change its text (NULL and Bool spellings, CRLF line
+/// ends, float precision, time zone, date format, JSON quoting in `toJSONString`). The
+/// limits themselves stay the operator's: with `throw` one that is hit fails the export
+/// loudly instead of truncating it.
+const EXPORT_SETTINGS: &[(&str, &str)] = &[
+    ("additional_result_filter", "''"),
+    ("additional_table_filters", "{}"),
+    ("bool_false_representation", "'false'"),
+    ("bool_true_representation", "'true'"),
+    (
+        "date_time_64_output_format_cut_trailing_zeros_align_to_groups_of_thousands",
+        "0",
+    ),
+    ("date_time_output_format", "'simple'"),
+    ("distinct_overflow_mode", "'throw'"),
+    ("extremes", "0"),
+    ("format_tsv_null_representation", "'\\\\N'"),
+    ("group_by_overflow_mode", "'throw'"),
+    ("interval_output_format", "'numeric'"),
+    ("join_overflow_mode", "'throw'"),
+    ("limit", "0"),
+    ("max_result_bytes", "0"),
+    ("max_result_rows", "0"),
+    ("offset", "0"),
+    (
+        "output_format_always_write_decimal_point_in_float_and_decimal",
+        "0",
+    ),
+    ("output_format_decimal_trailing_zeros", "0"),
+    ("output_format_float_precision", "0"),
+    ("output_format_json_escape_forward_slashes", "1"),
+    ("output_format_json_map_as_array_of_tuples", "0"),
+    ("output_format_json_named_tuples_as_objects", "1"),
+    ("output_format_json_quote_64bit_floats", "0"),
+    // JSON numbers stay numbers (ClickHouse before 25.8 quoted 64-bit integers by default).
+    ("output_format_json_quote_64bit_integers", "0"),
+    ("output_format_json_quote_decimals", "0"),
+    ("output_format_json_quote_denormals", "0"),
+    ("output_format_json_skip_null_value_in_named_tuples", "0"),
+    ("output_format_json_validate_utf8", "0"),
+    ("output_format_trim_fixed_string", "0"),
+    ("output_format_tsv_crlf_end_of_line", "0"),
+    ("partial_result_on_first_cancel", "0"),
+    ("read_overflow_mode", "'throw'"),
+    ("read_overflow_mode_leaf", "'throw'"),
+    ("result_overflow_mode", "'throw'"),
+    ("session_timezone", "''"),
+    ("set_overflow_mode", "'throw'"),
+    ("skip_unavailable_shards", "0"),
+    ("sort_overflow_mode", "'throw'"),
+    ("timeout_overflow_mode", "'throw'"),
+    ("timeout_overflow_mode_leaf", "'throw'"),
+    ("transfer_overflow_mode", "'throw'"),
+    ("use_query_cache", "0"),
+];
+
 /// The exported expression: bytea as hex (`\x…`); timestamptz in UTC with its offset; arrays
 /// become PostgreSQL array literals (`{"a","b"}`), since
 /// TabSeparated writes ClickHouse arrays as `['a','b']`; jsonb/json columns are written as JSON
@@ -566,11 +626,17 @@ fn sync_plan(
             clickhouse_types: clickhouse_types(&c.ty),
         });
     }
-    // JSON numbers stay numbers (ClickHouse quotes 64-bit integers in JSON by default).
+    // The settings go last, on one line: the runtime moves that line to the outer query when
+    // it wraps the SELECT (a subquery's settings do not reach the answer's format).
+    let settings: Vec<String> = EXPORT_SETTINGS
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
     let select = format!(
-        "SELECT\n    {}\nFROM {}\nSETTINGS output_format_json_quote_64bit_integers = 0",
+        "SELECT\n    {}\nFROM {}\nSETTINGS {}",
         select_list.join(",\n    "),
-        ch.table(&from)
+        ch.table(&from),
+        settings.join(", ")
     );
 
     // PostgreSQL side.
@@ -859,6 +925,17 @@ mod tests {
         let long = "x".repeat(70);
         assert_eq!(pg_name(&long).len(), 63);
         assert_ne!(pg_name(&long), pg_name(&format!("{long}y")));
+    }
+
+    #[test]
+    fn export_settings_are_sorted_and_unique() {
+        let names: Vec<&str> = EXPORT_SETTINGS.iter().map(|(k, _)| *k).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        // The runtime reads the line back as `name = value` pairs split at `, `.
+        assert!(EXPORT_SETTINGS.iter().all(|(_, v)| !v.contains(',')));
     }
 
     #[test]

@@ -98,23 +98,95 @@ impl Job<'_> {
                 problems.join("\n")
             )));
         }
-        let select = &self.sync.clickhouse.select;
-        if wrap.iter().all(Option::is_none) {
-            return Ok(select.clone());
-        }
-        let list: Vec<String> = cols
-            .iter()
-            .zip(&wrap)
-            .map(|(c, w)| {
-                let q = quote_ident(&c.name);
-                match w {
-                    Some(f) => format!("{f}({q}) AS {q}"),
-                    None => q,
-                }
-            })
-            .collect();
-        Ok(format!("SELECT {} FROM (\n{select}\n)", list.join(", ")))
+        let (body, settings) = split_settings(&self.sync.clickhouse.select);
+        let settings = match settings {
+            Some(line) => self.known_settings(line).await?,
+            None => String::new(),
+        };
+        let body = if wrap.iter().all(Option::is_none) {
+            body.to_string()
+        } else {
+            let list: Vec<String> = cols
+                .iter()
+                .zip(&wrap)
+                .map(|(c, w)| {
+                    let q = quote_ident(&c.name);
+                    match w {
+                        Some(f) => format!("{f}({q}) AS {q}"),
+                        None => q,
+                    }
+                })
+                .collect();
+            format!("SELECT {} FROM (\n{body}\n)", list.join(", "))
+        };
+        // The settings on the outermost query: a subquery's settings do not reach the answer.
+        Ok(if settings.is_empty() {
+            body
+        } else {
+            format!("{body}\nSETTINGS {settings}")
+        })
     }
+
+    /// The plan's pinned settings (`a = 1, b = 'x'`) without those this server does not have:
+    /// a setting the server does not know cannot be set by its profiles either, and naming it
+    /// would fail every export on a server older than the setting.
+    async fn known_settings(&self, line: &str) -> Result<String, Fail> {
+        let Some(items) = setting_items(line) else {
+            return Ok(line.to_string());
+        };
+        let names: Vec<String> = items.iter().map(|(n, _)| ch_literal(n)).collect();
+        // Pinned itself: a cut answer would drop pins silently.
+        let sql = format!(
+            "SELECT name FROM system.settings WHERE name IN ({}) \
+             SETTINGS max_result_rows = 0, max_result_bytes = 0, result_overflow_mode = 'throw', \
+             limit = 0, offset = 0, additional_result_filter = ''",
+            names.join(", ")
+        );
+        let qid = self.next_qid();
+        let text = ch_text(&self.ch, self.ctx, &sql, &qid)
+            .await
+            .map_err(|e| ch_err("cannot read system.settings", e))?;
+        let known: HashSet<&str> = text.lines().collect();
+        let (kept, dropped): (Vec<_>, Vec<_>) =
+            items.iter().partition(|(n, _)| known.contains(n.as_str()));
+        if !dropped.is_empty() {
+            let names: Vec<&str> = dropped.iter().map(|(n, _)| n.as_str()).collect();
+            info!(sync = %self.sync.name, settings = %names.join(", "), "not pinned: this ClickHouse server does not have these settings");
+        }
+        Ok(kept
+            .iter()
+            .map(|(n, v)| format!("{n} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", "))
+    }
+}
+
+/// The SELECT and its last line's settings (`SETTINGS a = 1, ..`), as the planner writes it.
+fn split_settings(select: &str) -> (&str, Option<&str>) {
+    match select.rfind("\nSETTINGS ") {
+        Some(i) if !select[i + 1..].contains('\n') => {
+            (&select[..i], Some(&select[i + "\nSETTINGS ".len()..]))
+        }
+        _ => (select, None),
+    }
+}
+
+/// `a = 1, b = 'x'` -> [(a, 1), (b, 'x')]; None when a part is not `name = value` with a plain
+/// name and a value without commas or quotes inside (the planner writes no other kind).
+fn setting_items(line: &str) -> Option<Vec<(String, String)>> {
+    line.split(", ")
+        .map(|item| {
+            let (name, value) = item.split_once(" = ")?;
+            let plain =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let inner = value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(value);
+            (plain && !inner.contains('\'') && !value.contains(','))
+                .then(|| (name.to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 /// `name\ttype\t…` lines of a DESCRIBE answer.
@@ -491,5 +563,27 @@ mod tests {
             fix.contains("numeric(18,6)") && fix.contains("CAST(round(c, 2) AS Decimal(10, 2))"),
             "{fix}"
         );
+    }
+
+    #[test]
+    fn settings_line_is_split_and_parsed() {
+        let select = "SELECT\n    a\nFROM db.t\nSETTINGS limit = 0, bool_true_representation = 'true', format_tsv_null_representation = '\\\\N', additional_table_filters = {}";
+        let (body, line) = split_settings(select);
+        assert_eq!(body, "SELECT\n    a\nFROM db.t");
+        let items = setting_items(line.unwrap()).unwrap();
+        let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "limit",
+                "bool_true_representation",
+                "format_tsv_null_representation",
+                "additional_table_filters"
+            ]
+        );
+        assert_eq!(items[2].1, "'\\\\N'");
+        // A SETTINGS word inside the SELECT is not the settings line.
+        assert_eq!(split_settings("SELECT 1\nSETTINGS a = 1\nFROM t").1, None);
+        assert_eq!(setting_items("a = 'x, y'"), None);
     }
 }
