@@ -925,7 +925,15 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
                 };
                 let ty = match cx.string_prop(&cp, "type") {
                     Some(t) => match normalize_pg_type(&t.value) {
-                        Some(ty) => ty,
+                        Some(ty) => match pg_type_problem(&ty) {
+                            None => ty,
+                            Some(problem) => {
+                                cx.err("stir::invalid_value", t.span, problem.message)
+                                    .label(problem.label)
+                                    .help(problem.help);
+                                continue;
+                            }
+                        },
                         None => {
                             cx.err("stir::invalid_value", t.span, format!("`{}` is not a PostgreSQL column type stir knows", t.value))
                                 .label("unknown type")
@@ -1780,9 +1788,94 @@ pub fn normalize_pg_type(t: &str) -> Option<String> {
     }
 }
 
+/// Why a known PostgreSQL type cannot be a sync column: PostgreSQL would refuse it, or stir
+/// cannot export into it without losing or corrupting values.
+pub struct TypeProblem {
+    pub message: String,
+    pub label: &'static str,
+    pub help: String,
+}
+
+/// The problem of a normalized type (see [`normalize_pg_type`]), if any.
+pub fn pg_type_problem(ty: &str) -> Option<TypeProblem> {
+    let problem = |message: String, label: &'static str, help: String| {
+        Some(TypeProblem {
+            message,
+            label,
+            help,
+        })
+    };
+    if let Some(elem) = ty.strip_suffix("[]") {
+        // Array elements are exported as ClickHouse text (`toString`), not in bytea's hex
+        // form: a value starting with `\x` or holding a backslash would arrive altered.
+        return match elem {
+            "bytea" => problem(
+                format!("stir cannot export into `{ty}`: array elements are exported as text, so some byte strings would arrive altered"),
+                "array of bytea",
+                "declare `bytea` for one value per row, or `text[]` with the elements as hex text: `expr=\"arrayMap(x -> hex(x), COL)\"`".into(),
+            ),
+            _ => pg_type_problem(elem),
+        };
+    }
+    let (base, args) = ty.split_once('(')?;
+    let nums: Vec<u32> = args
+        .trim_end_matches(')')
+        .split(',')
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    match (base, nums.as_slice()) {
+        ("numeric", [p, ..]) if !(1..=1000).contains(p) => problem(
+            format!("`{ty}` has a precision of {p}; PostgreSQL allows 1 to 1000"),
+            "invalid precision",
+            "write numeric(p,s) with p the digits in all (1 to 1000) and s those after the point, e.g. numeric(12,2)".into(),
+        ),
+        ("numeric", [p, s]) if s > p => problem(
+            format!("`{ty}` has more digits after the point ({s}) than in all ({p})"),
+            "scale above precision",
+            format!("numeric(p,s) holds p digits, s of them after the point: did you mean numeric({s},{p})?"),
+        ),
+        ("varchar" | "char", [0]) => problem(
+            format!("`{ty}` holds no characters; PostgreSQL wants a length of at least 1"),
+            "zero length",
+            format!("give a length, e.g. `{base}(64)`, or use `text`"),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn impossible_column_types() {
+        for ok in [
+            "numeric(12,2)",
+            "numeric(1000)",
+            "numeric(5,5)",
+            "varchar(1)",
+            "text[]",
+            "timestamptz[]",
+            "jsonb[]",
+        ] {
+            assert!(pg_type_problem(ok).is_none(), "{ok}");
+        }
+        for bad in [
+            "numeric(2,5)",
+            "numeric(0)",
+            "numeric(1001,2)",
+            "varchar(0)",
+            "char(0)",
+            "bytea[]",
+            "numeric(2,5)[]",
+        ] {
+            assert!(pg_type_problem(bad).is_some(), "{bad}");
+        }
+        assert!(pg_type_problem("numeric(2,5)")
+            .unwrap()
+            .help
+            .contains("numeric(5,2)"));
+    }
 
     #[test]
     fn durations() {

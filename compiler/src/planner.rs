@@ -464,27 +464,145 @@ pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
     }
 }
 
-/// ClickHouse type families a PostgreSQL column accepts (empty: any).
-fn clickhouse_types(pg_type: &str) -> Vec<String> {
+/// What a PostgreSQL column accepts from ClickHouse, as `ExportColumn.clickhouse_types`
+/// entries (empty: any type): a family (`Int` matches `Int64`), an exact name (`Int32`),
+/// `Decimal(p,s)` (a Decimal with at most p-s integer digits and s decimals) or `Decimal(p)`
+/// (at most p digits in all). Only what arrives exactly is listed: a float8 holds integers
+/// up to 2^53, so Int64 is not listed, and `numeric(12,2)` takes no Decimal(18,6). Narrower
+/// integer columns take every integer: COPY refuses a value out of range, loudly, and the
+/// fix a user would reach for in ClickHouse (`toInt32`) wraps around silently. docs/manifest.md
+/// has the table.
+pub fn clickhouse_types(pg_type: &str) -> Vec<String> {
     let base = pg_type.split('(').next().unwrap_or(pg_type);
-    let families: &[&str] = if pg_type.ends_with("[]") {
-        &["Array"]
-    } else {
-        match base {
-            "int2" | "int4" | "int8" => &["Int", "UInt", "Bool"],
-            "float4" | "float8" | "numeric" => &["Float", "Int", "UInt", "Decimal"],
-            "boolean" => &["Bool", "UInt"],
-            "date" => &["Date", "DateTime"],
-            "timestamp" | "timestamptz" => &["DateTime", "Date"],
-            // Exported through toJSONString: Maps, Arrays and Tuples become JSON values.
-            "jsonb" | "json" => &["Map", "Array", "Tuple", "JSON", "Object"],
-            "uuid" => &["UUID", "String", "FixedString"],
-            "bytea" => &["String", "FixedString"],
-            _ => &[],
-        }
-    };
-    families.iter().map(|s| s.to_string()).collect()
+    let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    if pg_type.ends_with("[]") {
+        return list(&["Array"]);
+    }
+    match base {
+        // Bool is converted to 0/1 by the runtime (TabSeparated writes `true`).
+        "int2" | "int4" | "int8" => list(&["Int", "UInt", "Bool"]),
+        "float4" => list(&["Float32", "Int8", "Int16", "UInt8", "UInt16", "Decimal(6)"]),
+        "float8" => list(&[
+            "Float",
+            "Int8",
+            "Int16",
+            "Int32",
+            "UInt8",
+            "UInt16",
+            "UInt32",
+            "Decimal(15)",
+        ]),
+        "numeric" => match numeric_typmod(pg_type) {
+            // Unconstrained numeric stores the decimal text as written, floats included.
+            None => list(&["Float", "Int", "UInt", "Decimal"]),
+            Some((p, s)) => {
+                let mut v: Vec<String> = INT_DIGITS
+                    .iter()
+                    .filter(|(_, digits)| *digits <= p.saturating_sub(s))
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                v.push(format!("Decimal({p},{s})"));
+                v
+            }
+        },
+        "boolean" => list(&["Bool", "UInt"]),
+        "date" => list(&["Date", "DateTime"]),
+        "timestamp" | "timestamptz" => list(&["DateTime", "Date"]),
+        // Exported through toJSONString: Maps, Arrays and Tuples become JSON values.
+        "jsonb" | "json" => list(&["Map", "Array", "Tuple", "JSON", "Object"]),
+        "uuid" => list(&["UUID", "String", "FixedString"]),
+        "bytea" => list(&["String", "FixedString"]),
+        _ => Vec::new(),
+    }
 }
+
+/// The decimal digits of each ClickHouse integer type's largest value.
+const INT_DIGITS: &[(&str, u32)] = &[
+    ("Int8", 3),
+    ("UInt8", 3),
+    ("Int16", 5),
+    ("UInt16", 5),
+    ("Int32", 10),
+    ("UInt32", 10),
+    ("Int64", 19),
+    ("UInt64", 20),
+    ("Int128", 39),
+    ("UInt128", 39),
+    ("Int256", 77),
+    ("UInt256", 78),
+];
+
+/// `numeric(p,s)` -> (p, s); `numeric(p)` -> (p, 0); `numeric` -> None.
+fn numeric_typmod(pg_type: &str) -> Option<(u32, u32)> {
+    let args = pg_type.strip_prefix("numeric(")?.strip_suffix(')')?;
+    let mut it = args.split(',').map(|a| a.trim().parse::<u32>());
+    let p = it.next()?.ok()?;
+    let s = match it.next() {
+        Some(s) => s.ok()?,
+        None => 0,
+    };
+    Some((p, s))
+}
+
+/// Settings of the export SELECT, sorted by name. A server default, a user profile or a
+/// session could otherwise cut the answer short (`max_result_rows` with
+/// `result_overflow_mode='break'`, `limit`, a `break` on a read, sort, set, join, distinct,
+/// transfer or timeout limit, `group_by_overflow_mode='any'`, filters, extremes rows, a
+/// cached answer, skipped shards) or change its text (NULL and Bool spellings, CRLF line
+/// ends, float precision, time zone, date format, JSON quoting in `toJSONString`). The
+/// limits themselves stay the operator's: with `throw` one that is hit fails the export
+/// loudly instead of truncating it.
+const EXPORT_SETTINGS: &[(&str, &str)] = &[
+    ("additional_result_filter", "''"),
+    ("additional_table_filters", "{}"),
+    ("bool_false_representation", "'false'"),
+    ("bool_true_representation", "'true'"),
+    (
+        "date_time_64_output_format_cut_trailing_zeros_align_to_groups_of_thousands",
+        "0",
+    ),
+    ("date_time_output_format", "'simple'"),
+    ("distinct_overflow_mode", "'throw'"),
+    ("extremes", "0"),
+    ("format_tsv_null_representation", "'\\\\N'"),
+    ("group_by_overflow_mode", "'throw'"),
+    ("interval_output_format", "'numeric'"),
+    ("join_overflow_mode", "'throw'"),
+    ("limit", "0"),
+    ("max_result_bytes", "0"),
+    ("max_result_rows", "0"),
+    ("offset", "0"),
+    (
+        "output_format_always_write_decimal_point_in_float_and_decimal",
+        "0",
+    ),
+    ("output_format_decimal_trailing_zeros", "0"),
+    ("output_format_float_precision", "0"),
+    ("output_format_json_escape_forward_slashes", "1"),
+    ("output_format_json_map_as_array_of_tuples", "0"),
+    ("output_format_json_named_tuples_as_objects", "1"),
+    ("output_format_json_quote_64bit_floats", "0"),
+    // JSON numbers stay numbers (ClickHouse before 25.8 quoted 64-bit integers by default).
+    ("output_format_json_quote_64bit_integers", "0"),
+    ("output_format_json_quote_decimals", "0"),
+    ("output_format_json_quote_denormals", "0"),
+    ("output_format_json_skip_null_value_in_named_tuples", "0"),
+    ("output_format_json_validate_utf8", "0"),
+    ("output_format_trim_fixed_string", "0"),
+    ("output_format_tsv_crlf_end_of_line", "0"),
+    ("partial_result_on_first_cancel", "0"),
+    ("read_overflow_mode", "'throw'"),
+    ("read_overflow_mode_leaf", "'throw'"),
+    ("result_overflow_mode", "'throw'"),
+    ("session_timezone", "''"),
+    ("set_overflow_mode", "'throw'"),
+    ("skip_unavailable_shards", "0"),
+    ("sort_overflow_mode", "'throw'"),
+    ("timeout_overflow_mode", "'throw'"),
+    ("timeout_overflow_mode_leaf", "'throw'"),
+    ("transfer_overflow_mode", "'throw'"),
+    ("use_query_cache", "0"),
+];
 
 /// The exported expression: bytea as hex (`\x…`); timestamptz in UTC with its offset; arrays
 /// become PostgreSQL array literals (`{"a","b"}`), since
@@ -565,11 +683,17 @@ fn sync_plan(
             clickhouse_types: clickhouse_types(&c.ty),
         });
     }
-    // JSON numbers stay numbers (ClickHouse quotes 64-bit integers in JSON by default).
+    // The settings go last, on one line: the runtime moves that line to the outer query when
+    // it wraps the SELECT (a subquery's settings do not reach the answer's format).
+    let settings: Vec<String> = EXPORT_SETTINGS
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
     let select = format!(
-        "SELECT\n    {}\nFROM {}\nSETTINGS output_format_json_quote_64bit_integers = 0",
+        "SELECT\n    {}\nFROM {}\nSETTINGS {}",
         select_list.join(",\n    "),
-        ch.table(&from)
+        ch.table(&from),
+        settings.join(", ")
     );
 
     // PostgreSQL side.
@@ -875,6 +999,43 @@ mod tests {
         let n = pg_fit(&t45, "__stir_new_{run}");
         assert_eq!(n.len() - "{run}".len() + 8, 63, "{n}");
         assert!(n.ends_with("__stir_new_{run}"), "{n}");
+    }
+
+    #[test]
+    fn export_settings_are_sorted_and_unique() {
+        let names: Vec<&str> = EXPORT_SETTINGS.iter().map(|(k, _)| *k).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        // The runtime reads the line back as `name = value` pairs split at `, `.
+        assert!(EXPORT_SETTINGS.iter().all(|(_, v)| !v.contains(',')));
+    }
+
+    #[test]
+    fn numeric_columns_accept_what_fits() {
+        assert_eq!(
+            clickhouse_types("numeric(12,2)"),
+            [
+                "Int8",
+                "UInt8",
+                "Int16",
+                "UInt16",
+                "Int32",
+                "UInt32",
+                "Decimal(12,2)"
+            ]
+        );
+        assert_eq!(
+            clickhouse_types("numeric(20)").last().unwrap(),
+            "Decimal(20,0)"
+        );
+        assert!(clickhouse_types("numeric(20)").contains(&"UInt64".to_string()));
+        assert_eq!(
+            clickhouse_types("numeric"),
+            ["Float", "Int", "UInt", "Decimal"]
+        );
+        assert!(!clickhouse_types("float8").contains(&"Int64".to_string()));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct Config {
     /// export is read at COPY's pace, far below a LAN's bandwidth, so compressing it would only
     /// spend CPU at both ends. Turn it on when the runtime reaches ClickHouse over a slow link.
     pub clickhouse_lz4: bool,
+    /// Settings sent with every ClickHouse query, as a session would set them. Not read from
+    /// the environment: for code that embeds the runtime, and for tests that play a server
+    /// profile (stir's own queries must give the same answer whatever a session sets).
+    pub clickhouse_settings: Vec<(String, String)>,
     /// `STIR_POSTGRES_URL`: run history and the leader lock (and sync targets).
     pub postgres_url: Option<String>,
     /// PostgreSQL schema of the run history (`STIR_HISTORY_SCHEMA`, default `stir`).
@@ -47,6 +51,7 @@ impl Default for Config {
             clickhouse_user: None,
             clickhouse_password: None,
             clickhouse_lz4: false,
+            clickhouse_settings: Vec::new(),
             postgres_url: None,
             history_schema: "stir".into(),
             slack_webhook: None,
@@ -126,6 +131,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("clickhouse_url", &redact_url(&self.clickhouse_url))
             .field("clickhouse_user", &self.clickhouse_user)
+            .field("clickhouse_settings", &self.clickhouse_settings)
             .field(
                 "clickhouse_password",
                 &self.clickhouse_password.as_ref().map(|_| "***"),

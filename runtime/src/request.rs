@@ -44,6 +44,34 @@ impl Default for RequestOptions {
     }
 }
 
+/// Query settings of a request's query (URL parameters): a server default, a user profile or
+/// a session could otherwise cut its rows short (`max_result_rows` with
+/// `result_overflow_mode='break'`, `limit`, a `break` on another limit), filter them, answer
+/// from the query cache or quote its numbers, and fewer or different requests would go out
+/// with no error. A `SETTINGS` clause in the query itself still wins: it is the author's.
+/// Unlike the export's (which the sync checks against `system.settings`), these are all old
+/// settings, present in every ClickHouse since 23.1, so none can make the query fail as unknown.
+pub const RESULT_SETTINGS: &[(&str, &str)] = &[
+    ("additional_result_filter", ""),
+    ("additional_table_filters", "{}"),
+    ("distinct_overflow_mode", "throw"),
+    ("group_by_overflow_mode", "throw"),
+    ("join_overflow_mode", "throw"),
+    ("limit", "0"),
+    ("max_result_bytes", "0"),
+    ("max_result_rows", "0"),
+    ("offset", "0"),
+    ("output_format_json_quote_64bit_integers", "0"),
+    ("read_overflow_mode", "throw"),
+    ("result_overflow_mode", "throw"),
+    ("set_overflow_mode", "throw"),
+    ("skip_unavailable_shards", "0"),
+    ("sort_overflow_mode", "throw"),
+    ("timeout_overflow_mode", "throw"),
+    ("transfer_overflow_mode", "throw"),
+    ("use_query_cache", "0"),
+];
+
 /// `beat` -> `STIR_ENDPOINT_BEAT`, `my-api` -> `STIR_ENDPOINT_MY_API`.
 pub fn endpoint_variable(endpoint: &str) -> String {
     format!(
@@ -128,12 +156,15 @@ pub async fn run(
     let qid = ctx.query_id(run_id, 0);
     ctx.queries.begin(&qid);
     let answer = async {
-        let cursor = clickhouse_client(&ctx.config)
+        let mut query = clickhouse_client(&ctx.config)
             .query_raw(&req.sql)
             .with_setting("query_id", &qid)
             // Pinned: with 1 (a server profile may set it) an error would come as a JSON row.
-            .with_setting("http_write_exception_in_output_format", "0")
-            .fetch_bytes("JSONEachRow")?;
+            .with_setting("http_write_exception_in_output_format", "0");
+        for (k, v) in RESULT_SETTINGS {
+            query = query.with_setting(*k, *v);
+        }
+        let cursor = query.fetch_bytes("JSONEachRow")?;
         // An exception ClickHouse writes into the body after the 200 is an error, never rows.
         Answer::new(cursor)
             .collect()

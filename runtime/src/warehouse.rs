@@ -39,6 +39,9 @@ pub fn clickhouse_client(config: &Config) -> clickhouse::Client {
     if let Some(password) = &config.clickhouse_password {
         client = client.with_password(password);
     }
+    for (k, v) in &config.clickhouse_settings {
+        client = client.with_setting(k, v);
+    }
     client.with_compression(if config.clickhouse_lz4 {
         clickhouse::Compression::Lz4
     } else {

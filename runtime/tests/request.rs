@@ -113,6 +113,15 @@ async fn seed(c: &Case, codes: &[&str]) {
 }
 
 async fn run(c: &Case, name: &str, endpoint: Option<&str>) -> Result<StepOutcome, StepError> {
+    run_with(c, name, endpoint, c.config.clone()).await
+}
+
+async fn run_with(
+    c: &Case,
+    name: &str,
+    endpoint: Option<&str>,
+    config: stir_runtime::Config,
+) -> Result<StepOutcome, StepError> {
     let endpoint = endpoint.map(str::to_string);
     let runner = c.runner(|o| {
         let base = o.env.clone();
@@ -129,7 +138,7 @@ async fn run(c: &Case, name: &str, endpoint: Option<&str>) -> Result<StepOutcome
             backoff: Duration::from_millis(20),
         };
     });
-    let ctx = c.ctx(c.config.clone());
+    let ctx = c.ctx(config);
     runner.run_request(&ctx, name, "req-test").await
 }
 
@@ -205,5 +214,36 @@ async fn request_fails_above_max_failures_and_names_counts() {
     // No endpoint configured: a clear error, nothing sent.
     let err = run(&c, "ping", None).await.unwrap_err().to_string();
     assert!(err.contains("`STIR_ENDPOINT_SINK` is not set"), "{err}");
+    c.finish().await;
+}
+
+/// A session (or user profile) with `limit`/`offset` would cut the query's rows, so fewer and
+/// other requests would go out with no error: the request's query pins those settings, and
+/// the plan's own limit (5) still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_rows_are_not_cut_by_session_settings() {
+    let c = Case::new("reqpin").await;
+    seed(&c, &["a", "b", "c", "d", "e", "f", "g"]).await;
+    let (url, seen) = receiver().await;
+    let mut config = c.config.clone();
+    config.clickhouse_settings = vec![
+        ("limit".to_string(), "2".to_string()),
+        ("offset".to_string(), "1".to_string()),
+    ];
+    let out = run_with(&c, "ping", Some(&url), config).await.unwrap();
+    assert_eq!(out.rows, Some(5));
+    let mut bodies: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b.clone())
+        .collect();
+    bodies.sort();
+    let want: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .zip(1..)
+        .map(|(code, n)| format!(r#"{{"code": "{code}", "n": {n}}}"#))
+        .collect();
+    assert_eq!(bodies, want);
     c.finish().await;
 }
