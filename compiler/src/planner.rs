@@ -466,11 +466,13 @@ pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
 
 /// What a PostgreSQL column accepts from ClickHouse, as `ExportColumn.clickhouse_types`
 /// entries (empty: any type): a family (`Int` matches `Int64`), an exact name (`Int32`),
-/// `Decimal(p,s)` (a Decimal with at most p-s integer digits and s decimals) or `Decimal(p)`
-/// (at most p digits in all). Only what arrives exactly is listed: a float8 holds integers
-/// up to 2^53, so Int64 is not listed, and `numeric(12,2)` takes no Decimal(18,6). Narrower
-/// integer columns take every integer: COPY refuses a value out of range, loudly, and the
-/// fix a user would reach for in ClickHouse (`toInt32`) wraps around silently. docs/manifest.md
+/// `Decimal(p,s)` (a Decimal with at most s decimals) or `Decimal(p)` (at most p digits in
+/// all). Nothing that would be rounded silently is listed: a float8 holds integers up to 2^53,
+/// so Int64 is not listed, and `numeric(12,2)` takes no Decimal(18,6). A value too large for
+/// its column is another matter: COPY refuses it, loudly (an integer out of range, a numeric
+/// field overflow), so narrower integer and numeric columns take every integer and every
+/// Decimal of their scale; the fix a user would reach for in ClickHouse (`toInt32`) wraps
+/// around silently. docs/manifest.md
 /// has the table.
 pub fn clickhouse_types(pg_type: &str) -> Vec<String> {
     let base = pg_type.split('(').next().unwrap_or(pg_type);
@@ -495,15 +497,9 @@ pub fn clickhouse_types(pg_type: &str) -> Vec<String> {
         "numeric" => match numeric_typmod(pg_type) {
             // Unconstrained numeric stores the decimal text as written, floats included.
             None => list(&["Float", "Int", "UInt", "Decimal"]),
-            Some((p, s)) => {
-                let mut v: Vec<String> = INT_DIGITS
-                    .iter()
-                    .filter(|(_, digits)| *digits <= p.saturating_sub(s))
-                    .map(|(name, _)| name.to_string())
-                    .collect();
-                v.push(format!("Decimal({p},{s})"));
-                v
-            }
+            // Too many integer digits fail the load loudly (`numeric field overflow`), as an
+            // integer out of range does; only more decimals than `s` would be rounded.
+            Some((p, s)) => vec!["Int".into(), "UInt".into(), format!("Decimal({p},{s})")],
         },
         "boolean" => list(&["Bool", "UInt"]),
         "date" => list(&["Date", "DateTime"]),
@@ -515,22 +511,6 @@ pub fn clickhouse_types(pg_type: &str) -> Vec<String> {
         _ => Vec::new(),
     }
 }
-
-/// The decimal digits of each ClickHouse integer type's largest value.
-const INT_DIGITS: &[(&str, u32)] = &[
-    ("Int8", 3),
-    ("UInt8", 3),
-    ("Int16", 5),
-    ("UInt16", 5),
-    ("Int32", 10),
-    ("UInt32", 10),
-    ("Int64", 19),
-    ("UInt64", 20),
-    ("Int128", 39),
-    ("UInt128", 39),
-    ("Int256", 77),
-    ("UInt256", 78),
-];
 
 /// `numeric(p,s)` -> (p, s); `numeric(p)` -> (p, 0); `numeric` -> None.
 fn numeric_typmod(pg_type: &str) -> Option<(u32, u32)> {
@@ -1016,21 +996,12 @@ mod tests {
     fn numeric_columns_accept_what_fits() {
         assert_eq!(
             clickhouse_types("numeric(12,2)"),
-            [
-                "Int8",
-                "UInt8",
-                "Int16",
-                "UInt16",
-                "Int32",
-                "UInt32",
-                "Decimal(12,2)"
-            ]
+            ["Int", "UInt", "Decimal(12,2)"]
         );
         assert_eq!(
             clickhouse_types("numeric(20)").last().unwrap(),
             "Decimal(20,0)"
         );
-        assert!(clickhouse_types("numeric(20)").contains(&"UInt64".to_string()));
         assert_eq!(
             clickhouse_types("numeric"),
             ["Float", "Int", "UInt", "Decimal"]

@@ -301,7 +301,7 @@ fn int_digits(t: &str) -> Option<u32> {
 }
 
 /// Whether one `clickhouse_types` entry accepts the (unwrapped) type `t`: `Decimal(p,s)` takes
-/// a Decimal with at most p-s integer digits and s decimals, `Decimal(p)` one of at most p
+/// a Decimal with at most s decimals, `Decimal(p)` one of at most p
 /// digits; any other entry is a family (see [`family_matches`]).
 fn accepts(entry: &str, t: &str) -> bool {
     let Some(args) = entry
@@ -318,7 +318,9 @@ fn accepts(entry: &str, t: &str) -> bool {
         .filter_map(|a| a.trim().parse().ok())
         .collect();
     match nums.as_slice() {
-        [p, s] => ts <= *s && tp - ts <= p.saturating_sub(*s),
+        // More integer digits than the column's fail the load loudly; more decimals would
+        // be rounded silently.
+        [_, s] => ts <= *s,
         [p] => tp <= *p,
         _ => false,
     }
@@ -519,13 +521,13 @@ mod tests {
             ("numeric(10,2)", "Decimal(9, 1)", "yes"),
             ("numeric(10,2)", "Decimal(18, 6)", "lossy"),
             ("numeric(10,2)", "Decimal(10, 3)", "lossy"),
-            ("numeric(10,2)", "Decimal(11, 2)", "lossy"),
-            ("numeric(10,2)", "Decimal64(2)", "lossy"),
+            ("numeric(10,2)", "Decimal(11, 2)", "yes"),
+            ("numeric(10,2)", "Decimal64(2)", "yes"),
             ("numeric(12,2)", "Decimal32(2)", "yes"),
             ("numeric(10,0)", "Int32", "yes"),
-            ("numeric(10,0)", "Int64", "lossy"),
+            ("numeric(10,0)", "Int64", "yes"),
             ("numeric(20,0)", "UInt64", "yes"),
-            ("numeric(19,0)", "UInt64", "lossy"),
+            ("numeric(19,0)", "UInt64", "yes"),
             ("numeric(12,2)", "Float64", "lossy"),
             ("numeric(12,2)", "Bool", "no"),
             ("numeric", "Float64", "yes"),
