@@ -1204,43 +1204,11 @@ async fn fault_simulated_kills_then_next_run_cleans_and_succeeds() {
 /// `STIR_FAILPOINT`), then a new run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_sigkill_of_the_binary_before_the_swap() {
-    use tokio::io::AsyncBufReadExt;
     let (c, _) = live_case("sigkill", 500).await;
     let before = c.pg_digest("vals").await;
     let more = rows(500, 800);
     insert(&c, &more).await;
-    let plan_path = c.dir.join("plan.json");
-    std::fs::write(&plan_path, c.plan.to_json()).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stir-runtime"))
-        .arg(&plan_path)
-        .arg("--once")
-        .arg("nightly")
-        .env("STIR_FAILPOINT", "sync:pause_before_swap")
-        .env("STIR_HISTORY_SCHEMA", format!("h_{}", c.id))
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let paused = tokio::time::timeout(Duration::from_secs(90), async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            let hit = l.contains("pausing at BeforeSwap");
-            seen.push(l);
-            if hit {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        matches!(paused, Ok(true)),
-        "the binary never reached the failpoint:\n{}",
-        seen.join("\n")
-    );
+    let (mut child, seen) = binary_paused_at(&c, "sync:pause_before_swap", "BeforeSwap").await;
     assert!(!seen
         .iter()
         .any(|l| l.contains(&c.env["AWS_SECRET_ACCESS_KEY"])));
@@ -1423,8 +1391,12 @@ async fn the_swap_refuses_a_staging_table_changed_under_it() {
 }
 
 /// Start `stir-runtime plan.json --once nightly` paused at `failpoint` (a debug build reads
-/// STIR_FAILPOINT) and answer it once it says it is there.
-async fn binary_paused_at(c: &Case, failpoint: &str, point: &str) -> tokio::process::Child {
+/// STIR_FAILPOINT) and answer it, with its log so far, once it says it is there.
+async fn binary_paused_at(
+    c: &Case,
+    failpoint: &str,
+    point: &str,
+) -> (tokio::process::Child, Vec<String>) {
     use tokio::io::AsyncBufReadExt;
     let plan_path = c.dir.join("plan.json");
     std::fs::write(&plan_path, c.plan.to_json()).unwrap();
@@ -1462,7 +1434,7 @@ async fn binary_paused_at(c: &Case, failpoint: &str, point: &str) -> tokio::proc
         seen.join("\n")
     );
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
+    (child, seen)
 }
 
 /// Sessions holding the case's target lock, and sessions waiting for a lock on its live table.
@@ -1498,7 +1470,7 @@ async fn sigkill_during_enrich_finish_and_inside_the_swap_leaves_the_live_table_
         let before = c.pg_digest("vals").await;
         let more = rows(500 + 100 * i as u64, 600 + 100 * i as u64);
         insert(&c, &more).await;
-        let mut child = binary_paused_at(&c, fp, point).await;
+        let (mut child, _) = binary_paused_at(&c, fp, point).await;
         assert_eq!(
             sync_backends(&c).await,
             (1, 0),
@@ -1574,7 +1546,7 @@ async fn sigkill_before_the_materialized_views_are_rebuilt_is_finished_by_the_ne
     let old = expected(&data).len() as i64;
     let more = rows(500, 800);
     insert(&c, &more).await;
-    let mut child = binary_paused_at(&c, "sync:pause_before_rebuild", "BeforeRebuild").await;
+    let (mut child, _) = binary_paused_at(&c, "sync:pause_before_rebuild", "BeforeRebuild").await;
     child.kill().await.unwrap();
     let all: Vec<Row> = data.iter().chain(&more).cloned().collect();
     let new = expected(&all).len() as i64;

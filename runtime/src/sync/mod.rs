@@ -598,6 +598,9 @@ impl Job<'_> {
         .await?;
         self.cancel = Some(CancelOnDrop(Some(pg.cancel_token())));
         self.pg = Some(pg);
+        // From here on no statement of the session may outlive the run (each later `exec`
+        // sets it again, to what is left then).
+        self.bound().await?;
         // One writer per target: everything below, up to the end of the swap, is this run's.
         self.lock_target().await?;
         // A swap a killed run left half done (materialized views not rebuilt yet) is finished

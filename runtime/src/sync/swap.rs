@@ -164,13 +164,7 @@ impl Job<'_> {
             .pg
             .as_mut()
             .ok_or_else(|| other("no PostgreSQL connection"))?;
-        let tx = pg
-            .transaction()
-            .await
-            .map_err(|e| pg_err("begin the swap", &e))?;
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_ms}"))
-            .await
-            .map_err(|e| pg_err("set lock_timeout", &e))?;
+        let tx = locked_tx(pg, lock_ms).await?;
         // This run's staging table, whole: locked first, so nothing can change it before the
         // commit, and counted before the live table is locked, so no reader waits on the scan.
         tx.batch_execute(&format!("LOCK TABLE {new} IN ACCESS EXCLUSIVE MODE"))
@@ -412,13 +406,7 @@ impl Job<'_> {
             .pg
             .as_mut()
             .ok_or_else(|| other("no PostgreSQL connection"))?;
-        let tx = pg
-            .transaction()
-            .await
-            .map_err(|e| pg_err("begin the swap of a materialized view", &e))?;
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_ms}"))
-            .await
-            .map_err(|e| pg_err("set lock_timeout", &e))?;
+        let tx = locked_tx(pg, lock_ms).await?;
         for sql in &statements {
             tx.batch_execute(sql)
                 .await
@@ -433,6 +421,21 @@ impl Job<'_> {
         info!(sync = %self.sync.name, view = %target, "materialized view rebuilt on the new table");
         Ok(())
     }
+}
+
+/// A transaction whose lock waits end after `lock_ms`.
+async fn locked_tx(
+    pg: &mut tokio_postgres::Client,
+    lock_ms: u64,
+) -> Result<tokio_postgres::Transaction<'_>, Fail> {
+    let tx = pg
+        .transaction()
+        .await
+        .map_err(|e| pg_err("begin the swap", &e))?;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_ms}"))
+        .await
+        .map_err(|e| pg_err("set lock_timeout", &e))?;
+    Ok(tx)
 }
 
 /// Point a plain view back at the names it was defined on, keeping its OID and options.
