@@ -85,6 +85,10 @@ fn environment(name: &str, body: &str) -> Result<Environment<'static>, StepError
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_formatter(|out, state, value| {
+        // A NULL of the query is JSON's null, not Jinja's `none`.
+        if value.is_none() {
+            return out.write_str("null").map_err(minijinja::Error::from);
+        }
         if !value.is_safe() {
             if let Some(s) = value.as_str() {
                 let quoted = serde_json::to_string(s).map_err(|e| {
@@ -201,6 +205,8 @@ pub async fn run(
     // The POSTs.
     let http = reqwest::Client::builder()
         .connect_timeout(options.timeout)
+        // A 301/302 would turn the POST into a GET without its body and still look sent.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| StepError::Http(format!("request `{name}`: {e}")))?;
     let http = Arc::new(http);
@@ -258,6 +264,19 @@ async fn post(
             .await;
         match r {
             Ok(resp) if resp.status().is_success() => return Ok(()),
+            Ok(resp) if resp.status().is_redirection() => {
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .map(redact_url)
+                    .unwrap_or_else(|| "nowhere".into());
+                return Err(format!(
+                    "HTTP {}: the endpoint redirects to {location}; redirects are not followed (a POST \
+                     must reach the endpoint itself): point STIR_ENDPOINT_<NAME> at the new address",
+                    resp.status().as_u16()
+                ));
+            }
             Ok(resp) => {
                 let status = resp.status();
                 let text: String = resp
@@ -310,6 +329,14 @@ mod tests {
             assert_eq!(v["s"], r["shortcode"]);
             assert_eq!(v["n"], r["n"]);
         }
+        let nulls = render_bodies(
+            "t",
+            "{\"s\": {{ row.s }}, \"n\": {{ row.n }}}",
+            &[serde_json::json!({"s": null, "n": null})],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&nulls[0]).unwrap();
+        assert_eq!(v, serde_json::json!({"s": null, "n": null}), "{}", nulls[0]);
         let err = render_bodies("t", "{{ row.missing }}", &rows).unwrap_err();
         assert!(err.to_string().contains("row 1"), "{err}");
     }

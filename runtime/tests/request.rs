@@ -19,7 +19,8 @@ use tokio::net::TcpListener;
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
 /// A minimal HTTP/1.1 receiver (keep-alive aware). `code` "retry-me" gets a 503 the first
-/// time, "always-fail" always a 500, "slow" waits 3 s; everything else 200.
+/// time, "always-fail" always a 500, "slow" waits 3 s; paths under `/moved` a 302 to
+/// `/elsewhere?token=…`; everything else 200.
 async fn receiver() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -63,6 +64,14 @@ async fn receiver() -> (String, Seen) {
                         .ok()
                         .and_then(|v| v["code"].as_str().map(str::to_string))
                         .unwrap_or_default();
+                    if path.starts_with("/moved") {
+                        seen.lock().unwrap().push((path, body));
+                        let resp = "HTTP/1.1 302 Found\r\nlocation: /elsewhere?token=Qz7secret\r\ncontent-length: 0\r\n\r\n";
+                        if w.write_all(resp.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     let status = {
                         let mut g = seen.lock().unwrap();
                         let earlier = g.iter().filter(|(_, b)| b == &body).count();
@@ -245,5 +254,30 @@ async fn request_rows_are_not_cut_by_session_settings() {
         .map(|(code, n)| format!(r#"{{"code": "{code}", "n": {n}}}"#))
         .collect();
     assert_eq!(bodies, want);
+    c.finish().await;
+}
+
+/// A 302 is a failure that names where the endpoint went (its token hidden), never a GET to
+/// the new place counted as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_failures_naming_the_location_never_followed() {
+    let c = Case::new("reqmoved").await;
+    seed(&c, &["a", "b"]).await;
+    let (base, seen) = receiver().await;
+    let moved = base.replace("/base/", "/moved/");
+    let err = run(&c, "ping", Some(&moved)).await.unwrap_err().to_string();
+    eprintln!("expected failure: {err}");
+    assert!(
+        err.contains("HTTP 302") && err.contains("redirects to /elsewhere?token=***"),
+        "{err}"
+    );
+    assert!(!err.contains("Qz7secret"), "{err}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one POST a row, no retry: {seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(p, b)| p.starts_with("/moved") && !b.is_empty()),
+        "{seen:?}"
+    );
     c.finish().await;
 }
