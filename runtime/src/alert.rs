@@ -16,6 +16,8 @@ pub enum AlertKind {
     Cancelled,
     /// A run still marked running long past its deadline: its end was never recorded.
     Lost,
+    /// A fire that did not run and should have (its start could not be confirmed).
+    Missed,
     /// Only with `notify slack on=always`.
     Success,
 }
@@ -58,6 +60,7 @@ impl Alert {
             AlertKind::SkippedHeavy => "skipped: another heavy schedule is running",
             AlertKind::Cancelled => "cancelled at shutdown",
             AlertKind::Lost => "lost: its end was never recorded",
+            AlertKind::Missed => "missed: the run did not start",
             AlertKind::Success => "succeeded",
         };
         let icon = match self.kind {

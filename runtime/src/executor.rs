@@ -160,11 +160,16 @@ impl Engine {
                     return Err(busy);
                 };
                 warn!(schedule = %tier.name, other = %busy.schedule, run_id = %busy.run_id, "retry not started: a run it must not start beside is active");
+                let why = match &busy.unconfirmed {
+                    Some(why) => format!("its start could not be confirmed in the history: {why}"),
+                    None => format!(
+                        "schedule `{}` is running, run `{}`",
+                        busy.schedule, busy.run_id
+                    ),
+                };
                 let error = format!(
-                    "{} (retry not started: schedule `{}` is running, run `{}`)",
-                    failed.error.clone().unwrap_or_default(),
-                    busy.schedule,
-                    busy.run_id
+                    "{} (retry not started: {why})",
+                    failed.error.clone().unwrap_or_default()
                 );
                 self.alerts.send(failed.error(&error));
                 break RunStatus::Failed;

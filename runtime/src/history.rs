@@ -73,6 +73,10 @@ pub struct Busy {
     pub schedule: String,
     pub run_id: String,
     pub started: Option<DateTime<Utc>>,
+    /// Set when no run was found but the claim could not be confirmed (the history did not
+    /// answer, or refused the run's row: another runtime recorded the same fire). The run
+    /// does not start: a start nobody can vouch for may be a second one.
+    pub unconfirmed: Option<String>,
 }
 
 /// Where runs, steps and skipped fires are written.
@@ -186,6 +190,7 @@ impl Recorder for MemoryRecorder {
                     schedule: schedule.clone(),
                     run_id: run_id.clone(),
                     started: None,
+                    unconfirmed: None,
                 })
         });
         if busy.is_none() {
@@ -428,6 +433,7 @@ impl PgHistory {
                     schedule: k.schedule.clone(),
                     run_id: r.get(0),
                     started: Some(r.get(1)),
+                    unconfirmed: None,
                 }));
             }
         }
@@ -647,21 +653,20 @@ impl Recorder for PgHistory {
                 self.run_started(run).await;
                 return None;
             }
-            match tokio::time::timeout(WRITE_LIMIT, self.claim(run, conflicts)).await {
-                Ok(Ok(busy)) => busy,
-                // Fail open: an unreadable history must not stop the schedules (manual runs
-                // have already read it strictly, and refused).
-                Ok(Err(e)) => {
-                    warn!(error = %e, "cannot claim the run in the history; starting it anyway");
-                    self.run_started(run).await;
-                    None
-                }
-                Err(_) => {
-                    warn!("cannot claim the run in the history: PostgreSQL did not answer in {WRITE_LIMIT:?}; starting it anyway");
-                    self.run_started(run).await;
-                    None
-                }
-            }
+            // Fail closed: a claim that cannot be confirmed does not start the run. Two
+            // leaders firing one fire write the same run id, and the second insert fails.
+            let why = match tokio::time::timeout(WRITE_LIMIT, self.claim(run, conflicts)).await {
+                Ok(Ok(busy)) => return busy,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("PostgreSQL did not answer in {WRITE_LIMIT:?}"),
+            };
+            warn!(run_id = %run.id, error = %why, "cannot confirm the run's start in the history; not starting it");
+            Some(Busy {
+                schedule: run.schedule.clone(),
+                run_id: run.id.clone(),
+                started: None,
+                unconfirmed: Some(why),
+            })
         })
     }
     fn run_started<'a>(&'a self, run: &'a RunRecord) -> BoxFut<'a, ()> {

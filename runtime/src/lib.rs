@@ -79,6 +79,12 @@ pub enum RuntimeError {
         run_id: String,
         started: String,
     },
+    #[error("cannot confirm the start of run `{run_id}` in the history: {why}; not starting it, so it cannot run twice\nhelp: check that PostgreSQL is reachable and that no other runtime ran the same fire (`stir-runtime history --schedule {schedule}`)")]
+    Unconfirmed {
+        schedule: String,
+        run_id: String,
+        why: String,
+    },
 }
 
 fn help_line(e: &PlanError) -> String {
@@ -416,7 +422,13 @@ async fn drive_manual(
 
 /// The refusal of a manual run of `schedule` because `busy` is running.
 fn busy_error(schedule: &str, busy: history::Busy) -> RuntimeError {
-    if busy.schedule == schedule || schedule == BOOTSTRAP {
+    if let Some(why) = busy.unconfirmed {
+        RuntimeError::Unconfirmed {
+            schedule: schedule.to_string(),
+            run_id: busy.run_id,
+            why,
+        }
+    } else if busy.schedule == schedule || schedule == BOOTSTRAP {
         RuntimeError::AlreadyRunning {
             schedule: busy.schedule,
             run_id: busy.run_id,

@@ -366,7 +366,13 @@ impl Scheduler {
                         return;
                     };
                     let own = busy.schedule == tier.name;
-                    let (status, kind, reason) = if own {
+                    let (status, kind, reason) = if let Some(why) = &busy.unconfirmed {
+                        (
+                            "missed",
+                            Some(AlertKind::Missed),
+                            format!("its start could not be confirmed in the history ({why}); not started, so it cannot run twice"),
+                        )
+                    } else if own {
                         (
                             "skipped_running",
                             None,

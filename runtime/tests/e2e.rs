@@ -283,6 +283,56 @@ async fn once_of_a_heavy_schedule_refuses_beside_another_heavy_run() {
 
 /// Two processes starting heavy runs at the same moment: the history check and the run's
 /// insert are one step, so in every round exactly one starts and the other sees it.
+/// A claim the history cannot confirm never starts the run: two leaders firing the same fire
+/// write the same run id, the second insert is refused, and that runtime does not run it
+/// (it used to start it anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
+    use stir_runtime::history::{Conflict, PgHistory, Recorder, RunRecord};
+    let w = World::new("unconfirmed").await;
+    let url = w.config.postgres_url.clone().unwrap();
+    let s = w.config.history_schema.clone();
+    let (a, b) = (
+        PgHistory::open(&url, &s).await.unwrap(),
+        PgHistory::open(&url, &s).await.unwrap(),
+    );
+    let fire = chrono::Utc::now();
+    let record = RunRecord {
+        id: stir_runtime::executor::run_id("daily", fire, 1),
+        schedule: "daily".into(),
+        fire_time: fire,
+        started_at: fire,
+        plan_hash: "x".into(),
+        attempt: 1,
+        by_leader: true,
+    };
+    // The leader's own guard: manual runs of its schedule only, so its own row is no conflict.
+    let guard = [Conflict {
+        schedule: "daily".into(),
+        since: fire - chrono::Duration::minutes(10),
+        manual_only: true,
+    }];
+    assert!(
+        a.claim_run(&record, &guard).await.is_none(),
+        "the first leader starts"
+    );
+    let busy = b
+        .claim_run(&record, &guard)
+        .await
+        .expect("the second leader must not start the same fire");
+    let why = busy.unconfirmed.expect("an unconfirmed claim");
+    assert!(why.contains("duplicate key"), "{why}");
+    let rows: i64 = w
+        .pg()
+        .await
+        .query_one(&format!("SELECT count(*) FROM {s}.runs"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "one run recorded");
+    w.drop_all().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
     use stir_runtime::history::{Conflict, PgHistory, Recorder, RunRecord};
