@@ -14,10 +14,12 @@ use crate::config::redact_url;
 use crate::executor::cancelled;
 use crate::history::{pg_message, HistoryError};
 
-/// The lock key of a deployment: the same project and warehouse database share one leader,
-/// whatever plan version each runtime has (an upgrade keeps the lock).
-pub fn lock_key(project: &str, database: &str) -> i64 {
-    let hex = stir::plan::sha256_hex(format!("stir-runtime/{project}/{database}").as_bytes());
+/// The lock key of a deployment: its history schema (`STIR_HISTORY_SCHEMA`, in the history's
+/// database). Runtimes that write one history share one leader whatever their plans say, so
+/// a plan that renames the project or the warehouse database in a rolling upgrade never gives
+/// two leaders; two deployments on one PostgreSQL database keep apart by their schemas.
+pub fn lock_key(history_schema: &str) -> i64 {
+    let hex = stir::plan::sha256_hex(format!("stir-runtime/history/{history_schema}").as_bytes());
     let n = u64::from_str_radix(hex.get(..16).unwrap_or("0"), 16).unwrap_or(0);
     n as i64
 }

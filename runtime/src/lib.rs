@@ -219,7 +219,7 @@ pub async fn run_with(
     };
     let mut stop = shutdown::watch_future(shutdown);
     let pg = config.require_postgres()?.to_string();
-    let key = leader::lock_key(&plan.project, &plan.warehouse.database);
+    let key = leader::lock_key(&config.history_schema);
     loop {
         let Some(mut leader) = leader::acquire(&pg, key, config.leader_poll, &mut stop).await
         else {

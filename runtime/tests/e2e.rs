@@ -722,7 +722,7 @@ async fn two_runtimes_elect_one_leader_and_the_follower_takes_over() {
     let (stop_a, task_a) = start(ma.clone());
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(!ma.is_leader() && mb.is_leader());
-    let key = stir_runtime::leader::lock_key(&w.plan.project, &w.plan.warehouse.database);
+    let key = stir_runtime::leader::lock_key(&w.config.history_schema);
     let pg = w.pg().await;
     let killed: i64 = pg
         .query_one(
@@ -739,6 +739,61 @@ async fn two_runtimes_elect_one_leader_and_the_follower_takes_over() {
     let _ = stop_a.send(());
     let _ = stop_b.send(());
     task_a.await.unwrap().unwrap();
+    task_b.await.unwrap().unwrap();
+    w.drop_all().await;
+}
+
+/// A rolling upgrade that renames the project (or the warehouse database) must not give two
+/// leaders: the lock is the history's, not the plan's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtimes_whose_plans_differ_only_in_project_never_both_lead() {
+    let w = World::new("harename").await;
+    let start = |plan: stir::plan::Plan, metrics: Metrics| {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let config = w.config.clone();
+        let task = tokio::spawn(async move {
+            let opts = Options {
+                metrics: Some(metrics),
+                ..Options::default()
+            };
+            stir_runtime::run_with(
+                plan,
+                config,
+                async move {
+                    let _ = rx.await;
+                },
+                opts,
+            )
+            .await
+        });
+        (tx, task)
+    };
+    let mut renamed = w.plan.clone();
+    renamed.project = format!("{}_v2", renamed.project);
+    let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
+    let (stop_a, task_a) = start(w.plan.clone(), ma.clone());
+    let t = Instant::now();
+    while !ma.is_leader() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (stop_b, task_b) = start(renamed, mb.clone());
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!(ma.is_leader() && mb.is_leader()), "two leaders");
+    }
+    assert!(!mb.is_leader(), "the renamed plan's runtime follows");
+    let _ = stop_a.send(());
+    task_a.await.unwrap().unwrap();
+    let t = Instant::now();
+    while !mb.is_leader() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the follower never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_b.send(());
     task_b.await.unwrap().unwrap();
     w.drop_all().await;
 }
