@@ -613,11 +613,7 @@ impl Job<'_> {
         let carry =
             catalog::inspect(self.pg()?, &live, &staging, &load.prepare, &load.finish).await?;
         self.prepared = true;
-        let load = &self.sync.postgres;
-        for sql in &load.prepare {
-            self.exec(sql, "prepare").await?;
-        }
-        self.mark_staging().await?;
+        self.prepare_staging().await?;
         self.bound().await?;
         let t0 = Instant::now();
         let (exported, copied) = match self.runner.options.load {
@@ -828,18 +824,19 @@ impl Job<'_> {
         )))
     }
 
-    /// Give the staging table a comment that names it as this run's, and note its OID, so
+    /// Create the staging table with a comment that names it as this run's, and note its OID, so
     /// the swap can tell it is still the table this run loaded, and a later run can tell a
     /// killed run's leftover from anything else.
-    async fn mark_staging(&mut self) -> Result<(), Fail> {
+    ///
+    /// The plan's `prepare` and the mark run as one implicit transaction (one simple-query
+    /// batch), so a killed run never leaves an unmarked staging table nobody would drop.
+    async fn prepare_staging(&mut self) -> Result<(), Fail> {
         let load = &self.sync.postgres;
         let staging = qualified(&load.schema, &load.new_table);
         let mark = pg_literal(&format!("{}{}", staging_mark(load), self.run_id));
-        self.exec(
-            &format!("COMMENT ON TABLE {staging} IS {mark}"),
-            "mark the staging table",
-        )
-        .await?;
+        let mut batch = load.prepare.join(";\n");
+        batch.push_str(&format!(";\nCOMMENT ON TABLE {staging} IS {mark}"));
+        self.exec(&batch, "prepare the staging table").await?;
         let oid: u32 = self
             .pg()?
             .query_one("SELECT to_regclass($1)::oid", &[&staging])
