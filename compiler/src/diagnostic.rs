@@ -350,6 +350,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("stir::invalid_value", Severity::Error),
     ("stir::duplicate", Severity::Error),
     ("stir::missing_file", Severity::Error),
+    ("stir::unreadable", Severity::Error),
     ("stir::template", Severity::Error),
     ("stir::unknown_ref", Severity::Error),
     ("stir::unknown_source", Severity::Error),

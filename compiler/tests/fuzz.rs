@@ -30,10 +30,13 @@ fn seeds() -> Vec<Seed> {
         if let Ok(entries) = std::fs::read_dir(dir.join("models")) {
             for e in entries {
                 let p = e.unwrap().path();
-                models.insert(
-                    format!("models/{}", p.file_name().unwrap().to_string_lossy()),
-                    std::fs::read(&p).unwrap(),
-                );
+                // Cases hold files stir refuses (a directory, a link to /dev/null): not seeds.
+                if let Ok(bytes) = stir::load::read_file(&p, stir::load::MAX_SOURCE_BYTES) {
+                    models.insert(
+                        format!("models/{}", p.file_name().unwrap().to_string_lossy()),
+                        bytes,
+                    );
+                }
             }
         }
         out.push((manifest, models));
