@@ -135,6 +135,30 @@ fn a_fifo_model_is_refused_not_waited_on() {
 
 #[cfg(unix)]
 #[test]
+fn a_request_query_that_is_a_fifo_is_refused_not_waited_on() {
+    let d = Dir::new("query");
+    let m = d.write(
+        "stir.kdl",
+        "project p\nendpoint beat\nrequest ping limit=1 {\n    query \"models/ping.sql\"\n    post endpoint=beat path=\"/ping\"\n    body \"{}\"\n}\n",
+    );
+    let made = Command::new("mkfifo")
+        .arg(d.path("models/ping.sql"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(
+        &o,
+        1,
+        &[
+            "stir::unreadable",
+            "request `ping`: `models/ping.sql` is a FIFO",
+        ],
+    );
+}
+
+#[cfg(unix)]
+#[test]
 fn a_model_linked_to_dev_zero_is_refused_not_read_forever() {
     let d = Dir::new("zero");
     let m = d.one_model();
