@@ -102,6 +102,19 @@ impl miette::SourceCode for Indexed {
 }
 
 impl SourceFile {
+    /// Bytes in the longest line miette would draw for `span`: its lines and one either side.
+    fn longest_line_near(&self, span: &Range<usize>) -> usize {
+        let starts = &self.lines.starts;
+        let first = self
+            .lines
+            .line_of(span.start.min(self.text.len()))
+            .saturating_sub(1);
+        let last = self.lines.line_of(span.end.min(self.text.len())) + 1;
+        (first..=last.min(starts.len() - 1))
+            .map(|l| starts.get(l + 1).copied().unwrap_or(self.text.len()) - starts[l])
+            .max()
+            .unwrap_or(0)
+    }
     fn indexed(&self) -> Indexed {
         Indexed {
             text: self.text.clone(),
@@ -288,8 +301,10 @@ impl Diagnostic for Shown<'_> {
     }
 }
 
-/// Past this column a finding is shown without its source line (miette cannot underline it).
-const MAX_SNIPPET_COLUMN: usize = 10_000;
+/// A finding touching a longer line (or next to one) is shown without its source: miette
+/// panics underlining past column 65,535 (a format width), and draws the whole line for
+/// every finding on it, so 20,000 findings on one line would print gigabytes.
+const MAX_SNIPPET_LINE: usize = 10_000;
 
 /// A finding without source code or labels: for lines too long to draw.
 struct NoSource<'a>(Shown<'a>);
@@ -331,10 +346,8 @@ pub fn render_human(findings: &[Finding], files: &Files, color: bool, width: usi
     let mut out = String::new();
     for finding in findings {
         let file = files.get(finding.file);
-        let far = |offset: usize| files.line_col(finding.file, offset).1 > MAX_SNIPPET_COLUMN;
-        let spans = std::iter::once(&finding.span).chain(finding.notes.iter().map(|(r, _)| r));
-        if spans.clone().any(|r| far(r.start) || far(r.end)) {
-            // miette panics underlining past column 65,535 (a format width): name the place.
+        let mut spans = std::iter::once(&finding.span).chain(finding.notes.iter().map(|(r, _)| r));
+        if spans.any(|r| file.longest_line_near(r) > MAX_SNIPPET_LINE) {
             let (line, col) = files.line_col(finding.file, finding.span.start);
             let mut plain = finding.clone();
             plain.message = format!(
@@ -514,6 +527,26 @@ pub const CODES: &[(&str, Severity)] = &[
 mod tests {
     use super::*;
     use miette::{SourceCode, SourceSpan};
+
+    #[test]
+    fn a_finding_on_a_very_long_line_names_its_place_instead_of_drawing_it() {
+        let mut files = Files::default();
+        let text = format!("a\n{}b\nc\n", "x".repeat(70_000));
+        let f = files.add("m.kdl".into(), text);
+        let at = 70_002;
+        let found = [Finding::error("stir::syntax", f, at..at + 1, "bad").help("fix it")];
+        let out = render_human(&found, &files, false, 100);
+        assert!(
+            out.contains("bad (at m.kdl:2:70001: the line is too long to show)"),
+            "{out}"
+        );
+        assert!(out.contains("help: fix it"), "{out}");
+        assert!(
+            out.len() < 1000,
+            "the line is not drawn: {} bytes",
+            out.len()
+        );
+    }
 
     /// The indexed reader gives miette exactly what miette's own reader of the whole file does.
     #[test]
