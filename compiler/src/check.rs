@@ -336,16 +336,19 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
         let Some(q) = &r.query else { continue };
         let fid = match read_text(c, &q.value, read) {
             Ok(f) => f,
-            Err(why) => {
+            Err(u) => {
                 c.findings.push(
                     Finding::error(
-                        "stir::missing_file",
+                        u.code,
                         file,
                         q.span.clone(),
-                        format!("request `{}`: {why}", r.name.text),
+                        format!("request `{}`: {}", r.name.text, u.why),
                     )
                     .label("query file expected here")
-                    .help("create the file with the request's SELECT"),
+                    .help(
+                        u.help
+                            .unwrap_or_else(|| "create the file with the request's SELECT".into()),
+                    ),
                 );
                 continue;
             }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::check;
 use crate::diagnostic::{self, did_you_mean, FileId, Files, Finding, Severity};
 use crate::graph::ModelGraph;
+use crate::load::{self, ReadError, MAX_SOURCE_BYTES};
 use crate::manifest::{self, Manifest, Materialized, StepKind};
 use crate::render::{self, Renderer};
 use crate::resolve::{Names, SelectCx, Selector};
@@ -27,6 +28,12 @@ pub enum LoadError {
     #[error("cannot read manifest `{path}`: {reason}")]
     #[diagnostic(code(stir::unreadable), help("check the file's permissions"))]
     Unreadable { path: String, reason: String },
+    #[error("manifest `{path}` {why}")]
+    #[diagnostic(
+        code(stir::unreadable),
+        help("pass the manifest file itself: stir reads only regular files of at most 16 MiB, so a FIFO, a device or an endless file cannot stall a check")
+    )]
+    Refused { path: String, why: load::ReadError },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -103,27 +110,30 @@ impl Compiled {
 /// Read and check a manifest and every file it names.
 pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LoadError::Missing {
+    let bytes = load::read_file(path, MAX_SOURCE_BYTES).map_err(|e| match e {
+        ReadError::NotFound => LoadError::Missing {
             path: shown.clone(),
         },
-        _ => LoadError::Unreadable {
+        ReadError::Directory => LoadError::Directory {
+            path: shown.clone(),
+        },
+        ReadError::Io(e) => LoadError::Unreadable {
             path: shown.clone(),
             reason: e.to_string(),
         },
-    })?;
-    if meta.is_dir() {
-        return Err(LoadError::Directory { path: shown });
-    }
-    let bytes = std::fs::read(path).map_err(|e| LoadError::Unreadable {
-        path: shown.clone(),
-        reason: e.to_string(),
+        why => LoadError::Refused {
+            path: shown.clone(),
+            why,
+        },
     })?;
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(compile_bytes(&shown, &bytes, &root, &|p| std::fs::read(p)))
+    Ok(compile_bytes(&shown, &bytes, &root, &|p| {
+        load::read_file(p, MAX_SOURCE_BYTES).map_err(std::io::Error::from)
+    }))
 }
 
 /// Reads a file relative to the manifest's folder; injectable so tests can fuzz without disk.
+/// A [`ReadError`] inside the `io::Error` keeps its meaning (see `load::ReadError::from`).
 pub type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + 'a;
 
 pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> Compiled {
@@ -154,7 +164,7 @@ pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> 
         }
     } else {
         let text = files.text(file).to_string();
-        manifest::parse(&text, file, &mut findings)
+        parse_bounded(&text, file, &mut findings)
     };
     let names = Names::build(&manifest, file, &mut findings);
     let mut c = Compiled {
@@ -180,6 +190,58 @@ pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> 
     c
 }
 
+/// Parse the manifest unless it is too big or too deep for the KDL parser, which recurses per
+/// block, per comment piece and per top-level error. The parse runs on a thread with a known
+/// stack, so the limits hold whatever thread calls (tests run on 2 MiB stacks).
+fn parse_bounded(text: &str, file: FileId, findings: &mut Vec<Finding>) -> Manifest {
+    let empty = Manifest {
+        file: Some(file),
+        ..Manifest::default()
+    };
+    if text.len() as u64 > MAX_SOURCE_BYTES {
+        findings.push(
+            Finding::error(
+                "stir::unreadable",
+                file,
+                0..0,
+                "the manifest is larger than 16 MiB",
+            )
+            .label("refused")
+            .help("a stir manifest is a few hundred KB at most: check that this is the right file"),
+        );
+        return empty;
+    }
+    if let Some(r) = load::kdl_limits(text) {
+        findings.push(
+            Finding::error("stir::syntax", file, r.span, r.message)
+                .label(r.label)
+                .help(r.help),
+        );
+        return empty;
+    }
+    let parsed = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("stir-parse".into())
+            .stack_size(load::PARSE_STACK_BYTES)
+            .spawn_scoped(s, || {
+                let mut found = Vec::new();
+                let m = manifest::parse(text, file, &mut found);
+                (m, found)
+            })
+            .ok()
+            .map(|h| h.join())
+    });
+    match parsed {
+        Some(Ok((m, found))) => {
+            findings.extend(found);
+            m
+        }
+        // No thread (resource limits): parse here; the limits still hold on a main thread.
+        None => manifest::parse(text, file, findings),
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+    }
+}
+
 fn check_tags(c: &mut Compiled) {
     let file = c.manifest_file;
     for m in &c.manifest.models {
@@ -191,19 +253,54 @@ fn check_tags(c: &mut Compiled) {
     }
 }
 
-pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<FileId, String> {
+/// A file the manifest names that could not be read: the finding's code and the reason.
+pub(crate) struct Unread {
+    pub code: &'static str,
+    pub why: String,
+    /// The fix, when it is not the caller's "create the file".
+    pub help: Option<String>,
+}
+
+pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<FileId, Unread> {
     let path = c.root.join(rel);
-    match read(&path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Ok(c.files.add(display_path(&path), text)),
-            Err(_) => Err(format!("`{rel}` is not valid UTF-8")),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(format!("`{rel}` does not exist"))
+    // In-memory readers (tests) get the same size rule as the disk one.
+    let bytes = read(&path).map_err(ReadError::from).and_then(|b| {
+        if b.len() as u64 > MAX_SOURCE_BYTES {
+            Err(ReadError::TooLarge {
+                limit: MAX_SOURCE_BYTES,
+            })
+        } else {
+            Ok(b)
         }
-        Err(e) if path.is_dir() => Err(format!("`{rel}` is a directory: {e}")),
-        Err(e) => Err(format!("cannot read `{rel}`: {e}")),
-    }
+    });
+    let why = match bytes {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => return Ok(c.files.add(display_path(&path), text)),
+            Err(_) => {
+                return Err(Unread {
+                    code: "stir::missing_file",
+                    why: format!("`{rel}` is not valid UTF-8"),
+                    help: None,
+                })
+            }
+        },
+        Err(why) => why,
+    };
+    let help = match &why {
+        ReadError::NotFound => None,
+        ReadError::Io(_) => Some("check the file's permissions".to_string()),
+        ReadError::TooLarge { .. } => Some(format!(
+            "a SQL file holds one query: check that `{rel}` is the right file (stir reads at most 16 MiB)"
+        )),
+        _ => Some(format!(
+            "point the path at a regular SQL file: stir does not read `{rel}`, so a FIFO, device or directory cannot stall a check"
+        )),
+    };
+    Err(Unread {
+        code: why.code(),
+        why: format!("`{rel}` {why}"),
+        help,
+    })
 }
 
 fn display_path(p: &Path) -> String {
@@ -235,19 +332,22 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
         }
         let fid = match read_text(c, &m.file, read) {
             Ok(f) => f,
-            Err(why) => {
-                c.findings.push(
-                    Finding::error(
-                        "stir::missing_file",
-                        mfile,
-                        m.file_span.clone(),
-                        format!("model `{}`: {why}", m.name.text),
-                    )
-                    .label("SQL file expected here")
-                    .help(format!(
+            Err(u) => {
+                let help = u.help.unwrap_or_else(|| {
+                    format!(
                         "create `{}` with the model's SELECT, or set `file=\"...\"` on the model",
                         m.file
-                    )),
+                    )
+                });
+                c.findings.push(
+                    Finding::error(
+                        u.code,
+                        mfile,
+                        m.file_span.clone(),
+                        format!("model `{}`: {}", m.name.text, u.why),
+                    )
+                    .label("SQL file expected here")
+                    .help(help),
                 );
                 continue;
             }

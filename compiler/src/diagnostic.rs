@@ -23,6 +23,104 @@ pub struct SourceFile {
     /// Path as shown to the user (relative to where stir was run when possible).
     pub name: String,
     pub text: Arc<String>,
+    /// Where each line starts: a finding's line is a binary search, so thousands of findings
+    /// in a big file stay linear, not quadratic (miette alone scans from the file's start).
+    lines: Arc<LineIndex>,
+}
+
+/// Byte offset after each `\n` (and 0), with how many line breaks miette counts before it
+/// (it also counts a lone `\r`).
+#[derive(Debug)]
+struct LineIndex {
+    starts: Vec<usize>,
+    miette_lines: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let b = text.as_bytes();
+        let (mut starts, mut miette_lines, mut breaks) = (vec![0], vec![0], 0);
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'\n' => {
+                    breaks += 1;
+                    starts.push(i + 1);
+                    miette_lines.push(breaks);
+                }
+                b'\r' if b.get(i + 1) != Some(&b'\n') => breaks += 1,
+                _ => {}
+            }
+        }
+        LineIndex {
+            starts,
+            miette_lines,
+        }
+    }
+    /// Index of the `\n`-line holding `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset) - 1
+    }
+}
+
+/// A file's text as miette reads it, but only the lines around a span: miette's own reader
+/// walks from the start of the file for every finding.
+#[derive(Debug)]
+struct Indexed {
+    text: Arc<String>,
+    lines: Arc<LineIndex>,
+}
+
+impl miette::SourceCode for Indexed {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let text = self.text.as_bytes();
+        if span.offset() + span.len() > text.len() {
+            return Err(miette::MietteError::OutOfBounds);
+        }
+        // Whole lines from `before + 1` lines above the span to `after + 1` below it (so the
+        // span never starts the window unless it starts the file): miette keeps
+        // what it needs of them, exactly as it would from the whole file.
+        let first = self.lines.line_of(span.offset()).saturating_sub(before + 1);
+        let last = self.lines.line_of(span.offset() + span.len()) + after + 2;
+        let start = self.lines.starts[first];
+        let end = self.lines.starts.get(last).copied().unwrap_or(text.len());
+        let local = miette::SourceSpan::new((span.offset() - start).into(), span.len());
+        let c = text[start..end].read_span(&local, before, after)?;
+        let shift = self.lines.miette_lines[first];
+        Ok(Box::new(miette::MietteSpanContents::new(
+            c.data(),
+            miette::SourceSpan::new((c.span().offset() + start).into(), c.span().len()),
+            c.line() + shift,
+            c.column(),
+            c.line_count() + shift,
+        )))
+    }
+}
+
+impl SourceFile {
+    /// Bytes in the longest line miette would draw for `span`: its lines and one either side.
+    fn longest_line_near(&self, span: &Range<usize>) -> usize {
+        let starts = &self.lines.starts;
+        let first = self
+            .lines
+            .line_of(span.start.min(self.text.len()))
+            .saturating_sub(1);
+        let last = self.lines.line_of(span.end.min(self.text.len())) + 1;
+        (first..=last.min(starts.len() - 1))
+            .map(|l| starts.get(l + 1).copied().unwrap_or(self.text.len()) - starts[l])
+            .max()
+            .unwrap_or(0)
+    }
+    fn indexed(&self) -> Indexed {
+        Indexed {
+            text: self.text.clone(),
+            lines: self.lines.clone(),
+        }
+    }
 }
 
 /// Every file the compiler read, so that any finding can point into it.
@@ -35,6 +133,7 @@ impl Files {
     pub fn add(&mut self, name: String, text: String) -> FileId {
         self.files.push(SourceFile {
             name,
+            lines: Arc::new(LineIndex::new(&text)),
             text: Arc::new(text),
         });
         FileId(self.files.len() - 1)
@@ -47,11 +146,12 @@ impl Files {
     }
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, id: FileId, offset: usize) -> (usize, usize) {
-        let text = self.text(id);
+        let file = &self.files[id.0];
+        let text = file.text.as_str();
         let offset = floor_char_boundary(text, offset.min(text.len()));
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = file.lines.line_of(offset);
+        let line_start = file.lines.starts[line];
+        let line = line + 1;
         let col = text[line_start..offset].chars().count() + 1;
         (line, col)
     }
@@ -147,7 +247,7 @@ pub fn sort(findings: &mut [Finding], files: &Files) {
 /// A finding joined with its source, in the shape miette renders.
 struct Shown<'a> {
     finding: &'a Finding,
-    source: NamedSource<Arc<String>>,
+    source: NamedSource<Indexed>,
 }
 
 impl fmt::Debug for Shown<'_> {
@@ -182,7 +282,7 @@ impl Diagnostic for Shown<'_> {
         Some(&self.source)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let len = self.source.inner().len();
+        let len = self.source.inner().text.len();
         let clamp = move |r: &Range<usize>| {
             let start = r.start.min(len);
             let end = r.end.clamp(start, len);
@@ -201,6 +301,38 @@ impl Diagnostic for Shown<'_> {
     }
 }
 
+/// A finding touching a longer line (or next to one) is shown without its source: miette
+/// panics underlining past column 65,535 (a format width), and draws the whole line for
+/// every finding on it, so 20,000 findings on one line would print gigabytes.
+const MAX_SNIPPET_LINE: usize = 10_000;
+
+/// A finding without source code or labels: for lines too long to draw.
+struct NoSource<'a>(Shown<'a>);
+
+impl fmt::Debug for NoSource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+impl fmt::Display for NoSource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+impl std::error::Error for NoSource<'_> {}
+
+impl Diagnostic for NoSource<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.0.code()
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.0.severity()
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.0.help()
+    }
+}
+
 /// Render findings as rustc-like reports: unicode, no colour, fixed width (stable for golden files).
 pub fn render_human(findings: &[Finding], files: &Files, color: bool, width: usize) -> String {
     let theme = if color {
@@ -214,9 +346,26 @@ pub fn render_human(findings: &[Finding], files: &Files, color: bool, width: usi
     let mut out = String::new();
     for finding in findings {
         let file = files.get(finding.file);
+        let mut spans = std::iter::once(&finding.span).chain(finding.notes.iter().map(|(r, _)| r));
+        if spans.any(|r| file.longest_line_near(r) > MAX_SNIPPET_LINE) {
+            let (line, col) = files.line_col(finding.file, finding.span.start);
+            let mut plain = finding.clone();
+            plain.message = format!(
+                "{} (at {}:{line}:{col}: the line is too long to show)",
+                plain.message, file.name
+            );
+            plain.notes.clear();
+            let shown = Shown {
+                finding: &plain,
+                source: NamedSource::new(file.name.clone(), file.indexed()),
+            };
+            let _ = handler.render_report(&mut out, &NoSource(shown));
+            out.push('\n');
+            continue;
+        }
         let shown = Shown {
             finding,
-            source: NamedSource::new(file.name.clone(), file.text.clone()),
+            source: NamedSource::new(file.name.clone(), file.indexed()),
         };
         // Rendering into a String cannot fail.
         let _ = handler.render_report(&mut out, &shown);
@@ -350,6 +499,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("stir::invalid_value", Severity::Error),
     ("stir::duplicate", Severity::Error),
     ("stir::missing_file", Severity::Error),
+    ("stir::unreadable", Severity::Error),
     ("stir::template", Severity::Error),
     ("stir::unknown_ref", Severity::Error),
     ("stir::unknown_source", Severity::Error),
@@ -372,3 +522,72 @@ pub const CODES: &[(&str, Severity)] = &[
     ("stir::stale_read", Severity::Warning),
     ("stir::irregular_cron", Severity::Warning),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miette::{SourceCode, SourceSpan};
+
+    #[test]
+    fn a_finding_on_a_very_long_line_names_its_place_instead_of_drawing_it() {
+        let mut files = Files::default();
+        let text = format!("a\n{}b\nc\n", "x".repeat(70_000));
+        let f = files.add("m.kdl".into(), text);
+        let at = 70_002;
+        let found = [Finding::error("stir::syntax", f, at..at + 1, "bad").help("fix it")];
+        let out = render_human(&found, &files, false, 100);
+        assert!(
+            out.contains("bad (at m.kdl:2:70001: the line is too long to show)"),
+            "{out}"
+        );
+        assert!(out.contains("help: fix it"), "{out}");
+        assert!(
+            out.len() < 1000,
+            "the line is not drawn: {} bytes",
+            out.len()
+        );
+    }
+
+    /// The indexed reader gives miette exactly what miette's own reader of the whole file does.
+    #[test]
+    fn indexed_source_reads_spans_like_miette_does() {
+        let texts = [
+            "",
+            "a",
+            "a\nbb\n\nccc\n",
+            "one\r\ntwo\r\n\r\nthree",
+            "lone\rcr\rlines\nmixed\r\nend\r",
+            "\n\n\n",
+            "é\nü\r\nx",
+        ];
+        for text in texts {
+            let indexed = Indexed {
+                text: Arc::new(text.to_string()),
+                lines: Arc::new(LineIndex::new(text)),
+            };
+            let plain = text.to_string();
+            for start in 0..=text.len() {
+                for len in 0..=(text.len() - start).min(6) {
+                    for (before, after) in [(0, 0), (1, 1), (2, 3)] {
+                        let span = SourceSpan::new(start.into(), len);
+                        let want = plain.read_span(&span, before, after);
+                        let got = indexed.read_span(&span, before, after);
+                        match (want, got) {
+                            (Ok(w), Ok(g)) => assert_eq!(
+                                (w.data(), w.span(), w.line(), w.column(), w.line_count()),
+                                (g.data(), g.span(), g.line(), g.column(), g.line_count()),
+                                "{text:?} {start}+{len} ({before}, {after})"
+                            ),
+                            (Err(_), Err(_)) => {}
+                            (w, g) => panic!(
+                                "{text:?} {start}+{len}: miette {:?}, indexed {:?}",
+                                w.is_ok(),
+                                g.is_ok()
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

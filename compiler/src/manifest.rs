@@ -255,6 +255,9 @@ pub struct Request {
 }
 
 /// Parse a manifest's text. Findings go to `out`; whatever could be read is returned.
+/// Most KDL syntax errors reported for one manifest.
+pub const MAX_SYNTAX_FINDINGS: usize = 50;
+
 pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
     let mut manifest = Manifest {
         file: Some(file),
@@ -263,7 +266,9 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
     let doc = match KdlDocument::parse_v2(text) {
         Ok(doc) => doc,
         Err(err) => {
-            for d in err.diagnostics {
+            // The first errors are what a user fixes; thousands (a binary file) would only
+            // cost quadratic rendering time.
+            for d in err.diagnostics.into_iter().take(MAX_SYNTAX_FINDINGS) {
                 let span = char_span_to_bytes(text, d.span.offset(), d.span.len());
                 let message = d.message.unwrap_or_else(|| "invalid KDL".into());
                 out.push(

@@ -641,8 +641,11 @@ pub fn exit_code(result: Result<Outcome, Failure>, detailed: bool) -> Result<Exi
 
 /// Read a plan from disk for a review; any problem is a message (exit 2), never a panic.
 pub fn read_plan(path: &Path) -> Result<Plan, Failure> {
-    let text = std::fs::read(path).map_err(|e| {
-        Failure::Message(format!("error: cannot read plan `{}`: {e}", path.display()))
+    let text = crate::load::read_file(path, crate::load::MAX_PLAN_BYTES).map_err(|e| {
+        Failure::Message(format!(
+            "error: cannot read plan `{}`: it {e}",
+            path.display()
+        ))
     })?;
     let text = String::from_utf8(text).map_err(|_| {
         Failure::Message(format!(

@@ -101,10 +101,14 @@ impl RuntimeError {
 /// Read and verify a plan (hash and format version).
 pub fn load_plan(path: &Path) -> Result<Plan, RuntimeError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| RuntimeError::PlanUnreadable {
+    // Bounded like every file stir reads: a regular file, at most `MAX_PLAN_BYTES`.
+    let unreadable = |reason: String| RuntimeError::PlanUnreadable {
         path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let bytes = stir::load::read_file(path, stir::load::MAX_PLAN_BYTES)
+        .map_err(|e| unreadable(format!("it {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text".into()))?;
     Plan::from_json(&text).map_err(|error| RuntimeError::Plan { path: shown, error })
 }
 

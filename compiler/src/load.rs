@@ -1,0 +1,567 @@
+//! Bounded input: every file stir or stir-runtime reads (the manifest, model and request SQL,
+//! plans) goes through [`read_file`], and the manifest through [`kdl_limits`] before the KDL
+//! parser sees it. A file anyone can change in a pull request must end in findings or a clean
+//! refusal: no hang on a FIFO, no endless read of `/dev/zero`, no stack overflow in a parser.
+
+use std::fmt;
+use std::io::Read;
+use std::ops::Range;
+use std::path::Path;
+
+/// The largest manifest, model or request SQL file stir reads (the shipped manifest is 50 KB).
+pub const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest plan stir-runtime and `stir plan --diff` read (every model's SQL, twice at most).
+pub const MAX_PLAN_BYTES: u64 = 64 * 1024 * 1024;
+/// Deepest `{` nesting of a manifest (real ones nest three levels).
+pub const MAX_NESTING: usize = 64;
+/// Deepest `{` nesting counting braces inside strings too: the net under [`MAX_NESTING`] in
+/// case the parser ends a broken string elsewhere than this scan does.
+pub const MAX_RAW_NESTING: usize = 1024;
+/// Most pieces (`*`, `/`, runs of other text, nested comments) in one `/* */` comment: the KDL
+/// parser recurses once per piece.
+pub const MAX_COMMENT_PIECES: usize = 2048;
+/// Most misplaced `{`, `}`, `(`, `)`, `=` or `;`: the KDL parser recurses once per error it
+/// recovers from at the top level.
+pub const MAX_STRAY: usize = 256;
+/// The stack the KDL parser runs on: the limits above use a fraction of it even in a debug
+/// build (measured: ~30 KiB per `{`, ~3 KiB per comment piece, ~2 KiB per recovery).
+pub const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("does not exist")]
+    NotFound,
+    #[error("is a directory")]
+    Directory,
+    #[error("is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("is larger than {} MiB", .limit / (1024 * 1024))]
+    TooLarge { limit: u64 },
+    #[error("cannot be read: {0}")]
+    Io(std::io::Error),
+}
+
+impl ReadError {
+    /// The stable diagnostic code: a missing file is the user's to create; the rest are refused.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReadError::NotFound => "stir::missing_file",
+            _ => "stir::unreadable",
+        }
+    }
+}
+
+impl From<std::io::Error> for ReadError {
+    /// Keeps a `ReadError` carried inside an `io::Error` (the injectable readers return those).
+    fn from(e: std::io::Error) -> Self {
+        if e.get_ref().is_some_and(|inner| inner.is::<ReadError>()) {
+            if let Some(Ok(inner)) = e.into_inner().map(|b| b.downcast::<ReadError>()) {
+                return *inner;
+            }
+            return ReadError::Io(std::io::Error::other("unreadable"));
+        }
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::NotFound,
+            _ => ReadError::Io(e),
+        }
+    }
+}
+
+impl From<ReadError> for std::io::Error {
+    fn from(e: ReadError) -> Self {
+        let kind = match &e {
+            ReadError::NotFound => std::io::ErrorKind::NotFound,
+            ReadError::Io(io) => io.kind(),
+            _ => std::io::ErrorKind::InvalidInput,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// Read a whole regular file of at most `limit` bytes. The type is checked before opening (a
+/// device is never opened) and again on the open handle (the path may change in between; the
+/// open does not block on a FIFO); at most `limit + 1` bytes are read.
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let meta = std::fs::metadata(path)?;
+    regular(&meta)?;
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let file = open_nonblocking(path)?;
+    regular(&file.metadata()?)?;
+    read_capped(file, limit)
+}
+
+/// Read at most `limit + 1` bytes: more is an error, and memory stays bounded by the limit.
+pub fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    r.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+fn regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    if t.is_dir() {
+        return Err(ReadError::Directory);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Err(ReadError::NotRegular("a FIFO"));
+        }
+        if t.is_char_device() {
+            return Err(ReadError::NotRegular("a character device"));
+        }
+        if t.is_block_device() {
+            return Err(ReadError::NotRegular("a block device"));
+        }
+        if t.is_socket() {
+            return Err(ReadError::NotRegular("a socket"));
+        }
+    }
+    Err(ReadError::NotRegular("a special file"))
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// A manifest the KDL parser must not see: where, and what to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub span: Range<usize>,
+    pub message: String,
+    pub label: &'static str,
+    pub help: String,
+}
+
+/// What the previous significant token was, to spot misplaced `=`, `;`, `{`, `(` and `)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prev {
+    /// Start of a line, `{` or `;`: a node may start here.
+    NodeStart,
+    /// An identifier or string that may be a property key.
+    Key,
+    /// `=`
+    Eq,
+    /// A property value, `)` or `}`.
+    Value,
+    /// `(`
+    Paren,
+}
+
+/// Scan KDL text, without recursion, for input that would make the parser recurse past its
+/// stack: nesting deeper than [`MAX_NESTING`], a comment of more than [`MAX_COMMENT_PIECES`]
+/// pieces, more than [`MAX_STRAY`] misplaced delimiters. Braces inside strings and comments
+/// do not count; a single-line string ends at a newline even when unterminated, so a broken
+/// string never hides the braces after it.
+pub fn kdl_limits(text: &str) -> Option<Refusal> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut depth = 0usize;
+    let mut raw = 0usize;
+    let mut paren = false;
+    let mut prev = Prev::NodeStart;
+    let mut stray = 0usize;
+    let mut first_stray = 0usize;
+    let mut note_stray = |at: usize, stray: &mut usize| {
+        if *stray == 0 {
+            first_stray = at;
+        }
+        *stray += 1;
+        *stray > MAX_STRAY
+    };
+    while i < b.len() {
+        let next = b.get(i + 1).copied();
+        match b[i] {
+            b'/' if next == Some(b'/') => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if next == Some(b'*') => {
+                match block_comment(b, i) {
+                    Ok(end) => i = end,
+                    Err(at) => {
+                        return Some(Refusal {
+                            span: i..at,
+                            message: format!(
+                                "this comment is too long to parse: more than {MAX_COMMENT_PIECES} `*`, `/` and nested comments"
+                            ),
+                            label: "too many pieces",
+                            help: "comment lines out with `//`, or nodes with `/-`".into(),
+                        })
+                    }
+                }
+                continue;
+            }
+            b'/' if next == Some(b'-') => {
+                i += 2;
+                continue;
+            }
+            b'"' => {
+                let end = quoted(b, i);
+                if let Some(r) = string_braces(b, i, end, &mut raw) {
+                    return Some(r);
+                }
+                i = end;
+                prev = after_token(prev);
+                continue;
+            }
+            b'#' => {
+                let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+                if b.get(i + hashes) == Some(&b'"') {
+                    let end = raw_string(b, i, hashes);
+                    if let Some(r) = string_braces(b, i, end, &mut raw) {
+                        return Some(r);
+                    }
+                    i = end;
+                    prev = after_token(prev);
+                    continue;
+                }
+                i = word(b, i + hashes);
+                prev = Prev::Value;
+                continue;
+            }
+            b'{' => {
+                if matches!(prev, Prev::Eq | Prev::Paren) && note_stray(i, &mut stray) {
+                    break;
+                }
+                depth += 1;
+                raw += 1;
+                if depth > MAX_NESTING {
+                    return Some(Refusal {
+                        span: i..i + 1,
+                        message: format!("the manifest nests deeper than {MAX_NESTING} blocks"),
+                        label: "too deep",
+                        help: format!(
+                            "a stir manifest nests a few levels (`models {{ model a {{ ... }} }}`); close the blocks above: stir refuses more than {MAX_NESTING}"
+                        ),
+                    });
+                }
+                prev = Prev::NodeStart;
+                paren = false;
+            }
+            b'}' => {
+                if depth == 0 {
+                    if note_stray(i, &mut stray) {
+                        break;
+                    }
+                } else {
+                    depth -= 1;
+                }
+                raw = raw.saturating_sub(1);
+                prev = Prev::Value;
+                paren = false;
+            }
+            b'(' => {
+                if paren && note_stray(i, &mut stray) {
+                    break;
+                }
+                paren = true;
+                prev = Prev::Paren;
+            }
+            b')' => {
+                if !paren && note_stray(i, &mut stray) {
+                    break;
+                }
+                paren = false;
+                prev = Prev::Value;
+            }
+            b'=' => {
+                if prev != Prev::Key && note_stray(i, &mut stray) {
+                    break;
+                }
+                prev = Prev::Eq;
+            }
+            b';' => {
+                if matches!(prev, Prev::NodeStart | Prev::Eq) && note_stray(i, &mut stray) {
+                    break;
+                }
+                prev = Prev::NodeStart;
+                paren = false;
+            }
+            b'\n' | b'\r' => {
+                prev = Prev::NodeStart;
+                paren = false;
+            }
+            b'\\' => {
+                // A line continuation: the node goes on after the newline.
+                i += 1;
+                while i < b.len() && matches!(b[i], b' ' | b'\t') {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b'\r') {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            b' ' | b'\t' => {}
+            _ => {
+                i = word(b, i);
+                prev = after_token(prev);
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if stray > MAX_STRAY {
+        let end = (first_stray + 1).min(b.len());
+        return Some(Refusal {
+            span: first_stray..end,
+            message: format!(
+                "too many misplaced braces, parentheses, `=` or `;` to parse: more than {MAX_STRAY}, the first here"
+            ),
+            label: "misplaced",
+            help: "this does not look like a KDL manifest; check the path, or restore the file from version control".into(),
+        });
+    }
+    None
+}
+
+/// Count the braces of the string `b[start..end]` into `raw`; refuse past [`MAX_RAW_NESTING`].
+fn string_braces(b: &[u8], start: usize, end: usize, raw: &mut usize) -> Option<Refusal> {
+    for (k, &c) in b[start..end].iter().enumerate() {
+        match c {
+            b'{' => *raw += 1,
+            b'}' => *raw = raw.saturating_sub(1),
+            _ => continue,
+        }
+        if *raw > MAX_RAW_NESTING {
+            let at = start + k;
+            return Some(Refusal {
+                span: at..at + 1,
+                message: format!(
+                    "braces nest deeper than {MAX_RAW_NESTING} here, counting those inside strings"
+                ),
+                label: "too deep",
+                help: "close the braces inside the string, or split it".into(),
+            });
+        }
+    }
+    None
+}
+
+/// After a word or string: a value when it follows `=` (or a type), else a possible key.
+fn after_token(prev: Prev) -> Prev {
+    match prev {
+        Prev::Eq | Prev::Paren => Prev::Value,
+        _ => Prev::Key,
+    }
+}
+
+/// End of a bare word: up to the next delimiter, whitespace or newline.
+fn word(b: &[u8], mut i: usize) -> usize {
+    while i < b.len()
+        && !matches!(
+            b[i],
+            b'{' | b'}'
+                | b'('
+                | b')'
+                | b'='
+                | b';'
+                | b'"'
+                | b'\\'
+                | b'/'
+                | b' '
+                | b'\t'
+                | b'\n'
+                | b'\r'
+        )
+    {
+        i += 1;
+    }
+    // A `/` that starts no comment or slashdash is part of nothing: step over it.
+    if i < b.len() && b[i] == b'/' && !matches!(b.get(i + 1), Some(b'/' | b'*' | b'-')) {
+        i += 1;
+    }
+    i
+}
+
+fn newline_at(b: &[u8], i: usize) -> bool {
+    matches!(b.get(i), Some(b'\n' | b'\r'))
+}
+
+/// End of a quoted string starting at `b[i] == '"'`: after its closing quote, or at the
+/// newline that ends an unterminated single-line string.
+fn quoted(b: &[u8], i: usize) -> usize {
+    if b[i..].starts_with(b"\"\"\"") && newline_at(b, i + 3) {
+        let mut j = i + 3;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 2,
+                b'"' if b[j..].starts_with(b"\"\"\"") => return j + 3,
+                _ => j += 1,
+            }
+        }
+        return b.len();
+    }
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' if !newline_at(b, j + 1) => j += 2,
+            b'"' => return j + 1,
+            b'\n' | b'\r' => return j,
+            _ => j += 1,
+        }
+    }
+    b.len()
+}
+
+/// End of a raw string `#"..."#` starting at `b[i]` with `hashes` hashes.
+fn raw_string(b: &[u8], i: usize, hashes: usize) -> usize {
+    let open = i + hashes;
+    let multi = b[open..].starts_with(b"\"\"\"") && newline_at(b, open + 3);
+    let mut close = if multi {
+        b"\"\"\"".to_vec()
+    } else {
+        b"\"".to_vec()
+    };
+    close.extend(std::iter::repeat_n(b'#', hashes));
+    let mut j = open + if multi { 3 } else { 1 };
+    while j < b.len() {
+        if b[j..].starts_with(&close) {
+            return j + close.len();
+        }
+        if !multi && newline_at(b, j) {
+            return j;
+        }
+        j += 1;
+    }
+    b.len()
+}
+
+/// End of a `/* */` comment (nested ones included) starting at `b[i]`, or the byte where it
+/// passes [`MAX_COMMENT_PIECES`]: the parser takes a stack frame per piece, and a nested
+/// comment's frames sit on top of the pieces before it.
+fn block_comment(b: &[u8], i: usize) -> Result<usize, usize> {
+    // Pieces of each open comment, innermost last; the parser's depth is their sum.
+    let mut open: Vec<usize> = vec![0];
+    let mut total = 0usize;
+    let mut j = i + 2;
+    while j < b.len() {
+        if b[j..].starts_with(b"*/") {
+            total -= open.pop().unwrap_or(0);
+            j += 2;
+            if open.is_empty() {
+                return Ok(j);
+            }
+            continue;
+        }
+        let nested = b[j..].starts_with(b"/*");
+        if nested {
+            j += 2;
+        } else if b[j] == b'*' || b[j] == b'/' {
+            j += 1;
+        } else {
+            while j < b.len() && b[j] != b'*' && b[j] != b'/' {
+                j += 1;
+            }
+        }
+        if let Some(pieces) = open.last_mut() {
+            *pieces += 1;
+        }
+        total += 1;
+        if nested {
+            open.push(0);
+        }
+        if total > MAX_COMMENT_PIECES {
+            return Err(j);
+        }
+    }
+    Ok(b.len())
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_an_endless_source_stops_after_limit_plus_one_byte() {
+        let err = read_capped(std::io::repeat(b'x'), 1000).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge { limit: 1000 }), "{err}");
+        assert_eq!(read_capped(&[b'x'; 1000][..], 1000).unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_and_comments_only() {
+        let deep = |n: usize| format!("{}{}", "a {".repeat(n), "}".repeat(n));
+        assert_eq!(kdl_limits(&deep(MAX_NESTING)), None);
+        let r = kdl_limits(&deep(MAX_NESTING + 1)).expect("refused");
+        assert_eq!(r.span, (MAX_NESTING * 3 + 2)..(MAX_NESTING * 3 + 3));
+        let braces = "{".repeat(500);
+        for hidden in [
+            format!("a \"{braces}\""),
+            format!("a #\"{braces}\"#"),
+            format!("a ##\"\"#{braces}\"##"),
+            format!("a \"\"\"\n{braces}\n\"\"\""),
+            format!("// {braces}\na"),
+            format!("/* {braces} */ a"),
+            format!("a \"\\\"{braces}\""),
+        ] {
+            assert_eq!(kdl_limits(&hidden), None, "{hidden}");
+        }
+        // An unterminated string ends at its line: the braces after it count.
+        let broken = format!("a \"oops\n{}", deep(MAX_NESTING + 1));
+        assert!(kdl_limits(&broken).is_some());
+    }
+
+    #[test]
+    fn long_comments_and_stray_delimiters_are_refused() {
+        assert!(kdl_limits(&format!("/*{}*/", "*".repeat(MAX_COMMENT_PIECES + 5))).is_some());
+        assert!(kdl_limits(&format!("/*{}*/", "ab ".repeat(10_000))).is_none());
+        let nested = format!(
+            "{}{}",
+            "/*".repeat(MAX_COMMENT_PIECES + 2),
+            "*/".repeat(MAX_COMMENT_PIECES + 2)
+        );
+        assert!(kdl_limits(&nested).is_some());
+        for junk in ["}", ")", "=", ";", "a=a=", " a=", "(("] {
+            let text = format!("project p\n{}", junk.repeat(MAX_STRAY + 2));
+            let r = kdl_limits(&text).unwrap_or_else(|| panic!("{junk:?} passed"));
+            // The span points at the first misplaced delimiter.
+            assert!(r.span.start >= 10, "{junk:?}");
+            assert!(
+                b"})=;(".contains(&text.as_bytes()[r.span.start]),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shipped_manifest_is_within_every_limit() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stir.kdl");
+        let text = String::from_utf8(read_file(&path, MAX_SOURCE_BYTES).unwrap()).unwrap();
+        assert_eq!(kdl_limits(&text), None);
+    }
+}

@@ -1,0 +1,237 @@
+//! Hostile input through the real `stir` binary: every case ends in a finding or a clean
+//! refusal, never an abort, a hang or an endless read. Each run has a deadline, so a
+//! regression fails the test instead of hanging it.
+
+#[path = "support/deadline.rs"]
+mod deadline;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("stir-hostile-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("models")).unwrap();
+        Dir(d)
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    /// A manifest with one model `a` read from `models/a.sql`.
+    fn one_model(&self) -> PathBuf {
+        self.write(
+            "stir.kdl",
+            "project p\ntag daily\nmodels dir=\"models\" {\n    model a tags=daily\n}\nschedule daily cron=\"0 1 * * *\" timeout=\"1h\" {\n    run tag:daily\n}\n",
+        )
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn stir(dir: &Dir, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stir"));
+    cmd.args(args.iter().map(|a| a.as_ref()))
+        .env("NO_COLOR", "1");
+    let (status, stdout, stderr) = deadline::run(&mut cmd, &dir.0);
+    Out {
+        code: status.code(),
+        stdout,
+        stderr,
+    }
+}
+
+fn assert_refused(o: &Out, code: i32, words: &[&str]) {
+    assert_eq!(
+        o.code,
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        o.stdout,
+        o.stderr
+    );
+    for w in words {
+        assert!(o.stderr.contains(w), "`{w}` missing from:\n{}", o.stderr);
+    }
+}
+
+/// Make a sparse file of `len` bytes: over a limit without writing the bytes.
+fn sparse(path: &Path, len: u64) {
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+#[test]
+fn nesting_2000_deep_is_a_syntax_finding_not_an_abort() {
+    let d = Dir::new("deep");
+    let n = 2000;
+    let m = d.write(
+        "stir.kdl",
+        &format!("project p\n{}{}\n", "a {".repeat(n), "}".repeat(n)),
+    );
+    let o = stir(&d, &[&"check", &m, &"--format", &"json"]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("JSON findings");
+    assert_eq!(v[0]["code"], "stir::syntax", "{v}");
+    assert!(
+        v[0]["message"].as_str().unwrap().contains("deeper than 64"),
+        "{v}"
+    );
+    // The 65th `{`: line 2, column 3 * 64 + 3.
+    assert_eq!(
+        (v[0]["line"].as_u64(), v[0]["column"].as_u64()),
+        (Some(2), Some(195))
+    );
+    assert!(v[0]["help"].as_str().is_some());
+}
+
+#[test]
+fn junk_a_parser_recurses_on_is_refused_quickly() {
+    // Each of these aborted the KDL parser with a stack overflow (`}` 4,000 times, `a=` ...).
+    for junk in ["}", ")", "a=", "{", "/*"] {
+        let d = Dir::new("junk");
+        let m = d.write("stir.kdl", &format!("project p\n{}\n", junk.repeat(20_000)));
+        let o = stir(&d, &[&"check", &m]);
+        assert_refused(&o, 1, &["stir::syntax"]);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_model_is_refused_not_waited_on() {
+    let d = Dir::new("fifo");
+    let m = d.one_model();
+    let made = Command::new("mkfifo")
+        .arg(d.path("models/a.sql"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(
+        &o,
+        1,
+        &[
+            "stir::unreadable",
+            "`models/a.sql` is a FIFO, not a regular file",
+            "help:",
+        ],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_request_query_that_is_a_fifo_is_refused_not_waited_on() {
+    let d = Dir::new("query");
+    let m = d.write(
+        "stir.kdl",
+        "project p\nendpoint beat\nrequest ping limit=1 {\n    query \"models/ping.sql\"\n    post endpoint=beat path=\"/ping\"\n    body \"{}\"\n}\n",
+    );
+    let made = Command::new("mkfifo")
+        .arg(d.path("models/ping.sql"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(
+        &o,
+        1,
+        &[
+            "stir::unreadable",
+            "request `ping`: `models/ping.sql` is a FIFO",
+        ],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_model_linked_to_dev_zero_is_refused_not_read_forever() {
+    let d = Dir::new("zero");
+    let m = d.one_model();
+    std::os::unix::fs::symlink("/dev/zero", d.path("models/a.sql")).unwrap();
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(
+        &o,
+        1,
+        &[
+            "stir::unreadable",
+            "is a character device, not a regular file",
+        ],
+    );
+}
+
+#[test]
+fn a_model_over_16_mib_is_refused() {
+    let d = Dir::new("big");
+    let m = d.one_model();
+    sparse(&d.path("models/a.sql"), stir::load::MAX_SOURCE_BYTES + 1);
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(&o, 1, &["stir::unreadable", "is larger than 16 MiB"]);
+    // At the limit it is read (a file of NUL bytes is valid UTF-8 and a template).
+    sparse(&d.path("models/a.sql"), 1024);
+    let o = stir(&d, &[&"check", &m]);
+    assert!(!o.stderr.contains("stir::unreadable"), "{}", o.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_manifest_that_is_a_fifo_a_device_or_too_big_exits_2() {
+    let d = Dir::new("manifest");
+    let fifo = d.path("fifo.kdl");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let o = stir(&d, &[&"check", &fifo]);
+    assert_refused(&o, 2, &["stir::unreadable", "is a FIFO"]);
+    let o = stir(&d, &[&"check", &"/dev/zero"]);
+    assert_refused(&o, 2, &["stir::unreadable", "is a character device"]);
+    let big = d.path("big.kdl");
+    sparse(&big, stir::load::MAX_SOURCE_BYTES + 1);
+    let o = stir(&d, &[&"check", &big]);
+    assert_refused(&o, 2, &["stir::unreadable", "larger than 16 MiB"]);
+}
+
+fn clean_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases/clean/stir.kdl")
+}
+
+#[test]
+fn a_plan_nested_10000_deep_is_refused_by_plan_diff_and_diff() {
+    let d = Dir::new("deepplan");
+    let n = 10_000;
+    let old = d.write("old.json", &format!("{}{}", "[".repeat(n), "]".repeat(n)));
+    let o = stir(&d, &[&"plan", &clean_manifest(), &"--diff", &old]);
+    assert_refused(&o, 2, &["not a stir plan", "recursion limit exceeded"]);
+    let o = stir(&d, &[&"diff", &old, &old]);
+    assert_refused(&o, 2, &["recursion limit exceeded"]);
+}
+
+#[test]
+fn a_plan_over_64_mib_is_refused_by_plan_diff() {
+    let d = Dir::new("bigplan");
+    let old = d.path("old.json");
+    sparse(&old, stir::load::MAX_PLAN_BYTES + 1);
+    let o = stir(&d, &[&"plan", &clean_manifest(), &"--diff", &old]);
+    assert_refused(&o, 2, &["cannot read plan", "is larger than 64 MiB"]);
+    #[cfg(unix)]
+    {
+        let o = stir(&d, &[&"plan", &clean_manifest(), &"--diff", &"/dev/zero"]);
+        assert_refused(&o, 2, &["cannot read plan", "is a character device"]);
+    }
+}
