@@ -1,39 +1,46 @@
 //! `sync` steps: a ClickHouse model -> an S3 staging object -> a PostgreSQL table, swapped in
 //! atomically. Also [`Runner`], the [`StepRunner`] of the runtime (requests are in `request.rs`).
 //!
-//! One sync, in order:
-//! 1. **Check** the declared columns against ClickHouse (`DESCRIBE`) before touching
-//!    PostgreSQL: a missing column or an incompatible type refuses the step. So does a live
-//!    table with what the swap cannot carry (triggers, foreign keys, row security, rules,
-//!    publications), checked again under the swap's lock.
-//! 2. **Clean** what a killed run left: unfinished multipart uploads under the sync's prefix
-//!    (the staging table is dropped by the plan's `prepare`).
-//! 3. **Export and load in one pass**: the TabSeparated answer of `clickhouse.select` is
-//!    streamed in chunks; each chunk goes both into the S3 multipart upload
-//!    (`<s3_prefix><run_id>.tsv.lz4`, one LZ4 frame, or `.tsv` with `compression=none`; 16 MiB
-//!    parts; see `staging.rs`) and into `COPY … FROM STDIN` on the staging table. The COPY is committed only after the S3 object is complete, so what is loaded is
-//!    exactly the staged object. Memory stays bounded (a part being filled, one being
-//!    uploaded, a few chunks queued for COPY); nothing touches the local disk.
-//!    [`LoadMode::FromS3`] instead uploads first and then streams the object back into COPY.
-//! 4. **Transform** (defaults, enrich, delete-where) and **finish** (SET LOGGED, indexes,
-//!    VACUUM (ANALYZE)).
-//! 5. **Guards**: rows in the file = rows COPY loaded (= `count()` in ClickHouse when the table
-//!    did not change during the export); `max-shrink` against the live table, and no empty
-//!    result over a live table with rows unless `allow-empty` (`check_shrink`). The staging
-//!    names are this run's: the plan's `{run}` token bound to `run_tag(run_id)`.
-//! 6. **Swap** in one transaction: the plan's renames (live -> `__stir_old`, new -> live),
-//!    plus the live table's grants copied to the new one and every view on the live table
-//!    recreated (`CREATE OR REPLACE VIEW`, options kept) so it reads the new table;
-//!    materialized views on it, and everything that reads them, are dropped and created again
-//!    on the new table with their indexes, grants and comments; the table's and its columns'
-//!    comments follow too.
-//!    Readers wait on the rename's lock for a moment and then see the new table; never a
-//!    missing one.
-//! 7. Drop the backup (unless `keep-backup`), then the sync's staged files beyond the newest
+//! One sync, in order (the files of this module follow the phases):
+//! 1. **Check** the declared columns against ClickHouse (`DESCRIBE`, `columns.rs`) before
+//!    touching PostgreSQL: a missing column, an impossible type or one that would arrive
+//!    rounded (`stir::lossy_column`) refuses the step.
+//! 2. **Take the target** on one PostgreSQL session named `stir sync <name> <run id>`: a session
+//!    advisory lock on the live table for the whole sync (one writer per target; a second run
+//!    is refused, naming the holder), every statement bounded by the run's deadline
+//!    (`statement_timeout`), and a cancel request sent if the job is dropped mid-statement.
+//! 3. **Clean** what a killed run left: a swap stopped before its materialized views were
+//!    rebuilt is finished (`swap.rs`), staging tables marked as this sync's are dropped, and
+//!    unfinished multipart uploads under the sync's prefix are aborted.
+//! 4. **Read the live table** once (`catalog.rs`): what a swap would lose is refused in one
+//!    `stir::sync_live_table` message, what it can carry becomes a `Carry`.
+//! 5. **Prepare** this run's staging table (`<to>__stir_new_<run tag>`, the plan's `{run}`
+//!    token bound to `run_tag(run_id)`), created and marked with a comment in one transaction.
+//! 6. **Export and load in one pass** (`export.rs`): the TabSeparated answer of
+//!    `clickhouse.select` is streamed in chunks; each chunk goes both into the S3 multipart
+//!    upload (`<s3_prefix><run_id>.tsv.lz4`, one LZ4 frame, or `.tsv` with `compression=none`;
+//!    16 MiB parts; see `staging.rs`) and into `COPY … FROM STDIN` on the staging table. An
+//!    exception ClickHouse writes into the answer after its 200 fails the step. The COPY is
+//!    committed only after the S3 object is complete, so what is loaded is exactly the staged
+//!    object. Memory stays bounded; nothing touches the local disk. [`LoadMode::FromS3`]
+//!    instead uploads first and then streams the object back into COPY.
+//! 7. **Guards**: rows in the file = rows COPY loaded (= `count()` in ClickHouse when the table
+//!    did not change during the export).
+//! 8. **Transform** (defaults, enrich, delete-where), **finish** (SET LOGGED, indexes,
+//!    VACUUM (ANALYZE)), then the `Carry` (constraints, column grants, options, owner), all
+//!    before any lock readers wait on; then `max-shrink` and the empty-result guard against
+//!    the live table (`check_shrink`).
+//! 9. **Swap** (`swap.rs`): one short transaction whose locks wait at most `lock-timeout`
+//!    (else it gives up without blocking anyone and retries with backoff in the run's
+//!    window): the staging table is checked to be this run's with the rows counted, the live
+//!    table is compared with it again, the plan's renames run, grants and comments are carried
+//!    and views on the table re-pointed. Materialized views downstream are then rebuilt
+//!    beside the old ones and swapped in the same short way.
+//! 10. Drop the backup (unless `keep-backup`), then the sync's staged files beyond the newest
 //!    `staging.keep` (a failure there is a warning: the sync is done).
 //!
-//! Any failure before the swap leaves the live table as it was and runs the plan's `cleanup`
-//! (drop the staging table) and aborts the multipart upload.
+//! Any failure before the swap leaves the live table as it was, drops this run's staging
+//! table and aborts the multipart upload. docs/reliability.md lists every fault and its test.
 //!
 //! Invariant: credentials never reach SQL text, the S3 key, a log line or an error: URLs are
 //! shown through [`redact_url`], PostgreSQL errors through their server message only.
