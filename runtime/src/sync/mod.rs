@@ -37,7 +37,7 @@
 //!    and views on the table re-pointed. Materialized views downstream are then rebuilt
 //!    beside the old ones and swapped in the same short way.
 //! 10. Drop the backup (unless `keep-backup`), then the sync's staged files beyond the newest
-//!    `staging.keep` (a failure there is a warning: the sync is done).
+//!     `staging.keep` (a failure there is a warning: the sync is done).
 //!
 //! Any failure before the swap leaves the live table as it was, drops this run's staging
 //! table and aborts the multipart upload. docs/reliability.md lists every fault and its test.
