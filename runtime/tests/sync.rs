@@ -633,9 +633,6 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     assert_eq!(table_comment.as_deref(), Some("values, synced"));
     assert_eq!(column_comment.as_deref(), Some("a string"));
     assert!(!c.pg_exists("vals__stir_old").await);
-    let _ =
-        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
-            .await;
     c.finish().await;
 }
 
@@ -1225,9 +1222,6 @@ async fn fault_sigkill_of_the_binary_before_the_swap() {
     let all: Vec<Row> = rows(0, 800);
     assert_eq!(out.rows, Some(expected(&all).len() as u64));
     assert!(!staging_leftovers(&c, "vals").await);
-    let _ =
-        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
-            .await;
     c.finish().await;
 }
 
@@ -1516,9 +1510,6 @@ async fn sigkill_during_enrich_finish_and_inside_the_swap_leaves_the_live_table_
             "{point}: leftover dropped"
         );
     }
-    let _ =
-        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
-            .await;
     c.finish().await;
 }
 
@@ -1595,9 +1586,6 @@ async fn sigkill_before_the_materialized_views_are_rebuilt_is_finished_by_the_ne
     ))
     .await;
     assert_eq!(idx, 1, "the index kept its name");
-    let _ =
-        c.pg.batch_execute(&format!("DROP SCHEMA IF EXISTS h_{} CASCADE", c.id))
-            .await;
     c.finish().await;
 }
 
