@@ -1,7 +1,7 @@
 //! The sync's row-count guards on the real test servers (ClickHouse, PostgreSQL, S3): rows
 //! exported = rows COPY loaded, and rows exported = ClickHouse `count()` of the model when it
 //! did not change during the export. Each test makes its guard the only thing between a wrong
-//! load and the swap (the `overflow` sync has no `max-shrink`), so it fails when the guard is
+//! load and the swap (the result grows, so `max-shrink` does not apply), so it fails when the guard is
 //! removed: the live table would then be replaced.
 //!
 //! Needs `scripts/servers.sh up` and `eval "$(scripts/servers.sh env)"`.
@@ -14,37 +14,17 @@ use std::sync::Arc;
 use harness::Case;
 use stir::plan::Plan;
 
-/// The `overflow` sync's model with `n` rows (`id`, `big`), built.
-async fn source(c: &Case, n: u64) {
-    c.ch(&format!(
-        "CREATE TABLE IF NOT EXISTS {}.overflow_src (id UInt64, big UInt64) ENGINE = MergeTree ORDER BY id",
-        c.src
-    ))
-    .await;
-    c.ch(&format!("TRUNCATE TABLE {}.overflow_src", c.src))
-        .await;
-    c.ch(&format!(
-        "INSERT INTO {}.overflow_src SELECT number, number * 1000 FROM numbers({n})",
-        c.src
-    ))
-    .await;
-    let m = c.plan.model("mart_overflow").unwrap();
-    for sql in &m.build {
-        c.ch(sql).await;
-    }
-}
-
 /// A case whose live `overflow` table holds 1000 rows, with 1500 in ClickHouse now (so a swap
 /// would change the live table).
 async fn case(name: &str) -> (Case, String) {
     let c = Case::new(name).await;
-    source(&c, 1000).await;
+    c.overflow_rows(1000, 1000).await;
     c.sync(&c.runner(|_| {}), "overflow", &format!("{name}-setup"))
         .await
         .unwrap();
     assert_eq!(c.pg_count("overflow").await, 1000);
     let live = c.pg_digest("overflow").await;
-    source(&c, 1500).await;
+    c.overflow_rows(1500, 1000).await;
     (c, live)
 }
 

@@ -12,32 +12,10 @@ use harness::Case;
 
 const LONG: &str = "guard_long_target_name_to_test_the_identifier_limit_xxxxxxxx";
 
-/// Make the exported model hold `n` rows (`id`, `big = id * mult`), built as a run would.
-async fn source_rows(c: &Case, n: u64, mult: u64) {
-    c.ch(&format!(
-        "CREATE TABLE IF NOT EXISTS {}.overflow_src (id UInt64, big UInt64) ENGINE = MergeTree ORDER BY id",
-        c.src
-    ))
-    .await;
-    c.ch(&format!("TRUNCATE TABLE {}.overflow_src", c.src))
-        .await;
-    if n > 0 {
-        c.ch(&format!(
-            "INSERT INTO {}.overflow_src SELECT number, number * {mult} FROM numbers({n})",
-            c.src
-        ))
-        .await;
-    }
-    let model = c.plan.model("mart_overflow").expect("the fixture's model");
-    for sql in &model.build {
-        c.ch(sql).await;
-    }
-}
-
 /// A case whose `to` table is live with `n` rows, synced once by `sync`.
 async fn live(name: &str, sync: &str, n: u64) -> Case {
     let c = Case::new(name).await;
-    source_rows(&c, n, 1).await;
+    c.overflow_rows(n, 1).await;
     c.sync(&c.runner(|_| {}), sync, &format!("{name}-setup"))
         .await
         .unwrap();
@@ -91,7 +69,7 @@ async fn assert_no_leftovers(c: &Case, to: &str) {
 async fn guard_empty_export_over_a_live_table_with_rows_is_refused() {
     let c = live("gempty", "guard_default", 100).await;
     let before = c.pg_digest("guard_default").await;
-    source_rows(&c, 0, 1).await;
+    c.overflow_rows(0, 1).await;
     let err = refusal(&c, "guard_default", "gempty-1").await;
     assert!(
         err.contains("the new table has 0 rows")
@@ -108,7 +86,7 @@ async fn guard_empty_export_over_a_live_table_with_rows_is_refused() {
 async fn guard_allow_empty_lets_an_empty_export_replace_the_table() {
     let c = live("gallow", "guard_allow_empty", 100).await;
     assert_eq!(content(&c, "guard_allow_empty").await.0, 100);
-    source_rows(&c, 0, 1).await;
+    c.overflow_rows(0, 1).await;
     c.sync(&c.runner(|_| {}), "guard_allow_empty", "gallow-1")
         .await
         .unwrap();
@@ -121,7 +99,7 @@ async fn guard_allow_empty_lets_an_empty_export_replace_the_table() {
 async fn guard_max_shrink_none_lets_a_shrink_through_but_not_an_empty_result() {
     let c = live("gnone", "guard_no_shrink", 100).await;
     // 95% fewer rows: no limit on the loss.
-    source_rows(&c, 5, 3).await;
+    c.overflow_rows(5, 3).await;
     c.sync(&c.runner(|_| {}), "guard_no_shrink", "gnone-1")
         .await
         .unwrap();
@@ -131,7 +109,7 @@ async fn guard_max_shrink_none_lets_a_shrink_through_but_not_an_empty_result() {
     );
     // But not to empty.
     let before = c.pg_digest("guard_no_shrink").await;
-    source_rows(&c, 0, 1).await;
+    c.overflow_rows(0, 1).await;
     let err = refusal(&c, "guard_no_shrink", "gnone-2").await;
     assert!(
         err.contains("0 rows") && err.contains("has 5") && err.contains("allow-empty=#true"),
@@ -150,7 +128,7 @@ async fn guard_max_shrink_none_lets_a_shrink_through_but_not_an_empty_result() {
 async fn guard_default_max_shrink_refuses_a_60_percent_shrink() {
     let c = live("gshrink", "guard_default", 100).await;
     let before = c.pg_digest("guard_default").await;
-    source_rows(&c, 40, 2).await;
+    c.overflow_rows(40, 2).await;
     let err = refusal(&c, "guard_default", "gshrink-1").await;
     assert!(
         err.contains("the new table has 40 rows")
@@ -162,7 +140,7 @@ async fn guard_default_max_shrink_refuses_a_60_percent_shrink() {
     assert_eq!(c.pg_digest("guard_default").await, before, "live unchanged");
     assert_no_leftovers(&c, "guard_default").await;
     // Half the rows is within the default: swapped in.
-    source_rows(&c, 50, 2).await;
+    c.overflow_rows(50, 2).await;
     c.sync(&c.runner(|_| {}), "guard_default", "gshrink-2")
         .await
         .unwrap();
@@ -180,7 +158,7 @@ async fn guard_a_60_byte_target_name_swaps_in_the_new_rows() {
     assert_eq!(LONG.len(), 60);
     let c = live("glong", "guard_long_name", 100).await;
     assert_eq!(content(&c, LONG).await, (100, (99 * 100 / 2).to_string()));
-    source_rows(&c, 120, 7).await;
+    c.overflow_rows(120, 7).await;
     let out = c
         .sync(&c.runner(|_| {}), "guard_long_name", "glong-1")
         .await
@@ -213,7 +191,7 @@ async fn guard_a_60_byte_target_name_swaps_in_the_new_rows() {
 async fn guard_staging_table_is_named_per_run_and_a_killed_ones_is_dropped() {
     use stir_runtime::sync::Failpoint;
     let c = live("gperrun", "guard_default", 100).await;
-    source_rows(&c, 90, 1).await;
+    c.overflow_rows(90, 1).await;
     let killed = c.runner(|o| o.failpoint = Some(Failpoint::BeforeSwap));
     let err = c
         .sync(&killed, "guard_default", "gperrun-1")
