@@ -20,6 +20,12 @@ impl Dir {
     fn path(&self, rel: &str) -> PathBuf {
         self.0.join(rel)
     }
+    /// A FIFO at `rel` (nothing ever writes to it: reading it would block forever).
+    fn fifo(&self, rel: &str) -> PathBuf {
+        let p = self.path(rel);
+        assert!(Command::new("mkfifo").arg(&p).status().unwrap().success());
+        p
+    }
     fn write(&self, rel: &str, text: &str) -> PathBuf {
         let p = self.path(rel);
         std::fs::write(&p, text).unwrap();
@@ -116,11 +122,7 @@ fn junk_a_parser_recurses_on_is_refused_quickly() {
 fn a_fifo_model_is_refused_not_waited_on() {
     let d = Dir::new("fifo");
     let m = d.one_model();
-    let made = Command::new("mkfifo")
-        .arg(d.path("models/a.sql"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    d.fifo("models/a.sql");
     let o = stir(&d, &[&"check", &m]);
     assert_refused(
         &o,
@@ -141,11 +143,7 @@ fn a_request_query_that_is_a_fifo_is_refused_not_waited_on() {
         "stir.kdl",
         "project p\nendpoint beat\nrequest ping limit=1 {\n    query \"models/ping.sql\"\n    post endpoint=beat path=\"/ping\"\n    body \"{}\"\n}\n",
     );
-    let made = Command::new("mkfifo")
-        .arg(d.path("models/ping.sql"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    d.fifo("models/ping.sql");
     let o = stir(&d, &[&"check", &m]);
     assert_refused(
         &o,
@@ -191,12 +189,7 @@ fn a_model_over_16_mib_is_refused() {
 #[test]
 fn a_manifest_that_is_a_fifo_a_device_or_too_big_exits_2() {
     let d = Dir::new("manifest");
-    let fifo = d.path("fifo.kdl");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let fifo = d.fifo("fifo.kdl");
     let o = stir(&d, &[&"check", &fifo]);
     assert_refused(&o, 2, &["stir::unreadable", "is a FIFO"]);
     let o = stir(&d, &[&"check", &"/dev/zero"]);
