@@ -175,6 +175,7 @@ pub struct Schedule {
     pub heavy: bool,
     pub skip: Vec<Name>,
     pub retries: u32,
+    pub on_missed: crate::plan::OnMissed,
     pub enabled: bool,
     pub steps: Vec<Step>,
 }
@@ -736,7 +737,15 @@ fn read_model_props(cx: &mut Cx, p: &Props, d: &mut ModelDefaults) {
 fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
     let p = cx.props(
         node,
-        &["cron", "timeout", "heavy", "skip", "retries", "enabled"],
+        &[
+            "cron",
+            "timeout",
+            "heavy",
+            "skip",
+            "retries",
+            "enabled",
+            "on-missed",
+        ],
     );
     let name = cx.name_arg(node, NameKind::Name)?;
     let cron = cx.string_prop(&p, "cron");
@@ -767,6 +776,24 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         .names_prop(&p, "skip", NameKind::Name)
         .unwrap_or_default();
     let retries = cx.int_prop(&p, "retries", 0, 100).unwrap_or(0) as u32;
+    let on_missed = match cx.string_prop(&p, "on-missed") {
+        None => crate::plan::OnMissed::default(),
+        Some(v) if v.value == "run-once" => crate::plan::OnMissed::RunOnce,
+        Some(v) if v.value == "skip" => crate::plan::OnMissed::Skip,
+        Some(v) => {
+            let help = did_you_mean(&v.value, ["run-once", "skip"]).unwrap_or_else(|| {
+                "use `on-missed=\"run-once\"` (the default: run the latest missed fire late, inside its window) or `on-missed=\"skip\"` (record it missed)".into()
+            });
+            cx.err(
+                "stir::invalid_value",
+                v.span,
+                format!("`{}` is not what a missed fire can do", v.value),
+            )
+            .label("unknown on-missed")
+            .help(help);
+            crate::plan::OnMissed::default()
+        }
+    };
     let mut steps = Vec::new();
     for child in children(node) {
         let span = node_span(child);
@@ -851,6 +878,7 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         heavy,
         skip,
         retries,
+        on_missed,
         enabled,
         steps,
     })

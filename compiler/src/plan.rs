@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 pub use crate::manifest::{Materialized, NotifyOn};
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The oldest plan `stir plan --diff` still reviews against: every version since only added
 /// fields whose absence reads as the old behaviour (3 added `staging.keep`, absent = all; 4
@@ -153,9 +153,32 @@ pub struct Schedule {
     pub heavy: bool,
     pub enabled: bool,
     pub retries: u32,
+    /// What a fire that could not run on time becomes (format 5).
+    pub on_missed: OnMissed,
     /// Blackouts whose fires this schedule skips (copied, so the runtime needs no lookup).
     pub skip: Vec<Window>,
     pub steps: Vec<Step>,
+}
+
+/// A fire no runtime ran on time (no leader then, a suspended host, a deploy): `RunOnce`
+/// runs the latest such fire late, once, if its window (fire to fire + timeout) is still
+/// open, keeping that window's deadline so the schedule analysis stays true; `Skip` records
+/// it `missed`. Either way every missed fire is recorded and alerted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnMissed {
+    #[default]
+    RunOnce,
+    Skip,
+}
+
+impl OnMissed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnMissed::RunOnce => "run-once",
+            OnMissed::Skip => "skip",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -469,6 +492,7 @@ mod tests {
                 heavy: false,
                 enabled: true,
                 retries: 0,
+                on_missed: OnMissed::default(),
                 skip: vec![],
                 steps: vec![
                     Step::Sql {
@@ -571,10 +595,10 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 4", "\"format_version\": 5");
+        let newer = text.replace("\"format_version\": 5", "\"format_version\": 6");
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 5 is newer than this stir-runtime (supports 4); upgrade stir-runtime"
+            "plan format version 6 is newer than this stir-runtime (supports 5); upgrade stir-runtime"
         );
         for garbage in [
             "",
@@ -586,6 +610,7 @@ mod tests {
             "{\"format_version\": 2}",
             "{\"format_version\": 3}",
             "{\"format_version\": 4}",
+            "{\"format_version\": 5}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {

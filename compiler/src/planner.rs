@@ -89,6 +89,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             heavy: s.heavy,
             enabled: s.enabled,
             retries: s.retries,
+            on_missed: s.on_missed,
             skip,
             steps,
         });

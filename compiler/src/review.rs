@@ -129,6 +129,7 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "heavy",
             "enabled",
             "retries",
+            "on_missed",
             "skip",
             "steps",
         ],

@@ -93,6 +93,8 @@ pub struct Engine {
     pub retry_backoff: Duration,
     /// This engine is the leader's scheduler's (its runs are recorded as such).
     pub leader: bool,
+    /// This process ([`crate::leader::instance_id`]), recorded with each run.
+    pub runtime: String,
 }
 
 /// Upper bound on cleanup after a timeout or cancellation.
@@ -154,6 +156,7 @@ impl Engine {
                 plan_hash: self.plan_hash.clone(),
                 attempt,
                 by_leader: self.leader,
+                runtime: self.runtime.clone(),
             };
             if let Some(busy) = self.recorder.claim_run(&record, conflicts).await {
                 let Some(failed) = deferred.take() else {

@@ -16,11 +16,36 @@ pub enum HistoryError {
     Connect { url: String, reason: String },
     #[error("PostgreSQL: {0}")]
     Query(String),
+    /// The server refused the statement itself (a constraint, a permission, the SQL).
+    #[error("PostgreSQL refused: {message}")]
+    Refused { sqlstate: String, message: String },
 }
 
 impl From<tokio_postgres::Error> for HistoryError {
     fn from(e: tokio_postgres::Error) -> Self {
-        HistoryError::Query(pg_message(&e))
+        match e.as_db_error() {
+            // Classes 08 (connection), 53 (resources), 57 (operator intervention: shutdown,
+            // cancel), 58 (system) and 40 (serialization, deadlock) are faults worth a retry.
+            Some(db) if !matches!(&db.code().code()[..2], "08" | "40" | "53" | "57" | "58") => {
+                HistoryError::Refused {
+                    sqlstate: db.code().code().to_string(),
+                    message: pg_message(&e),
+                }
+            }
+            _ => HistoryError::Query(pg_message(&e)),
+        }
+    }
+}
+
+impl HistoryError {
+    /// A fault of the link or the server that a retry may get past.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, HistoryError::Refused { .. })
+    }
+
+    /// The insert of a run's row hit an existing row: another runtime recorded this fire.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, HistoryError::Refused { sqlstate, .. } if sqlstate == "23505")
     }
 }
 
@@ -43,6 +68,9 @@ pub struct RunRecord {
     pub attempt: u32,
     /// Started by the leader's scheduler (not `--once` or `--bootstrap`).
     pub by_leader: bool,
+    /// The runtime process that runs it ([`crate::leader::instance_id`]): a leader's runs are
+    /// alive exactly while that process holds its instance lock.
+    pub runtime: String,
 }
 
 /// Runs of `schedule` that keep another run from starting.
@@ -52,9 +80,9 @@ pub struct Conflict {
     /// Runs that started before this no longer count: a crashed run never records its end,
     /// so callers pass now minus the schedule's timeout.
     pub since: DateTime<Utc>,
-    /// Only runs started outside the leader (`--once`, `--bootstrap`): the leader keeps its own
-    /// runs of a schedule apart in memory.
-    pub manual_only: bool,
+    /// Leader runs of this runtime do not count: it keeps its own runs apart in memory. Runs
+    /// of every other process do (a manual run, a draining ex-leader's run).
+    pub except_runtime: Option<String>,
 }
 
 impl Conflict {
@@ -62,7 +90,7 @@ impl Conflict {
         Conflict {
             schedule: schedule.to_string(),
             since,
-            manual_only: false,
+            except_runtime: None,
         }
     }
 }
@@ -268,8 +296,10 @@ impl Recorder for MemoryRecorder {
     }
 }
 
-/// A history write never holds a run up longer than this.
+/// One attempt of a history write never holds a run up longer than this.
 const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a history write is retried while PostgreSQL is unreachable.
+pub const WRITE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The error of a run marked `lost`.
 pub const LOST_ERROR: &str = "its end was never recorded: the process running it was killed or crashed, or could not reach PostgreSQL when it ended";
@@ -354,6 +384,10 @@ impl PgHistory {
                               AND attname = 'by_leader' AND NOT attisdropped) THEN
                  ALTER TABLE {s}.runs ADD COLUMN by_leader boolean NOT NULL DEFAULT false;
                END IF;
+               IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.runs'::regclass
+                              AND attname = 'runtime' AND NOT attisdropped) THEN
+                 ALTER TABLE {s}.runs ADD COLUMN runtime text;
+               END IF;
              END $$;
              CREATE INDEX IF NOT EXISTS runs_schedule_fire ON {s}.runs (schedule, fire_time DESC);
              CREATE INDEX IF NOT EXISTS runs_started ON {s}.runs (started_at DESC);
@@ -378,33 +412,54 @@ impl PgHistory {
         Ok(())
     }
 
+    /// Write with retries: a dropped connection is re-opened and the statement tried again
+    /// with backoff for up to [`WRITE_RETRY_FOR`], so a restart or failover of PostgreSQL does
+    /// not leave a finished run marked `running` (a false `lost` alert, a blocked `--once`).
+    /// Only faults of the server or the link are retried; a refused statement is not.
     async fn write(
         &self,
         what: &str,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) {
-        let result = tokio::time::timeout(WRITE_LIMIT, async {
-            let c = self.client().await?;
-            c.execute(sql, params).await.map_err(HistoryError::from)
-        })
-        .await;
-        match result {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => error!(error = %e, "could not record {what} in history"),
-            Err(_) => error!(
-                "could not record {what} in history: PostgreSQL did not answer in {WRITE_LIMIT:?}"
-            ),
+        let start = tokio::time::Instant::now();
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            let result = tokio::time::timeout(WRITE_LIMIT, async {
+                let c = self.client().await?;
+                c.execute(sql, params).await.map_err(HistoryError::from)
+            })
+            .await;
+            let (error, retry) = match result {
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) => {
+                    let retry = e.is_transient();
+                    (e.to_string(), retry)
+                }
+                Err(_) => (
+                    format!("PostgreSQL did not answer in {WRITE_LIMIT:?}"),
+                    true,
+                ),
+            };
+            if !retry || start.elapsed() + backoff > WRITE_RETRY_FOR {
+                error!(error = %error, "could not record {what} in history");
+                return;
+            }
+            warn!(error = %error, backoff_ms = backoff.as_millis() as u64, "could not record {what} in history; retrying");
+            // A timed-out statement may still hold the old connection: start afresh.
+            self.client.lock().await.take();
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
         }
     }
 
-    /// The newest run of schedule `$1` that started after `$2` and has not ended, only
-    /// runs not started by the leader when `$3`: `id, started_at`.
+    /// The newest run of schedule `$1` that started after `$2` and has not ended, but for
+    /// leader runs of runtime `$3`: `id, started_at`.
     fn active_sql(&self) -> String {
         format!(
             "SELECT id, started_at FROM {}.runs
              WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
-               AND NOT ($3 AND by_leader)
+               AND NOT (by_leader AND coalesce(runtime = $3, false))
              ORDER BY started_at DESC LIMIT 1",
             self.schema
         )
@@ -426,7 +481,7 @@ impl PgHistory {
         let sql = self.active_sql();
         for k in conflicts {
             if let Some(r) = c
-                .query_opt(&sql, &[&k.schedule, &k.since, &k.manual_only])
+                .query_opt(&sql, &[&k.schedule, &k.since, &k.except_runtime])
                 .await?
             {
                 return Ok(Some(Busy {
@@ -457,8 +512,23 @@ impl PgHistory {
             return Ok(Some(busy));
         }
         let attempt = run.attempt as i32;
-        tx.execute(&self.insert_run_sql(), &run_params(run, &attempt))
-            .await?;
+        match tx
+            .execute(&self.insert_run_sql(), &run_params(run, &attempt))
+            .await
+            .map_err(HistoryError::from)
+        {
+            // Run ids are the same on every replica: the row exists, so another runtime
+            // already started this fire. Known, not unconfirmed.
+            Err(e) if e.is_duplicate() => {
+                return Ok(Some(Busy {
+                    schedule: run.schedule.clone(),
+                    run_id: run.id.clone(),
+                    started: None,
+                    unconfirmed: None,
+                }))
+            }
+            r => r?,
+        };
         tx.commit().await?;
         Ok(None)
     }
@@ -466,22 +536,23 @@ impl PgHistory {
     /// Insert a run as `running`; parameters from [`run_params`].
     fn insert_run_sql(&self) -> String {
         format!(
-            "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt, by_leader)
-             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)",
+            "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt, by_leader, runtime)
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)",
             self.schema
         )
     }
 
-    /// Mark `lost` the runs still `running` that started before their schedule's `before`
-    /// (now minus its timeout and a margin: a live run is cancelled at its deadline and records
-    /// that), and those of schedules not listed (`@bootstrap`, removed ones) started before
-    /// `others_before`. Their process was killed or crashed, or could not reach PostgreSQL
-    /// at the end. Answers `(schedule, run id, fire_time)` of each.
-    pub async fn mark_lost(
+    /// Runs still `running` that may be orphaned: those that started before their schedule's
+    /// `before` (now minus its timeout and a margin: a live run is cancelled at its deadline
+    /// and records that) or, for schedules not listed (`@bootstrap`, removed ones), before
+    /// `others_before` (`overdue`); and leader runs of runtimes other than `own`, whose
+    /// liveness the caller checks ([`PgHistory::runtime_alive`]).
+    pub async fn suspects(
         &self,
         before: &[(String, DateTime<Utc>)],
         others_before: DateTime<Utc>,
-    ) -> Result<Vec<(String, String, DateTime<Utc>)>, HistoryError> {
+        own: &str,
+    ) -> Result<Vec<Suspect>, HistoryError> {
         let c = self.client().await?;
         let s = &self.schema;
         let (names, times): (Vec<&str>, Vec<DateTime<Utc>>) =
@@ -489,22 +560,76 @@ impl PgHistory {
         let rows = c
             .query(
                 &format!(
-                    "UPDATE {s}.runs r SET status = 'lost', ended_at = now(), error = $4
-                     FROM (SELECT r2.id FROM {s}.runs r2
-                           LEFT JOIN unnest($1::text[], $2::timestamptz[]) AS t(schedule, before)
-                             ON t.schedule = r2.schedule
-                           WHERE r2.status = 'running' AND r2.ended_at IS NULL
-                             AND r2.started_at < coalesce(t.before, $3)) x
-                     WHERE r.id = x.id
-                     RETURNING r.schedule, r.id, r.fire_time"
+                    "SELECT r.schedule, r.id, r.fire_time, r.runtime,
+                            r.started_at < coalesce(t.before, $3) AS overdue
+                     FROM {s}.runs r
+                     LEFT JOIN unnest($1::text[], $2::timestamptz[]) AS t(schedule, before)
+                       ON t.schedule = r.schedule
+                     WHERE r.status = 'running' AND r.ended_at IS NULL
+                       AND (r.started_at < coalesce(t.before, $3)
+                            OR (r.by_leader AND r.runtime IS NOT NULL AND r.runtime <> $4))
+                     ORDER BY r.started_at, r.id"
                 ),
-                &[&names, &times, &others_before, &LOST_ERROR],
+                &[&names, &times, &others_before, &own],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .map(|r| Suspect {
+                schedule: r.get(0),
+                run_id: r.get(1),
+                fire: r.get(2),
+                runtime: r.get(3),
+                overdue: r.get(4),
+            })
             .collect())
+    }
+
+    /// The newest fire of `schedule` the history has a row of (run or skipped).
+    pub async fn last_fire(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!(
+                    "SELECT fire_time FROM {}.runs WHERE schedule = $1 ORDER BY fire_time DESC LIMIT 1",
+                    self.schema
+                ),
+                &[&schedule],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Whether runtime process `instance` is alive: it holds its instance lock on its leader
+    /// session while it leads or drains ([`crate::leader`]). Asked on a session of its own, so
+    /// a lock taken here to test it ends with that session.
+    pub async fn runtime_alive(&self, instance: &str) -> Result<bool, HistoryError> {
+        let c = connect(&self.url).await?;
+        let key = crate::leader::instance_key(&self.schema, instance);
+        let free: bool = c
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await?
+            .get(0);
+        if free {
+            c.execute("SELECT pg_advisory_unlock($1)", &[&key]).await?;
+        }
+        Ok(!free)
+    }
+
+    /// Mark run `run_id` `lost` with `error` if it is still running; whether it was.
+    pub async fn mark_lost(&self, run_id: &str, error: &str) -> Result<bool, HistoryError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                &format!(
+                    "UPDATE {}.runs SET status = 'lost', ended_at = now(), error = $2
+                     WHERE id = $1 AND status = 'running' AND ended_at IS NULL",
+                    self.schema
+                ),
+                &[&run_id, &error],
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     /// Recent runs, newest first.
@@ -545,7 +670,7 @@ impl PgHistory {
 fn run_params<'a>(
     run: &'a RunRecord,
     attempt: &'a i32,
-) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 7] {
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 8] {
     [
         &run.id,
         &run.schedule,
@@ -554,7 +679,20 @@ fn run_params<'a>(
         &run.plan_hash,
         attempt,
         &run.by_leader,
+        &run.runtime,
     ]
+}
+
+/// A run marked `running` that may be orphaned ([`PgHistory::suspects`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspect {
+    pub schedule: String,
+    pub run_id: String,
+    pub fire: DateTime<Utc>,
+    /// The runtime that started it (`None` for rows of versions before 2026-12).
+    pub runtime: Option<String>,
+    /// Past its schedule's timeout and margin: dead whatever its runtime says.
+    pub overdue: bool,
 }
 
 /// One line of `stir-runtime history`.

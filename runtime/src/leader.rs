@@ -1,6 +1,11 @@
 //! High availability: runtimes on one plan elect a leader with a PostgreSQL advisory lock
 //! (`pg_try_advisory_lock`) taken on a dedicated session held for the leader's lifetime.
 //! When that session dies, PostgreSQL releases the lock and a follower's next poll takes it.
+//!
+//! The same session also holds the runtime's *instance lock* ([`instance_key`]) from the
+//! moment it leads until its last run has ended, also after it handed the leader lock over
+//! while draining: another runtime that can take a runtime's instance lock knows that
+//! runtime is gone, and that the runs it left `running` are orphans to kill.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,30 +24,83 @@ use crate::history::{pg_message, HistoryError};
 /// a plan that renames the project or the warehouse database in a rolling upgrade never gives
 /// two leaders; two deployments on one PostgreSQL database keep apart by their schemas.
 pub fn lock_key(history_schema: &str) -> i64 {
-    let hex = stir::plan::sha256_hex(format!("stir-runtime/history/{history_schema}").as_bytes());
+    key_of(&format!("stir-runtime/history/{history_schema}"))
+}
+
+/// The instance lock of runtime process `instance` in the deployment of `history_schema`.
+pub fn instance_key(history_schema: &str, instance: &str) -> i64 {
+    key_of(&format!(
+        "stir-runtime/instance/{history_schema}/{instance}"
+    ))
+}
+
+fn key_of(text: &str) -> i64 {
+    let hex = stir::plan::sha256_hex(text.as_bytes());
     let n = u64::from_str_radix(hex.get(..16).unwrap_or("0"), 16).unwrap_or(0);
     n as i64
 }
+
+/// A name for this process, unique across hosts and restarts: host, pid and start time.
+pub fn instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{host}-{}-{nanos:x}", std::process::id())
+}
+
+/// How long the leader session may leave a heartbeat unanswered before the lock counts as
+/// lost. PostgreSQL frees the lock of a client it cannot reach after its keepalive gives up
+/// (25 s idle, then 3 probes 5 s apart: 40 s, set in [`try_acquire`]); the leader gives up
+/// first, so a follower never leads beside it. Shorter stalls only pause firing.
+pub const STALL_LIMIT: Duration = Duration::from_secs(20);
 
 /// This runtime holds the lock while this value lives.
 pub struct Leader {
     client: Arc<Client>,
     lost: watch::Receiver<bool>,
+    confirmed: watch::Receiver<bool>,
     heartbeat: tokio::task::JoinHandle<()>,
 }
 
 impl Leader {
-    /// Resolves when the lock session is gone (the lock may be someone else's now).
+    /// Resolves when the lock session is gone or stalled past [`STALL_LIMIT`] (the lock may
+    /// be someone else's now).
     pub async fn lost(&mut self) {
         cancelled(&mut self.lost).await;
     }
 
-    /// Give the lock back and close the session.
-    pub async fn release(self, key: i64) {
+    /// True while the session answers its heartbeat: only then may the leader fire.
+    pub fn confirmed(&self) -> watch::Receiver<bool> {
+        self.confirmed.clone()
+    }
+
+    /// Give the leader lock to whoever polls next, keeping the session and with it the
+    /// instance lock: this runtime's running work stays visibly alive while it drains.
+    pub async fn hand_over(&self, key: i64) {
+        match self
+            .client
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .await
+        {
+            Ok(_) => info!(key, "leader: lock handed over; draining running work"),
+            Err(e) => {
+                warn!(error = %pg_message(&e), "could not hand the leader lock over (the session end releases it)")
+            }
+        }
+    }
+
+    /// Give every lock back and close the session.
+    pub async fn release(self) {
         self.heartbeat.abort();
         if let Err(e) = self
             .client
-            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .execute("SELECT pg_advisory_unlock_all()", &[])
             .await
         {
             warn!(error = %pg_message(&e), "could not release the leader lock (the session end releases it)");
@@ -54,12 +112,13 @@ impl Leader {
 pub async fn acquire(
     url: &str,
     key: i64,
+    instance: i64,
     poll: Duration,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Leader> {
     let mut said_follower = false;
     loop {
-        match try_acquire(url, key, poll).await {
+        match try_acquire(url, key, instance, poll).await {
             Ok(Some(leader)) => {
                 info!(key, "leader: holding the lock");
                 return Some(leader);
@@ -83,10 +142,11 @@ pub async fn acquire(
     }
 }
 
-/// One attempt on a fresh session.
+/// One attempt on a fresh session; on success the session also holds `instance`.
 pub async fn try_acquire(
     url: &str,
     key: i64,
+    instance: i64,
     heartbeat: Duration,
 ) -> Result<Option<Leader>, HistoryError> {
     let mut config = tokio_postgres::Config::from_str(url).map_err(|e| HistoryError::Connect {
@@ -113,9 +173,10 @@ pub async fn try_acquire(
         }
         let _ = conn_lost.send(true);
     });
-    // Let the server notice a dead runtime within about a minute (so the lock is freed).
+    // Let the server notice an unreachable runtime within 40 s (so the lock is freed), later
+    // than the runtime itself gives up (STALL_LIMIT).
     client
-        .batch_execute("SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
+        .batch_execute("SET tcp_keepalives_idle = 25; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
         .await?;
     let row = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
@@ -124,18 +185,45 @@ pub async fn try_acquire(
     if !got {
         return Ok(None);
     }
-    // Watch the session: a failed or stuck ping means the lock can no longer be trusted.
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&instance])
+        .await?;
+    // Watch the session. A slow ping pauses firing; a failed one, or one unanswered for
+    // STALL_LIMIT, means the lock can no longer be trusted. The session is still ours while
+    // it answers late, so a short stall of PostgreSQL cancels nothing.
     let client = Arc::new(client);
     let hb_client = client.clone();
+    let (confirmed_tx, confirmed) = watch::channel(true);
     let heartbeat = tokio::spawn(async move {
+        let slow = (heartbeat * 3).min(STALL_LIMIT);
         loop {
             tokio::time::sleep(heartbeat).await;
-            let ok = matches!(
-                tokio::time::timeout(heartbeat * 3, hb_client.simple_query("SELECT 1")).await,
-                Ok(Ok(_))
-            );
-            if !ok {
-                warn!("leader session does not answer: giving up leadership");
+            let ping = hb_client.simple_query("SELECT 1");
+            tokio::pin!(ping);
+            let answered = match tokio::time::timeout(slow, &mut ping).await {
+                Ok(r) => r.is_ok(),
+                Err(_) => {
+                    warn!(
+                        waited_ms = slow.as_millis() as u64,
+                        "leader session is slow to answer: not firing until it does"
+                    );
+                    let _ = confirmed_tx.send(false);
+                    let answered = matches!(
+                        tokio::time::timeout(STALL_LIMIT - slow, &mut ping).await,
+                        Ok(Ok(_))
+                    );
+                    if answered {
+                        info!("leader session answers again: firing resumes");
+                        let _ = confirmed_tx.send(true);
+                    }
+                    answered
+                }
+            };
+            if !answered {
+                warn!(
+                    "leader session failed or stalled past {STALL_LIMIT:?}: giving up leadership"
+                );
+                let _ = confirmed_tx.send(false);
                 let _ = lost_tx.send(true);
                 return;
             }
@@ -144,6 +232,7 @@ pub async fn try_acquire(
     Ok(Some(Leader {
         client,
         lost,
+        confirmed,
         heartbeat,
     }))
 }

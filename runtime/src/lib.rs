@@ -7,7 +7,7 @@
 //! [`metrics`] (`/healthz`, `/metrics`), [`shutdown`] (signals), [`step`] (the extension point
 //! for `sync` and `request` steps), [`sync`] (ClickHouse -> S3 -> PostgreSQL, with
 //! [`staging`] for the staged file's parts and LZ4 frame and [`s3`] for the bucket),
-//! [`request`] (HTTP POST per row). The leader's loop ([`run_with`], with [`sweep_lost`]),
+//! [`request`] (HTTP POST per row). The leader's loop ([`run_with`], with [`Sweep`] and [`missed_backlog`]),
 //! `--once` and `--bootstrap` are below ([`run_once_with`], [`bootstrap_with`]).
 //!
 //! Invariant: the runtime fires exactly when the compiler's schedule analysis says it does:
@@ -141,10 +141,11 @@ async fn assemble(
     config: &Arc<Config>,
     options: &Options,
     leader: bool,
+    runtime: &str,
 ) -> Result<Parts, RuntimeError> {
     let pg = config.require_postgres()?;
     let history = Arc::new(PgHistory::open(pg, &config.history_schema).await?);
-    let warehouse = Warehouse::new(config);
+    let warehouse = Warehouse::new(config).with_cluster(plan.warehouse.cluster.clone());
     let metrics = options
         .metrics
         .clone()
@@ -180,6 +181,7 @@ async fn assemble(
         clock: Clock::System,
         retry_backoff: config.retry_backoff,
         leader,
+        runtime: runtime.to_string(),
     });
     Ok(Parts {
         engine,
@@ -188,6 +190,23 @@ async fn assemble(
         alerts,
         metrics,
     })
+}
+
+/// The parts of a manual run (`--once`, `--bootstrap`): not the leader's.
+async fn assemble_manual(
+    plan: Plan,
+    config: Config,
+    options: &Options,
+) -> Result<Parts, RuntimeError> {
+    let instance = leader::instance_id();
+    assemble(
+        &Arc::new(plan),
+        &Arc::new(config),
+        options,
+        false,
+        &instance,
+    )
+    .await
 }
 
 /// Run the plan until `shutdown` resolves: elect a leader, fire schedules, record history.
@@ -209,7 +228,8 @@ pub async fn run_with(
     let plan = Arc::new(plan);
     let config = Arc::new(config);
     info!(plan_hash = %plan.plan_hash, project = %plan.project, timezone = %zone, config = ?config, "stir-runtime starting");
-    let parts = assemble(&plan, &config, &options, true).await?;
+    let instance = leader::instance_id();
+    let parts = assemble(&plan, &config, &options, true, &instance).await?;
     let _server = match config.listen {
         Some(addr) => Some(
             metrics::serve(addr, parts.metrics.clone())
@@ -224,33 +244,48 @@ pub async fn run_with(
     let mut stop = shutdown::watch_future(shutdown);
     let pg = config.require_postgres()?.to_string();
     let key = leader::lock_key(&config.history_schema);
+    let instance_key = leader::instance_key(&config.history_schema, &instance);
+    info!(%instance, "runtime instance");
+    let tiers: Arc<[Tier]> = tiers.into();
     loop {
-        let Some(mut leader) = leader::acquire(&pg, key, config.leader_poll, &mut stop).await
+        let Some(mut leader) =
+            leader::acquire(&pg, key, instance_key, config.leader_poll, &mut stop).await
         else {
             break;
         };
         parts.metrics.set_leader(true);
         clean_leftovers(&parts.warehouse, &plan.warehouse.database).await;
+        let sweep = Sweep {
+            history: parts.history.clone(),
+            warehouse: parts.warehouse.clone(),
+            tiers: tiers.clone(),
+            alerts: parts.alerts.clone(),
+            own: instance.clone(),
+        };
+        // Orphans of a runtime that is gone are killed before anything fires.
+        sweep.run(chrono::Utc::now()).await;
+        let backlog = missed_backlog(&parts.history, &zone, &tiers, chrono::Utc::now()).await;
         let sweeper = {
-            let (history, tiers, alerts) =
-                (parts.history.clone(), tiers.clone(), parts.alerts.clone());
+            let sweep = sweep.clone();
             tokio::spawn(async move {
                 loop {
-                    sweep_lost(&history, &tiers, &alerts, chrono::Utc::now()).await;
                     tokio::time::sleep(LOST_SWEEP).await;
+                    sweep.run(chrono::Utc::now()).await;
                 }
             })
         };
-        let scheduler = Arc::new(Scheduler::new(
-            parts.engine.clone(),
-            zone.clone(),
-            tiers.clone(),
-        ));
+        let scheduler = Arc::new(
+            Scheduler::new(parts.engine.clone(), zone.clone(), tiers.to_vec())
+                .with_firing(leader.confirmed()),
+        );
+        let mut stopped_firing = scheduler.stopped_firing();
         // The scheduler stops on shutdown (with grace) or at once when leadership is lost.
         let (stop_tx, sched_stop) = watch::channel(false);
         let (abort_tx, abort) = watch::channel(false);
-        let serving = tokio::spawn(scheduler.serve_until(sched_stop, config.grace, abort));
-        let lost = tokio::select! {
+        let mut serving =
+            tokio::spawn(scheduler.serve_until(sched_stop, config.grace, abort, backlog));
+        let mut finished = None;
+        let mut lost = tokio::select! {
             _ = cancelled(&mut stop) => false,
             _ = leader.lost() => true,
         };
@@ -259,13 +294,36 @@ pub async fn run_with(
             let _ = abort_tx.send(true);
         }
         let _ = stop_tx.send(true);
-        if let Err(e) = serving.await {
+        if !lost {
+            // Draining: hand the lock over as soon as nothing fires here any more, so another
+            // replica fires on time; the instance lock stays until the running work ends.
+            cancelled(&mut stopped_firing).await;
+            leader.hand_over(key).await;
+            parts.metrics.set_leader(false);
+            tokio::select! {
+                r = &mut serving => {
+                    finished = Some(r);
+                }
+                _ = leader.lost() => {
+                    // The instance lock is gone with the session: the new leader may kill
+                    // this runtime's queries as orphans. Stop first.
+                    error!("leader session lost while draining: cancelling running work");
+                    lost = true;
+                    let _ = abort_tx.send(true);
+                }
+            }
+        }
+        let result = match finished {
+            Some(r) => r,
+            None => serving.await,
+        };
+        if let Err(e) = result {
             warn!(error = %e, "scheduler task ended abnormally");
         }
         sweeper.abort();
         parts.metrics.set_leader(false);
-        if !lost {
-            leader.release(key).await;
+        if !lost || *stop.borrow() {
+            leader.release().await;
             break;
         }
         // Give a healthy follower two polls to take over before competing again.
@@ -279,48 +337,141 @@ pub async fn run_with(
     Ok(())
 }
 
+/// How far back a new leader looks for fires nobody ran.
+const BACKLOG_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// The fires of each enabled schedule after the newest fire the history has of it (run or
+/// skipped) up to `now`, blackouts aside: fires due while no runtime led. A schedule the
+/// history has never seen has none (a new deployment does not replay the past).
+pub async fn missed_backlog(
+    history: &PgHistory,
+    zone: &stir::schedule::Zone,
+    tiers: &[Tier],
+    now: chrono::DateTime<chrono::Utc>,
+) -> scheduler::Backlog {
+    let mut backlog = scheduler::Backlog::new();
+    for tier in tiers.iter().filter(|t| t.enabled) {
+        let last = match history.last_fire(&tier.name).await {
+            Ok(Some(t)) => t.max(now - BACKLOG_LOOKBACK),
+            Ok(None) => continue,
+            Err(e) => {
+                warn!(schedule = %tier.name, error = %e, "cannot read the history for missed fires");
+                continue;
+            }
+        };
+        let mut fires = Vec::new();
+        let mut at = last;
+        while let Some((t, blackout)) = scheduler::next_event(zone, tier, at) {
+            if t > now {
+                break;
+            }
+            if !blackout {
+                fires.push(t);
+            }
+            at = t;
+        }
+        if !fires.is_empty() {
+            backlog.insert(tier.name.clone(), fires);
+        }
+    }
+    backlog
+}
+
 /// How long past its schedule's timeout a row still marked running may be a live run
 /// (cancelling at the deadline and cleaning up take up to a few minutes).
 const LOST_MARGIN: Duration = Duration::from_secs(600);
 /// The same for runs of schedules the plan does not have (`@bootstrap`, removed schedules).
 const LOST_OTHERS: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How often the leader looks for lost runs.
-const LOST_SWEEP: Duration = Duration::from_secs(900);
+const LOST_SWEEP: Duration = Duration::from_secs(60);
+/// How long the sweep waits for ClickHouse to confirm an orphan's queries are gone.
+const KILL_WAIT: Duration = Duration::from_secs(30);
 
-/// Mark `lost` the runs whose process ended without recording their end (killed, crashed, or
-/// cut off from PostgreSQL), so the history stops showing them as running, and alert once for
-/// each. The leader does this when it takes the lock and every 15 minutes.
-pub async fn sweep_lost(
-    history: &PgHistory,
-    tiers: &[Tier],
-    alerts: &Alerter,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    let before: Vec<(String, chrono::DateTime<chrono::Utc>)> = tiers
-        .iter()
-        .map(|t| {
-            (
-                t.name.clone(),
-                scheduler::counts_since(now, t.timeout + LOST_MARGIN),
-            )
-        })
-        .collect();
-    match history
-        .mark_lost(&before, scheduler::counts_since(now, LOST_OTHERS))
-        .await
-    {
-        Ok(lost) => {
-            for (schedule, run_id, fire) in lost {
-                warn!(%schedule, %run_id, "run lost: {}", history::LOST_ERROR);
-                alerts.send(
-                    Alert::new(AlertKind::Lost, &schedule, &run_id, fire)
-                        .error(history::LOST_ERROR),
-                );
+/// The leader's look for runs whose process ended without recording their end (killed,
+/// crashed, or cut off from PostgreSQL), at takeover and every [`LOST_SWEEP`].
+#[derive(Clone)]
+pub struct Sweep {
+    pub history: Arc<PgHistory>,
+    pub warehouse: Warehouse,
+    pub tiers: Arc<[Tier]>,
+    pub alerts: Alerter,
+    /// This runtime: its own runs are never orphans.
+    pub own: String,
+}
+
+impl Sweep {
+    /// Kill the queries of every orphaned run (by its run id, the prefix of all its query
+    /// ids, on every replica) and only then mark it `lost` and alert once: a run stays
+    /// `running`, and so keeps its schedule and the heavy slot taken, until ClickHouse
+    /// confirms none of its queries runs. Orphans are runs past their schedule's timeout and
+    /// a margin, and leader runs of a runtime whose instance lock is free (it is gone).
+    pub async fn run(&self, now: chrono::DateTime<chrono::Utc>) {
+        let before: Vec<(String, chrono::DateTime<chrono::Utc>)> = self
+            .tiers
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    scheduler::counts_since(now, t.timeout + LOST_MARGIN),
+                )
+            })
+            .collect();
+        let others = scheduler::counts_since(now, LOST_OTHERS);
+        let suspects = match self.history.suspects(&before, others, &self.own).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot look for lost runs in the history");
+                return;
+            }
+        };
+        let mut gone = std::collections::BTreeMap::<String, bool>::new();
+        for (i, run) in suspects.iter().enumerate() {
+            let why = if run.overdue {
+                history::LOST_ERROR.to_string()
+            } else {
+                let Some(rt) = &run.runtime else { continue };
+                if !gone.contains_key(rt) {
+                    // Fail closed: a runtime whose liveness cannot be read counts as alive.
+                    let dead = match self.history.runtime_alive(rt).await {
+                        Ok(alive) => !alive,
+                        Err(e) => {
+                            warn!(runtime = %rt, error = %e, "cannot tell whether a runtime is alive");
+                            false
+                        }
+                    };
+                    gone.insert(rt.clone(), dead);
+                }
+                if !gone[rt] {
+                    continue;
+                }
+                format!("{LOST_BY_RUNTIME} (runtime `{rt}`)")
+            };
+            let prefix = format!("{}-", run.run_id);
+            if let Err(e) = self
+                .warehouse
+                .kill_prefix(&prefix, &format!("stir-sweep-kill-{i}"), KILL_WAIT)
+                .await
+            {
+                warn!(run_id = %run.run_id, error = %e, "cannot confirm that a lost run's queries are killed; it stays running until they are");
+                continue;
+            }
+            match self.history.mark_lost(&run.run_id, &why).await {
+                Ok(true) => {
+                    warn!(schedule = %run.schedule, run_id = %run.run_id, "run lost: {why}");
+                    self.alerts.send(
+                        Alert::new(AlertKind::Lost, &run.schedule, &run.run_id, run.fire)
+                            .error(&why),
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => warn!(run_id = %run.run_id, error = %e, "cannot mark a run lost"),
             }
         }
-        Err(e) => warn!(error = %e, "cannot look for lost runs in the history"),
     }
 }
+
+/// The error of a leader run whose runtime is gone.
+pub const LOST_BY_RUNTIME: &str = "the runtime running it is gone (its PostgreSQL session ended, so it no longer holds its instance lock); its ClickHouse queries were killed";
 
 /// Drop every `*__stir_new` table: what a crashed run left behind.
 pub async fn clean_leftovers(warehouse: &Warehouse, database: &str) {
@@ -397,7 +548,7 @@ pub async fn run_once_with(
             guard.extend(scheduler::heavy_windows(&tiers, schedule, now));
         }
     }
-    let parts = assemble(&Arc::new(plan), &Arc::new(config), &options, false).await?;
+    let parts = assemble_manual(plan, config, &options).await?;
     drive_manual(&parts, &tier, &guard, shutdown).await
 }
 
@@ -538,6 +689,7 @@ pub async fn bootstrap_with(
         heavy: true,
         enabled: true,
         retries: 0,
+        on_missed: stir::plan::OnMissed::Skip,
         skip: Vec::new(),
         steps: vec![stir::plan::Step::Run {
             models: order.clone(),
@@ -551,8 +703,9 @@ pub async fn bootstrap_with(
         heavy: true,
         retries: 0,
         enabled: true,
+        on_missed: stir::plan::OnMissed::Skip,
     };
-    let parts = assemble(&Arc::new(plan), &Arc::new(config), &options, false).await?;
+    let parts = assemble_manual(plan, config, &options).await?;
     let status = drive_manual(&parts, &tier, &guard, shutdown).await?;
     Ok(Bootstrapped {
         status: Some(status),

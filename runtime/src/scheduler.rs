@@ -3,8 +3,12 @@
 //! timezone, with its `skip` blackouts removed.
 //!
 //! Rules (docs/operations.md):
-//! - no catchup: the first fire is strictly after start; a fire missed by more than
-//!   [`LATE`] (process suspended, clock jump) is dropped, not replayed;
+//! - no catchup of history: the first fire is strictly after start; a fire noticed more than
+//!   [`LATE`] late (process suspended, clock jump, a stalled leader session), and the fires
+//!   the new leader finds that nobody ran ([`Backlog`]), are *missed*: recorded, counted and
+//!   alerted, and with `on-missed=run-once` the latest of them runs late if its window
+//!   (fire to fire + timeout) is still open, with that window's deadline;
+//! - fires only while the leader's session confirms the lock ([`Scheduler::with_firing`]);
 //! - at most one active run per schedule: a fire finding its schedule running is skipped
 //!   (`skipped_running`);
 //! - a heavy fire finding another heavy run active is skipped and alerted (`skipped_heavy`):
@@ -22,7 +26,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stir::cron::Cron;
-use stir::plan::{Plan, Step};
+use stir::plan::{OnMissed, Plan, Step};
 use stir::schedule::{DailyWindow, Zone};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -47,7 +51,15 @@ pub struct Tier {
     pub heavy: bool,
     pub retries: u32,
     pub enabled: bool,
+    pub on_missed: OnMissed,
 }
+
+/// Fires that no runtime ran, per schedule, oldest first (found by a new leader in the
+/// history: [`crate::missed_backlog`]).
+pub type Backlog = std::collections::BTreeMap<String, Vec<DateTime<Utc>>>;
+
+/// At most this many history rows for one batch of missed fires (all are counted).
+const MISSED_ROWS: usize = 100;
 
 /// A plan the runtime cannot run although its hash checked (exit code 2).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -117,6 +129,7 @@ pub fn prepare(plan: &Plan) -> Result<(Zone, Vec<Tier>), PlanCheckError> {
             heavy: s.heavy,
             retries: s.retries,
             enabled: s.enabled,
+            on_missed: s.on_missed,
         });
     }
     Ok((zone, tiers))
@@ -199,6 +212,10 @@ pub struct Scheduler {
     zone: Zone,
     tiers: Vec<Arc<Tier>>,
     active: Arc<Mutex<Active>>,
+    /// True while this runtime may fire (the leader session answers).
+    firing: watch::Receiver<bool>,
+    /// Turns true once no fire loop runs any more: the lock can be handed over.
+    stopped_firing: watch::Sender<bool>,
 }
 
 impl Scheduler {
@@ -208,23 +225,38 @@ impl Scheduler {
             zone,
             tiers: tiers.into_iter().map(Arc::new).collect(),
             active: Arc::default(),
+            firing: watch::channel(true).1,
+            stopped_firing: watch::channel(false).0,
         }
+    }
+
+    /// Fire only while `firing` is true: a fire due while it is false waits for it (and is
+    /// missed if that takes longer than [`LATE`]).
+    pub fn with_firing(mut self, firing: watch::Receiver<bool>) -> Scheduler {
+        self.firing = firing;
+        self
+    }
+
+    /// Turns true when the scheduler has stopped firing for good.
+    pub fn stopped_firing(&self) -> watch::Receiver<bool> {
+        self.stopped_firing.subscribe()
     }
 
     /// Fire until `stop` turns true; then let running work finish for `grace`, cancel what
     /// is left and wait for its cleanup.
     pub async fn serve(self: Arc<Self>, stop: watch::Receiver<bool>, grace: Duration) {
         let (_keep, abort) = watch::channel(false);
-        self.serve_until(stop, grace, abort).await
+        self.serve_until(stop, grace, abort, Backlog::new()).await
     }
 
     /// As [`Scheduler::serve`]; `abort` turning true cancels running work without waiting for
-    /// the grace period (leadership lost).
+    /// the grace period (leadership lost); `backlog`: fires nobody ran, handled first.
     pub async fn serve_until(
         self: Arc<Self>,
         mut stop: watch::Receiver<bool>,
         grace: Duration,
         mut abort: watch::Receiver<bool>,
+        backlog: Backlog,
     ) {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -237,6 +269,18 @@ impl Scheduler {
                 done_tx.clone(),
             ));
         }
+        for (name, fires) in &backlog {
+            let tier = self.tiers.iter().find(|t| &t.name == name && t.enabled);
+            if let (Some(tier), false) = (tier, fires.is_empty()) {
+                self.missed(
+                    tier,
+                    fires,
+                    "no runtime led when it was due (all runtimes stopped, deploying or cut off from PostgreSQL)",
+                    &cancel_rx,
+                    &done_tx,
+                );
+            }
+        }
         drop(done_tx);
         tokio::select! {
             _ = cancelled(&mut stop) => {}
@@ -244,6 +288,7 @@ impl Scheduler {
         }
         loops.abort_all();
         while loops.join_next().await.is_some() {}
+        let _ = self.stopped_firing.send(true);
         info!(
             grace_ms = grace.as_millis() as u64,
             "stopped firing; waiting for running work"
@@ -272,6 +317,7 @@ impl Scheduler {
         done: mpsc::Sender<()>,
     ) {
         let clock = self.engine.clock.clone();
+        let mut firing = self.firing.clone();
         let mut after = clock.now();
         // Only the first fire of a blackout is written to the history (a `*/5` schedule would
         // otherwise add 36 rows for a three-hour blackout every day), and at least one a day
@@ -290,10 +336,30 @@ impl Scheduler {
             if *stop.borrow() {
                 return;
             }
+            if !*firing.borrow() && !blackout {
+                info!(schedule = %tier.name, fire = %t, "fire waits: the leader session does not answer");
+                tokio::select! {
+                    r = firing.wait_for(|f| *f) => if r.is_err() { return },
+                    _ = cancelled(&mut stop) => return,
+                }
+            }
             let now = clock.now();
             let late = crate::clock::until(t, now);
             if late > LATE {
-                warn!(schedule = %tier.name, fire = %t, late_s = late.as_secs(), "fire missed (no catchup)");
+                // This fire and every later one already due, blackouts aside.
+                let mut fires = vec![t];
+                let mut at = t;
+                while let Some((f, b)) = next_event(&self.zone, &tier, at) {
+                    if f > now {
+                        break;
+                    }
+                    if !b {
+                        fires.push(f);
+                    }
+                    at = f;
+                }
+                let why = format!("the runtime noticed it {} late (host suspended, clock stepped or the leader session stalled)", crate::executor::humanize(late));
+                self.missed(&tier, &fires, &why, &cancel, &done);
             } else if blackout {
                 info!(schedule = %tier.name, fire = %t, "fire skipped: blackout");
                 let recent = recorded_at.is_some_and(|r| t - r < chrono::Duration::hours(24));
@@ -313,6 +379,68 @@ impl Scheduler {
             }
             in_blackout = blackout && late <= LATE;
             after = if late > LATE { now } else { t };
+        }
+    }
+
+    /// Fires of `tier` that did not run when due (`fires`, oldest first, not empty): each is
+    /// recorded `missed` (the newest [`MISSED_ROWS`]), counted and alerted once; with
+    /// `on-missed=run-once` the newest runs now if its window is still open. Its deadline
+    /// stays fire + timeout, the interval the overlap analysis gave it.
+    fn missed(
+        &self,
+        tier: &Arc<Tier>,
+        fires: &[DateTime<Utc>],
+        why: &str,
+        cancel: &watch::Receiver<bool>,
+        done: &mpsc::Sender<()>,
+    ) {
+        let Some(&latest) = fires.last() else { return };
+        let now = self.engine.clock.now();
+        let closes =
+            latest + chrono::Duration::from_std(tier.timeout).unwrap_or(chrono::TimeDelta::MAX);
+        let run_latest = tier.on_missed == OnMissed::RunOnce && now < closes;
+        let gone = if run_latest {
+            &fires[..fires.len() - 1]
+        } else {
+            fires
+        };
+        if let Some(&last_gone) = gone.last() {
+            let count = if gone.len() == 1 {
+                String::new()
+            } else {
+                format!(" ({} fires from {} to {})", gone.len(), gone[0], last_gone)
+            };
+            let outcome = match (tier.on_missed, run_latest) {
+                (_, true) => format!("; the newest fire, {latest}, runs late instead"),
+                (OnMissed::Skip, _) => "; not run (on-missed=skip)".to_string(),
+                (OnMissed::RunOnce, false) => {
+                    format!("; not run late: its window closed at {closes} (fire + timeout)")
+                }
+            };
+            let reason = format!("missed: {why}{count}{outcome}");
+            warn!(schedule = %tier.name, fires = gone.len(), newest = %last_gone, "{reason}");
+            let id = crate::executor::run_id(&tier.name, last_gone, 0);
+            self.engine
+                .alerts
+                .send(Alert::new(AlertKind::Missed, &tier.name, &id, last_gone).error(&reason));
+            for _ in gone {
+                self.engine.metrics.skipped(&tier.name, "missed");
+            }
+            let rows: Vec<DateTime<Utc>> = gone.iter().rev().take(MISSED_ROWS).copied().collect();
+            let engine = self.engine.clone();
+            let name = tier.name.clone();
+            tokio::spawn(async move {
+                for t in rows {
+                    engine
+                        .recorder
+                        .skipped(&name, t, "missed", &reason, &engine.plan_hash)
+                        .await;
+                }
+            });
+        }
+        if run_latest {
+            info!(schedule = %tier.name, fire = %latest, "running a missed fire late, inside its window");
+            self.fire(tier, latest, cancel.clone(), done.clone());
         }
     }
 
@@ -352,7 +480,7 @@ impl Scheduler {
                 let mut guard = vec![Conflict {
                     schedule: tier.name.clone(),
                     since: counts_since(now, tier.timeout),
-                    manual_only: true,
+                    except_runtime: Some(engine.runtime.clone()),
                 }];
                 if tier.heavy {
                     guard.extend(heavy_windows(&self.tiers, &tier.name, now));
@@ -365,6 +493,12 @@ impl Scheduler {
                     let Err(busy) = engine.drive_guarded(&tier, t, cancel, &guard).await else {
                         return;
                     };
+                    if busy.run_id == crate::executor::run_id(&tier.name, t, 1) {
+                        // This very fire was started by another runtime (a leader handing
+                        // over, say): it runs once, there; nothing to record here.
+                        info!(schedule = %tier.name, fire = %t, "fire already started by another runtime");
+                        return;
+                    }
                     let own = busy.schedule == tier.name;
                     let (status, kind, reason) = if let Some(why) = &busy.unconfirmed {
                         (
@@ -377,7 +511,7 @@ impl Scheduler {
                             "skipped_running",
                             None,
                             format!(
-                                "a run started outside this runtime is still active (run `{}`)",
+                                "a run started by another process (a manual run, or a runtime that led before) is still active (run `{}`)",
                                 busy.run_id
                             ),
                         )

@@ -11,6 +11,14 @@ use clickhouse::query::BytesCursor;
 
 use crate::config::Config;
 
+/// `KILL QUERY [ON CLUSTER c] WHERE cond ASYNC`.
+pub fn kill_sql(cond: &str, cluster: Option<&str>) -> String {
+    let on = cluster
+        .map(|c| format!(" ON CLUSTER {}", quote_ident(c)))
+        .unwrap_or_default();
+    format!("KILL QUERY{on} WHERE {cond} ASYNC")
+}
+
 /// A failed ClickHouse call, with the statement's query_id.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WarehouseError {
@@ -28,6 +36,8 @@ pub enum WarehouseError {
 #[derive(Clone)]
 pub struct Warehouse {
     client: clickhouse::Client,
+    /// The plan's cluster: kills then reach every replica (`ON CLUSTER`).
+    cluster: Option<String>,
 }
 
 /// A ClickHouse client with the runtime's connection settings (shared by statements and syncs).
@@ -53,7 +63,14 @@ impl Warehouse {
     pub fn new(config: &Config) -> Warehouse {
         Warehouse {
             client: clickhouse_client(config),
+            cluster: None,
         }
+    }
+
+    /// Kills (and their checks) reach every replica of `cluster`.
+    pub fn with_cluster(mut self, cluster: Option<String>) -> Warehouse {
+        self.cluster = cluster;
+        self
     }
 
     /// Run one statement; the SQL is sent verbatim (no `?` placeholders).
@@ -93,11 +110,50 @@ impl Warehouse {
 
     /// `KILL QUERY` by id. ClickHouse answers even when the query already ended.
     pub async fn kill(&self, query_id: &str, kill_id: &str) -> Result<(), WarehouseError> {
-        let sql = format!(
-            "KILL QUERY WHERE query_id = '{}' ASYNC",
-            escape_literal(query_id)
+        let sql = kill_sql(
+            &format!("query_id = '{}'", escape_literal(query_id)),
+            self.cluster.as_deref(),
         );
         self.execute(&sql, kill_id).await
+    }
+
+    /// Kill every query whose id starts with `prefix` (every query of a run starts with its
+    /// run id), on every replica, and wait until none is left, up to `wait`. `Ok` only when
+    /// ClickHouse confirms that none runs: the caller may then start what must not overlap.
+    pub async fn kill_prefix(
+        &self,
+        prefix: &str,
+        kill_id: &str,
+        wait: std::time::Duration,
+    ) -> Result<(), WarehouseError> {
+        let cond = format!("startsWith(query_id, '{}')", escape_literal(prefix));
+        let cluster = self.cluster.as_deref();
+        self.execute(&kill_sql(&cond, cluster), kill_id).await?;
+        let processes = match cluster {
+            Some(c) => format!(
+                "clusterAllReplicas('{}', system.processes)",
+                escape_literal(c)
+            ),
+            None => "system.processes".to_string(),
+        };
+        let count = format!("SELECT count() FROM {processes} WHERE {cond}");
+        let until = tokio::time::Instant::now() + wait;
+        let mut n = 0;
+        loop {
+            let left = self.number(&count, &format!("{kill_id}-check-{n}")).await?;
+            if left == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(WarehouseError::Unexpected {
+                    query_id: kill_id.to_string(),
+                    answer: left.to_string(),
+                    expected: "no query left running after KILL QUERY",
+                });
+            }
+            n += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Tables named `*__stir_new` in `database`: what a crashed build left behind.
@@ -293,6 +349,18 @@ pub fn quote_ident(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kills_reach_every_replica_of_the_plans_cluster() {
+        assert_eq!(
+            kill_sql("startsWith(query_id, 'd-1-')", None),
+            "KILL QUERY WHERE startsWith(query_id, 'd-1-') ASYNC"
+        );
+        assert_eq!(
+            kill_sql("query_id = 'q'", Some("main`x")),
+            "KILL QUERY ON CLUSTER `main``x` WHERE query_id = 'q' ASYNC"
+        );
+    }
 
     /// ClickHouse 26.9's block, as its HTTP docs show it.
     fn block(message: &str, tag: &str) -> Vec<u8> {

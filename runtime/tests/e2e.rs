@@ -283,9 +283,10 @@ async fn once_of_a_heavy_schedule_refuses_beside_another_heavy_run() {
 
 /// Two processes starting heavy runs at the same moment: the history check and the run's
 /// insert are one step, so in every round exactly one starts and the other sees it.
-/// A claim the history cannot confirm never starts the run: two leaders firing the same fire
-/// write the same run id, the second insert is refused, and that runtime does not run it
-/// (it used to start it anyway).
+/// Two leaders firing the same fire write the same run id: the second insert is refused and
+/// that runtime does not run it (known: another runtime has the fire, so no alert). A claim
+/// the history cannot confirm at all (here: PostgreSQL refuses the claim's connection) never
+/// starts the run either (it used to start it anyway).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
     use stir_runtime::history::{Conflict, PgHistory, Recorder, RunRecord};
@@ -297,7 +298,7 @@ async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
         PgHistory::open(&url, &s).await.unwrap(),
     );
     let fire = chrono::Utc::now();
-    let record = RunRecord {
+    let record = |runtime: &str| RunRecord {
         id: stir_runtime::executor::run_id("daily", fire, 1),
         schedule: "daily".into(),
         fire_time: fire,
@@ -305,23 +306,36 @@ async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
         plan_hash: "x".into(),
         attempt: 1,
         by_leader: true,
+        runtime: runtime.into(),
     };
-    // The leader's own guard: manual runs of its schedule only, so its own row is no conflict.
-    let guard = [Conflict {
-        schedule: "daily".into(),
-        since: fire - chrono::Duration::minutes(10),
-        manual_only: true,
-    }];
+    let guard = |runtime: &str| {
+        [Conflict {
+            schedule: "daily".into(),
+            since: fire - chrono::Duration::minutes(10),
+            except_runtime: Some(runtime.into()),
+        }]
+    };
     assert!(
-        a.claim_run(&record, &guard).await.is_none(),
+        a.claim_run(&record("rt-a"), &guard("rt-a")).await.is_none(),
         "the first leader starts"
     );
     let busy = b
-        .claim_run(&record, &guard)
+        .claim_run(&record("rt-b"), &guard("rt-b"))
         .await
         .expect("the second leader must not start the same fire");
-    let why = busy.unconfirmed.expect("an unconfirmed claim");
-    assert!(why.contains("duplicate key"), "{why}");
+    assert_eq!(busy.run_id, record("rt-b").id);
+    assert_eq!(busy.unconfirmed, None, "known: another runtime has it");
+    // A claim that cannot reach PostgreSQL (its own connection is refused, as when
+    // max_connections is exhausted) is unconfirmed, and the run does not start.
+    let (proxy_url, _proxy) = first_connection_only(&url).await;
+    let c = PgHistory::open(&proxy_url, &s).await.unwrap();
+    let mut other = record("rt-c");
+    other.id = stir_runtime::executor::run_id("daily", fire + chrono::Duration::hours(1), 1);
+    let busy = c
+        .claim_run(&other, &guard("rt-c"))
+        .await
+        .expect("an unconfirmed claim must not start");
+    assert!(busy.unconfirmed.is_some(), "{busy:?}");
     let rows: i64 = w
         .pg()
         .await
@@ -331,6 +345,49 @@ async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
         .get(0);
     assert_eq!(rows, 1, "one run recorded");
     w.drop_all().await;
+}
+
+/// A TCP proxy to the PostgreSQL of `url` that forwards its first connection and closes every
+/// later one at once (a server or pooler out of connections). Answers the URL through it.
+async fn first_connection_only(url: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let c: tokio_postgres::Config = url.parse().unwrap();
+    let target = match &c.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => format!("{h}:{}", c.get_ports()[0]),
+        tokio_postgres::config::Host::Unix(_) => panic!("the test needs PostgreSQL over TCP"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if !first {
+                drop(inbound);
+                continue;
+            }
+            first = false;
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    let user = c.get_user().unwrap_or("postgres");
+    let password = c
+        .get_password()
+        .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    (
+        format!(
+            "host=127.0.0.1 port={port} dbname={} user={user}{password}",
+            c.get_dbname().unwrap_or(user)
+        ),
+        task,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,6 +409,7 @@ async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
         plan_hash: "x".into(),
         attempt: 1,
         by_leader: false,
+        runtime: "rt-a".into(),
     };
     let (vs_b, vs_a) = (
         vec![Conflict::any("heavy_b", since)],
@@ -380,12 +438,12 @@ async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
         .await
         .unwrap();
     }
-    // The leader guards its own schedule against manual runs only: its own rows (one left
-    // running by a crash, say) never block it; a `--once` of the schedule does.
+    // The leader guards its own schedule against every process but itself: its own rows
+    // never block it (it keeps its runs apart in memory); a `--once` of the schedule does.
     let own = [Conflict {
         schedule: "light".into(),
         since,
-        manual_only: true,
+        except_runtime: Some("rt-a".into()),
     }];
     let mut leader_run = record("light", 100);
     leader_run.by_leader = true;
@@ -415,35 +473,112 @@ async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
 }
 
 /// Runs whose process died without recording an end are marked `lost` once they are past
-/// their schedule's timeout (plus a margin), with one alert each; live ones are left alone.
-#[tokio::test]
+/// their schedule's timeout (plus a margin), or at once when they are leader runs of a
+/// runtime that is gone (its instance lock is free), with one alert each; live ones are left
+/// alone. A lost run's ClickHouse queries are killed first: the run stays `running` (and so
+/// keeps its schedule and the heavy slot) until ClickHouse confirms none is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
     use stir_runtime::alert::{AlertKind, Alerter};
     use stir_runtime::history::PgHistory;
     let w = World::new("lost").await;
     let s = w.config.history_schema.clone();
-    let h = PgHistory::open(w.config.postgres_url.as_deref().unwrap(), &s)
-        .await
-        .unwrap();
+    let url = w.config.postgres_url.clone().unwrap();
+    let h = std::sync::Arc::new(PgHistory::open(&url, &s).await.unwrap());
     let pg = w.pg().await;
     // `core` has a 10m timeout; @bootstrap and a removed schedule count for 7 days.
-    for (id, schedule, age) in [
-        ("core-dead", "core", "30 minutes"),
-        ("core-live", "core", "5 minutes"),
-        ("boot-live", "@bootstrap", "2 hours"),
-        ("boot-dead", "@bootstrap", "8 days"),
-        ("gone-dead", "removed_schedule", "8 days"),
+    for (id, schedule, age, runtime) in [
+        ("core-dead", "core", "30 minutes", "NULL"),
+        ("core-live", "core", "5 minutes", "NULL"),
+        ("boot-live", "@bootstrap", "2 hours", "NULL"),
+        ("boot-dead", "@bootstrap", "8 days", "NULL"),
+        ("gone-dead", "removed_schedule", "8 days", "NULL"),
+        ("core-orphan", "core", "1 minute", "'rt-gone'"),
+        ("core-draining", "core", "1 minute", "'rt-draining'"),
     ] {
         pg.batch_execute(&format!(
-            "INSERT INTO {s}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt) \
-             VALUES ('{id}', '{schedule}', now() - interval '{age}', now() - interval '{age}', 'running', 'x', 1)"
+            "INSERT INTO {s}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt, by_leader, runtime) \
+             VALUES ('{id}', '{schedule}', now() - interval '{age}', now() - interval '{age}', 'running', 'x', 1, true, {runtime})"
         ))
         .await
         .unwrap();
     }
+    // `rt-draining` is alive: it holds its instance lock (here on a session of the test's).
+    let draining = w.pg().await;
+    draining
+        .execute(
+            "SELECT pg_advisory_lock($1)",
+            &[&stir_runtime::leader::instance_key(&s, "rt-draining")],
+        )
+        .await
+        .unwrap();
+    // Each orphan candidate still has a statement running on ClickHouse under its run id.
+    w.sql(&format!(
+        "CREATE TABLE {}.sink (x UInt8) ENGINE = MergeTree ORDER BY tuple()",
+        w.wh
+    ))
+    .await;
+    let slow = format!(
+        "INSERT INTO {}.sink SELECT sleepEachRow(0.1) FROM numbers(600) SETTINGS max_block_size = 1, max_threads = 1",
+        w.wh
+    );
+    let mut statements = Vec::new();
+    for run in ["core-orphan", "core-draining"] {
+        let (wh, sql, qid) = (w.warehouse.clone(), slow.clone(), format!("{run}-0-0"));
+        statements.push(tokio::spawn(async move { wh.execute(&sql, &qid).await }));
+    }
+    let running = |prefix: &'static str| {
+        let wh = w.warehouse.clone();
+        async move {
+            wh.number(
+                &format!(
+                    "SELECT count() FROM system.processes WHERE startsWith(query_id, '{prefix}')"
+                ),
+                &next_id("probe"),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let t = std::time::Instant::now();
+    while running("core-").await < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "statements did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_, tiers) = stir_runtime::scheduler::prepare(&w.plan).unwrap();
+    let sweep =
+        |alerts: Alerter, warehouse: stir_runtime::warehouse::Warehouse| stir_runtime::Sweep {
+            history: h.clone(),
+            warehouse,
+            tiers: tiers.clone().into(),
+            alerts,
+            own: "rt-self".into(),
+        };
+    // ClickHouse unreachable: nothing is marked lost, since no kill can be confirmed.
+    let mut down = w.config.clone();
+    down.clickhouse_url = "http://127.0.0.1:9".into();
+    let (alerts, none) = Alerter::memory();
+    sweep(alerts, stir_runtime::warehouse::Warehouse::new(&down))
+        .run(chrono::Utc::now())
+        .await;
+    assert!(none.lock().unwrap().is_empty(), "fail closed");
     let (alerts, sent) = Alerter::memory();
-    stir_runtime::sweep_lost(&h, &tiers, &alerts, chrono::Utc::now()).await;
+    sweep(alerts, w.warehouse.clone())
+        .run(chrono::Utc::now())
+        .await;
+    assert_eq!(
+        running("core-orphan-").await,
+        0,
+        "the orphan's statement is killed"
+    );
+    assert_eq!(
+        running("core-draining-").await,
+        1,
+        "a live runtime's is not"
+    );
     let rows = pg
         .query(
             &format!("SELECT id, status, ended_at IS NOT NULL, coalesce(error, '') FROM {s}.runs ORDER BY id"),
@@ -462,10 +597,18 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
             want("boot-dead", "lost"),
             want("boot-live", "running"),
             want("core-dead", "lost"),
+            want("core-draining", "running"),
             want("core-live", "running"),
+            want("core-orphan", "lost"),
             want("gone-dead", "lost"),
         ]
     );
+    let orphan_error: String = rows
+        .iter()
+        .find(|r| r.get::<_, String>(0) == "core-orphan")
+        .unwrap()
+        .get(3);
+    assert!(orphan_error.contains("rt-gone"), "{orphan_error}");
     let sent = sent.lock().unwrap().clone();
     let mut lost: Vec<&str> = sent
         .iter()
@@ -473,11 +616,21 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
         .map(|a| a.run_id.as_str())
         .collect();
     lost.sort();
-    assert_eq!(lost, ["boot-dead", "core-dead", "gone-dead"]);
+    assert_eq!(lost, ["boot-dead", "core-dead", "core-orphan", "gone-dead"]);
     // A second sweep finds nothing new: one alert per lost run.
     let (alerts, again) = Alerter::memory();
-    stir_runtime::sweep_lost(&h, &tiers, &alerts, chrono::Utc::now()).await;
+    sweep(alerts, w.warehouse.clone())
+        .run(chrono::Utc::now())
+        .await;
     assert!(again.lock().unwrap().is_empty());
+    w.warehouse
+        .kill_prefix("core-", &next_id("cleanup"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    for st in statements {
+        let _ = st.await;
+    }
+    drop(draining);
     w.drop_all().await;
 }
 

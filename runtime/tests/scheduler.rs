@@ -498,3 +498,104 @@ async fn shutdown_stops_firing() {
     assert_eq!(sim.spans().len(), n);
     assert_eq!(n, 2);
 }
+
+/// A fire due while the leader session stalls waits; once the session answers within
+/// [`LATE`](stir_runtime::scheduler::LATE) it runs, a few seconds late, and nothing is lost.
+#[tokio::test(start_paused = true)]
+async fn a_fire_due_during_a_short_stall_runs_when_the_session_answers() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 4, 0),
+        utc_zone(),
+        vec![tier("five", "*/5 * * * *", 10)],
+        &[],
+        mins(1),
+    );
+    sim.pass(Duration::from_secs(50)).await; // 00:04:50
+    sim.firing.send(false).unwrap();
+    sim.pass(Duration::from_secs(25)).await; // 00:05:15: due, not fired
+    assert!(fired(&sim).is_empty(), "no fire while the session stalls");
+    sim.firing.send(true).unwrap();
+    sim.pass(Duration::from_secs(5)).await;
+    let sim = sim.stop().await;
+    assert_eq!(
+        fired(&sim),
+        vec![("five".to_string(), utc(2026, 1, 1, 0, 5, 0))]
+    );
+    assert!(sim.skips("missed").is_empty());
+}
+
+/// A stall longer than LATE misses the fire: recorded `missed` and alerted, never silent.
+/// With `on-missed=skip` it does not run; with `run-once` (the default) it runs late, once,
+/// keeping its window's deadline (fire + timeout).
+#[tokio::test(start_paused = true)]
+async fn a_fire_missed_by_a_long_stall_is_recorded_alerted_and_run_once_inside_its_window() {
+    for on_missed in [stir::plan::OnMissed::Skip, stir::plan::OnMissed::RunOnce] {
+        let mut t = tier("five", "*/5 * * * *", 10);
+        t.on_missed = on_missed;
+        let sim = Sim::start(
+            utc(2026, 1, 1, 0, 4, 0),
+            utc_zone(),
+            vec![t],
+            &[("five", Behaviour::lasting(mins(30)))],
+            mins(1),
+        );
+        sim.firing.send(false).unwrap();
+        sim.pass(mins(7)).await; // 00:11: the 00:05 and 00:10 fires are due
+        sim.firing.send(true).unwrap();
+        sim.pass(mins(9)).await; // 00:20:01
+        let alerts = alerts_of(&sim, AlertKind::Missed);
+        let sim = sim.stop().await;
+        let missed: Vec<_> = sim.skips("missed").into_iter().map(|(_, t)| t).collect();
+        match on_missed {
+            stir::plan::OnMissed::Skip => {
+                assert_eq!(
+                    fired(&sim)[0].1,
+                    utc(2026, 1, 1, 0, 15, 0),
+                    "the next fire runs"
+                );
+                assert_eq!(
+                    missed,
+                    vec![utc(2026, 1, 1, 0, 10, 0), utc(2026, 1, 1, 0, 5, 0)]
+                );
+            }
+            stir::plan::OnMissed::RunOnce => {
+                assert_eq!(
+                    fired(&sim)[0],
+                    ("five".to_string(), utc(2026, 1, 1, 0, 10, 0)),
+                    "only the newest missed fire runs"
+                );
+                assert_eq!(sim.spans()[0].start, utc(2026, 1, 1, 0, 11, 0), "late");
+                assert_eq!(missed, vec![utc(2026, 1, 1, 0, 5, 0)]);
+                // Cancelled at its own window's end (00:20), not 10 minutes after 00:11.
+                assert_eq!(sim.spans()[0].end, Some(utc(2026, 1, 1, 0, 20, 0)));
+            }
+        }
+        assert_eq!(alerts.len(), 1, "one alert for the batch: {alerts:?}");
+        assert!(
+            alerts[0].error.as_deref().unwrap_or("").contains("late"),
+            "{alerts:?}"
+        );
+    }
+}
+
+/// A missed fire whose window has closed is not run late, even with `run-once`.
+#[tokio::test(start_paused = true)]
+async fn a_missed_fire_whose_window_closed_is_only_recorded() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 4, 0),
+        utc_zone(),
+        vec![tier("hourly", "0 * * * *", 3)],
+        &[],
+        mins(1),
+    );
+    sim.firing.send(false).unwrap();
+    sim.pass(mins(60)).await; // 01:04: the 01:00 fire's window closed at 01:03
+    sim.firing.send(true).unwrap();
+    sim.pass(Duration::from_secs(1)).await;
+    let sim = sim.stop().await;
+    assert!(fired(&sim).is_empty());
+    assert_eq!(
+        sim.skips("missed"),
+        vec![("hourly".to_string(), utc(2026, 1, 1, 1, 0, 0))]
+    );
+}

@@ -103,6 +103,7 @@ fn simulate(case: &Case) -> Outcome {
                 heavy: *heavy,
                 retries: *retries,
                 enabled: true,
+                on_missed: stir::plan::OnMissed::default(),
             }
         })
         .collect();

@@ -139,6 +139,7 @@ pub fn tier(name: &str, cron: &str, timeout_min: u64) -> Tier {
         heavy: false,
         retries: 0,
         enabled: true,
+        on_missed: stir::plan::OnMissed::default(),
     }
 }
 
@@ -161,6 +162,8 @@ pub struct Sim {
     pub stop: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<()>,
     pub clock: Clock,
+    /// Whether the scheduler may fire (a leader session that answers).
+    pub firing: watch::Sender<bool>,
 }
 
 impl Sim {
@@ -214,8 +217,10 @@ impl Sim {
             clock: clock.clone(),
             retry_backoff: backoff,
             leader: true,
+            runtime: "test-runtime".into(),
         });
-        let scheduler = Arc::new(Scheduler::new(engine, zone, tiers));
+        let (firing, may_fire) = watch::channel(true);
+        let scheduler = Arc::new(Scheduler::new(engine, zone, tiers).with_firing(may_fire));
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(scheduler.serve(rx, grace));
         Sim {
@@ -225,6 +230,7 @@ impl Sim {
             stop,
             task,
             clock,
+            firing,
         }
     }
 
@@ -275,6 +281,7 @@ impl Sim {
             stop,
             task,
             clock,
+            firing,
         } = self;
         let _ = task.await;
         Sim {
@@ -284,6 +291,7 @@ impl Sim {
             stop,
             task: tokio::spawn(async {}),
             clock,
+            firing,
         }
     }
 }
