@@ -1,0 +1,370 @@
+//! High availability on the real servers (issue #13, "No fire vanishes" and "HA must fail
+//! closed"): fires due while no runtime led are recorded or run once; a draining leader hands
+//! the lock over at once and the new leader respects its running work; a stalled leader
+//! session pauses firing and cancels nothing.
+//!
+//! Needs `scripts/servers.sh up` and `eval "$(scripts/servers.sh env)"`.
+
+#[path = "support/servers.rs"]
+mod servers;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, DurationRound, Utc};
+use servers::*;
+use stir::plan::{OnMissed, Schedule, Step};
+use stir_runtime::alert::{AlertKind, Alerter};
+use stir_runtime::metrics::Metrics;
+use stir_runtime::Options;
+
+/// A schedule firing every minute that runs `sql`.
+fn every_minute(name: &str, timeout_secs: u64, on_missed: OnMissed, sql: String) -> Schedule {
+    Schedule {
+        name: name.into(),
+        cron: "* * * * *".into(),
+        timeout_secs,
+        heavy: false,
+        enabled: true,
+        retries: 0,
+        on_missed,
+        skip: vec![],
+        steps: vec![Step::Sql { sql }],
+    }
+}
+
+/// A statement that takes about `secs` seconds on the server.
+fn sleeping(w: &World, secs: u32) -> String {
+    format!(
+        "INSERT INTO {}.sink SELECT sleepEachRow(0.1) FROM numbers({}) SETTINGS max_block_size = 1, max_threads = 1",
+        w.wh,
+        secs * 10
+    )
+}
+
+/// A world whose plan has exactly the schedules `schedules` makes (given the world, for its
+/// database names), and a `sink` table to write into.
+async fn world_with(tag: &str, schedules: impl FnOnce(&World) -> Vec<Schedule>) -> World {
+    let mut w = World::new(tag).await;
+    w.sql(&format!(
+        "CREATE TABLE {}.sink (x UInt8) ENGINE = MergeTree ORDER BY tuple()",
+        w.wh
+    ))
+    .await;
+    let mut plan = w.plan.clone();
+    plan.schedules = schedules(&w);
+    w.plan = plan.seal();
+    // The history's tables, so the test can write what ran before.
+    stir_runtime::history::PgHistory::open(
+        w.config.postgres_url.as_deref().unwrap(),
+        &w.config.history_schema,
+    )
+    .await
+    .unwrap();
+    w
+}
+
+/// A history row saying `schedule` ran at `fire` (so fires after it are the backlog).
+async fn ran_at(w: &World, schedule: &str, fire: DateTime<Utc>) {
+    let s = &w.config.history_schema;
+    w.pg()
+        .await
+        .execute(
+            &format!(
+                "INSERT INTO {s}.runs (id, schedule, fire_time, started_at, ended_at, status, plan_hash, attempt) \
+                 VALUES ($1, $2, $3, $3, $3, 'ok', 'x', 1)"
+            ),
+            &[&format!("{schedule}-seeded"), &schedule, &fire],
+        )
+        .await
+        .unwrap();
+}
+
+/// `(fire_time, status, runtime)` of each history row of `schedule`, oldest fire first.
+async fn rows_of(w: &World, schedule: &str) -> Vec<(DateTime<Utc>, String, Option<String>)> {
+    let s = &w.config.history_schema;
+    w.pg()
+        .await
+        .query(
+            &format!(
+                "SELECT fire_time, status, runtime FROM {s}.runs WHERE schedule = $1 AND id <> $2 ORDER BY fire_time, id"
+            ),
+            &[&schedule, &format!("{schedule}-seeded")],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t = Instant::now();
+    while !check().await {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A leader-electing runtime; stopped by sending on the answered channel.
+fn start(
+    w: &World,
+    config: stir_runtime::Config,
+    metrics: Metrics,
+    alerts: Option<Alerter>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let plan = w.plan.clone();
+    let task = tokio::spawn(async move {
+        let opts = Options {
+            metrics: Some(metrics),
+            alerts,
+            ..Options::default()
+        };
+        stir_runtime::run_with(
+            plan,
+            config,
+            async move {
+                let _ = rx.await;
+            },
+            opts,
+        )
+        .await
+    });
+    (tx, task)
+}
+
+fn last_minute() -> DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .unwrap()
+}
+
+/// Fires due while no runtime led (here: the five minutes since the history's last row) are
+/// never silent: a new leader records each `missed` and alerts; with `on-missed=run-once` it
+/// runs the newest of them now, inside its window; with `skip` it runs none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fires_due_while_no_runtime_led_are_recorded_alerted_and_the_newest_run_once() {
+    let w = world_with("backlog", |_| {
+        vec![
+            every_minute("once", 600, OnMissed::RunOnce, "SELECT 1".into()),
+            every_minute("skip", 600, OnMissed::Skip, "SELECT 1".into()),
+        ]
+    })
+    .await;
+    let newest = last_minute();
+    let seeded = newest - chrono::TimeDelta::minutes(5);
+    ran_at(&w, "once", seeded).await;
+    ran_at(&w, "skip", seeded).await;
+    let (alerts, sent) = Alerter::memory();
+    let metrics = Metrics::new("backlog");
+    let (stop, task) = start(&w, w.config.clone(), metrics.clone(), Some(alerts));
+    wait_until(
+        "the newest missed fire ran",
+        Duration::from_secs(20),
+        || async {
+            rows_of(&w, "once")
+                .await
+                .iter()
+                .any(|(t, st, _)| *t == newest && st == "ok")
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let minutes = |from: i64, to: i64| -> Vec<DateTime<Utc>> {
+        (from..=to)
+            .map(|m| seeded + chrono::TimeDelta::minutes(m))
+            .collect()
+    };
+    let fires = |rows: &[(DateTime<Utc>, String, Option<String>)], status: &str| {
+        rows.iter()
+            .filter(|(t, st, _)| st == status && *t <= newest)
+            .map(|(t, _, _)| *t)
+            .collect::<Vec<_>>()
+    };
+    let once = rows_of(&w, "once").await;
+    assert_eq!(fires(&once, "missed"), minutes(1, 4), "{once:?}");
+    assert_eq!(fires(&once, "ok"), vec![newest], "{once:?}");
+    let skip = rows_of(&w, "skip").await;
+    assert_eq!(fires(&skip, "missed"), minutes(1, 5), "{skip:?}");
+    assert!(fires(&skip, "ok").is_empty(), "{skip:?}");
+    let sent = sent.lock().unwrap().clone();
+    let missed: Vec<&str> = sent
+        .iter()
+        .filter(|a| a.kind == AlertKind::Missed)
+        .map(|a| a.schedule.as_str())
+        .collect();
+    assert_eq!(missed.len(), 2, "one alert per schedule: {missed:?}");
+    assert!(metrics.render().contains("reason=\"missed\""));
+    w.drop_all().await;
+}
+
+/// SIGTERM of a leader with a run in flight: it stops firing and hands the lock over at
+/// once, so the other replica leads within a poll or two and fires on time, while the old
+/// leader's run goes on to its end (not cancelled). The new leader does not start that
+/// schedule beside the draining run (`skipped_running`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_leader_hands_over_at_once_and_its_run_is_respected() {
+    let w = world_with("handover", |w| {
+        vec![
+            every_minute("slow", 300, OnMissed::RunOnce, sleeping(w, 75)),
+            every_minute("quick", 50, OnMissed::RunOnce, "SELECT 1".into()),
+        ]
+    })
+    .await;
+    // The slow schedule's newest fire is the backlog, so A starts it as soon as it leads.
+    ran_at(&w, "slow", last_minute() - chrono::TimeDelta::minutes(1)).await;
+    let mut config = w.config.clone();
+    config.grace = Duration::from_secs(150);
+    let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
+    let (stop_a, mut task_a) = start(&w, config.clone(), ma.clone(), None);
+    wait_until("A leads", Duration::from_secs(15), || async {
+        ma.is_leader()
+    })
+    .await;
+    let (stop_b, task_b) = start(&w, config.clone(), mb.clone(), None);
+    wait_until(
+        "A's slow run is running",
+        Duration::from_secs(20),
+        || async {
+            rows_of(&w, "slow")
+                .await
+                .iter()
+                .any(|(_, st, _)| st == "running")
+        },
+    )
+    .await;
+    let slow = rows_of(&w, "slow").await;
+    let (slow_fire, _, a_runtime) = slow
+        .iter()
+        .find(|(_, st, _)| st == "running")
+        .unwrap()
+        .clone();
+    let _ = stop_a.send(());
+    let t = Instant::now();
+    wait_until("B leads", Duration::from_secs(5), || async {
+        mb.is_leader()
+    })
+    .await;
+    let handover = t.elapsed();
+    assert!(!task_a.is_finished(), "A is still draining its run");
+    assert!(!ma.is_leader());
+    // The next minute: B fires quick, and skips slow while A's run still runs.
+    let next = slow_fire + chrono::TimeDelta::minutes(1);
+    wait_until(
+        "B handled the next fire",
+        Duration::from_secs(75),
+        || async {
+            let quick = rows_of(&w, "quick").await;
+            let slow = rows_of(&w, "slow").await;
+            quick.iter().any(|(t, st, _)| *t >= next && st == "ok")
+                && slow.iter().any(|(t, _, _)| *t >= next)
+        },
+    )
+    .await;
+    let quick = rows_of(&w, "quick").await;
+    let (_, _, b_runtime) = quick
+        .iter()
+        .find(|(t, st, _)| *t >= next && st == "ok")
+        .unwrap();
+    assert_ne!(b_runtime, &a_runtime, "quick ran on B: {quick:?}");
+    let slow = rows_of(&w, "slow").await;
+    let later: Vec<_> = slow.iter().filter(|(t, _, _)| *t >= next).collect();
+    assert!(
+        later.iter().all(|(_, st, _)| st == "skipped_running"),
+        "B never starts slow beside A's draining run: {slow:?}"
+    );
+    let a_done = tokio::time::timeout(Duration::from_secs(120), &mut task_a).await;
+    a_done.expect("A ends once its run ends").unwrap().unwrap();
+    let slow = rows_of(&w, "slow").await;
+    assert!(
+        slow.iter().any(|(t, st, _)| *t == slow_fire && st == "ok"),
+        "A's run finished, not cancelled: {slow:?}"
+    );
+    assert!(handover < Duration::from_secs(5), "{handover:?}");
+    let _ = stop_b.send(());
+    task_b.await.unwrap().unwrap();
+    w.drop_all().await;
+}
+
+/// A PostgreSQL stall on the leader's session shorter than the stall limit (the session's
+/// backend frozen with SIGSTOP for 6 s) pauses firing but cancels nothing: the run in flight
+/// ends `ok` and the runtime stays leader. It used to cancel every run after 3 heartbeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_stall_of_the_leader_session_cancels_nothing() {
+    let w = world_with("stall", |w| {
+        vec![every_minute(
+            "slow",
+            300,
+            OnMissed::RunOnce,
+            sleeping(w, 15),
+        )]
+    })
+    .await;
+    ran_at(&w, "slow", last_minute() - chrono::TimeDelta::minutes(1)).await;
+    let metrics = Metrics::new("stall");
+    let (stop, task) = start(&w, w.config.clone(), metrics.clone(), None);
+    wait_until("the run is running", Duration::from_secs(20), || async {
+        rows_of(&w, "slow")
+            .await
+            .iter()
+            .any(|(_, st, _)| st == "running")
+    })
+    .await;
+    let key = stir_runtime::leader::lock_key(&w.config.history_schema);
+    let pid: i32 = w
+        .pg()
+        .await
+        .query_one(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "kill {sig} {pid}: the test must be able to signal PostgreSQL's backends"
+        );
+    };
+    signal("-STOP");
+    let t = Instant::now();
+    let mut led = true;
+    while t.elapsed() < Duration::from_secs(6) {
+        led &= metrics.is_leader();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal("-CONT");
+    assert!(led, "leadership was given up during a 6 s stall");
+    let fire = rows_of(&w, "slow").await[0].0;
+    wait_until("the run ended", Duration::from_secs(60), || async {
+        rows_of(&w, "slow")
+            .await
+            .iter()
+            .any(|(t, st, _)| *t == fire && st != "running")
+    })
+    .await;
+    let rows = rows_of(&w, "slow").await;
+    assert!(
+        rows.iter().any(|(t, st, _)| *t == fire && st == "ok"),
+        "the run in flight ended ok: {rows:?}"
+    );
+    assert!(metrics.is_leader());
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    w.drop_all().await;
+}
