@@ -819,7 +819,7 @@ async fn two_runtimes_elect_one_leader_and_the_follower_takes_over() {
         w.wh
     ))
     .await;
-    let start = |metrics: Metrics| start_runtime(w.plan.clone(), w.config.clone(), metrics);
+    let start = |metrics: Metrics| start_runtime(w.plan.clone(), w.config.clone(), metrics, None);
     let wait_for = |m: Metrics, want: bool| async move {
         let t = Instant::now();
         while m.is_leader() != want {
@@ -881,7 +881,7 @@ async fn two_runtimes_elect_one_leader_and_the_follower_takes_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtimes_whose_plans_differ_only_in_project_never_both_lead() {
     let w = World::new("harename").await;
-    let start = |plan, metrics| start_runtime(plan, w.config.clone(), metrics);
+    let start = |plan, metrics| start_runtime(plan, w.config.clone(), metrics, None);
     let mut renamed = w.plan.clone();
     renamed.project = format!("{}_v2", renamed.project);
     let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
@@ -910,32 +910,4 @@ async fn runtimes_whose_plans_differ_only_in_project_never_both_lead() {
     let _ = stop_b.send(());
     task_b.await.unwrap().unwrap();
     w.drop_all().await;
-}
-
-/// A leader-electing runtime on `plan`, stopped by sending on the answered channel.
-fn start_runtime(
-    plan: stir::plan::Plan,
-    config: stir_runtime::Config,
-    metrics: Metrics,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
-) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let opts = Options {
-            metrics: Some(metrics),
-            ..Options::default()
-        };
-        stir_runtime::run_with(
-            plan,
-            config,
-            async move {
-                let _ = rx.await;
-            },
-            opts,
-        )
-        .await
-    });
-    (tx, task)
 }

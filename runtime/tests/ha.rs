@@ -15,7 +15,6 @@ use servers::*;
 use stir::plan::{OnMissed, Schedule, Step};
 use stir_runtime::alert::{AlertKind, Alerter};
 use stir_runtime::metrics::Metrics;
-use stir_runtime::Options;
 
 /// A schedule firing every minute that runs `sql`.
 fn every_minute(name: &str, timeout_secs: u64, on_missed: OnMissed, sql: String) -> Schedule {
@@ -109,37 +108,6 @@ where
     }
 }
 
-/// A leader-electing runtime; stopped by sending on the answered channel.
-fn start(
-    w: &World,
-    config: stir_runtime::Config,
-    metrics: Metrics,
-    alerts: Option<Alerter>,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
-) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let plan = w.plan.clone();
-    let task = tokio::spawn(async move {
-        let opts = Options {
-            metrics: Some(metrics),
-            alerts,
-            ..Options::default()
-        };
-        stir_runtime::run_with(
-            plan,
-            config,
-            async move {
-                let _ = rx.await;
-            },
-            opts,
-        )
-        .await
-    });
-    (tx, task)
-}
-
 fn last_minute() -> DateTime<Utc> {
     Utc::now()
         .duration_trunc(chrono::TimeDelta::minutes(1))
@@ -164,7 +132,12 @@ async fn fires_due_while_no_runtime_led_are_recorded_alerted_and_the_newest_run_
     ran_at(&w, "skip", seeded).await;
     let (alerts, sent) = Alerter::memory();
     let metrics = Metrics::new("backlog");
-    let (stop, task) = start(&w, w.config.clone(), metrics.clone(), Some(alerts));
+    let (stop, task) = start_runtime(
+        w.plan.clone(),
+        w.config.clone(),
+        metrics.clone(),
+        Some(alerts),
+    );
     wait_until(
         "the newest missed fire ran",
         Duration::from_secs(20),
@@ -224,12 +197,12 @@ async fn a_draining_leader_hands_over_at_once_and_its_run_is_respected() {
     let mut config = w.config.clone();
     config.grace = Duration::from_secs(150);
     let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
-    let (stop_a, mut task_a) = start(&w, config.clone(), ma.clone(), None);
+    let (stop_a, mut task_a) = start_runtime(w.plan.clone(), config.clone(), ma.clone(), None);
     wait_until("A leads", Duration::from_secs(15), || async {
         ma.is_leader()
     })
     .await;
-    let (stop_b, task_b) = start(&w, config.clone(), mb.clone(), None);
+    let (stop_b, task_b) = start_runtime(w.plan.clone(), config.clone(), mb.clone(), None);
     wait_until(
         "A's slow run is running",
         Duration::from_secs(20),
@@ -310,7 +283,7 @@ async fn a_short_stall_of_the_leader_session_cancels_nothing() {
     .await;
     ran_at(&w, "slow", last_minute() - chrono::TimeDelta::minutes(1)).await;
     let metrics = Metrics::new("stall");
-    let (stop, task) = start(&w, w.config.clone(), metrics.clone(), None);
+    let (stop, task) = start_runtime(w.plan.clone(), w.config.clone(), metrics.clone(), None);
     wait_until("the run is running", Duration::from_secs(20), || async {
         rows_of(&w, "slow")
             .await

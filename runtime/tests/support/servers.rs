@@ -242,3 +242,34 @@ pub async fn webhook() -> (String, mpsc::UnboundedReceiver<String>) {
     });
     (url, rx)
 }
+
+/// A leader-electing runtime on `plan` (with `alerts`, if given), stopped by sending on the
+/// answered channel.
+pub fn start_runtime(
+    plan: Plan,
+    config: Config,
+    metrics: stir_runtime::metrics::Metrics,
+    alerts: Option<stir_runtime::alert::Alerter>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let opts = stir_runtime::Options {
+            metrics: Some(metrics),
+            alerts,
+            ..stir_runtime::Options::default()
+        };
+        stir_runtime::run_with(
+            plan,
+            config,
+            async move {
+                let _ = rx.await;
+            },
+            opts,
+        )
+        .await
+    });
+    (tx, task)
+}
