@@ -787,7 +787,7 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
             cx.err(
                 "stir::invalid_value",
                 v.span,
-                format!("`{}` is not what a missed fire can do", v.value),
+                format!("`{}` is not a choice of `on-missed`", v.value),
             )
             .label("unknown on-missed")
             .help(help);

@@ -154,6 +154,7 @@ pub struct Schedule {
     pub enabled: bool,
     pub retries: u32,
     /// What a fire that could not run on time becomes (format 5).
+    #[serde(default = "absent_on_missed")]
     pub on_missed: OnMissed,
     /// Blackouts whose fires this schedule skips (copied, so the runtime needs no lookup).
     pub skip: Vec<Window>,
@@ -249,6 +250,11 @@ pub struct Sync {
     #[serde(default)]
     pub lock_timeout_ms: u64,
     pub keep_backup: bool,
+}
+
+/// A runtime before version 5 dropped a late fire: as `skip`, but without a record.
+fn absent_on_missed() -> OnMissed {
+    OnMissed::Skip
 }
 
 /// A plan before version 4 swapped empty results in.
@@ -581,6 +587,26 @@ mod tests {
         let read = Plan::from_json_for_review(&old).unwrap();
         assert!(read.syncs[0].allow_empty);
         assert_eq!(read.syncs[0].lock_timeout_ms, 0);
+    }
+
+    /// A version-4 plan (no `on_missed`) is reviewable, read as what version 4 did: a missed
+    /// fire was dropped, not run late.
+    #[test]
+    fn version_4_schedules_read_as_skipping_missed_fires() {
+        let mut v: Value = serde_json::from_str(&tiny().to_json()).unwrap();
+        for s in v["schedules"].as_array_mut().unwrap() {
+            s.as_object_mut().unwrap().remove("on_missed");
+        }
+        v["format_version"] = 4.into();
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(
+            Plan::from_json(&old).is_err(),
+            "the runtime refuses format 4"
+        );
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert!(!read.schedules.is_empty());
+        assert!(read.schedules.iter().all(|s| s.on_missed == OnMissed::Skip));
     }
 
     #[test]
