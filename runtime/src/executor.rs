@@ -97,6 +97,9 @@ pub struct Engine {
     pub runtime: String,
 }
 
+/// How long an aborted run waits for ClickHouse to confirm its queries are gone.
+const KILL_WAIT: Duration = Duration::from_secs(20);
+
 /// Upper bound on cleanup after a timeout or cancellation.
 const ABORT_LIMIT: Duration = Duration::from_secs(120);
 
@@ -339,6 +342,16 @@ impl Steps for PlanSteps {
                     Ok(()) => info!(query_id = %q, "killed"),
                     Err(e) => warn!(query_id = %q, error = %e, "kill failed"),
                 }
+            }
+            // Also what this process does not remember (a step's own queries): every query of
+            // the run starts with its id. (The kill's own id must not, or it would count itself.)
+            let prefix = format!("{}-", run.run_id);
+            if let Err(e) = self
+                .warehouse
+                .kill_prefix(&prefix, &format!("stir-abort-{}", run.run_id), KILL_WAIT)
+                .await
+            {
+                warn!(run_id = %run.run_id, error = %e, "cannot confirm that the run's queries are gone");
             }
             for (k, sql) in cleanup.iter().enumerate() {
                 if let Err(e) = self
