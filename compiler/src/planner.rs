@@ -90,6 +90,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             enabled: s.enabled,
             retries: s.retries,
             on_missed: s.on_missed,
+            threads: s.threads,
             skip,
             steps,
         });
@@ -209,6 +210,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
         warehouse: plan::Warehouse {
             database: m.warehouse.database.clone(),
             cluster: m.warehouse.cluster.clone(),
+            threads: m.warehouse.threads,
         },
         serving: m.serving.as_ref().map(|s| plan::Serving {
             schema: s.schema.clone(),

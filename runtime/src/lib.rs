@@ -690,6 +690,7 @@ pub async fn bootstrap_with(
         enabled: true,
         retries: 0,
         on_missed: stir::plan::OnMissed::Skip,
+        threads: None,
         skip: Vec::new(),
         steps: vec![stir::plan::Step::Run {
             models: order.clone(),

@@ -86,7 +86,8 @@ pub struct QueryLog {
 #[derive(Default)]
 struct QueryLogInner {
     running: Vec<String>,
-    cleanup: Vec<String>,
+    /// Per step (models build side by side).
+    cleanup: std::collections::BTreeMap<usize, Vec<String>>,
 }
 
 impl QueryLog {
@@ -100,10 +101,14 @@ impl QueryLog {
             g.running.retain(|q| q != query_id);
         }
     }
-    /// Statements to run if the run is aborted now (the current model's cleanup).
-    pub fn set_cleanup(&self, statements: Vec<String>) {
+    /// Statements to run if the run is aborted now (step `idx`'s model's cleanup).
+    pub fn set_cleanup(&self, idx: usize, statements: Vec<String>) {
         if let Ok(mut g) = self.inner.lock() {
-            g.cleanup = statements;
+            if statements.is_empty() {
+                g.cleanup.remove(&idx);
+            } else {
+                g.cleanup.insert(idx, statements);
+            }
         }
     }
     /// Take the in-flight query ids and pending cleanup, leaving both empty.
@@ -111,7 +116,10 @@ impl QueryLog {
         match self.inner.lock() {
             Ok(mut g) => (
                 std::mem::take(&mut g.running),
-                std::mem::take(&mut g.cleanup),
+                std::mem::take(&mut g.cleanup)
+                    .into_values()
+                    .flatten()
+                    .collect(),
             ),
             Err(_) => (Vec::new(), Vec::new()),
         }
