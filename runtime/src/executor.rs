@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::history::{Busy, Conflict, Recorder, RunRecord};
 use crate::metrics::Metrics;
 use crate::scheduler::Tier;
-use crate::step::{BoxFut, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
+use crate::step::{BoxFut, Delivered, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
 use crate::warehouse::{quote_ident, Warehouse};
 
 /// How a run ended (also the history status).
@@ -59,6 +59,8 @@ pub struct RunCtx {
     pub deadline: Option<tokio::time::Instant>,
     /// The step running now (named in timeout alerts).
     pub current_step: std::sync::Mutex<Option<String>>,
+    /// Shared by the attempts of one fire: request rows already accepted.
+    pub delivered: Delivered,
 }
 
 impl RunCtx {
@@ -136,6 +138,7 @@ impl Engine {
         let mut attempt = 1u32;
         // The failure alert of the attempt before a retry.
         let mut deferred: Option<Alert> = None;
+        let delivered = Delivered::default();
         let status = loop {
             let run = RunCtx {
                 run_id: run_id(&tier.name, fire, attempt),
@@ -145,6 +148,7 @@ impl Engine {
                 queries: QueryLog::default(),
                 deadline: Some(deadline),
                 current_step: std::sync::Mutex::new(None),
+                delivered: delivered.clone(),
             };
             let record = RunRecord {
                 id: run.run_id.clone(),
@@ -428,6 +432,7 @@ impl PlanSteps {
             idx,
             queries: run.queries.clone(),
             deadline: run.deadline,
+            delivered: run.delivered.clone(),
         };
         run.set_step(Some(name.to_string()));
         self.recorder
