@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use stir::signature::{KeyError, PublicKey, SecretKey, PUBLIC_VAR, SECRET_VAR};
+
 /// Why the environment cannot be used (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -11,6 +13,8 @@ pub enum ConfigError {
     Missing { name: &'static str },
     #[error("`{name}` is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("{0}\nhelp: {help}", help = .0.help())]
+    Key(#[from] KeyError),
 }
 
 /// Everything the runtime reads from its environment and command line.
@@ -42,6 +46,13 @@ pub struct Config {
     pub retry_backoff: Duration,
     /// How often a follower tries to become leader (`STIR_LEADER_POLL`, default 5s).
     pub leader_poll: Duration,
+    /// Plans must be signed by one of these (`STIR_PLAN_PUBLIC_KEY`, and the public half of
+    /// `STIR_PLAN_KEY` when that is set here); empty: plans are not verified.
+    pub plan_keys: Vec<PublicKey>,
+    /// `STIR_PLAN_KEY` (a key that can sign plans) is in this environment: warned at start.
+    pub signing_key_in_env: bool,
+    /// The only project whose plans this runtime runs (`STIR_PROJECT`, `--project`).
+    pub project: Option<String>,
 }
 
 impl Default for Config {
@@ -60,6 +71,9 @@ impl Default for Config {
             listen: None,
             retry_backoff: Duration::from_secs(30),
             leader_poll: Duration::from_secs(5),
+            plan_keys: Vec::new(),
+            signing_key_in_env: false,
+            project: None,
         }
     }
 }
@@ -110,6 +124,26 @@ impl Config {
                 reason,
             })?;
         }
+        // Set but empty is an error, never "not set": a blank line of a templated env file
+        // must not turn verification or the project pin off.
+        c.plan_keys = PublicKey::list_from_var(get(PUBLIC_VAR).as_deref())?;
+        if let Some(v) = get(SECRET_VAR) {
+            let public = SecretKey::from_var(Some(&v))?.public();
+            c.signing_key_in_env = true;
+            if !c.plan_keys.contains(&public) {
+                c.plan_keys.push(public);
+            }
+        }
+        c.project = match get("STIR_PROJECT") {
+            None => None,
+            Some(p) if p.trim().is_empty() => return Err(ConfigError::Invalid {
+                name: "STIR_PROJECT",
+                reason:
+                    "it is set but empty; name the one project this runtime may run, or unset it"
+                        .into(),
+            }),
+            Some(p) => Some(p.trim().to_string()),
+        };
         Ok(c)
     }
 
@@ -147,6 +181,9 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("retry_backoff", &self.retry_backoff)
             .field("leader_poll", &self.leader_poll)
+            .field("plan_keys", &self.plan_keys)
+            .field("signing_key_in_env", &self.signing_key_in_env)
+            .field("project", &self.project)
             .finish()
     }
 }

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::history::{Busy, Conflict, Recorder, RunRecord};
 use crate::metrics::Metrics;
 use crate::scheduler::Tier;
-use crate::step::{BoxFut, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
+use crate::step::{BoxFut, Delivered, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
 use crate::warehouse::{quote_ident, Warehouse};
 
 /// How a run ended (also the history status).
@@ -62,6 +62,8 @@ pub struct RunCtx {
     pub current_step: std::sync::Mutex<std::collections::BTreeMap<usize, String>>,
     /// Steps that succeeded in an earlier attempt of this fire: a retry keeps them.
     pub kept: Arc<std::sync::Mutex<std::collections::BTreeSet<usize>>>,
+    /// Shared by the attempts of one fire: request rows already accepted.
+    pub delivered: Delivered,
 }
 
 impl RunCtx {
@@ -157,6 +159,7 @@ impl Engine {
         let kept = Arc::default();
         // The failure alert of the attempt before a retry.
         let mut deferred: Option<Alert> = None;
+        let delivered = Delivered::default();
         let status = loop {
             let run = RunCtx {
                 run_id: run_id(&tier.name, fire, attempt),
@@ -167,6 +170,7 @@ impl Engine {
                 deadline: Some(deadline),
                 current_step: std::sync::Mutex::default(),
                 kept: Arc::clone(&kept),
+                delivered: delivered.clone(),
             };
             let record = RunRecord {
                 id: run.run_id.clone(),
@@ -579,6 +583,7 @@ impl PlanSteps {
             idx,
             queries: run.queries.clone(),
             deadline: run.deadline,
+            delivered: run.delivered.clone(),
         };
         run.set_step(idx, Some(name.to_string()));
         self.recorder

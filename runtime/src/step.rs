@@ -2,6 +2,7 @@
 //! -> PostgreSQL) and `request` (HTTP POST per row). `sync::Runner` implements [`StepRunner`];
 //! tests substitute their own runner.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,8 @@ pub struct StepCtx {
     /// When the run's window ends (`fire + timeout`): steps bound their server-side
     /// statements by it, so none outlives the run. `None`: unbounded (tests, tools).
     pub deadline: Option<tokio::time::Instant>,
+    /// What earlier attempts of this fire delivered: a request step posts only the rest.
+    pub delivered: Delivered,
 }
 
 impl StepCtx {
@@ -75,6 +78,38 @@ pub trait StepRunner: Send + Sync + 'static {
         request: &'a str,
         run_id: &'a str,
     ) -> BoxFut<'a, Result<StepOutcome, StepError>>;
+}
+
+/// The request rows a fire's endpoints accepted (2xx), across the attempts of that fire, so a
+/// retry posts only the rows not yet accepted. A row is its rendered body (sha256), counted:
+/// two rows with the same body are two POSTs. Kept in memory: only the process that ran a
+/// fire's first attempt retries it (docs/operations.md, "Retries and requests").
+#[derive(Clone, Default)]
+pub struct Delivered {
+    inner: Arc<Mutex<HashMap<(usize, String), BodyCounts>>>,
+}
+
+/// Accepted POSTs per body (sha256 of the rendered body).
+pub type BodyCounts = HashMap<[u8; 32], u32>;
+
+impl Delivered {
+    /// How many POSTs of each body step `idx` (request `name`) has had accepted.
+    pub fn accepted(&self, idx: usize, name: &str) -> BodyCounts {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|g| g.get(&(idx, name.to_string())).cloned())
+            .unwrap_or_default()
+    }
+    /// One more POST of `body` accepted for step `idx`.
+    pub fn record(&self, idx: usize, name: &str, body: [u8; 32]) {
+        if let Ok(mut g) = self.inner.lock() {
+            *g.entry((idx, name.to_string()))
+                .or_default()
+                .entry(body)
+                .or_default() += 1;
+        }
+    }
 }
 
 /// The ClickHouse query ids a run has in flight, and what to clean up if it is aborted.

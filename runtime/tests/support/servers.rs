@@ -86,7 +86,7 @@ impl World {
         let plan = compile(&dir.join("stir.kdl"));
         let plan_path = dir.join("plan.json");
         std::fs::write(&plan_path, plan.to_json()).unwrap();
-        let plan = stir_runtime::load_plan(&plan_path).expect("the compiled plan loads");
+        let plan = stir_runtime::load_plan(&plan_path, &config).expect("the compiled plan loads");
         let warehouse = Warehouse::new(&config);
         let world = World {
             config,
