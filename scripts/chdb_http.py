@@ -30,6 +30,8 @@ protocol for the Rust `clickhouse` crate, curl and similar clients:
   closed without the final chunk (docs/servers.md cites the sources)
 * user/password from `X-ClickHouse-User`/`X-ClickHouse-Key`, basic auth or the
   `user`/`password` URL parameters; checked only if the server is given one
+* HTTPS on a second port (`--tls-port`, `--tls-cert`, `--tls-key`) from the same
+  process, each connection's handshake in its own thread
 * errors: HTTP 500 (403 for authentication), header
   `X-ClickHouse-Exception-Code: N`, body `Code: N. DB::Exception: ...`
 

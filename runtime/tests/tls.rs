@@ -248,6 +248,9 @@ async fn history_and_leader_sessions_are_tls_as_the_sslmode_says() {
     let (ssl, version) = ssl_of(&client).await;
     assert!(ssl, "verify-full gave a plain session");
     assert!(version.is_some_and(|v| v.starts_with("TLS")));
+    // SCRAM bound to the TLS channel (tls-server-end-point): a relay cannot pass the login on.
+    let bound = pg_url_with(&verify_full(&url), "channel_binding=require");
+    stir_runtime::history::connect(&bound).await.unwrap();
 
     // libpq's default, prefer: TLS when the server offers it (it does).
     let prefer = stir_runtime::history::connect(&url).await.unwrap();
