@@ -464,3 +464,25 @@ fn a_ca_with_plain_http_or_an_unreadable_ca_is_refused_at_start() {
     assert_no_secret(&e);
     assert!(Path::new(&ca()).exists());
 }
+
+#[tokio::test]
+async fn a_cancel_request_goes_over_verified_tls() {
+    // As a sync dropped at its run's timeout cancels its statement: the same connector.
+    let pg = stir_runtime::tls::postgres(&verify_full(&var("STIR_POSTGRES_URL"))).unwrap();
+    let (client, connection) = pg.connect().await.unwrap();
+    tokio::spawn(connection);
+    let token = client.cancel_token();
+    let sleeping = tokio::spawn(async move { client.batch_execute("SELECT pg_sleep(60)").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    token.cancel_query(pg.tls.clone()).await.unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(20), sleeping)
+        .await
+        .expect("the statement ended on the cancel request")
+        .unwrap()
+        .expect_err("the statement was cancelled");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
+        "{e}"
+    );
+}
