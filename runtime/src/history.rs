@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tracing::{error, warn};
 
 use crate::config::redact_url;
@@ -314,15 +314,14 @@ pub struct PgHistory {
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
 }
 
-/// Connect with a background task driving the connection.
+/// Connect with a background task driving the connection (TLS as the URL's `sslmode` says).
 pub async fn connect(url: &str) -> Result<Client, HistoryError> {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| HistoryError::Connect {
-                url: redact_url(url),
-                reason: pg_message(&e),
-            })?;
+    let refused = |reason: String| HistoryError::Connect {
+        url: redact_url(url),
+        reason,
+    };
+    let pg = crate::tls::postgres(url).map_err(refused)?;
+    let (client, connection) = pg.connect().await.map_err(refused)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             warn!(error = %pg_message(&e), "PostgreSQL connection closed");

@@ -28,6 +28,7 @@ pub mod shutdown;
 pub mod staging;
 pub mod step;
 pub mod sync;
+pub mod tls;
 pub mod warehouse;
 
 use std::future::Future;
