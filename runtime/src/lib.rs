@@ -684,6 +684,12 @@ pub async fn bootstrap_with(
 ) -> Result<Bootstrapped, RuntimeError> {
     let (_zone, tiers) = scheduler::prepare(&plan)?;
     let warehouse = Warehouse::new(&config);
+    // A new user's first deploy: the database itself may not exist yet.
+    let create = create_database_sql(&plan.warehouse.database, plan.warehouse.cluster.as_deref());
+    warehouse
+        .execute(&create, "stir-bootstrap-database")
+        .await
+        .map_err(|e| RuntimeError::Bootstrap(e.to_string()))?;
     let mut missing = std::collections::BTreeSet::new();
     for (i, m) in plan.models.iter().enumerate() {
         let exists = warehouse
@@ -769,6 +775,17 @@ pub async fn bootstrap_with(
         status: Some(status),
         models: order,
     })
+}
+
+/// `CREATE DATABASE IF NOT EXISTS db [ON CLUSTER c]`.
+pub fn create_database_sql(database: &str, cluster: Option<&str>) -> String {
+    let on = cluster
+        .map(|c| format!(" ON CLUSTER {}", quote_ident(c)))
+        .unwrap_or_default();
+    format!(
+        "CREATE DATABASE IF NOT EXISTS {}{on}",
+        quote_ident(database)
+    )
 }
 
 /// `stir-runtime history`: recent runs as a table.
