@@ -405,6 +405,8 @@ impl PgHistory {
                  rows        bigint,
                  PRIMARY KEY (run_id, idx)
              );
+             -- Freshness: each model's last successful build.
+             CREATE INDEX IF NOT EXISTS steps_model_ok ON {s}.steps (name, ended_at) WHERE kind = 'model' AND status = 'ok';
              COMMIT;"
         );
         client.batch_execute(&ddl).await?;
@@ -584,6 +586,23 @@ impl PgHistory {
             .collect())
     }
 
+    /// Each model's last successful build (any run, any process): `(model, ended_at)`.
+    pub async fn last_builds(&self) -> Result<Vec<(String, DateTime<Utc>)>, HistoryError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT name, max(ended_at) FROM {}.steps
+                     WHERE kind = 'model' AND status = 'ok' AND ended_at IS NOT NULL
+                     GROUP BY name ORDER BY name",
+                    self.schema
+                ),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// The newest fire of `schedule` the history has a row of (run or skipped).
     pub async fn last_fire(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
         let c = self.client().await?;
@@ -757,14 +776,19 @@ pub fn format_table(rows: &[HistoryRow]) -> String {
             error,
         ]);
     }
-    let mut widths = [0usize; 7];
-    for row in &table {
+    format_columns(&table)
+}
+
+/// Rows as left-aligned columns two spaces apart (the first row is the header).
+pub fn format_columns<const N: usize>(table: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in table {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in &table {
+    for row in table {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i + 1 == row.len() {

@@ -18,6 +18,8 @@ struct Counters {
     duration_sum: BTreeMap<String, f64>,
     duration_count: BTreeMap<String, u64>,
     skipped: BTreeMap<(String, &'static str), u64>,
+    /// Unix time of each model's last successful build, as the history shows it.
+    model_success: BTreeMap<String, i64>,
 }
 
 /// Shared counters; cheap to clone.
@@ -50,6 +52,12 @@ impl Metrics {
     pub fn skipped(&self, schedule: &str, reason: &'static str) {
         if let Ok(mut c) = self.counters.lock() {
             *c.skipped.entry((schedule.to_string(), reason)).or_default() += 1;
+        }
+    }
+
+    pub fn model_success(&self, model: &str, unix: i64) {
+        if let Ok(mut c) = self.counters.lock() {
+            c.model_success.insert(model.to_string(), unix);
         }
     }
 
@@ -98,6 +106,13 @@ impl Metrics {
             out.push_str(&format!(
                 "stir_skipped_fires_total{{schedule=\"{}\",reason=\"{r}\"}} {n}\n",
                 label(s)
+            ));
+        }
+        out.push_str("# HELP stir_model_last_success_timestamp Unix time of the model's last successful build.\n# TYPE stir_model_last_success_timestamp gauge\n");
+        for (m, t) in &c.model_success {
+            out.push_str(&format!(
+                "stir_model_last_success_timestamp{{model=\"{}\"}} {t}\n",
+                label(m)
             ));
         }
         out
