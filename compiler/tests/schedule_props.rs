@@ -652,8 +652,12 @@ proptest! {
 
     /// Any string: an error with a span inside the expression, or a cron; never a panic.
     #[test]
-    fn cron_parse_never_panics(s in "[0-9a-zA-Z*/,\\- é]{0,24}", t in "([0-9*/,-]{1,6} ){4}[0-9a-z*/,-]{1,6}") {
-        for e in [&s, &t] {
+    fn cron_parse_never_panics(
+        s in "[0-9a-zA-Z*/,\\-#?@ é]{0,24}",
+        t in "([0-9*/,#?lL-]{1,6} ){4}[0-9a-zL*/,#?-]{1,6}",
+        p in "@[a-zA-Z]{0,12}( [0-9*]{1,3}){0,2}",
+    ) {
+        for e in [&s, &t, &p] {
             match Cron::parse(e) {
                 Ok(c) => {
                     let _ = c.irregular_steps();
