@@ -99,11 +99,6 @@ impl Renderer {
         source: &str,
         incremental: bool,
     ) -> Result<(String, Reads), TemplateError> {
-        {
-            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.reads = Reads::default();
-            st.incremental = incremental;
-        }
         // `this` exists only where there is a model (not in `sql` steps), so strict undefined
         // reports it elsewhere.
         let ctx = match this {
@@ -112,22 +107,37 @@ impl Renderer {
             }
             None => minijinja::context! {},
         };
-        let result = self
-            .env
-            .template_from_named_str(name, source)
-            .and_then(|t| t.render(ctx));
+        self.tracked(source, incremental, || {
+            self.env
+                .template_from_named_str(name, source)
+                .and_then(|t| t.render(ctx))
+        })
+    }
+
+    /// Render a template that is not a file (a sync's `enrich` or `delete-where`) with extra
+    /// context; what it read comes back as for a model.
+    pub fn render_str(&self, source: &str, ctx: Value) -> Result<(String, Reads), TemplateError> {
+        self.tracked(source, false, || self.env.render_str(source, ctx))
+    }
+
+    /// Run one render with fresh read tracking.
+    fn tracked(
+        &self,
+        source: &str,
+        incremental: bool,
+        render: impl FnOnce() -> Result<String, Error>,
+    ) -> Result<(String, Reads), TemplateError> {
+        {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.reads = Reads::default();
+            st.incremental = incremental;
+        }
+        let result = render();
         let reads = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).reads);
         match result {
             Ok(sql) => Ok((sql, reads)),
             Err(e) => Err(template_error(&e, source)),
         }
-    }
-
-    /// Render an arbitrary string (sync statements, request bodies) with extra context.
-    pub fn render_str(&self, source: &str, ctx: Value) -> Result<String, TemplateError> {
-        self.env
-            .render_str(source, ctx)
-            .map_err(|e| template_error(&e, source))
     }
 }
 
