@@ -648,7 +648,7 @@ pub fn sync_target(schema: &str, to: &str) -> String {
 pub type RenderedSyncStatement<'s> = (
     SyncStatement,
     &'s manifest::Spanned<String>,
-    Result<(String, crate::render::Reads), crate::render::TemplateError>,
+    crate::render::Rendered,
 );
 
 /// Every `enrich` (in order), then every `delete-where` of a sync, rendered as the plan runs

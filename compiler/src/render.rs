@@ -32,6 +32,9 @@ pub struct Renderer {
     database: String,
 }
 
+/// What one render gives: the text and what it read, or where and why it failed.
+pub type Rendered = Result<(String, Reads), TemplateError>;
+
 /// A template error at a byte range of the template source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateError {
@@ -98,7 +101,7 @@ impl Renderer {
         this: Option<&str>,
         source: &str,
         incremental: bool,
-    ) -> Result<(String, Reads), TemplateError> {
+    ) -> Rendered {
         // `this` exists only where there is a model (not in `sql` steps), so strict undefined
         // reports it elsewhere.
         let ctx = match this {
@@ -116,7 +119,7 @@ impl Renderer {
 
     /// Render a template that is not a file (a sync's `enrich` or `delete-where`) with extra
     /// context; what it read comes back as for a model.
-    pub fn render_str(&self, source: &str, ctx: Value) -> Result<(String, Reads), TemplateError> {
+    pub fn render_str(&self, source: &str, ctx: Value) -> Rendered {
         self.tracked(source, false, || self.env.render_str(source, ctx))
     }
 
@@ -126,7 +129,7 @@ impl Renderer {
         source: &str,
         incremental: bool,
         render: impl FnOnce() -> Result<String, Error>,
-    ) -> Result<(String, Reads), TemplateError> {
+    ) -> Rendered {
         {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.reads = Reads::default();
