@@ -153,12 +153,21 @@ fn scan(
             start, end, quote, ..
         } = cur
         {
-            let value = cur.value(sql);
-            if n1.map(|t| t.keyword()) == Some(Keyword::As) && n2 == Some(Tok::LParen) {
-                ctes.insert(value.clone());
-            }
             let next_is_dot = n1 == Some(Tok::Period);
             let prev_is_dot = prev == Some(Tok::Period);
+            let cte = n1.map(|t| t.keyword()) == Some(Keyword::As) && n2 == Some(Tok::LParen);
+            let after_table_keyword = matches!(
+                prev.map(|t| t.keyword()),
+                Some(Keyword::From | Keyword::Join | Keyword::In)
+            );
+            // Most words are none of these: their value is never looked at.
+            let value = match cte || next_is_dot || after_table_keyword {
+                true => cur.value(sql),
+                false => Cow::Borrowed(""),
+            };
+            if cte {
+                ctes.insert(value.clone());
+            }
             if value == database && next_is_dot && !prev_is_dot {
                 if let Some(m @ Tok::Word { end: m_end, .. }) = n2 {
                     let model = m.value(sql);
@@ -171,19 +180,16 @@ fn scan(
                         found.push((mention, None));
                     }
                 }
-            } else if !(prev_is_dot || next_is_dot || quote.is_some_and(|q| q != b'`')) {
-                let after_table_keyword = matches!(
-                    prev.map(|t| t.keyword()),
-                    Some(Keyword::From | Keyword::Join | Keyword::In)
-                );
-                if after_table_keyword && is_model(&value) {
-                    let mention = Mention {
-                        model: value.to_string(),
-                        span: start..end,
-                        qualified: false,
-                    };
-                    found.push((mention, Some(value)));
-                }
+            } else if !(prev_is_dot || next_is_dot || quote.is_some_and(|q| q != b'`'))
+                && after_table_keyword
+                && is_model(&value)
+            {
+                let mention = Mention {
+                    model: value.to_string(),
+                    span: start..end,
+                    qualified: false,
+                };
+                found.push((mention, Some(value)));
             }
         }
         ring[head] = lexer.next()?;
@@ -254,8 +260,14 @@ impl<'a> Lexer<'a> {
 
     /// The next token that is not whitespace or a comment; `None` at the end.
     fn next(&mut self) -> Result<Option<Tok>, Refused> {
-        while let Some(c) = self.char_at(self.i) {
-            let tok = self.token(c)?;
+        while let Some(&b) = self.b.get(self.i) {
+            // Runs of blanks (most of a blanked template) without a token each.
+            if matches!(b, b' ' | b'\t' | b'\n') {
+                self.i += 1;
+                self.last_word = false;
+                continue;
+            }
+            let tok = self.token(b)?;
             self.last_word = matches!(tok, Some(Tok::Word { .. }));
             if tok.is_some() {
                 return Ok(tok);
@@ -264,10 +276,11 @@ impl<'a> Lexer<'a> {
         Ok(None)
     }
 
-    /// One token starting with `c`; `None` for whitespace and comments.
-    fn token(&mut self, c: char) -> Result<Option<Tok>, Refused> {
+    /// One token starting with the byte `ascii`; `None` for whitespace and comments.
+    fn token(&mut self, ascii: u8) -> Result<Option<Tok>, Refused> {
         let start = self.i;
-        if !c.is_ascii() {
+        if !ascii.is_ascii() {
+            let c = self.char_at(self.i).ok_or(Refused)?;
             self.i += c.len_utf8();
             return Ok(if c.is_whitespace() {
                 None
@@ -275,7 +288,6 @@ impl<'a> Lexer<'a> {
                 Some(Tok::Other)
             });
         }
-        let ascii = c as u8;
         self.i += 1;
         let tok = match ascii {
             b'N' | b'n' | b'X' | b'x' if self.peek() == Some(b'\'') => {
