@@ -39,7 +39,8 @@ pub enum LoadError {
 #[derive(Debug, Clone, Default)]
 pub struct CompiledModel {
     pub file: Option<FileId>,
-    /// Rendered SQL (for incremental models: the first-build variant, `is_incremental()` false).
+    /// Rendered SQL (for incremental models: the first-build variant, `is_incremental()` false);
+    /// `None` after a failed render, or when the compile keeps only findings ([`Keep`]).
     pub sql: Option<String>,
     /// For incremental models: the variant with `is_incremental()` true.
     pub sql_incremental: Option<String>,
@@ -107,8 +108,23 @@ impl Compiled {
     }
 }
 
+/// What a compile keeps besides the findings, the names, the graph and the schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The rendered SQL of every model too: what `stir plan` writes.
+    Everything,
+    /// No rendered SQL (`CompiledModel::sql` stays `None`): `stir check`, `ls` and `timeline`
+    /// only report, and the SQL of 10,000 models is tens of MB.
+    Findings,
+}
+
 /// Read and check a manifest and every file it names.
 pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
+    compile_path_keeping(path, Keep::Everything)
+}
+
+/// [`compile_path`], keeping only what `keep` says.
+pub fn compile_path_keeping(path: &Path, keep: Keep) -> Result<Compiled, LoadError> {
     let shown = path.display().to_string();
     let bytes = load::read_file(path, MAX_SOURCE_BYTES).map_err(|e| match e {
         ReadError::NotFound => LoadError::Missing {
@@ -127,9 +143,8 @@ pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
         },
     })?;
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(compile_bytes(&shown, &bytes, &root, &|p| {
-        load::read_file(p, MAX_SOURCE_BYTES).map_err(std::io::Error::from)
-    }))
+    let read = |p: &Path| load::read_file(p, MAX_SOURCE_BYTES).map_err(std::io::Error::from);
+    Ok(compile_bytes_keeping(&shown, &bytes, &root, &read, keep))
 }
 
 /// Reads a file relative to the manifest's folder; injectable so tests can fuzz without disk.
@@ -138,6 +153,16 @@ pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
 pub type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + Sync + 'a;
 
 pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> Compiled {
+    compile_bytes_keeping(name, bytes, root, read, Keep::Everything)
+}
+
+fn compile_bytes_keeping(
+    name: &str,
+    bytes: &[u8],
+    root: &Path,
+    read: &ReadFile,
+    keep: Keep,
+) -> Compiled {
     let mut files = Files::default();
     let mut findings = Vec::new();
     let (text, bad_utf8) = match std::str::from_utf8(bytes) {
@@ -182,7 +207,7 @@ pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> 
         findings,
     };
     check_tags(&mut c);
-    render_models(&mut c, read);
+    render_models(&mut c, read, keep);
     build_graph(&mut c);
     resolve_schedules(&mut c);
     check::run(&mut c, read);
@@ -389,7 +414,7 @@ pub(crate) fn parallel_map<S, R: Send>(
     out.into_iter().flatten().collect()
 }
 
-fn render_models(c: &mut Compiled, read: &ReadFile) {
+fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
     let vars: BTreeMap<String, serde_json::Value> = c
         .manifest
         .vars
@@ -435,10 +460,13 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
                 for &incremental in variants {
                     let mut r =
                         renderer.render(&m.name.text, Some(&m.name.text), source, incremental);
-                    // The rendered SQL is kept for the plan: without the spare half of a
-                    // doubling buffer (a shrink in place, no copy).
+                    // Kept for the plan, without the spare half of a doubling buffer (a
+                    // shrink in place, no copy); not kept at all when only findings are.
                     if let Ok((sql, _)) = &mut r {
-                        sql.shrink_to_fit();
+                        match keep {
+                            Keep::Everything => sql.shrink_to_fit(),
+                            Keep::Findings => *sql = String::new(),
+                        }
                     }
                     let failed = r.is_err();
                     renders.push((incremental, r));
@@ -494,10 +522,11 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
         for (incremental, rendered) in done.renders {
             match rendered {
                 Ok((sql, reads)) => {
+                    let sql = (keep == Keep::Everything).then_some(sql);
                     if incremental {
-                        models[i].sql_incremental = Some(sql);
+                        models[i].sql_incremental = sql;
                     } else {
-                        models[i].sql = Some(sql);
+                        models[i].sql = sql;
                     }
                     for r in reads.refs {
                         if !all_reads.refs.contains(&r) {

@@ -227,3 +227,24 @@ fn every_manifest_that_checks_clean_also_plans() {
     // The shipped platform, its port of today, the fixtures and the clean cases.
     assert!(planned >= 10, "only {planned} manifests check clean");
 }
+
+/// `stir check`, `ls` and `timeline` keep no rendered SQL; what they report is the same.
+#[test]
+fn a_compile_that_keeps_only_findings_finds_the_same() {
+    use stir::compile::{compile_path_keeping, Keep};
+    let mut manifests: Vec<PathBuf> = cases()
+        .iter()
+        .map(|c| workspace().join(format!("tests/cases/{c}/stir.kdl")))
+        .collect();
+    manifests.push(workspace().join("stir.kdl"));
+    manifests.push(workspace().join("examples/today/stir.kdl"));
+    for path in manifests {
+        let all = compile_path_keeping(&path, Keep::Everything).expect("loads");
+        let lean = compile_path_keeping(&path, Keep::Findings).expect("loads");
+        assert_eq!(all.findings, lean.findings, "{}", path.display());
+        assert!(lean.models.iter().all(|m| m.sql.is_none() && m.sql_incremental.is_none()));
+        if !all.has_errors() {
+            assert!(all.models.iter().any(|m| m.sql.is_some()), "{}", path.display());
+        }
+    }
+}
