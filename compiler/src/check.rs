@@ -227,6 +227,7 @@ fn syncs(c: &mut Compiled) {
             );
         }
     }
+    let renderer = renderer(c);
     for s in &c.manifest.syncs {
         if let Some(from) = &s.from {
             match c.names.models.get(&from.text) {
@@ -278,6 +279,7 @@ fn syncs(c: &mut Compiled) {
                 );
             }
         }
+        sync_statements(c, &renderer, s, &mut out);
         let known: Vec<&str> = s.columns.iter().map(|c| c.name.text.as_str()).collect();
         let refs = s
             .key
@@ -304,17 +306,88 @@ fn syncs(c: &mut Compiled) {
     c.findings.extend(out);
 }
 
-fn requests(c: &mut Compiled, read: &ReadFile) {
-    let file = c.manifest_file;
-    let mut compiled = vec![CompiledRequest::default(); c.manifest.requests.len()];
-    let renderer = crate::render::Renderer::new(
+/// The template environment of the manifest (its database and vars), as `stir plan` builds it.
+fn renderer(c: &Compiled) -> crate::render::Renderer {
+    crate::render::Renderer::new(
         &c.manifest.warehouse.database,
         c.manifest
             .vars
             .iter()
             .map(|v| (v.name.text.clone(), v.value.clone()))
             .collect(),
-    );
+    )
+}
+
+/// A sync's `enrich` and `delete-where` templates, rendered exactly as `stir plan` renders
+/// them (`planner::sync_statements`): template errors and unknown refs, pointed into the
+/// manifest string.
+fn sync_statements(
+    c: &Compiled,
+    renderer: &crate::render::Renderer,
+    s: &crate::manifest::Sync,
+    out: &mut Vec<Finding>,
+) {
+    let file = c.manifest_file;
+    let text = c.files.text(file);
+    // Without `serving` or `to` (both reported elsewhere) the table name is a stand-in; the
+    // templates are checked all the same.
+    let schema = c
+        .manifest
+        .serving
+        .as_ref()
+        .map_or("public", |v| v.schema.as_str());
+    let to = s.to.as_ref().map_or(&s.name.text, |t| &t.text);
+    let target = crate::planner::sync_target(schema, to);
+    for (kind, stmt, rendered) in crate::planner::sync_statements(renderer, s, &target) {
+        let at = |inner: std::ops::Range<usize>| inside(text, &stmt.span, &stmt.value, inner);
+        match rendered {
+            Err(e) => out.push(
+                Finding::error(
+                    "stir::template",
+                    file,
+                    at(e.span),
+                    format!("sync `{}` {}: {}", s.name.text, kind.keyword(), e.message),
+                )
+                .label("here")
+                .help(format!(
+                    "`{}` is a PostgreSQL statement over `{{{{ target }}}}` (the table being built); it also sees `var('name')`",
+                    kind.keyword()
+                )),
+            ),
+            Ok((_, reads)) => {
+                let spans = crate::render::call_spans(&stmt.value, "ref");
+                for name in reads.refs.iter().filter(|r| !c.names.models.contains_key(*r)) {
+                    let span = spans
+                        .iter()
+                        .find(|(a, _)| a.first() == Some(name))
+                        .map_or(0..stmt.value.len(), |(_, s)| s.clone());
+                    out.push(
+                        Finding::error(
+                            "stir::unknown_ref",
+                            file,
+                            at(span),
+                            format!(
+                                "`ref('{name}')` in a `{}` of sync `{}` names no model",
+                                kind.keyword(),
+                                s.name.text
+                            ),
+                        )
+                        .label("unknown model")
+                        .help(
+                            did_you_mean(name, c.names.models.keys().map(String::as_str))
+                                .unwrap_or_else(|| "declare the model in a `models` group".into()),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn requests(c: &mut Compiled, read: &ReadFile) {
+    let file = c.manifest_file;
+    let mut compiled = vec![CompiledRequest::default(); c.manifest.requests.len()];
+    let renderer = renderer(c);
     for (i, r) in c.manifest.requests.clone().iter().enumerate() {
         if let Some(ep) = &r.endpoint {
             if !c.names.endpoints.contains_key(&ep.text) {
@@ -408,18 +481,90 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
     c.requests = compiled;
 }
 
-/// A byte range inside a string value, mapped back into the manifest (past the opening quote).
+/// A byte range inside a string value, mapped back into the manifest text: through the
+/// escapes of `"..."`, past the quotes of `#"..."#`, or in a bare value. When the text does not
+/// decode to the value (a multi-line string), the whole value's span.
 fn inside(
+    text: &str,
     value_span: &std::ops::Range<usize>,
     value: &str,
     inner: std::ops::Range<usize>,
 ) -> std::ops::Range<usize> {
-    let quoted = value_span.end - value_span.start == value.len() + 2;
-    if !quoted && value_span.end - value_span.start != value.len() {
-        return value_span.clone();
+    let whole = value_span.clone();
+    let Some(raw) = text.get(whole.clone()) else {
+        return whole;
+    };
+    let hashes = raw.len() - raw.trim_start_matches('#').len();
+    let quoted = raw[hashes..].starts_with('"') && !raw[hashes..].starts_with("\"\"\"");
+    let (body_at, map) = match (quoted, hashes) {
+        (false, 0) => (0, (raw == value).then(|| (0..=value.len()).collect())),
+        (false, _) => return whole,
+        (true, 0) => (
+            1,
+            raw.get(1..raw.len() - 1)
+                .and_then(|b| unescape_map(b, value)),
+        ),
+        (true, n) => {
+            let body = raw.get(n + 1..raw.len().saturating_sub(n + 1));
+            (
+                n + 1,
+                (body == Some(value)).then(|| (0..=value.len()).collect()),
+            )
+        }
+    };
+    let Some(map): Option<Vec<usize>> = map else {
+        return whole;
+    };
+    let at = |i: usize| whole.start + body_at + map[i.min(value.len())];
+    at(inner.start)..at(inner.end.max(inner.start))
+}
+
+/// For a KDL quoted string's text between the quotes, where each byte of its decoded value
+/// (and the end) stands; None unless it decodes to `value`.
+fn unescape_map(body: &str, value: &str) -> Option<Vec<usize>> {
+    let mut map = Vec::with_capacity(value.len() + 1);
+    let mut decoded = String::with_capacity(value.len());
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, ch)) = chars.next() {
+        let out = if ch == '\\' {
+            match chars.next()?.1 {
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                '\\' => '\\',
+                '"' => '"',
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                's' => ' ',
+                'u' => {
+                    if chars.next()?.1 != '{' {
+                        return None;
+                    }
+                    let mut hex = String::new();
+                    loop {
+                        match chars.next()?.1 {
+                            '}' => break,
+                            h => hex.push(h),
+                        }
+                    }
+                    char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+                }
+                w if w.is_whitespace() => {
+                    while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+                        chars.next();
+                    }
+                    continue;
+                }
+                _ => return None,
+            }
+        } else {
+            ch
+        };
+        map.extend(std::iter::repeat_n(i, out.len_utf8()));
+        decoded.push(out);
     }
-    let base = value_span.start + usize::from(quoted);
-    base + inner.start.min(value.len())..base + inner.end.min(value.len())
+    map.push(body.len());
+    (decoded == value).then_some(map)
 }
 
 fn when(t: chrono::NaiveDateTime, reference: chrono::NaiveDateTime) -> String {
@@ -458,7 +603,7 @@ fn time(c: &mut Compiled) {
             Ok(cr) => cr,
             Err(e) => {
                 out.push(
-                    Finding::error("stir::invalid_value", file, inside(&cron_v.span, &cron_v.value, e.span.clone()), format!("invalid cron `{}`: {}", cron_v.value, e.message))
+                    Finding::error("stir::invalid_value", file, inside(c.files.text(file), &cron_v.span, &cron_v.value, e.span.clone()), format!("invalid cron `{}`: {}", cron_v.value, e.message))
                         .label("here")
                         .help(e.help.clone().unwrap_or_else(|| "cron has 5 fields: minute hour day-of-month month day-of-week, e.g. \"0 19 * * *\"".into())),
                 );
@@ -473,7 +618,12 @@ fn time(c: &mut Compiled) {
                 Finding::warning(
                     "stir::irregular_cron",
                     file,
-                    inside(&cron_v.span, &cron_v.value, irr.span.clone()),
+                    inside(
+                        c.files.text(file),
+                        &cron_v.span,
+                        &cron_v.value,
+                        irr.span.clone(),
+                    ),
                     format!("schedule `{}`: {}", s.name.text, irr.message),
                 )
                 .label(format!("uneven {}", irr.field))

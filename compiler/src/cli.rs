@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::compile::{compile_path, Compiled};
+use crate::compile::{compile_path_keeping, Compiled, Keep};
 use crate::diagnostic::{self, Severity};
 use crate::resolve::Selector;
 
@@ -164,8 +164,9 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// For `check`, `ls` and `timeline`, which report and never plan: no rendered SQL kept.
 fn load(path: &Path) -> Result<Compiled, Failure> {
-    compile_path(path).map_err(|e| {
+    compile_path_keeping(path, Keep::Findings).map_err(|e| {
         let report = miette::Report::new(e);
         Failure::Message(format!("{report:?}"))
     })

@@ -39,7 +39,8 @@ pub enum LoadError {
 #[derive(Debug, Clone, Default)]
 pub struct CompiledModel {
     pub file: Option<FileId>,
-    /// Rendered SQL (for incremental models: the first-build variant, `is_incremental()` false).
+    /// Rendered SQL (for incremental models: the first-build variant, `is_incremental()` false);
+    /// `None` after a failed render, or when the compile keeps only findings ([`Keep`]).
     pub sql: Option<String>,
     /// For incremental models: the variant with `is_incremental()` true.
     pub sql_incremental: Option<String>,
@@ -107,8 +108,23 @@ impl Compiled {
     }
 }
 
+/// What a compile keeps besides the findings, the names, the graph and the schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The rendered SQL of every model too: what `stir plan` writes.
+    Everything,
+    /// No rendered SQL (`CompiledModel::sql` stays `None`): `stir check`, `ls` and `timeline`
+    /// only report, and the SQL of 10,000 models is tens of MB.
+    Findings,
+}
+
 /// Read and check a manifest and every file it names.
 pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
+    compile_path_keeping(path, Keep::Everything)
+}
+
+/// [`compile_path`], keeping only what `keep` says.
+pub fn compile_path_keeping(path: &Path, keep: Keep) -> Result<Compiled, LoadError> {
     let shown = path.display().to_string();
     let bytes = load::read_file(path, MAX_SOURCE_BYTES).map_err(|e| match e {
         ReadError::NotFound => LoadError::Missing {
@@ -127,16 +143,26 @@ pub fn compile_path(path: &Path) -> Result<Compiled, LoadError> {
         },
     })?;
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(compile_bytes(&shown, &bytes, &root, &|p| {
-        load::read_file(p, MAX_SOURCE_BYTES).map_err(std::io::Error::from)
-    }))
+    let read = |p: &Path| load::read_file(p, MAX_SOURCE_BYTES).map_err(std::io::Error::from);
+    Ok(compile_bytes_keeping(&shown, &bytes, &root, &read, keep))
 }
 
 /// Reads a file relative to the manifest's folder; injectable so tests can fuzz without disk.
 /// A [`ReadError`] inside the `io::Error` keeps its meaning (see `load::ReadError::from`).
-pub type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + 'a;
+/// Model files are read from several threads at once.
+pub type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + Sync + 'a;
 
 pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> Compiled {
+    compile_bytes_keeping(name, bytes, root, read, Keep::Everything)
+}
+
+fn compile_bytes_keeping(
+    name: &str,
+    bytes: &[u8],
+    root: &Path,
+    read: &ReadFile,
+    keep: Keep,
+) -> Compiled {
     let mut files = Files::default();
     let mut findings = Vec::new();
     let (text, bad_utf8) = match std::str::from_utf8(bytes) {
@@ -181,7 +207,7 @@ pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> 
         findings,
     };
     check_tags(&mut c);
-    render_models(&mut c, read);
+    render_models(&mut c, read, keep);
     build_graph(&mut c);
     resolve_schedules(&mut c);
     check::run(&mut c, read);
@@ -262,7 +288,14 @@ pub(crate) struct Unread {
 }
 
 pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<FileId, Unread> {
-    let path = c.root.join(rel);
+    let (name, text) = load_text(&c.root, rel, read)?;
+    Ok(c.files.add(name, text))
+}
+
+/// A file the manifest names, as its shown name and its text; touches nothing shared, so
+/// model files are read on several threads.
+fn load_text(root: &Path, rel: &str, read: &ReadFile) -> Result<(String, String), Unread> {
+    let path = root.join(rel);
     // In-memory readers (tests) get the same size rule as the disk one.
     let bytes = read(&path).map_err(ReadError::from).and_then(|b| {
         if b.len() as u64 > MAX_SOURCE_BYTES {
@@ -275,7 +308,7 @@ pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<
     });
     let why = match bytes {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => return Ok(c.files.add(display_path(&path), text)),
+            Ok(text) => return Ok((display_path(&path), text)),
             Err(_) => {
                 return Err(Unread {
                     code: "stir::missing_file",
@@ -308,30 +341,161 @@ fn display_path(p: &Path) -> String {
     s.strip_prefix("./").unwrap_or(&s).to_string()
 }
 
-fn render_models(c: &mut Compiled, read: &ReadFile) {
-    let vars = c
+/// What reading, rendering and scanning one model file gives; made on any thread.
+struct ModelWork {
+    /// The file's shown name and text.
+    file: Result<(String, String), Unread>,
+    /// Per variant (`is_incremental()` false, then true), up to the first that fails.
+    renders: Vec<(bool, render::Rendered)>,
+    hidden: Vec<sqlscan::Mention>,
+}
+
+/// How [`parallel_map`] hands out work.
+pub(crate) struct Spread {
+    /// Items per grab: small enough to keep every core busy to the end.
+    pub batch: usize,
+    /// Each helper thread's stack (the calling thread works too, on its own).
+    pub stack_bytes: usize,
+}
+
+/// `f(state, i)` for every `i` in `0..n`, on up to as many threads as the machine has cores,
+/// each with its own `state` from `init`; the results in the order of `i`, so nothing that
+/// depends on them depends on the thread that made them.
+pub(crate) fn parallel_map<S, R: Send>(
+    n: usize,
+    spread: Spread,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let batch = spread.batch.max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n.div_ceil(batch))
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut state = init();
+        let mut done = Vec::new();
+        loop {
+            let from = next.fetch_add(batch, Ordering::Relaxed);
+            if from >= n {
+                return done;
+            }
+            for i in from..(from + batch).min(n) {
+                done.push((i, f(&mut state, i)));
+            }
+        }
+    };
+    let parts = std::thread::scope(|s| {
+        // No helper (resource limits): the calling thread does it all.
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("stir-worker".into())
+                    .stack_size(spread.stack_bytes)
+                    .spawn_scoped(s, work)
+                    .ok()
+            })
+            .collect();
+        let mut parts = vec![work()];
+        for h in helpers {
+            parts.push(
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        parts
+    });
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(n).collect();
+    for (i, r) in parts.into_iter().flatten() {
+        out[i] = Some(r);
+    }
+    out.into_iter().flatten().collect()
+}
+
+fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
+    let vars: BTreeMap<String, serde_json::Value> = c
         .manifest
         .vars
         .iter()
         .map(|v| (v.name.text.clone(), v.value.clone()))
         .collect();
-    let renderer = Renderer::new(&c.manifest.warehouse.database, vars);
     let database = c.manifest.warehouse.database.clone();
     let mfile = c.manifest_file;
     let mut models = vec![CompiledModel::default(); c.manifest.models.len()];
+    // Reading, rendering and the hidden-ref scan touch nothing shared: on every core. What
+    // they give is turned into files and findings below, in model order, as one thread would.
+    let mut work = {
+        let (manifest, names, root) = (&c.manifest, &c.names, &c.root);
+        let is_model = |n: &str| names.models.contains_key(n);
+        // Model rendering recurses with the template: a helper gets a main thread's stack.
+        let spread = Spread {
+            batch: 16,
+            stack_bytes: 8 << 20,
+        };
+        parallel_map(
+            manifest.models.len(),
+            spread,
+            || Renderer::new(&database, vars.clone()),
+            |renderer, i| {
+                let m = &manifest.models[i];
+                if names.models.get(&m.name.text) != Some(&i) {
+                    return None; // a duplicate, reported by `Names`
+                }
+                let file = load_text(root, &m.file, read);
+                let Ok((_, source)) = &file else {
+                    return Some(ModelWork {
+                        file,
+                        renders: Vec::new(),
+                        hidden: Vec::new(),
+                    });
+                };
+                let variants: &[bool] = if m.materialized == Materialized::Incremental {
+                    &[false, true]
+                } else {
+                    &[false]
+                };
+                let mut renders = Vec::new();
+                for &incremental in variants {
+                    let mut r =
+                        renderer.render(&m.name.text, Some(&m.name.text), source, incremental);
+                    // Kept for the plan, without the spare half of a doubling buffer (a
+                    // shrink in place, no copy); not kept at all when only findings are.
+                    if let Ok((sql, _)) = &mut r {
+                        match keep {
+                            Keep::Everything => sql.shrink_to_fit(),
+                            Keep::Findings => *sql = String::new(),
+                        }
+                    }
+                    let failed = r.is_err();
+                    renders.push((incremental, r));
+                    if failed {
+                        break;
+                    }
+                }
+                let hidden = sqlscan::hidden_refs(source, &database, &is_model);
+                Some(ModelWork {
+                    file,
+                    renders,
+                    hidden,
+                })
+            },
+        )
+    };
     for i in 0..c.manifest.models.len() {
-        let m = c.manifest.models[i].clone();
+        let m = &c.manifest.models[i];
         models[i].disabled = m.tags.iter().any(|t| {
             c.names
                 .tags
                 .get(&t.text)
                 .is_some_and(|&ti| c.manifest.tags[ti].disabled)
         });
-        if c.names.models.get(&m.name.text) != Some(&i) {
-            continue; // a duplicate, already reported
-        }
-        let fid = match read_text(c, &m.file, read) {
-            Ok(f) => f,
+        let Some(done) = work[i].take() else {
+            continue;
+        };
+        let fid = match done.file {
+            Ok((name, text)) => c.files.add(name, text),
             Err(u) => {
                 let help = u.help.unwrap_or_else(|| {
                     format!(
@@ -353,20 +517,16 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
             }
         };
         models[i].file = Some(fid);
-        let source = c.files.text(fid).to_string();
+        let source = c.files.get(fid).text.clone();
         let mut all_reads = render::Reads::default();
-        let variants: &[bool] = if m.materialized == Materialized::Incremental {
-            &[false, true]
-        } else {
-            &[false]
-        };
-        for &incremental in variants {
-            match renderer.render(&m.name.text, Some(&m.name.text), &source, incremental) {
+        for (incremental, rendered) in done.renders {
+            match rendered {
                 Ok((sql, reads)) => {
+                    let sql = (keep == Keep::Everything).then_some(sql);
                     if incremental {
-                        models[i].sql_incremental = Some(sql);
+                        models[i].sql_incremental = sql;
                     } else {
-                        models[i].sql = Some(sql);
+                        models[i].sql = sql;
                     }
                     for r in reads.refs {
                         if !all_reads.refs.contains(&r) {
@@ -385,16 +545,15 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
                             .label("here")
                             .help("models see `ref('model')`, `source('db', 'table')`, `this`, `var('name')` and `is_incremental()`"),
                     );
-                    break;
                 }
             }
         }
-        let ref_spans = render::call_spans(&source, "ref");
+        // Where a call stands is looked up only for a finding: most files have none.
         let span_of = |name: &str| {
-            ref_spans
-                .iter()
+            render::call_spans(&source, "ref")
+                .into_iter()
                 .find(|(args, _)| args.first().map(String::as_str) == Some(name))
-                .map_or(0..0, |(_, s)| s.clone())
+                .map_or(0..0, |(_, s)| s)
         };
         for r in &all_reads.refs {
             match c.names.models.get(r) {
@@ -419,12 +578,13 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
                 }
             }
         }
-        let source_spans = render::call_spans(&source, "source");
         for (db, table) in &all_reads.sources {
-            let span = source_spans
-                .iter()
-                .find(|(a, _)| a.len() == 2 && &a[0] == db && &a[1] == table)
-                .map_or(0..0, |(_, s)| s.clone());
+            let span = || {
+                render::call_spans(&source, "source")
+                    .into_iter()
+                    .find(|(a, _)| a.len() == 2 && &a[0] == db && &a[1] == table)
+                    .map_or(0..0, |(_, s)| s)
+            };
             let known = c.names.sources.get(db);
             let problem = match known {
                 None => Some((
@@ -441,15 +601,14 @@ fn render_models(c: &mut Compiled, read: &ReadFile) {
             };
             if let Some((message, help)) = problem {
                 c.findings.push(
-                    Finding::error("stir::unknown_source", fid, span, message)
+                    Finding::error("stir::unknown_source", fid, span(), message)
                         .label("unknown source table")
                         .help(help),
                 );
             }
         }
         // Hidden references: still an edge, so the build order stays right.
-        let names = &c.names;
-        for mention in sqlscan::hidden_refs(&source, &database, &|n| names.models.contains_key(n)) {
+        for mention in done.hidden {
             let Some(&d) = c.names.models.get(&mention.model) else {
                 continue;
             };

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 use serde::Serialize;
@@ -25,7 +25,8 @@ pub struct SourceFile {
     pub text: Arc<String>,
     /// Where each line starts: a finding's line is a binary search, so thousands of findings
     /// in a big file stay linear, not quadratic (miette alone scans from the file's start).
-    lines: Arc<LineIndex>,
+    /// Built on the first finding that needs it: most files have none.
+    lines: OnceLock<Arc<LineIndex>>,
 }
 
 /// Byte offset after each `\n` (and 0), with how many line breaks miette counts before it
@@ -102,14 +103,18 @@ impl miette::SourceCode for Indexed {
 }
 
 impl SourceFile {
+    fn lines(&self) -> &Arc<LineIndex> {
+        self.lines
+            .get_or_init(|| Arc::new(LineIndex::new(&self.text)))
+    }
     /// Bytes in the longest line miette would draw for `span`: its lines and one either side.
     fn longest_line_near(&self, span: &Range<usize>) -> usize {
-        let starts = &self.lines.starts;
+        let starts = &self.lines().starts;
         let first = self
-            .lines
+            .lines()
             .line_of(span.start.min(self.text.len()))
             .saturating_sub(1);
-        let last = self.lines.line_of(span.end.min(self.text.len())) + 1;
+        let last = self.lines().line_of(span.end.min(self.text.len())) + 1;
         (first..=last.min(starts.len() - 1))
             .map(|l| starts.get(l + 1).copied().unwrap_or(self.text.len()) - starts[l])
             .max()
@@ -118,7 +123,7 @@ impl SourceFile {
     fn indexed(&self) -> Indexed {
         Indexed {
             text: self.text.clone(),
-            lines: self.lines.clone(),
+            lines: self.lines().clone(),
         }
     }
 }
@@ -133,7 +138,7 @@ impl Files {
     pub fn add(&mut self, name: String, text: String) -> FileId {
         self.files.push(SourceFile {
             name,
-            lines: Arc::new(LineIndex::new(&text)),
+            lines: OnceLock::new(),
             text: Arc::new(text),
         });
         FileId(self.files.len() - 1)
@@ -149,8 +154,9 @@ impl Files {
         let file = &self.files[id.0];
         let text = file.text.as_str();
         let offset = floor_char_boundary(text, offset.min(text.len()));
-        let line = file.lines.line_of(offset);
-        let line_start = file.lines.starts[line];
+        let lines = file.lines();
+        let line = lines.line_of(offset);
+        let line_start = lines.starts[line];
         let line = line + 1;
         let col = text[line_start..offset].chars().count() + 1;
         (line, col)

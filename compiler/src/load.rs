@@ -89,13 +89,20 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge { limit });
     }
     let file = open_nonblocking(path)?;
-    regular(&file.metadata()?)?;
-    read_capped(file, limit)
+    let meta = file.metadata()?;
+    regular(&meta)?;
+    // Sized for the file as it is now (one read, no doubling, no spare capacity kept); one
+    // byte more so that a file that grew is seen without another allocation.
+    let size = meta.len().min(limit).saturating_add(1);
+    read_capped_into(Vec::with_capacity(size as usize), file, limit)
 }
 
 /// Read at most `limit + 1` bytes: more is an error, and memory stays bounded by the limit.
 pub fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let mut bytes = Vec::new();
+    read_capped_into(Vec::new(), r, limit)
+}
+
+fn read_capped_into(mut bytes: Vec<u8>, r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
     r.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(ReadError::Io)?;
@@ -500,6 +507,30 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.message)
     }
+}
+
+/// Every file in the repository whose name ends in `suffix`, sorted (`.git`, `target` and
+/// other hidden folders left out): the real inputs unit tests run over.
+#[cfg(test)]
+pub(crate) fn repository_files(suffix: &str) -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let mut dirs = vec![root.to_path_buf()];
+    let mut out = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(kind) = e.file_type() else { continue };
+            let name = e.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() && !name.starts_with('.') && name != "target" {
+                dirs.push(e.path());
+            } else if kind.is_file() && name.ends_with(suffix) {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[cfg(test)]

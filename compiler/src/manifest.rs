@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use miette::SourceSpan;
 
 use crate::diagnostic::{did_you_mean, FileId, Finding};
 
@@ -260,6 +261,109 @@ pub struct Request {
     pub max_failures_pct: f64,
 }
 
+/// KDL text as one document. A big manifest is cut before top-level nodes into one piece
+/// per core, parsed at once: the KDL parser is the slowest stage of `stir check` and cannot
+/// be sped up from here. The pieces are the whole parse's nodes whenever they all parse (see
+/// [`node_start_after`]); when any piece fails, the whole text is parsed again, so a broken
+/// manifest gets exactly the errors its whole document gives.
+fn parse_document(text: &str) -> Result<KdlDocument, kdl::KdlError> {
+    const PIECE_BYTES: usize = 64 * 1024;
+    let cores = std::thread::available_parallelism().map_or(1, |p| p.get());
+    parse_in_pieces(text, cores.min(text.len() / PIECE_BYTES))
+}
+
+fn parse_in_pieces(text: &str, pieces: usize) -> Result<KdlDocument, kdl::KdlError> {
+    let mut cuts = vec![0];
+    for k in 1..pieces {
+        let from = (text.len() * k / pieces).max(cuts[cuts.len() - 1]);
+        if let Some(at) = node_start_after(text, from) {
+            if at > cuts[cuts.len() - 1] {
+                cuts.push(at);
+            }
+        }
+    }
+    if cuts.len() < 2 {
+        return KdlDocument::parse_v2(text);
+    }
+    cuts.push(text.len());
+    let spread = crate::compile::Spread {
+        batch: 1,
+        stack_bytes: crate::load::PARSE_STACK_BYTES,
+    };
+    let parsed = crate::compile::parallel_map(
+        cuts.len() - 1,
+        spread,
+        || (),
+        |_, k| KdlDocument::parse_v2(&text[cuts[k]..cuts[k + 1]]),
+    );
+    let mut docs = Vec::with_capacity(parsed.len());
+    for piece in parsed {
+        match piece {
+            Ok(d) => docs.push(d),
+            Err(_) => return KdlDocument::parse_v2(text),
+        }
+    }
+    let mut whole = KdlDocument::new();
+    for (doc, &at) in docs.iter_mut().zip(&cuts) {
+        shift_spans(doc, at);
+        whole.nodes_mut().append(doc.nodes_mut());
+    }
+    whole.set_span(SourceSpan::new(0.into(), text.len()));
+    Ok(whole)
+}
+
+/// The first line start after `from` where a cut is safe: the line starts with a letter (a
+/// node name), and the line before holds no `\`, so no line continuation (which may end in a
+/// comment, or at the end of a piece) carries a node across the cut. A piece ending inside a
+/// string, comment or block, or in a slash-dash, fails to parse, so if every piece parses, the
+/// cuts were between nodes (`tests::a_manifest_parsed_in_pieces_is_the_whole_parse`).
+fn node_start_after(text: &str, from: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut at = from;
+    loop {
+        let line_start = at;
+        at += b.get(at..)?.iter().position(|&c| c == b'\n')? + 1;
+        // The first line may be a part of one (and `from` inside a character): never cut after it.
+        if line_start == from || !b.get(at).is_some_and(u8::is_ascii_alphabetic) {
+            continue;
+        }
+        let before = &text[line_start..at - 1];
+        if !before.contains('\\') {
+            return Some(at);
+        }
+    }
+}
+
+/// Move every span of a document parsed from `text[at..]` to where it is in `text`.
+fn shift_spans(doc: &mut KdlDocument, at: usize) {
+    fn moved(s: SourceSpan, at: usize) -> SourceSpan {
+        SourceSpan::new((s.offset() + at).into(), s.len())
+    }
+    fn ident(i: &mut kdl::KdlIdentifier, at: usize) {
+        i.set_span(moved(i.span(), at));
+    }
+    doc.set_span(moved(doc.span(), at));
+    for node in doc.nodes_mut() {
+        node.set_span(moved(node.span(), at));
+        ident(node.name_mut(), at);
+        if let Some(t) = node.ty_mut() {
+            ident(t, at);
+        }
+        for e in node.entries_mut() {
+            e.set_span(moved(e.span(), at));
+            if let Some(n) = e.name_mut() {
+                ident(n, at);
+            }
+            if let Some(t) = e.ty_mut() {
+                ident(t, at);
+            }
+        }
+        if let Some(children) = node.children_mut() {
+            shift_spans(children, at);
+        }
+    }
+}
+
 /// Parse a manifest's text. Findings go to `out`; whatever could be read is returned.
 /// Most KDL syntax errors reported for one manifest.
 pub const MAX_SYNTAX_FINDINGS: usize = 50;
@@ -269,7 +373,7 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
         file: Some(file),
         ..Manifest::default()
     };
-    let doc = match KdlDocument::parse_v2(text) {
+    let doc = match parse_document(text) {
         Ok(doc) => doc,
         Err(err) => {
             // The first errors are what a user fixes; thousands (a binary file) would only
@@ -1877,6 +1981,94 @@ pub fn pg_type_problem(ty: &str) -> Option<TypeProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every node, entry and block with its spans, for comparing two parses.
+    fn dump(doc: &KdlDocument, out: &mut String) {
+        use std::fmt::Write;
+        for n in doc.nodes() {
+            let ty = n.ty().map(|t| (t.value().to_string(), t.span()));
+            let _ = write!(
+                out,
+                "{:?} {:?} {:?} {ty:?} [",
+                n.name().value(),
+                n.name().span(),
+                n.span()
+            );
+            for e in n.entries() {
+                let name = e.name().map(|k| (k.value().to_string(), k.span()));
+                let ty = e.ty().map(|t| (t.value().to_string(), t.span()));
+                let _ = write!(out, "{name:?} {:?} {:?} {ty:?}; ", e.value(), e.span());
+            }
+            out.push(']');
+            if let Some(c) = n.children() {
+                let _ = writeln!(out, " {{ {:?}", c.span());
+                dump(c, out);
+                out.push('}');
+            }
+            out.push('\n');
+        }
+    }
+
+    fn parsed(r: &Result<KdlDocument, kdl::KdlError>) -> String {
+        match r {
+            Ok(doc) => {
+                let mut out = String::new();
+                dump(doc, &mut out);
+                out
+            }
+            Err(e) => format!("{e:?}"),
+        }
+    }
+
+    /// Pieces parse to the whole parse's nodes and spans, or (when a piece fails) to the
+    /// whole parse's errors: for every manifest in the repository and for texts made to
+    /// tempt a wrong cut (line continuations, slash-dashes, multi-line strings and comments).
+    #[test]
+    fn a_manifest_parsed_in_pieces_is_the_whole_parse() {
+        let mut texts: Vec<String> = crate::load::repository_files(".kdl")
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect();
+        assert!(texts.len() > 20);
+        let tricky = [
+            "a 1\nb \\\nc 2\nd 3\n",
+            "a 1\nb \\ // more\nc 2\nd 3\n",
+            "a 1\nb \\ /* more */\nc 2\nd 3\n",
+            "a 1\n/-\nb 2\nc 3\nd 4\n",
+            "a 1\n/- \nb 2\nc 3\nd 4\n",
+            "a \"\"\"\nb 2\nc 3\n\"\"\"\nd 4\ne 5\n",
+            "a #\"\"\"\nb 2\nc 3\n\"\"\"#\nd 4\ne 5\n",
+            "a 1 /*\nb 2\nc 3 */\nd 4\ne 5\n",
+            "a {\nb 2\nc 3\n}\nd 4\ne 5\n",
+            "a 1\n(t)\nb 2\nc 3\nd 4\n",
+            "a 1\r\nb 2\r\nc \"é\"\r\nd 4\r\n",
+            "a 1\nb {\nc 2\nd 3\ne 4\n",
+            "a 1\nb 2\nc }\nd 3\ne 4\n",
+        ];
+        texts.extend(tricky.iter().map(|t| t.repeat(3)));
+        // What `stir check` parses: within the limits, on the parser's stack.
+        texts.retain(|t| crate::load::kdl_limits(t).is_none());
+        std::thread::Builder::new()
+            .stack_size(crate::load::PARSE_STACK_BYTES)
+            .spawn(move || compare_pieces(&texts))
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn compare_pieces(texts: &[String]) {
+        for text in texts {
+            let whole = parsed(&KdlDocument::parse_v2(text));
+            for pieces in 2..=12 {
+                let in_pieces = parsed(&parse_in_pieces(text, pieces));
+                assert!(
+                    in_pieces == whole,
+                    "{pieces} pieces of\n{text}\n{}",
+                    similar::TextDiff::from_lines(&whole, &in_pieces).unified_diff()
+                );
+            }
+        }
+    }
 
     #[test]
     fn impossible_column_types() {

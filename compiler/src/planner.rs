@@ -623,6 +623,66 @@ fn utc_text(expr: &str) -> String {
     format!("concat(toString(toDateTime64({expr}, 6, 'UTC')), '+00')")
 }
 
+/// A sync's PostgreSQL statement written in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStatement {
+    Enrich,
+    DeleteWhere,
+}
+
+impl SyncStatement {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SyncStatement::Enrich => "enrich",
+            SyncStatement::DeleteWhere => "delete-where",
+        }
+    }
+}
+
+/// The staging table a sync's statements see as `{{ target }}`: schema-qualified, quoted,
+/// holding [`plan::RUN_TOKEN`].
+pub fn sync_target(schema: &str, to: &str) -> String {
+    format!(
+        "{}.{}",
+        pg_ident(schema),
+        pg_ident(&sync_names(to, &[]).staging)
+    )
+}
+
+/// One `enrich` or `delete-where` as written, and its statement or why it does not render.
+pub type RenderedSyncStatement<'s> = (
+    SyncStatement,
+    &'s manifest::Spanned<String>,
+    crate::render::Rendered,
+);
+
+/// Every `enrich` (in order), then every `delete-where` of a sync, rendered as the plan runs
+/// them, with `target` as `{{ target }}`: `enrich` as written (trimmed), `delete-where` as
+/// `DELETE FROM target WHERE ..`. The one rendering of these templates: `stir plan` writes the
+/// results, `stir check` reports the failures and the refs.
+pub fn sync_statements<'s>(
+    renderer: &crate::render::Renderer,
+    s: &'s manifest::Sync,
+    target: &str,
+) -> Vec<RenderedSyncStatement<'s>> {
+    let value = minijinja::Value::from_safe_string(target.to_string());
+    let render = |text: &str| {
+        renderer
+            .render_str(text, minijinja::context! { target => value.clone() })
+            .map(|(sql, reads)| (trim_sql(&sql).to_string(), reads))
+    };
+    let enrich = s
+        .enrich
+        .iter()
+        .map(|e| (SyncStatement::Enrich, e, render(&e.value)));
+    let delete = s.delete_where.iter().map(|d| {
+        let rendered = render(&d.value)
+            .map(|(cond, reads)| (format!("DELETE FROM {target} WHERE {cond}"), reads));
+        (SyncStatement::DeleteWhere, d, rendered)
+    });
+    enrich.chain(delete).collect()
+}
+
 fn sync_plan(
     ch: &Ch,
     schema: &str,
@@ -647,7 +707,7 @@ fn sync_plan(
         ..
     } = sync_names(&to, &[]);
     let q = |t: &str| format!("{}.{}", pg_ident(schema), pg_ident(t));
-    let (live, new, old) = (q(&to), q(&new_name), q(&old_name));
+    let (live, new, old) = (q(&to), sync_target(schema, &to), q(&old_name));
 
     // ClickHouse side: the exported columns, in declaration order.
     let exported: Vec<&manifest::Column> = s.columns.iter().filter(|c| c.export).collect();
@@ -729,23 +789,18 @@ fn sync_plan(
             conds.join(" OR ")
         ));
     }
-    let target = minijinja::Value::from_safe_string(new.clone());
-    let render = |text: &str, what: &str| {
-        renderer
-            .render_str(text, minijinja::context! { target => target.clone() })
-            .map(|t| trim_sql(&t).to_string())
-            .map_err(|e| {
-                PlanBuildError::Incomplete(format!("sync `{}` {what}: {}", s.name.text, e.message))
-            })
-    };
-    for e in &s.enrich {
-        transform.push(render(&e.value, "enrich")?);
-    }
-    for d in &s.delete_where {
-        transform.push(format!(
-            "DELETE FROM {new} WHERE {}",
-            render(&d.value, "delete-where")?
-        ));
+    // `stir check` renders the same statements through `sync_statements` and reports each
+    // failure with a span; a failure here means a manifest with errors got this far.
+    for (kind, _, rendered) in sync_statements(renderer, s, &new) {
+        let (sql, _) = rendered.map_err(|e| {
+            PlanBuildError::Incomplete(format!(
+                "sync `{}` {}: {}",
+                s.name.text,
+                kind.keyword(),
+                e.message
+            ))
+        })?;
+        transform.push(sql);
     }
 
     // Indexes: built on the staging table under a per-run name, renamed to `<to>__<suffix>` by

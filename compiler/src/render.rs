@@ -32,6 +32,9 @@ pub struct Renderer {
     database: String,
 }
 
+/// What one render gives: the text and what it read, or where and why it failed.
+pub type Rendered = Result<(String, Reads), TemplateError>;
+
 /// A template error at a byte range of the template source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateError {
@@ -98,12 +101,7 @@ impl Renderer {
         this: Option<&str>,
         source: &str,
         incremental: bool,
-    ) -> Result<(String, Reads), TemplateError> {
-        {
-            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.reads = Reads::default();
-            st.incremental = incremental;
-        }
+    ) -> Rendered {
         // `this` exists only where there is a model (not in `sql` steps), so strict undefined
         // reports it elsewhere.
         let ctx = match this {
@@ -112,22 +110,37 @@ impl Renderer {
             }
             None => minijinja::context! {},
         };
-        let result = self
-            .env
-            .template_from_named_str(name, source)
-            .and_then(|t| t.render(ctx));
+        self.tracked(source, incremental, || {
+            self.env
+                .template_from_named_str(name, source)
+                .and_then(|t| t.render(ctx))
+        })
+    }
+
+    /// Render a template that is not a file (a sync's `enrich` or `delete-where`) with extra
+    /// context; what it read comes back as for a model.
+    pub fn render_str(&self, source: &str, ctx: Value) -> Rendered {
+        self.tracked(source, false, || self.env.render_str(source, ctx))
+    }
+
+    /// Run one render with fresh read tracking.
+    fn tracked(
+        &self,
+        source: &str,
+        incremental: bool,
+        render: impl FnOnce() -> Result<String, Error>,
+    ) -> Rendered {
+        {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.reads = Reads::default();
+            st.incremental = incremental;
+        }
+        let result = render();
         let reads = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).reads);
         match result {
             Ok(sql) => Ok((sql, reads)),
             Err(e) => Err(template_error(&e, source)),
         }
-    }
-
-    /// Render an arbitrary string (sync statements, request bodies) with extra context.
-    pub fn render_str(&self, source: &str, ctx: Value) -> Result<String, TemplateError> {
-        self.env
-            .render_str(source, ctx)
-            .map_err(|e| template_error(&e, source))
     }
 }
 

@@ -150,6 +150,12 @@ proptest! {
         if manifest.is_empty() {
             prop_assert!(c.has_errors(), "an empty manifest has no project");
         }
+        // What `stir check` passes, `stir plan` builds: the plan renders nothing unchecked.
+        if !c.has_errors() {
+            if let Err(e) = stir::planner::build(&c) {
+                prop_assert!(false, "check passed, plan refused: {e}\n{}", String::from_utf8_lossy(&manifest));
+            }
+        }
     }
 
     #[test]
@@ -324,6 +330,8 @@ fn assert_findings_point_into_files(bytes: &[u8], read: &stir::compile::ReadFile
             .findings
             .iter()
             .any(|f| f.severity == stir::diagnostic::Severity::Error));
+    } else if let Err(e) = stir::planner::build(&c) {
+        panic!("check passed, plan refused: {e}");
     }
 }
 

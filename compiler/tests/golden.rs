@@ -187,3 +187,71 @@ fn shipped_manifest_is_clean_even_with_deny_warnings() {
         .count();
     assert_eq!(staging, 29);
 }
+
+/// Every manifest in the repository (the cases, the shipped and example platforms, the test
+/// fixtures): the ones `stir check` passes, `stir plan` builds. What the plan renders (sync
+/// `enrich` and `delete-where` templates included) is checked first, with a span.
+#[test]
+fn every_manifest_that_checks_clean_also_plans() {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            let kind = e.file_type().unwrap();
+            if kind.is_dir() && !name.starts_with('.') && name != "target" {
+                walk(&path, root, out);
+            } else if kind.is_file() && name.ends_with(".kdl") {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut manifests = Vec::new();
+    walk(&workspace(), &workspace(), &mut manifests);
+    assert!(manifests.len() > cases().len(), "{manifests:?}");
+    let mut planned = 0;
+    for rel in &manifests {
+        let c = stir::compile_path(&workspace().join(rel)).expect("manifest loads");
+        if c.has_errors() {
+            continue;
+        }
+        if let Err(e) = stir::planner::build(&c) {
+            panic!("`{rel}`: stir check passes, stir plan refuses: {e}");
+        }
+        planned += 1;
+    }
+    // The shipped platform, its port of today, the fixtures and the clean cases.
+    assert!(planned >= 10, "only {planned} manifests check clean");
+}
+
+/// `stir check`, `ls` and `timeline` keep no rendered SQL; what they report is the same.
+#[test]
+fn a_compile_that_keeps_only_findings_finds_the_same() {
+    use stir::compile::{compile_path_keeping, Keep};
+    let mut manifests: Vec<PathBuf> = cases()
+        .iter()
+        .map(|c| workspace().join(format!("tests/cases/{c}/stir.kdl")))
+        .collect();
+    manifests.push(workspace().join("stir.kdl"));
+    manifests.push(workspace().join("examples/today/stir.kdl"));
+    for path in manifests {
+        let all = compile_path_keeping(&path, Keep::Everything).expect("loads");
+        let lean = compile_path_keeping(&path, Keep::Findings).expect("loads");
+        assert_eq!(all.findings, lean.findings, "{}", path.display());
+        assert!(lean
+            .models
+            .iter()
+            .all(|m| m.sql.is_none() && m.sql_incremental.is_none()));
+        if !all.has_errors() {
+            assert!(
+                all.models.iter().any(|m| m.sql.is_some()),
+                "{}",
+                path.display()
+            );
+        }
+    }
+}
