@@ -42,6 +42,8 @@ pub struct Config {
     pub retry_backoff: Duration,
     /// How often a follower tries to become leader (`STIR_LEADER_POLL`, default 5s).
     pub leader_poll: Duration,
+    /// `STIR_CONSOLE_TOKEN`: the console's writes ("Run now") need it; unset, it is read-only.
+    pub console_token: Option<String>,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             listen: None,
             retry_backoff: Duration::from_secs(30),
             leader_poll: Duration::from_secs(5),
+            console_token: None,
         }
     }
 }
@@ -98,6 +101,18 @@ impl Config {
         }
         c.slack_webhook = non_empty("STIR_SLACK_WEBHOOK");
         c.s3_endpoint = non_empty("STIR_S3_ENDPOINT");
+        c.console_token = non_empty("STIR_CONSOLE_TOKEN");
+        if let Some(t) = &c.console_token {
+            // A guessable token guards nothing.
+            if t.trim().chars().count() < 16 {
+                return Err(ConfigError::Invalid {
+                    name: "STIR_CONSOLE_TOKEN",
+                    reason:
+                        "shorter than 16 characters; use a long random one (`openssl rand -hex 32`)"
+                            .into(),
+                });
+            }
+        }
         if let Some(d) = non_empty("STIR_RETRY_BACKOFF") {
             c.retry_backoff = parse_duration(&d).map_err(|reason| ConfigError::Invalid {
                 name: "STIR_RETRY_BACKOFF",
@@ -147,6 +162,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("retry_backoff", &self.retry_backoff)
             .field("leader_poll", &self.leader_poll)
+            .field("console_token", &self.console_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
