@@ -560,4 +560,23 @@ mod tests {
         let err = with("zstd").unwrap_err().to_string();
         assert!(err.contains("STIR_CLICKHOUSE_COMPRESSION"), "{err}");
     }
+
+    #[test]
+    fn console_token_must_be_long() {
+        let with = |v: &'static str| {
+            Config::from_env_with(move |k| (k == "STIR_CONSOLE_TOKEN").then(|| v.into()))
+        };
+        assert_eq!(Config::from_env_with(|_| None).unwrap().console_token, None);
+        let err = with("short-token").unwrap_err().to_string();
+        assert!(
+            err.contains("STIR_CONSOLE_TOKEN") && err.contains("openssl rand"),
+            "{err}"
+        );
+        let c = with("0123456789abcdef0123").unwrap();
+        assert_eq!(c.console_token.as_deref(), Some("0123456789abcdef0123"));
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "never printed"
+        );
+    }
 }

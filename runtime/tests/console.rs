@@ -256,12 +256,7 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
         .await
         .unwrap();
 
-    let port = free_port();
-    let mut config = w.config.clone();
-    config.listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
-    config.console_token = Some(TOKEN.into());
-    let metrics = stir_runtime::metrics::Metrics::new(&w.plan.plan_hash);
-    let (stop, task) = start_runtime(w.plan.clone(), config, metrics.clone(), None);
+    let (base, metrics, stop, task) = console_runtime(&w, Some(TOKEN)).await;
     for _ in 0..100 {
         if metrics.is_leader() {
             break;
@@ -269,7 +264,6 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(metrics.is_leader(), "the runtime became leader");
-    let base = format!("http://127.0.0.1:{port}");
 
     let d = driver().await;
     let b = browser(&d).await;
@@ -509,5 +503,107 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
     drop(d);
     let _ = stop.send(());
     let _ = task.await;
+    w.drop_all().await;
+}
+
+/// A leader runtime with its console on a free port; its token if given.
+async fn console_runtime(
+    w: &World,
+    token: Option<&str>,
+) -> (
+    String,
+    stir_runtime::metrics::Metrics,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
+) {
+    let port = free_port();
+    let mut config = w.config.clone();
+    config.listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    config.console_token = token.map(str::to_string);
+    let metrics = stir_runtime::metrics::Metrics::new(&w.plan.plan_hash);
+    let (stop, task) = start_runtime(w.plan.clone(), config, metrics.clone(), None);
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (base, metrics, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_or_a_console_without_a_token_starts_no_run() {
+    let w = World::new("console_ro").await;
+    let (leader, lm, stop_a, task_a) = console_runtime(&w, Some(TOKEN)).await;
+    for _ in 0..100 {
+        if lm.is_leader() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(lm.is_leader());
+    // A second replica with the token: a follower, whose pages read but whose writes refuse.
+    let (follower, fm, stop_b, task_b) = console_runtime(&w, Some(TOKEN)).await;
+    // And one without a token (it follows too): read-only.
+    let (readonly, _rm, stop_c, task_c) = console_runtime(&w, None).await;
+    assert!(!fm.is_leader());
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{follower}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.text().await.unwrap(),
+        "{\"status\":\"ok\",\"leader\":false}\n"
+    );
+    let page = http.get(format!("{follower}/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("fragile"));
+    let post = |base: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .post(format!("{base}/schedules/fragile/run"))
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = post(follower.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("this runtime is a follower"), "{body}");
+    let (status, body) = post(readonly.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("the console is read-only"), "{body}");
+    let ro_page = http
+        .get(format!("{readonly}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !ro_page.contains("run-now"),
+        "no Run now button on a read-only console"
+    );
+    assert_eq!(run_count(&w, "fragile").await, 0, "nothing started");
+    // The leader with the bearer token: a run starts, recorded as manual. (`fragile`: it fires
+    // at 03:00 only, so the leader's own firing never makes this a refusal.)
+    let (status, body) = post(leader.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Run <code>fragile-"),
+        "the run's page:\n{body}"
+    );
+    assert_eq!(run_count(&w, "fragile").await, 1);
+    for (stop, task) in [(stop_c, task_c), (stop_b, task_b), (stop_a, task_a)] {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     w.drop_all().await;
 }
