@@ -68,6 +68,13 @@ pub enum Command {
     Plan(crate::planner::PlanArgs),
     /// Review the changes between two plans, like `terraform plan`.
     Diff(crate::review::DiffArgs),
+    /// Make a key pair for signing plans: the secret key into a new file (mode 600), the
+    /// public key (for the runtimes' `STIR_PLAN_PUBLIC_KEY`) to stdout.
+    Keygen {
+        /// The new secret key file (never overwritten).
+        #[arg(long, short)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -124,6 +131,7 @@ pub fn main() -> ExitCode {
         } => ls(&manifest, &selectors, &exclude, owner.as_deref()),
         Command::Plan(args) => crate::planner::plan_command(&args, color),
         Command::Diff(args) => crate::review::diff_command(&args),
+        Command::Keygen { output } => keygen(&output),
     };
     match result {
         Ok(code) => code,
@@ -271,6 +279,39 @@ fn ls(
     for m in ms {
         writeln!(out, "{}", c.manifest.models[m].name.text)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The secret key goes only into a file that did not exist, readable by its owner alone; the
+/// terminal (and a CI log) sees the public key.
+fn keygen(output: &Path) -> Result<ExitCode, Failure> {
+    let key = crate::signature::SecretKey::generate()
+        .map_err(|e| Failure::Message(format!("error: cannot make a key: {e}")))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let cannot = |e: std::io::Error| {
+        let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "it exists; a key is never overwritten (remove it first, or pick another name)"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        Failure::Message(format!("error: cannot write `{}`: {why}", output.display()))
+    };
+    let mut file = options.open(output).map_err(cannot)?;
+    file.write_all(format!("{}\n", key.to_text()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(cannot)?;
+    writeln!(std::io::stdout().lock(), "{}", key.public())?;
+    eprintln!(
+        "wrote the secret key to {}: give its content to `stir plan --sign` as {} where plans \
+         are signed; give the public key above to every stir-runtime as {}",
+        output.display(),
+        crate::signature::SECRET_VAR,
+        crate::signature::PUBLIC_VAR
+    );
     Ok(ExitCode::SUCCESS)
 }
 

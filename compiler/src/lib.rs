@@ -18,6 +18,7 @@ pub mod render;
 pub mod resolve;
 pub mod review;
 pub mod schedule;
+pub mod signature;
 pub mod sqlscan;
 pub mod timeline;
 

@@ -54,6 +54,8 @@ pub struct Project {
 pub struct Warehouse {
     pub database: String,
     pub cluster: Option<String>,
+    /// Models of a run built at once (dbt's `threads`).
+    pub threads: u32,
 }
 
 impl Default for Warehouse {
@@ -61,6 +63,7 @@ impl Default for Warehouse {
         Warehouse {
             database: "dbt".into(),
             cluster: None,
+            threads: crate::plan::DEFAULT_THREADS,
         }
     }
 }
@@ -176,6 +179,8 @@ pub struct Schedule {
     pub skip: Vec<Name>,
     pub retries: u32,
     pub on_missed: crate::plan::OnMissed,
+    /// At most this many of the schedule's models at once (below the warehouse's `threads`).
+    pub threads: Option<u32>,
     pub enabled: bool,
     pub steps: Vec<Step>,
 }
@@ -302,12 +307,15 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
             }
             "warehouse" => {
                 cx.kind_arg(node, "clickhouse");
-                let p = cx.props(node, &["database", "cluster"]);
+                let p = cx.props(node, &["database", "cluster", "threads"]);
                 cx.no_children(node);
                 if let Some(db) = cx.ident_prop(&p, "database") {
                     manifest.warehouse.database = db.text;
                 }
                 manifest.warehouse.cluster = cx.ident_prop(&p, "cluster").map(|n| n.text);
+                if let Some(t) = cx.int_prop(&p, "threads", 1, 64) {
+                    manifest.warehouse.threads = t as u32;
+                }
             }
             "serving" => {
                 cx.kind_arg(node, "postgres");
@@ -745,6 +753,7 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
             "retries",
             "enabled",
             "on-missed",
+            "threads",
         ],
     );
     let name = cx.name_arg(node, NameKind::Name)?;
@@ -794,6 +803,7 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
             crate::plan::OnMissed::default()
         }
     };
+    let threads = cx.int_prop(&p, "threads", 1, 64).map(|t| t as u32);
     let mut steps = Vec::new();
     for child in children(node) {
         let span = node_span(child);
@@ -879,6 +889,7 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         skip,
         retries,
         on_missed,
+        threads,
         enabled,
         steps,
     })

@@ -107,6 +107,17 @@ pub struct Plan {
 pub struct Warehouse {
     pub database: String,
     pub cluster: Option<String>,
+    /// Models of a run built at once (format 5; before it, one at a time).
+    #[serde(default = "absent_threads")]
+    pub threads: u32,
+}
+
+/// dbt's default `threads` for a new profile.
+pub const DEFAULT_THREADS: u32 = 4;
+
+/// A plan before version 5 built one model at a time.
+fn absent_threads() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +167,9 @@ pub struct Schedule {
     /// What a fire that could not run on time becomes (format 5).
     #[serde(default = "absent_on_missed")]
     pub on_missed: OnMissed,
+    /// At most this many of its models at once; `null`: the warehouse's `threads` (format 5).
+    #[serde(default)]
+    pub threads: Option<u32>,
     /// Blackouts whose fires this schedule skips (copied, so the runtime needs no lookup).
     pub skip: Vec<Window>,
     pub steps: Vec<Step>,
@@ -485,6 +499,7 @@ mod tests {
             warehouse: Warehouse {
                 database: "dbt".into(),
                 cluster: None,
+                threads: DEFAULT_THREADS,
             },
             serving: None,
             staging: None,
@@ -499,6 +514,7 @@ mod tests {
                 enabled: true,
                 retries: 0,
                 on_missed: OnMissed::default(),
+                threads: None,
                 skip: vec![],
                 steps: vec![
                     Step::Sql {

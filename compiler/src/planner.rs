@@ -16,6 +16,7 @@ use crate::diagnostic;
 use crate::manifest::{self, Materialized, SettingValue};
 use crate::plan::{self, Plan, FORMAT_VERSION};
 use crate::review::{self, ReviewFormat};
+use crate::signature;
 
 /// Why a compiled manifest cannot become a plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +91,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             enabled: s.enabled,
             retries: s.retries,
             on_missed: s.on_missed,
+            threads: s.threads,
             skip,
             steps,
         });
@@ -209,6 +211,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
         warehouse: plan::Warehouse {
             database: m.warehouse.database.clone(),
             cluster: m.warehouse.cluster.clone(),
+            threads: m.warehouse.threads,
         },
         serving: m.serving.as_ref().map(|s| plan::Serving {
             schema: s.schema.clone(),
@@ -870,6 +873,9 @@ pub struct PlanArgs {
     /// Exit 0 when the plan matches the previous one, 2 when it changed, 1 on any error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Sign the plan with the secret key in `STIR_PLAN_KEY`: writes `<output>.sig` beside it.
+    #[arg(long)]
+    pub sign: bool,
 }
 
 pub fn plan_command(args: &PlanArgs, color: bool) -> Result<ExitCode, Failure> {
@@ -896,6 +902,12 @@ fn plan_inner(args: &PlanArgs, color: bool) -> Result<review::Outcome, Failure> 
         )?;
         return Ok(review::Outcome::Findings);
     }
+    // The key before anything is written: a bad key leaves no unsigned plan behind.
+    let key = if args.sign {
+        Some(signing_key(args.output.as_deref())?)
+    } else {
+        None
+    };
     // Read the previous plan before writing anything: `--diff plan.json -o plan.json` is common.
     let previous = match &args.diff {
         Some(p) => Some(review::read_plan(p)?),
@@ -921,6 +933,13 @@ fn plan_inner(args: &PlanArgs, color: bool) -> Result<review::Outcome, Failure> 
                 count(plan.requests.len(), "request"),
                 &plan.plan_hash[..12]
             )?;
+            if let Some(key) = &key {
+                let sig = signature::signature_path(p);
+                write_atomic(&sig, key.sign(json.as_bytes()).as_bytes()).map_err(|e| {
+                    Failure::Message(format!("error: cannot write `{}`: {e}", sig.display()))
+                })?;
+                writeln!(err, "signed: {} (key {})", sig.display(), key.public())?;
+            }
         }
         None if previous.is_none() => std::io::stdout().lock().write_all(json.as_bytes())?,
         None => {}
@@ -935,6 +954,24 @@ fn plan_inner(args: &PlanArgs, color: bool) -> Result<review::Outcome, Failure> 
         }
         _ => Ok(review::Outcome::Written),
     }
+}
+
+/// `--sign`: the key from `STIR_PLAN_KEY`, and a file to put the signature beside.
+fn signing_key(output: Option<&Path>) -> Result<signature::SecretKey, Failure> {
+    if output.is_none_or(|p| p == Path::new("-")) {
+        return Err(Failure::Message(
+            "error: --sign needs -o FILE: the signature is written beside the plan, as FILE.sig\n\
+             help: stir plan --sign -o plan.json"
+                .into(),
+        ));
+    }
+    let value = std::env::var_os(signature::SECRET_VAR).map(|v| v.to_string_lossy().into_owned());
+    signature::SecretKey::from_var(value.as_deref()).map_err(|e| {
+        Failure::Message(format!(
+            "error: cannot sign the plan: {e}; no plan written\nhelp: {}",
+            e.help()
+        ))
+    })
 }
 
 /// Write through a temporary file in the same folder and rename, so a reader never sees half a plan.

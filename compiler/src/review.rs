@@ -130,6 +130,7 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "enabled",
             "retries",
             "on_missed",
+            "threads",
             "skip",
             "steps",
         ],

@@ -13,6 +13,7 @@ fn workspace() -> PathBuf {
 /// One small builder for every CLI test (just's `tests/test.rs`).
 struct Run {
     args: Vec<String>,
+    env: Vec<(String, String)>,
     out: Option<Output>,
 }
 
@@ -20,14 +21,21 @@ impl Run {
     fn stir(args: &[&str]) -> Run {
         Run {
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
             out: None,
         }
+    }
+    fn env(mut self, k: &str, v: &str) -> Run {
+        self.env.push((k.into(), v.into()));
+        self
     }
     fn run(mut self) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_stir"))
             .args(&self.args)
             .current_dir(workspace())
             .env("NO_COLOR", "1")
+            .env_remove("STIR_PLAN_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("stir runs");
         self.out = Some(out);
@@ -239,4 +247,129 @@ fn timeline_draws_svg_and_text() {
     let row = text.lines().find(|l| l.starts_with("dbt_daily")).unwrap();
     // dbt_daily fires at 19:00 and overlaps post_ranker's 15:00 run: red from 19:00 on.
     assert!(row.trim_end().ends_with('!'), "{text}");
+}
+
+/// A fresh folder under the temp dir for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("stir-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `stir keygen` makes the key at run time: the secret into a new mode-600 file, the public
+/// key on stdout; `stir plan --sign` writes `plan.json.sig` beside byte-identical plan bytes,
+/// and the signature verifies with the printed public key. The secret is printed nowhere.
+#[test]
+fn plan_sign_writes_a_detached_signature_over_the_unchanged_plan() {
+    let d = scratch("sign");
+    let key_file = d.join("plan-signing.key");
+    let k = Run::stir(&["keygen", "-o", key_file.to_str().unwrap()]).expect(0);
+    let public = k.stdout().trim().to_string();
+    assert!(public.starts_with("stir-pk-ed25519-"), "{public}");
+    let secret = std::fs::read_to_string(&key_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = Run::stir(&["keygen", "-o", key_file.to_str().unwrap()]).expect(2);
+    assert!(
+        again.stderr().contains("never overwritten"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), secret);
+
+    let plain = d.join("plain.json");
+    let signed = d.join("plan.json");
+    let manifest = "tests/cases/clean/stir.kdl";
+    Run::stir(&["plan", manifest, "-o", plain.to_str().unwrap()]).expect(0);
+    let r = Run::stir(&["plan", manifest, "-o", signed.to_str().unwrap(), "--sign"])
+        .env("STIR_PLAN_KEY", secret.trim())
+        .expect(0);
+    let secret_hex = &secret.trim()["stir-sk-ed25519-".len()..];
+    for out in [r.stdout(), r.stderr(), k.stdout(), k.stderr()] {
+        assert!(
+            !out.contains(secret_hex),
+            "the secret key is printed: {out}"
+        );
+    }
+    assert!(r
+        .stderr()
+        .contains(&format!("signed: {}.sig (key {public})", signed.display())));
+    let bytes = std::fs::read(&signed).unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(&plain).unwrap(),
+        "signing changes no plan byte"
+    );
+    let sig_path = stir::signature::signature_path(&signed);
+    let sig = std::fs::read(&sig_path).unwrap();
+    let trusted = stir::signature::PublicKey::list_from_var(Some(&public)).unwrap();
+    assert_eq!(
+        stir::signature::verify(&bytes, &sig_path, Some(&sig), &trusted)
+            .unwrap()
+            .to_string(),
+        public
+    );
+    let mut changed = bytes.clone();
+    changed.extend_from_slice(b" ");
+    assert!(stir::signature::verify(&changed, &sig_path, Some(&sig), &trusted).is_err());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `--sign` with no key, an empty one, a short one, a public key, or no file to put the
+/// signature beside: exit 2, a `help:` line, no plan written, and the value never echoed.
+#[test]
+fn plan_sign_refuses_a_missing_empty_or_malformed_key_and_writes_nothing() {
+    let d = scratch("badkey");
+    let key_file = d.join("k");
+    let public = Run::stir(&["keygen", "-o", key_file.to_str().unwrap()])
+        .expect(0)
+        .stdout();
+    let secret = std::fs::read_to_string(&key_file).unwrap();
+    let out = d.join("plan.json");
+    let o = out.to_str().unwrap();
+    let manifest = "tests/cases/clean/stir.kdl";
+    let short = secret.trim()[..40].to_string();
+    let cases: [(Option<&str>, &str); 4] = [
+        (None, "`STIR_PLAN_KEY` is not set"),
+        (Some("  "), "`STIR_PLAN_KEY` is set but empty"),
+        (Some(&short), "must be followed by 64 hex digits"),
+        (Some(public.trim()), "holds a `stir-pk-ed25519-…` key"),
+    ];
+    for (value, want) in cases {
+        let mut run = Run::stir(&["plan", manifest, "-o", o, "--sign"]);
+        if let Some(v) = value {
+            run = run.env("STIR_PLAN_KEY", v);
+        }
+        let r = run.expect(2);
+        let err = r.stderr();
+        assert!(
+            err.contains(want) && err.contains("\nhelp: "),
+            "{want}: {err}"
+        );
+        assert!(err.contains("no plan written"), "{err}");
+        assert!(
+            !err.contains(&secret.trim()[20..40]),
+            "the key is echoed: {err}"
+        );
+        assert!(!out.exists() && !stir::signature::signature_path(&out).exists());
+    }
+    for output in [None, Some("-")] {
+        let mut args = vec!["plan", manifest, "--sign"];
+        args.extend(output.iter().flat_map(|o| ["-o", *o]));
+        let r = Run::stir(&args)
+            .env("STIR_PLAN_KEY", secret.trim())
+            .expect(2);
+        assert!(
+            r.stderr().contains("--sign needs -o FILE"),
+            "{}",
+            r.stderr()
+        );
+        assert!(r.stdout().is_empty(), "no unsigned plan on stdout");
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }

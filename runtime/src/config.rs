@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use stir::signature::{KeyError, PublicKey, SecretKey, PUBLIC_VAR, SECRET_VAR};
+
 /// Why the environment cannot be used (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -11,6 +13,8 @@ pub enum ConfigError {
     Missing { name: &'static str },
     #[error("`{name}` is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("{0}\nhelp: {help}", help = .0.help())]
+    Key(#[from] KeyError),
 }
 
 /// Everything the runtime reads from its environment and command line.
@@ -44,6 +48,13 @@ pub struct Config {
     pub leader_poll: Duration,
     /// `STIR_CONSOLE_TOKEN`: the console's writes ("Run now") need it; unset, it is read-only.
     pub console_token: Option<String>,
+    /// Plans must be signed by one of these (`STIR_PLAN_PUBLIC_KEY`, and the public half of
+    /// `STIR_PLAN_KEY` when that is set here); empty: plans are not verified.
+    pub plan_keys: Vec<PublicKey>,
+    /// `STIR_PLAN_KEY` (a key that can sign plans) is in this environment: warned at start.
+    pub signing_key_in_env: bool,
+    /// The only project whose plans this runtime runs (`STIR_PROJECT`, `--project`).
+    pub project: Option<String>,
 }
 
 impl Default for Config {
@@ -63,6 +74,9 @@ impl Default for Config {
             retry_backoff: Duration::from_secs(30),
             leader_poll: Duration::from_secs(5),
             console_token: None,
+            plan_keys: Vec::new(),
+            signing_key_in_env: false,
+            project: None,
         }
     }
 }
@@ -125,6 +139,26 @@ impl Config {
                 reason,
             })?;
         }
+        // Set but empty is an error, never "not set": a blank line of a templated env file
+        // must not turn verification or the project pin off.
+        c.plan_keys = PublicKey::list_from_var(get(PUBLIC_VAR).as_deref())?;
+        if let Some(v) = get(SECRET_VAR) {
+            let public = SecretKey::from_var(Some(&v))?.public();
+            c.signing_key_in_env = true;
+            if !c.plan_keys.contains(&public) {
+                c.plan_keys.push(public);
+            }
+        }
+        c.project = match get("STIR_PROJECT") {
+            None => None,
+            Some(p) if p.trim().is_empty() => return Err(ConfigError::Invalid {
+                name: "STIR_PROJECT",
+                reason:
+                    "it is set but empty; name the one project this runtime may run, or unset it"
+                        .into(),
+            }),
+            Some(p) => Some(p.trim().to_string()),
+        };
         Ok(c)
     }
 
@@ -163,6 +197,9 @@ impl fmt::Debug for Config {
             .field("retry_backoff", &self.retry_backoff)
             .field("leader_poll", &self.leader_poll)
             .field("console_token", &self.console_token.as_ref().map(|_| "***"))
+            .field("plan_keys", &self.plan_keys)
+            .field("signing_key_in_env", &self.signing_key_in_env)
+            .field("project", &self.project)
             .finish()
     }
 }

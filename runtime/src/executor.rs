@@ -3,6 +3,7 @@
 //! [`PlanSteps`] executes the plan's steps against ClickHouse (and the [`StepRunner`] for
 //! syncs and requests); tests swap in a fake [`Steps`].
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::config::Config;
 use crate::history::{Busy, Conflict, Recorder, RunRecord};
 use crate::metrics::Metrics;
 use crate::scheduler::Tier;
-use crate::step::{BoxFut, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
+use crate::step::{BoxFut, Delivered, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
 use crate::warehouse::{quote_ident, Warehouse};
 
 /// How a run ended (also the history status).
@@ -57,17 +58,33 @@ pub struct RunCtx {
     pub queries: QueryLog,
     /// The end of the run's window (`fire + timeout`).
     pub deadline: Option<tokio::time::Instant>,
-    /// The step running now (named in timeout alerts).
-    pub current_step: std::sync::Mutex<Option<String>>,
+    /// The steps running now, by index (named in timeout alerts).
+    pub current_step: std::sync::Mutex<std::collections::BTreeMap<usize, String>>,
+    /// Steps that succeeded in an earlier attempt of this fire: a retry keeps them.
+    pub kept: Arc<std::sync::Mutex<std::collections::BTreeSet<usize>>>,
+    /// Shared by the attempts of one fire: request rows already accepted.
+    pub delivered: Delivered,
 }
 
 impl RunCtx {
     fn current_step(&self) -> Option<String> {
-        self.current_step.lock().ok().and_then(|g| g.clone())
+        let g = self.current_step.lock().ok()?;
+        (!g.is_empty()).then(|| g.values().cloned().collect::<Vec<_>>().join(", "))
     }
-    fn set_step(&self, step: Option<String>) {
+    fn set_step(&self, idx: usize, step: Option<String>) {
         if let Ok(mut g) = self.current_step.lock() {
-            *g = step;
+            match step {
+                Some(s) => g.insert(idx, s),
+                None => g.remove(&idx),
+            };
+        }
+    }
+    fn is_kept(&self, idx: usize) -> bool {
+        self.kept.lock().map(|k| k.contains(&idx)).unwrap_or(false)
+    }
+    fn keep(&self, idx: usize) {
+        if let Ok(mut k) = self.kept.lock() {
+            k.insert(idx);
         }
     }
 }
@@ -139,8 +156,10 @@ impl Engine {
         let deadline = self.clock.instant_at(deadline_wall);
         let started = tokio::time::Instant::now();
         let mut attempt = 1u32;
+        let kept = Arc::default();
         // The failure alert of the attempt before a retry.
         let mut deferred: Option<Alert> = None;
+        let delivered = Delivered::default();
         let status = loop {
             let run = RunCtx {
                 run_id: run_id(&tier.name, fire, attempt),
@@ -149,7 +168,9 @@ impl Engine {
                 attempt,
                 queries: QueryLog::default(),
                 deadline: Some(deadline),
-                current_step: std::sync::Mutex::new(None),
+                current_step: std::sync::Mutex::default(),
+                kept: Arc::clone(&kept),
+                delivered: delivered.clone(),
             };
             let record = RunRecord {
                 id: run.run_id.clone(),
@@ -367,6 +388,12 @@ impl Steps for PlanSteps {
 }
 
 impl PlanSteps {
+    /// One attempt: the schedule's steps in order, the models of consecutive `run` steps built
+    /// side by side (up to `threads`, each once what it reads in this run is built). A failed
+    /// step skips only what reads it (`skipped_upstream`): models reading it directly or
+    /// through others, syncs exporting those, and `sql`/`request` steps after any failure
+    /// (stir cannot see what they read). Steps kept from an earlier attempt are not run again.
+    /// The first failure is the attempt's error.
     async fn attempt_inner(&self, run: &RunCtx) -> Result<(), RunError> {
         let Some(schedule) = self.plan.schedule(&run.schedule) else {
             return Err(RunError {
@@ -374,53 +401,165 @@ impl PlanSteps {
                 error: StepError::Other(format!("no schedule `{}` in the plan", run.schedule)),
             });
         };
-        let mut idx = 0usize;
-        for step in &schedule.steps {
-            match step {
-                Step::Sql { sql } => {
-                    self.one_step(run, idx, "sql", &short_sql(sql), |ctx| async move {
-                        let qid = ctx.query_id(&run.run_id, 0);
-                        ctx.queries.begin(&qid);
-                        let r = self.warehouse.execute(sql, &qid).await;
-                        ctx.queries.end(&qid);
-                        r?;
-                        Ok(StepOutcome::default())
+        let units = units_of(&self.plan, schedule)?;
+        let threads = schedule
+            .threads
+            .unwrap_or(self.plan.warehouse.threads)
+            .clamp(1, self.plan.warehouse.threads.max(1)) as usize;
+        let mut broken = BTreeSet::<&str>::new();
+        let mut first: Option<RunError> = None;
+        let mut i = 0;
+        while i < units.len() {
+            if matches!(units[i].what, What::Model(_)) {
+                let end = units[i..]
+                    .iter()
+                    .position(|u| !matches!(u.what, What::Model(_)))
+                    .map_or(units.len(), |n| i + n);
+                self.build_models(run, &units[i..end], threads, &mut broken, &mut first)
+                    .await;
+                i = end;
+                continue;
+            }
+            let u = &units[i];
+            i += 1;
+            let upstream = match u.what {
+                What::Sync(name) => self
+                    .plan
+                    .syncs
+                    .iter()
+                    .find(|x| x.name == name)
+                    .filter(|x| broken.contains(x.from.as_str()))
+                    .map(|x| format!("model `{}` it exports failed or was skipped", x.from)),
+                _ => first.as_ref().map(|e| {
+                    format!(
+                        "step `{}` failed before it, and stir cannot see what a {} step reads",
+                        e.step, u.kind
+                    )
+                }),
+            };
+            if let Some(why) = upstream {
+                self.skip(run, u, &why).await;
+                continue;
+            }
+            if let Err(e) = self.unit(run, u).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Build `models` (consecutive `run` steps' models, dependencies first) with up to
+    /// `threads` at once; what fails or is skipped goes into `broken`.
+    async fn build_models<'u>(
+        &self,
+        run: &RunCtx,
+        models: &'u [Unit<'u>],
+        threads: usize,
+        broken: &mut BTreeSet<&'u str>,
+        first: &mut Option<RunError>,
+    ) {
+        let here: BTreeSet<&str> = models.iter().map(|u| u.name).collect();
+        let mut done = BTreeSet::<&str>::new();
+        let mut pending: Vec<&Unit> = models.iter().collect();
+        let mut running = futures_util::stream::FuturesUnordered::new();
+        loop {
+            while running.len() < threads {
+                let Some(pos) = pending.iter().position(|u| {
+                    u.deps().iter().all(|d| {
+                        !here.contains(d.as_str())
+                            || done.contains(d.as_str())
+                            || broken.contains(d.as_str())
                     })
-                    .await?;
-                    idx += 1;
+                }) else {
+                    break;
+                };
+                let u = pending.remove(pos);
+                if let Some(d) = u.deps().iter().find(|d| broken.contains(d.as_str())) {
+                    self.skip(
+                        run,
+                        u,
+                        &format!("model `{d}` it reads failed or was skipped"),
+                    )
+                    .await;
+                    broken.insert(u.name);
+                    continue;
                 }
-                Step::Run { models } => {
-                    for name in models {
-                        let Some(model) = self.plan.model(name) else {
-                            return Err(RunError {
-                                step: name.clone(),
-                                error: StepError::Other(format!("no model `{name}` in the plan")),
-                            });
-                        };
-                        self.one_step(run, idx, "model", name, |ctx| async move {
-                            self.build_model(run, &ctx, model).await
-                        })
-                        .await?;
-                        idx += 1;
-                    }
+                running.push(async move { (u, self.unit(run, u).await) });
+            }
+            let Some((u, result)) = futures_util::StreamExt::next(&mut running).await else {
+                break;
+            };
+            match result {
+                Ok(()) => {
+                    done.insert(u.name);
                 }
-                Step::Sync { sync } => {
-                    self.one_step(run, idx, "sync", sync, |ctx| async move {
-                        self.runner.run_sync(&ctx, sync, &run.run_id).await
-                    })
-                    .await?;
-                    idx += 1;
-                }
-                Step::Request { request } => {
-                    self.one_step(run, idx, "request", request, |ctx| async move {
-                        self.runner.run_request(&ctx, request, &run.run_id).await
-                    })
-                    .await?;
-                    idx += 1;
+                Err(e) => {
+                    broken.insert(u.name);
+                    first.get_or_insert(e);
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Run one unit, or keep it if an earlier attempt of this fire built it.
+    async fn unit(&self, run: &RunCtx, u: &Unit<'_>) -> Result<(), RunError> {
+        if run.is_kept(u.idx) {
+            let now = self.clock.now();
+            self.recorder
+                .step_started(&run.run_id, u.idx, u.kind, u.name, now)
+                .await;
+            self.recorder
+                .step_finished(&run.run_id, u.idx, now, "kept", Some(KEPT), None)
+                .await;
+            return Ok(());
+        }
+        let r = match u.what {
+            What::Sql(sql) => {
+                self.one_step(run, u.idx, "sql", &short_sql(sql), |ctx| async move {
+                    let qid = ctx.query_id(&run.run_id, 0);
+                    ctx.queries.begin(&qid);
+                    let r = self.warehouse.execute(sql, &qid).await;
+                    ctx.queries.end(&qid);
+                    r?;
+                    Ok(StepOutcome::default())
+                })
+                .await
+            }
+            What::Model(model) => {
+                self.one_step(run, u.idx, "model", u.name, |ctx| async move {
+                    self.build_model(run, &ctx, model).await
+                })
+                .await
+            }
+            What::Sync(sync) => {
+                self.one_step(run, u.idx, "sync", sync, |ctx| async move {
+                    self.runner.run_sync(&ctx, sync, &run.run_id).await
+                })
+                .await
+            }
+            What::Request(request) => {
+                self.one_step(run, u.idx, "request", request, |ctx| async move {
+                    self.runner.run_request(&ctx, request, &run.run_id).await
+                })
+                .await
+            }
+        };
+        if r.is_ok() {
+            run.keep(u.idx);
+        }
+        r
+    }
+
+    /// Record a step that did not run because something it reads failed.
+    async fn skip(&self, run: &RunCtx, u: &Unit<'_>, why: &str) {
+        info!(schedule = %run.schedule, step = %u.name, "step skipped: {why}");
+        let now = self.clock.now();
+        self.recorder
+            .step_started(&run.run_id, u.idx, u.kind, u.name, now)
+            .await;
+        self.recorder
+            .step_finished(&run.run_id, u.idx, now, "skipped_upstream", Some(why), None)
+            .await;
     }
 
     /// Record, trace and run one step.
@@ -444,8 +583,9 @@ impl PlanSteps {
             idx,
             queries: run.queries.clone(),
             deadline: run.deadline,
+            delivered: run.delivered.clone(),
         };
-        run.set_step(Some(name.to_string()));
+        run.set_step(idx, Some(name.to_string()));
         self.recorder
             .step_started(&run.run_id, idx, kind, name, self.clock.now())
             .await;
@@ -459,10 +599,11 @@ impl PlanSteps {
                 self.recorder
                     .step_finished(&run.run_id, idx, ended, "ok", None, outcome.rows)
                     .await;
-                run.set_step(None);
+                run.set_step(idx, None);
                 Ok(())
             }
             Err(error) => {
+                run.set_step(idx, None);
                 warn!(parent: &span, error = %error, "step failed");
                 self.recorder
                     .step_finished(
@@ -491,7 +632,7 @@ impl PlanSteps {
         ctx: &StepCtx,
         model: &Model,
     ) -> Result<StepOutcome, StepError> {
-        ctx.queries.set_cleanup(model.cleanup.clone());
+        ctx.queries.set_cleanup(ctx.idx, model.cleanup.clone());
         let mut n = 0usize;
         let statements: &[String] = match model.materialized {
             Materialized::Incremental => {
@@ -519,7 +660,7 @@ impl PlanSteps {
             let r = self.warehouse.execute(sql, &qid).await;
             ctx.queries.end(&qid);
             if let Err(e) = r {
-                ctx.queries.set_cleanup(Vec::new());
+                ctx.queries.set_cleanup(ctx.idx, Vec::new());
                 for (k, c) in model.cleanup.iter().enumerate() {
                     let cid = format!("{}-c{k}", ctx.query_id(&run.run_id, n));
                     if let Err(ce) = self.warehouse.execute(c, &cid).await {
@@ -529,7 +670,7 @@ impl PlanSteps {
                 return Err(e.into());
             }
         }
-        ctx.queries.set_cleanup(Vec::new());
+        ctx.queries.set_cleanup(ctx.idx, Vec::new());
         let rows = match model.materialized {
             Materialized::View => None,
             _ => {
@@ -548,6 +689,83 @@ impl PlanSteps {
             ..Default::default()
         })
     }
+}
+
+/// The error text of a step kept from an earlier attempt.
+const KEPT: &str = "succeeded in an earlier attempt of this fire; not run again";
+
+/// What one step of a schedule does; models of `run` steps are a unit each.
+enum What<'p> {
+    Model(&'p Model),
+    Sql(&'p str),
+    Sync(&'p str),
+    Request(&'p str),
+}
+
+/// One step as the history numbers it.
+struct Unit<'p> {
+    idx: usize,
+    kind: &'static str,
+    name: &'p str,
+    what: What<'p>,
+}
+
+impl Unit<'_> {
+    fn deps(&self) -> &[String] {
+        match self.what {
+            What::Model(m) => &m.deps,
+            _ => &[],
+        }
+    }
+}
+
+/// The steps of `schedule`, numbered in order.
+fn units_of<'p>(
+    plan: &'p Plan,
+    schedule: &'p stir::plan::Schedule,
+) -> Result<Vec<Unit<'p>>, RunError> {
+    let mut units = Vec::new();
+    for step in &schedule.steps {
+        let idx = units.len();
+        match step {
+            Step::Sql { sql } => units.push(Unit {
+                idx,
+                kind: "sql",
+                name: sql,
+                what: What::Sql(sql),
+            }),
+            Step::Sync { sync } => units.push(Unit {
+                idx,
+                kind: "sync",
+                name: sync,
+                what: What::Sync(sync),
+            }),
+            Step::Request { request } => units.push(Unit {
+                idx,
+                kind: "request",
+                name: request,
+                what: What::Request(request),
+            }),
+            Step::Run { models } => {
+                for name in models {
+                    let Some(model) = plan.model(name) else {
+                        return Err(RunError {
+                            step: name.clone(),
+                            error: StepError::Other(format!("no model `{name}` in the plan")),
+                        });
+                    };
+                    let idx = units.len();
+                    units.push(Unit {
+                        idx,
+                        kind: "model",
+                        name,
+                        what: What::Model(model),
+                    });
+                }
+            }
+        }
+    }
+    Ok(units)
 }
 
 /// `db.t` -> `` `db`.`t` ``.

@@ -843,6 +843,12 @@ impl Recorder for PgHistory {
             );
             self.write("run end", &sql, &[&run_id, &at, &status, &error])
                 .await;
+            // Steps cut short with the run (a timeout or a cancel drops them all at once).
+            let sql = format!(
+                "UPDATE {}.steps SET ended_at = $2, status = 'cancelled' WHERE run_id = $1 AND status = 'running'",
+                self.schema
+            );
+            self.write("cancelled steps", &sql, &[&run_id, &at]).await;
         })
     }
     fn step_started<'a>(

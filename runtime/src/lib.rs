@@ -38,7 +38,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use stir::load::ReadError;
 use stir::plan::{NotifyOn, Plan, PlanError};
+use stir::signature::{self, PublicKey, VerifyError};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -60,6 +62,14 @@ pub enum RuntimeError {
     PlanUnreadable { path: String, reason: String },
     #[error("refusing plan `{path}`: {error}{}", help_line(.error))]
     Plan { path: String, error: PlanError },
+    #[error("refusing plan `{path}`: {error}{}", help_line(.error))]
+    Signature { path: String, error: VerifyError },
+    #[error("refusing plan `{path}`: it is the plan of project `{found}`, and this runtime runs only project `{allowed}` (STIR_PROJECT or --project)\nhelp: deploy the plan of project `{allowed}` here; if this host is meant to run `{found}` now, change STIR_PROJECT (or --project)")]
+    Project {
+        path: String,
+        found: String,
+        allowed: String,
+    },
     #[error(transparent)]
     PlanCheck(#[from] PlanCheckError),
     #[error(transparent)]
@@ -90,8 +100,7 @@ pub enum RuntimeError {
     },
 }
 
-fn help_line(e: &PlanError) -> String {
-    use miette::Diagnostic;
+fn help_line(e: &dyn miette::Diagnostic) -> String {
     e.help().map(|h| format!("\nhelp: {h}")).unwrap_or_default()
 }
 
@@ -101,8 +110,9 @@ impl RuntimeError {
     }
 }
 
-/// Read and verify a plan (hash and format version).
-pub fn load_plan(path: &Path) -> Result<Plan, RuntimeError> {
+/// Read and verify a plan: its signature when `config` has trusted keys (before anything of
+/// it is parsed), its format version and hash, then its project when `config` pins one.
+pub fn load_plan(path: &Path, config: &Config) -> Result<Plan, RuntimeError> {
     let shown = path.display().to_string();
     // Bounded like every file stir reads: a regular file, at most `MAX_PLAN_BYTES`.
     let unreadable = |reason: String| RuntimeError::PlanUnreadable {
@@ -111,8 +121,54 @@ pub fn load_plan(path: &Path) -> Result<Plan, RuntimeError> {
     };
     let bytes = stir::load::read_file(path, stir::load::MAX_PLAN_BYTES)
         .map_err(|e| unreadable(format!("it {e}")))?;
+    if config.plan_keys.is_empty() {
+        warn!("plans are not verified: STIR_PLAN_PUBLIC_KEY is not set, so a plan changed after `stir plan` (with its plan_hash recomputed) would run; see docs/operations.md, \"Signed plans\"");
+    } else {
+        let signer = verify_signature(path, &bytes, &config.plan_keys)?;
+        info!(key = %signer, "plan signature verified");
+    }
     let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text".into()))?;
-    Plan::from_json(&text).map_err(|error| RuntimeError::Plan { path: shown, error })
+    let plan = Plan::from_json(&text).map_err(|error| RuntimeError::Plan {
+        path: shown.clone(),
+        error,
+    })?;
+    match &config.project {
+        Some(allowed) if *allowed != plan.project => Err(RuntimeError::Project {
+            path: shown,
+            found: plan.project,
+            allowed: allowed.clone(),
+        }),
+        _ => Ok(plan),
+    }
+}
+
+/// The plan's bytes against `<plan>.sig` and the trusted keys.
+fn verify_signature(
+    path: &Path,
+    bytes: &[u8],
+    trusted: &[PublicKey],
+) -> Result<PublicKey, RuntimeError> {
+    let sig_path = signature::signature_path(path);
+    let sig = match stir::load::read_file(&sig_path, signature::MAX_SIGNATURE_BYTES) {
+        Ok(s) => Some(s),
+        Err(ReadError::NotFound) => None,
+        Err(e) => {
+            let reason = match e {
+                ReadError::TooLarge { limit } => format!("it is larger than {limit} bytes"),
+                e => format!("it {e}"),
+            };
+            return Err(RuntimeError::PlanUnreadable {
+                path: sig_path.display().to_string(),
+                reason,
+            });
+        }
+    };
+    signature::verify(bytes, &sig_path, sig.as_deref(), trusted).map_err(|error| {
+        RuntimeError::Signature {
+            path: path.display().to_string(),
+            error,
+        }
+    })
 }
 
 /// The runner for `sync` and `request` steps. (sync.rs / request.rs plug in here.)
@@ -799,6 +855,7 @@ pub async fn bootstrap_with(
         enabled: true,
         retries: 0,
         on_missed: stir::plan::OnMissed::Skip,
+        threads: None,
         skip: Vec::new(),
         steps: vec![stir::plan::Step::Run {
             models: order.clone(),

@@ -36,6 +36,10 @@ struct Cli {
     /// On SIGTERM/SIGINT, how long running work may finish before it is cancelled.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     grace: Duration,
+    /// Run only a plan of this project; any other plan is refused (exit 2) before anything
+    /// connects. Overrides `STIR_PROJECT`.
+    #[arg(long, value_name = "NAME")]
+    project: Option<String>,
     /// Serve /healthz and /metrics on this address, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
@@ -80,6 +84,12 @@ async fn async_main(cli: Cli) -> ExitCode {
     };
     config.grace = cli.grace;
     config.listen = cli.listen;
+    if let Some(project) = cli.project {
+        if project.trim().is_empty() {
+            return fail("--project is empty: name the one project this runtime may run");
+        }
+        config.project = Some(project.trim().to_string());
+    }
     if let Some(Command::History { limit, schedule }) = cli.command {
         return match stir_runtime::history_table(&config, limit, schedule.as_deref()).await {
             Ok(t) => {
@@ -94,7 +104,10 @@ async fn async_main(cli: Cli) -> ExitCode {
             "no plan given: stir-runtime plan.json (write one with `stir plan -o plan.json`)",
         );
     };
-    let plan = match stir_runtime::load_plan(&path) {
+    if config.signing_key_in_env {
+        tracing::warn!("STIR_PLAN_KEY, a key that can sign plans, is in this runtime's environment: plans are verified with its public key, but anyone who reads this environment can sign a plan; give runtimes STIR_PLAN_PUBLIC_KEY instead");
+    }
+    let plan = match stir_runtime::load_plan(&path, &config) {
         Ok(p) => p,
         Err(e) => return fail(&e.to_string()),
     };

@@ -9,13 +9,17 @@
 //! - A POST is retried on connection errors, timeouts, 5xx and 429 (`attempts` tries, backoff
 //!   doubling); a 4xx is a failure at once.
 //! - The step fails when the failed share is above `max_failures_pct`; its error names both
-//!   counts. `StepOutcome.rows` is the number sent.
+//!   counts. `StepOutcome.rows` is the number this attempt delivered.
+//! - A retry of the run (schedule `retries`) posts only the rows whose POST no earlier attempt
+//!   of the same fire got a 2xx for ([`crate::step::Delivered`]: rows by the sha256 of their
+//!   rendered body). The failed share counts those rows as delivered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 use minijinja::{Environment, UndefinedBehavior, Value};
+use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::config::{redact_text, redact_url};
@@ -201,6 +205,20 @@ pub async fn run(
     }
     let bodies = render_bodies(name, &req.body, &rows)?;
     let total = bodies.len() as u64;
+    // Rows an earlier attempt of this fire delivered are not posted again.
+    let mut earlier = ctx.delivered.accepted(ctx.idx, name);
+    let mut skipped = 0u64;
+    let mut pending = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let key: [u8; 32] = Sha256::digest(body.as_bytes()).into();
+        match earlier.get_mut(&key) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                skipped += 1;
+            }
+            _ => pending.push((key, body)),
+        }
+    }
 
     // The POSTs.
     let http = reqwest::Client::builder()
@@ -210,28 +228,39 @@ pub async fn run(
         .build()
         .map_err(|e| StepError::Http(format!("request `{name}`: {e}")))?;
     let http = Arc::new(http);
-    let results: Vec<Result<(), String>> = stream::iter(bodies)
-        .map(|body| {
+    let results: Vec<Result<(), String>> = stream::iter(pending)
+        .map(|(key, body)| {
             let http = http.clone();
             let url = url.clone();
-            async move { post(&http, &url, body, options).await }
+            async move {
+                let r = post(&http, &url, body, options).await;
+                if r.is_ok() {
+                    ctx.delivered.record(ctx.idx, name, key);
+                }
+                r
+            }
         })
         .buffer_unordered(req.concurrency.max(1) as usize)
         .collect()
         .await;
     let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    let sent = total - failed.len() as u64;
+    let sent = results.len() as u64 - failed.len() as u64;
     let pct = if total == 0 {
         0.0
     } else {
         failed.len() as f64 * 100.0 / total as f64
     };
-    info!(request = name, url = %shown_url, total, sent, failed = failed.len(), "requests done");
+    info!(request = name, url = %shown_url, total, sent, already_delivered = skipped, failed = failed.len(), "requests done");
     if !failed.is_empty() {
         let first = failed[0];
         if pct > req.max_failures_pct {
+            let earlier = if skipped > 0 {
+                format!(", {skipped} accepted by an earlier attempt of this fire (not sent again)")
+            } else {
+                String::new()
+            };
             return Err(StepError::Http(format!(
-                "request `{name}`: {} of {total} POSTs to {shown_url} failed ({pct:.1}%, more than max-failures {}%), {sent} sent; first error: {first}",
+                "request `{name}`: {} of {total} POSTs to {shown_url} failed ({pct:.1}%, more than max-failures {}%), {sent} sent{earlier}; first error: {first}",
                 failed.len(),
                 req.max_failures_pct
             )));

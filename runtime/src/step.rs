@@ -2,6 +2,7 @@
 //! -> PostgreSQL) and `request` (HTTP POST per row). `sync::Runner` implements [`StepRunner`];
 //! tests substitute their own runner.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,8 @@ pub struct StepCtx {
     /// When the run's window ends (`fire + timeout`): steps bound their server-side
     /// statements by it, so none outlives the run. `None`: unbounded (tests, tools).
     pub deadline: Option<tokio::time::Instant>,
+    /// What earlier attempts of this fire delivered: a request step posts only the rest.
+    pub delivered: Delivered,
 }
 
 impl StepCtx {
@@ -77,6 +80,38 @@ pub trait StepRunner: Send + Sync + 'static {
     ) -> BoxFut<'a, Result<StepOutcome, StepError>>;
 }
 
+/// The request rows a fire's endpoints accepted (2xx), across the attempts of that fire, so a
+/// retry posts only the rows not yet accepted. A row is its rendered body (sha256), counted:
+/// two rows with the same body are two POSTs. Kept in memory: only the process that ran a
+/// fire's first attempt retries it (docs/operations.md, "Retries and requests").
+#[derive(Clone, Default)]
+pub struct Delivered {
+    inner: Arc<Mutex<HashMap<(usize, String), BodyCounts>>>,
+}
+
+/// Accepted POSTs per body (sha256 of the rendered body).
+pub type BodyCounts = HashMap<[u8; 32], u32>;
+
+impl Delivered {
+    /// How many POSTs of each body step `idx` (request `name`) has had accepted.
+    pub fn accepted(&self, idx: usize, name: &str) -> BodyCounts {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|g| g.get(&(idx, name.to_string())).cloned())
+            .unwrap_or_default()
+    }
+    /// One more POST of `body` accepted for step `idx`.
+    pub fn record(&self, idx: usize, name: &str, body: [u8; 32]) {
+        if let Ok(mut g) = self.inner.lock() {
+            *g.entry((idx, name.to_string()))
+                .or_default()
+                .entry(body)
+                .or_default() += 1;
+        }
+    }
+}
+
 /// The ClickHouse query ids a run has in flight, and what to clean up if it is aborted.
 #[derive(Clone, Default)]
 pub struct QueryLog {
@@ -86,7 +121,8 @@ pub struct QueryLog {
 #[derive(Default)]
 struct QueryLogInner {
     running: Vec<String>,
-    cleanup: Vec<String>,
+    /// Per step (models build side by side).
+    cleanup: std::collections::BTreeMap<usize, Vec<String>>,
 }
 
 impl QueryLog {
@@ -100,10 +136,14 @@ impl QueryLog {
             g.running.retain(|q| q != query_id);
         }
     }
-    /// Statements to run if the run is aborted now (the current model's cleanup).
-    pub fn set_cleanup(&self, statements: Vec<String>) {
+    /// Statements to run if the run is aborted now (step `idx`'s model's cleanup).
+    pub fn set_cleanup(&self, idx: usize, statements: Vec<String>) {
         if let Ok(mut g) = self.inner.lock() {
-            g.cleanup = statements;
+            if statements.is_empty() {
+                g.cleanup.remove(&idx);
+            } else {
+                g.cleanup.insert(idx, statements);
+            }
         }
     }
     /// Take the in-flight query ids and pending cleanup, leaving both empty.
@@ -111,7 +151,10 @@ impl QueryLog {
         match self.inner.lock() {
             Ok(mut g) => (
                 std::mem::take(&mut g.running),
-                std::mem::take(&mut g.cleanup),
+                std::mem::take(&mut g.cleanup)
+                    .into_values()
+                    .flatten()
+                    .collect(),
             ),
             Err(_) => (Vec::new(), Vec::new()),
         }

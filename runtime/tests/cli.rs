@@ -208,3 +208,217 @@ async fn once_refuses_a_second_run_of_a_schedule_the_history_shows_running() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
     w.drop_all().await;
 }
+
+/// Run the binary; a runtime that should have refused but went on running is killed after
+/// a minute, so the test fails instead of hanging.
+fn bounded(cmd: &mut Command) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Signing the plan of a world: `plan.json.sig` beside it, by `key`.
+fn sign(plan: &std::path::Path, key: &stir::signature::SecretKey) {
+    let bytes = std::fs::read(plan).unwrap();
+    std::fs::write(stir::signature::signature_path(plan), key.sign(&bytes)).unwrap();
+}
+
+/// A listener standing in for ClickHouse and PostgreSQL: a refused plan must never reach it.
+struct Sentinel(std::net::TcpListener);
+
+impl Sentinel {
+    fn new() -> Sentinel {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        Sentinel(l)
+    }
+    /// The binary with both servers pointed here, and no key unless the test adds one.
+    fn runtime(&self, plan: &std::path::Path) -> Command {
+        let addr = self.0.local_addr().unwrap();
+        let mut c = bin();
+        c.arg(plan)
+            .env_remove("STIR_PLAN_PUBLIC_KEY")
+            .env_remove("STIR_PLAN_KEY")
+            .env_remove("STIR_PROJECT")
+            .env("STIR_CLICKHOUSE_URL", format!("http://{addr}"))
+            .env("STIR_POSTGRES_URL", format!("postgres://stir@{addr}/stir"));
+        c
+    }
+    fn touched(&self) -> bool {
+        self.0.accept().is_ok()
+    }
+}
+
+/// issue #13: with `STIR_PLAN_PUBLIC_KEY` set the runtime runs only plans signed by a trusted
+/// key over their exact bytes. An unsigned plan, a plan changed after signing (the appended
+/// GRANT with its plan_hash recomputed, which passes the hash check), a plan signed by another
+/// key and a plan of another project are each refused with exit 2 and a `help:` line, with
+/// `--dry-run` and without, before anything connects. Keys are made at run time.
+#[tokio::test]
+async fn a_runtime_with_a_public_key_refuses_unsigned_changed_foreign_and_other_project_plans() {
+    use stir::signature::SecretKey;
+    let w = World::new("cli_sign").await;
+    let trusted = SecretKey::generate().unwrap();
+    let other = SecretKey::generate().unwrap();
+    let sentinel = Sentinel::new();
+    let refused = |plan: &std::path::Path, env: &[(&str, String)], args: &[&str], want: &str| {
+        for dry in [true, false] {
+            let mut cmd = sentinel.runtime(plan);
+            cmd.env("STIR_PLAN_PUBLIC_KEY", trusted.public().to_string())
+                .args(args)
+                .envs(env.iter().map(|(k, v)| (k, v)));
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let o = bounded(&mut cmd);
+            let (out, err) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "dry-run {dry}: {out}{err}");
+            assert!(
+                err.contains(want) && err.contains("\nhelp: "),
+                "dry-run {dry}: want {want:?} and a help line in\n{err}"
+            );
+            assert!(out.is_empty(), "nothing printed for a refused plan: {out}");
+            assert!(!sentinel.touched(), "a refused plan connected to a server");
+        }
+    };
+
+    // Unsigned.
+    refused(&w.plan_path, &[], &[], "the plan is not signed");
+
+    // Signed, then changed: a GRANT appended to a schedule, plan_hash recomputed.
+    sign(&w.plan_path, &trusted);
+    let mut grant: stir::plan::Plan =
+        serde_json::from_str(&std::fs::read_to_string(&w.plan_path).unwrap()).unwrap();
+    grant.schedules[0].steps.push(stir::plan::Step::Sql {
+        sql: "GRANT ALL ON *.* TO PUBLIC".into(),
+    });
+    let grant = grant.seal();
+    let changed = w.dir.join("changed.json");
+    std::fs::write(&changed, grant.to_json()).unwrap();
+    std::fs::copy(
+        stir::signature::signature_path(&w.plan_path),
+        stir::signature::signature_path(&changed),
+    )
+    .unwrap();
+    // Without a key this is the attack the issue describes: the hash check passes.
+    let o = bounded(sentinel.runtime(&changed).arg("--dry-run"));
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("GRANT ALL ON *.* TO PUBLIC;"), "{out}");
+    assert_eq!(
+        err.matches("plans are not verified").count(),
+        1,
+        "logged once: {err}"
+    );
+    refused(
+        &changed,
+        &[],
+        &[],
+        "the plan's bytes changed after it was signed",
+    );
+
+    // Signed by a key the runtime does not trust.
+    let foreign = w.dir.join("foreign.json");
+    std::fs::copy(&w.plan_path, &foreign).unwrap();
+    sign(&foreign, &other);
+    refused(
+        &foreign,
+        &[],
+        &[],
+        &format!(
+            "signed by {}, a key this runtime does not trust",
+            other.public()
+        ),
+    );
+
+    // Signed properly, but this runtime runs another project.
+    refused(
+        &w.plan_path,
+        &[("STIR_PROJECT", "billing".to_string())],
+        &[],
+        "it is the plan of project `e2e`, and this runtime runs only project `billing`",
+    );
+    refused(
+        &w.plan_path,
+        &[],
+        &["--project", "billing"],
+        "runs only project `billing`",
+    );
+    // A key that is not one is a refusal too, never "unverified".
+    for bad in ["", "stir-pk-ed25519-abcd", &trusted.to_text()] {
+        let o = bounded(
+            sentinel
+                .runtime(&w.plan_path)
+                .env("STIR_PLAN_PUBLIC_KEY", bad)
+                .arg("--dry-run"),
+        );
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.contains("`STIR_PLAN_PUBLIC_KEY` is") && err.contains("\nhelp: "),
+            "{err}"
+        );
+        assert!(!err.contains(&trusted.to_text()[20..]), "the key is shown");
+    }
+    w.drop_all().await;
+}
+
+/// The signed plan of the right project runs: `--dry-run`, and a real `--once` against the
+/// test servers. A runtime given the secret key itself verifies with its public half and
+/// warns, and never prints the key.
+#[tokio::test]
+async fn a_signed_plan_of_the_pinned_project_runs() {
+    let w = World::new("cli_signed_ok").await;
+    w.seed(0, 20).await;
+    let key = stir::signature::SecretKey::generate().unwrap();
+    sign(&w.plan_path, &key);
+    let run = |extra: &[&str], env: (&str, String)| {
+        bounded(
+            bin()
+                .arg(&w.plan_path)
+                .args(extra)
+                .env_remove("STIR_PLAN_PUBLIC_KEY")
+                .env_remove("STIR_PLAN_KEY")
+                .env("STIR_PROJECT", "e2e")
+                .env(env.0, env.1)
+                .env("STIR_HISTORY_SCHEMA", &w.config.history_schema)
+                .env("STIR_RETRY_BACKOFF", "10ms"),
+        )
+    };
+    let public = ("STIR_PLAN_PUBLIC_KEY", key.public().to_string());
+    let o = run(&["--dry-run"], public.clone());
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("project `e2e`"), "{out}");
+    assert!(err.contains("plan signature verified"), "{err}");
+    assert!(!err.contains("not verified"), "{err}");
+    let o = run(&["--once", "core", "--project", "e2e"], public);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert_eq!(
+        w.number(&format!("SELECT count() FROM {}.stg_events", w.wh))
+            .await,
+        20
+    );
+    let o = run(&["--dry-run"], ("STIR_PLAN_KEY", key.to_text()));
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("STIR_PLAN_KEY, a key that can sign plans"),
+        "{err}"
+    );
+    let secret = key.to_text();
+    assert!(!out.contains(&secret[16..]) && !err.contains(&secret[16..]));
+    w.drop_all().await;
+}

@@ -560,6 +560,12 @@ async fn a_follower_or_a_console_without_a_token_starts_no_run() {
     );
     let page = http.get(format!("{follower}/")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
+    // No other site may frame the console (a hidden "Run now" under a decoy).
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     assert!(page.text().await.unwrap().contains("fragile"));
     let post = |base: String| {
         let http = http.clone();
@@ -605,5 +611,58 @@ async fn a_follower_or_a_console_without_a_token_starts_no_run() {
         let _ = stop.send(());
         let _ = task.await;
     }
+    w.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_say_the_history_is_unreachable_without_its_password() {
+    let w = World::new("console_down").await;
+    let pg = w.config.postgres_url.clone().unwrap();
+    let (via, cut) = servers::pg_proxy(&pg).await;
+    let history = std::sync::Arc::new(
+        stir_runtime::history::PgHistory::open(&via, &w.config.history_schema)
+            .await
+            .unwrap(),
+    );
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let metrics = stir_runtime::metrics::Metrics::new(&w.plan.plan_hash);
+    let console = stir_runtime::console::Console::new(stir_runtime::console::Setup {
+        plan: std::sync::Arc::new(w.plan.clone()),
+        config: std::sync::Arc::new(w.config.clone()),
+        history,
+        metrics: metrics.clone(),
+        options: stir_runtime::Options::default(),
+        instance: "test".into(),
+        stop,
+    })
+    .unwrap();
+    let (addr, task) =
+        stir_runtime::server::serve("127.0.0.1:0".parse().unwrap(), metrics, Some(console))
+            .await
+            .unwrap();
+    let get = |path: &'static str| async move {
+        let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(get("/grid").await.0, 200);
+    let _ = cut.send(true);
+    let password = pg
+        .parse::<tokio_postgres::Config>()
+        .unwrap()
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).to_string())
+        .unwrap();
+    for path in ["/grid", "/", "/timeline", "/models", "/plan", "/runs/x"] {
+        let (status, body) = get(path).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(
+            body.contains("cannot read the run history"),
+            "{path}: {body}"
+        );
+        assert!(!body.contains(&password), "{path} shows the password");
+    }
+    // The metrics and health answer all the same.
+    assert_eq!(get("/healthz").await.0, 200);
+    task.abort();
     w.drop_all().await;
 }

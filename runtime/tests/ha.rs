@@ -26,6 +26,7 @@ fn every_minute(name: &str, timeout_secs: u64, on_missed: OnMissed, sql: String)
         enabled: true,
         retries: 0,
         on_missed,
+        threads: None,
         skip: vec![],
         steps: vec![Step::Sql { sql }],
     }

@@ -19,7 +19,8 @@ use tokio::net::TcpListener;
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
 /// A minimal HTTP/1.1 receiver (keep-alive aware). `code` "retry-me" gets a 503 the first
-/// time, "always-fail" always a 500, "slow" waits 3 s; paths under `/moved` a 302 to
+/// time, "reject-once" a 422 the first time (a 4xx: not retried within the step),
+/// "always-fail" always a 500, "slow" waits 3 s; paths under `/moved` a 302 to
 /// `/elsewhere?token=…`; everything else 200.
 async fn receiver() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -78,6 +79,7 @@ async fn receiver() -> (String, Seen) {
                         g.push((path, body.clone()));
                         match code.as_str() {
                             "retry-me" if earlier == 0 => "503 Service Unavailable",
+                            "reject-once" if earlier == 0 => "422 Unprocessable Entity",
                             "always-fail" => "500 Internal Server Error",
                             _ => "200 OK",
                         }
@@ -278,6 +280,97 @@ async fn redirects_are_failures_naming_the_location_never_followed() {
         seen.iter()
             .all(|(p, b)| p.starts_with("/moved") && !b.is_empty()),
         "{seen:?}"
+    );
+    c.finish().await;
+}
+
+/// issue #13: a retry of the run posts only the rows not yet accepted. The endpoint rejects
+/// one of five rows the first time (a 422, so the step fails: 20% > max-failures 10%); the
+/// schedule's retry posts that row alone, and the endpoint accepted every row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_posts_only_the_rows_not_yet_accepted() {
+    let c = Case::new("reqretry").await;
+    seed(&c, &["a", "b", "reject-once", "c", "d"]).await;
+    let (url, seen) = receiver().await;
+    let mut config = c.config.clone();
+    config.history_schema = format!("h_{}", c.id);
+    config.retry_backoff = Duration::from_millis(50);
+    let runner = c.runner(|o| {
+        let base = o.env.clone();
+        o.env = Arc::new(move |k: &str| {
+            if k == "STIR_ENDPOINT_SINK" {
+                Some(url.clone())
+            } else {
+                base(k)
+            }
+        });
+    });
+    let status = stir_runtime::run_once_with(
+        (*c.plan).clone(),
+        config.clone(),
+        "pings",
+        stir_runtime::Options {
+            runner: Some(Arc::new(runner)),
+            ..Default::default()
+        },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, stir_runtime::executor::RunStatus::Ok);
+    let seen = seen.lock().unwrap().clone();
+    let codes: Vec<String> = seen
+        .iter()
+        .map(|(_, b)| serde_json::from_str::<serde_json::Value>(b).unwrap()["code"].to_string())
+        .collect();
+    assert_eq!(
+        seen.len(),
+        6,
+        "five POSTs, then the rejected row alone: {codes:?}"
+    );
+    assert_eq!(
+        codes[5], "\"reject-once\"",
+        "the retry posted only that row: {codes:?}"
+    );
+    // The receiver accepts every POST but the first of "reject-once": each row once.
+    let mut accepted: HashMap<&str, usize> = HashMap::new();
+    for (_, body) in &seen {
+        *accepted.entry(body.as_str()).or_default() += 1;
+    }
+    *accepted
+        .iter_mut()
+        .find(|(b, _)| b.contains("reject-once"))
+        .expect("the rejected row was posted")
+        .1 -= 1;
+    assert_eq!(
+        accepted.len(),
+        5,
+        "every row reached the endpoint: {codes:?}"
+    );
+    assert!(accepted.values().all(|&n| n == 1), "{accepted:?}");
+    // The history: attempt 1 failed at the request, attempt 2 delivered one row.
+    let h = harness::pg_connect(&c.env["STIR_POSTGRES_URL"]).await;
+    let rows = h
+        .query(
+            &format!(
+                "SELECT r.attempt, r.status, s.rows FROM {0}.runs r JOIN {0}.steps s ON s.run_id = r.id \
+                 WHERE r.schedule = 'pings' ORDER BY r.attempt",
+                config.history_schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i32, String, Option<i64>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "failed".to_string(), None),
+            (2, "ok".to_string(), Some(1))
+        ]
     );
     c.finish().await;
 }

@@ -86,7 +86,7 @@ impl World {
         let plan = compile(&dir.join("stir.kdl"));
         let plan_path = dir.join("plan.json");
         std::fs::write(&plan_path, plan.to_json()).unwrap();
-        let plan = stir_runtime::load_plan(&plan_path).expect("the compiled plan loads");
+        let plan = stir_runtime::load_plan(&plan_path, &config).expect("the compiled plan loads");
         let warehouse = Warehouse::new(&config);
         let world = World {
             config,
@@ -272,4 +272,47 @@ pub fn start_runtime(
         .await
     });
     (tx, task)
+}
+
+/// A TCP proxy to the PostgreSQL of `url`, on loopback: the URL through it, and a switch that
+/// cuts every connection through it and refuses new ones (PostgreSQL gone, as a client sees it).
+pub async fn pg_proxy(url: &str) -> (String, tokio::sync::watch::Sender<bool>) {
+    let c: tokio_postgres::Config = url.parse().unwrap();
+    let target = match &c.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => format!("{h}:{}", c.get_ports()[0]),
+        tokio_postgres::config::Host::Unix(_) => panic!("the test needs PostgreSQL over TCP"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (cut, cut_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let mut cut_rx = cut_rx.clone();
+            if *cut_rx.borrow() {
+                continue;
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = cut_rx.wait_for(|c| *c) => {}
+                    }
+                }
+            });
+        }
+    });
+    let user = c.get_user().unwrap_or("postgres").to_string();
+    let password = c
+        .get_password()
+        .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    let url = format!(
+        "host=127.0.0.1 port={port} dbname={} user={user}{password}",
+        c.get_dbname().unwrap_or(&user)
+    );
+    (url, cut)
 }
