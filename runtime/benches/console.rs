@@ -11,9 +11,10 @@
 //!    then ANALYZE, as autovacuum would have done.
 //! 3. Serves the console on loopback (the runtime's own axum server) and times
 //!    `STIR_BENCH_REPS` GETs of each page end to end (HTTP, queries, template), after a
-//!    warm-up; then the grid again without the console's covering index `runs_grid` (only
-//!    `runs_schedule_fire`, the history's own), and with neither (what the grid would cost
-//!    without an index on `schedule`).
+//!    warm-up; then the grid in 5 interleaved rounds: with the indexes as the runtime makes
+//!    them, without the console's covering index `runs_grid` (only `runs_schedule_fire`, the
+//!    history's own), and with neither (what the grid would cost without an index on
+//!    `schedule`).
 //!
 //! Prints a Markdown report and writes it to docs/bench-console.md.
 
@@ -51,11 +52,24 @@ struct Timing {
     max: Duration,
 }
 
+fn thousands(n: i64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn time_get(client: &reqwest::Client, url: &str, reps: usize) -> Timing {
+/// `reps` timed GETs of `url` after 3 warm-ups.
+async fn samples(client: &reqwest::Client, url: &str, reps: usize) -> Vec<Duration> {
     for _ in 0..3 {
         let r = client.get(url).send().await.unwrap();
         assert!(r.status().is_success(), "{url}: {}", r.status());
@@ -69,12 +83,20 @@ async fn time_get(client: &reqwest::Client, url: &str, reps: usize) -> Timing {
         r.bytes().await.unwrap();
         t.push(start.elapsed());
     }
+    t
+}
+
+fn summary(mut t: Vec<Duration>) -> Timing {
     t.sort();
     Timing {
         median: t[t.len() / 2],
         p95: t[(t.len() * 95 / 100).min(t.len() - 1)],
         max: t[t.len() - 1],
     }
+}
+
+async fn time_get(client: &reqwest::Client, url: &str, reps: usize) -> Timing {
+    summary(samples(client, url, reps).await)
 }
 
 async fn bench(runs: u64, reps: usize) {
@@ -93,6 +115,7 @@ async fn bench(runs: u64, reps: usize) {
 
     let names: Vec<String> = plan.schedules.iter().map(|x| x.name.clone()).collect();
     let steps: Vec<i32> = (0..names.len() as i32).map(|i| 5 * (1 + i % 12)).collect();
+    let models: Vec<String> = plan.models.iter().map(|m| m.name.clone()).collect();
     let per = runs.div_ceil(names.len() as u64) as i64;
     let t0 = Instant::now();
     c.execute(
@@ -116,18 +139,20 @@ async fn bench(runs: u64, reps: usize) {
     c.execute(
         &format!(
             "INSERT INTO {s}.steps (run_id, idx, kind, name, started_at, ended_at, status, rows)
-             SELECT r.id, k, 'model', 'm' || ((hashtext(r.schedule) & 127) + k), r.started_at, r.ended_at, 'ok', 1000
+             SELECT r.id, k, 'model', ($1::text[])[1 + ((hashtext(r.schedule) & 1023) + k) % cardinality($1::text[])],
+                    r.started_at, r.ended_at, 'ok', 1000
              FROM {s}.runs r CROSS JOIN generate_series(0, 2) AS k"
         ),
-        &[],
+        &[&models],
     )
     .await
     .unwrap();
-    c.batch_execute(&format!(
-        "VACUUM ANALYZE {s}.runs; VACUUM ANALYZE {s}.steps"
-    ))
-    .await
-    .unwrap();
+    // One statement each: VACUUM cannot run in the transaction a multi-statement batch is.
+    for t in ["runs", "steps"] {
+        c.batch_execute(&format!("VACUUM ANALYZE {s}.{t}"))
+            .await
+            .unwrap();
+    }
     let seeded: i64 = c
         .query_one(&format!("SELECT count(*) FROM {s}.runs"), &[])
         .await
@@ -160,26 +185,62 @@ async fn bench(runs: u64, reps: usize) {
         ("schedules (`/`), with sparklines", "/"),
         ("timeline (`/timeline`), this week's runs", "/timeline"),
         ("models (`/models`), 112 last builds", "/models"),
+        (
+            "a model (`/models/NAME`), lineage and last build",
+            "/models/MODEL",
+        ),
     ] {
+        let path = path.replace("MODEL", &models[0]);
         rows.push((
             label.into(),
             time_get(&client, &format!("{base}{path}"), reps).await,
         ));
     }
-    c.batch_execute(&format!("DROP INDEX {s}.runs_grid"))
-        .await
-        .unwrap();
-    rows.push((
-        "grid without `runs_grid` (only `runs_schedule_fire`)".into(),
-        time_get(&client, &format!("{base}/grid"), reps).await,
-    ));
-    c.batch_execute(&format!("DROP INDEX {s}.runs_schedule_fire"))
-        .await
-        .unwrap();
-    rows.push((
-        "grid without an index on `schedule`".into(),
-        time_get(&client, &format!("{base}/grid"), reps).await,
-    ));
+    // The grid side by side with the indexes it relies on removed, in interleaved rounds so
+    // whatever else the machine does falls on every contender alike.
+    let grid = format!("{base}/grid");
+    let grid_index = format!(
+        "CREATE INDEX runs_grid ON {s}.runs (schedule, fire_time DESC, attempt DESC) INCLUDE (id, status, started_at, ended_at)"
+    );
+    let schedule_index =
+        format!("CREATE INDEX runs_schedule_fire ON {s}.runs (schedule, fire_time DESC)");
+    let contenders: [(&str, Vec<String>, Vec<String>); 3] = [
+        (
+            "grid, the indexes as the runtime makes them",
+            vec![],
+            vec![],
+        ),
+        (
+            "grid without `runs_grid` (only `runs_schedule_fire`)",
+            vec![format!("DROP INDEX {s}.runs_grid")],
+            vec![grid_index.clone()],
+        ),
+        (
+            "grid without an index on `schedule`",
+            vec![
+                format!("DROP INDEX {s}.runs_grid"),
+                format!("DROP INDEX {s}.runs_schedule_fire"),
+            ],
+            vec![grid_index.clone(), schedule_index.clone()],
+        ),
+    ];
+    let rounds = 5;
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
+    for _ in 0..rounds {
+        for (k, (_, before, after)) in contenders.iter().enumerate() {
+            for sql in before {
+                c.batch_execute(sql).await.unwrap();
+            }
+            c.batch_execute(&format!("ANALYZE {s}.runs")).await.unwrap();
+            times[k].extend(samples(&client, &grid, reps.div_ceil(rounds)).await);
+            for sql in after {
+                c.batch_execute(sql).await.unwrap();
+            }
+        }
+    }
+    for ((label, _, _), t) in contenders.iter().zip(times) {
+        rows.push((label.to_string(), summary(t)));
+    }
     task.abort();
     c.batch_execute(&format!("DROP SCHEMA {s} CASCADE"))
         .await
@@ -189,11 +250,12 @@ async fn bench(runs: u64, reps: usize) {
     let _ = writeln!(r, "# Console pages with a long history\n");
     let _ = writeln!(
         r,
-        "`cargo bench -p stir-runtime --bench console` ({seeded} runs, {} steps, {} schedules; \
+        "`cargo bench -p stir-runtime --bench console` ({} runs, {} steps, {} schedules; \
          {reps} timed GETs of each page after 3 warm-ups, end to end over HTTP on loopback: \
          queries, template, transfer). PostgreSQL of `scripts/servers.sh` on the 2-core dev \
          machine, shared with other work.\n",
-        seeded * 3,
+        thousands(seeded),
+        thousands(seeded * 3),
         names.len()
     );
     let _ = writeln!(r, "| page | median | p95 | max |\n|---|---|---|---|");
