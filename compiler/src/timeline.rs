@@ -428,6 +428,53 @@ mod tests {
     }
 
     #[test]
+    fn real_runs_are_laid_over_their_row_and_change_nothing_else() {
+        let tiers = vec![
+            tier("core", "*/5 * * * *", 10, false),
+            tier("daily", "0 3 * * *", 60, true),
+        ];
+        let start = NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
+        let at = |d: u32, h: u32, m: u32| {
+            NaiveDate::from_ymd_opt(2026, 1, d)
+                .and_then(|x| x.and_hms_opt(h, m, 0))
+                .expect("time")
+        };
+        let plain = svg(&tiers, &[], &Zone::Fixed(0), start, 7);
+        assert_eq!(plain, svg_with(&tiers, &[], &Zone::Fixed(0), start, 7, &[]));
+        assert!(!plain.contains("class=\"run\""));
+        let runs = [
+            Actual {
+                tier: 1,
+                from: at(6, 3, 0),
+                to: at(6, 3, 57),
+                status: "ok".into(),
+                close: true,
+                title: "daily-<1>: ok".into(),
+            },
+            // Before the week: not drawn.
+            Actual {
+                tier: 0,
+                from: at(1, 3, 0),
+                to: at(1, 3, 5),
+                status: "failed".into(),
+                close: false,
+                title: "old".into(),
+            },
+        ];
+        let over = svg_with(&tiers, &[], &Zone::Fixed(0), start, 7, &runs);
+        assert_eq!(over.matches("class=\"run\"").count(), 1, "{over}");
+        assert!(
+            over.contains("stroke=\"#ffd700\""),
+            "close to its window: outlined"
+        );
+        assert!(
+            over.contains("<title>daily-&lt;1&gt;: ok</title>"),
+            "titles escaped"
+        );
+        assert!(over.contains("close to its window"), "the legend says so");
+    }
+
+    #[test]
     fn draws_overlaps_and_merges_frequent_tiers() {
         let tiers = vec![
             tier("post_ranker", "0 */5 * * *", 300, true),
