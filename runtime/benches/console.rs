@@ -23,9 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stir_runtime::console::{Console, Setup};
 use stir_runtime::history::PgHistory;
-use stir_runtime::metrics::Metrics;
 use stir_runtime::Config;
 
 fn main() {
@@ -160,23 +158,14 @@ async fn bench(runs: u64, reps: usize) {
         .get(0);
     eprintln!("seeded {seeded} runs in {:.1}s", t0.elapsed().as_secs_f64());
 
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let metrics = Metrics::new(&plan.plan_hash);
-    metrics.set_leader(true);
-    let console = Console::new(Setup {
-        plan: plan.clone(),
-        config: Arc::new(config.clone()),
+    let (addr, task) = stir_runtime::console::serve_history(
+        "127.0.0.1:0".parse().unwrap(),
+        plan.clone(),
+        Arc::new(config.clone()),
         history,
-        metrics: metrics.clone(),
-        options: stir_runtime::Options::default(),
-        instance: "bench".into(),
-        stop,
-    })
+    )
+    .await
     .unwrap();
-    let (addr, task) =
-        stir_runtime::server::serve("127.0.0.1:0".parse().unwrap(), metrics, Some(console))
-            .await
-            .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://{addr}");
     let mut rows: Vec<(String, Timing)> = Vec::new();

@@ -624,22 +624,14 @@ async fn pages_say_the_history_is_unreachable_without_its_password() {
             .await
             .unwrap(),
     );
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let metrics = stir_runtime::metrics::Metrics::new(&w.plan.plan_hash);
-    let console = stir_runtime::console::Console::new(stir_runtime::console::Setup {
-        plan: std::sync::Arc::new(w.plan.clone()),
-        config: std::sync::Arc::new(w.config.clone()),
+    let (addr, task) = stir_runtime::console::serve_history(
+        "127.0.0.1:0".parse().unwrap(),
+        std::sync::Arc::new(w.plan.clone()),
+        std::sync::Arc::new(w.config.clone()),
         history,
-        metrics: metrics.clone(),
-        options: stir_runtime::Options::default(),
-        instance: "test".into(),
-        stop,
-    })
+    )
+    .await
     .unwrap();
-    let (addr, task) =
-        stir_runtime::server::serve("127.0.0.1:0".parse().unwrap(), metrics, Some(console))
-            .await
-            .unwrap();
     let get = |path: &'static str| async move {
         let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())

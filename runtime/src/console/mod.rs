@@ -111,6 +111,33 @@ impl Console {
     }
 }
 
+/// A console over `history` alone, outside a runtime, served on `addr`: its pages read; it is
+/// no leader, so it starts no run. (The bench and tests; a browsing tool.)
+pub async fn serve_history(
+    addr: std::net::SocketAddr,
+    plan: Arc<Plan>,
+    config: Arc<Config>,
+    history: Arc<PgHistory>,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), RuntimeError> {
+    let metrics = Metrics::new(&plan.plan_hash);
+    let console = Console::new(Setup {
+        plan,
+        config,
+        history,
+        metrics: metrics.clone(),
+        options: Options::default(),
+        instance: crate::leader::instance_id(),
+        // Nothing stops it but dropping its task.
+        stop: watch::channel(false).1,
+    })?;
+    crate::server::serve(addr, metrics, Some(console))
+        .await
+        .map_err(|e| RuntimeError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
 fn templates() -> Environment<'static> {
     let mut env = Environment::new();
     for (name, text) in [
@@ -432,7 +459,10 @@ impl Console {
         let (plan, config, name) = ((*c.plan).clone(), (*c.config).clone(), schedule.to_string());
         let mut task = tokio::spawn(async move {
             crate::run_once_with(plan, config, &name, options, async move {
-                let _ = stop.wait_for(|s| *s).await;
+                // A stop signal that can no longer come (its sender gone) never stops it.
+                if stop.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             })
             .await
         });
