@@ -18,16 +18,19 @@ use servers::{start_runtime, World};
 
 const TOKEN: &str = "console-test-token-0123456789abcdef";
 
-/// chromedriver on a free loopback port, killed (by its own handle) when dropped.
+/// chromedriver on a free loopback port, killed (by its own handle) when dropped, with the
+/// browser's profile in a directory of its own that goes with it (a failed test leaves none).
 struct Driver {
     child: Child,
     port: u16,
+    profile: PathBuf,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -42,8 +45,15 @@ fn free_port() -> u16 {
 async fn driver() -> Driver {
     let bin = std::env::var("STIR_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let port = free_port();
+    // Everything the driver and the browser write (profile, sockets) goes in here.
+    let profile = std::env::temp_dir().join(format!(
+        "stir-console-chromium-{}-{port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&profile).unwrap();
     let child = Command::new(&bin)
         .arg(format!("--port={port}"))
+        .env("TMPDIR", &profile)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -53,7 +63,11 @@ async fn driver() -> Driver {
                  (scripts/test.sh installs them: apt-get install chromium chromium-driver)"
             )
         });
-    let d = Driver { child, port };
+    let d = Driver {
+        child,
+        port,
+        profile,
+    };
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -72,7 +86,8 @@ async fn browser(d: &Driver) -> Client {
         "goog:chromeOptions".into(),
         serde_json::json!({
             "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--hide-scrollbars", "--window-size=1400,1000", "--force-device-scale-factor=1"],
+                     "--hide-scrollbars", "--window-size=1400,1000", "--force-device-scale-factor=1",
+                     format!("--user-data-dir={}", d.profile.join("profile").display())],
         }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
