@@ -231,6 +231,29 @@ async fn wait_page(b: &Client, url: &str, what: &str, pred: impl Fn(&str) -> boo
     );
 }
 
+/// Until no run of `schedule` is running.
+async fn wait_idle(w: &World, schedule: &str) {
+    let pg = w.pg().await;
+    for _ in 0..120 {
+        let running: i64 = pg
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {}.runs WHERE schedule = $1 AND status = 'running'",
+                    w.config.history_schema
+                ),
+                &[&schedule],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if running == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("`{schedule}` still running after 30 s");
+}
+
 /// Manual fires of `schedule` (a retry is another row of the same fire).
 async fn run_count(w: &World, schedule: &str) -> i64 {
     w.pg()
@@ -500,7 +523,9 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
     )))
     .await
     .expect("the new run on the grid");
-    // Run again on the failed run: another manual run of the schedule.
+    // Run again on the failed run: another manual run of the schedule, once its retry (the
+    // second attempt of the same fire) has ended too.
+    wait_idle(&w, "fragile").await;
     b.goto(url.as_str()).await.unwrap();
     click(&b, Locator::Css("button.run-again")).await;
     let again = b.current_url().await.unwrap();
