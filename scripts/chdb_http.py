@@ -30,6 +30,8 @@ protocol for the Rust `clickhouse` crate, curl and similar clients:
   closed without the final chunk (docs/servers.md cites the sources)
 * user/password from `X-ClickHouse-User`/`X-ClickHouse-Key`, basic auth or the
   `user`/`password` URL parameters; checked only if the server is given one
+* HTTPS on a second port (`--tls-port`, `--tls-cert`, `--tls-key`) from the same
+  process, each connection's handshake in its own thread
 * errors: HTTP 500 (403 for authentication), header
   `X-ClickHouse-Exception-Code: N`, body `Code: N. DB::Exception: ...`
 
@@ -52,6 +54,7 @@ import json
 import os
 import random
 import re
+import ssl
 import string
 import struct
 import sys
@@ -561,6 +564,10 @@ class Handler(BaseHTTPRequestHandler):
     auth_password: str | None = None
     http_compression_default = True
 
+    def _via(self) -> str:
+        """` https` in the log line of a request that came over TLS."""
+        return " https" if isinstance(self.connection, ssl.SSLSocket) else ""
+
     def log_message(self, format, *args):  # silence default access log
         pass
 
@@ -712,7 +719,7 @@ class Handler(BaseHTTPRequestHandler):
                     out = encode_response(out, enc)
                     headers["Content-Encoding"] = enc
             self._send(200, out, headers, head)
-            log(f"query_id={query_id} user={user} ok {1000 * (time.monotonic() - started):.1f}ms "
+            log(f"query_id={query_id} user={user}{self._via()} ok {1000 * (time.monotonic() - started):.1f}ms "
                 f"bytes={len(out)} sql={_one_line(sql_for_log)}")
         except ChError as e:
             self._error(e, query_id, user, started, sql_for_log, head)
@@ -778,7 +785,7 @@ class Handler(BaseHTTPRequestHandler):
                 # final empty chunk, the connection is closed, so the body is also truncated.
                 e = exc if isinstance(exc, ChError) else from_chdb_error(exc)
                 msg = e.message if "(version " in e.message else f"{e.message} (version {self.engine.version})"
-                log(f"query_id={query_id} user={user} ERROR code={e.code} after {sent} bytes "
+                log(f"query_id={query_id} user={user}{self._via()} ERROR code={e.code} after {sent} bytes "
                     f"sql={_one_line(sql_for_log)} :: {_one_line(msg)}")
                 try:
                     block = exception_block(msg, tag)
@@ -797,7 +804,7 @@ class Handler(BaseHTTPRequestHandler):
                 if tail:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
             self.wfile.write(b"0\r\n\r\n")
-            log(f"query_id={query_id} user={user} ok {1000 * (time.monotonic() - started):.1f}ms "
+            log(f"query_id={query_id} user={user}{self._via()} ok {1000 * (time.monotonic() - started):.1f}ms "
                 f"bytes={sent} streamed sql={_one_line(sql_for_log)}")
         finally:
             blocks.close()
@@ -806,7 +813,7 @@ class Handler(BaseHTTPRequestHandler):
         msg = e.message
         if "(version " not in msg:
             msg += f" (version {self.engine.version})"
-        log(f"query_id={query_id or '-'} user={user} ERROR code={e.code} "
+        log(f"query_id={query_id or '-'} user={user}{self._via()} ERROR code={e.code} "
             f"{1000 * (time.monotonic() - started):.1f}ms sql={_one_line(sql_for_log)} :: {_one_line(msg)}")
         try:
             self._send(e.status, (msg + "\n").encode("utf-8", "replace"), {
@@ -830,6 +837,26 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
+class TlsServer(Server):
+    """The same front end over HTTPS. The listening socket stays plain and each connection is
+    wrapped in its own worker thread, so a slow or failed handshake never holds up accept()."""
+
+    ssl_context: ssl.SSLContext = None
+
+    def finish_request(self, request, client_address):
+        try:
+            request = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            # A client that does not trust the certificate, or one speaking plain HTTP here.
+            log(f"tls handshake with {client_address[0]}:{client_address[1]} failed: {exc}")
+            return
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                request.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -841,7 +868,13 @@ def main() -> None:
     ap.add_argument("--no-http-compression", action="store_true",
                     help="never compress responses unless enable_http_compression=1 is sent")
     ap.add_argument("--pid-file", default=None)
+    ap.add_argument("--tls-port", type=int, default=None,
+                    help="also serve HTTPS on this port (with --tls-cert and --tls-key)")
+    ap.add_argument("--tls-cert", default=None, help="PEM certificate chain for --tls-port")
+    ap.add_argument("--tls-key", default=None, help="PEM private key for --tls-port")
     args = ap.parse_args()
+    if args.tls_port is not None and not (args.tls_cert and args.tls_key):
+        ap.error("--tls-port needs --tls-cert and --tls-key")
 
     Handler.engine = Engine(args.path)
     if args.password_file:
@@ -850,11 +883,20 @@ def main() -> None:
         Handler.auth_user = args.user or "default"
     Handler.http_compression_default = not args.no_http_compression
     srv = Server((args.host, args.port), Handler)
+    tls_srv = None
+    if args.tls_port is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        tls_srv = TlsServer((args.host, args.tls_port), Handler)
+        tls_srv.ssl_context = ctx
+        threading.Thread(target=tls_srv.serve_forever, name="https", daemon=True).start()
     if args.pid_file:
         with open(args.pid_file, "w") as f:
             f.write(str(os.getpid()))
     log(f"chdb-http: ClickHouse {Handler.engine.version} (chdb) on http://{args.host}:{args.port} "
-        f"data={args.path} auth={'on' if Handler.auth_password is not None else 'off'}")
+        f"data={args.path} auth={'on' if Handler.auth_password is not None else 'off'}"
+        + (f" https://{args.host}:{args.tls_port}" if tls_srv else ""))
     try:
         srv.serve_forever()
     except KeyboardInterrupt:

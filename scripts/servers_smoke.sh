@@ -67,9 +67,16 @@ ch "s3_truncate_on_insert=1" <<<"INSERT INTO FUNCTION s3('$S3URL', '$AWS_ACCESS_
 check_eq "clickhouse s3() select" "3 306" \
   "$(ch <<<"SELECT count(), sum(id) FROM s3('$S3URL', '$AWS_ACCESS_KEY_ID', '$AWS_SECRET_ACCESS_KEY', 'Parquet') FORMAT CSV" | tr ',' ' ')"
 
+check_eq "clickhouse https (test CA)" "1" \
+  "$(curl -sS -f --cacert "$STIR_TEST_CA" -u "$STIR_CLICKHOUSE_USER:$STIR_CLICKHOUSE_PASSWORD" \
+      "$STIR_TEST_CLICKHOUSE_HTTPS_URL/" --data-binary 'SELECT 1')"
+
 # ---------------------------------------------------------------- PostgreSQL
 check_eq "psql query" "stir|3" \
   "$(psql "$STIR_POSTGRES_URL" -tAX -v ON_ERROR_STOP=1 -c "SELECT current_user, count(*) FROM generate_series(1,3)")"
+check_eq "psql verify-full (test CA)" "t" \
+  "$(psql "$STIR_POSTGRES_URL?sslmode=verify-full&sslrootcert=$STIR_TEST_CA" -tAX -v ON_ERROR_STOP=1 \
+      -c "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")"
 
 # ---------------------------------------------------------------- S3 (SigV4 via boto3)
 "$VENV/bin/python" -c 'import boto3' 2>/dev/null || "$VENV/bin/pip" install -q --disable-pip-version-check boto3

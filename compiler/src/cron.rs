@@ -1,9 +1,18 @@
 //! Five-field cron expressions (minute hour day-of-month month day-of-week), read the way
 //! Airflow (croniter) reads them. Fields are stored as bitsets so matching is a few ANDs.
 //!
-//! Day rule: when neither day-of-month nor day-of-week is a bare `*`, a day matches if
-//! EITHER matches (`0 6 1,15 * 1` fires on the 1st, the 15th and every Monday); otherwise
-//! both must. `*/7` is not a bare `*`.
+//! Airflow's dialect: presets (`@daily`, `@quarterly`, ...), `L` in day-of-month (the last day
+//! of the month), `n#k` (the k-th weekday n of the month) and `Ln` (the last weekday n of the
+//! month) in day-of-week, and `?` for `*` in either day field.
+//!
+//! Day rule: when neither day field counts as `*`, a day matches if EITHER matches
+//! (`0 6 1,15 * 1` fires on the 1st, the 15th and every Monday); otherwise both must. A day
+//! field counts as `*` as croniter decides: it has a `*` term (or is `?`), or it lists every
+//! value of its field while the other day field's text contains a `*` (`0 0 */1 * */2` fires
+//! on Sundays, Tuesdays, Thursdays and Saturdays only). `*/7` alone is not a `*`.
+//!
+//! Whether a day matches depends on its month's length (`L`, `Ln`, `n#5`), so matching takes
+//! the length of the month; the analyses in `schedule.rs` only ever ask about whole days.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use std::ops::Range;
@@ -36,19 +45,26 @@ pub struct Irregular {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cron {
     source: String,
+    /// The five fields as read (a preset's expansion; `?` kept as written).
+    fields: [String; 5],
     /// bit m = minute m (0..60)
     minutes: u64,
     /// bit h = hour h (0..24)
     hours: u32,
     /// bit d = day of month d (1..=31)
     dom: u32,
+    /// `L` in day-of-month: the last day of each month
+    dom_last: bool,
     /// bit m = month m (1..=12)
     months: u16,
-    /// bit d = weekday d, 0 = Sunday (7 is folded into 0)
+    /// bit d = weekday d, 0 = Sunday (7 is folded into 0); 0 when `nth` is used
     dow: u8,
+    /// `n#k` and `Ln` terms: bit 6n + k - 1 for the k-th weekday n of the month (k = 1..=5),
+    /// bit 6n + 5 for the last one
+    nth: u64,
     dom_star: bool,
     dow_star: bool,
-    /// byte span of each of the five fields
+    /// byte span of each of the five fields (the whole preset for a preset)
     spans: [Range<usize>; 5],
     /// whether the field contains a step term that runs to the field's maximum (`*/n`, `a/n`, `a-max/n`)
     open_step: [Option<u32>; 5],
@@ -65,6 +81,28 @@ const MONTH_NAMES: &[&str] = &[
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 ];
 const DOW_NAMES: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// Airflow's presets: Airflow's own table (which has `@quarterly`) and croniter's aliases
+/// (`@midnight`, `@annually`). Read case-insensitively.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"),
+    ("@quarterly", "0 0 1 */3 *"),
+    ("@monthly", "0 0 1 * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@daily", "0 0 * * *"),
+    ("@midnight", "0 0 * * *"),
+    ("@hourly", "0 * * * *"),
+];
 
 const FIELDS: [FieldSpec; 5] = [
     FieldSpec {
@@ -98,6 +136,9 @@ const FIELDS: [FieldSpec; 5] = [
         names: DOW_NAMES,
     },
 ];
+
+const DOM: usize = 2;
+const DOW: usize = 4;
 
 fn err(message: String, span: Range<usize>, help: Option<&str>) -> CronError {
     CronError {
@@ -144,7 +185,27 @@ fn parse_value(text: &str, off: usize, spec: &FieldSpec) -> Result<u32, CronErro
         // months are 1-based, weekdays 0-based
         return Ok(i as u32 + spec.min);
     }
-    let help = if spec.names.is_empty() {
+    if lower == "l" {
+        return Err(err(
+            format!(
+                "`L` (the last day of the month) does not go in the {} field",
+                spec.name
+            ),
+            span,
+            Some(if spec.name == "day-of-week" {
+                "for the last day of the month put `L` in the day-of-month field (`0 0 L * *`); for the last Friday of the month write `L5` here (`0 0 * * L5`)"
+            } else {
+                "`L` belongs in the day-of-month field: `0 0 L * *` fires at midnight on the last day of every month"
+            }),
+        ));
+    }
+    let help = if spec.name == "day-of-week" && lower.len() > 1 && lower.ends_with('l') {
+        format!(
+            "the last {} of the month is written with `L` first: `L{}`",
+            &text[..text.len() - 1],
+            &text[..text.len() - 1]
+        )
+    } else if spec.names.is_empty() {
         format!(
             "the {} field takes numbers {}-{}",
             spec.name, spec.min, spec.max
@@ -165,14 +226,122 @@ fn parse_value(text: &str, off: usize, spec: &FieldSpec) -> Result<u32, CronErro
     ))
 }
 
-/// Parse one field into a bitset (bit v = value v). Returns (bits, open-ended step if any).
-fn parse_field(text: &str, off: usize, spec: &FieldSpec) -> Result<(u64, Option<u32>), CronError> {
-    let mut bits = 0u64;
-    let mut open_step = None;
+/// `a-b` (or a single value `a`) as (a, b). In day-of-month `a-L` runs to the 31st (the end
+/// of every month), as croniter reads it. Ranges whose ends are equal or reversed are
+/// refused: croniter reads `5-5` as the whole field and `22-2` as wrapping around, and
+/// neither is what the text says to most readers.
+fn parse_range(base: &str, off: usize, k: usize) -> Result<(u32, u32), CronError> {
+    let spec = &FIELDS[k];
+    let Some(i) = base.find('-') else {
+        let a = parse_value(base, off, spec)?;
+        return Ok((a, a));
+    };
+    let (lo_t, hi_t) = (&base[..i], &base[i + 1..]);
+    if k == DOM && lo_t.eq_ignore_ascii_case("l") {
+        return Err(err(
+            format!("a range cannot start at `L` in the {} field", spec.name),
+            off..off + base.len(),
+            Some("`L` is the last day of the month: write `L` alone, or a range that ends at it, like `15-L`"),
+        ));
+    }
+    let a = parse_value(lo_t, off, spec)?;
+    let b = if k == DOM && hi_t.eq_ignore_ascii_case("l") {
+        spec.max
+    } else {
+        parse_value(hi_t, off + i + 1, spec)?
+    };
+    let span = off..off + base.len();
+    if a == b {
+        return Err(err(
+            format!(
+                "range {} in the {} field has equal ends: Airflow (croniter) reads it as the whole field",
+                base, spec.name
+            ),
+            span,
+            Some(&format!(
+                "write `{lo_t}` for that one value, or `*` for every value of the field"
+            )),
+        ));
+    }
+    if a > b {
+        let wrap = format!("{}-{},{}-{}", lo_t, spec.max, spec.min, hi_t);
+        return Err(err(
+            format!("reversed range {} in the {} field", base, spec.name),
+            span,
+            Some(&format!(
+                "Airflow (croniter) wraps it around the end of the field: write `{wrap}` for that, or `{hi_t}-{lo_t}` for the values in between"
+            )),
+        ));
+    }
+    Ok((a, b))
+}
+
+/// One field, parsed.
+#[derive(Default)]
+struct Field {
+    /// bit v = value v
+    bits: u64,
+    /// the step of a term that runs to the field's maximum
+    open_step: Option<u32>,
+    /// a bare `*` term (or `?`)
+    star: bool,
+    /// `L` in day-of-month
+    last: bool,
+    /// `n#k` / `Ln` terms (see `Cron::nth`)
+    nth: u64,
+    /// span of the first plain term (day-of-week: mixing plain and `#` terms is refused)
+    plain: Option<Range<usize>>,
+}
+
+/// Parse one field into a bitset (bit v = value v), with the dialect's special terms.
+fn parse_field(text: &str, off: usize, k: usize) -> Result<Field, CronError> {
+    let spec = &FIELDS[k];
+    let fspan = off..off + text.len();
+    if text.contains('?') {
+        if text != "?" {
+            return Err(err(
+                format!("`?` stands alone in the {} field", spec.name),
+                fspan,
+                Some("`?` means the same as `*` (any day): write it alone, or write the values"),
+            ));
+        }
+        if k != DOM && k != DOW {
+            return Err(err(
+                format!(
+                    "`?` only goes in a day field, not in the {} field",
+                    spec.name
+                ),
+                fspan,
+                Some(&format!("write `*` for every {}", spec.name)),
+            ));
+        }
+        return parse_field("*", off, k);
+    }
+    let mut f = Field::default();
     let mut pos = 0usize;
     for term in text.split(',') {
         let toff = off + pos;
         pos += term.len() + 1;
+        let tspan = toff..toff + term.len();
+        let lower = term.to_ascii_lowercase();
+        if k == DOM && lower == "l" {
+            f.last = true;
+            continue;
+        }
+        if k == DOM && lower.len() > 1 && lower.ends_with('w') {
+            return Err(err(
+                format!("stir does not read `W` (the weekday nearest a day) in `{term}`"),
+                tspan,
+                Some("list the days (e.g. `1,15`), or use a weekday (`0 0 * * 1-5`) or `L`"),
+            ));
+        }
+        if k == DOW && (lower.contains('#') || (lower.starts_with('l') && lower.len() > 1)) {
+            f.nth |= parse_nth(term, toff)?;
+            continue;
+        }
+        if f.plain.is_none() {
+            f.plain = Some(tspan.clone());
+        }
         let (base, step) = match term.find('/') {
             Some(i) => (&term[..i], Some((&term[i + 1..], toff + i + 1))),
             None => (term, None),
@@ -203,43 +372,104 @@ fn parse_field(text: &str, off: usize, spec: &FieldSpec) -> Result<(u64, Option<
                 v
             }
         };
+        if k == DOM && step.is_some() && base.eq_ignore_ascii_case("l") {
+            return Err(err(
+                format!("`L` cannot take a step in `{term}`"),
+                tspan,
+                Some("`L` is one day, the last of the month: write `L` alone"),
+            ));
+        }
         let (lo, hi) = if base == "*" {
+            f.star |= step.is_none();
             (spec.min, spec.max)
-        } else if let Some(i) = base.find('-') {
-            let a = parse_value(&base[..i], toff, spec)?;
-            let b = parse_value(&base[i + 1..], toff + i + 1, spec)?;
-            if a > b {
-                return Err(err(
-                    format!("reversed range {} in the {} field", base, spec.name),
-                    toff..toff + base.len(),
-                    Some(&format!(
-                        "write the smaller value first: {}-{}",
-                        &base[i + 1..],
-                        &base[..i]
-                    )),
-                ));
-            }
-            (a, b)
         } else {
-            let a = parse_value(base, toff, spec)?;
+            let (a, b) = parse_range(base, toff, k)?;
             // `a/n` means a-max/n, as croniter reads it
-            if step.is_some() {
+            if step.is_some() && a == b {
                 (a, spec.max)
             } else {
-                (a, a)
+                (a, b)
             }
         };
         // day-of-week 7 is Sunday, so a range to 7 is open-ended too
         if step.is_some() && hi == spec.max {
-            open_step = Some(step_v);
+            f.open_step = Some(step_v);
         }
         let mut v = lo;
         while v <= hi {
-            bits |= 1u64 << v;
+            f.bits |= 1u64 << v;
             v += step_v;
         }
     }
-    Ok((bits, open_step))
+    Ok(f)
+}
+
+/// `n#k` (or `a-b#k`: each of those weekdays) or `Ln`, as `Cron::nth` bits.
+fn parse_nth(term: &str, off: usize) -> Result<u64, CronError> {
+    let spec = &FIELDS[DOW];
+    let span = off..off + term.len();
+    if term.contains('/') {
+        return Err(err(
+            format!("`{term}` mixes a step with `#` or `L`"),
+            span,
+            Some("list the weekdays instead, e.g. `1#2,3#2`"),
+        ));
+    }
+    let (days, slot) = if let Some(i) = term.find('#') {
+        let (base, k) = (&term[..i], &term[i + 1..]);
+        let kspan = off + i + 1..off + term.len();
+        if base.contains('*') {
+            return Err(err(
+                format!("`{term}`: `#` follows one weekday, not `*`"),
+                span,
+                Some("name the weekday, e.g. `5#2` for the second Friday of the month"),
+            ));
+        }
+        let (a, b) = parse_range(base, off, DOW)?;
+        let day = WEEKDAYS[(a % 7) as usize];
+        if k.is_empty() || !k.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(err(
+                format!("`{term}`: after `#` comes which {day} of the month, 1 to 5"),
+                kspan,
+                Some(&format!(
+                    "`{base}#1` is the first {day} of the month, `{base}#5` the fifth"
+                )),
+            ));
+        }
+        let n: u32 = if k.len() > 2 {
+            u32::MAX
+        } else {
+            k.parse().unwrap_or(u32::MAX)
+        };
+        if n == 0 {
+            return Err(err(
+                format!("`{term}`: occurrences count from 1, there is no {day} number 0"),
+                kspan,
+                Some(&format!(
+                    "the first {day} of the month is `{base}#1`; the last one is `L{base}`"
+                )),
+            ));
+        }
+        if n > 5 {
+            return Err(err(
+                format!("`{term}`: a month has at most five of each weekday, so there is no {day} number {k}"),
+                kspan,
+                Some(&format!(
+                    "use `{base}#1` to `{base}#5` (a fifth {day} exists in some months only), or `L{base}` for the last {day} of the month"
+                )),
+            ));
+        }
+        ((a, b), n - 1)
+    } else {
+        // `Ln`: one weekday, as croniter reads it
+        let v = parse_value(&term[1..], off + 1, spec)?;
+        ((v, v), 5)
+    };
+    let mut bits = 0u64;
+    for v in days.0..=days.1 {
+        bits |= 1u64 << ((v % 7) * 6 + slot);
+    }
+    Ok(bits)
 }
 
 /// Days in `month` of `year`.
@@ -257,23 +487,69 @@ pub fn month_len(year: i32, month: u32) -> u32 {
     }
 }
 
+/// Split on whitespace, keeping byte offsets.
+pub(crate) fn split_fields(expr: &str) -> Vec<(usize, &str)> {
+    let mut fields: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in expr.char_indices() {
+        if c.is_whitespace() {
+            if let Some(s) = start.take() {
+                fields.push((s, &expr[s..i]));
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        fields.push((s, &expr[s..]));
+    }
+    fields
+}
+
+/// The preset's five fields, or an error for `@` words Airflow does not know as crons.
+fn preset(word: &str, span: Range<usize>) -> Result<&'static str, CronError> {
+    let lower = word.to_ascii_lowercase();
+    if let Some((_, e)) = PRESETS.iter().find(|(p, _)| *p == lower) {
+        return Ok(e);
+    }
+    let names: Vec<&str> = PRESETS.iter().map(|(p, _)| *p).collect();
+    let help = match lower.as_str() {
+        "@once" => "a schedule fires on a cron; for a one-off run use `stir-runtime plan.json --once NAME` (and `enabled=#false` on the schedule)".to_string(),
+        "@continuous" => "stir has no continuous schedule: fire often instead, e.g. `*/5 * * * *` (a fire that finds the last run still going is skipped)".to_string(),
+        "@fortnightly" | "@biweekly" => "cron has no every-other-week: use `@weekly`, or two fixed days of the month (`0 0 1,15 * *`)".to_string(),
+        _ => match crate::diagnostic::suggest(&lower, names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? The presets are {}", names.join(", ")),
+            None => format!("the presets are {}", names.join(", ")),
+        },
+    };
+    Err(err(
+        format!("unknown cron preset `{word}`"),
+        span,
+        Some(&help),
+    ))
+}
+
 impl Cron {
     pub fn parse(expr: &str) -> Result<Cron, CronError> {
-        // split on ASCII whitespace, keeping byte offsets
-        let mut fields: Vec<(usize, &str)> = Vec::new();
-        let mut start = None;
-        for (i, c) in expr.char_indices() {
-            if c.is_whitespace() {
-                if let Some(s) = start.take() {
-                    fields.push((s, &expr[s..i]));
-                }
-            } else if start.is_none() {
-                start = Some(i);
+        let split = split_fields(expr);
+        if let Some((off, word)) = split.first().filter(|(_, w)| w.starts_with('@')) {
+            let pspan = *off..off + word.len();
+            if split.len() > 1 {
+                return Err(err(
+                    format!("the preset `{word}` is a whole cron on its own"),
+                    split[1].0..expr.len(),
+                    Some(&format!("write `{word}` alone, or five fields instead")),
+                ));
             }
+            let fields = preset(word, pspan.clone())?;
+            let c = Cron::parse(fields).map_err(|e| err(e.message, pspan.clone(), None))?;
+            return Ok(Cron {
+                source: expr.to_string(),
+                spans: std::array::from_fn(|_| pspan.clone()),
+                ..c
+            });
         }
-        if let Some(s) = start {
-            fields.push((s, &expr[s..]));
-        }
+        let fields = split;
         if fields.len() != 5 {
             let span = if fields.len() > 5 {
                 fields[5].0..expr.len()
@@ -286,49 +562,103 @@ impl Cron {
                     fields.len()
                 ),
                 span,
-                Some("minute hour day-of-month month day-of-week, e.g. `0 6 * * 1`"),
+                Some("minute hour day-of-month month day-of-week, e.g. `0 6 * * 1`, or a preset like `@daily`"),
             ));
         }
-        let mut bits = [0u64; 5];
-        let mut open_step = [None; 5];
+        let mut parsed: Vec<Field> = Vec::with_capacity(5);
         let mut spans: [Range<usize>; 5] = Default::default();
         for (k, (off, text)) in fields.iter().enumerate() {
-            let (b, o) = parse_field(text, *off, &FIELDS[k])?;
-            bits[k] = b;
-            open_step[k] = o;
+            parsed.push(parse_field(text, *off, k)?);
             spans[k] = *off..*off + text.len();
         }
-        // fold weekday 7 into 0 (Sunday)
-        let mut dow = bits[4];
-        if dow & (1 << 7) != 0 {
-            dow = (dow & !(1 << 7)) | 1;
+        let text: [String; 5] = std::array::from_fn(|k| fields[k].1.to_string());
+        let (dom, dow) = (&parsed[DOM], &parsed[DOW]);
+        if dow.nth != 0 {
+            if let Some(p) = &dow.plain {
+                return Err(err(
+                    format!(
+                        "day-of-week `{}` mixes plain weekdays with `#`/`L` terms: Airflow (croniter) refuses this",
+                        text[DOW]
+                    ),
+                    p.clone(),
+                    Some("write only `#` and `L` terms (e.g. `1#1,5#3`), and put the plain weekdays in a second schedule"),
+                ));
+            }
+            if !dom.star {
+                let nth_only = Cron::fields_with(&text, DOM, "*");
+                let dom_only = Cron::fields_with(&text, DOW, "*");
+                return Err(err(
+                    format!(
+                        "day-of-month `{}` with day-of-week `{}`: Airflow (croniter) ignores the day-of-month here, or finds no date at all",
+                        text[DOM], text[DOW]
+                    ),
+                    spans[DOM].clone(),
+                    Some(&format!(
+                        "for the weekdays alone write `{nth_only}`; for the days of the month too add a second schedule with `{dom_only}`"
+                    )),
+                ));
+            }
         }
+        // fold weekday 7 into 0 (Sunday)
+        let mut dow_bits = dow.bits;
+        if dow_bits & (1 << 7) != 0 {
+            dow_bits = (dow_bits & !(1 << 7)) | 1;
+        }
+        // croniter: a day field listing every value counts as `*` when the other day field's
+        // text has a `*` in it (`L` counts as one more day-of-month value, as croniter counts)
+        let dom_full = dom.bits.count_ones() + u32::from(dom.last) == 31;
+        let dow_full = dow.nth == 0 && dow_bits == 0x7F;
+        let dom_star = dom.star || (dom_full && text[DOW].contains('*'));
+        let dow_star = dow.nth == 0 && (dow.star || (dow_full && text[DOM].contains('*')));
         Ok(Cron {
             source: expr.to_string(),
-            minutes: bits[0],
-            hours: bits[1] as u32,
-            dom: bits[2] as u32,
-            months: bits[3] as u16,
-            dow: dow as u8,
-            dom_star: fields[2].1 == "*",
-            dow_star: fields[4].1 == "*",
+            minutes: parsed[0].bits,
+            hours: parsed[1].bits as u32,
+            dom: dom.bits as u32,
+            dom_last: dom.last,
+            months: parsed[3].bits as u16,
+            dow: dow_bits as u8,
+            nth: dow.nth,
+            dom_star,
+            dow_star,
             spans,
-            open_step,
+            open_step: std::array::from_fn(|k| parsed[k].open_step),
+            fields: text,
         })
+    }
+
+    /// The five fields with field `k` replaced.
+    fn fields_with(fields: &[String; 5], k: usize, text: &str) -> String {
+        let mut f = fields.clone();
+        f[k] = text.to_string();
+        f.join(" ")
     }
 
     pub fn source(&self) -> &str {
         &self.source
     }
 
-    /// Whether the cron fires on a day with this month, day of month and weekday (0 = Sunday).
+    /// The five fields (a preset's expansion), e.g. `0 0 * * *` for `@daily`.
+    pub fn fields(&self) -> String {
+        self.fields.join(" ")
+    }
+
+    /// Whether the cron fires on a day with this month, day of month, weekday (0 = Sunday)
+    /// and month length.
     #[inline]
-    pub fn matches_ymd(&self, month: u32, day: u32, weekday: u32) -> bool {
+    pub fn matches_ymd(&self, month: u32, day: u32, weekday: u32, month_len: u32) -> bool {
         if self.months & (1 << month) == 0 {
             return false;
         }
-        let d = self.dom & (1 << day) != 0;
-        let w = self.dow & (1 << weekday) != 0;
+        let d = self.dom_star || self.dom & (1 << day) != 0 || (self.dom_last && day == month_len);
+        let w = self.dow_star
+            || if self.nth == 0 {
+                self.dow & (1 << weekday) != 0
+            } else {
+                let base = weekday * 6;
+                self.nth & (1 << (base + (day - 1) / 7)) != 0
+                    || (day + 7 > month_len && self.nth & (1 << (base + 5)) != 0)
+            };
         if self.dom_star || self.dow_star {
             d && w
         } else {
@@ -337,13 +667,26 @@ impl Cron {
     }
 
     pub fn matches_day(&self, d: NaiveDate) -> bool {
-        self.matches_ymd(d.month(), d.day(), d.weekday().num_days_from_sunday())
+        self.matches_ymd(
+            d.month(),
+            d.day(),
+            d.weekday().num_days_from_sunday(),
+            month_len(d.year(), d.month()),
+        )
     }
 
     /// True when every calendar day matches (lets analyses skip the calendar).
     pub fn every_day(&self) -> bool {
-        let all_dom = self.dom == 0xFFFF_FFFE;
-        let all_dow = self.dow == 0x7F;
+        // days 1-30, and the 31st or `L` (the 31st is always a month's last day)
+        let all_dom = self.dom_star
+            || (self.dom & 0x7FFF_FFFE == 0x7FFF_FFFE
+                && (self.dom & (1 << 31) != 0 || self.dom_last));
+        let all_dow = self.dow_star
+            || if self.nth == 0 {
+                self.dow == 0x7F
+            } else {
+                (0..7).all(|wd| (self.nth >> (wd * 6)) & 0x1F == 0x1F)
+            };
         self.months == 0x1FFE
             && if self.dom_star || self.dow_star {
                 all_dom && all_dow
@@ -375,11 +718,17 @@ impl Cron {
     }
 
     /// Whether some calendar day matches: some selected month has a selected day-of-month
-    /// that exists in it (Feb 29 exists in leap years); with OR semantics any weekday does.
+    /// that exists in it (Feb 29 exists in leap years) or `L`; with OR semantics any weekday
+    /// does. `n#k` and `Ln` (which need day-of-month `*`) always find a day: every month has
+    /// four of each weekday and a last one, and a fifth of each weekday in some year (February
+    /// in leap years whose Feb 29 falls on it; the 400-year cycle has every weekday).
     pub fn fires_ever(&self) -> bool {
-        if !(self.dom_star || self.dow_star) {
-            // OR: any selected weekday occurs in every selected month
-            return self.months != 0;
+        if self.months == 0 {
+            return false;
+        }
+        // only day-of-month days ANDed with every weekday can miss (`31 2 *`)
+        if !self.dow_star || self.dom_star || self.dom_last {
+            return true;
         }
         (1..=12u32).any(|m| {
             self.months & (1 << m) != 0
@@ -535,6 +884,10 @@ impl Cron {
     /// The expression with field `k` replaced.
     fn with_field(&self, k: usize, text: &str) -> String {
         let span = &self.spans[k];
+        if self.source.get(span.clone()) != Some(self.fields[k].as_str()) {
+            // a preset: no field of its own text to replace
+            return Cron::fields_with(&self.fields, k, text);
+        }
         format!(
             "{}{}{}",
             &self.source[..span.start],
@@ -618,6 +971,83 @@ mod tests {
         assert!(Cron::parse("é 0 * * *").is_err());
         assert!(Cron::parse("99999999999 0 * * *").is_err());
         assert!(Cron::parse("1-/ 0 * * *").is_err());
+    }
+
+    #[test]
+    fn dialect_errors_point_at_the_term_and_say_the_fix() {
+        let e = |s: &str| Cron::parse(s).expect_err(s);
+        // `L` in the wrong field
+        let x = e("0 L * * *");
+        assert_eq!(x.span, 2..3);
+        assert!(
+            x.help.as_deref().unwrap_or("").contains("0 0 L * *"),
+            "{x:?}"
+        );
+        let x = e("0 0 * * L");
+        assert_eq!(x.span, 8..9);
+        assert!(x.help.as_deref().unwrap_or("").contains("L5"), "{x:?}");
+        assert!(e("0 0 * * 5L").help.unwrap_or_default().contains("`L5`"));
+        assert_eq!(e("0 0 L-3 * *").span, 4..7);
+        assert_eq!(e("0 0 L/2 * *").span, 4..7);
+        // occurrences
+        let x = e("0 0 * * 5#6");
+        assert_eq!(x.span, 10..11);
+        assert!(x.help.as_deref().unwrap_or("").contains("5#5"), "{x:?}");
+        let x = e("0 0 * * 5#0");
+        assert!(x.help.as_deref().unwrap_or("").contains("5#1"), "{x:?}");
+        assert_eq!(e("0 0 * * 9#1").span, 8..9);
+        assert_eq!(e("0 0 * * 5#").span, 10..10);
+        assert!(Cron::parse("0 0 * * 5#2/2").is_err());
+        assert!(Cron::parse("0 0 * * *#2").is_err());
+        // what croniter refuses or gets wrong
+        let x = e("0 0 * * 1,5#3");
+        assert_eq!(x.span, 8..9);
+        let x = e("0 0 1 * 5#2");
+        assert_eq!(x.span, 4..5);
+        assert!(
+            x.help.as_deref().unwrap_or("").contains("`0 0 * * 5#2`")
+                && x.help.as_deref().unwrap_or("").contains("`0 0 1 * *`"),
+            "{x:?}"
+        );
+        assert!(Cron::parse("0 0 L * L5").is_err());
+        let x = e("0 5-5 * * *");
+        assert_eq!(x.span, 2..5);
+        let x = e("0 22-2 * * *");
+        assert!(
+            x.help.as_deref().unwrap_or("").contains("`22-23,0-2`"),
+            "{x:?}"
+        );
+        assert!(Cron::parse("0 0 15W * *").is_err());
+        // `?`
+        assert_eq!(e("? 0 * * *").span, 0..1);
+        assert_eq!(e("0 0 ?,1 * *").span, 4..7);
+        // presets
+        let x = e("@fortnightly");
+        assert_eq!(x.span, 0..12);
+        assert!(x.help.as_deref().unwrap_or("").contains("@weekly"), "{x:?}");
+        assert!(e("@dialy").help.unwrap_or_default().contains("`@daily`"));
+        assert!(e("@once").help.unwrap_or_default().contains("--once"));
+        assert_eq!(e("@daily 5").span, 7..8);
+        assert!(Cron::parse("@quarterly").is_ok() && Cron::parse(" @Daily ").is_ok());
+    }
+
+    #[test]
+    fn dialect_days() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date");
+        let l = Cron::parse("0 0 L * *").expect("valid");
+        assert!(l.matches_day(d("2028-02-29")) && !l.matches_day(d("2028-02-28")));
+        assert!(l.matches_day(d("2026-02-28")) && l.matches_day(d("2026-04-30")));
+        assert!(!l.matches_day(d("2026-03-30")));
+        let f = Cron::parse("0 0 * * 5#5").expect("valid");
+        assert!(f.matches_day(d("2026-01-30")) && !f.matches_day(d("2026-02-27")));
+        let lf = Cron::parse("0 0 * * L5").expect("valid");
+        assert!(lf.matches_day(d("2026-02-27")) && !lf.matches_day(d("2026-01-23")));
+        // every day, and never
+        assert!(Cron::parse("0 0 1-30,L * *").expect("valid").every_day());
+        assert!(!Cron::parse("0 0 1-29,L * *").expect("valid").every_day());
+        assert!(Cron::parse("0 0 L 2 *").expect("valid").fires_ever());
+        assert!(Cron::parse("0 0 * 2 4#5").expect("valid").fires_ever());
+        assert_eq!(Cron::parse("@daily").expect("valid").fields(), "0 0 * * *");
     }
 
     #[test]

@@ -1633,22 +1633,9 @@ fn inner_span(value_span: &Span, value: &str, start: usize, len: usize) -> Span 
     base + start..base + start + len
 }
 
+/// Whitespace-separated words with their byte offsets (the cron parser's splitter).
 fn words(s: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in s.char_indices() {
-        if c.is_whitespace() {
-            if let Some(st) = start.take() {
-                out.push((st, &s[st..i]));
-            }
-        } else if start.is_none() {
-            start = Some(i);
-        }
-    }
-    if let Some(st) = start {
-        out.push((st, &s[st..]));
-    }
-    out
+    crate::cron::split_fields(s)
 }
 
 fn char_span_to_bytes(text: &str, offset: usize, len: usize) -> Span {

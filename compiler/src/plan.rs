@@ -241,6 +241,10 @@ pub struct Model {
     pub incremental: Vec<String>,
     /// Statements that remove what a failed build left behind.
     pub cleanup: Vec<String>,
+    /// The model's `freshness`: the runtime alerts when its last successful build is older
+    /// (format 5).
+    #[serde(default)]
+    pub freshness_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

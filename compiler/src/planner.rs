@@ -350,6 +350,7 @@ fn model_plan(
         first_build: Vec::new(),
         incremental: Vec::new(),
         cleanup: Vec::new(),
+        freshness_secs: model.freshness_secs,
     };
     match model.materialized {
         Materialized::Table => {

@@ -195,7 +195,7 @@ impl Prepared {
                 let mut wd = d0.weekday().num_days_from_sunday();
                 let mut len = crate::cron::month_len(y, m);
                 for p in period.iter_mut() {
-                    *p = t.cron.matches_ymd(m, d, wd);
+                    *p = t.cron.matches_ymd(m, d, wd, len);
                     d += 1;
                     wd = (wd + 1) % 7;
                     if d > len {
@@ -1189,7 +1189,8 @@ pub fn suggest_fix(a: &Tier, b: &Tier, o: &Overlap) -> String {
         }
     }
     // shift the later tier by whole hours when its hour field is a single value
-    let src = second.cron.source();
+    // a preset's own fields (`@daily` is `0 0 * * *`)
+    let src = second.cron.fields();
     let parts: Vec<&str> = src.split_whitespace().collect();
     if parts.len() == 5 {
         if let Ok(h) = parts[1].parse::<u32>() {

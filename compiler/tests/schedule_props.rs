@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use stir::cron::Cron;
 use stir::schedule::{
     blackout_overrun, dst_sweep, first_overlap, first_overlap_reference, heavy_overlaps,
-    heavy_overlaps_reference, may_run_during_fire, may_run_during_fire_reference, DailyWindow,
-    Tier, Zone,
+    heavy_overlaps_reference, may_run_during_fire, may_run_during_fire_reference, windows,
+    DailyWindow, Tier, Zone,
 };
 
 // ------------------------------------------------------------------ reference
@@ -23,6 +23,14 @@ enum Term {
     Range(u32, u32),
     /// `*/n`, `a/n` or `a-b/n`
     Step(Option<(u32, Option<u32>)>, u32),
+    /// `L` (day-of-month): the last day of the month
+    Last,
+    /// `a-L` or `a-L/n` (day-of-month): from a to the end of the month
+    ToLast(u32, u32),
+    /// `?` (day fields): any day
+    Question,
+    /// `w#k` (k = 1..=5) or, with k = 0, `Lw` (day-of-week): the k-th or last weekday w
+    Nth(u32, u32, bool),
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +56,22 @@ impl Field {
                 Term::Step(None, n) => format!("*/{n}"),
                 Term::Step(Some((a, None)), n) => format!("{a}/{n}"),
                 Term::Step(Some((a, Some(b))), n) => format!("{a}-{b}/{n}"),
+                Term::Last => "L".to_string(),
+                Term::ToLast(a, 1) => format!("{a}-L"),
+                Term::ToLast(a, n) => format!("{a}-l/{n}"),
+                Term::Question => "?".to_string(),
+                Term::Nth(w, k, named) => {
+                    let w = if *named {
+                        DAYS[(*w % 7) as usize].to_string()
+                    } else {
+                        w.to_string()
+                    };
+                    if *k == 0 {
+                        format!("L{w}")
+                    } else {
+                        format!("{w}#{k}")
+                    }
+                }
             })
             .collect::<Vec<_>>()
             .join(",")
@@ -57,7 +81,9 @@ impl Field {
         let mut s = vec![false; 64];
         for t in &self.0 {
             let (a, b, n) = match t {
-                Term::Star => (lo, hi, 1),
+                Term::Last | Term::Nth(..) => continue,
+                Term::Star | Term::Question => (lo, hi, 1),
+                Term::ToLast(a, n) => (*a, 31, *n),
                 Term::Val(v, _) => (*v, *v, 1),
                 Term::Range(a, b) => (*a, *b, 1),
                 Term::Step(None, n) => (lo, hi, *n),
@@ -73,14 +99,81 @@ impl Field {
         s
     }
 
-    fn bare_star(&self) -> bool {
-        self.0.len() == 1 && matches!(self.0[0], Term::Star)
+    /// A `*` term, or `?`: the field counts as `*`.
+    fn star_term(&self) -> bool {
+        self.0
+            .iter()
+            .any(|t| matches!(t, Term::Star | Term::Question))
+    }
+
+    /// Whether the field's text has a `*` in it (croniter looks at the text).
+    fn text_has_star(&self) -> bool {
+        self.0
+            .iter()
+            .any(|t| matches!(t, Term::Star | Term::Step(None, _)))
+    }
+
+    fn has_last(&self) -> bool {
+        self.0.iter().any(|t| matches!(t, Term::Last))
+    }
+
+    /// (weekday 0..7, k) of the `#` and `L` terms; k = 0 is the last one.
+    fn nth(&self) -> Vec<(u32, u32)> {
+        self.0
+            .iter()
+            .filter_map(|t| match t {
+                Term::Nth(w, k, _) => Some((*w % 7, *k)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
 #[derive(Debug, Clone)]
 struct RefCron {
     fields: [Field; 5],
+    /// A preset that stands for `fields`, written in this case.
+    preset: Option<String>,
+}
+
+/// Airflow's presets as structures (not text): name, minute, hour, day-of-month, month,
+/// day-of-week; `None` is `*`.
+type PresetDef = (&'static str, [Option<u32>; 5], Option<u32>);
+/// (name, fields, month step) — `@quarterly` steps its months.
+const PRESET_DEFS: [PresetDef; 8] = [
+    ("@hourly", [Some(0), None, None, None, None], None),
+    ("@daily", [Some(0), Some(0), None, None, None], None),
+    ("@midnight", [Some(0), Some(0), None, None, None], None),
+    ("@weekly", [Some(0), Some(0), None, None, Some(0)], None),
+    ("@monthly", [Some(0), Some(0), Some(1), None, None], None),
+    (
+        "@quarterly",
+        [Some(0), Some(0), Some(1), None, None],
+        Some(3),
+    ),
+    ("@yearly", [Some(0), Some(0), Some(1), Some(1), None], None),
+    (
+        "@annually",
+        [Some(0), Some(0), Some(1), Some(1), None],
+        None,
+    ),
+];
+
+fn preset_cron(i: usize, upper: bool) -> RefCron {
+    let (name, vals, month_step) = PRESET_DEFS[i];
+    let fields = std::array::from_fn(|k| match (vals[k], k == 3, month_step) {
+        (_, true, Some(n)) => Field(vec![Term::Step(None, n)]),
+        (Some(v), _, _) => Field(vec![Term::Val(v, false)]),
+        (None, _, _) => Field(vec![Term::Star]),
+    });
+    RefCron {
+        fields,
+        preset: Some(if upper {
+            name.to_uppercase()
+        } else {
+            name.to_string()
+        }),
+    }
 }
 
 struct Sets {
@@ -89,11 +182,19 @@ struct Sets {
     dom: Vec<bool>,
     mon: Vec<bool>,
     dow: Vec<bool>,
-    or_days: bool,
+    /// `L` in day-of-month
+    last: bool,
+    /// `#`/`L` weekday terms
+    nth: Vec<(u32, u32)>,
+    dom_star: bool,
+    dow_star: bool,
 }
 
 impl RefCron {
     fn text(&self) -> String {
+        if let Some(p) = &self.preset {
+            return p.clone();
+        }
         (0..5)
             .map(|k| self.fields[k].render(k))
             .collect::<Vec<_>>()
@@ -104,13 +205,24 @@ impl RefCron {
         if dow[7] {
             dow[0] = true;
         }
+        let dom = self.fields[2].set(1, 31);
+        let (fd, fw) = (&self.fields[2], &self.fields[4]);
+        let nth = fw.nth();
+        // croniter's rule: a day field counts as `*` when it has a `*` term or is `?`, or
+        // when it holds every value (`L` counting as one more day) and the other day field's
+        // text has a `*`
+        let dom_count = dom.iter().filter(|x| **x).count() + usize::from(fd.has_last());
+        let dow_count = dow[..7].iter().filter(|x| **x).count();
         Sets {
             min: self.fields[0].set(0, 59),
             hour: self.fields[1].set(0, 23),
-            dom: self.fields[2].set(1, 31),
             mon: self.fields[3].set(1, 12),
+            dom_star: fd.star_term() || (dom_count == 31 && fw.text_has_star()),
+            dow_star: nth.is_empty() && (fw.star_term() || (dow_count == 7 && fd.text_has_star())),
+            dom,
             dow,
-            or_days: !self.fields[2].bare_star() && !self.fields[4].bare_star(),
+            last: fd.has_last(),
+            nth,
         }
     }
     fn cron(&self) -> Cron {
@@ -123,12 +235,35 @@ impl Sets {
         if !self.mon[d.month() as usize] {
             return false;
         }
-        let a = self.dom[d.day() as usize];
-        let b = self.dow[d.weekday().num_days_from_sunday() as usize];
-        if self.or_days {
-            a || b
-        } else {
+        let tomorrow = d + Duration::days(1);
+        let a = self.dom_star
+            || self.dom[d.day() as usize]
+            || (self.last && tomorrow.month() != d.month());
+        let wd = d.weekday().num_days_from_sunday();
+        let b = self.dow_star
+            || if self.nth.is_empty() {
+                self.dow[wd as usize]
+            } else {
+                // which one of its weekday in the month, counted by walking back a week at
+                // a time; the last one has no same weekday a week later in the month
+                let mut k = 1;
+                let mut back = d;
+                while let Some(p) = back.checked_sub_days(chrono::Days::new(7)) {
+                    if p.month() != d.month() {
+                        break;
+                    }
+                    k += 1;
+                    back = p;
+                }
+                let is_last = (d + Duration::days(7)).month() != d.month();
+                self.nth
+                    .iter()
+                    .any(|&(w, n)| w == wd && (n == k || (n == 0 && is_last)))
+            };
+        if self.dom_star || self.dow_star {
             a && b
+        } else {
+            a || b
         }
     }
     fn minute_ok(&self, t: NaiveDateTime) -> bool {
@@ -161,10 +296,14 @@ fn in_window(w: (u16, u16), m: u32) -> bool {
 
 /// Every fire (minutes since start) in the horizon, minute by minute.
 fn ref_fires(c: &RefCron, skip: Option<(u16, u16)>) -> Vec<i64> {
+    ref_fires_until(c, skip, horizon_end())
+}
+
+/// Every fire (minutes since start, local wall time) before `end`, minute by minute.
+fn ref_fires_until(c: &RefCron, skip: Option<(u16, u16)>, end: NaiveDateTime) -> Vec<i64> {
     let s = c.sets();
     let mut out = Vec::new();
     let mut t = start();
-    let end = horizon_end();
     let mut i = 0i64;
     let mut day_ok = false;
     while t < end {
@@ -246,14 +385,75 @@ fn mins(t: NaiveDateTime) -> i64 {
 
 // ------------------------------------------------------------------ generators
 
+/// Ranges have distinct ends: `5-5` is refused (croniter reads it as the whole field).
 fn term(lo: u32, hi: u32, max_step: u32) -> impl Strategy<Value = Term> {
     prop_oneof![
         3 => (lo..=hi, any::<bool>()).prop_map(|(v, n)| Term::Val(v, n)),
-        1 => (lo..=hi, lo..=hi).prop_map(|(a, b)| Term::Range(a.min(b), a.max(b))),
+        1 => (lo..hi, lo..=hi).prop_map(|(a, b)| if a < b { Term::Range(a, b) } else { Term::Range(b, a + 1) }),
         1 => (2..=max_step).prop_map(|n| Term::Step(None, n)),
         1 => (lo..=hi, 2..=max_step).prop_map(|(a, n)| Term::Step(Some((a, None)), n)),
-        1 => (lo..=hi, lo..=hi, 2..=max_step).prop_map(|(a, b, n)| Term::Step(Some((a.min(b), Some(a.max(b)))), n)),
+        1 => (lo..=hi, lo..=hi, 2..=max_step).prop_map(|(a, b, n)| if a == b { Term::Step(Some((a, None)), n) } else { Term::Step(Some((a.min(b), Some(a.max(b)))), n) }),
     ]
+}
+
+/// Day-of-month: `*`, `?`, plain terms, days near the month's end, and `L` forms.
+fn dom_strategy() -> impl Strategy<Value = Field> {
+    let special = prop_oneof![
+        2 => Just(Term::Last),
+        1 => (1u32..=30, prop_oneof![Just(1u32), 2u32..=10]).prop_map(|(a, n)| Term::ToLast(a, n)),
+        2 => (1u32..=31).prop_map(|v| Term::Val(v, false)),
+    ];
+    prop_oneof![
+        4 => Just(Field(vec![Term::Star])),
+        1 => Just(Field(vec![Term::Question])),
+        2 => prop::collection::vec(term(1, 31, 10), 1..=2).prop_map(Field),
+        1 => prop::collection::vec((27u32..=31).prop_map(|v| Term::Val(v, false)), 1..=2).prop_map(Field),
+        2 => prop::collection::vec(special, 1..=2).prop_map(Field),
+        // every day written out: croniter reads it as `*` when the weekdays' text has a `*`
+        1 => prop::sample::select(vec![Term::Range(1, 31), Term::Step(None, 1), Term::ToLast(1, 1)]).prop_map(|t| Field(vec![t])),
+    ]
+}
+
+/// Day-of-week: `*`, `?`, plain terms, or `#`/`L` terms (fifth ones often).
+fn dow_strategy() -> impl Strategy<Value = Field> {
+    let nth = (
+        0u32..=7,
+        prop_oneof![1 => 0u32..=4, 1 => Just(5u32)],
+        any::<bool>(),
+    )
+        .prop_map(|(w, k, named)| Term::Nth(w, k, named));
+    prop_oneof![
+        4 => Just(Field(vec![Term::Star])),
+        1 => Just(Field(vec![Term::Question])),
+        4 => prop::collection::vec(term(0, 7, 3), 1..=3).prop_map(Field),
+        2 => prop::collection::vec(nth, 1..=3).prop_map(Field),
+        1 => prop::sample::select(vec![Term::Range(0, 6), Term::Range(1, 7), Term::Step(None, 1), Term::Step(None, 2)]).prop_map(|t| Field(vec![t])),
+    ]
+}
+
+/// The five fields, or now and then a preset; `#`/`L` weekdays get a day-of-month of `*`
+/// or `?` (the only day-of-month croniter reads soundly with them).
+fn assemble(
+    (a, b, c, d, e): (Field, Field, Field, Field, Field),
+    q: bool,
+    preset: Option<(usize, bool)>,
+) -> RefCron {
+    if let Some((i, upper)) = preset {
+        return preset_cron(i, upper);
+    }
+    let c = if e.nth().is_empty() {
+        c
+    } else {
+        Field(vec![if q { Term::Question } else { Term::Star }])
+    };
+    RefCron {
+        fields: [a, b, c, d, e],
+        preset: None,
+    }
+}
+
+fn preset_strategy() -> impl Strategy<Value = Option<(usize, bool)>> {
+    prop_oneof![12 => Just(None), 1 => (0..PRESET_DEFS.len(), any::<bool>()).prop_map(Some)]
 }
 
 fn field(lo: u32, hi: u32, max_step: u32, star_weight: u32) -> impl Strategy<Value = Field> {
@@ -281,21 +481,23 @@ fn minute_strategy() -> impl Strategy<Value = Field> {
 /// month ends and the day-of-month / day-of-week OR rule.
 fn cron_strategy() -> impl Strategy<Value = RefCron> {
     let minute = minute_strategy();
-    let dom = prop_oneof![
-        4 => Just(Field(vec![Term::Star])),
-        2 => prop::collection::vec(term(1, 31, 10), 1..=2).prop_map(Field),
-        1 => prop::collection::vec((27u32..=31).prop_map(|v| Term::Val(v, false)), 1..=2).prop_map(Field),
-    ];
     let month = prop_oneof![
         4 => Just(Field(vec![Term::Star])),
         1 => Just(Field(vec![Term::Val(2, true)])),
         2 => prop::collection::vec(term(1, 12, 5), 1..=2).prop_map(Field),
     ];
-    (minute, field(0, 23, 8, 1), dom, month, field(0, 7, 3, 4)).prop_map(|(a, b, c, d, e)| {
-        RefCron {
-            fields: [a, b, c, d, e],
-        }
-    })
+    (
+        (
+            minute,
+            field(0, 23, 8, 1),
+            dom_strategy(),
+            month,
+            dow_strategy(),
+        ),
+        any::<bool>(),
+        preset_strategy(),
+    )
+        .prop_map(|(f, q, p)| assemble(f, q, p))
 }
 
 /// Timeouts in whole quarter hours half the time, so windows touch exactly.
@@ -450,8 +652,12 @@ proptest! {
 
     /// Any string: an error with a span inside the expression, or a cron; never a panic.
     #[test]
-    fn cron_parse_never_panics(s in "[0-9a-zA-Z*/,\\- é]{0,24}", t in "([0-9*/,-]{1,6} ){4}[0-9a-z*/,-]{1,6}") {
-        for e in [&s, &t] {
+    fn cron_parse_never_panics(
+        s in "[0-9a-zA-Z*/,\\-#?@ é]{0,24}",
+        t in "([0-9*/,#?lL-]{1,6} ){4}[0-9a-zL*/,#?-]{1,6}",
+        p in "@[a-zA-Z]{0,12}( [0-9*]{1,3}){0,2}",
+    ) {
+        for e in [&s, &t, &p] {
             match Cron::parse(e) {
                 Ok(c) => {
                     let _ = c.irregular_steps();
@@ -491,7 +697,8 @@ proptest! {
 
 /// Zones with DST in both hemispheres, a half-hour DST (Lord Howe), Dublin's negative DST,
 /// and one without DST.
-const DST_ZONES: [&str; 6] = [
+const DST_ZONES: [&str; 7] = [
+    "Europe/Berlin",
     "America/New_York",
     "Europe/London",
     "Australia/Sydney",
@@ -507,18 +714,18 @@ fn dst_cron_strategy() -> impl Strategy<Value = RefCron> {
         3 => prop::collection::vec((0u32..=4).prop_map(|v| Term::Val(v, false)), 1..=2).prop_map(Field),
         1 => field(0, 23, 8, 1),
     ];
-    let dom = prop_oneof![
-        4 => Just(Field(vec![Term::Star])),
-        1 => prop::collection::vec(term(1, 31, 10), 1..=2).prop_map(Field),
-    ];
     let month = prop_oneof![
         2 => Just(Field(vec![Term::Star])),
         2 => prop::collection::vec((prop::sample::select(vec![3u32, 4, 10, 11]), any::<bool>()).prop_map(|(v, n)| Term::Val(v, n)), 1..=2).prop_map(Field),
         1 => prop::collection::vec(term(1, 12, 5), 1..=2).prop_map(Field),
     ];
-    (minute, hour, dom, month, field(0, 7, 3, 4)).prop_map(|(a, b, c, d, e)| RefCron {
-        fields: [a, b, c, d, e],
-    })
+    // the last Sunday (`L0`, `0#5`) is when Europe changes its clocks
+    (
+        (minute, hour, dom_strategy(), month, dow_strategy()),
+        any::<bool>(),
+        preset_strategy(),
+    )
+        .prop_map(|(f, q, p)| assemble(f, q, p))
 }
 
 /// Short runs half the time (they straddle a transition only on its day), up to two days.
@@ -817,4 +1024,420 @@ fn zones_parse() {
     assert_eq!(Zone::parse("-08:00"), Some(Zone::Fixed(-480)));
     assert!(matches!(Zone::parse("Asia/Kolkata"), Some(Zone::Iana(_))));
     assert_eq!(Zone::parse("Mars/Olympus"), None);
+}
+
+// ------------------------------------------------------------------ croniter's own answers
+
+/// What Airflow does with the same text: the first eight fires after 2026-01-01 00:00 of each
+/// expression as croniter 7.0.0 computes them (`croniter(expr, datetime(2026, 1, 1))` then
+/// `get_next(datetime)` eight times), copied from its output: `expression | fires`. The last rows are croniter's day
+/// rule on fields that list every value (`*/1`, `1-31`, `0-6`) or hold a `*` term.
+const CRONITER: &str = "
+@daily            | 2026-01-02 00:00, 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-05 00:00, 2026-01-06 00:00, 2026-01-07 00:00, 2026-01-08 00:00, 2026-01-09 00:00
+@midnight         | 2026-01-02 00:00, 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-05 00:00, 2026-01-06 00:00, 2026-01-07 00:00, 2026-01-08 00:00, 2026-01-09 00:00
+@weekly           | 2026-01-04 00:00, 2026-01-11 00:00, 2026-01-18 00:00, 2026-01-25 00:00, 2026-02-01 00:00, 2026-02-08 00:00, 2026-02-15 00:00, 2026-02-22 00:00
+@monthly          | 2026-02-01 00:00, 2026-03-01 00:00, 2026-04-01 00:00, 2026-05-01 00:00, 2026-06-01 00:00, 2026-07-01 00:00, 2026-08-01 00:00, 2026-09-01 00:00
+@yearly           | 2027-01-01 00:00, 2028-01-01 00:00, 2029-01-01 00:00, 2030-01-01 00:00, 2031-01-01 00:00, 2032-01-01 00:00, 2033-01-01 00:00, 2034-01-01 00:00
+@annually         | 2027-01-01 00:00, 2028-01-01 00:00, 2029-01-01 00:00, 2030-01-01 00:00, 2031-01-01 00:00, 2032-01-01 00:00, 2033-01-01 00:00, 2034-01-01 00:00
+@hourly           | 2026-01-01 01:00, 2026-01-01 02:00, 2026-01-01 03:00, 2026-01-01 04:00, 2026-01-01 05:00, 2026-01-01 06:00, 2026-01-01 07:00, 2026-01-01 08:00
+@DAILY            | 2026-01-02 00:00, 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-05 00:00, 2026-01-06 00:00, 2026-01-07 00:00, 2026-01-08 00:00, 2026-01-09 00:00
+0 0 L * *         | 2026-01-31 00:00, 2026-02-28 00:00, 2026-03-31 00:00, 2026-04-30 00:00, 2026-05-31 00:00, 2026-06-30 00:00, 2026-07-31 00:00, 2026-08-31 00:00
+0 0 1,L * *       | 2026-01-31 00:00, 2026-02-01 00:00, 2026-02-28 00:00, 2026-03-01 00:00, 2026-03-31 00:00, 2026-04-01 00:00, 2026-04-30 00:00, 2026-05-01 00:00
+0 0 L 2 *         | 2026-02-28 00:00, 2027-02-28 00:00, 2028-02-29 00:00, 2029-02-28 00:00, 2030-02-28 00:00, 2031-02-28 00:00, 2032-02-29 00:00, 2033-02-28 00:00
+0 6 15-L/5 * *    | 2026-01-15 06:00, 2026-01-20 06:00, 2026-01-25 06:00, 2026-01-30 06:00, 2026-02-15 06:00, 2026-02-20 06:00, 2026-02-25 06:00, 2026-03-15 06:00
+0 0 L * 1         | 2026-01-05 00:00, 2026-01-12 00:00, 2026-01-19 00:00, 2026-01-26 00:00, 2026-01-31 00:00, 2026-02-02 00:00, 2026-02-09 00:00, 2026-02-16 00:00
+0 0 * * 5#2       | 2026-01-09 00:00, 2026-02-13 00:00, 2026-03-13 00:00, 2026-04-10 00:00, 2026-05-08 00:00, 2026-06-12 00:00, 2026-07-10 00:00, 2026-08-14 00:00
+0 0 * * 1#1,5#3   | 2026-01-05 00:00, 2026-01-16 00:00, 2026-02-02 00:00, 2026-02-20 00:00, 2026-03-02 00:00, 2026-03-20 00:00, 2026-04-06 00:00, 2026-04-17 00:00
+0 0 * * 5#5       | 2026-01-30 00:00, 2026-05-29 00:00, 2026-07-31 00:00, 2026-10-30 00:00, 2027-01-29 00:00, 2027-04-30 00:00, 2027-07-30 00:00, 2027-10-29 00:00
+0 0 * * 0#5       | 2026-03-29 00:00, 2026-05-31 00:00, 2026-08-30 00:00, 2026-11-29 00:00, 2027-01-31 00:00, 2027-05-30 00:00, 2027-08-29 00:00, 2027-10-31 00:00
+30 2 * 2 4#5      | 2052-02-29 02:30, 2080-02-29 02:30, 2120-02-29 02:30, 2148-02-29 02:30, 2176-02-29 02:30, 2216-02-29 02:30, 2244-02-29 02:30, 2272-02-29 02:30
+0 0 ? * *         | 2026-01-02 00:00, 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-05 00:00, 2026-01-06 00:00, 2026-01-07 00:00, 2026-01-08 00:00, 2026-01-09 00:00
+0 0 1 * ?         | 2026-02-01 00:00, 2026-03-01 00:00, 2026-04-01 00:00, 2026-05-01 00:00, 2026-06-01 00:00, 2026-07-01 00:00, 2026-08-01 00:00, 2026-09-01 00:00
+0 0 ? * 1         | 2026-01-05 00:00, 2026-01-12 00:00, 2026-01-19 00:00, 2026-01-26 00:00, 2026-02-02 00:00, 2026-02-09 00:00, 2026-02-16 00:00, 2026-02-23 00:00
+0 0 * * L5        | 2026-01-30 00:00, 2026-02-27 00:00, 2026-03-27 00:00, 2026-04-24 00:00, 2026-05-29 00:00, 2026-06-26 00:00, 2026-07-31 00:00, 2026-08-28 00:00
+0 0 * * fri#2     | 2026-01-09 00:00, 2026-02-13 00:00, 2026-03-13 00:00, 2026-04-10 00:00, 2026-05-08 00:00, 2026-06-12 00:00, 2026-07-10 00:00, 2026-08-14 00:00
+0 0 * * 7#1       | 2026-01-04 00:00, 2026-02-01 00:00, 2026-03-01 00:00, 2026-04-05 00:00, 2026-05-03 00:00, 2026-06-07 00:00, 2026-07-05 00:00, 2026-08-02 00:00
+0 0 * * mon-fri#2 | 2026-01-08 00:00, 2026-01-09 00:00, 2026-01-12 00:00, 2026-01-13 00:00, 2026-01-14 00:00, 2026-02-09 00:00, 2026-02-10 00:00, 2026-02-11 00:00
+0 0 * * 5#2,L5    | 2026-01-09 00:00, 2026-01-30 00:00, 2026-02-13 00:00, 2026-02-27 00:00, 2026-03-13 00:00, 2026-03-27 00:00, 2026-04-10 00:00, 2026-04-24 00:00
+0 0 */1 * */2     | 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-06 00:00, 2026-01-08 00:00, 2026-01-10 00:00, 2026-01-11 00:00, 2026-01-13 00:00, 2026-01-15 00:00
+0 0 1-31 * */2    | 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-06 00:00, 2026-01-08 00:00, 2026-01-10 00:00, 2026-01-11 00:00, 2026-01-13 00:00, 2026-01-15 00:00
+0 0 */2 * 0-6     | 2026-01-03 00:00, 2026-01-05 00:00, 2026-01-07 00:00, 2026-01-09 00:00, 2026-01-11 00:00, 2026-01-13 00:00, 2026-01-15 00:00, 2026-01-17 00:00
+0 0 *,5 * 1       | 2026-01-05 00:00, 2026-01-12 00:00, 2026-01-19 00:00, 2026-01-26 00:00, 2026-02-02 00:00, 2026-02-09 00:00, 2026-02-16 00:00, 2026-02-23 00:00
+0 0 1-31 * 1      | 2026-01-02 00:00, 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-05 00:00, 2026-01-06 00:00, 2026-01-07 00:00, 2026-01-08 00:00, 2026-01-09 00:00
+0 0 1-L * */2     | 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-06 00:00, 2026-01-08 00:00, 2026-01-10 00:00, 2026-01-11 00:00, 2026-01-13 00:00, 2026-01-15 00:00
+0 0 L 2 1         | 2026-02-02 00:00, 2026-02-09 00:00, 2026-02-16 00:00, 2026-02-23 00:00, 2026-02-28 00:00, 2027-02-01 00:00, 2027-02-08 00:00, 2027-02-15 00:00
+0 0 * * L7        | 2026-01-25 00:00, 2026-02-22 00:00, 2026-03-29 00:00, 2026-04-26 00:00, 2026-05-31 00:00, 2026-06-28 00:00, 2026-07-26 00:00, 2026-08-30 00:00
+0 0 1-30,L * */2  | 2026-01-03 00:00, 2026-01-04 00:00, 2026-01-06 00:00, 2026-01-08 00:00, 2026-01-10 00:00, 2026-01-11 00:00, 2026-01-13 00:00, 2026-01-15 00:00
+0 0 */7 * 1       | 2026-01-05 00:00, 2026-01-08 00:00, 2026-01-12 00:00, 2026-01-15 00:00, 2026-01-19 00:00, 2026-01-22 00:00, 2026-01-26 00:00, 2026-01-29 00:00
+";
+
+#[test]
+fn fires_as_croniter_does() {
+    for row in CRONITER.lines().filter(|l| !l.is_empty()) {
+        let (expr, fires) = row.split_once(" | ").expect("expr | fires");
+        let expr = expr.trim_end();
+        let c = Cron::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let mut t = start();
+        for f in fires.split(", ") {
+            let n = c
+                .next_after(t)
+                .unwrap_or_else(|| panic!("{expr}: no fire after {t}"));
+            assert_eq!(n, dt(f), "{expr} after {t}");
+            t = n;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ real time in DST zones
+
+/// Local wall time -> UTC minute by the DST rule, straight from the zone database: a time in a
+/// spring-forward gap fires at the first instant after the gap, an ambiguous time at its
+/// first occurrence.
+fn ref_to_utc(tz: chrono_tz::Tz, w: NaiveDateTime) -> i64 {
+    use chrono::{LocalResult, TimeZone};
+    let first = match tz.from_local_datetime(&w) {
+        LocalResult::Single(x) => x.timestamp(),
+        LocalResult::Ambiguous(a, b) => a.timestamp().min(b.timestamp()),
+        LocalResult::None => (1..=1440)
+            .find_map(|k| {
+                tz.from_local_datetime(&(w + Duration::minutes(k)))
+                    .earliest()
+            })
+            .expect("a gap shorter than a day")
+            .timestamp(),
+    };
+    first / 60
+}
+
+/// A UTC minute as the zone's wall time and back: the same instant, except that the second
+/// pass through a repeated (fall-back) hour reads as the first.
+fn ref_key(tz: chrono_tz::Tz, u: i64) -> i64 {
+    use chrono::TimeZone;
+    let local = tz
+        .timestamp_opt(u * 60, 0)
+        .single()
+        .expect("an instant")
+        .naive_local();
+    ref_to_utc(tz, local)
+}
+
+/// Wall-time fires (minutes since start) -> real fires (UTC minutes), one per instant.
+fn ref_real(tz: chrono_tz::Tz, wall: &[i64]) -> Vec<i64> {
+    let mut out: Vec<i64> = wall
+        .iter()
+        .map(|m| ref_to_utc(tz, start() + Duration::minutes(*m)))
+        .collect();
+    out.dedup();
+    out
+}
+
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Crons in the new forms, with fires in the small hours where clocks change.
+fn dialect_cron_strategy() -> impl Strategy<Value = RefCron> {
+    let hour = prop_oneof![
+        3 => prop::collection::vec((0u32..=4).prop_map(|v| Term::Val(v, false)), 1..=2).prop_map(Field),
+        1 => field(0, 23, 8, 1),
+    ];
+    let dom = prop_oneof![
+        1 => Just(Field(vec![Term::Star])),
+        2 => prop::collection::vec(prop_oneof![Just(Term::Last), (1u32..=31).prop_map(|v| Term::Val(v, false))], 1..=2).prop_map(Field),
+    ];
+    let dow = prop_oneof![
+        1 => prop::collection::vec(term(0, 7, 3), 1..=2).prop_map(Field),
+        3 => prop::collection::vec((0u32..=7, 0u32..=5, any::<bool>()).prop_map(|(w, k, n)| Term::Nth(w, k, n)), 1..=2).prop_map(Field),
+    ];
+    let month = prop_oneof![
+        1 => Just(Field(vec![Term::Star])),
+        1 => prop::collection::vec(prop::sample::select(vec![2u32, 3, 4, 10, 11]).prop_map(|v| Term::Val(v, false)), 1..=2).prop_map(Field),
+    ];
+    (
+        (minute_strategy(), hour, dom, month, dow),
+        any::<bool>(),
+        preset_strategy(),
+    )
+        .prop_map(|(f, q, p)| assemble(f, q, p))
+}
+
+const REAL_ZONES: [&str; 3] = ["Europe/Berlin", "America/New_York", "Australia/Sydney"];
+
+/// Three years, with the leap day of 2028.
+fn real_horizon() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2029, 1, 1)
+        .expect("date")
+        .and_hms_opt(0, 0, 0)
+        .expect("time")
+}
+
+proptest! {
+    #![proptest_config(cases(40))]
+
+    /// In DST zones, against fires computed minute by minute and put on the real clock by the
+    /// zone database: the runtime's next fire is exact, and the overlap and stale-read
+    /// analyses report the earlier of the first real-time hit and the first wall-time hit
+    /// (the documented, cautious rule), never later.
+    #[test]
+    fn dst_zones_match_the_real_time_reference(
+        a in dialect_cron_strategy(), b in dialect_cron_strategy(),
+        da in dst_timeout(), db in dst_timeout(),
+        zi in 0usize..REAL_ZONES.len(),
+        probe in 0i64..(3 * 525_600),
+    ) {
+        let zone = Zone::parse(REAL_ZONES[zi]).expect("zone");
+        let tz: chrono_tz::Tz = REAL_ZONES[zi].parse().expect("zone");
+        let what = format!("{} ({da}m) / {} ({db}m) in {}", a.text(), b.text(), REAL_ZONES[zi]);
+        let (wa, wb) = (ref_fires_until(&a, None, real_horizon()), ref_fires_until(&b, None, real_horizon()));
+        let (ra, rb) = (ref_real(tz, &wa), ref_real(tz, &wb));
+        let end_u = ref_to_utc(tz, real_horizon());
+        let to_u = |m: i64| ref_to_utc(tz, start() + Duration::minutes(m));
+
+        // the runtime's next fire, from a random instant
+        let after = to_u(0) + probe;
+        let expect = ra.iter().find(|f| **f > after).copied();
+        let got = zone
+            .next_fire_utc(&a.cron(), &[], chrono::DateTime::from_timestamp(after * 60, 0).expect("t"))
+            .map(|t| t.timestamp() / 60);
+        match expect {
+            Some(e) => prop_assert_eq!(got, Some(e), "{}", what),
+            None => prop_assert!(got.is_none_or(|g| g >= end_u), "{}", what),
+        }
+
+        let (ta, tb) = (tier_of("a", &a, da, None), tier_of("b", &b, db, None));
+        // overlaps
+        let expect = min_some(
+            ref_first_overlap(&wa, da as i64, &wb, db as i64).map(to_u),
+            ref_first_overlap(&ra, da as i64, &rb, db as i64),
+        );
+        let got = first_overlap(&ta, &tb, &zone).map(|o| ref_to_utc(tz, o.instant));
+        match expect {
+            Some(e) => prop_assert_eq!(got, Some(ref_key(tz, e)), "{}", what),
+            None => prop_assert!(got.is_none_or(|g| g >= end_u), "{}", what),
+        }
+        // stale reads: a's fires against b's runs
+        let expect = min_some(
+            ref_stale(&wb, db as i64, &wa).map(to_u),
+            ref_stale(&rb, db as i64, &ra),
+        );
+        let got = may_run_during_fire(&tb, &ta, &zone).map(|o| ref_to_utc(tz, o.instant));
+        match expect {
+            Some(e) => prop_assert_eq!(got, Some(ref_key(tz, e)), "{}", what),
+            None => prop_assert!(got.is_none_or(|g| g >= end_u), "{}", what),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// The timeline draws exactly the reference's fires, each with its whole window.
+    #[test]
+    fn timeline_windows_match_reference(c in cron_strategy(), d in 1u32..3000, day in 0i64..2900) {
+        let t = tier_of("t", &c, d, None);
+        let from = start() + Duration::days(day);
+        let to = from + Duration::days(7);
+        let got = windows(&t, &utc(), from, to);
+        let expect: Vec<(NaiveDateTime, NaiveDateTime)> = ref_fires(&c, None)
+            .into_iter()
+            .map(|f| start() + Duration::minutes(f))
+            .map(|f| (f, f + Duration::minutes(d as i64)))
+            .filter(|(f, e)| *f < to && *e > from)
+            .collect();
+        prop_assert_eq!(got, expect, "{}", c.text());
+    }
+}
+
+// ------------------------------------------------------------------ the new forms by hand
+
+/// (cron a, timeout a, cron b, timeout b, first overlap in UTC or None, why).
+type Pair = (
+    &'static str,
+    u32,
+    &'static str,
+    u32,
+    Option<&'static str>,
+    &'static str,
+);
+
+/// The new forms over the whole calendar, by hand: leap years for `L`, months with and
+/// without a fifth weekday for `n#5`, presets and `?` as their fields.
+const DIALECT_PAIRS: &[Pair] = &[
+    (
+        "0 22 L 2 *",
+        120,
+        "30 23 29 2 *",
+        10,
+        Some("2028-02-29 23:30"),
+        "Feb 29 is the last day only in leap years",
+    ),
+    (
+        "0 22 L * *",
+        120,
+        "30 23 28 * *",
+        10,
+        Some("2026-02-28 23:30"),
+        "the 28th is the last day in February of common years",
+    ),
+    (
+        "0 22 L 2 *",
+        120,
+        "30 23 28 2 2",
+        10,
+        Some("2026-02-28 23:30"),
+        "`28 2 2` is the 28th or a Tuesday of February (OR)",
+    ),
+    (
+        "0 6 * * 5#5",
+        60,
+        "30 6 29-31 * *",
+        10,
+        Some("2026-01-30 06:30"),
+        "Fridays 2, 9, 16, 23, 30 in January 2026",
+    ),
+    (
+        "0 6 * * 5#5",
+        60,
+        "30 6 * 2 *",
+        10,
+        Some("2036-02-29 06:30"),
+        "five Fridays in February need Feb 29 on a Friday",
+    ),
+    (
+        "0 6 * * 5#4",
+        60,
+        "30 6 29 * ?",
+        10,
+        None,
+        "the fourth Friday is never the 29th",
+    ),
+    (
+        "0 6 * * L5",
+        60,
+        "30 6 29-31 * *",
+        10,
+        Some("2026-01-30 06:30"),
+        "the last Friday is the fifth when there is one",
+    ),
+    (
+        "0 6 * * L5",
+        60,
+        "30 6 1-21 * *",
+        10,
+        None,
+        "the last Friday is never before the 22nd",
+    ),
+    (
+        "@daily",
+        60,
+        "0 0 ? * *",
+        60,
+        Some("2026-01-01 00:00"),
+        "`@daily` and `?`",
+    ),
+    (
+        "@WEEKLY",
+        60,
+        "30 0 * * 7",
+        10,
+        Some("2026-01-04 00:30"),
+        "`@weekly` is Sunday midnight",
+    ),
+    (
+        "@quarterly",
+        60,
+        "30 0 1 2 *",
+        10,
+        None,
+        "`@quarterly` is January, April, July, October",
+    ),
+    (
+        "@yearly",
+        60,
+        "30 0 1 1 1",
+        10,
+        Some("2026-01-01 00:30"),
+        "`1 1 1`: January 1st or a Monday of January (OR)",
+    ),
+    (
+        "0 0 L * 1",
+        60,
+        "30 0 * * 6",
+        10,
+        Some("2026-01-31 00:30"),
+        "the last day or Mondays: January 31st 2026 is a Saturday",
+    ),
+];
+
+#[test]
+fn dialect_pairs_over_the_calendar() {
+    for (ca, da, cb, db, expect, why) in DIALECT_PAIRS {
+        let (a, b) = (tier("a", ca, *da), tier("b", cb, *db));
+        for (x, y) in [(&a, &b), (&b, &a)] {
+            let got = first_overlap(x, y, &utc()).map(|o| o.instant);
+            assert_eq!(got, expect.map(dt), "{ca} / {cb}: {why}");
+        }
+    }
+    // and the runtime fires on Feb 29 in 2028
+    let f = Cron::parse("0 0 L 2 *").expect("cron");
+    assert_eq!(
+        f.next_after(dt("2027-03-01 00:00")),
+        Some(dt("2028-02-29 00:00"))
+    );
+    // the fix for a preset shifts the hour of its fields (no skip window fits: 15h + 10h)
+    let (sat, weekly) = (
+        tier("sat", "0 22 * * 6", 900),
+        tier("weekly", "@weekly", 600),
+    );
+    let o = first_overlap(&sat, &weekly, &utc()).expect("overlap");
+    assert_eq!(o.instant, dt("2026-01-04 00:00"));
+    let fix = stir::schedule::suggest_fix(&sat, &weekly, &o);
+    assert!(fix.contains("cron=\"0 13 * * 0\"; checked"), "{fix}");
+}
+
+#[test]
+fn berlin_last_sunday_is_when_the_clocks_change() {
+    // Europe/Berlin springs forward on the last Sunday of March (2026-03-29, 02:00 CET ->
+    // 03:00 CEST) and falls back on the last Sunday of October (2026-10-25, 03:00 -> 02:00).
+    let berlin = Zone::parse("Europe/Berlin").expect("zone");
+    for (x, y) in [("0 1 * * L0", "0 3 * * L0"), ("0 1 * * 0#5", "0 3 * 3 0#5")] {
+        // 01:00 CET + 90 real minutes is 03:30 CEST on the transition day only
+        let (a, b) = (tier("a", x, 90), tier("b", y, 10));
+        assert_eq!(first_overlap(&a, &b, &utc()), None, "{x} / {y}");
+        let o = first_overlap(&a, &b, &berlin).expect("overlap on the spring-forward day");
+        assert_eq!(o.instant, dt("2026-03-29 03:00"), "{x} / {y}");
+        assert_eq!(o.a_end, dt("2026-03-29 03:30"));
+    }
+    // the runtime: 02:30 does not exist that day and fires at 03:00 CEST (01:00Z); in October
+    // 02:30 happens twice and fires once, at the first (CEST, 00:30Z)
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).expect("t").to_utc();
+    // (cron, after, the fires that follow, in UTC); a last-day-of-month run on Feb 29 too
+    let runs = [
+        (
+            "30 2 * * L0",
+            "2026-03-01T00:00:00Z",
+            ["2026-03-29T01:00:00Z", "2026-04-26T00:30:00Z"],
+        ),
+        (
+            "30 2 * * L0",
+            "2026-10-01T00:00:00Z",
+            ["2026-10-25T00:30:00Z", "2026-11-29T01:30:00Z"],
+        ),
+        (
+            "0 23 L 2 *",
+            "2027-03-01T00:00:00Z",
+            ["2028-02-29T22:00:00Z", "2029-02-28T22:00:00Z"],
+        ),
+    ];
+    for (cron, after, fires) in runs {
+        let c = Cron::parse(cron).expect("cron");
+        let mut t = at(after);
+        for f in fires {
+            t = berlin.next_fire_utc(&c, &[], t).expect("fire");
+            assert_eq!(t, at(f), "{cron}");
+        }
+    }
 }

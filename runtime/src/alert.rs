@@ -18,6 +18,8 @@ pub enum AlertKind {
     Lost,
     /// A fire that did not run and should have (its start could not be confirmed).
     Missed,
+    /// A model whose last successful build is older than its `freshness`.
+    Stale,
     /// Only with `notify slack on=always`.
     Success,
 }
@@ -61,11 +63,12 @@ impl Alert {
             AlertKind::Cancelled => "cancelled at shutdown",
             AlertKind::Lost => "lost: its end was never recorded",
             AlertKind::Missed => "missed: the run did not start",
+            AlertKind::Stale => "stale: a model is older than its freshness",
             AlertKind::Success => "succeeded",
         };
         let icon = match self.kind {
             AlertKind::Success => ":white_check_mark:",
-            AlertKind::SkippedHeavy => ":warning:",
+            AlertKind::SkippedHeavy | AlertKind::Stale => ":warning:",
             _ => ":red_circle:",
         };
         let mut t = format!(

@@ -23,6 +23,10 @@ pub struct Config {
     pub clickhouse_url: String,
     pub clickhouse_user: Option<String>,
     pub clickhouse_password: Option<String>,
+    /// TLS of an `https://` ClickHouse URL: trusting `STIR_CLICKHOUSE_CA` (a PEM file), or the
+    /// system's CAs. Built when the environment is read; `None` with an https URL (a config
+    /// made in code) trusts the system's CAs.
+    pub clickhouse_tls: Option<crate::tls::ClickHouseTls>,
     /// LZ4 on ClickHouse answers (`STIR_CLICKHOUSE_COMPRESSION=lz4`); off by default: a sync's
     /// export is read at COPY's pace, far below a LAN's bandwidth, so compressing it would only
     /// spend CPU at both ends. Turn it on when the runtime reaches ClickHouse over a slow link.
@@ -63,6 +67,7 @@ impl Default for Config {
             clickhouse_url: "http://127.0.0.1:8123".into(),
             clickhouse_user: None,
             clickhouse_password: None,
+            clickhouse_tls: None,
             clickhouse_lz4: false,
             clickhouse_settings: Vec::new(),
             postgres_url: None,
@@ -89,6 +94,40 @@ impl Config {
         if let Some(u) = non_empty("STIR_CLICKHOUSE_URL") {
             c.clickhouse_url = u;
         }
+        let scheme_ok = ["http://", "https://"].iter().any(|p| {
+            c.clickhouse_url
+                .get(..p.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(p))
+        });
+        if !scheme_ok {
+            return Err(ConfigError::Invalid {
+                name: "STIR_CLICKHOUSE_URL",
+                reason: format!(
+                    "`{}` is not an http:// or https:// URL",
+                    redact_url(&c.clickhouse_url)
+                ),
+            });
+        }
+        let ca = non_empty("STIR_CLICKHOUSE_CA");
+        if crate::tls::is_https(&c.clickhouse_url) {
+            let tls = crate::tls::clickhouse_tls(ca.as_deref().map(std::path::Path::new));
+            c.clickhouse_tls = Some(tls.map_err(|reason| ConfigError::Invalid {
+                name: if ca.is_some() {
+                    "STIR_CLICKHOUSE_CA"
+                } else {
+                    "STIR_CLICKHOUSE_URL"
+                },
+                reason,
+            })?);
+        } else if ca.is_some() {
+            // A CA to check the server with, and a URL that never checks it: fail closed.
+            return Err(ConfigError::Invalid {
+                name: "STIR_CLICKHOUSE_URL",
+                reason:
+                    "STIR_CLICKHOUSE_CA is set but the URL is http:// (plain text): use https://"
+                        .into(),
+            });
+        }
         c.clickhouse_user = non_empty("STIR_CLICKHOUSE_USER");
         c.clickhouse_password = get("STIR_CLICKHOUSE_PASSWORD");
         if let Some(v) = non_empty("STIR_CLICKHOUSE_COMPRESSION") {
@@ -104,6 +143,13 @@ impl Config {
             };
         }
         c.postgres_url = non_empty("STIR_POSTGRES_URL");
+        if let Some(url) = &c.postgres_url {
+            // sslmode, sslrootcert and the rest are checked now, not at the first connection.
+            crate::tls::postgres(url).map_err(|reason| ConfigError::Invalid {
+                name: "STIR_POSTGRES_URL",
+                reason,
+            })?;
+        }
         if let Some(s) = non_empty("STIR_HISTORY_SCHEMA") {
             if !is_identifier(&s) {
                 return Err(ConfigError::Invalid {
@@ -185,6 +231,7 @@ impl fmt::Debug for Config {
                 "clickhouse_password",
                 &self.clickhouse_password.as_ref().map(|_| "***"),
             )
+            .field("clickhouse_tls", &self.clickhouse_tls)
             .field(
                 "postgres_url",
                 &self.postgres_url.as_deref().map(redact_url),
@@ -223,7 +270,14 @@ pub fn error_causes(e: &(dyn std::error::Error + 'static)) -> String {
 /// parameter that is not known to be harmless (`password`, `sslpassword`, an endpoint's
 /// `token`...), become `***`. When the form is unclear, more is hidden, never less.
 pub fn redact_url(url: &str) -> String {
-    match url.find("://") {
+    // A `://` counts only after a scheme: a key=value string whose password holds `://` is
+    // still key=value.
+    let is_scheme = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    };
+    match url.find("://").filter(|&i| is_scheme(&url[..i])) {
         Some(scheme_end) => redact_uri(url, scheme_end),
         None if url.contains('=') => redact_key_values(url),
         // Neither a URL nor key=value: a host name or the like, nothing to hide.
@@ -320,6 +374,7 @@ const SHOWN_PARAMS: &[&str] = &[
     "dbname",
     "user",
     "sslmode",
+    "sslrootcert",
     "connect_timeout",
     "application_name",
     "target_session_attrs",
@@ -404,31 +459,42 @@ fn redact_uri(url: &str, scheme_end: usize) -> String {
     out
 }
 
-/// libpq's `key = value` form: values are bare words (a backslash escapes the next character)
-/// or single-quoted (`\'` and `\\` inside). Hidden values are skipped by those rules, so a
-/// quoted password with spaces is hidden whole.
-fn redact_key_values(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::new();
+/// One item of libpq's `key = value` form, by char positions: its key and, when an `=`
+/// follows, the value as written (`(start, end)`, quotes and escapes included). Values are bare
+/// words (a backslash escapes the next character) or single-quoted (`\'` and `\\` inside).
+pub(crate) struct KvItem {
+    pub start: usize,
+    pub key: String,
+    pub value: Option<(usize, usize)>,
+    pub end: usize,
+}
+
+/// The items of a key=value string; what lies between them is whitespace.
+pub(crate) fn key_value_items(chars: &[char]) -> Vec<KvItem> {
+    let mut items = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_whitespace() {
-            out.push(chars[i]);
             i += 1;
             continue;
         }
-        let key_start = i;
+        let start = i;
         while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' {
             i += 1;
         }
-        let key: String = chars[key_start..i].iter().collect();
+        let key: String = chars[start..i].iter().collect();
         let mut j = i;
         while j < chars.len() && chars[j].is_whitespace() {
             j += 1;
         }
         if j >= chars.len() || chars[j] != '=' {
-            // Not `key = value`: a word of its own, shown only if harmless.
-            out.push_str(if shown_param(&key) { &key } else { "***" });
+            // Not `key = value`: a word of its own.
+            items.push(KvItem {
+                start,
+                key,
+                value: None,
+                end: i,
+            });
             continue;
         }
         j += 1;
@@ -448,16 +514,42 @@ fn redact_key_values(s: &str) -> String {
             }
             j = j.min(chars.len());
         }
-        if shown_param(&key) {
-            out.push_str(&key);
-            out.push('=');
-            out.extend(&chars[value_start..j]);
-        } else {
-            out.push_str(&key);
-            out.push_str("=***");
-        }
+        items.push(KvItem {
+            start,
+            key,
+            value: Some((value_start, j)),
+            end: j,
+        });
         i = j;
     }
+    items
+}
+
+/// libpq's `key = value` form. Hidden values are skipped by its quoting rules, so a quoted
+/// password with spaces is hidden whole.
+fn redact_key_values(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut at = 0;
+    for item in key_value_items(&chars) {
+        out.extend(&chars[at..item.start]);
+        let shown = shown_param(&item.key);
+        match item.value {
+            // A word of its own, shown only if harmless.
+            None => out.push_str(if shown { &item.key } else { "***" }),
+            Some((vs, ve)) if shown => {
+                out.push_str(&item.key);
+                out.push('=');
+                out.extend(&chars[vs..ve]);
+            }
+            Some(_) => {
+                out.push_str(&item.key);
+                out.push_str("=***");
+            }
+        }
+        at = item.end;
+    }
+    out.extend(&chars[at..]);
     out
 }
 

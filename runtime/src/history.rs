@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tracing::{error, warn};
 
 use crate::config::redact_url;
@@ -314,15 +314,14 @@ pub struct PgHistory {
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
 }
 
-/// Connect with a background task driving the connection.
+/// Connect with a background task driving the connection (TLS as the URL's `sslmode` says).
 pub async fn connect(url: &str) -> Result<Client, HistoryError> {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| HistoryError::Connect {
-                url: redact_url(url),
-                reason: pg_message(&e),
-            })?;
+    let refused = |reason: String| HistoryError::Connect {
+        url: redact_url(url),
+        reason,
+    };
+    let pg = crate::tls::postgres(url).map_err(refused)?;
+    let (client, connection) = pg.connect().await.map_err(refused)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             warn!(error = %pg_message(&e), "PostgreSQL connection closed");
@@ -416,7 +415,8 @@ impl PgHistory {
                  rows        bigint,
                  PRIMARY KEY (run_id, idx)
              );
-             CREATE INDEX IF NOT EXISTS steps_model_ok ON {s}.steps (name, ended_at DESC) WHERE kind = 'model' AND status = 'ok';
+             -- Freshness and the console: each model's last successful build.
+             CREATE INDEX IF NOT EXISTS steps_model_ok ON {s}.steps (name, ended_at) WHERE kind = 'model' AND status = 'ok';
              COMMIT;"
         );
         client.batch_execute(&ddl).await?;
@@ -596,6 +596,23 @@ impl PgHistory {
             .collect())
     }
 
+    /// Each model's last successful build (any run, any process): `(model, ended_at)`.
+    pub async fn last_builds(&self) -> Result<Vec<(String, DateTime<Utc>)>, HistoryError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT name, max(ended_at) FROM {}.steps
+                     WHERE kind = 'model' AND status = 'ok' AND ended_at IS NOT NULL
+                     GROUP BY name ORDER BY name",
+                    self.schema
+                ),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// The newest fire of `schedule` the history has a row of (run or skipped).
     pub async fn last_fire(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
         let c = self.client().await?;
@@ -769,14 +786,19 @@ pub fn format_table(rows: &[HistoryRow]) -> String {
             error,
         ]);
     }
-    let mut widths = [0usize; 7];
-    for row in &table {
+    format_columns(&table)
+}
+
+/// Rows as left-aligned columns two spaces apart (the first row is the header).
+pub fn format_columns<const N: usize>(table: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in table {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in &table {
+    for row in table {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i + 1 == row.len() {

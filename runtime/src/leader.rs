@@ -7,12 +7,11 @@
 //! while draining: another runtime that can take a runtime's instance lock knows that
 //! runtime is gone, and that the runs it left `running` are orphans to kill.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tracing::{info, warn};
 
 use crate::config::redact_url;
@@ -149,22 +148,17 @@ pub async fn try_acquire(
     instance: i64,
     heartbeat: Duration,
 ) -> Result<Option<Leader>, HistoryError> {
-    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| HistoryError::Connect {
+    let refused = |reason: String| HistoryError::Connect {
         url: redact_url(url),
-        reason: pg_message(&e),
-    })?;
-    config
+        reason,
+    };
+    let mut pg = crate::tls::postgres(url).map_err(refused)?;
+    pg.config
         .application_name("stir-runtime leader")
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(10));
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| HistoryError::Connect {
-            url: redact_url(url),
-            reason: pg_message(&e),
-        })?;
+    let (client, connection) = pg.connect().await.map_err(refused)?;
     let (lost_tx, lost) = watch::channel(false);
     let conn_lost = lost_tx.clone();
     tokio::spawn(async move {

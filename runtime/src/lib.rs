@@ -31,6 +31,7 @@ pub mod shutdown;
 pub mod staging;
 pub mod step;
 pub mod sync;
+pub mod tls;
 pub mod warehouse;
 
 use std::future::Future;
@@ -430,10 +431,18 @@ pub async fn run_with(
         // Orphans of a runtime that is gone are killed before anything fires.
         sweep.run(chrono::Utc::now()).await;
         let backlog = missed_backlog(&parts.history, &zone, &tiers, chrono::Utc::now()).await;
+        let freshness = Freshness::new(
+            parts.history.clone(),
+            plan.clone(),
+            parts.metrics.clone(),
+            parts.alerts.clone(),
+            chrono::Utc::now(),
+        );
         let sweeper = {
             let sweep = sweep.clone();
             tokio::spawn(async move {
                 loop {
+                    freshness.check(chrono::Utc::now()).await;
                     tokio::time::sleep(LOST_SWEEP).await;
                     sweep.run(chrono::Utc::now()).await;
                 }
@@ -635,6 +644,136 @@ impl Sweep {
     }
 }
 
+/// The leader's watch over `freshness`: each model's last successful build (from the
+/// history, whichever process built it) is exported as `stir_model_last_success_timestamp`,
+/// and a model older than its freshness is alerted once, until a build makes it fresh again.
+/// A model never built counts from when this runtime began to lead.
+pub struct Freshness {
+    history: Arc<PgHistory>,
+    plan: Arc<Plan>,
+    metrics: Metrics,
+    alerts: Alerter,
+    since: chrono::DateTime<chrono::Utc>,
+    stale: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Freshness {
+    pub fn new(
+        history: Arc<PgHistory>,
+        plan: Arc<Plan>,
+        metrics: Metrics,
+        alerts: Alerter,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Freshness {
+        Freshness {
+            history,
+            plan,
+            metrics,
+            alerts,
+            since,
+            stale: Default::default(),
+        }
+    }
+
+    /// One look; answers the models that became stale now (each alerted).
+    pub async fn check(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+        let built: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>> =
+            match self.history.last_builds().await {
+                Ok(b) => b.into_iter().collect(),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the models' last builds");
+                    return Vec::new();
+                }
+            };
+        let mut newly = Vec::new();
+        for m in &self.plan.models {
+            let last = built.get(&m.name).copied();
+            if let Some(t) = last {
+                self.metrics.model_success(&m.name, t.timestamp());
+            }
+            let Some(limit) = m.freshness_secs else {
+                continue;
+            };
+            let age = now - last.unwrap_or(self.since);
+            let is_stale = age > chrono::TimeDelta::seconds(limit as i64);
+            let Ok(mut stale) = self.stale.lock() else {
+                continue;
+            };
+            if !is_stale {
+                stale.remove(&m.name);
+                continue;
+            }
+            if !stale.insert(m.name.clone()) {
+                continue;
+            }
+            let error = match last {
+                Some(t) => format!(
+                    "model `{}` was last built {} ago ({t}); its freshness is {}",
+                    m.name,
+                    executor::humanize(age.to_std().unwrap_or_default()),
+                    executor::humanize(Duration::from_secs(limit))
+                ),
+                None => format!(
+                    "model `{}` has no successful build in the history; its freshness is {}",
+                    m.name,
+                    executor::humanize(Duration::from_secs(limit))
+                ),
+            };
+            warn!(model = %m.name, "{error}");
+            let owner = self
+                .plan
+                .schedules
+                .iter()
+                .find(|s| s.steps.iter().any(|st| matches!(st, stir::plan::Step::Run { models } if models.contains(&m.name))))
+                .map_or("-", |s| s.name.as_str());
+            self.alerts
+                .send(Alert::new(AlertKind::Stale, owner, &m.name, now).error(&error));
+            newly.push(m.name.clone());
+        }
+        newly
+    }
+}
+
+/// `stir-runtime history --models`: each model's last successful build and age, with its
+/// freshness and state when the plan is given.
+pub async fn model_ages(
+    config: &Config,
+    plan: Option<&Plan>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, RuntimeError> {
+    let pg = config.require_postgres()?;
+    let h = PgHistory::open(pg, &config.history_schema).await?;
+    let built: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>> =
+        h.last_builds().await?.into_iter().collect();
+    let names: std::collections::BTreeSet<String> = match plan {
+        Some(p) => p.models.iter().map(|m| m.name.clone()).collect(),
+        None => built.keys().cloned().collect(),
+    };
+    let mut rows =
+        vec![["MODEL", "LAST SUCCESS (UTC)", "AGE", "FRESHNESS", "STATE"].map(String::from)];
+    for name in names {
+        let last = built.get(&name);
+        let limit = plan
+            .and_then(|p| p.model(&name))
+            .and_then(|m| m.freshness_secs);
+        let age = last.map(|t| (now - *t).to_std().unwrap_or_default());
+        let state = match (age, limit) {
+            (None, _) => "never built",
+            (Some(a), Some(l)) if a > Duration::from_secs(l) => "STALE",
+            (Some(_), Some(_)) => "fresh",
+            (Some(_), None) => "-",
+        };
+        rows.push([
+            name,
+            last.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            age.map_or("-".into(), executor::humanize),
+            limit.map_or("-".into(), |l| executor::humanize(Duration::from_secs(l))),
+            state.to_string(),
+        ]);
+    }
+    Ok(history::format_columns(&rows))
+}
+
 /// The error of a leader run whose runtime is gone.
 pub const LOST_BY_RUNTIME: &str = "the runtime running it is gone (its PostgreSQL session ended, so it no longer holds its instance lock); its ClickHouse queries were killed";
 
@@ -792,6 +931,12 @@ pub async fn bootstrap_with(
 ) -> Result<Bootstrapped, RuntimeError> {
     let (_zone, tiers) = scheduler::prepare(&plan)?;
     let warehouse = Warehouse::new(&config);
+    // A new user's first deploy: the database itself may not exist yet.
+    let create = create_database_sql(&plan.warehouse.database, plan.warehouse.cluster.as_deref());
+    warehouse
+        .execute(&create, "stir-bootstrap-database")
+        .await
+        .map_err(|e| RuntimeError::Bootstrap(e.to_string()))?;
     let mut missing = std::collections::BTreeSet::new();
     for (i, m) in plan.models.iter().enumerate() {
         let exists = warehouse
@@ -877,6 +1022,17 @@ pub async fn bootstrap_with(
         status: Some(status),
         models: order,
     })
+}
+
+/// `CREATE DATABASE IF NOT EXISTS db [ON CLUSTER c]`.
+pub fn create_database_sql(database: &str, cluster: Option<&str>) -> String {
+    let on = cluster
+        .map(|c| format!(" ON CLUSTER {}", quote_ident(c)))
+        .unwrap_or_default();
+    format!(
+        "CREATE DATABASE IF NOT EXISTS {}{on}",
+        quote_ident(database)
+    )
 }
 
 /// `stir-runtime history`: recent runs as a table.

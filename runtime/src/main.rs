@@ -56,6 +56,12 @@ enum Command {
         limit: i64,
         #[arg(long)]
         schedule: Option<String>,
+        /// Each model's last successful build and its age instead of runs.
+        #[arg(long, conflicts_with = "schedule")]
+        models: bool,
+        /// With --models: the plan, for each model's freshness and whether it is stale.
+        #[arg(long, value_name = "PLAN", requires = "models")]
+        plan: Option<PathBuf>,
     },
 }
 
@@ -91,7 +97,27 @@ async fn async_main(cli: Cli) -> ExitCode {
         }
         config.project = Some(project.trim().to_string());
     }
-    if let Some(Command::History { limit, schedule }) = cli.command {
+    if let Some(Command::History {
+        models: true, plan, ..
+    }) = &cli.command
+    {
+        let plan = match plan.as_deref().map(|p| stir_runtime::load_plan(p, &config)) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return fail(&e.to_string()),
+        };
+        return match stir_runtime::model_ages(&config, plan.as_ref(), chrono::Utc::now()).await {
+            Ok(t) => {
+                print_out(&t);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    if let Some(Command::History {
+        limit, schedule, ..
+    }) = cli.command
+    {
         return match stir_runtime::history_table(&config, limit, schedule.as_deref()).await {
             Ok(t) => {
                 print_out(&t);

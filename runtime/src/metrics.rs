@@ -27,6 +27,11 @@ struct ScheduleLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabel {
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SkipLabels {
     schedule: String,
     reason: String,
@@ -48,6 +53,8 @@ pub struct Metrics {
     runs: Family<RunLabels, Counter>,
     durations: DurationFamily,
     skipped: Family<SkipLabels, Counter>,
+    /// Unix time of each model's last successful build, as the history shows it.
+    model_success: Family<ModelLabel, Gauge>,
     leader_gauge: Gauge,
     leader: Arc<AtomicBool>,
 }
@@ -64,6 +71,7 @@ impl Metrics {
         let runs = Family::<RunLabels, Counter>::default();
         let durations: DurationFamily = Family::new_with_constructor(duration_histogram);
         let skipped = Family::<SkipLabels, Counter>::default();
+        let model_success = Family::<ModelLabel, Gauge>::default();
         let leader_gauge = Gauge::default();
         // `stir_plan_info{plan_hash}`: the info type adds the `_info` suffix.
         registry.register(
@@ -92,11 +100,17 @@ impl Metrics {
             "Fires that did not run, by reason",
             skipped.clone(),
         );
+        registry.register(
+            "stir_model_last_success_timestamp",
+            "Unix time of the model's last successful build",
+            model_success.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             runs,
             durations,
             skipped,
+            model_success,
             leader_gauge,
             leader: Arc::default(),
         }
@@ -123,6 +137,14 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    pub fn model_success(&self, model: &str, unix: i64) {
+        self.model_success
+            .get_or_create(&ModelLabel {
+                model: model.to_string(),
+            })
+            .set(unix);
     }
 
     pub fn set_leader(&self, leader: bool) {

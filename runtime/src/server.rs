@@ -72,6 +72,7 @@ mod tests {
         m.run_finished("dbt_core", RunStatus::Ok, Duration::from_millis(1500));
         m.run_finished("dbt_core", RunStatus::Failed, Duration::from_millis(500));
         m.skipped("dbt_daily", "skipped_heavy");
+        m.model_success("stg_events", 1_767_225_600);
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m, None)
             .await
             .unwrap();
@@ -113,6 +114,10 @@ mod tests {
             (
                 "stir_skipped_fires_total{schedule=\"dbt_daily\",reason=\"skipped_heavy\"}",
                 1.0,
+            ),
+            (
+                "stir_model_last_success_timestamp{model=\"stg_events\"}",
+                1_767_225_600.0,
             ),
         ] {
             assert_eq!(sample(&text, name), Some(want), "`{name}` in\n{text}");

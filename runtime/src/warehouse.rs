@@ -42,7 +42,22 @@ pub struct Warehouse {
 
 /// A ClickHouse client with the runtime's connection settings (shared by statements and syncs).
 pub fn clickhouse_client(config: &Config) -> clickhouse::Client {
-    let mut client = clickhouse::Client::default().with_url(&config.clickhouse_url);
+    let base = if crate::tls::is_https(&config.clickhouse_url) {
+        match &config.clickhouse_tls {
+            Some(tls) => crate::tls::clickhouse_https_client(tls),
+            None => match crate::tls::clickhouse_tls(None) {
+                Ok(tls) => crate::tls::clickhouse_https_client(&tls),
+                Err(e) => {
+                    // No CA to check the server against: every query fails (closed).
+                    tracing::error!(error = %e, "ClickHouse over https: no trusted CA");
+                    clickhouse::Client::default()
+                }
+            },
+        }
+    } else {
+        clickhouse::Client::default()
+    };
+    let mut client = base.with_url(&config.clickhouse_url);
     if let Some(user) = &config.clickhouse_user {
         client = client.with_user(user);
     }
@@ -318,9 +333,21 @@ fn partial_exception(block: &[u8]) -> String {
 
 fn query_error(query_id: &str, e: clickhouse::error::Error) -> WarehouseError {
     let mut message = e.to_string().trim().to_string();
-    // The crate says only "network error: client error (Connect)"; say what to check.
+    // The crate says only "network error: client error (Connect)": add the causes (a TLS
+    // refusal is among them) and say what to check.
     if matches!(e, clickhouse::error::Error::Network(_)) {
-        message.push_str(" (is ClickHouse reachable at STIR_CLICKHOUSE_URL?)");
+        message = crate::config::error_causes(&e);
+        message.push_str(match crate::tls::certificate_problem(&message) {
+            Some(crate::tls::CertProblem::UnknownIssuer) => {
+                "\nhelp: the server's certificate is not signed by a CA the runtime trusts: set \
+                 STIR_CLICKHOUSE_CA to the CA's certificate file (PEM)"
+            }
+            Some(crate::tls::CertProblem::WrongName) => {
+                "\nhelp: the server's certificate does not name the URL's host: use a host name \
+                 it holds in STIR_CLICKHOUSE_URL"
+            }
+            None => " (is ClickHouse reachable at STIR_CLICKHOUSE_URL?)",
+        });
     }
     // UNKNOWN_TABLE: on a new warehouse, or for a new model, the table another schedule
     // builds may not exist yet.

@@ -206,13 +206,24 @@ async fn text(b: &Client) -> String {
     panic!("no page loaded at {:?}", b.current_url().await);
 }
 
+/// Click what leads to another page, and wait until that page replaced this one (a form's
+/// POST answers after the click returns).
 async fn click(b: &Client, at: Locator<'_>) {
+    let before = b.find(Locator::Css("html")).await.unwrap();
     b.find(at)
         .await
         .unwrap_or_else(|e| panic!("{at:?} on the page: {e}"))
         .click()
         .await
         .unwrap();
+    for _ in 0..300 {
+        // The old document's element goes stale once the new page is in.
+        if before.attr("lang").await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("clicking {at:?} led nowhere in 30 s");
 }
 
 /// Poll the page at `url` until `pred` holds on its text.

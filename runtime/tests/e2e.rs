@@ -139,13 +139,15 @@ async fn once_builds_table_incremental_and_view_models_and_records_history() {
     w.drop_all().await;
 }
 
-/// `--bootstrap` builds what does not exist (dependencies first, incremental models by their
+/// `--bootstrap` creates the warehouse database and builds what does not exist (dependencies first, incremental models by their
 /// first build), leaves existing tables alone, is recorded as one run, and refuses to build
 /// beside a running schedule.
 #[tokio::test]
 async fn bootstrap_builds_only_the_missing_models_dependencies_first() {
     let w = World::new("boot").await;
     w.seed(0, 40).await;
+    // A first deploy to an empty ClickHouse: the warehouse database does not exist yet.
+    w.sql(&format!("DROP DATABASE {}", w.wh)).await;
     let boot = |force: bool| {
         stir_runtime::bootstrap_with(
             w.plan.clone(),

@@ -195,3 +195,78 @@ async fn independent_models_build_side_by_side_up_to_threads() {
         w.drop_all().await;
     }
 }
+
+/// `freshness` is real: the last successful build of each model (from the history) is
+/// exported, a model older than its freshness is alerted once until it is fresh again, and
+/// `stir-runtime history --models` lists the ages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_older_than_its_freshness_is_alerted_once_and_listed() {
+    use stir_runtime::alert::{AlertKind, Alerter};
+    let mut w = World::new("fresh").await;
+    let path = w.dir.join("stir.kdl");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "model stg_events tags=core order-by=id",
+        "model stg_events tags=core order-by=id freshness=\"1h\"",
+    );
+    let text = text.replace(
+        "model fragile_events tags=fragile order-by=id",
+        "model fragile_events tags=fragile order-by=id freshness=\"1m\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    w.plan = compile(&path);
+    w.seed(0, 10).await;
+    let status = stir_runtime::run_once(w.plan.clone(), w.config.clone(), "core")
+        .await
+        .unwrap();
+    assert_eq!(status, RunStatus::Ok);
+    let history = std::sync::Arc::new(
+        stir_runtime::history::PgHistory::open(
+            w.config.postgres_url.as_deref().unwrap(),
+            &w.config.history_schema,
+        )
+        .await
+        .unwrap(),
+    );
+    let (alerts, sent) = Alerter::memory();
+    let metrics = stir_runtime::metrics::Metrics::new("fresh");
+    let now = Utc::now();
+    let fresh = stir_runtime::Freshness::new(
+        history,
+        std::sync::Arc::new(w.plan.clone()),
+        metrics.clone(),
+        alerts,
+        now,
+    );
+    let minutes = |m: i64| now + chrono::TimeDelta::minutes(m);
+    assert!(fresh.check(now).await.is_empty(), "all fresh at first");
+    assert!(metrics
+        .render()
+        .contains("stir_model_last_success_timestamp{model=\"stg_events\"}"));
+    assert_eq!(
+        fresh.check(minutes(2)).await,
+        ["fragile_events"],
+        "never built, 1m freshness"
+    );
+    assert!(fresh.check(minutes(3)).await.is_empty(), "alerted once");
+    assert_eq!(fresh.check(minutes(120)).await, ["stg_events"]);
+    let sent = sent.lock().unwrap().clone();
+    let stale: Vec<&str> = sent
+        .iter()
+        .filter(|a| a.kind == AlertKind::Stale)
+        .map(|a| a.run_id.as_str())
+        .collect();
+    assert_eq!(stale, ["fragile_events", "stg_events"]);
+    let table = stir_runtime::model_ages(&w.config, Some(&w.plan), minutes(2))
+        .await
+        .unwrap();
+    let line = |m: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(m))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(line("stg_events").ends_with("fresh"), "{table}");
+    assert!(line("fragile_events").ends_with("never built"), "{table}");
+    w.drop_all().await;
+}

@@ -599,3 +599,78 @@ async fn a_missed_fire_whose_window_closed_is_only_recorded() {
         vec![("hourly".to_string(), utc(2026, 1, 1, 1, 0, 0))]
     );
 }
+
+/// Airflow's dialect from manifest to fire: the plan keeps each cron as written, the runtime
+/// reads it back and fires, in a DST zone, at the instants Python's zoneinfo gives for the
+/// same wall times (a fire in the spring-forward gap at the first instant after it, an
+/// ambiguous one at its first occurrence): the last Sunday of March 2028 is the
+/// spring-forward day and that of October the fall-back day, Feb 29 2028 is the last day of
+/// February, and only March, June and September 2028 have a fifth Friday.
+#[tokio::test(start_paused = true)]
+async fn airflow_dialect_fires_where_zoneinfo_says_through_a_plan() {
+    let dir = std::env::temp_dir().join(format!("stir-dialect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("stir.kdl");
+    std::fs::write(
+        &manifest,
+        r#"project p timezone="Europe/Berlin"
+schedule last_sunday cron="30 2 ? * L0" timeout="10m" { sql "select 1"; }
+schedule month_end cron="0 23 L * *" timeout="10m" { sql "select 1"; }
+schedule fifth_friday cron="0 6 * * fri#5" timeout="10m" { sql "select 1"; }
+schedule yearly cron="@YEARLY" timeout="10m" { sql "select 1"; }
+"#,
+    )
+    .unwrap();
+    let compiled = stir::compile_path(&manifest).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!compiled.has_errors(), "{:?}", compiled.findings);
+    let plan = stir::planner::build(&compiled).unwrap();
+    // schedules are sorted by name in the plan
+    let crons: Vec<&str> = plan.schedules.iter().map(|s| s.cron.as_str()).collect();
+    assert_eq!(
+        crons,
+        ["0 6 * * fri#5", "30 2 ? * L0", "0 23 L * *", "@YEARLY"]
+    );
+    let (zone, tiers) = stir_runtime::scheduler::prepare(&plan).unwrap();
+
+    let sim = Sim::start(utc(2028, 1, 1, 0, 0, 0), zone, tiers, &[], mins(1));
+    sim.pass(Duration::from_secs(335 * 86_400)).await; // to 2028-12-01
+    let sim = sim.stop().await;
+    let got: Vec<(String, String)> = fired(&sim)
+        .into_iter()
+        .map(|(s, t)| (s, t.format("%Y-%m-%d %H:%M").to_string()))
+        .collect();
+    let expect = "last_sunday 2028-01-30 01:30
+month_end 2028-01-31 22:00
+last_sunday 2028-02-27 01:30
+month_end 2028-02-29 22:00
+last_sunday 2028-03-26 01:00
+fifth_friday 2028-03-31 04:00
+month_end 2028-03-31 21:00
+last_sunday 2028-04-30 00:30
+month_end 2028-04-30 21:00
+last_sunday 2028-05-28 00:30
+month_end 2028-05-31 21:00
+last_sunday 2028-06-25 00:30
+fifth_friday 2028-06-30 04:00
+month_end 2028-06-30 21:00
+last_sunday 2028-07-30 00:30
+month_end 2028-07-31 21:00
+last_sunday 2028-08-27 00:30
+month_end 2028-08-31 21:00
+last_sunday 2028-09-24 00:30
+fifth_friday 2028-09-29 04:00
+month_end 2028-09-30 21:00
+last_sunday 2028-10-29 00:30
+month_end 2028-10-31 22:00
+last_sunday 2028-11-26 01:30
+month_end 2028-11-30 22:00";
+    let expect: Vec<(String, String)> = expect
+        .lines()
+        .map(|l| {
+            let (s, t) = l.split_once(' ').unwrap();
+            (s.to_string(), t.to_string())
+        })
+        .collect();
+    assert_eq!(got, expect);
+}

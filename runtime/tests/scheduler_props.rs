@@ -36,6 +36,12 @@ fn cron_strategy() -> impl Strategy<Value = String> {
         (0u32..60, prop::sample::select(vec![1u32, 2, 3, 4, 6]))
             .prop_map(|(m, h)| format!("{m} */{h} * * *")),
         (0u32..60, 0u32..24).prop_map(|(m, h)| format!("{m} {h} * * *")),
+        // Airflow's dialect: presets, the last day, the k-th and the last weekday
+        prop::sample::select(vec!["@hourly", "@daily", "@midnight"]).prop_map(String::from),
+        (0u32..60).prop_map(|m| format!("{m} * L * *")),
+        (0u32..60, 0u32..7, 1u32..=5).prop_map(|(m, w, k)| format!("{m} * ? * {w}#{k}")),
+        (prop::sample::select(vec![5u32, 10, 30]), 0u32..7)
+            .prop_map(|(k, w)| format!("*/{k} * * * L{w}")),
     ]
 }
 

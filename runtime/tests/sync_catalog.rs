@@ -61,12 +61,18 @@ async fn load(c: &Case, tsv: &str) {
 /// A superuser session over the servers' socket, for roles and ownership.
 async fn superuser(c: &Case) -> Client {
     let url: tokio_postgres::Config = c.env["STIR_POSTGRES_URL"].parse().unwrap();
-    let dir = std::env::var("STIR_SERVERS_DIR").unwrap_or_else(|_| "/var/tmp/stir-servers".into());
+    // servers.sh env names the socket's directory (older ones did not: their default).
+    let sock = std::env::var("STIR_TEST_PG_SOCKET").unwrap_or_else(|_| {
+        let dir =
+            std::env::var("STIR_SERVERS_DIR").unwrap_or_else(|_| "/var/tmp/stir-servers".into());
+        format!("{dir}/pg/sock")
+    });
     let port = url.get_ports().first().copied().unwrap_or(5432);
-    let conn = format!("host={dir}/pg/sock port={port} user=postgres dbname=stir");
+    let conn = format!("host={sock} port={port} user=postgres dbname=stir");
+    // A Unix socket: PostgreSQL has no TLS there.
     let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("a superuser session over {dir}/pg/sock: {e}"));
+        .unwrap_or_else(|e| panic!("a superuser session over {sock}: {e}"));
     tokio::spawn(async move {
         let _ = connection.await;
     });

@@ -689,9 +689,20 @@ pub async fn model(
     c.page(StatusCode::OK, "model.html", &headers, view)
 }
 
-/// Whether a model is as fresh as its owners' schedules promise: stale when an owner's fire
-/// after the last good build has had its whole window (fire + timeout) and did not rebuild it.
+/// Whether a model is fresh: by its `freshness` when it has one (the limit the leader alerts
+/// on), otherwise by what its owners' schedules promise: stale when an owner's fire after the
+/// last good build has had its whole window (fire + timeout) and did not rebuild it.
 fn freshness(c: &Console, model: &str, built: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    if let Some(limit) = c.0.plan.model(model).and_then(|m| m.freshness_secs) {
+        let limit_words = duration(limit as f64);
+        return match built {
+            Some(b) if (now - b).num_seconds() > limit as i64 => {
+                format!("stale: older than its freshness of {limit_words}")
+            }
+            Some(_) => format!("fresh: within its freshness of {limit_words}"),
+            None => format!("never built in this history (freshness {limit_words})"),
+        };
+    }
     let owners = owners(&c.0.plan, model);
     if owners.is_empty() {
         return "no schedule builds it".into();

@@ -61,7 +61,8 @@ use futures_util::SinkExt;
 use stir::manifest::StagingCompression;
 use stir::plan::{ExportColumn, Plan, Sync};
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, CopyInSink, NoTls};
+use tokio_postgres::{Client, CopyInSink};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{info, warn};
 
 use crate::config::{redact_text, redact_url};
@@ -550,7 +551,8 @@ struct Job<'a> {
 }
 
 /// Sends PostgreSQL a cancel request for the session when dropped, unless disarmed.
-struct CancelOnDrop(Option<tokio_postgres::CancelToken>);
+/// (The cancel request goes over TLS as the session did: it carries the session's secret key.)
+struct CancelOnDrop(Option<(tokio_postgres::CancelToken, MakeRustlsConnect)>);
 
 impl CancelOnDrop {
     fn disarm(&mut self) {
@@ -560,10 +562,12 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        let Some(token) = self.0.take() else { return };
+        let Some((token, tls)) = self.0.take() else {
+            return;
+        };
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = token.cancel_query(NoTls).await {
+                if let Err(e) = token.cancel_query(tls).await {
                     warn!(error = %pg_message(&e), "cannot cancel the sync's PostgreSQL statement");
                 }
             });
@@ -596,14 +600,14 @@ impl Job<'_> {
         let select = self.check_columns().await?;
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
-        let pg = connect(
+        let (pg, tls) = connect(
             &self.pg_url,
             &self.sync.name,
             self.run_id,
             &self.sync.postgres.schema,
         )
         .await?;
-        self.cancel = Some(CancelOnDrop(Some(pg.cancel_token())));
+        self.cancel = Some(CancelOnDrop(Some((pg.cancel_token(), tls))));
         self.pg = Some(pg);
         // From here on no statement of the session may outlive the run (each later `exec`
         // sets it again, to what is left then).
@@ -921,7 +925,8 @@ impl Job<'_> {
                 &self.sync.postgres.schema,
             )
             .await
-            .ok(),
+            .ok()
+            .map(|(c, _)| c),
         };
         let Some(pg) = pg else {
             warn!(sync = %self.sync.name, "cannot reach PostgreSQL to drop the staging table; the next run drops it");
@@ -961,21 +966,24 @@ fn staging_mark(load: &stir::plan::SyncLoad) -> String {
 
 /// Connect for one sync; the connection is driven by a background task. The session's
 /// search_path is the serving schema, so enrich statements name app tables unqualified.
-async fn connect(url: &str, sync: &str, run_id: &str, schema: &str) -> Result<Client, Fail> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-        Fail::Step(StepError::Postgres(format!(
-            "STIR_POSTGRES_URL is invalid: {}",
-            pg_message(&e)
-        )))
-    })?;
+async fn connect(
+    url: &str,
+    sync: &str,
+    run_id: &str,
+    schema: &str,
+) -> Result<(Client, MakeRustlsConnect), Fail> {
+    let refused = |what: &str, m: String| Fail::Step(StepError::Postgres(format!("{what}: {m}")));
+    let mut pg =
+        crate::tls::postgres(url).map_err(|m| refused("STIR_POSTGRES_URL is invalid", m))?;
     // Names the run too, so an operator (and the refusal of a second run) can tell who holds
     // a target; PostgreSQL keeps the first 63 bytes.
-    config.application_name(format!("stir sync {sync} {run_id}"));
-    config.connect_timeout(Duration::from_secs(30));
-    let (client, connection) = config
-        .connect(NoTls)
+    pg.config
+        .application_name(format!("stir sync {sync} {run_id}"))
+        .connect_timeout(Duration::from_secs(30));
+    let (client, connection) = pg
+        .connect()
         .await
-        .map_err(|e| pg_err(&format!("cannot connect to {}", redact_url(url)), &e))?;
+        .map_err(|m| refused(&format!("cannot connect to {}", redact_url(url)), m))?;
     let name = sync.to_string();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -998,7 +1006,7 @@ async fn connect(url: &str, sync: &str, run_id: &str, schema: &str) -> Result<Cl
         )
         .await
         .map_err(|e| pg_err("cannot set client_connection_check_interval", &e))?;
-    Ok(client)
+    Ok((client, pg.tls))
 }
 
 /// Refuse a new table that lost more than `max_shrink_pct` of the live table's rows, or that is
