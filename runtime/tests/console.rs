@@ -397,6 +397,18 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
         assert!(page.contains(want), "`{want}` on the model page:\n{page}");
     }
     shot(&b, "model").await;
+    b.goto(&format!("{base}/models")).await.unwrap();
+    let page = text(&b).await;
+    for want in [
+        "stg_events",
+        "events_daily",
+        "events_totals",
+        "fragile_events",
+        "never",
+    ] {
+        assert!(page.contains(want), "`{want}` on the models page:\n{page}");
+    }
+    shot(&b, "models").await;
 
     // Timeline: the proved windows with the real runs laid over them.
     let week = (now.duration_trunc(TimeDelta::minutes(5)).unwrap() - TimeDelta::minutes(65))
