@@ -15,6 +15,14 @@ echo "== servers"
 scripts/servers.sh up
 eval "$(scripts/servers.sh env)"
 
+echo "== browser (Debian's Chromium and chromedriver, for the console's browser test)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  command -v apt-get >/dev/null || { echo "chromium/chromedriver missing and no apt-get" >&2; exit 2; }
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver fonts-dejavu-core >/dev/null
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

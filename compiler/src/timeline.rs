@@ -127,6 +127,32 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A real run laid over the picture (the runtime's console): tier index, local wall times,
+/// and whether it came close to its window (it used most of its timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actual {
+    pub tier: usize,
+    pub from: NaiveDateTime,
+    pub to: NaiveDateTime,
+    /// `ok`, `failed`, `timeout`, `lost`, `running`, `cancelled`, `skipped_*`, `missed`.
+    pub status: String,
+    pub close: bool,
+    /// The hover text (run id, status, duration).
+    pub title: String,
+}
+
+/// The fill of a real run of `status` (Airflow's colours where it has one).
+fn actual_fill(status: &str) -> &'static str {
+    match status {
+        "ok" => "#2ca02c",
+        "failed" | "lost" => "#8b0000",
+        "timeout" => "#ff7f0e",
+        "running" => "#17becf",
+        "cancelled" => "#7f7f7f",
+        _ => "#e377c2",
+    }
+}
+
 /// SVG timeline: one row per tier, blackouts shaded across all rows, heavy tiers dark,
 /// overlaps between heavy tiers red, day and hour labels, a legend.
 pub fn svg(
@@ -135,6 +161,19 @@ pub fn svg(
     zone: &Zone,
     start: NaiveDate,
     days: u32,
+) -> String {
+    svg_with(tiers, blackouts, zone, start, days, &[])
+}
+
+/// [`svg`] with real runs laid over each tier's worst-case windows: a thin bar per run in its
+/// status colour, outlined when it came close to its window. Without runs, the same bytes.
+pub fn svg_with(
+    tiers: &[Tier],
+    blackouts: &[Blackout],
+    zone: &Zone,
+    start: NaiveDate,
+    days: u32,
+    actual: &[Actual],
 ) -> String {
     let days = days.max(1);
     let p = picture(tiers, blackouts, zone, start, days);
@@ -238,14 +277,45 @@ pub fn svg(
             );
         }
     }
+    let from = start.and_time(chrono::NaiveTime::MIN);
+    for a in actual.iter().filter(|a| a.tier < tiers.len()) {
+        let s0 = (a.from - from).num_minutes().max(0);
+        let e0 = (a.to - from).num_minutes().min(p.total);
+        if e0 < s0 || s0 >= p.total {
+            continue;
+        }
+        let y = top + row_h * a.tier as f64 + row_h / 2.0 - 3.0;
+        let outline = if a.close {
+            r##" stroke="#ffd700" stroke-width="2""##
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            r#"<rect class="run" x="{:.1}" y="{y:.1}" width="{:.1}" height="6" fill="{}"{outline}><title>{}</title></rect>"#,
+            x(s0),
+            ((e0 - s0) as f64 * scale).max(2.0),
+            actual_fill(&a.status),
+            esc(&a.title)
+        );
+    }
     // legend
     let ly = rows_bottom + 24.0;
-    let items = [
+    let mut items = vec![
         ("#1f3a93", "heavy run"),
         ("#8fb3e0", "run"),
         ("#d62728", "heavy overlap"),
         ("#c8c8c8", "blackout"),
     ];
+    if !actual.is_empty() {
+        items.extend([
+            ("#2ca02c", "ran ok"),
+            ("#8b0000", "failed / lost"),
+            ("#ff7f0e", "timeout"),
+            ("#e377c2", "skipped"),
+            ("#ffd700", "close to its window"),
+        ]);
+    }
     for (k, (c, label)) in items.iter().enumerate() {
         let lx = left + k as f64 * 130.0;
         let _ = writeln!(
@@ -355,6 +425,53 @@ mod tests {
             heavy,
             skip: vec![],
         }
+    }
+
+    #[test]
+    fn real_runs_are_laid_over_their_row_and_change_nothing_else() {
+        let tiers = vec![
+            tier("core", "*/5 * * * *", 10, false),
+            tier("daily", "0 3 * * *", 60, true),
+        ];
+        let start = NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
+        let at = |d: u32, h: u32, m: u32| {
+            NaiveDate::from_ymd_opt(2026, 1, d)
+                .and_then(|x| x.and_hms_opt(h, m, 0))
+                .expect("time")
+        };
+        let plain = svg(&tiers, &[], &Zone::Fixed(0), start, 7);
+        assert_eq!(plain, svg_with(&tiers, &[], &Zone::Fixed(0), start, 7, &[]));
+        assert!(!plain.contains("class=\"run\""));
+        let runs = [
+            Actual {
+                tier: 1,
+                from: at(6, 3, 0),
+                to: at(6, 3, 57),
+                status: "ok".into(),
+                close: true,
+                title: "daily-<1>: ok".into(),
+            },
+            // Before the week: not drawn.
+            Actual {
+                tier: 0,
+                from: at(1, 3, 0),
+                to: at(1, 3, 5),
+                status: "failed".into(),
+                close: false,
+                title: "old".into(),
+            },
+        ];
+        let over = svg_with(&tiers, &[], &Zone::Fixed(0), start, 7, &runs);
+        assert_eq!(over.matches("class=\"run\"").count(), 1, "{over}");
+        assert!(
+            over.contains("stroke=\"#ffd700\""),
+            "close to its window: outlined"
+        );
+        assert!(
+            over.contains("<title>daily-&lt;1&gt;: ok</title>"),
+            "titles escaped"
+        );
+        assert!(over.contains("close to its window"), "the legend says so");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Config {
     pub retry_backoff: Duration,
     /// How often a follower tries to become leader (`STIR_LEADER_POLL`, default 5s).
     pub leader_poll: Duration,
+    /// `STIR_CONSOLE_TOKEN`: the console's writes ("Run now") need it; unset, it is read-only.
+    pub console_token: Option<String>,
     /// Plans must be signed by one of these (`STIR_PLAN_PUBLIC_KEY`, and the public half of
     /// `STIR_PLAN_KEY` when that is set here); empty: plans are not verified.
     pub plan_keys: Vec<PublicKey>,
@@ -76,6 +78,7 @@ impl Default for Config {
             listen: None,
             retry_backoff: Duration::from_secs(30),
             leader_poll: Duration::from_secs(5),
+            console_token: None,
             plan_keys: Vec::new(),
             signing_key_in_env: false,
             project: None,
@@ -158,6 +161,18 @@ impl Config {
         }
         c.slack_webhook = non_empty("STIR_SLACK_WEBHOOK");
         c.s3_endpoint = non_empty("STIR_S3_ENDPOINT");
+        c.console_token = non_empty("STIR_CONSOLE_TOKEN");
+        if let Some(t) = &c.console_token {
+            // A guessable token guards nothing.
+            if t.trim().chars().count() < 16 {
+                return Err(ConfigError::Invalid {
+                    name: "STIR_CONSOLE_TOKEN",
+                    reason:
+                        "shorter than 16 characters; use a long random one (`openssl rand -hex 32`)"
+                            .into(),
+                });
+            }
+        }
         if let Some(d) = non_empty("STIR_RETRY_BACKOFF") {
             c.retry_backoff = parse_duration(&d).map_err(|reason| ConfigError::Invalid {
                 name: "STIR_RETRY_BACKOFF",
@@ -228,6 +243,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("retry_backoff", &self.retry_backoff)
             .field("leader_poll", &self.leader_poll)
+            .field("console_token", &self.console_token.as_ref().map(|_| "***"))
             .field("plan_keys", &self.plan_keys)
             .field("signing_key_in_env", &self.signing_key_in_env)
             .field("project", &self.project)
@@ -254,7 +270,14 @@ pub fn error_causes(e: &(dyn std::error::Error + 'static)) -> String {
 /// parameter that is not known to be harmless (`password`, `sslpassword`, an endpoint's
 /// `token`...), become `***`. When the form is unclear, more is hidden, never less.
 pub fn redact_url(url: &str) -> String {
-    match url.find("://") {
+    // A `://` counts only after a scheme: a key=value string whose password holds `://` is
+    // still key=value.
+    let is_scheme = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    };
+    match url.find("://").filter(|&i| is_scheme(&url[..i])) {
         Some(scheme_end) => redact_uri(url, scheme_end),
         None if url.contains('=') => redact_key_values(url),
         // Neither a URL nor key=value: a host name or the like, nothing to hide.
@@ -665,5 +688,24 @@ mod tests {
         assert!(!with("none").unwrap().clickhouse_lz4);
         let err = with("zstd").unwrap_err().to_string();
         assert!(err.contains("STIR_CLICKHOUSE_COMPRESSION"), "{err}");
+    }
+
+    #[test]
+    fn console_token_must_be_long() {
+        let with = |v: &'static str| {
+            Config::from_env_with(move |k| (k == "STIR_CONSOLE_TOKEN").then(|| v.into()))
+        };
+        assert_eq!(Config::from_env_with(|_| None).unwrap().console_token, None);
+        let err = with("short-token").unwrap_err().to_string();
+        assert!(
+            err.contains("STIR_CONSOLE_TOKEN") && err.contains("openssl rand"),
+            "{err}"
+        );
+        let c = with("0123456789abcdef0123").unwrap();
+        assert_eq!(c.console_token.as_deref(), Some("0123456789abcdef0123"));
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "never printed"
+        );
     }
 }

@@ -343,9 +343,15 @@ impl PgHistory {
         Ok(h)
     }
 
+    /// The history's schema (a checked plain identifier).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
     /// The live client, reconnecting if the last one closed. (A tokio mutex: the reconnect
-    /// awaits while holding it, so two writers do not both reconnect.)
-    async fn client(&self) -> Result<Arc<Client>, HistoryError> {
+    /// awaits while holding it, so two writers do not both reconnect.) The console reads
+    /// through it.
+    pub async fn client(&self) -> Result<Arc<Client>, HistoryError> {
         let mut g = self.client.lock().await;
         if let Some(c) = g.as_ref() {
             if !c.is_closed() {
@@ -393,6 +399,10 @@ impl PgHistory {
              -- Every claim and the lost-run sweep look only at running rows: a few, in a
              -- table that grows by thousands a day.
              CREATE INDEX IF NOT EXISTS runs_running ON {s}.runs (schedule, started_at) WHERE status = 'running';
+             -- The console: the grid's and the sparklines' newest fires of each schedule read
+             -- from the index alone; the timeline's week; a model's last good build.
+             CREATE INDEX IF NOT EXISTS runs_grid ON {s}.runs (schedule, fire_time DESC, attempt DESC) INCLUDE (id, status, started_at, ended_at);
+             CREATE INDEX IF NOT EXISTS runs_fire ON {s}.runs (fire_time);
              CREATE TABLE IF NOT EXISTS {s}.steps (
                  run_id      text NOT NULL REFERENCES {s}.runs (id) ON DELETE CASCADE,
                  idx         integer NOT NULL,
@@ -405,7 +415,7 @@ impl PgHistory {
                  rows        bigint,
                  PRIMARY KEY (run_id, idx)
              );
-             -- Freshness: each model's last successful build.
+             -- Freshness and the console: each model's last successful build.
              CREATE INDEX IF NOT EXISTS steps_model_ok ON {s}.steps (name, ended_at) WHERE kind = 'model' AND status = 'ok';
              COMMIT;"
         );

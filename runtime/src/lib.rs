@@ -4,7 +4,8 @@
 //! file: [`scheduler`] (when to fire, pure and clock-driven), [`executor`] (a run: attempts,
 //! steps, cleanup), [`warehouse`] (ClickHouse with query ids), [`history`] (PostgreSQL
 //! `stir.runs`/`stir.steps`), [`leader`] (advisory-lock election), [`alert`] (Slack webhook),
-//! [`metrics`] (`/healthz`, `/metrics`), [`shutdown`] (signals), [`step`] (the extension point
+//! [`metrics`] (Prometheus counters), [`server`] (`/healthz`, `/metrics` and the [`console`]
+//! on axum), [`shutdown`] (signals), [`step`] (the extension point
 //! for `sync` and `request` steps), [`sync`] (ClickHouse -> S3 -> PostgreSQL, with
 //! [`staging`] for the staged file's parts and LZ4 frame and [`s3`] for the bucket),
 //! [`request`] (HTTP POST per row). The leader's loop ([`run_with`], with [`Sweep`] and [`missed_backlog`]),
@@ -16,6 +17,7 @@
 pub mod alert;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod dryrun;
 pub mod executor;
 pub mod history;
@@ -24,6 +26,7 @@ pub mod metrics;
 pub mod request;
 pub mod s3;
 pub mod scheduler;
+pub mod server;
 pub mod shutdown;
 pub mod staging;
 pub mod step;
@@ -182,6 +185,89 @@ pub struct Options {
     pub alerts: Option<Alerter>,
     /// `--once --force`: run even if the history shows a run of the schedule in progress.
     pub force: bool,
+    /// Told the run id once a manual run's start is recorded (the console answers then).
+    pub claimed: Option<ClaimHook>,
+}
+
+/// See [`Options::claimed`]; sent at most once.
+pub type ClaimHook = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<String>>>>;
+
+/// The history, telling a [`ClaimHook`] the id of the first run it records as started.
+struct Announce {
+    history: Arc<PgHistory>,
+    hook: ClaimHook,
+}
+
+impl Announce {
+    fn tell(&self, run_id: &str) {
+        if let Some(tx) = self.hook.lock().ok().and_then(|mut g| g.take()) {
+            let _ = tx.send(run_id.to_string());
+        }
+    }
+}
+
+impl Recorder for Announce {
+    fn claim_run<'a>(
+        &'a self,
+        run: &'a history::RunRecord,
+        conflicts: &'a [Conflict],
+    ) -> step::BoxFut<'a, Option<history::Busy>> {
+        Box::pin(async move {
+            let busy = self.history.claim_run(run, conflicts).await;
+            if busy.is_none() {
+                self.tell(&run.id);
+            }
+            busy
+        })
+    }
+    fn run_started<'a>(&'a self, run: &'a history::RunRecord) -> step::BoxFut<'a, ()> {
+        Box::pin(async move {
+            self.history.run_started(run).await;
+            self.tell(&run.id);
+        })
+    }
+    fn run_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        at: chrono::DateTime<chrono::Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+    ) -> step::BoxFut<'a, ()> {
+        self.history.run_finished(run_id, at, status, error)
+    }
+    fn step_started<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        kind: &'a str,
+        name: &'a str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> step::BoxFut<'a, ()> {
+        self.history.step_started(run_id, idx, kind, name, at)
+    }
+    fn step_finished<'a>(
+        &'a self,
+        run_id: &'a str,
+        idx: usize,
+        at: chrono::DateTime<chrono::Utc>,
+        status: &'a str,
+        error: Option<&'a str>,
+        rows: Option<u64>,
+    ) -> step::BoxFut<'a, ()> {
+        self.history
+            .step_finished(run_id, idx, at, status, error, rows)
+    }
+    fn skipped<'a>(
+        &'a self,
+        schedule: &'a str,
+        fire: chrono::DateTime<chrono::Utc>,
+        status: &'a str,
+        reason: &'a str,
+        plan_hash: &'a str,
+    ) -> step::BoxFut<'a, ()> {
+        self.history
+            .skipped(schedule, fire, status, reason, plan_hash)
+    }
 }
 
 struct Parts {
@@ -216,7 +302,13 @@ async fn assemble(
         .runner
         .clone()
         .unwrap_or_else(|| default_step_runner(config));
-    let recorder: Arc<dyn Recorder> = history.clone();
+    let recorder: Arc<dyn Recorder> = match &options.claimed {
+        Some(hook) => Arc::new(Announce {
+            history: history.clone(),
+            hook: hook.clone(),
+        }),
+        None => history.clone(),
+    };
     let steps = Arc::new(PlanSteps {
         plan: plan.clone(),
         config: config.clone(),
@@ -287,18 +379,35 @@ pub async fn run_with(
     info!(plan_hash = %plan.plan_hash, project = %plan.project, timezone = %zone, config = ?config, "stir-runtime starting");
     let instance = leader::instance_id();
     let parts = assemble(&plan, &config, &options, true, &instance).await?;
+    let mut stop = shutdown::watch_future(shutdown);
     let _server = match config.listen {
-        Some(addr) => Some(
-            metrics::serve(addr, parts.metrics.clone())
-                .await
-                .map_err(|e| RuntimeError::Listen {
-                    addr: addr.to_string(),
-                    reason: e.to_string(),
-                })?,
-        ),
+        Some(addr) => {
+            let console = console::Console::new(console::Setup {
+                plan: plan.clone(),
+                config: config.clone(),
+                history: parts.history.clone(),
+                metrics: parts.metrics.clone(),
+                options: Options {
+                    metrics: Some(parts.metrics.clone()),
+                    alerts: Some(parts.alerts.clone()),
+                    force: false,
+                    claimed: None,
+                    ..options.clone()
+                },
+                instance: instance.clone(),
+                stop: stop.clone(),
+            })?;
+            Some(
+                server::serve(addr, parts.metrics.clone(), Some(console))
+                    .await
+                    .map_err(|e| RuntimeError::Listen {
+                        addr: addr.to_string(),
+                        reason: e.to_string(),
+                    })?,
+            )
+        }
         None => None,
     };
-    let mut stop = shutdown::watch_future(shutdown);
     let pg = config.require_postgres()?.to_string();
     let key = leader::lock_key(&config.history_schema);
     let instance_key = leader::instance_key(&config.history_schema, &instance);

@@ -40,7 +40,8 @@ struct Cli {
     /// connects. Overrides `STIR_PROJECT`.
     #[arg(long, value_name = "NAME")]
     project: Option<String>,
-    /// Serve /healthz and /metrics on this address, e.g. 127.0.0.1:9464.
+    /// Serve /healthz, /metrics and the operations console on this address, e.g.
+    /// 127.0.0.1:9464 (docs/console.md; writes need STIR_CONSOLE_TOKEN).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]

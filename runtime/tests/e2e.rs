@@ -352,11 +352,7 @@ async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
 /// A TCP proxy to the PostgreSQL of `url` that forwards its first connection and closes every
 /// later one at once (a server or pooler out of connections). Answers the URL through it.
 async fn first_connection_only(url: &str) -> (String, tokio::task::JoinHandle<()>) {
-    let c: tokio_postgres::Config = url.parse().unwrap();
-    let target = match &c.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(h) => format!("{h}:{}", c.get_ports()[0]),
-        tokio_postgres::config::Host::Unix(_) => panic!("the test needs PostgreSQL over TCP"),
-    };
+    let target = pg_target(url);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(async move {
@@ -378,18 +374,7 @@ async fn first_connection_only(url: &str) -> (String, tokio::task::JoinHandle<()
             });
         }
     });
-    let user = c.get_user().unwrap_or("postgres");
-    let password = c
-        .get_password()
-        .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
-        .unwrap_or_default();
-    (
-        format!(
-            "host=127.0.0.1 port={port} dbname={} user={user}{password}",
-            c.get_dbname().unwrap_or(user)
-        ),
-        task,
-    )
+    (pg_url_at(url, port), task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

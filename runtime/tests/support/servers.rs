@@ -273,3 +273,56 @@ pub fn start_runtime(
     });
     (tx, task)
 }
+
+/// Where the PostgreSQL of `url` listens (`host:port`; TCP only).
+pub fn pg_target(url: &str) -> String {
+    let c: tokio_postgres::Config = url.parse().unwrap();
+    match &c.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => format!("{h}:{}", c.get_ports()[0]),
+        tokio_postgres::config::Host::Unix(_) => panic!("the test needs PostgreSQL over TCP"),
+    }
+}
+
+/// The database and credentials of `url`, reached through `127.0.0.1:port` (a proxy).
+pub fn pg_url_at(url: &str, port: u16) -> String {
+    let c: tokio_postgres::Config = url.parse().unwrap();
+    let user = c.get_user().unwrap_or("postgres");
+    let password = c
+        .get_password()
+        .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!(
+        "host=127.0.0.1 port={port} dbname={} user={user}{password}",
+        c.get_dbname().unwrap_or(user)
+    )
+}
+
+/// A TCP proxy to the PostgreSQL of `url`, on loopback: the URL through it, and a switch that
+/// cuts every connection through it and refuses new ones (PostgreSQL gone, as a client sees it).
+pub async fn pg_proxy(url: &str) -> (String, tokio::sync::watch::Sender<bool>) {
+    let target = pg_target(url);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (cut, cut_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let mut cut_rx = cut_rx.clone();
+            if *cut_rx.borrow() {
+                continue;
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = cut_rx.wait_for(|c| *c) => {}
+                    }
+                }
+            });
+        }
+    });
+    (pg_url_at(url, port), cut)
+}
