@@ -242,9 +242,16 @@ fn a_compile_that_keeps_only_findings_finds_the_same() {
         let all = compile_path_keeping(&path, Keep::Everything).expect("loads");
         let lean = compile_path_keeping(&path, Keep::Findings).expect("loads");
         assert_eq!(all.findings, lean.findings, "{}", path.display());
-        assert!(lean.models.iter().all(|m| m.sql.is_none() && m.sql_incremental.is_none()));
+        assert!(lean
+            .models
+            .iter()
+            .all(|m| m.sql.is_none() && m.sql_incremental.is_none()));
         if !all.has_errors() {
-            assert!(all.models.iter().any(|m| m.sql.is_some()), "{}", path.display());
+            assert!(
+                all.models.iter().any(|m| m.sql.is_some()),
+                "{}",
+                path.display()
+            );
         }
     }
 }
