@@ -24,9 +24,21 @@ Shape, after the real platform (stir.kdl at the repository root):
     informational tag `leaderboard`, which no schedule selects;
   * max(3, N/100) syncs to PostgreSQL, each run by the schedule that owns its model.
 
+Two shapes of SQL (`--shape`), the same manifest and DAG:
+
+  small   OUT/N/        marts of 20-40 lines: one CTE per parent and a final select
+  marts   OUT/marts-N/  marts like the platform's real ones (docs: current-platform.md,
+                        mart_instagram_account): 3-8 KB, import CTEs named after the models
+                        they ref (dbt's style guide), a chain of 6-9 CTEs with argMax dedup,
+                        argMaxIf growth windows, multiIf follower groups and grades over a
+                        Jinja metrics loop, window functions, string literals with quotes and
+                        escapes, comments that name models, a SETTINGS clause; hundreds of
+                        identifiers per file
+
 The stir projects pass `stir check --deny-warnings`; the dbt projects pass `dbt parse`.
 
-usage: generate.py [--out DIR] [SIZE ...]      (default sizes: 112 1000 5000 10000)
+usage: generate.py [--out DIR] [--shape small|marts|both] [SIZE ...]
+       (default sizes: 112 1000 5000 10000; default shape: small)
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import shutil
 from dataclasses import dataclass, field
 
 DEFAULT_SIZES = [112, 1000, 5000, 10000]
+SHAPES = ["small", "marts"]
 SEED = 20260108  # issue #8
 
 SOURCES = {
@@ -180,7 +193,84 @@ def mart_sql(name: str, parents: list[str], rng: random.Random) -> str:
     return "".join(out)
 
 
-def build(n: int):
+GROWTH_WINDOWS = [("7d", "7 DAY"), ("30d", "30 DAY"), ("90d", "90 DAY"), ("1y", "1 YEAR")]
+FOLLOWER_GROUPS = [(5000, "0-5k"), (10000, "5k-10k"), (50000, "10k-50k"), (100000, "50k-100k"),
+                   (500000, "100k-500k"), (1000000, "500k-1M")]
+DEDUP_COLUMNS = ["handle", "name", "ig_id", "followers", "following", "engagement_rate",
+                 "avg_likes", "avg_comments", "avg_views", "avg_reels_play", "country",
+                 "category", "language", "gender", "city", "state", "is_verified",
+                 "is_business", "profile_pic_url", "biography", "external_url", "post_count",
+                 "reels_count", "story_count", "last_post_at", "category_rank", "country_rank"]
+GRADES = [("p90", "Excellent"), ("p75", "Very Good"), ("p60", "Good"), ("p40", "Average")]
+
+
+def marts_sql(name: str, parents: list[str], rng: random.Random) -> str:
+    """A mart in the style of the platform's big ones: a few KB of CTE chain."""
+    o = [f"{{#- mart {name}: built from {len(parents)} upstream model(s) -#}}\n"]
+    metrics = rng.sample(METRICS, rng.randint(3, 8))
+    listed = ",\n        ".join(f'"{m}"' for m in metrics)
+    o.append("{%\n    set metrics = [\n        " + listed + "\n    ]\n%}\n")
+    o.append(f"-- {name}: one row per profile; reads {', '.join(parents)}\n"
+             "-- import CTEs carry the names of the models they read (dbt style guide)\n")
+    o.append("with\n")
+    for p in parents:
+        o.append(f"{p} as (\n    select * from {{{{ ref('{p}') }}}}\n),\n")
+    first = parents[0]
+    cols = rng.sample(DEDUP_COLUMNS, rng.randint(5, 12))
+    o.append("\n/* latest value per profile: argMax over updated_at (ReplacingMergeTree is not\n"
+             "   merged yet when this runs, so duplicates are still there) */\n"
+             "deduped as (\n    select\n        profile_id,\n"
+             "        max(updated_at) _updated_at,\n")
+    o.extend(f"        argMax({c}, updated_at) {c},\n" for c in cols)
+    o.append(f"        count() _versions\n    from {first}\n"
+             "    where profile_id is not null and handle != ''\n    group by profile_id\n),\n")
+    src = parents[-1]
+    o.append("\n-- growth over time windows, as in mart_instagram_account\n"
+             "overtime_growth as (\n    select\n        profile_id,\n"
+             "        argMax(followers, updated_at) cur_followers,\n")
+    for tag, interval in GROWTH_WINDOWS:
+        o.append(f"        argMaxIf(followers, updated_at, updated_at < toStartOfWeek(now()) - "
+                 f"INTERVAL {interval}) followers_{tag},\n")
+    o.append(f"        uniqExact(updated_at) _points\n    from {src}\n    group by profile_id\n),\n")
+    o.append("\nsemi_final as (\n    select\n        d.*,\n"
+             "        g.cur_followers - g.followers_30d followers_growth_30d,\n")
+    o.append("        multiIf(\n")
+    o.extend(f"            d.followers < {lim}, '{label}',\n" for lim, label in FOLLOWER_GROUPS)
+    o.append("            '1M+'\n        ) follower_group,\n")
+    o.append("        rank() over (partition by d.country order by d.followers desc) country_rank_now,\n"
+                  "        if(d.handle = '', 'unknown', lower(d.handle)) handle_clean,\n"
+             "        replaceRegexpAll(d.biography, '[\\'\"\\\\]', '') bio_plain,\n"
+             "        d.country = 'IN' and d.language in ('hi', 'en', 'ta') is_target\n"
+             "    from deduped d\n"
+             "    left join overtime_growth g on g.profile_id = d.profile_id\n")
+    for i, p in enumerate(parents[1:-1], 1):
+        o.append(f"    left join {p} j{i} on j{i}.profile_id = d.profile_id\n")
+    o.append("),\n")
+    o.append("\n-- the group's percentiles, per follower group\n"
+             "group_metrics as (\n    select\n        follower_group,\n")
+    for q, _ in GRADES:
+        o.append(f"        quantile(0.{q[1:]})(followers) {q}_followers,\n")
+    o.append("        avg(followers) group_avg_followers,\n"
+             "        count() group_size\n    from semi_final\n    group by follower_group\n),\n")
+    o.append("\ngraded as (\n    select\n        s.*,\n        {% for metric in metrics %}\n"
+             "        multiIf(\n"
+             "            s.{{ metric }} is null or s.{{ metric }} == 0\n"
+             "                or isInfinite(s.{{ metric }}) or isNaN(s.{{ metric }}), NULL,\n")
+    o.extend(f"            s.{{{{ metric }}}} > gm.{q}_followers * {{{{ loop.index }}}}, '{label}',\n"
+             for q, label in GRADES)
+    o.append("            'Poor'\n        ) {{ metric }}_grade,\n        {% endfor %}\n"
+             "        gm.group_size group_size\n    from semi_final s\n"
+             "    left join group_metrics gm on gm.follower_group = s.follower_group\n),\n")
+    o.append("\nfinal as (\n    select *\n    from graded\n"
+             "    where handle_clean != 'unknown' -- drop profiles without a handle\n)\n"
+             "select * from final\norder by followers desc\n"
+             "SETTINGS max_bytes_before_external_group_by = 20000000000,\n"
+             "         max_bytes_before_external_sort = 20000000000,\n"
+             "         join_algorithm = 'partial_merge'\n")
+    return "".join(o)
+
+
+def build(n: int, shape: str = "small"):
     rng = random.Random(SEED * 100003 + n)
     n_refresh = max(4, n // 20)
     refresh = []
@@ -228,6 +318,9 @@ def build(n: int):
         order_by = rng.choice(["id", "(profile_id, updated_at)", "(platform, id)"])
         m = Model(name=name, folder=f"models/marts/{folder}", owner=owner, tags=tags,
                   order_by=order_by, sql=mart_sql(name, parents, rng))
+        if shape == "marts":
+            # Its own stream, so the DAG, tags and syncs are those of the small shape.
+            m.sql = marts_sql(name, parents, random.Random(f"{SEED}-{n}-{name}"))
         if rng.random() < 0.1:
             m.partition_by = "toYYYYMM(updated_at)"
         models.append(m)
@@ -365,17 +458,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("STIR_BENCH_DIR", "/var/tmp/stir-bench")
                     + "/projects")
+    ap.add_argument("--shape", choices=SHAPES + ["both"], default="small")
     ap.add_argument("sizes", nargs="*", type=int, default=DEFAULT_SIZES)
     args = ap.parse_args()
-    for n in args.sizes:
-        models, tiers, syncs, used_tables = build(n)
-        base = os.path.join(args.out, str(n))
+    shapes = SHAPES if args.shape == "both" else [args.shape]
+    for shape, n in [(shape, n) for shape in shapes for n in args.sizes]:
+        models, tiers, syncs, used_tables = build(n, shape)
+        base = os.path.join(args.out, project_dir(shape, n))
         shutil.rmtree(base, ignore_errors=True)
         write_stir(os.path.join(base, "stir"), n, models, tiers, syncs, used_tables)
         write_dbt(os.path.join(base, "dbt"), n, models, used_tables)
         daily = sum(1 for m in models if m.owner == "daily")
-        print(f"N={n}: {len(models)} models, {len(tiers)} schedules, {len(syncs)} syncs, "
-              f"{daily} tagged daily -> {base}")
+        size = sum(len(m.sql) for m in models)
+        print(f"{shape} N={n}: {len(models)} models, {len(tiers)} schedules, {len(syncs)} syncs, "
+              f"{daily} tagged daily, {size / 1e6:.1f} MB of SQL -> {base}")
+
+
+def project_dir(shape: str, n: int) -> str:
+    """Where a project of a shape and size lives under --out (bench.py reads the same)."""
+    return str(n) if shape == "small" else f"{shape}-{n}"
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# stir vs dbt, side by side (issue #8). End to end, from a bare machine:
+# stir vs dbt, side by side (issues #8, #14). End to end, from a bare machine:
 #   1. a venv with pinned dbt-core + dbt-clickhouse from PyPI ($STIR_BENCH_VENV)
 #   2. `cargo build --release -p stir` ($CARGO_TARGET_DIR, default /var/tmp/stir-target)
-#   3. bench/generate.py: projects of 112, 1,000, 5,000 and 10,000 models ($STIR_BENCH_DIR)
+#   3. bench/generate.py: projects of 112, 1,000, 5,000 and 10,000 models ($STIR_BENCH_DIR),
+#      in both shapes of SQL (small, and marts like the platform's real ones)
 #   4. checks that every stir project is clean (`stir check --deny-warnings`) and that
 #      `dbt parse` succeeds on every dbt project (the timed runs below fail loudly otherwise)
 #   5. bench/bench.py: the alternating timings; writes bench/results/, the section
 #      "stir check vs dbt parse" of docs/performance.md and docs/perf-check.svg
+#
+# With STIR_BENCH_BASELINE=/path/to/stir (an older build; STIR_BENCH_BASELINE_LABEL names it
+# in the docs), its `stir check` runs in the same rounds: before and after side by side.
 #
 # usage: bench/run.sh [--quick] [SIZE ...]
 set -euo pipefail
@@ -50,15 +54,23 @@ stir="$CARGO_TARGET_DIR/release/stir"
 "$stir" --version
 
 echo "== generate"
-python3 "$here/generate.py" --out "$work/projects" "${sizes[@]}"
+python3 "$here/generate.py" --out "$work/projects" --shape both "${sizes[@]}"
 
 echo "== verify"
 for n in "${sizes[@]}"; do
-    "$stir" check --deny-warnings "$work/projects/$n/stir/stir.kdl"
+    for dir in "$n" "marts-$n"; do
+        "$stir" check --deny-warnings "$work/projects/$dir/stir/stir.kdl"
+    done
 done
+
+baseline=()
+if [ -n "${STIR_BENCH_BASELINE:-}" ]; then
+    baseline=(--baseline "$STIR_BENCH_BASELINE"
+              --baseline-label "${STIR_BENCH_BASELINE_LABEL:-$STIR_BENCH_BASELINE}")
+fi
 
 echo "== time (alternating stir and dbt)"
 python3 "$here/bench.py" --stir "$stir" --venv "$venv" --projects "$work/projects" \
-    --repo "$repo" --sizes "${sizes[@]}" --started "$started" "${quick[@]}"
+    --repo "$repo" --sizes "${sizes[@]}" --started "$started" "${quick[@]}" "${baseline[@]}"
 end=$(date +%s.%N)
 echo "== bench/run.sh took $(python3 -c "print(f'{($end - $started) / 60:.1f}')") minutes"

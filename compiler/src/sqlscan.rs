@@ -29,7 +29,12 @@ pub fn blank_jinja(source: &str) -> String {
     let bytes = source.as_bytes();
     let mut out = bytes.to_vec();
     let mut i = 0;
-    while i + 1 < bytes.len() {
+    // From `{` to `{` (a fast search): tags are a small part of a template.
+    while let Some(at) = source.get(i..).and_then(|rest| rest.find('{')) {
+        i += at;
+        if i + 1 >= bytes.len() {
+            break;
+        }
         let close: &[u8] = match (bytes[i], bytes[i + 1]) {
             (b'{', b'{') => b"}}",
             (b'{', b'%') => b"%}",
@@ -259,6 +264,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token that is not whitespace or a comment; `None` at the end.
+    #[inline(always)]
     fn next(&mut self) -> Result<Option<Tok>, Refused> {
         while let Some(&b) = self.b.get(self.i) {
             // Runs of blanks (most of a blanked template) without a token each.
@@ -266,6 +272,12 @@ impl<'a> Lexer<'a> {
                 self.i += 1;
                 self.last_word = false;
                 continue;
+            }
+            // Words (most tokens) right here; `N'..'` and `X'..'` are strings, in `token`.
+            if (b.is_ascii_alphabetic() || b == b'_')
+                && !(matches!(b, b'N' | b'n' | b'X' | b'x') && self.peek_at(1) == Some(b'\''))
+            {
+                return Ok(Some(self.word()));
             }
             let tok = self.token(b)?;
             self.last_word = matches!(tok, Some(Tok::Word { .. }));
@@ -398,18 +410,6 @@ impl<'a> Lexer<'a> {
                 self.dollar()?;
                 Tok::Other
             }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                while self.peek().is_some_and(ident_part) {
-                    self.i += 1;
-                }
-                return Ok(Some(Tok::Word {
-                    start,
-                    end: self.i,
-                    quote: None,
-                    doubled: false,
-                    keyword: keyword(&self.b[start..self.i]),
-                }));
-            }
             c if c.is_ascii_whitespace() || c == b'\x0b' => {
                 if c == b'\r' {
                     self.eat(b'\n');
@@ -419,6 +419,24 @@ impl<'a> Lexer<'a> {
             _ => Tok::Other,
         };
         Ok(Some(tok))
+    }
+
+    /// A word: a letter or `_`, then letters, digits and `_`.
+    #[inline(always)]
+    fn word(&mut self) -> Tok {
+        let start = self.i;
+        self.i += 1 + self.b[self.i + 1..]
+            .iter()
+            .position(|&c| !ident_part(c))
+            .unwrap_or(self.b.len() - self.i - 1);
+        self.last_word = true;
+        Tok::Word {
+            start,
+            end: self.i,
+            quote: None,
+            doubled: false,
+            keyword: keyword(&self.b[start..self.i]),
+        }
     }
 
     /// A string in `quote`s from its opening quote: `\` escapes the next character, a doubled
