@@ -7,19 +7,18 @@
 pub mod check;
 pub mod cli;
 pub mod compile;
-pub mod cron;
 pub mod diagnostic;
 pub mod graph;
 pub mod load;
 pub mod manifest;
-pub mod plan;
 pub mod planner;
 pub mod render;
 pub mod resolve;
 pub mod review;
-pub mod schedule;
-pub mod signature;
 pub mod sqlscan;
-pub mod timeline;
+
+// The contract shared with the runtime, under the paths the compiler has always used.
+pub use stir_plan as plan;
+pub use stir_plan::{cron, schedule, signature, timeline};
 
 pub use compile::{compile_bytes, compile_path, Compiled, LoadError};

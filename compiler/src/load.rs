@@ -1,17 +1,13 @@
-//! Bounded input: every file stir or stir-runtime reads (the manifest, model and request SQL,
-//! plans) goes through [`read_file`], and the manifest through [`kdl_limits`] before the KDL
-//! parser sees it. A file anyone can change in a pull request must end in findings or a clean
-//! refusal: no hang on a FIFO, no endless read of `/dev/zero`, no stack overflow in a parser.
+//! Bounded input: every file stir reads goes through [`read_file`] (`stir_plan::file`, shared
+//! with the runtime), and the manifest through [`kdl_limits`] before the KDL parser sees it: a
+//! file anyone can change in a pull request must end in findings or a clean refusal, never in
+//! a stack overflow in a parser.
 
 use std::fmt;
-use std::io::Read;
 use std::ops::Range;
-use std::path::Path;
 
-/// The largest manifest, model or request SQL file stir reads (the shipped manifest is 50 KB).
-pub const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
-/// The largest plan stir-runtime and `stir plan --diff` read (every model's SQL, twice at most).
-pub const MAX_PLAN_BYTES: u64 = 64 * 1024 * 1024;
+pub use stir_plan::file::{read_capped, read_file, ReadError, MAX_PLAN_BYTES, MAX_SOURCE_BYTES};
+
 /// Deepest `{` nesting of a manifest (real ones nest three levels).
 pub const MAX_NESTING: usize = 64;
 /// Deepest `{` nesting counting braces inside strings too: the net under [`MAX_NESTING`] in
@@ -26,132 +22,6 @@ pub const MAX_STRAY: usize = 256;
 /// The stack the KDL parser runs on: the limits above use a fraction of it even in a debug
 /// build (measured: ~30 KiB per `{`, ~3 KiB per comment piece, ~2 KiB per recovery).
 pub const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
-
-/// Why a file was not read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("does not exist")]
-    NotFound,
-    #[error("is a directory")]
-    Directory,
-    #[error("is {0}, not a regular file")]
-    NotRegular(&'static str),
-    #[error("is larger than {} MiB", .limit / (1024 * 1024))]
-    TooLarge { limit: u64 },
-    #[error("cannot be read: {0}")]
-    Io(std::io::Error),
-}
-
-impl ReadError {
-    /// The stable diagnostic code: a missing file is the user's to create; the rest are refused.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ReadError::NotFound => "stir::missing_file",
-            _ => "stir::unreadable",
-        }
-    }
-}
-
-impl From<std::io::Error> for ReadError {
-    /// Keeps a `ReadError` carried inside an `io::Error` (the injectable readers return those).
-    fn from(e: std::io::Error) -> Self {
-        if e.get_ref().is_some_and(|inner| inner.is::<ReadError>()) {
-            if let Some(Ok(inner)) = e.into_inner().map(|b| b.downcast::<ReadError>()) {
-                return *inner;
-            }
-            return ReadError::Io(std::io::Error::other("unreadable"));
-        }
-        match e.kind() {
-            std::io::ErrorKind::NotFound => ReadError::NotFound,
-            _ => ReadError::Io(e),
-        }
-    }
-}
-
-impl From<ReadError> for std::io::Error {
-    fn from(e: ReadError) -> Self {
-        let kind = match &e {
-            ReadError::NotFound => std::io::ErrorKind::NotFound,
-            ReadError::Io(io) => io.kind(),
-            _ => std::io::ErrorKind::InvalidInput,
-        };
-        std::io::Error::new(kind, e)
-    }
-}
-
-/// Read a whole regular file of at most `limit` bytes. The type is checked before opening (a
-/// device is never opened) and again on the open handle (the path may change in between; the
-/// open does not block on a FIFO); at most `limit + 1` bytes are read.
-pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let meta = std::fs::metadata(path)?;
-    regular(&meta)?;
-    if meta.len() > limit {
-        return Err(ReadError::TooLarge { limit });
-    }
-    let file = open_nonblocking(path)?;
-    let meta = file.metadata()?;
-    regular(&meta)?;
-    // Sized for the file as it is now (one read, no doubling, no spare capacity kept); one
-    // byte more so that a file that grew is seen without another allocation.
-    let size = meta.len().min(limit).saturating_add(1);
-    read_capped_into(Vec::with_capacity(size as usize), file, limit)
-}
-
-/// Read at most `limit + 1` bytes: more is an error, and memory stays bounded by the limit.
-pub fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
-    read_capped_into(Vec::new(), r, limit)
-}
-
-fn read_capped_into(mut bytes: Vec<u8>, r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
-    r.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge { limit });
-    }
-    Ok(bytes)
-}
-
-fn regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
-    let t = meta.file_type();
-    if t.is_file() {
-        return Ok(());
-    }
-    if t.is_dir() {
-        return Err(ReadError::Directory);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return Err(ReadError::NotRegular("a FIFO"));
-        }
-        if t.is_char_device() {
-            return Err(ReadError::NotRegular("a character device"));
-        }
-        if t.is_block_device() {
-            return Err(ReadError::NotRegular("a block device"));
-        }
-        if t.is_socket() {
-            return Err(ReadError::NotRegular("a socket"));
-        }
-    }
-    Err(ReadError::NotRegular("a special file"))
-}
-
-#[cfg(unix)]
-fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(path)
-}
 
 /// A manifest the KDL parser must not see: where, and what to tell the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -513,6 +383,7 @@ impl fmt::Display for Refusal {
 /// other hidden folders left out): the real inputs unit tests run over.
 #[cfg(test)]
 pub(crate) fn repository_files(suffix: &str) -> Vec<std::path::PathBuf> {
+    use std::path::Path;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new("."));
@@ -536,13 +407,6 @@ pub(crate) fn repository_files(suffix: &str) -> Vec<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reading_an_endless_source_stops_after_limit_plus_one_byte() {
-        let err = read_capped(std::io::repeat(b'x'), 1000).unwrap_err();
-        assert!(matches!(err, ReadError::TooLarge { limit: 1000 }), "{err}");
-        assert_eq!(read_capped(&[b'x'; 1000][..], 1000).unwrap().len(), 1000);
-    }
 
     #[test]
     fn nesting_is_counted_outside_strings_and_comments_only() {
@@ -591,7 +455,7 @@ mod tests {
 
     #[test]
     fn the_shipped_manifest_is_within_every_limit() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stir.kdl");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stir.kdl");
         let text = String::from_utf8(read_file(&path, MAX_SOURCE_BYTES).unwrap()).unwrap();
         assert_eq!(kdl_limits(&text), None);
     }

@@ -10,6 +10,8 @@ use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
 use crate::diagnostic::{did_you_mean, FileId, Finding};
+pub use stir_plan::pgtype::{normalize_pg_type, PG_TYPE_NAMES};
+pub use stir_plan::{Materialized, NotifyOn, StagingCompression};
 
 pub type Span = Range<usize>;
 
@@ -87,25 +89,6 @@ pub struct Staging {
 /// before it, to read or reload by hand after a bad day.
 pub const DEFAULT_STAGING_KEEP: u32 = 3;
 
-/// How staged files are stored in S3.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StagingCompression {
-    /// An LZ4 frame (`.tsv.lz4`; `lz4 -d` reads it): about a third of the bytes to send and
-    /// store, for little CPU.
-    #[default]
-    Lz4,
-    /// Plain TabSeparated (`.tsv`).
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NotifyOn {
-    Failure,
-    Always,
-}
-
 #[derive(Debug, Clone)]
 pub struct Notify {
     pub on: NotifyOn,
@@ -135,16 +118,6 @@ pub struct Blackout {
     /// Minutes of day; `to < from` wraps past midnight.
     pub from: u16,
     pub to: u16,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Materialized {
-    Table,
-    Incremental,
-    View,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1839,87 +1812,6 @@ fn join_path(dir: &str, file: &str) -> String {
         file
     } else {
         format!("{dir}/{file}")
-    }
-}
-
-const PG_TYPE_NAMES: &[&str] = &[
-    "text",
-    "varchar",
-    "char",
-    "int2",
-    "int4",
-    "int8",
-    "smallint",
-    "integer",
-    "int",
-    "bigint",
-    "float4",
-    "float8",
-    "real",
-    "double precision",
-    "numeric",
-    "decimal",
-    "boolean",
-    "bool",
-    "date",
-    "timestamp",
-    "timestamptz",
-    "jsonb",
-    "json",
-    "uuid",
-    "bytea",
-];
-
-/// A PostgreSQL type in canonical form (`bigint` -> `int8`), or None when unknown.
-pub fn normalize_pg_type(t: &str) -> Option<String> {
-    let lower = t.trim().to_ascii_lowercase();
-    let lower = lower.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some(inner) = lower.strip_suffix("[]") {
-        return normalize_pg_type(inner)
-            .filter(|i| !i.ends_with("[]"))
-            .map(|i| format!("{i}[]"));
-    }
-    let (base, args) = match lower.split_once('(') {
-        Some((b, rest)) => (
-            b.trim().to_string(),
-            Some(rest.strip_suffix(')')?.to_string()),
-        ),
-        None => (lower.clone(), None),
-    };
-    let canonical = match base.as_str() {
-        "text" => "text",
-        "varchar" | "character varying" => "varchar",
-        "char" | "character" => "char",
-        "int2" | "smallint" => "int2",
-        "int4" | "integer" | "int" => "int4",
-        "int8" | "bigint" => "int8",
-        "float4" | "real" => "float4",
-        "float8" | "double precision" | "float" => "float8",
-        "numeric" | "decimal" => "numeric",
-        "boolean" | "bool" => "boolean",
-        "date" => "date",
-        "timestamp" | "timestamp without time zone" => "timestamp",
-        "timestamptz" | "timestamp with time zone" => "timestamptz",
-        "jsonb" => "jsonb",
-        "json" => "json",
-        "uuid" => "uuid",
-        "bytea" => "bytea",
-        _ => return None,
-    };
-    match args {
-        None => Some(canonical.to_string()),
-        Some(a) => {
-            let parts: Vec<&str> = a.split(',').map(str::trim).collect();
-            let nums_ok = parts
-                .iter()
-                .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()));
-            let arity_ok = match canonical {
-                "varchar" | "char" => parts.len() == 1,
-                "numeric" => parts.len() == 1 || parts.len() == 2,
-                _ => false,
-            };
-            (nums_ok && arity_ok).then(|| format!("{canonical}({})", parts.join(",")))
-        }
     }
 }
 

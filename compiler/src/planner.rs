@@ -17,6 +17,9 @@ use crate::manifest::{self, Materialized, SettingValue};
 use crate::plan::{self, Plan, FORMAT_VERSION};
 use crate::review::{self, ReviewFormat};
 use crate::signature;
+pub use stir_plan::pgtype::clickhouse_types;
+use stir_plan::quote::pg_literal;
+pub use stir_plan::quote::{ch_ident, pg_ident};
 
 /// Why a compiled manifest cannot become a plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -255,21 +258,6 @@ impl Ch {
     }
 }
 
-/// A ClickHouse identifier, in backticks unless plain (`[A-Za-z_][A-Za-z0-9_]*`).
-pub fn ch_ident(s: &str) -> String {
-    if manifest::is_sql_ident(s) || (is_plain(s) && !s.is_empty()) {
-        s.to_string()
-    } else {
-        format!("`{}`", s.replace('\\', "\\\\").replace('`', "\\`"))
-    }
-}
-
-fn is_plain(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// A rendered SELECT as a statement body: surrounding whitespace and trailing `;` removed.
 fn trim_sql(sql: &str) -> &str {
     let mut s = sql.trim();
@@ -395,15 +383,6 @@ fn model_plan(
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-/// A PostgreSQL identifier, always double-quoted.
-pub fn pg_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn pg_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// `head` followed by `tail`, in at most PostgreSQL's 63 bytes once a [`plan::RUN_TOKEN`] in
 /// `tail` is bound. A name that would be longer keeps a prefix of `head`, then `_` and 8 hex
 /// characters of `head`'s sha256, then the whole `tail`: the tail (the name's role) survives,
@@ -467,66 +446,6 @@ pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
             })
             .collect(),
     }
-}
-
-/// What a PostgreSQL column accepts from ClickHouse, as `ExportColumn.clickhouse_types`
-/// entries (empty: any type): a family (`Int` matches `Int64`), an exact name (`Int32`),
-/// `Decimal(p,s)` (a Decimal with at most s decimals) or `Decimal(p)` (at most p digits in
-/// all). Nothing that would be rounded silently is listed: a float8 holds integers up to 2^53,
-/// so Int64 is not listed, and `numeric(12,2)` takes no Decimal(18,6). A value too large for
-/// its column is another matter: COPY refuses it, loudly (an integer out of range, a numeric
-/// field overflow), so narrower integer and numeric columns take every integer and every
-/// Decimal of their scale; the fix a user would reach for in ClickHouse (`toInt32`) wraps
-/// around silently. docs/manifest.md
-/// has the table.
-pub fn clickhouse_types(pg_type: &str) -> Vec<String> {
-    let base = pg_type.split('(').next().unwrap_or(pg_type);
-    let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    if pg_type.ends_with("[]") {
-        return list(&["Array"]);
-    }
-    match base {
-        // Bool is converted to 0/1 by the runtime (TabSeparated writes `true`).
-        "int2" | "int4" | "int8" => list(&["Int", "UInt", "Bool"]),
-        "float4" => list(&["Float32", "Int8", "Int16", "UInt8", "UInt16", "Decimal(6)"]),
-        "float8" => list(&[
-            "Float",
-            "Int8",
-            "Int16",
-            "Int32",
-            "UInt8",
-            "UInt16",
-            "UInt32",
-            "Decimal(15)",
-        ]),
-        "numeric" => match numeric_typmod(pg_type) {
-            // Unconstrained numeric stores the decimal text as written, floats included.
-            None => list(&["Float", "Int", "UInt", "Decimal"]),
-            // Too many integer digits fail the load loudly (`numeric field overflow`), as an
-            // integer out of range does; only more decimals than `s` would be rounded.
-            Some((p, s)) => vec!["Int".into(), "UInt".into(), format!("Decimal({p},{s})")],
-        },
-        "boolean" => list(&["Bool", "UInt"]),
-        "date" => list(&["Date", "DateTime"]),
-        "timestamp" | "timestamptz" => list(&["DateTime", "Date"]),
-        // Exported through toJSONString: Maps, Arrays and Tuples become JSON values.
-        "jsonb" | "json" => list(&["Map", "Array", "Tuple", "JSON", "Object"]),
-        "uuid" => list(&["UUID", "String", "FixedString"]),
-        "bytea" => list(&["String", "FixedString"]),
-        _ => Vec::new(),
-    }
-}
-
-/// `numeric(p,s)` -> (p, s); `numeric(p)` -> (p, 0); `numeric` -> None.
-fn numeric_typmod(pg_type: &str) -> Option<(u32, u32)> {
-    let args = pg_type.strip_prefix("numeric(")?.strip_suffix(')')?;
-    let mut it = args.split(',').map(|a| a.trim().parse::<u32>());
-    let p = it.next()?.ok()?;
-    let s = match it.next() {
-        Some(s) => s.ok()?,
-        None => 0,
-    };
-    Some((p, s))
 }
 
 /// Settings of the export SELECT, sorted by name. A server default, a user profile or a

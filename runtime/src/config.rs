@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use stir::signature::{KeyError, PublicKey, SecretKey, PUBLIC_VAR, SECRET_VAR};
+use stir_plan::signature::{KeyError, PublicKey, SecretKey, PUBLIC_VAR, SECRET_VAR};
 
 /// Why the environment cannot be used (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, Duration, Utc};
-use stir::plan::{Materialized, Plan, Step};
+use stir_plan::{Materialized, Plan, Step};
 
 use crate::executor::humanize;
 use crate::scheduler::{next_event, prepare, PlanCheckError};

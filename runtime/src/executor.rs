@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use stir::plan::{Materialized, Model, Plan, Step};
+use stir_plan::{Materialized, Model, Plan, Step};
 use tokio::sync::watch;
 use tracing::{error, info, warn, Instrument};
 
@@ -19,7 +19,8 @@ use crate::history::{Busy, Conflict, Recorder, RunRecord};
 use crate::metrics::Metrics;
 use crate::scheduler::Tier;
 use crate::step::{BoxFut, Delivered, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
-use crate::warehouse::{quote_ident, Warehouse};
+use crate::warehouse::Warehouse;
+use stir_plan::quote::ch_qualified;
 
 /// How a run ended (also the history status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -641,7 +642,7 @@ impl PlanSteps {
                 let exists_sql = model
                     .exists
                     .clone()
-                    .unwrap_or_else(|| format!("EXISTS TABLE {}", qualified(&model.table)));
+                    .unwrap_or_else(|| format!("EXISTS TABLE {}", ch_qualified(&model.table)));
                 ctx.queries.begin(&qid);
                 let exists = self.warehouse.number(&exists_sql, &qid).await;
                 ctx.queries.end(&qid);
@@ -677,7 +678,7 @@ impl PlanSteps {
                 let qid = ctx.query_id(&run.run_id, n);
                 self.warehouse
                     .number(
-                        &format!("SELECT count() FROM {}", qualified(&model.table)),
+                        &format!("SELECT count() FROM {}", ch_qualified(&model.table)),
                         &qid,
                     )
                     .await
@@ -722,7 +723,7 @@ impl Unit<'_> {
 /// The steps of `schedule`, numbered in order.
 fn units_of<'p>(
     plan: &'p Plan,
-    schedule: &'p stir::plan::Schedule,
+    schedule: &'p stir_plan::Schedule,
 ) -> Result<Vec<Unit<'p>>, RunError> {
     let mut units = Vec::new();
     for step in &schedule.steps {
@@ -766,14 +767,6 @@ fn units_of<'p>(
         }
     }
     Ok(units)
-}
-
-/// `db.t` -> `` `db`.`t` ``.
-pub fn qualified(table: &str) -> String {
-    match table.split_once('.') {
-        Some((db, t)) => format!("{}.{}", quote_ident(db), quote_ident(t)),
-        None => quote_ident(table),
-    }
 }
 
 /// The first line of a statement, cut to 80 characters (a step name in history).

@@ -34,7 +34,7 @@ pub fn instance_key(history_schema: &str, instance: &str) -> i64 {
 }
 
 fn key_of(text: &str) -> i64 {
-    let hex = stir::plan::sha256_hex(text.as_bytes());
+    let hex = stir_plan::sha256_hex(text.as_bytes());
     let n = u64::from_str_radix(hex.get(..16).unwrap_or("0"), 16).unwrap_or(0);
     n as i64
 }

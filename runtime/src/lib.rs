@@ -12,7 +12,7 @@
 //! `--once` and `--bootstrap` are below ([`run_once_with`], [`bootstrap_with`]).
 //!
 //! Invariant: the runtime fires exactly when the compiler's schedule analysis says it does:
-//! both use `stir::cron` and `stir::schedule`.
+//! both use `stir_plan::cron` and `stir_plan::schedule`.
 
 pub mod alert;
 pub mod clock;
@@ -39,9 +39,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stir::load::ReadError;
-use stir::plan::{NotifyOn, Plan, PlanError};
-use stir::signature::{self, PublicKey, VerifyError};
+use stir_plan::file::ReadError;
+use stir_plan::signature::{self, PublicKey, VerifyError};
+use stir_plan::{NotifyOn, Plan, PlanError};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -54,7 +54,8 @@ use crate::history::{Conflict, HistoryError, PgHistory, Recorder};
 use crate::metrics::Metrics;
 use crate::scheduler::{PlanCheckError, Scheduler, Tier};
 use crate::step::StepRunner;
-use crate::warehouse::{quote_ident, Warehouse};
+use crate::warehouse::Warehouse;
+use stir_plan::quote::ch_ident;
 
 /// Why the runtime could not run (exit code 2), or a run that did not succeed (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +121,7 @@ pub fn load_plan(path: &Path, config: &Config) -> Result<Plan, RuntimeError> {
         path: shown.clone(),
         reason,
     };
-    let bytes = stir::load::read_file(path, stir::load::MAX_PLAN_BYTES)
+    let bytes = stir_plan::file::read_file(path, stir_plan::file::MAX_PLAN_BYTES)
         .map_err(|e| unreadable(format!("it {e}")))?;
     if config.plan_keys.is_empty() {
         warn!("plans are not verified: STIR_PLAN_PUBLIC_KEY is not set, so a plan changed after `stir plan` (with its plan_hash recomputed) would run; see docs/operations.md, \"Signed plans\"");
@@ -150,7 +151,7 @@ fn verify_signature(
     trusted: &[PublicKey],
 ) -> Result<PublicKey, RuntimeError> {
     let sig_path = signature::signature_path(path);
-    let sig = match stir::load::read_file(&sig_path, signature::MAX_SIGNATURE_BYTES) {
+    let sig = match stir_plan::file::read_file(&sig_path, signature::MAX_SIGNATURE_BYTES) {
         Ok(s) => Some(s),
         Err(ReadError::NotFound) => None,
         Err(e) => {
@@ -519,7 +520,7 @@ const BACKLOG_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::days(7);
 /// history has never seen has none (a new deployment does not replay the past).
 pub async fn missed_backlog(
     history: &PgHistory,
-    zone: &stir::schedule::Zone,
+    zone: &stir_plan::schedule::Zone,
     tiers: &[Tier],
     now: chrono::DateTime<chrono::Utc>,
 ) -> scheduler::Backlog {
@@ -724,7 +725,7 @@ impl Freshness {
                 .plan
                 .schedules
                 .iter()
-                .find(|s| s.steps.iter().any(|st| matches!(st, stir::plan::Step::Run { models } if models.contains(&m.name))))
+                .find(|s| s.steps.iter().any(|st| matches!(st, stir_plan::Step::Run { models } if models.contains(&m.name))))
                 .map_or("-", |s| s.name.as_str());
             self.alerts
                 .send(Alert::new(AlertKind::Stale, owner, &m.name, now).error(&error));
@@ -787,8 +788,8 @@ pub async fn clean_leftovers(warehouse: &Warehouse, database: &str) {
             for (i, name) in names.iter().enumerate() {
                 let sql = format!(
                     "DROP TABLE IF EXISTS {}.{}",
-                    quote_ident(database),
-                    quote_ident(name)
+                    ch_ident(database),
+                    ch_ident(name)
                 );
                 match warehouse
                     .execute(&sql, &format!("stir-startup-drop-{i}"))
@@ -992,29 +993,29 @@ pub async fn bootstrap_with(
     };
     info!(models = ?order, "bootstrap: the models that do not exist yet");
     let mut plan = plan;
-    plan.schedules.push(stir::plan::Schedule {
+    plan.schedules.push(stir_plan::Schedule {
         name: BOOTSTRAP.into(),
         cron: "0 0 1 1 *".into(),
         timeout_secs: timeout.as_secs(),
         heavy: true,
         enabled: true,
         retries: 0,
-        on_missed: stir::plan::OnMissed::Skip,
+        on_missed: stir_plan::OnMissed::Skip,
         threads: None,
         skip: Vec::new(),
-        steps: vec![stir::plan::Step::Run {
+        steps: vec![stir_plan::Step::Run {
             models: order.clone(),
         }],
     });
     let tier = scheduler::Tier {
         name: BOOTSTRAP.into(),
-        cron: stir::cron::Cron::parse("0 0 1 1 *").expect("a valid cron"),
+        cron: stir_plan::cron::Cron::parse("0 0 1 1 *").expect("a valid cron"),
         skip: Vec::new(),
         timeout,
         heavy: true,
         retries: 0,
         enabled: true,
-        on_missed: stir::plan::OnMissed::Skip,
+        on_missed: stir_plan::OnMissed::Skip,
     };
     let parts = assemble_manual(plan, config, &options).await?;
     let status = drive_manual(&parts, &tier, &guard, shutdown).await?;
@@ -1027,12 +1028,9 @@ pub async fn bootstrap_with(
 /// `CREATE DATABASE IF NOT EXISTS db [ON CLUSTER c]`.
 pub fn create_database_sql(database: &str, cluster: Option<&str>) -> String {
     let on = cluster
-        .map(|c| format!(" ON CLUSTER {}", quote_ident(c)))
+        .map(|c| format!(" ON CLUSTER {}", ch_ident(c)))
         .unwrap_or_default();
-    format!(
-        "CREATE DATABASE IF NOT EXISTS {}{on}",
-        quote_ident(database)
-    )
+    format!("CREATE DATABASE IF NOT EXISTS {}{on}", ch_ident(database))
 }
 
 /// `stir-runtime history`: recent runs as a table.

@@ -1,5 +1,5 @@
 //! Firing: each enabled schedule fires at the times the shared schedule code computes
-//! (`stir::schedule::Zone::next_fire_utc`, the compiler's own cron semantics), in the project
+//! (`stir_plan::schedule::Zone::next_fire_utc`, the compiler's own cron semantics), in the project
 //! timezone, with its `skip` blackouts removed.
 //!
 //! Rules (docs/operations.md):
@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use stir::cron::Cron;
-use stir::plan::{OnMissed, Plan, Step};
-use stir::schedule::{DailyWindow, Zone};
+use stir_plan::cron::Cron;
+use stir_plan::schedule::{DailyWindow, Zone};
+use stir_plan::{OnMissed, Plan, Step};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use lz4_flex::frame::{FrameDecoder, FrameEncoder, FrameInfo};
-use stir::manifest::StagingCompression;
+use stir_plan::StagingCompression;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use stir::plan::Plan;
+use stir_plan::Plan;
 
 use crate::config::Config;
 use crate::warehouse::{Warehouse, WarehouseError};

@@ -75,7 +75,7 @@ fn system_roots() -> Result<Arc<RootCertStore>, String> {
 /// The certificates of a PEM file, to trust as CAs.
 pub fn read_roots(path: &Path) -> Result<RootCertStore, String> {
     let shown = path.display();
-    let bytes = stir::load::read_file(path, CA_FILE_LIMIT)
+    let bytes = stir_plan::file::read_file(path, CA_FILE_LIMIT)
         .map_err(|e| format!("cannot read the CA file {shown}: {e}"))?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&bytes) {

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use clickhouse::query::BytesCursor;
 
 use crate::config::Config;
+use stir_plan::quote::{ch_escape, ch_ident};
 
 /// `KILL QUERY [ON CLUSTER c] WHERE cond ASYNC`.
 pub fn kill_sql(cond: &str, cluster: Option<&str>) -> String {
     let on = cluster
-        .map(|c| format!(" ON CLUSTER {}", quote_ident(c)))
+        .map(|c| format!(" ON CLUSTER {}", ch_ident(c)))
         .unwrap_or_default();
     format!("KILL QUERY{on} WHERE {cond} ASYNC")
 }
@@ -126,7 +127,7 @@ impl Warehouse {
     /// `KILL QUERY` by id. ClickHouse answers even when the query already ended.
     pub async fn kill(&self, query_id: &str, kill_id: &str) -> Result<(), WarehouseError> {
         let sql = kill_sql(
-            &format!("query_id = '{}'", escape_literal(query_id)),
+            &format!("query_id = '{}'", ch_escape(query_id)),
             self.cluster.as_deref(),
         );
         self.execute(&sql, kill_id).await
@@ -141,14 +142,11 @@ impl Warehouse {
         kill_id: &str,
         wait: std::time::Duration,
     ) -> Result<(), WarehouseError> {
-        let cond = format!("startsWith(query_id, '{}')", escape_literal(prefix));
+        let cond = format!("startsWith(query_id, '{}')", ch_escape(prefix));
         let cluster = self.cluster.as_deref();
         self.execute(&kill_sql(&cond, cluster), kill_id).await?;
         let processes = match cluster {
-            Some(c) => format!(
-                "clusterAllReplicas('{}', system.processes)",
-                escape_literal(c)
-            ),
+            Some(c) => format!("clusterAllReplicas('{}', system.processes)", ch_escape(c)),
             None => "system.processes".to_string(),
         };
         let count = format!("SELECT count() FROM {processes} WHERE {cond}");
@@ -179,7 +177,7 @@ impl Warehouse {
     ) -> Result<Vec<String>, WarehouseError> {
         let sql = format!(
             "SELECT name FROM system.tables WHERE database = '{}' AND endsWith(name, '__stir_new') ORDER BY name",
-            escape_literal(database)
+            ch_escape(database)
         );
         let text = self.text(&sql, query_id).await?;
         Ok(text
@@ -363,16 +361,6 @@ fn query_error(query_id: &str, e: clickhouse::error::Error) -> WarehouseError {
     }
 }
 
-/// Escape for a single-quoted ClickHouse string literal.
-pub fn escape_literal(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\'', "\\'")
-}
-
-/// Quote an identifier with backticks.
-pub fn quote_ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +373,7 @@ mod tests {
         );
         assert_eq!(
             kill_sql("query_id = 'q'", Some("main`x")),
-            "KILL QUERY ON CLUSTER `main``x` WHERE query_id = 'q' ASYNC"
+            "KILL QUERY ON CLUSTER `main\\`x` WHERE query_id = 'q' ASYNC"
         );
     }
 

@@ -24,8 +24,8 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use minijinja::Environment;
 use serde::Deserialize;
-use stir::plan::{Plan, Step};
-use stir::schedule::Zone;
+use stir_plan::schedule::Zone;
+use stir_plan::{Plan, Step};
 use tokio::sync::watch;
 use tracing::{info, warn};
 

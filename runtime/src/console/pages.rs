@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Duration as TimeDelta, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use stir::plan::Step as PlanStep;
-use stir::timeline::{Actual, Blackout};
+use stir_plan::timeline::{Actual, Blackout};
+use stir_plan::Step as PlanStep;
 
 use super::reads::{Cell, Reads};
 use super::words::{cron_words, duration};
@@ -125,7 +125,7 @@ impl Console {
         &self,
         f: &Filter,
         fires: i64,
-    ) -> Result<Vec<(&stir::plan::Schedule, Vec<Cell>)>, HistoryError> {
+    ) -> Result<Vec<(&stir_plan::Schedule, Vec<Cell>)>, HistoryError> {
         let c = &self.0;
         let names: Vec<String> = c.plan.schedules.iter().map(|s| s.name.clone()).collect();
         let mut recent = Reads(&c.history).recent_fires(&names, fires).await?;
@@ -426,11 +426,11 @@ pub async fn timeline(
     let start = start - TimeDelta::days(start.weekday().num_days_from_monday() as i64);
     let days = 7;
     let plan = &c.0.plan;
-    let tiers: Vec<stir::schedule::Tier> =
+    let tiers: Vec<stir_plan::schedule::Tier> =
         c.0.tiers
             .iter()
             .filter(|t| t.enabled)
-            .map(|t| stir::schedule::Tier {
+            .map(|t| stir_plan::schedule::Tier {
                 name: t.name.clone(),
                 cron: t.cron.clone(),
                 timeout_min: t.timeout.as_secs().div_ceil(60).min(u32::MAX as u64) as u32,
@@ -443,7 +443,7 @@ pub async fn timeline(
         .iter()
         .map(|b| Blackout {
             name: b.name.clone(),
-            window: stir::schedule::DailyWindow {
+            window: stir_plan::schedule::DailyWindow {
                 from: b.from,
                 to: b.to,
             },
@@ -510,7 +510,7 @@ pub async fn timeline(
             used: format!("{:.0}%", used * 100.0),
         })
         .collect();
-    let svg = stir::timeline::svg_with(&tiers, &blackouts, zone, start, days as u32, &actual);
+    let svg = stir_plan::timeline::svg_with(&tiers, &blackouts, zone, start, days as u32, &actual);
     let view = minijinja::context! {
         svg => svg,
         start => start.to_string(),
@@ -526,7 +526,7 @@ pub async fn timeline(
 }
 
 /// The schedules whose `run` steps build model `name`.
-fn owners<'a>(plan: &'a stir::plan::Plan, name: &str) -> Vec<&'a stir::plan::Schedule> {
+fn owners<'a>(plan: &'a stir_plan::Plan, name: &str) -> Vec<&'a stir_plan::Schedule> {
     plan.schedules
         .iter()
         .filter(|s| {
@@ -548,7 +548,7 @@ struct ModelRow {
     run_href: String,
 }
 
-fn materialized(m: &stir::plan::Model) -> String {
+fn materialized(m: &stir_plan::Model) -> String {
     serde_json::to_value(m.materialized)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

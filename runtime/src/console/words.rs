@@ -1,8 +1,8 @@
 //! Cron expressions and durations in words, for the console. The times come from the
-//! project's own cron (`stir::cron`, Airflow's day semantics), so the words say when the
+//! project's own cron (`stir_plan::cron`, Airflow's day semantics), so the words say when the
 //! runtime really fires; the day fields are read from the expression's text.
 
-use stir::cron::Cron;
+use stir_plan::cron::Cron;
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [

@@ -326,7 +326,7 @@ async fn differences(
 
 /// How to keep an undeclared live column: declare it, when a sync can hold its type.
 fn declare_column(name: &str, pg_type: &str, live: &str) -> String {
-    match stir::manifest::normalize_pg_type(pg_type) {
+    match stir_plan::pgtype::normalize_pg_type(pg_type) {
         Some(t) => format!(
             "declare `column {} type={}` in the sync (with `export=#false` if ClickHouse does not have it), or drop the column from {live}",
             kdl(name),

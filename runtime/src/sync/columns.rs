@@ -38,7 +38,7 @@ impl Job<'_> {
         if !computed.is_empty() {
             let list: Vec<String> = computed
                 .iter()
-                .map(|c| format!("{} AS {}", c.expr, quote_ident(&c.name)))
+                .map(|c| format!("{} AS {}", c.expr, ch_ident(&c.name)))
                 .collect();
             let sql = format!("DESCRIBE TABLE (SELECT {} FROM {table})", list.join(", "));
             let qid = self.next_qid();
@@ -112,7 +112,7 @@ impl Job<'_> {
                 .iter()
                 .zip(&wrap)
                 .map(|(c, w)| {
-                    let q = quote_ident(&c.name);
+                    let q = ch_ident(&c.name);
                     match w {
                         Some(f) => format!("{f}({q}) AS {q}"),
                         None => q,
@@ -225,7 +225,7 @@ fn unescape_tsv(s: &str) -> String {
 /// The column is exported as itself (not a computed expression).
 fn is_plain_column(expr: &str, name: &str) -> bool {
     let e = expr.trim();
-    e == name || e == quote_ident(name) || e == format!("`{name}`")
+    e == name || e == ch_ident(name) || e == format!("`{name}`")
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -474,7 +474,7 @@ mod tests {
             name: "c".into(),
             expr: "c".into(),
             pg_type: pg.into(),
-            clickhouse_types: stir::planner::clickhouse_types(pg),
+            clickhouse_types: stir_plan::pgtype::clickhouse_types(pg),
         }
     }
 

@@ -58,8 +58,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use stir::manifest::StagingCompression;
-use stir::plan::{ExportColumn, Plan, Sync};
+use stir_plan::StagingCompression;
+use stir_plan::{ExportColumn, Plan, Sync};
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, CopyInSink};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -70,7 +70,7 @@ use crate::request::{self, RequestOptions};
 use crate::s3::{Listed, Part, S3Config, S3};
 use crate::staging;
 use crate::step::{BoxFut, StepCtx, StepError, StepOutcome, StepRunner};
-use crate::warehouse::{escape_literal, quote_ident};
+use stir_plan::quote::{ch_ident, ch_literal, pg_ident, pg_literal, pg_qualified};
 
 /// Size of one multipart part (S3 wants >= 5 MiB except the last; at most 10 000 parts, so
 /// a part grows by this much every 1000 parts).
@@ -436,7 +436,7 @@ impl Runner {
         };
         // This run's own staging names: another run of the sync never touches them.
         let sync = &Sync {
-            postgres: sync.postgres.for_run(&stir::plan::run_tag(run_id)),
+            postgres: sync.postgres.for_run(&stir_plan::run_tag(run_id)),
             ..sync.clone()
         };
         let Some(staging) = plan.staging.as_ref() else {
@@ -589,8 +589,8 @@ impl Job<'_> {
             .unwrap_or_else(|| {
                 format!(
                     "{}.{}",
-                    quote_ident(&self.plan.warehouse.database),
-                    quote_ident(&self.sync.from)
+                    ch_ident(&self.plan.warehouse.database),
+                    ch_ident(&self.sync.from)
                 )
             })
     }
@@ -620,7 +620,7 @@ impl Job<'_> {
         self.drop_leftover_staging().await?;
         // Refuse before the export what the swap would lose; carry the rest (catalog.rs).
         let (load, live) = (&self.sync.postgres, self.live());
-        let staging = qualified(&load.schema, &load.new_table);
+        let staging = pg_qualified(&load.schema, &load.new_table);
         let carry =
             catalog::inspect(self.pg()?, &live, &staging, &load.prepare, &load.finish).await?;
         self.prepared = true;
@@ -843,7 +843,7 @@ impl Job<'_> {
     /// batch), so a killed run never leaves an unmarked staging table nobody would drop.
     async fn prepare_staging(&mut self) -> Result<(), Fail> {
         let load = &self.sync.postgres;
-        let staging = qualified(&load.schema, &load.new_table);
+        let staging = pg_qualified(&load.schema, &load.new_table);
         let mark = pg_literal(&format!("{}{}", staging_mark(load), self.run_id));
         let mut batch = load.prepare.join(";\n");
         batch.push_str(&format!(";\nCOMMENT ON TABLE {staging} IS {mark}"));
@@ -877,7 +877,7 @@ impl Job<'_> {
         for r in rows {
             let name: String = r.get(0);
             self.exec(
-                &format!("DROP TABLE IF EXISTS {}", qualified(&load.schema, &name)),
+                &format!("DROP TABLE IF EXISTS {}", pg_qualified(&load.schema, &name)),
                 "drop a killed run's staging table",
             )
             .await?;
@@ -960,7 +960,7 @@ const LEFTOVER_STAGING_SQL: &str = "SELECT c.relname::text FROM pg_class c \
       AND c.relname::text NOT IN ($3, $4) ORDER BY 1";
 
 /// The comment prefix of a sync's staging tables; the run id follows.
-fn staging_mark(load: &stir::plan::SyncLoad) -> String {
+fn staging_mark(load: &stir_plan::SyncLoad) -> String {
     format!("stir staging table of {}.{}, run ", load.schema, load.table)
 }
 
@@ -991,10 +991,7 @@ async fn connect(
         }
     });
     client
-        .batch_execute(&format!(
-            "SET search_path TO {}, public",
-            stir::planner::pg_ident(schema)
-        ))
+        .batch_execute(&format!("SET search_path TO {}, public", pg_ident(schema)))
         .await
         .map_err(|e| pg_err("cannot set search_path", &e))?;
     // PostgreSQL >= 14 notices a vanished client during a long statement (a killed runtime's
@@ -1052,23 +1049,6 @@ fn first_line(sql: &str) -> String {
     }
 }
 
-fn pg_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn pg_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// `DROP`/`CREATE` need `"`-quoting; exported for tests and the benchmark.
-pub fn qualified(schema: &str, table: &str) -> String {
-    format!("{}.{}", pg_ident(schema), pg_ident(table))
-}
-
-/// A ClickHouse string literal.
-pub fn ch_literal(s: &str) -> String {
-    format!("'{}'", escape_literal(s))
-}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1125,7 +1105,7 @@ mod tests {
     }
 
     fn guarded(max_shrink_pct: Option<f64>, allow_empty: bool) -> Sync {
-        let load = stir::plan::SyncLoad {
+        let load = stir_plan::SyncLoad {
             schema: "app".into(),
             table: "vals".into(),
             new_table: "vals__stir_new_{run}".into(),
@@ -1144,7 +1124,7 @@ mod tests {
         Sync {
             name: "vals".into(),
             from: "mart_values".into(),
-            clickhouse: stir::plan::SyncExport {
+            clickhouse: stir_plan::SyncExport {
                 select: String::new(),
                 format: "TabSeparated".into(),
                 columns: vec![],

@@ -19,7 +19,7 @@ const PENDING: &str = "stir: materialized views to rebuild: ";
 /// the swap (definitions name the live table, so they read the new one once it is swapped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Dependent {
-    /// `quote_ident(schema).quote_ident(name)`, as `reads` names it.
+    /// `ch_ident(schema).ch_ident(name)`, as `reads` names it.
     key: String,
     schema: String,
     name: String,
@@ -36,7 +36,7 @@ pub(super) struct Dependent {
 
 impl Dependent {
     fn qualified(&self) -> String {
-        qualified(&self.schema, &self.name)
+        pg_qualified(&self.schema, &self.name)
     }
 }
 
@@ -53,7 +53,7 @@ fn fitted(base: &str) -> String {
     format!(
         "{}_{}",
         &base[..cut],
-        &stir::plan::sha256_hex(base.as_bytes())[..8]
+        &stir_plan::sha256_hex(base.as_bytes())[..8]
     )
 }
 
@@ -127,7 +127,7 @@ impl Job<'_> {
     /// Finish what a killed run left between the two phases of its swap.
     pub(super) async fn finish_interrupted_swap(&mut self) -> Result<(), Fail> {
         let load = &self.sync.postgres;
-        let old = qualified(&load.schema, &load.old_table);
+        let old = pg_qualified(&load.schema, &load.old_table);
         let comment: Option<String> = self
             .pg()?
             .query_one(
@@ -156,8 +156,8 @@ impl Job<'_> {
         self.bound().await?;
         let load = &self.sync.postgres;
         let live = self.live();
-        let new = qualified(&load.schema, &load.new_table);
-        let old = qualified(&load.schema, &load.old_table);
+        let new = pg_qualified(&load.schema, &load.new_table);
+        let old = pg_qualified(&load.schema, &load.old_table);
         let lock_ms = self.lock_timeout_ms();
         let staging_oid = self.staging_oid;
         let pg = self
@@ -282,7 +282,7 @@ impl Job<'_> {
     async fn rebuild(&mut self, deps: Vec<Dependent>) -> Result<(), Fail> {
         let mut retired = Vec::new();
         for m in deps.iter().filter(|d| d.materialized) {
-            let retired_name = qualified(&m.schema, &fitted(&format!("{}__stir_old", m.name)));
+            let retired_name = pg_qualified(&m.schema, &fitted(&format!("{}__stir_old", m.name)));
             let swapped: bool = self
                 .pg()?
                 .query_one("SELECT to_regclass($1) IS NOT NULL", &[&retired_name])
@@ -310,7 +310,7 @@ impl Job<'_> {
         }
         if !retired.is_empty() {
             let load = &self.sync.postgres;
-            let old = qualified(&load.schema, &load.old_table);
+            let old = pg_qualified(&load.schema, &load.old_table);
             self.exec(
                 &format!("DO $$ BEGIN IF to_regclass({0}) IS NOT NULL THEN EXECUTE 'COMMENT ON TABLE ' || {0} || ' IS NULL'; END IF; END $$", pg_literal(&old)),
                 "clear the backup's note",
@@ -322,7 +322,7 @@ impl Job<'_> {
 
     /// `<name>__stir_new` with the indexes of `m`, filled from its definition.
     async fn build_beside(&self, m: &Dependent) -> Result<(), Fail> {
-        let fresh = qualified(&m.schema, &fitted(&format!("{}__stir_new", m.name)));
+        let fresh = pg_qualified(&m.schema, &fitted(&format!("{}__stir_new", m.name)));
         self.exec(
             &format!("DROP MATERIALIZED VIEW IF EXISTS {fresh}"),
             "drop a leftover",
@@ -375,7 +375,7 @@ impl Job<'_> {
         for (name, _, _) in &m.indexes {
             statements.push(format!(
                 "ALTER INDEX {} RENAME TO {}",
-                qualified(&m.schema, name),
+                pg_qualified(&m.schema, name),
                 pg_ident(&fitted(&format!("{name}__stir_old")))
             ));
         }
@@ -385,13 +385,13 @@ impl Job<'_> {
         ));
         statements.push(format!(
             "ALTER MATERIALIZED VIEW {} RENAME TO {}",
-            qualified(&m.schema, &fresh),
+            pg_qualified(&m.schema, &fresh),
             pg_ident(&m.name)
         ));
         for (name, _, _) in &m.indexes {
             statements.push(format!(
                 "ALTER INDEX {} RENAME TO {}",
-                qualified(&m.schema, &fitted(&format!("{name}__stir_new"))),
+                pg_qualified(&m.schema, &fitted(&format!("{name}__stir_new"))),
                 pg_ident(name)
             ));
         }
@@ -466,7 +466,7 @@ async fn dependents(
         let names: Vec<String> = r.get(5);
         let unique: Vec<bool> = r.get(6);
         let using: Vec<String> = r.get(7);
-        let grants = grants_on(tx, &qualified(&schema, &name)).await?;
+        let grants = grants_on(tx, &pg_qualified(&schema, &name)).await?;
         out.push(Dependent {
             key: r.get(9),
             schema,
@@ -513,7 +513,7 @@ const DEPENDENTS_SQL: &str = "WITH RECURSIVE dep(oid, parent, depth) AS ( \
       obj_description(c.oid, 'pg_class'), \
       quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
       ARRAY(SELECT DISTINCT CASE WHEN p.parent = to_regclass($1) THEN '' \
-              ELSE quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) END \
+              ELSE ch_ident(pn.nspname) || '.' || ch_ident(pc.relname) END \
             FROM dep p JOIN pg_class pc ON pc.oid = p.parent \
             JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE p.oid = c.oid ORDER BY 1) \
     FROM dep JOIN pg_class c ON c.oid = dep.oid JOIN pg_namespace n ON n.oid = c.relnamespace \

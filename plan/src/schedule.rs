@@ -926,6 +926,7 @@ impl Ctx {
         }
     }
 
+    #[cfg(feature = "reference")]
     fn reference(zone: &Zone) -> Ctx {
         Ctx {
             reference: true,
@@ -1063,6 +1064,7 @@ pub fn heavy_overlaps(tiers: &[Tier], zone: &Zone) -> Vec<(usize, usize, Overlap
     Ctx::new(zone).heavy_overlaps(tiers)
 }
 
+#[cfg(feature = "reference")]
 /// [`first_overlap`] with the original, uncached DST sweep (every fire through chrono-tz, per
 /// pair and transition). For tests and benchmarks only: slow in zones with DST.
 #[doc(hidden)]
@@ -1071,12 +1073,14 @@ pub fn first_overlap_reference(a: &Tier, b: &Tier, zone: &Zone) -> Option<Overla
     ctx.overlap(a, &Prepared::new(a), b, &Prepared::new(b))
 }
 
+#[cfg(feature = "reference")]
 /// [`heavy_overlaps`] with the original, uncached DST sweep. For tests and benchmarks only.
 #[doc(hidden)]
 pub fn heavy_overlaps_reference(tiers: &[Tier], zone: &Zone) -> Vec<(usize, usize, Overlap)> {
     Ctx::reference(zone).heavy_overlaps(tiers)
 }
 
+#[cfg(feature = "reference")]
 /// The real-time DST sweep alone: the first hit around the transitions as (instant in UTC,
 /// a_fire, b_fire), with no wall-time analysis and no early stop; `anchor_only` tests only
 /// fires of `a` against runs of `b` (stale read). `reference` selects the original uncached
@@ -1105,6 +1109,7 @@ pub fn dst_sweep(
     .map(|(i, fa, fb)| (utc_min(i), fa, fb))
 }
 
+#[cfg(feature = "reference")]
 /// [`may_run_during_fire`] with the original, uncached DST sweep. For tests only.
 #[doc(hidden)]
 pub fn may_run_during_fire_reference(owner: &Tier, reader: &Tier, zone: &Zone) -> Option<Overlap> {

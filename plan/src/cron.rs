@@ -488,7 +488,7 @@ pub fn month_len(year: i32, month: u32) -> u32 {
 }
 
 /// Split on whitespace, keeping byte offsets.
-pub(crate) fn split_fields(expr: &str) -> Vec<(usize, &str)> {
+pub fn split_fields(expr: &str) -> Vec<(usize, &str)> {
     let mut fields: Vec<(usize, &str)> = Vec::new();
     let mut start = None;
     for (i, c) in expr.char_indices() {
@@ -517,7 +517,7 @@ fn preset(word: &str, span: Range<usize>) -> Result<&'static str, CronError> {
         "@once" => "a schedule fires on a cron; for a one-off run use `stir-runtime plan.json --once NAME` (and `enabled=#false` on the schedule)".to_string(),
         "@continuous" => "stir has no continuous schedule: fire often instead, e.g. `*/5 * * * *` (a fire that finds the last run still going is skipped)".to_string(),
         "@fortnightly" | "@biweekly" => "cron has no every-other-week: use `@weekly`, or two fixed days of the month (`0 0 1,15 * *`)".to_string(),
-        _ => match crate::diagnostic::suggest(&lower, names.iter().copied()) {
+        _ => match crate::suggest(&lower, names.iter().copied()) {
             Some(s) => format!("did you mean `{s}`? The presets are {}", names.join(", ")),
             None => format!("the presets are {}", names.join(", ")),
         },

@@ -13,7 +13,34 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use crate::manifest::{Materialized, NotifyOn};
+/// How staged files are stored in S3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StagingCompression {
+    /// An LZ4 frame (`.tsv.lz4`; `lz4 -d` reads it): about a third of the bytes to send and
+    /// store, for little CPU.
+    #[default]
+    Lz4,
+    /// Plain TabSeparated (`.tsv`).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    Failure,
+    Always,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Materialized {
+    Table,
+    Incremental,
+    View,
+}
 
 /// The plan format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 5;
@@ -133,7 +160,7 @@ pub struct Staging {
     /// Key prefix without leading or trailing `/` (may be empty).
     pub prefix: String,
     /// `lz4`: staged objects are one LZ4 frame (`<run>.tsv.lz4`); `none`: plain `<run>.tsv`.
-    pub compression: crate::manifest::StagingCompression,
+    pub compression: StagingCompression,
     /// After a successful sync the runtime deletes that sync's staged files but the newest
     /// `keep`; `null`: it deletes none (an S3 lifecycle rule expires them).
     pub keep: Option<u32>,
@@ -561,7 +588,7 @@ mod tests {
         p.staging = Some(Staging {
             bucket: "b".into(),
             prefix: "tmp".into(),
-            compression: crate::manifest::StagingCompression::Lz4,
+            compression: StagingCompression::Lz4,
             keep: Some(3),
         });
         let mut v: Value = serde_json::from_str(&p.to_json()).unwrap();
