@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::compile::{read_text, Compiled, CompiledRequest, ReadFile, ResolvedStep};
 use crate::diagnostic::{did_you_mean, Finding};
+use crate::project::{read_text, Compiled, CompiledRequest, ReadFile, ResolvedStep};
 
 pub fn run(c: &mut Compiled, read: &ReadFile) {
     ownership(c);
@@ -36,7 +36,7 @@ fn ownership(c: &mut Compiled) {
             ),
             [_] => {}
             [first, rest @ ..] => {
-                let sname = |o: &crate::compile::Owner| c.manifest.schedules[o.schedule].name.text.clone();
+                let sname = |o: &crate::project::Owner| c.manifest.schedules[o.schedule].name.text.clone();
                 let listed = owners
                     .iter()
                     .map(|o| format!("`{}` (via `{}`)", sname(o), o.selector.text))

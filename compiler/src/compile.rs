@@ -2,13 +2,18 @@
 //! checks. Only this file (and the CLI) touches the file system.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::check;
-use crate::diagnostic::{self, did_you_mean, FileId, Files, Finding, Severity};
+use crate::diagnostic::{self, did_you_mean, FileId, Files, Finding};
 use crate::graph::ModelGraph;
 use crate::load::{self, ReadError, MAX_SOURCE_BYTES};
 use crate::manifest::{self, Manifest, Materialized, StepKind};
+use crate::parallel::{parallel_map, Spread};
+use crate::project::{load_text, Unread};
+pub use crate::project::{
+    Compiled, CompiledModel, CompiledRequest, Keep, Owner, ReadFile, ResolvedStep,
+};
 use crate::render::{self, Renderer};
 use crate::resolve::{Names, SelectCx, Selector};
 use crate::sqlscan;
@@ -34,88 +39,6 @@ pub enum LoadError {
         help("pass the manifest file itself: stir reads only regular files of at most 16 MiB, so a FIFO, a device or an endless file cannot stall a check")
     )]
     Refused { path: String, why: load::ReadError },
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct CompiledModel {
-    pub file: Option<FileId>,
-    /// Rendered SQL (for incremental models: the first-build variant, `is_incremental()` false);
-    /// `None` after a failed render, or when the compile keeps only findings ([`Keep`]).
-    pub sql: Option<String>,
-    /// For incremental models: the variant with `is_incremental()` true.
-    pub sql_incremental: Option<String>,
-    pub deps: BTreeSet<usize>,
-    /// Carries a disabled tag: never built.
-    pub disabled: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResolvedStep {
-    /// Models in build order.
-    Run(Vec<usize>),
-    Sql(String),
-    Sync(usize),
-    Request(usize),
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct CompiledRequest {
-    pub file: Option<FileId>,
-    pub sql: Option<String>,
-}
-
-/// Everything the compiler knows about a manifest, with every finding.
-pub struct Compiled {
-    pub root: PathBuf,
-    pub files: Files,
-    pub manifest_file: FileId,
-    pub manifest: Manifest,
-    pub names: Names,
-    pub models: Vec<CompiledModel>,
-    pub requests: Vec<CompiledRequest>,
-    pub graph: ModelGraph,
-    /// Per schedule, its steps resolved (same index as `manifest.schedules`).
-    pub steps: Vec<Vec<ResolvedStep>>,
-    /// For each model, the schedules that build it (with the selector that pulled it in).
-    pub owners: BTreeMap<usize, Vec<Owner>>,
-    pub findings: Vec<Finding>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    pub schedule: usize,
-    pub step: usize,
-    pub selector: manifest::Name,
-}
-
-impl Compiled {
-    pub fn has_errors(&self) -> bool {
-        self.findings.iter().any(|f| f.severity == Severity::Error)
-    }
-    pub fn model_names(&self) -> Vec<&str> {
-        self.manifest
-            .models
-            .iter()
-            .map(|m| m.name.text.as_str())
-            .collect()
-    }
-    pub fn select_cx(&self) -> SelectCx<'_> {
-        SelectCx {
-            names: &self.names,
-            manifest: &self.manifest,
-            graph: &self.graph,
-        }
-    }
-}
-
-/// What a compile keeps besides the findings, the names, the graph and the schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// The rendered SQL of every model too: what `stir plan` writes.
-    Everything,
-    /// No rendered SQL (`CompiledModel::sql` stays `None`): `stir check`, `ls` and `timeline`
-    /// only report, and the SQL of 10,000 models is tens of MB.
-    Findings,
 }
 
 /// Read and check a manifest and every file it names.
@@ -146,11 +69,6 @@ pub fn compile_path_keeping(path: &Path, keep: Keep) -> Result<Compiled, LoadErr
     let read = |p: &Path| load::read_file(p, MAX_SOURCE_BYTES).map_err(std::io::Error::from);
     Ok(compile_bytes_keeping(&shown, &bytes, &root, &read, keep))
 }
-
-/// Reads a file relative to the manifest's folder; injectable so tests can fuzz without disk.
-/// A [`ReadError`] inside the `io::Error` keeps its meaning (see `load::ReadError::from`).
-/// Model files are read from several threads at once.
-pub type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + Sync + 'a;
 
 pub fn compile_bytes(name: &str, bytes: &[u8], root: &Path, read: &ReadFile) -> Compiled {
     compile_bytes_keeping(name, bytes, root, read, Keep::Everything)
@@ -279,68 +197,6 @@ fn check_tags(c: &mut Compiled) {
     }
 }
 
-/// A file the manifest names that could not be read: the finding's code and the reason.
-pub(crate) struct Unread {
-    pub code: &'static str,
-    pub why: String,
-    /// The fix, when it is not the caller's "create the file".
-    pub help: Option<String>,
-}
-
-pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<FileId, Unread> {
-    let (name, text) = load_text(&c.root, rel, read)?;
-    Ok(c.files.add(name, text))
-}
-
-/// A file the manifest names, as its shown name and its text; touches nothing shared, so
-/// model files are read on several threads.
-fn load_text(root: &Path, rel: &str, read: &ReadFile) -> Result<(String, String), Unread> {
-    let path = root.join(rel);
-    // In-memory readers (tests) get the same size rule as the disk one.
-    let bytes = read(&path).map_err(ReadError::from).and_then(|b| {
-        if b.len() as u64 > MAX_SOURCE_BYTES {
-            Err(ReadError::TooLarge {
-                limit: MAX_SOURCE_BYTES,
-            })
-        } else {
-            Ok(b)
-        }
-    });
-    let why = match bytes {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => return Ok((display_path(&path), text)),
-            Err(_) => {
-                return Err(Unread {
-                    code: "stir::missing_file",
-                    why: format!("`{rel}` is not valid UTF-8"),
-                    help: None,
-                })
-            }
-        },
-        Err(why) => why,
-    };
-    let help = match &why {
-        ReadError::NotFound => None,
-        ReadError::Io(_) => Some("check the file's permissions".to_string()),
-        ReadError::TooLarge { .. } => Some(format!(
-            "a SQL file holds one query: check that `{rel}` is the right file (stir reads at most 16 MiB)"
-        )),
-        _ => Some(format!(
-            "point the path at a regular SQL file: stir does not read `{rel}`, so a FIFO, device or directory cannot stall a check"
-        )),
-    };
-    Err(Unread {
-        code: why.code(),
-        why: format!("`{rel}` {why}"),
-        help,
-    })
-}
-
-fn display_path(p: &Path) -> String {
-    let s = p.display().to_string();
-    s.strip_prefix("./").unwrap_or(&s).to_string()
-}
-
 /// What reading, rendering and scanning one model file gives; made on any thread.
 struct ModelWork {
     /// The file's shown name and text.
@@ -348,70 +204,6 @@ struct ModelWork {
     /// Per variant (`is_incremental()` false, then true), up to the first that fails.
     renders: Vec<(bool, render::Rendered)>,
     hidden: Vec<sqlscan::Mention>,
-}
-
-/// How [`parallel_map`] hands out work.
-pub(crate) struct Spread {
-    /// Items per grab: small enough to keep every core busy to the end.
-    pub batch: usize,
-    /// Each helper thread's stack (the calling thread works too, on its own).
-    pub stack_bytes: usize,
-}
-
-/// `f(state, i)` for every `i` in `0..n`, on up to as many threads as the machine has cores,
-/// each with its own `state` from `init`; the results in the order of `i`, so nothing that
-/// depends on them depends on the thread that made them.
-pub(crate) fn parallel_map<S, R: Send>(
-    n: usize,
-    spread: Spread,
-    init: impl Fn() -> S + Sync,
-    f: impl Fn(&mut S, usize) -> R + Sync,
-) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let batch = spread.batch.max(1);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .min(n.div_ceil(batch))
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut state = init();
-        let mut done = Vec::new();
-        loop {
-            let from = next.fetch_add(batch, Ordering::Relaxed);
-            if from >= n {
-                return done;
-            }
-            for i in from..(from + batch).min(n) {
-                done.push((i, f(&mut state, i)));
-            }
-        }
-    };
-    let parts = std::thread::scope(|s| {
-        // No helper (resource limits): the calling thread does it all.
-        let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| {
-                std::thread::Builder::new()
-                    .name("stir-worker".into())
-                    .stack_size(spread.stack_bytes)
-                    .spawn_scoped(s, work)
-                    .ok()
-            })
-            .collect();
-        let mut parts = vec![work()];
-        for h in helpers {
-            parts.push(
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        parts
-    });
-    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(n).collect();
-    for (i, r) in parts.into_iter().flatten() {
-        out[i] = Some(r);
-    }
-    out.into_iter().flatten().collect()
 }
 
 fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
@@ -579,6 +371,9 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
             }
         }
         for (db, table) in &all_reads.sources {
+            if c.names.sources.get(db).is_some_and(|t| t.contains(table)) {
+                models[i].sources.insert((db.clone(), table.clone()));
+            }
             let span = || {
                 render::call_spans(&source, "source")
                     .into_iter()

@@ -5,13 +5,16 @@
 //! -> `graph` (DAG) -> `check` (ownership, conflicts, time) -> `plan` (the frozen plan).
 
 pub mod check;
-pub mod cli;
+pub mod commands;
 pub mod compile;
 pub mod diagnostic;
 pub mod graph;
+pub mod lineage;
 pub mod load;
 pub mod manifest;
+pub mod parallel;
 pub mod planner;
+pub mod project;
 pub mod render;
 pub mod resolve;
 pub mod review;

@@ -259,11 +259,11 @@ fn parse_in_pieces(text: &str, pieces: usize) -> Result<KdlDocument, kdl::KdlErr
         return KdlDocument::parse_v2(text);
     }
     cuts.push(text.len());
-    let spread = crate::compile::Spread {
+    let spread = crate::parallel::Spread {
         batch: 1,
         stack_bytes: crate::load::PARSE_STACK_BYTES,
     };
-    let parsed = crate::compile::parallel_map(
+    let parsed = crate::parallel::parallel_map(
         cuts.len() - 1,
         spread,
         || (),

@@ -6,17 +6,10 @@
 //! function of the compiled manifest alone.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-use crate::cli::{Failure, WIDTH};
-use crate::compile::{compile_path, Compiled, ResolvedStep};
-use crate::diagnostic;
 use crate::manifest::{self, Materialized, SettingValue};
 use crate::plan::{self, Plan, FORMAT_VERSION};
-use crate::review::{self, ReviewFormat};
-use crate::signature;
+use crate::project::{Compiled, ResolvedStep};
 pub use stir_plan::pgtype::clickhouse_types;
 use stir_plan::quote::pg_literal;
 pub use stir_plan::quote::{ch_ident, pg_ident};
@@ -825,143 +818,6 @@ fn sync_plan(
         allow_empty: s.allow_empty,
         lock_timeout_ms: s.lock_timeout_secs * 1000,
         keep_backup: s.keep_backup,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-
-/// `stir plan [MANIFEST] -o plan.json [--diff OLD.json]`
-#[derive(clap::Args, Debug)]
-pub struct PlanArgs {
-    /// The manifest (default: ./stir.kdl).
-    pub manifest: Option<PathBuf>,
-    /// Where to write the plan (`-` for stdout). Without `-o` and `--diff`, the plan goes to stdout.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// Review the new plan against a previous one.
-    #[arg(long, value_name = "OLD.json")]
-    pub diff: Option<PathBuf>,
-    /// Format of the review.
-    #[arg(long, value_enum, default_value_t = ReviewFormat::Human)]
-    pub format: ReviewFormat,
-    /// Exit 0 when the plan matches the previous one, 2 when it changed, 1 on any error.
-    #[arg(long)]
-    pub detailed_exitcode: bool,
-    /// Sign the plan with the secret key in `STIR_PLAN_KEY`: writes `<output>.sig` beside it.
-    #[arg(long)]
-    pub sign: bool,
-}
-
-pub fn plan_command(args: &PlanArgs, color: bool) -> Result<ExitCode, Failure> {
-    let result = plan_inner(args, color);
-    review::exit_code(result, args.detailed_exitcode)
-}
-
-fn plan_inner(args: &PlanArgs, color: bool) -> Result<review::Outcome, Failure> {
-    let path = args
-        .manifest
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("stir.kdl"));
-    let c = compile_path(&path)
-        .map_err(|e| Failure::Message(format!("{:?}", miette::Report::new(e))))?;
-    let mut err = std::io::stderr().lock();
-    if !c.findings.is_empty() {
-        err.write_all(diagnostic::render_human(&c.findings, &c.files, color, WIDTH).as_bytes())?;
-    }
-    if c.has_errors() {
-        writeln!(
-            err,
-            "error: {}; no plan written",
-            diagnostic::summary(&c.findings)
-        )?;
-        return Ok(review::Outcome::Findings);
-    }
-    // The key before anything is written: a bad key leaves no unsigned plan behind.
-    let key = if args.sign {
-        Some(signing_key(args.output.as_deref())?)
-    } else {
-        None
-    };
-    // Read the previous plan before writing anything: `--diff plan.json -o plan.json` is common.
-    let previous = match &args.diff {
-        Some(p) => Some(review::read_plan(p)?),
-        None => None,
-    };
-    let plan = build(&c).map_err(|e| Failure::Message(format!("error: {e}")))?;
-    let json = plan.to_json();
-    match args.output.as_deref() {
-        Some(p) if p == Path::new("-") => std::io::stdout().lock().write_all(json.as_bytes())?,
-        Some(p) => {
-            write_atomic(p, json.as_bytes()).map_err(|e| {
-                Failure::Message(format!("error: cannot write `{}`: {e}", p.display()))
-            })?;
-            let count =
-                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-            writeln!(
-                err,
-                "wrote {}: {}, {}, {}, {} (plan_hash {})",
-                p.display(),
-                count(plan.schedules.len(), "schedule"),
-                count(plan.models.len(), "model"),
-                count(plan.syncs.len(), "sync"),
-                count(plan.requests.len(), "request"),
-                &plan.plan_hash[..12]
-            )?;
-            if let Some(key) = &key {
-                let sig = signature::signature_path(p);
-                write_atomic(&sig, key.sign(json.as_bytes()).as_bytes()).map_err(|e| {
-                    Failure::Message(format!("error: cannot write `{}`: {e}", sig.display()))
-                })?;
-                writeln!(err, "signed: {} (key {})", sig.display(), key.public())?;
-            }
-        }
-        None if previous.is_none() => std::io::stdout().lock().write_all(json.as_bytes())?,
-        None => {}
-    }
-    match (previous, &args.diff) {
-        (Some(old), Some(old_path)) => {
-            let name = old_path.file_name().map_or_else(
-                || old_path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            review::print(&old, &plan, &name, args.format)
-        }
-        _ => Ok(review::Outcome::Written),
-    }
-}
-
-/// `--sign`: the key from `STIR_PLAN_KEY`, and a file to put the signature beside.
-fn signing_key(output: Option<&Path>) -> Result<signature::SecretKey, Failure> {
-    if output.is_none_or(|p| p == Path::new("-")) {
-        return Err(Failure::Message(
-            "error: --sign needs -o FILE: the signature is written beside the plan, as FILE.sig\n\
-             help: stir plan --sign -o plan.json"
-                .into(),
-        ));
-    }
-    let value = std::env::var_os(signature::SECRET_VAR).map(|v| v.to_string_lossy().into_owned());
-    signature::SecretKey::from_var(value.as_deref()).map_err(|e| {
-        Failure::Message(format!(
-            "error: cannot sign the plan: {e}; no plan written\nhelp: {}",
-            e.help()
-        ))
-    })
-}
-
-/// Write through a temporary file in the same folder and rename, so a reader never sees half a plan.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "plan.json".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
     })
 }
 

@@ -3,14 +3,10 @@
 //! models each changed model rebuilds with the schedules that run them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::Failure;
 use crate::plan::{Plan, Step};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -611,101 +607,4 @@ pub fn render_json(r: &Review) -> String {
     let mut s = serde_json::to_string_pretty(r).expect("a review always serializes");
     s.push('\n');
     s
-}
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-
-/// What a plan or diff command ended with, before mapping to an exit code.
-pub enum Outcome {
-    /// `stir check` errors: no plan.
-    Findings,
-    /// A plan written, no review asked.
-    Written,
-    NoChanges,
-    Changes,
-}
-
-/// Exit codes: normally 0 ok, 1 findings, 2 could not run. With `--detailed-exitcode`
-/// (terraform's convention): 0 no change, 2 changes, 1 any error.
-pub fn exit_code(result: Result<Outcome, Failure>, detailed: bool) -> Result<ExitCode, Failure> {
-    match (result, detailed) {
-        (Ok(Outcome::Findings), _) => Ok(ExitCode::from(1)),
-        (Ok(Outcome::Changes), true) => Ok(ExitCode::from(2)),
-        (Ok(_), _) => Ok(ExitCode::SUCCESS),
-        (Err(Failure::Message(m)), true) => {
-            eprintln!("{m}");
-            Ok(ExitCode::from(1))
-        }
-        (Err(e), _) => Err(e),
-    }
-}
-
-/// Read a plan from disk for a review; any problem is a message (exit 2), never a panic.
-pub fn read_plan(path: &Path) -> Result<Plan, Failure> {
-    let text = crate::load::read_file(path, crate::load::MAX_PLAN_BYTES).map_err(|e| {
-        Failure::Message(format!(
-            "error: cannot read plan `{}`: it {e}",
-            path.display()
-        ))
-    })?;
-    let text = String::from_utf8(text).map_err(|_| {
-        Failure::Message(format!(
-            "error: `{}` is not a stir plan: not UTF-8 text",
-            path.display()
-        ))
-    })?;
-    Plan::from_json_for_review(&text).map_err(|e| {
-        let help = miette::Diagnostic::help(&e)
-            .map(|h| format!("\nhelp: {h}"))
-            .unwrap_or_default();
-        Failure::Message(format!("error: `{}`: {e}{help}", path.display()))
-    })
-}
-
-/// Print the review of `new` against `old` to stdout.
-pub fn print(
-    old: &Plan,
-    new: &Plan,
-    previous: &str,
-    format: ReviewFormat,
-) -> Result<Outcome, Failure> {
-    let r = review(old, new, previous);
-    let text = match format {
-        ReviewFormat::Human => render_human(&r),
-        ReviewFormat::Json => render_json(&r),
-    };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(if r.changed {
-        Outcome::Changes
-    } else {
-        Outcome::NoChanges
-    })
-}
-
-/// `stir diff OLD NEW`
-#[derive(clap::Args, Debug)]
-pub struct DiffArgs {
-    /// The previous plan.
-    pub old: PathBuf,
-    /// The new plan.
-    pub new: PathBuf,
-    #[arg(long, value_enum, default_value_t = ReviewFormat::Human)]
-    pub format: ReviewFormat,
-    /// Exit 0 when the plans match, 2 when they differ, 1 on any error.
-    #[arg(long)]
-    pub detailed_exitcode: bool,
-}
-
-pub fn diff_command(args: &DiffArgs) -> Result<ExitCode, Failure> {
-    let run = || -> Result<Outcome, Failure> {
-        let old = read_plan(&args.old)?;
-        let new = read_plan(&args.new)?;
-        let name = args.old.file_name().map_or_else(
-            || args.old.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        print(&old, &new, &name, args.format)
-    };
-    exit_code(run(), args.detailed_exitcode)
 }

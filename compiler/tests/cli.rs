@@ -373,3 +373,105 @@ fn plan_sign_refuses_a_missing_empty_or_malformed_key_and_writes_nothing() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `ref('x')` and `source('a', 'b')` calls as written in a model file, found without stir's
+/// renderer: the graph's edges are compared with what the SQL says.
+fn calls(sql: &str, func: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = sql;
+    while let Some(i) = rest.find(&format!("{func}(")) {
+        rest = &rest[i + func.len() + 1..];
+        let end = rest.find(')').unwrap();
+        let args: Vec<String> = rest[..end]
+            .split(',')
+            .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+            .collect();
+        out.insert(args.join("."));
+    }
+    out
+}
+
+#[test]
+fn graph_json_has_an_edge_for_every_ref_and_source_the_sql_names() {
+    let r = Run::stir(&["graph", "--format", "json", "-m", "stir.kdl"]).expect(0);
+    let g: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let edges: Vec<(String, String)> = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_str().unwrap().into(), e[1].as_str().unwrap().into()))
+        .collect();
+    let models: Vec<&serde_json::Value> = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "model")
+        .collect();
+    // 112 models less the three with a disabled tag, as `stir ls` lists them.
+    let listed = Run::stir(&["ls", "-m", "stir.kdl"]).expect(0).stdout();
+    assert_eq!(models.len(), listed.lines().count());
+    let mut checked = 0;
+    for m in &models {
+        let name = m["name"].as_str().unwrap();
+        let file = workspace().join(m["file"].as_str().unwrap());
+        let sql = std::fs::read_to_string(file).unwrap();
+        let into = |prefix: &str| -> std::collections::BTreeSet<String> {
+            edges
+                .iter()
+                .filter(|(_, to)| to == &format!("model:{name}"))
+                .filter_map(|(from, _)| from.strip_prefix(prefix).map(String::from))
+                .collect()
+        };
+        assert_eq!(into("model:"), calls(&sql, "ref"), "refs of {name}");
+        assert_eq!(into("source:"), calls(&sql, "source"), "sources of {name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 109);
+    // Every model carries its owners, as `stir ls --owner` names them.
+    let m = models
+        .iter()
+        .find(|m| m["name"] == "mart_instagram_account")
+        .unwrap();
+    assert_eq!(m["owners"], serde_json::json!(["dbt_hourly"]));
+}
+
+#[test]
+fn graph_draws_a_selection_as_svg_and_dot() {
+    let r = Run::stir(&[
+        "graph",
+        "+mart_top",
+        "--format",
+        "svg",
+        "-m",
+        "tests/cases/clean/stir.kdl",
+    ])
+    .expect(0);
+    let svg = r.stdout();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    // Three models and nothing else of the manifest.
+    assert_eq!(svg.matches("<g class=\"Model\">").count(), 3, "{svg}");
+    for name in ["stg_account", "mart_account", "mart_top", "daily"] {
+        assert!(svg.contains(name), "svg lacks {name}");
+    }
+    let dot = Run::stir(&["graph", "-m", "tests/cases/clean/stir.kdl"])
+        .expect(0)
+        .stdout();
+    assert!(dot.starts_with("digraph lineage {"), "{dot}");
+    assert!(
+        dot.contains("\"model:mart_account\" -> \"model:mart_top\";"),
+        "{dot}"
+    );
+    // A manifest with errors is refused: its edges would be guesses.
+    Run::stir(&["graph", "-m", "tests/cases/cycle/stir.kdl"]).expect(2);
+}
+
+#[test]
+fn every_manifest_command_takes_the_manifest_as_a_flag_too() {
+    for cmd in ["check", "timeline", "plan"] {
+        let r = Run::stir(&[cmd, "-m", "tests/cases/clean/stir.kdl"]).expect(0);
+        assert!(!r.stderr().contains("error"), "{cmd}: {}", r.stderr());
+        // Two different manifests are a mistake, not a silent pick.
+        let r = Run::stir(&[cmd, "stir.kdl", "--manifest", "tests/cases/clean/stir.kdl"]).expect(2);
+        assert!(r.stderr().contains("two manifests given"), "{}", r.stderr());
+    }
+}

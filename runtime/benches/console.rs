@@ -158,7 +158,7 @@ async fn bench(runs: u64, reps: usize) {
         .get(0);
     eprintln!("seeded {seeded} runs in {:.1}s", t0.elapsed().as_secs_f64());
 
-    let (addr, task) = stir_runtime::console::serve_history(
+    let (addr, task) = stir_runtime::server::serve_history(
         "127.0.0.1:0".parse().unwrap(),
         plan.clone(),
         Arc::new(config.clone()),

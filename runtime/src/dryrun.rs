@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Duration, Utc};
 use stir_plan::{Materialized, Plan, Step};
 
-use crate::executor::humanize;
+use crate::run::humanize;
 use crate::scheduler::{next_event, prepare, PlanCheckError};
 
 /// Fires listed per schedule, within [`HORIZON_H`] hours (at least one, if it ever fires).

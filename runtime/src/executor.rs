@@ -17,30 +17,12 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::history::{Busy, Conflict, Recorder, RunRecord};
 use crate::metrics::Metrics;
-use crate::scheduler::Tier;
-use crate::step::{BoxFut, Delivered, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
+use crate::run::BoxFut;
+use crate::run::Tier;
+pub use crate::run::{cancelled, humanize, run_id, RunStatus};
+use crate::step::{Delivered, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
 use crate::warehouse::Warehouse;
 use stir_plan::quote::ch_qualified;
-
-/// How a run ended (also the history status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RunStatus {
-    Ok,
-    Failed,
-    Timeout,
-    Cancelled,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Ok => "ok",
-            RunStatus::Failed => "failed",
-            RunStatus::Timeout => "timeout",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-}
 
 /// A failed attempt: which step, and why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -120,11 +102,6 @@ const KILL_WAIT: Duration = Duration::from_secs(20);
 
 /// Upper bound on cleanup after a timeout or cancellation.
 const ABORT_LIMIT: Duration = Duration::from_secs(120);
-
-/// `dbt_core-20260101T001500000Z-a1`: readable, sortable, unique per fire and attempt.
-pub fn run_id(schedule: &str, fire: DateTime<Utc>, attempt: u32) -> String {
-    format!("{schedule}-{}-a{attempt}", fire.format("%Y%m%dT%H%M%S%3fZ"))
-}
 
 impl Engine {
     /// Run `tier` fired at `fire` until it succeeds, fails for good, reaches its deadline
@@ -317,26 +294,6 @@ enum Outcome {
     Failed(RunError),
     Timeout,
     Cancelled,
-}
-
-/// Resolves when `rx` turns true; never if its sender is gone.
-pub async fn cancelled(rx: &mut watch::Receiver<bool>) {
-    if rx.wait_for(|v| *v).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-pub fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    if s % 3600 == 0 && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s > 0 {
-        format!("{}m", s / 60)
-    } else if s > 0 {
-        format!("{s}s")
-    } else {
-        format!("{}ms", d.as_millis())
-    }
 }
 
 // ------------------------------------------------------------------ the real steps

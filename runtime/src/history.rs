@@ -1,6 +1,7 @@
 //! Run history in PostgreSQL (schema `stir` by default): `runs` and `steps`, created on first
 //! start. Writing history never fails a run: errors are logged and the run goes on.
 
+pub use crate::errors::pg_message;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -8,7 +9,7 @@ use tokio_postgres::Client;
 use tracing::{error, warn};
 
 use crate::config::redact_url;
-use crate::step::BoxFut;
+use crate::run::BoxFut;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -46,14 +47,6 @@ impl HistoryError {
     /// The insert of a run's row hit an existing row: another runtime recorded this fire.
     pub fn is_duplicate(&self) -> bool {
         matches!(self, HistoryError::Refused { sqlstate, .. } if sqlstate == "23505")
-    }
-}
-
-/// A PostgreSQL error with its server message (the Display of tokio_postgres hides it).
-pub fn pg_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
     }
 }
 
@@ -633,7 +626,7 @@ impl PgHistory {
     /// a lock taken here to test it ends with that session.
     pub async fn runtime_alive(&self, instance: &str) -> Result<bool, HistoryError> {
         let c = connect(&self.url).await?;
-        let key = crate::leader::instance_key(&self.schema, instance);
+        let key = crate::run::instance_key(&self.schema, instance);
         let free: bool = c
             .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
             .await?

@@ -7,6 +7,7 @@
 //! while draining: another runtime that can take a runtime's instance lock knows that
 //! runtime is gone, and that the runs it left `running` are orphans to kill.
 
+pub use crate::run::{instance_id, instance_key, lock_key};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,43 +16,8 @@ use tokio_postgres::Client;
 use tracing::{info, warn};
 
 use crate::config::redact_url;
-use crate::executor::cancelled;
 use crate::history::{pg_message, HistoryError};
-
-/// The lock key of a deployment: its history schema (`STIR_HISTORY_SCHEMA`, in the history's
-/// database). Runtimes that write one history share one leader whatever their plans say, so
-/// a plan that renames the project or the warehouse database in a rolling upgrade never gives
-/// two leaders; two deployments on one PostgreSQL database keep apart by their schemas.
-pub fn lock_key(history_schema: &str) -> i64 {
-    key_of(&format!("stir-runtime/history/{history_schema}"))
-}
-
-/// The instance lock of runtime process `instance` in the deployment of `history_schema`.
-pub fn instance_key(history_schema: &str, instance: &str) -> i64 {
-    key_of(&format!(
-        "stir-runtime/instance/{history_schema}/{instance}"
-    ))
-}
-
-fn key_of(text: &str) -> i64 {
-    let hex = stir_plan::sha256_hex(text.as_bytes());
-    let n = u64::from_str_radix(hex.get(..16).unwrap_or("0"), 16).unwrap_or(0);
-    n as i64
-}
-
-/// A name for this process, unique across hosts and restarts: host, pid and start time.
-pub fn instance_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{host}-{}-{nanos:x}", std::process::id())
-}
+use crate::run::cancelled;
 
 /// How long the leader session may leave a heartbeat unanswered before the lock counts as
 /// lost. PostgreSQL frees the lock of a client it cannot reach after its keepalive gives up

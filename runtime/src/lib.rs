@@ -17,13 +17,17 @@
 pub mod alert;
 pub mod clock;
 pub mod config;
+pub mod conninfo;
 pub mod console;
 pub mod dryrun;
+pub mod errors;
 pub mod executor;
 pub mod history;
 pub mod leader;
 pub mod metrics;
+pub mod redact;
 pub mod request;
+pub mod run;
 pub mod s3;
 pub mod scheduler;
 pub mod server;
@@ -49,10 +53,12 @@ use crate::alert::{Alert, AlertKind, Alerter};
 use crate::clock::Clock;
 pub use crate::config::Config;
 use crate::config::ConfigError;
-use crate::executor::{cancelled, Engine, PlanSteps, RunStatus};
+use crate::executor::{Engine, PlanSteps};
 use crate::history::{Conflict, HistoryError, PgHistory, Recorder};
 use crate::metrics::Metrics;
-use crate::scheduler::{PlanCheckError, Scheduler, Tier};
+use crate::run::Tier;
+use crate::run::{cancelled, RunStatus};
+use crate::scheduler::{PlanCheckError, Scheduler};
 use crate::step::StepRunner;
 use crate::warehouse::Warehouse;
 use stir_plan::quote::ch_ident;
@@ -104,12 +110,6 @@ pub enum RuntimeError {
 
 fn help_line(e: &dyn miette::Diagnostic) -> String {
     e.help().map(|h| format!("\nhelp: {h}")).unwrap_or_default()
-}
-
-impl RuntimeError {
-    pub fn exit_code(&self) -> i32 {
-        2
-    }
 }
 
 /// Read and verify a plan: its signature when `config` has trusted keys (before anything of

@@ -78,13 +78,13 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return Exit::CouldNotRun.into();
         }
     };
-    runtime.block_on(async_main(cli))
+    runtime.block_on(async_main(cli)).into()
 }
 
-async fn async_main(cli: Cli) -> ExitCode {
+async fn async_main(cli: Cli) -> Exit {
     let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
@@ -109,7 +109,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         return match stir_runtime::model_ages(&config, plan.as_ref(), chrono::Utc::now()).await {
             Ok(t) => {
                 print_out(&t);
-                ExitCode::SUCCESS
+                Exit::Success
             }
             Err(e) => fail(&e.to_string()),
         };
@@ -121,7 +121,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         return match stir_runtime::history_table(&config, limit, schedule.as_deref()).await {
             Ok(t) => {
                 print_out(&t);
-                ExitCode::SUCCESS
+                Exit::Success
             }
             Err(e) => fail(&e.to_string()),
         };
@@ -142,7 +142,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         return match stir_runtime::dryrun::render(&plan, chrono::Utc::now()) {
             Ok(text) => {
                 print_out(&text);
-                ExitCode::SUCCESS
+                Exit::Success
             }
             Err(e) => fail(&e.to_string()),
         };
@@ -163,7 +163,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Ok(b) => match b.status {
                 None => {
                     println!("bootstrap: every model of the plan exists; nothing to build");
-                    ExitCode::SUCCESS
+                    Exit::Success
                 }
                 Some(RunStatus::Ok) => {
                     println!(
@@ -171,7 +171,7 @@ async fn async_main(cli: Cli) -> ExitCode {
                         b.models.len(),
                         b.models.join(", ")
                     );
-                    ExitCode::SUCCESS
+                    Exit::Success
                 }
                 Some(status) => {
                     eprintln!(
@@ -179,7 +179,7 @@ async fn async_main(cli: Cli) -> ExitCode {
                         status.as_str(),
                         stir_runtime::BOOTSTRAP
                     );
-                    ExitCode::from(1)
+                    Exit::RunFailed
                 }
             },
             Err(e) => fail(&e.to_string()),
@@ -198,23 +198,43 @@ async fn async_main(cli: Cli) -> ExitCode {
         )
         .await
         {
-            Ok(RunStatus::Ok) => ExitCode::SUCCESS,
+            Ok(RunStatus::Ok) => Exit::Success,
             Ok(status) => {
                 eprintln!("schedule `{schedule}`: {}", status.as_str());
-                ExitCode::from(1)
+                Exit::RunFailed
             }
             Err(e) => fail(&e.to_string()),
         };
     }
     match stir_runtime::run(plan, config, stir_runtime::shutdown::signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success,
         Err(e) => fail(&e.to_string()),
     }
 }
 
-fn fail(message: &str) -> ExitCode {
+/// How the process ends; `From<Exit> for ExitCode` is the one place codes are given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    Success,
+    /// A `--once` or `--bootstrap` run that did not end ok (its status is printed).
+    RunFailed,
+    /// A bad plan, environment or argument: nothing ran.
+    CouldNotRun,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(match e {
+            Exit::Success => 0,
+            Exit::RunFailed => 1,
+            Exit::CouldNotRun => 2,
+        })
+    }
+}
+
+fn fail(message: &str) -> Exit {
     eprintln!("error: {message}");
-    ExitCode::from(2)
+    Exit::CouldNotRun
 }
 
 fn init_logs(format: LogFormat) {

@@ -22,9 +22,10 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
+use crate::config::EnvFn;
 use crate::config::{redact_text, redact_url};
 use crate::step::{StepCtx, StepError, StepOutcome};
-use crate::sync::{clickhouse_client, EnvFn};
+use crate::warehouse::clickhouse_client;
 use crate::warehouse::{Answer, AnswerError};
 
 /// Retries and timeouts of the POSTs.

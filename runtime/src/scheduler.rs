@@ -24,6 +24,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use crate::run::Tier;
 use chrono::{DateTime, Utc};
 use stir_plan::cron::Cron;
 use stir_plan::schedule::{DailyWindow, Zone};
@@ -33,26 +34,14 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::alert::{Alert, AlertKind};
-use crate::executor::{cancelled, Engine};
+use crate::executor::Engine;
 use crate::history::Conflict;
+use crate::run::cancelled;
 
 /// A fire noticed later than this is dropped instead of run (no catchup).
 pub const LATE: Duration = Duration::from_secs(60);
 /// After the grace period, how long cancelled runs get to clean up.
 const CANCEL_LIMIT: Duration = Duration::from_secs(150);
-
-/// A schedule ready to fire.
-#[derive(Debug, Clone)]
-pub struct Tier {
-    pub name: String,
-    pub cron: Cron,
-    pub skip: Vec<DailyWindow>,
-    pub timeout: Duration,
-    pub heavy: bool,
-    pub retries: u32,
-    pub enabled: bool,
-    pub on_missed: OnMissed,
-}
 
 /// Fires that no runtime ran, per schedule, oldest first (found by a new leader in the
 /// history: [`crate::missed_backlog`]).
@@ -358,7 +347,7 @@ impl Scheduler {
                     }
                     at = f;
                 }
-                let why = format!("the runtime noticed it {} late (host suspended, clock stepped or the leader session stalled)", crate::executor::humanize(late));
+                let why = format!("the runtime noticed it {} late (host suspended, clock stepped or the leader session stalled)", crate::run::humanize(late));
                 self.missed(&tier, &fires, &why, &cancel, &done);
             } else if blackout {
                 info!(schedule = %tier.name, fire = %t, "fire skipped: blackout");
@@ -419,7 +408,7 @@ impl Scheduler {
             };
             let reason = format!("missed: {why}{count}{outcome}");
             warn!(schedule = %tier.name, fires = gone.len(), newest = %last_gone, "{reason}");
-            let id = crate::executor::run_id(&tier.name, last_gone, 0);
+            let id = crate::run::run_id(&tier.name, last_gone, 0);
             self.engine
                 .alerts
                 .send(Alert::new(AlertKind::Missed, &tier.name, &id, last_gone).error(&reason));
@@ -493,7 +482,7 @@ impl Scheduler {
                     let Err(busy) = engine.drive_guarded(&tier, t, cancel, &guard).await else {
                         return;
                     };
-                    if busy.run_id == crate::executor::run_id(&tier.name, t, 1) {
+                    if busy.run_id == crate::run::run_id(&tier.name, t, 1) {
                         // This very fire was started by another runtime (a leader handing
                         // over, say): it runs once, there; nothing to record here.
                         info!(schedule = %tier.name, fire = %t, "fire already started by another runtime");
@@ -527,7 +516,7 @@ impl Scheduler {
                     };
                     warn!(schedule = %tier.name, fire = %t, other = %busy.schedule, run_id = %busy.run_id, "fire skipped: {reason}");
                     if let Some(kind) = kind {
-                        let id = crate::executor::run_id(&tier.name, t, 0);
+                        let id = crate::run::run_id(&tier.name, t, 0);
                         engine
                             .alerts
                             .send(Alert::new(kind, &tier.name, &id, t).error(&reason));
@@ -551,7 +540,7 @@ impl Scheduler {
             Err(Skip::Heavy(other)) => {
                 let reason = format!("heavy schedule `{other}` is running");
                 warn!(schedule = %tier.name, fire = %t, %other, "fire skipped: another heavy run is active");
-                let id = crate::executor::run_id(&tier.name, t, 0);
+                let id = crate::run::run_id(&tier.name, t, 0);
                 self.engine
                     .alerts
                     .send(Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t).error(&reason));

@@ -10,8 +10,16 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use std::sync::Arc;
+
+use stir_plan::Plan;
+use tokio::sync::watch;
+
+use crate::config::Config;
 use crate::console::Console;
+use crate::history::PgHistory;
 use crate::metrics::{Metrics, CONTENT_TYPE};
+use crate::{Options, RuntimeError};
 
 /// The routes: health and metrics always, the console when given.
 pub fn router(metrics: Metrics, console: Option<Console>) -> Router {
@@ -53,10 +61,37 @@ pub async fn serve(
     Ok((local, task))
 }
 
+/// A console over `history` alone, outside a runtime, served on `addr`: its pages read; it is
+/// no leader, so it starts no run. (The bench and tests; a browsing tool.)
+pub async fn serve_history(
+    addr: std::net::SocketAddr,
+    plan: Arc<Plan>,
+    config: Arc<Config>,
+    history: Arc<PgHistory>,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), RuntimeError> {
+    let metrics = Metrics::new(&plan.plan_hash);
+    let console = crate::console::Console::new(crate::console::Setup {
+        plan,
+        config,
+        history,
+        metrics: metrics.clone(),
+        options: Options::default(),
+        instance: crate::run::instance_id(),
+        // Nothing stops it but dropping its task.
+        stop: watch::channel(false).1,
+    })?;
+    serve(addr, metrics, Some(console))
+        .await
+        .map_err(|e| RuntimeError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::RunStatus;
+    use crate::run::RunStatus;
     use std::time::Duration;
 
     /// The value of the sample `name` in an exposition, if it is there.

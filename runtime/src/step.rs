@@ -3,17 +3,13 @@
 //! tests substitute their own runner.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use stir_plan::Plan;
 
 use crate::config::Config;
+pub use crate::run::BoxFut;
 use crate::warehouse::{Warehouse, WarehouseError};
-
-/// A boxed future, so runners can be `Arc<dyn StepRunner>`.
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a step runner may use.
 #[derive(Clone)]

@@ -30,7 +30,7 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::Socket;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{key_value_items, KvItem};
+use crate::conninfo::{key_value_items, KvItem};
 
 /// A CA file is a few certificates; a system bundle is ~200 KiB.
 const CA_FILE_LIMIT: u64 = 4 << 20;
@@ -215,7 +215,7 @@ pub fn postgres(conn: &str) -> Result<Postgres, String> {
     let (rest, ssl) = split_ssl(conn)?;
     let mut config: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
         // The driver's parse errors name options, never values.
-        let m = crate::config::error_causes(&e);
+        let m = crate::errors::error_causes(&e);
         if m.contains("unknown option `ssl") {
             format!("{m} (of the ssl options only sslmode and sslrootcert are supported; client certificates are not)")
         } else {
@@ -295,8 +295,8 @@ pub fn certificate_problem(message: &str) -> Option<CertProblem> {
 /// A connection error, its causes, and what to do about a TLS refusal.
 pub fn connect_message(e: &tokio_postgres::Error) -> String {
     let m = match e.as_db_error() {
-        Some(_) => crate::history::pg_message(e),
-        None => crate::config::error_causes(e),
+        Some(_) => crate::errors::pg_message(e),
+        None => crate::errors::error_causes(e),
     };
     let help = match certificate_problem(&m) {
         Some(CertProblem::UnknownIssuer) => {

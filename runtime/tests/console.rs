@@ -687,7 +687,7 @@ async fn pages_say_the_history_is_unreachable_without_its_password() {
             .await
             .unwrap(),
     );
-    let (addr, task) = stir_runtime::console::serve_history(
+    let (addr, task) = stir_runtime::server::serve_history(
         "127.0.0.1:0".parse().unwrap(),
         std::sync::Arc::new(w.plan.clone()),
         std::sync::Arc::new(w.config.clone()),

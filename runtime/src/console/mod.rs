@@ -32,7 +32,8 @@ use tracing::{info, warn};
 use crate::config::{redact_text, Config};
 use crate::history::PgHistory;
 use crate::metrics::Metrics;
-use crate::scheduler::{self, Tier};
+use crate::run::Tier;
+use crate::scheduler;
 use crate::{Options, RuntimeError};
 
 /// What the console needs from the runtime that serves it.
@@ -109,33 +110,6 @@ impl Console {
             templates: templates(),
         })))
     }
-}
-
-/// A console over `history` alone, outside a runtime, served on `addr`: its pages read; it is
-/// no leader, so it starts no run. (The bench and tests; a browsing tool.)
-pub async fn serve_history(
-    addr: std::net::SocketAddr,
-    plan: Arc<Plan>,
-    config: Arc<Config>,
-    history: Arc<PgHistory>,
-) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), RuntimeError> {
-    let metrics = Metrics::new(&plan.plan_hash);
-    let console = Console::new(Setup {
-        plan,
-        config,
-        history,
-        metrics: metrics.clone(),
-        options: Options::default(),
-        instance: crate::leader::instance_id(),
-        // Nothing stops it but dropping its task.
-        stop: watch::channel(false).1,
-    })?;
-    crate::server::serve(addr, metrics, Some(console))
-        .await
-        .map_err(|e| RuntimeError::Listen {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })
 }
 
 fn templates() -> Environment<'static> {

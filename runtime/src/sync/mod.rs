@@ -161,8 +161,7 @@ impl Failpoint {
     }
 }
 
-/// Reads a variable of the environment (the process's in production; a map in tests).
-pub type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + std::marker::Sync>;
+pub use crate::config::EnvFn;
 
 /// How the runner behaves; [`Runner::from_env`] is what the binary uses.
 #[derive(Clone)]

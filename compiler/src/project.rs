@@ -1,0 +1,168 @@
+//! The project: everything the compiler knows about a manifest once its stages have run (the
+//! declarations, the files read, rendered models, the graph, resolved schedules, owners), and
+//! the reading of the files a manifest names. Checks, the planner and `stir graph` read it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::path::PathBuf;
+
+use crate::diagnostic::{FileId, Files, Finding, Severity};
+use crate::graph::ModelGraph;
+use crate::load::{ReadError, MAX_SOURCE_BYTES};
+use crate::manifest::{self, Manifest};
+use crate::resolve::{Names, SelectCx};
+
+#[derive(Debug, Clone, Default)]
+pub struct CompiledModel {
+    pub file: Option<FileId>,
+    /// Rendered SQL (for incremental models: the first-build variant, `is_incremental()` false);
+    /// `None` after a failed render, or when the compile keeps only findings ([`Keep`]).
+    pub sql: Option<String>,
+    /// For incremental models: the variant with `is_incremental()` true.
+    pub sql_incremental: Option<String>,
+    pub deps: BTreeSet<usize>,
+    /// The declared source tables it reads, as `(source, table)`.
+    pub sources: BTreeSet<(String, String)>,
+    /// Carries a disabled tag: never built.
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolvedStep {
+    /// Models in build order.
+    Run(Vec<usize>),
+    Sql(String),
+    Sync(usize),
+    Request(usize),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompiledRequest {
+    pub file: Option<FileId>,
+    pub sql: Option<String>,
+}
+
+/// Everything the compiler knows about a manifest, with every finding.
+pub struct Compiled {
+    pub root: PathBuf,
+    pub files: Files,
+    pub manifest_file: FileId,
+    pub manifest: Manifest,
+    pub names: Names,
+    pub models: Vec<CompiledModel>,
+    pub requests: Vec<CompiledRequest>,
+    pub graph: ModelGraph,
+    /// Per schedule, its steps resolved (same index as `manifest.schedules`).
+    pub steps: Vec<Vec<ResolvedStep>>,
+    /// For each model, the schedules that build it (with the selector that pulled it in).
+    pub owners: BTreeMap<usize, Vec<Owner>>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub schedule: usize,
+    pub step: usize,
+    pub selector: manifest::Name,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+    pub fn model_names(&self) -> Vec<&str> {
+        self.manifest
+            .models
+            .iter()
+            .map(|m| m.name.text.as_str())
+            .collect()
+    }
+    pub fn select_cx(&self) -> SelectCx<'_> {
+        SelectCx {
+            names: &self.names,
+            manifest: &self.manifest,
+            graph: &self.graph,
+        }
+    }
+}
+
+/// What a compile keeps besides the findings, the names, the graph and the schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The rendered SQL of every model too: what `stir plan` writes.
+    Everything,
+    /// No rendered SQL (`CompiledModel::sql` stays `None`): `stir check`, `ls` and `timeline`
+    /// only report, and the SQL of 10,000 models is tens of MB.
+    Findings,
+}
+
+/// Reads a file relative to the manifest's folder; injectable so tests can fuzz without disk.
+/// A [`ReadError`] inside the `io::Error` keeps its meaning (see `load::ReadError::from`).
+/// Model files are read from several threads at once.
+pub type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + Sync + 'a;
+
+/// A file the manifest names that could not be read: the finding's code and the reason.
+pub(crate) struct Unread {
+    pub code: &'static str,
+    pub why: String,
+    /// The fix, when it is not the caller's "create the file".
+    pub help: Option<String>,
+}
+
+pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<FileId, Unread> {
+    let (name, text) = load_text(&c.root, rel, read)?;
+    Ok(c.files.add(name, text))
+}
+
+/// A file the manifest names, as its shown name and its text; touches nothing shared, so
+/// model files are read on several threads.
+pub(crate) fn load_text(
+    root: &Path,
+    rel: &str,
+    read: &ReadFile,
+) -> Result<(String, String), Unread> {
+    let path = root.join(rel);
+    // In-memory readers (tests) get the same size rule as the disk one.
+    let bytes = read(&path).map_err(ReadError::from).and_then(|b| {
+        if b.len() as u64 > MAX_SOURCE_BYTES {
+            Err(ReadError::TooLarge {
+                limit: MAX_SOURCE_BYTES,
+            })
+        } else {
+            Ok(b)
+        }
+    });
+    let why = match bytes {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => return Ok((display_path(&path), text)),
+            Err(_) => {
+                return Err(Unread {
+                    code: "stir::missing_file",
+                    why: format!("`{rel}` is not valid UTF-8"),
+                    help: None,
+                })
+            }
+        },
+        Err(why) => why,
+    };
+    let help = match &why {
+        ReadError::NotFound => None,
+        ReadError::Io(_) => Some("check the file's permissions".to_string()),
+        ReadError::TooLarge { .. } => Some(format!(
+            "a SQL file holds one query: check that `{rel}` is the right file (stir reads at most 16 MiB)"
+        )),
+        _ => Some(format!(
+            "point the path at a regular SQL file: stir does not read `{rel}`, so a FIFO, device or directory cannot stall a check"
+        )),
+    };
+    Err(Unread {
+        code: why.code(),
+        why: format!("`{rel}` {why}"),
+        help,
+    })
+}
+
+fn display_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").unwrap_or(&s).to_string()
+}
