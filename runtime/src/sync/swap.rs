@@ -19,7 +19,7 @@ const PENDING: &str = "stir: materialized views to rebuild: ";
 /// the swap (definitions name the live table, so they read the new one once it is swapped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Dependent {
-    /// `ch_ident(schema).ch_ident(name)`, as `reads` names it.
+    /// `quote_ident(schema).quote_ident(name)`, as `reads` names it.
     key: String,
     schema: String,
     name: String,
@@ -513,7 +513,7 @@ const DEPENDENTS_SQL: &str = "WITH RECURSIVE dep(oid, parent, depth) AS ( \
       obj_description(c.oid, 'pg_class'), \
       quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
       ARRAY(SELECT DISTINCT CASE WHEN p.parent = to_regclass($1) THEN '' \
-              ELSE ch_ident(pn.nspname) || '.' || ch_ident(pc.relname) END \
+              ELSE quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) END \
             FROM dep p JOIN pg_class pc ON pc.oid = p.parent \
             JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE p.oid = c.oid ORDER BY 1) \
     FROM dep JOIN pg_class c ON c.oid = dep.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
