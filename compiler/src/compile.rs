@@ -79,6 +79,8 @@ pub struct Compiled {
     /// For each model, the schedules that build it (with the selector that pulled it in).
     pub owners: BTreeMap<usize, Vec<Owner>>,
     pub findings: Vec<Finding>,
+    /// The macros of the `macros` folders, for every template.
+    pub macros: render::Macros,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +99,18 @@ impl Compiled {
             .models
             .iter()
             .map(|m| m.name.text.as_str())
+            .collect()
+    }
+    /// The template environment of the manifest (database, vars, macros), as every stage
+    /// that renders builds it.
+    pub fn renderer(&self) -> Renderer {
+        Renderer::new(&self.manifest.warehouse.database, self.vars(), &self.macros)
+    }
+    fn vars(&self) -> BTreeMap<String, serde_json::Value> {
+        self.manifest
+            .vars
+            .iter()
+            .map(|v| (v.name.text.clone(), v.value.clone()))
             .collect()
     }
     pub fn select_cx(&self) -> SelectCx<'_> {
@@ -205,8 +219,10 @@ fn compile_bytes_keeping(
         steps: Vec::new(),
         owners: BTreeMap::new(),
         findings,
+        macros: render::Macros::default(),
     };
     check_tags(&mut c);
+    crate::macros::load(&mut c, read);
     render_models(&mut c, read, keep);
     build_graph(&mut c);
     resolve_schedules(&mut c);
@@ -415,13 +431,9 @@ pub(crate) fn parallel_map<S, R: Send>(
 }
 
 fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
-    let vars: BTreeMap<String, serde_json::Value> = c
-        .manifest
-        .vars
-        .iter()
-        .map(|v| (v.name.text.clone(), v.value.clone()))
-        .collect();
+    let vars = c.vars();
     let database = c.manifest.warehouse.database.clone();
+    let macros = c.macros.clone();
     let mfile = c.manifest_file;
     let mut models = vec![CompiledModel::default(); c.manifest.models.len()];
     // Reading, rendering and the hidden-ref scan touch nothing shared: on every core. What
@@ -437,7 +449,7 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
         parallel_map(
             manifest.models.len(),
             spread,
-            || Renderer::new(&database, vars.clone()),
+            || Renderer::new(&database, vars.clone(), &macros),
             |renderer, i| {
                 let m = &manifest.models[i];
                 if names.models.get(&m.name.text) != Some(&i) {
@@ -543,7 +555,7 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
                     c.findings.push(
                         Finding::error("stir::template", fid, e.span, format!("model `{}`: {}", m.name.text, e.message))
                             .label("here")
-                            .help("models see `ref('model')`, `source('db', 'table')`, `this`, `var('name')` and `is_incremental()`"),
+                            .help("models see `ref('model')`, `source('db', 'table')`, `this`, `var('name')`, `is_incremental()` and the macros of the `macros` folders"),
                     );
                 }
             }
@@ -667,14 +679,7 @@ fn build_graph(c: &mut Compiled) {
 
 fn resolve_schedules(c: &mut Compiled) {
     let file = c.manifest_file;
-    let renderer = Renderer::new(
-        &c.manifest.warehouse.database,
-        c.manifest
-            .vars
-            .iter()
-            .map(|v| (v.name.text.clone(), v.value.clone()))
-            .collect(),
-    );
+    let renderer = c.renderer();
     let mut all_steps = Vec::new();
     let mut owners: BTreeMap<usize, Vec<Owner>> = BTreeMap::new();
     let mut findings = Vec::new();
@@ -863,7 +868,7 @@ fn sql_step(
                     format!("`sql` step of schedule `{schedule}`: {}", e.message),
                 )
                 .label("in this statement")
-                .help("`sql` steps see `ref('model')`, `source('db', 'table')` and `var('name')`"),
+                .help("`sql` steps see `ref('model')`, `source('db', 'table')`, `var('name')` and the macros of the `macros` folders"),
             );
             sql.to_string()
         }

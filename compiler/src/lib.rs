@@ -11,6 +11,7 @@ pub mod cron;
 pub mod diagnostic;
 pub mod graph;
 pub mod load;
+pub mod macros;
 pub mod manifest;
 pub mod plan;
 pub mod planner;

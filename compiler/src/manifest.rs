@@ -43,6 +43,8 @@ pub struct Manifest {
     pub schedules: Vec<Schedule>,
     pub syncs: Vec<Sync>,
     pub requests: Vec<Request>,
+    /// `macros dir=...` nodes: folders whose `.sql` files define macros for every template.
+    pub macros: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -605,6 +607,27 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 }
             }
             "models" => read_models(&mut cx, node, &mut manifest.models),
+            "macros" => {
+                let p = cx.props(node, &["dir"]);
+                cx.no_children(node);
+                for a in args(node) {
+                    cx.err(
+                        "stir::invalid_value",
+                        entry_span(a),
+                        "`macros` takes no arguments",
+                    )
+                    .label("unexpected argument")
+                    .help("name the folder with `dir=\"macros\"`");
+                }
+                let dir = cx.string_prop(&p, "dir").unwrap_or(Spanned {
+                    value: "macros".into(),
+                    span: name_span(node),
+                });
+                manifest.macros.push(Spanned {
+                    value: normalize_path(&dir.value),
+                    span: dir.span,
+                });
+            }
             "model" => {
                 cx.err(
                     "stir::unknown_node",
@@ -659,6 +682,7 @@ const TOP_LEVEL: &[&str] = &[
     "var",
     "blackout",
     "models",
+    "macros",
     "schedule",
     "sync",
     "request",
