@@ -68,6 +68,9 @@ pub enum Command {
     Plan(crate::planner::PlanArgs),
     /// Review the changes between two plans, like `terraform plan`.
     Diff(crate::review::DiffArgs),
+    /// Move a dbt project into a new folder: stir.kdl, the models, the macros, and IMPORT.md
+    /// (what was not translated, with file:line and what to write instead).
+    Import(crate::import::ImportArgs),
     /// Make a key pair for signing plans: the secret key into a new file (mode 600), the
     /// public key (for the runtimes' `STIR_PLAN_PUBLIC_KEY`) to stdout.
     Keygen {
@@ -131,6 +134,7 @@ pub fn main() -> ExitCode {
         } => ls(&manifest, &selectors, &exclude, owner.as_deref()),
         Command::Plan(args) => crate::planner::plan_command(&args, color),
         Command::Diff(args) => crate::review::diff_command(&args),
+        Command::Import(args) => crate::import::command(&args),
         Command::Keygen { output } => keygen(&output),
     };
     match result {

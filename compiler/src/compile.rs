@@ -104,7 +104,24 @@ impl Compiled {
     /// The template environment of the manifest (database, vars, macros), as every stage
     /// that renders builds it.
     pub fn renderer(&self) -> Renderer {
-        Renderer::new(&self.manifest.warehouse.database, self.vars(), &self.macros)
+        Renderer::new(
+            &self.manifest.warehouse.database,
+            self.vars(),
+            &self.macros,
+            self.source_databases(),
+        )
+    }
+    fn source_databases(&self) -> BTreeMap<String, String> {
+        self.manifest
+            .sources
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.database.text.clone(),
+                    s.in_database.as_ref()?.text.clone(),
+                ))
+            })
+            .collect()
     }
     fn vars(&self) -> BTreeMap<String, serde_json::Value> {
         self.manifest
@@ -434,6 +451,7 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
     let vars = c.vars();
     let database = c.manifest.warehouse.database.clone();
     let macros = c.macros.clone();
+    let source_dbs = c.source_databases();
     let mfile = c.manifest_file;
     let mut models = vec![CompiledModel::default(); c.manifest.models.len()];
     // Reading, rendering and the hidden-ref scan touch nothing shared: on every core. What
@@ -449,7 +467,7 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
         parallel_map(
             manifest.models.len(),
             spread,
-            || Renderer::new(&database, vars.clone(), &macros),
+            || Renderer::new(&database, vars.clone(), &macros, source_dbs.clone()),
             |renderer, i| {
                 let m = &manifest.models[i];
                 if names.models.get(&m.name.text) != Some(&i) {

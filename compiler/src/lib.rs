@@ -10,6 +10,7 @@ pub mod compile;
 pub mod cron;
 pub mod diagnostic;
 pub mod graph;
+pub mod import;
 pub mod load;
 pub mod macros;
 pub mod manifest;

@@ -24,7 +24,7 @@ pub fn load(c: &mut Compiled, read: &ReadFile) {
     let mut seen: std::collections::BTreeMap<String, (String, FileId, Range<usize>)> =
         Default::default();
     for dir in c.manifest.macros.clone() {
-        let rels = match list_sql(&c.root.join(&dir.value)) {
+        let rels = match list_files(&c.root.join(&dir.value), &[".sql"]) {
             Ok(r) => r,
             Err(why) => {
                 c.findings.push(
@@ -131,8 +131,9 @@ pub fn load(c: &mut Compiled, read: &ReadFile) {
     };
 }
 
-/// The `.sql` files under `dir`, relative to it, sorted (the same on every machine).
-fn list_sql(dir: &Path) -> Result<Vec<String>, String> {
+/// The files under `dir` whose names end in one of `exts`, relative to it, sorted (the same on
+/// every machine); bounded in depth and count.
+pub(crate) fn list_files(dir: &Path, exts: &[&str]) -> Result<Vec<String>, String> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err("is not a folder".into()),
@@ -161,10 +162,13 @@ fn list_sql(dir: &Path) -> Result<Vec<String>, String> {
                     return Err(format!("has folders more than {MAX_DEPTH} deep"));
                 }
                 stack.push((entry.path(), child_rel, depth + 1));
-            } else if name.ends_with(".sql") {
+            } else if exts.iter().any(|e| name.ends_with(e)) {
                 out.push(child_rel);
                 if out.len() > MAX_FILES {
-                    return Err(format!("holds more than {MAX_FILES} .sql files"));
+                    return Err(format!(
+                        "holds more than {MAX_FILES} {} files",
+                        exts.join("/")
+                    ));
                 }
             }
         }

@@ -115,8 +115,12 @@ pub struct Notify {
 
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The name templates use (`source('NAME', 'table')`); the ClickHouse database too,
+    /// unless `database=` names another (dbt's source `name` with its `schema`).
     pub database: Name,
     pub tables: Vec<Name>,
+    /// `database=`: the ClickHouse database the source's tables are in.
+    pub in_database: Option<Name>,
 }
 
 #[derive(Debug, Clone)]
@@ -513,7 +517,8 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 }
             }
             "source" => {
-                cx.props(node, &[]);
+                let p = cx.props(node, &["database"]);
+                let in_database = cx.ident_prop(&p, "database");
                 if let Some(db) = cx.name_arg(node, NameKind::Sql) {
                     let mut tables = Vec::new();
                     for child in children(node) {
@@ -529,6 +534,7 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                     manifest.sources.push(Source {
                         database: db,
                         tables,
+                        in_database,
                     });
                 }
             }

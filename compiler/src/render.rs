@@ -134,10 +134,13 @@ pub struct TemplateError {
 }
 
 impl Renderer {
+    /// `source_databases`: source names whose tables live in another ClickHouse database
+    /// (`source beat database=beat_replica`).
     pub fn new(
         database: &str,
         vars: BTreeMap<String, serde_json::Value>,
         macros: &Macros,
+        source_databases: BTreeMap<String, String>,
     ) -> Renderer {
         let state = Arc::new(Mutex::new(State::default()));
         let mut env = Environment::new();
@@ -161,6 +164,7 @@ impl Renderer {
                 if !st.reads.sources.contains(&pair) {
                     st.reads.sources.push(pair);
                 }
+                let db = source_databases.get(&db).unwrap_or(&db);
                 Ok(Value::from_safe_string(format!("{db}.{table}")))
             },
         );
@@ -364,7 +368,7 @@ mod tests {
     fn refs_sources_and_loops() {
         let mut vars = BTreeMap::new();
         vars.insert("min_followers".into(), serde_json::json!(1000));
-        let r = Renderer::new("dbt", vars, &Macros::default());
+        let r = Renderer::new("dbt", vars, &Macros::default(), BTreeMap::new());
         let src = "{% set ms = ['a', 'b'] %}select {% for m in ms %}{{ m }}_x, {% endfor %}1 from {{ ref('m1') }} join {{ source('beat', 't') }} where f > {{ var('min_followers') }} {% if is_incremental() %}and d > (select max(d) from {{ this }}){% endif %}";
         let (sql, reads) = r.render("m2", Some("m2"), src, false).unwrap();
         assert_eq!(
@@ -379,7 +383,7 @@ mod tests {
 
     #[test]
     fn undefined_is_an_error_with_a_span() {
-        let r = Renderer::new("dbt", BTreeMap::new(), &Macros::default());
+        let r = Renderer::new("dbt", BTreeMap::new(), &Macros::default(), BTreeMap::new());
         let src = "select 1\nfrom {{ nope }}";
         let e = r.render("m", Some("m"), src, false).unwrap_err();
         assert!(e.message.starts_with("undefined value"), "{}", e.message);
@@ -390,12 +394,33 @@ mod tests {
     fn var_takes_a_default_as_in_dbt() {
         let mut vars = BTreeMap::new();
         vars.insert("days".into(), serde_json::json!(7));
-        let r = Renderer::new("dbt", vars, &Macros::default());
+        let r = Renderer::new("dbt", vars, &Macros::default(), BTreeMap::new());
         let (sql, _) = r
-            .render("m", Some("m"), "{{ var('days', 3) }} {{ var('lim', 'x') }}", false)
+            .render(
+                "m",
+                Some("m"),
+                "{{ var('days', 3) }} {{ var('lim', 'x') }}",
+                false,
+            )
             .unwrap();
         assert_eq!(sql, "7 x");
         assert!(r.render("m", Some("m"), "{{ var('lim') }}", false).is_err());
+    }
+
+    #[test]
+    fn a_source_may_name_another_database() {
+        let dbs = BTreeMap::from([("beat".to_string(), "beat_replica".to_string())]);
+        let r = Renderer::new("dbt", BTreeMap::new(), &Macros::default(), dbs);
+        let (sql, reads) = r
+            .render(
+                "m",
+                Some("m"),
+                "{{ source('beat', 't') }} {{ source('raw', 'u') }}",
+                false,
+            )
+            .unwrap();
+        assert_eq!(sql, "beat_replica.t raw.u");
+        assert_eq!(reads.sources[0], ("beat".to_string(), "t".to_string()));
     }
 
     #[test]

@@ -1,0 +1,1 @@
+select user_id as customer_id, url, ts from {{ source('events', 'clicks') }}
