@@ -14,6 +14,8 @@ use crate::render::{MacroFile, Macros, BUILTINS};
 const MAX_FILES: usize = 10_000;
 /// Folders inside a macros folder, at most this deep (a link loop ends here too).
 const MAX_DEPTH: usize = 16;
+/// Directory entries looked at, files or not: a `dir` pointed at `/` ends quickly.
+const MAX_ENTRIES: usize = 100_000;
 
 /// Read every macros folder the manifest names into `c.macros`, with a finding for each
 /// missing folder, unreadable file, template syntax error, and macro defined twice.
@@ -141,11 +143,18 @@ pub(crate) fn list_files(dir: &Path, exts: &[&str]) -> Result<Vec<String>, Strin
         Err(e) => return Err(format!("cannot be read: {e}")),
     }
     let mut out = Vec::new();
+    let mut seen = 0usize;
     let mut stack = vec![(dir.to_path_buf(), String::new(), 0usize)];
     while let Some((path, rel, depth)) = stack.pop() {
         let entries = std::fs::read_dir(&path).map_err(|e| format!("cannot be read: {e}"))?;
         for entry in entries {
             let entry = entry.map_err(|e| format!("cannot be read: {e}"))?;
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Err(format!(
+                    "holds more than {MAX_ENTRIES} files and folders: point it at the macros alone"
+                ));
+            }
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };

@@ -179,3 +179,17 @@ fn a_macro_that_calls_itself_without_end_is_a_finding_not_a_crash() {
         assert!(f.message.contains(says), "{}", f.message);
     }
 }
+
+#[test]
+fn a_macros_folder_with_a_link_loop_is_a_finding_not_a_hang() {
+    let s = Scratch::new("loop");
+    let manifest = project(&s);
+    std::os::unix::fs::symlink("..", s.0.join("macros/nested/back")).unwrap();
+    let c = stir::compile_path(&manifest).unwrap();
+    let f = c
+        .findings
+        .iter()
+        .find(|f| f.code == "stir::missing_file")
+        .expect("a finding for the macros folder");
+    assert!(f.message.contains("more than 16 deep"), "{}", f.message);
+}
