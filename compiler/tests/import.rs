@@ -33,12 +33,18 @@ impl Drop for Scratch {
 /// `stir import --dbt PROJECT -o OUT`, run from the repository so paths in IMPORT.md are
 /// relative and the same on every machine.
 fn import(project: &str, out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stir"))
-        .current_dir(repo())
+    import_with(project, None, out)
+}
+
+fn import_with(project: &str, dags: Option<&str>, out: &Path) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stir"));
+    cmd.current_dir(repo())
         .args(["import", "--dbt", project, "-o"])
-        .arg(out)
-        .output()
-        .unwrap()
+        .arg(out);
+    if let Some(d) = dags {
+        cmd.args(["--airflow", d]);
+    }
+    cmd.output().unwrap()
 }
 
 fn check(manifest: &Path) -> Output {
@@ -223,4 +229,95 @@ fn import_never_overwrites_and_never_runs_without_a_project() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!empty.0.join("out").exists());
+}
+
+/// The DAG files of today's platform as the write-up shows them (tests/import/today/dags),
+/// over a stand-in dbt project with a model per tag they select.
+#[test]
+fn todays_dags_become_schedules_that_check_finds_todays_problems_in() {
+    let s = Scratch::new("today");
+    let out = import_with(
+        "tests/import/today/dbt",
+        Some("tests/import/today/dags"),
+        &s.0,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kdl = std::fs::read_to_string(s.0.join("stir.kdl")).unwrap();
+    let md = std::fs::read_to_string(s.0.join("IMPORT.md")).unwrap();
+    golden("tests/import/today", "stir.kdl", &kdl);
+    golden("tests/import/today", "IMPORT.md", &md);
+    for expected in [
+        "notify slack on=failure",
+        "blackout hours-19-22 from=\"19:00\" to=\"22:00\"",
+        "schedule dbt_hourly cron=\"0 1-23/2 * * *\" timeout=\"3h\" skip=hours-19-22 {\n    run \"tag:hourly\" exclude=\"tag:deprecated tag:post_ranker tag:core\"\n}",
+        // The chain: check_hour >> truncate_fake_ts >> create_ts >> fetch_from_ch ...
+        "schedule dbt_collections cron=\"*/30 * * * *\" timeout=\"3h\" skip=hours-19-22 {\n    sql \"truncate table dbt.mart_fake_events\"\n    run \"tag:collections\"",
+        "schedule dbt_recent_scl cron=\"*/5 * * * *\" timeout=\"1h30m\" {",
+        "schedule post_ranker cron=\"0 */5 * * *\" timeout=\"5h\" {",
+        "schedule dbt_weekly cron=\"0 6 */7 * *\" timeout=\"6h\" {",
+    ] {
+        assert!(kdl.contains(expected), "stir.kdl lacks\n{expected}\nin\n{kdl}");
+    }
+    // `heavy` is a decision: none is marked, the long ones are listed.
+    assert!(!kdl.contains("heavy"));
+    for heavy in [
+        "post_ranker` may run 5h",
+        "dbt_daily` may run 6h",
+        "dbt_weekly` may run 6h",
+    ] {
+        assert!(md.contains(heavy), "{md}");
+    }
+    assert!(!md.contains("dbt_hourly` may run"), "{md}");
+    // The sync DAG: its pattern is named, with the table it swaps and the model it exports.
+    assert!(md.contains("to=leaderboard"), "{md}");
+    assert!(md.contains("`from=mart_leaderboard`"), "{md}");
+    assert!(
+        md.contains("task `create_insta_post_scl` runs Python"),
+        "{md}"
+    );
+    // What stir check finds is what docs/today.md lists for these schedules: the tag
+    // conflict (#4, illustrative here), both blackout overruns (#5, #6), both irregular
+    // crons (#7, #8) and the sql step's hidden ref (#10).
+    let out = check(&s.0.join("stir.kdl"));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<String> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] != "stir::unscheduled")
+        .map(|f| {
+            let m = f["message"].as_str().unwrap();
+            format!(
+                "{} {}",
+                f["code"].as_str().unwrap(),
+                &m[..m.find(' ').map_or(m.len(), |i| i)]
+            )
+        })
+        .collect();
+    got.sort();
+    let mut messages: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    messages.sort();
+    assert_eq!(got.len(), 6, "{messages:#?}");
+    for expected in [
+        "model `mart_yt_account_weekly` is built by 2 schedules: `dbt_daily`",
+        "schedule `dbt_collections` skips blackout `hours-19-22` (19:00-22:00) but its run fired at 16:30",
+        "schedule `dbt_hourly` skips blackout `hours-19-22` (19:00-22:00) but its run fired at 17:00",
+        "schedule `dbt_weekly`: day-of-month step /7",
+        "schedule `post_ranker`: hour step /5",
+        "a `sql` step of schedule `dbt_collections` names `mart_fake_events` without `ref()`",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.starts_with(expected)),
+            "no finding `{expected}…` in {messages:#?}"
+        );
+    }
 }

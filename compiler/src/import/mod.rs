@@ -5,8 +5,10 @@
 //! Files are only read: no model, macro or Python runs. A `config()` header is evaluated as a
 //! Jinja expression that sees `config` and `var` and nothing else.
 
+mod airflow;
 pub mod config;
 mod dbt;
+mod python;
 mod yaml;
 
 use std::fmt::Write as _;
@@ -30,6 +32,9 @@ pub struct ImportArgs {
     /// The ClickHouse database the models are built in (the dbt target's `schema`).
     #[arg(long, default_value = "dbt")]
     pub database: String,
+    /// Airflow's DAG folder: each DAG becomes a `schedule` (read, never run).
+    #[arg(long, value_name = "DAGS_DIR")]
+    pub airflow: Option<PathBuf>,
 }
 
 /// One thing not translated: where in the dbt project, what, and what to write instead.
@@ -62,19 +67,35 @@ pub struct Imported {
 /// The tag given to models dbt has disabled (`enabled: false`): kept, never built.
 const DISABLED_TAG: &str = "dbt_disabled";
 
-/// Translate the dbt project at `root`. `shown` is how IMPORT.md names it.
-pub fn import_dbt(root: &Path, shown: &str, database: &str) -> Result<Imported, String> {
+/// Translate the dbt project at `root` (and the Airflow DAG folder, with how IMPORT.md names
+/// it). `shown` is how IMPORT.md names the project.
+pub fn import_dbt(
+    root: &Path,
+    shown: &str,
+    database: &str,
+    airflow: Option<(&Path, &str)>,
+) -> Result<Imported, String> {
     let mut p = dbt::read_project(root)?;
     let mut notes = std::mem::take(&mut p.notes);
+    let dags = match airflow {
+        Some((dir, shown)) => Some(airflow::read_dags(dir, shown)?),
+        None => None,
+    };
     scan_unsupported(&p, &dbt::package_names(root), &mut notes);
     let mut kdl = String::new();
     let _ = writeln!(
         kdl,
-        "// Imported from the dbt project `{}` by `stir import`: IMPORT.md lists what was not\n// translated. dbt has no schedules: add `schedule` nodes for the models.\n",
+        "// Imported from the dbt project `{}` by `stir import`: IMPORT.md lists what was not\n// translated.\n",
         p.name
     );
     let _ = writeln!(kdl, "project {} timezone=UTC", kdl_str(&p.name));
     let _ = writeln!(kdl, "warehouse clickhouse database={}", kdl_str(database));
+    if dags.as_ref().is_some_and(|d| d.slack) {
+        let _ = writeln!(
+            kdl,
+            "notify slack on=failure   // the DAGs' Slack failure callbacks"
+        );
+    }
     for s in &p.sources {
         if !is_sql_ident(&s.name) || !is_sql_ident(&s.schema) {
             notes.push(Note::new(
@@ -118,8 +139,33 @@ pub fn import_dbt(root: &Path, shown: &str, database: &str) -> Result<Imported, 
             .get("enabled")
             .is_some_and(|(v, _)| *v == Value::Bool(false));
     }
-    if !tags.is_empty() || disabled_used {
+    // Tags the DAGs select or exclude that no model carries: declared, so the schedules
+    // read as they do in Airflow (where such a selector is simply empty).
+    let mut dag_only = Vec::new();
+    for d in dags.iter().flat_map(|d| &d.dags) {
+        for s in &d.steps {
+            if let airflow::Step::Run { select, exclude } = s {
+                for t in select
+                    .iter()
+                    .chain(exclude)
+                    .filter_map(|x| x.strip_prefix("tag:"))
+                {
+                    if !tags.iter().any(|x| x == t) && !dag_only.iter().any(|x| x == t) {
+                        dag_only.push(t.to_string());
+                    }
+                }
+            }
+        }
+    }
+    if !tags.is_empty() || disabled_used || !dag_only.is_empty() {
         kdl.push('\n');
+    }
+    for t in &dag_only {
+        let _ = writeln!(
+            kdl,
+            "tag {}   // named by the DAGs; no model carries it",
+            kdl_str(t)
+        );
     }
     for t in &tags {
         let _ = writeln!(kdl, "tag {}", kdl_str(t));
@@ -201,9 +247,17 @@ pub fn import_dbt(root: &Path, shown: &str, database: &str) -> Result<Imported, 
     if group.is_some() {
         let _ = writeln!(kdl, "}}");
     }
+    let schedules = dags.as_ref().map_or(0, |d| d.dags.len());
+    if let Some(d) = dags {
+        notes.extend(d.notes);
+        schedules_kdl(&d.dags, &mut kdl, &mut notes);
+    }
     notes.sort();
     notes.dedup();
-    files.push(("IMPORT.md".into(), import_md(&p, shown, models, &notes)));
+    files.push((
+        "IMPORT.md".into(),
+        import_md(&p, shown, models, schedules, &notes),
+    ));
     files.push(("stir.kdl".into(), kdl));
     Ok(Imported {
         files,
@@ -531,7 +585,91 @@ fn words(block: &str) -> Vec<(&str, Option<char>)> {
     out
 }
 
-fn import_md(p: &dbt::Project, shown: &str, models: usize, notes: &[Note]) -> String {
+/// The DAGs as blackouts and schedules.
+fn schedules_kdl(dags: &[airflow::Dag], kdl: &mut String, notes: &mut Vec<Note>) {
+    let mut windows: Vec<(u32, u32)> = dags.iter().filter_map(|d| d.skip).collect();
+    windows.sort_unstable();
+    windows.dedup();
+    let window_name = |(a, b): (u32, u32)| format!("hours-{a:02}-{b:02}");
+    if !windows.is_empty() {
+        kdl.push('\n');
+    }
+    for w in &windows {
+        let _ = writeln!(
+            kdl,
+            "blackout {} from=\"{:02}:00\" to=\"{:02}:00\"   // the DAGs' ShortCircuit on the hour",
+            window_name(*w),
+            w.0,
+            w.1 % 24
+        );
+    }
+    for d in dags {
+        if !is_name(&d.id) {
+            notes.push(Note::new(
+                d.at.clone(),
+                format!("DAG `{}` is not a stir name", d.id),
+                "name schedules with letters, digits, `_` and `-`",
+            ));
+            continue;
+        }
+        let mut line = format!(
+            "\nschedule {} cron={} timeout={}",
+            d.id,
+            kdl_str(&d.cron),
+            kdl_str(&duration(d.timeout_minutes))
+        );
+        if let Some(r) = d.retries.filter(|r| *r > 0) {
+            let _ = write!(line, " retries={}", r.min(100));
+        }
+        if let Some(w) = d.skip {
+            let _ = write!(line, " skip={}", window_name(w));
+        }
+        let _ = writeln!(kdl, "{line} {{");
+        for s in &d.steps {
+            match s {
+                airflow::Step::Run { select, exclude } => {
+                    let _ = write!(kdl, "    run {}", kdl_str(&select.join(" ")));
+                    if !exclude.is_empty() {
+                        let _ = write!(kdl, " exclude={}", kdl_str(&exclude.join(" ")));
+                    }
+                    kdl.push('\n');
+                }
+                airflow::Step::Sql(sql) => {
+                    let _ = writeln!(kdl, "    sql {}", kdl_str(sql));
+                }
+            }
+        }
+        let _ = writeln!(kdl, "}}");
+        if d.timeout_minutes >= airflow::HEAVY_CANDIDATE_MINUTES {
+            notes.push(Note::new(
+                d.at.clone(),
+                format!(
+                    "schedule `{}` may run {} (`heavy` candidate)",
+                    d.id,
+                    duration(d.timeout_minutes)
+                ),
+                "if it competes for the warehouse with other long schedules, mark it `heavy=#true`: stir check then proves no two heavy schedules can run at once",
+            ));
+        }
+    }
+}
+
+/// Minutes as a stir duration (`90m`, `6h`, `1h30m`).
+fn duration(m: u64) -> String {
+    match (m / 60, m % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
+fn import_md(
+    p: &dbt::Project,
+    shown: &str,
+    models: usize,
+    schedules: usize,
+    notes: &[Note],
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# What `stir import` did not translate\n");
     let _ = writeln!(
@@ -546,17 +684,25 @@ fn import_md(p: &dbt::Project, shown: &str, models: usize, notes: &[Note]) -> St
         md,
         "The model files were copied with their `config()` headers removed and the SQL otherwise as\nit was; their configuration is on their `model` nodes in stir.kdl (dbt's precedence: the\nheader over properties YAML over dbt_project.yml folders; tags add up).\n"
     );
-    let _ = writeln!(
-        md,
-        "dbt has no schedules: every model is `stir::unscheduled` until a `schedule` runs it.\n"
-    );
+    if schedules == 0 {
+        let _ = writeln!(
+            md,
+            "dbt has no schedules: every model is `stir::unscheduled` until a `schedule` runs it.\n"
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "{} from the Airflow DAGs (read as text; no Python was run).\n",
+            crate::diagnostic::plural(schedules, "schedule")
+        );
+    }
     if notes.is_empty() {
         let _ = writeln!(md, "Everything else was translated.");
         return md;
     }
     let _ = writeln!(
         md,
-        "Each line: where in the dbt project, what was not translated, and what to write instead.\n"
+        "Each line: where (in the dbt project or the DAG files), what was not translated, and what\nto write instead.\n"
     );
     let _ = writeln!(md, "| where | not translated | write instead |");
     let _ = writeln!(md, "|---|---|---|");
@@ -627,7 +773,9 @@ pub fn command(args: &ImportArgs) -> Result<ExitCode, Failure> {
             args.database
         )));
     }
-    let imported = import_dbt(&args.dbt, &shown, &args.database)
+    let airflow_shown = args.airflow.as_ref().map(|a| a.display().to_string());
+    let airflow = args.airflow.as_deref().zip(airflow_shown.as_deref());
+    let imported = import_dbt(&args.dbt, &shown, &args.database, airflow)
         .map_err(|e| Failure::Message(format!("cannot import `{shown}`: {e}")))?;
     let out = &args.output;
     match std::fs::read_dir(out) {
