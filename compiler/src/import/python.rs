@@ -221,15 +221,24 @@ impl Expr {
     }
 }
 
+/// Expressions nested deeper than this are skipped whole (read as `Other`), so a hostile DAG
+/// file cannot overflow the stack; real DAG files nest a few levels.
+pub const MAX_NESTING: usize = 64;
+
 /// An expression parser over tokens; `pos` moves past what it reads.
 pub struct Parser<'t> {
     pub toks: &'t [Token],
     pub pos: usize,
+    depth: usize,
 }
 
 impl<'t> Parser<'t> {
     pub fn new(toks: &'t [Token]) -> Self {
-        Parser { toks, pos: 0 }
+        Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -243,6 +252,22 @@ impl<'t> Parser<'t> {
     /// One expression: an atom with its trailers, then whatever binary or conditional
     /// operators follow up to a `,`, `)`, `]`, `}`, `:` or `>>` at this depth (kept as Other).
     pub fn expr(&mut self) -> Expr {
+        if self.depth >= MAX_NESTING {
+            // Skip one whole unit without recursing.
+            if matches!(self.peek(), Some(Tok::Op(o)) if matches!(o.as_str(), "(" | "[" | "{")) {
+                self.skip_group();
+            } else {
+                self.pos += 1;
+            }
+            return Expr::Other("(nested too deeply)".into());
+        }
+        self.depth += 1;
+        let e = self.expr_at_depth();
+        self.depth -= 1;
+        e
+    }
+
+    fn expr_at_depth(&mut self) -> Expr {
         let first = self.postfix();
         let mut extra = false;
         while let Some(t) = self.peek() {
@@ -447,6 +472,26 @@ impl<'t> Parser<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_skipped_not_recursed() {
+        let src = format!(
+            "DAG(dag_id='d', tags={}{}, x=1)",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let toks = tokens(&src);
+        // A small stack, as a helper thread might have: the parse must not need more.
+        let call = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || Parser::new(&toks).postfix())
+            .unwrap()
+            .join()
+            .unwrap();
+        let Expr::Call(c) = call else { panic!() };
+        assert_eq!(c.kw("dag_id"), Some(&Expr::Str("d".into())));
+        assert_eq!(c.kw("x"), Some(&Expr::Num("1".into())));
+    }
 
     #[test]
     fn reads_calls_literals_and_kwargs() {
