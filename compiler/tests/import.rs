@@ -186,6 +186,8 @@ fn what_stir_cannot_express_is_listed_in_import_md_with_file_and_line() {
         "`models/staging/stg_dynamic.sql:2` | `run_query`",
         "`packages.yml:2` | package `dbt-labs/dbt_utils` is not fetched",
         "`models/staging/order-items.sql:1` | model `order-items` is not a plain SQL name",
+        "`models/staging/stg_cross.sql:2` | `ref('other_project', 'their_model')`",
+        "`models/staging/py_model.py:1` | a dbt Python model is not translated",
     ] {
         assert!(md.contains(expected), "IMPORT.md lacks `{expected}`:\n{md}");
     }

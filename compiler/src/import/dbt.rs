@@ -190,6 +190,13 @@ pub fn read_project(root: &Path) -> Result<Project, String> {
         .map(|(k, v, _)| (k.clone(), v.clone()))
         .collect();
     for mp in &model_paths {
+        for f in list_files(&root.join(mp), &[".py"]).unwrap_or_default() {
+            p.notes.push(Note::new(
+                at(&format!("{mp}/{f}"), 1),
+                "a dbt Python model is not translated",
+                "stir models are ClickHouse SELECTs: rewrite it in SQL, or keep it outside stir",
+            ));
+        }
         let files = match list_files(&root.join(mp), &[".sql"]) {
             Ok(f) => f,
             Err(why) => {

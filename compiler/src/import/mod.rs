@@ -496,6 +496,22 @@ fn scan_unsupported(p: &dbt::Project, packages: &[String], notes: &mut Vec<Note>
         .map(|m| (&m.file, &m.original))
         .chain(p.macro_files.iter().map(|(f, t)| (f, t)));
     for (file, text) in files {
+        // `ref('package', 'model')`: stir's ref names a model of this project only.
+        for (args, span) in crate::render::call_spans(text, "ref") {
+            if args.len() >= 2 {
+                notes.push(Note::new(
+                    At {
+                        file: file.clone(),
+                        line: text[..span.start].matches('\n').count() + 1,
+                    },
+                    format!(
+                        "`ref('{}', '{}')` names a model of another project",
+                        args[0], args[1]
+                    ),
+                    "copy the model into this project and write `ref('MODEL')`",
+                ));
+            }
+        }
         for (range, line) in jinja_blocks(text) {
             let block = &text[range];
             for word in words(block) {
