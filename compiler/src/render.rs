@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Object, Value};
+use minijinja::value::{Object, ObjectRepr, Value};
 use minijinja::{Environment, Error, ErrorKind, State as JinjaState, UndefinedBehavior};
 
 /// What one render of a template read.
@@ -58,6 +58,41 @@ impl Macros {
             .collect();
         v.sort_unstable();
         v
+    }
+}
+
+/// What `this`, `ref()` and `source()` give, as in dbt: it renders as `schema.table`, and has
+/// dbt's attributes (`schema`, `identifier`, `name`, `table`; `database`, which ClickHouse
+/// relations leave empty).
+#[derive(Debug)]
+struct Relation {
+    schema: String,
+    identifier: String,
+}
+
+impl Relation {
+    fn value(schema: &str, identifier: &str) -> Value {
+        Value::from_object(Relation {
+            schema: schema.to_string(),
+            identifier: identifier.to_string(),
+        })
+    }
+}
+
+impl Object for Relation {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(Value::from(match key.as_str()? {
+            "schema" => self.schema.as_str(),
+            "identifier" | "name" | "table" => self.identifier.as_str(),
+            "database" => "",
+            _ => return None,
+        }))
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.identifier)
     }
 }
 
@@ -153,7 +188,7 @@ impl Renderer {
             if !st.reads.refs.contains(&name) {
                 st.reads.refs.push(name.clone());
             }
-            Ok(Value::from_safe_string(format!("{db}.{name}")))
+            Ok(Relation::value(&db, &name))
         });
         let s = state.clone();
         env.add_function(
@@ -165,7 +200,7 @@ impl Renderer {
                     st.reads.sources.push(pair);
                 }
                 let db = source_databases.get(&db).unwrap_or(&db);
-                Ok(Value::from_safe_string(format!("{db}.{table}")))
+                Ok(Relation::value(db, &table))
             },
         );
         let s = state.clone();
@@ -227,7 +262,7 @@ impl Renderer {
         // reports it elsewhere.
         let ctx = match this {
             Some(t) => {
-                minijinja::context! { this => Value::from_safe_string(format!("{}.{}", self.database, t)) }
+                minijinja::context! { this => Relation::value(&self.database, t) }
             }
             None => minijinja::context! {},
         };
@@ -405,6 +440,15 @@ mod tests {
             .unwrap();
         assert_eq!(sql, "7 x");
         assert!(r.render("m", Some("m"), "{{ var('lim') }}", false).is_err());
+    }
+
+    #[test]
+    fn this_ref_and_source_have_dbts_relation_attributes() {
+        let dbs = BTreeMap::from([("beat".to_string(), "beat_replica".to_string())]);
+        let r = Renderer::new("dbt", BTreeMap::new(), &Macros::default(), dbs);
+        let src = "{{ this }}|{{ this.schema }}|{{ this.identifier }}|{{ this.name }}|{{ this.database }}|{{ ref('a').identifier }}|{{ source('beat', 't').schema }}|{{ ref('a') ~ '_x' }}";
+        let (sql, _) = r.render("m", Some("m"), src, false).unwrap();
+        assert_eq!(sql, "dbt.m|dbt|m|m||a|beat_replica|dbt.a_x");
     }
 
     #[test]
