@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Object, ObjectRepr, Value};
+use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind, State as JinjaState, UndefinedBehavior};
 
 /// What one render of a template read.
@@ -59,6 +59,36 @@ impl Macros {
         v.sort_unstable();
         v
     }
+}
+
+/// `{% call m() %}body{% endcall %}` passes `caller`, a macro of the calling template's state,
+/// which cannot be called from the state the macro runs in: the body is rendered here, in the
+/// caller's state, and `caller()` gives that text (a call block taking arguments is not
+/// supported across files).
+fn with_rendered_caller(state: &JinjaState<'_, '_>, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let Some(last) = args.last().filter(|v| v.is_kwargs()) else {
+        return Ok(args.to_vec());
+    };
+    let kwargs = Kwargs::try_from(last.clone())?;
+    if !kwargs.has("caller") {
+        return Ok(args.to_vec());
+    }
+    let mut rebuilt = Vec::new();
+    for key in kwargs.args() {
+        let v: Value = kwargs.peek(key)?;
+        let v = if key == "caller" {
+            let body = v.call(state, &[])?;
+            Value::from_function(move |_: Rest<Value>| -> Result<Value, Error> {
+                Ok(Value::from_safe_string(body.to_string()))
+            })
+        } else {
+            v
+        };
+        rebuilt.push((key.to_string(), v));
+    }
+    let mut out = args[..args.len() - 1].to_vec();
+    out.push(Value::from(Kwargs::from_iter(rebuilt)));
+    Ok(out)
 }
 
 /// What `this`, `ref()` and `source()` give, as in dbt: it renders as `schema.table`, and has
@@ -121,6 +151,7 @@ impl Object for MacroCall {
             st.depth += 1;
         }
         let result = (|| {
+            let args = &with_rendered_caller(state, args)?;
             let tmpl = state.env().get_template(&self.file)?;
             let ctx = match state.lookup("this") {
                 Some(t) => minijinja::context! { this => t },
@@ -449,6 +480,22 @@ mod tests {
         let src = "{{ this }}|{{ this.schema }}|{{ this.identifier }}|{{ this.name }}|{{ this.database }}|{{ ref('a').identifier }}|{{ source('beat', 't').schema }}|{{ ref('a') ~ '_x' }}";
         let (sql, _) = r.render("m", Some("m"), src, false).unwrap();
         assert_eq!(sql, "dbt.m|dbt|m|m||a|beat_replica|dbt.a_x");
+    }
+
+    #[test]
+    fn a_call_block_passes_its_body_to_a_macro_of_another_file() {
+        let macros = Macros {
+            files: Arc::new(vec![MacroFile {
+                name: "macros/wrap.sql".into(),
+                source: "{% macro wrap(alias) %}select * from ({{ caller() }}) as {{ alias }}{% endmacro %}".into(),
+                macros: vec!["wrap".into()],
+            }]),
+        };
+        let r = Renderer::new("dbt", BTreeMap::new(), &macros, BTreeMap::new());
+        let src = "{% call wrap('s') %}select 1 from {{ ref('a') }}{% endcall %}";
+        let (sql, reads) = r.render("m", Some("m"), src, false).unwrap();
+        assert_eq!(sql, "select * from (select 1 from dbt.a) as s");
+        assert_eq!(reads.refs, ["a"]);
     }
 
     #[test]

@@ -348,6 +348,11 @@ fn events_renders_the_sql_dbt_compiles() {
 }
 
 #[test]
+fn jinja_renders_the_sql_dbt_compiles() {
+    same_sql_as_dbt("jinja");
+}
+
+#[test]
 fn normal_form_drops_only_whitespace_and_identifier_backticks() {
     assert_eq!(
         normal("select\n  `a`.`b_1`  from `x`"),
