@@ -404,7 +404,9 @@ fn bash(out: &mut Dags, file: &str, line: usize, task_id: &str, cmd: &str, steps
         .flat_map(|p| p.split("||"))
     {
         let words = shell_words(part);
-        let Some(d) = words.iter().position(|w| w == "dbt" || w.ends_with("/dbt")) else {
+        // The command word: the first that is not an environment assignment (`X=1 dbt run`).
+        let d = words.iter().position(|w| !(w.contains('=') && !w.starts_with('-')));
+        let Some(d) = d.filter(|&d| words[d] == "dbt" || words[d].ends_with("/dbt")) else {
             let w0 = words.first().map(String::as_str).unwrap_or("");
             if !w0.is_empty() && w0 != "cd" && w0 != "export" {
                 out.notes.push(Note::new(
@@ -444,6 +446,19 @@ fn bash(out: &mut Dags, file: &str, line: usize, task_id: &str, cmd: &str, steps
                         at(file, line),
                         format!("task `{task_id}` runs with `--full-refresh`"),
                         "stir rebuilds tables in full every run; for incremental models drop the table to rebuild it",
+                    ));
+                }
+                "--vars" | "--threads" => {
+                    into = None;
+                    let instead = if w == "--vars" {
+                        "stir vars are the manifest's, the same for every run: declare them with `var`, or give this run its own models"
+                    } else {
+                        "set `threads=` on the schedule (at most the warehouse's)"
+                    };
+                    out.notes.push(Note::new(
+                        at(file, line),
+                        format!("task `{task_id}` runs dbt with `{w}`"),
+                        instead,
                     ));
                 }
                 f if f.starts_with('-') => into = None,
@@ -699,6 +714,35 @@ fn swapped_table(sql: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bash_dbt_commands_become_run_steps() {
+        let mut out = Dags::default();
+        let mut steps = Vec::new();
+        bash(
+            &mut out,
+            "d.py",
+            3,
+            "t",
+            "cd /gcc/dbt && dbt run --select tag:a 'tag:b' -m m+ --exclude tag:c --target prod --vars '{x: 1}' && dbt test -s tag:a",
+            &mut steps,
+        );
+        assert_eq!(
+            steps,
+            vec![Step::Run {
+                select: vec!["tag:a".into(), "tag:b".into(), "m+".into()],
+                exclude: vec!["tag:c".into()],
+            }]
+        );
+        let what: Vec<&str> = out.notes.iter().map(|n| n.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "task `t` runs dbt with `--vars`",
+                "task `t` runs `dbt test`"
+            ]
+        );
+    }
 
     #[test]
     fn selectors_translate_or_are_refused() {
