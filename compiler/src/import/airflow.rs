@@ -405,7 +405,9 @@ fn bash(out: &mut Dags, file: &str, line: usize, task_id: &str, cmd: &str, steps
     {
         let words = shell_words(part);
         // The command word: the first that is not an environment assignment (`X=1 dbt run`).
-        let d = words.iter().position(|w| !(w.contains('=') && !w.starts_with('-')));
+        let d = words
+            .iter()
+            .position(|w| !w.contains('=') || w.starts_with('-'));
         let Some(d) = d.filter(|&d| words[d] == "dbt" || words[d].ends_with("/dbt")) else {
             let w0 = words.first().map(String::as_str).unwrap_or("");
             if !w0.is_empty() && w0 != "cd" && w0 != "export" {
