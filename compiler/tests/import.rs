@@ -144,7 +144,9 @@ fn precedence_is_dbts_header_over_properties_over_folders_and_tags_add_up() {
     assert!(
         line("daily_revenue").contains("tags=\"daily finance\" engine=\"ReplacingMergeTree()\"")
     );
-    assert!(kdl.contains("settings allow_nullable_key=1"));
+    assert!(kdl.contains(
+        "settings join_algorithm=\"partial_merge\" max_bytes_before_external_group_by=20000000000"
+    ));
 }
 
 #[test]

@@ -55,7 +55,7 @@ struct FolderConfig {
     at: At,
 }
 
-const PROJECT_FILE: &str = "dbt_project.yml";
+pub const PROJECT_FILE: &str = "dbt_project.yml";
 
 /// Configs stir reads; the rest are reported (or, for documentation only, ignored).
 pub const KNOWN: &[&str] = &[
@@ -65,7 +65,7 @@ pub const KNOWN: &[&str] = &[
     "order_by",
     "engine",
     "partition_by",
-    "settings",
+    "query_settings",
     "unique_key",
     "incremental_strategy",
 ];

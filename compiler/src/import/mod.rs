@@ -350,8 +350,11 @@ fn model_line(m: &dbt::Model, notes: &mut Vec<Note>) -> (String, String) {
             ),
         }
     }
+    // dbt-clickhouse's `query_settings` are the settings of the build's INSERT, as stir's
+    // `settings` are; its `settings` are the table's (CREATE TABLE ... SETTINGS), which stir
+    // has no place for (listed below).
     let mut settings = Vec::new();
-    if let Some((v, at)) = c.get("settings") {
+    if let Some((v, at)) = c.get("query_settings") {
         match v {
             Value::Object(o) => {
                 for (k, v) in o {
@@ -369,7 +372,7 @@ fn model_line(m: &dbt::Model, notes: &mut Vec<Note>) -> (String, String) {
             _ => note(
                 notes,
                 at,
-                format!("`settings` of model `{}` is not a mapping", m.name),
+                format!("`query_settings` of model `{}` is not a mapping", m.name),
                 "write `settings key=value` inside the model node",
             ),
         }
@@ -407,12 +410,21 @@ fn model_line(m: &dbt::Model, notes: &mut Vec<Note>) -> (String, String) {
             "pre_hook" | "post_hook" | "pre-hook" | "post-hook" => "write the statement as a `sql` step before or after the model's `run` step in its schedule",
             "on_schema_change" | "full_refresh" => "stir rebuilds tables in full every run; for an incremental model, drop its table to rebuild it",
             "grants" => "grant access in ClickHouse itself; stir swaps tables with EXCHANGE, which keeps grants on the name",
+            "settings" => "stir has no table settings (dbt-clickhouse's `settings` go into CREATE TABLE ... SETTINGS, and stir makes a new table every build): drop them, or keep the model in dbt until stir has them; query settings go in `query_settings`, which stir writes as the model's `settings`",
+            "primary_key" => "stir's table key is `order-by` (ClickHouse takes the primary key from it): drop `primary_key` or make it the `order-by`",
+            "ttl" => "stir has no table TTL: delete old rows in the model's SQL, or keep the model in dbt",
             _ => "stir has no such setting: drop it, or express it in the SQL or the engine",
+        };
+        // A folder's config is one line of dbt_project.yml: one note for all its models.
+        let whose = if at.file == dbt::PROJECT_FILE {
+            "the models of this folder".to_string()
+        } else {
+            format!("model `{}`", m.name)
         };
         note(
             notes,
             at,
-            format!("config `{key}` of model `{}` is not translated", m.name),
+            format!("config `{key}` of {whose} is not translated"),
             instead,
         );
     }

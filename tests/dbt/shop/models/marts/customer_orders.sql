@@ -1,7 +1,7 @@
 {{
     config(
         partition_by='toYYYYMM(first_order)',
-        settings={'max_threads': 2}
+        query_settings={'max_threads': 2}
     )
 }}
 {%- set windows = [7, 30, 90] %}
