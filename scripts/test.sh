@@ -23,6 +23,10 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     chromium chromium-driver fonts-dejavu-core >/dev/null
 fi
 
+echo "== dbt (dbt-core and dbt-clickhouse in a venv, for the dbt compatibility tests)"
+STIR_DBT_VENV="$(scripts/dbt-venv.sh)"
+export STIR_DBT_VENV
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

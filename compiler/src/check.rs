@@ -306,16 +306,9 @@ fn syncs(c: &mut Compiled) {
     c.findings.extend(out);
 }
 
-/// The template environment of the manifest (its database and vars), as `stir plan` builds it.
+/// The template environment of the manifest, as `stir plan` builds it.
 fn renderer(c: &Compiled) -> crate::render::Renderer {
-    crate::render::Renderer::new(
-        &c.manifest.warehouse.database,
-        c.manifest
-            .vars
-            .iter()
-            .map(|v| (v.name.text.clone(), v.value.clone()))
-            .collect(),
-    )
+    c.renderer()
 }
 
 /// A sync's `enrich` and `delete-where` templates, rendered exactly as `stir plan` renders

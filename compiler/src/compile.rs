@@ -123,8 +123,10 @@ fn compile_bytes_keeping(
         steps: Vec::new(),
         owners: BTreeMap::new(),
         findings,
+        macros: render::Macros::default(),
     };
     check_tags(&mut c);
+    crate::macros::load(&mut c, read);
     render_models(&mut c, read, keep);
     build_graph(&mut c);
     resolve_schedules(&mut c);
@@ -207,13 +209,10 @@ struct ModelWork {
 }
 
 fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
-    let vars: BTreeMap<String, serde_json::Value> = c
-        .manifest
-        .vars
-        .iter()
-        .map(|v| (v.name.text.clone(), v.value.clone()))
-        .collect();
+    let vars = c.vars();
     let database = c.manifest.warehouse.database.clone();
+    let macros = c.macros.clone();
+    let source_dbs = c.source_databases();
     let mfile = c.manifest_file;
     let mut models = vec![CompiledModel::default(); c.manifest.models.len()];
     // Reading, rendering and the hidden-ref scan touch nothing shared: on every core. What
@@ -229,7 +228,7 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
         parallel_map(
             manifest.models.len(),
             spread,
-            || Renderer::new(&database, vars.clone()),
+            || Renderer::new(&database, vars.clone(), &macros, source_dbs.clone()),
             |renderer, i| {
                 let m = &manifest.models[i];
                 if names.models.get(&m.name.text) != Some(&i) {
@@ -335,7 +334,7 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
                     c.findings.push(
                         Finding::error("stir::template", fid, e.span, format!("model `{}`: {}", m.name.text, e.message))
                             .label("here")
-                            .help("models see `ref('model')`, `source('db', 'table')`, `this`, `var('name')` and `is_incremental()`"),
+                            .help("models see `ref('model')`, `source('db', 'table')`, `this`, `var('name')`, `is_incremental()` and the macros of the `macros` folders"),
                     );
                 }
             }
@@ -462,14 +461,7 @@ fn build_graph(c: &mut Compiled) {
 
 fn resolve_schedules(c: &mut Compiled) {
     let file = c.manifest_file;
-    let renderer = Renderer::new(
-        &c.manifest.warehouse.database,
-        c.manifest
-            .vars
-            .iter()
-            .map(|v| (v.name.text.clone(), v.value.clone()))
-            .collect(),
-    );
+    let renderer = c.renderer();
     let mut all_steps = Vec::new();
     let mut owners: BTreeMap<usize, Vec<Owner>> = BTreeMap::new();
     let mut findings = Vec::new();
@@ -658,7 +650,7 @@ fn sql_step(
                     format!("`sql` step of schedule `{schedule}`: {}", e.message),
                 )
                 .label("in this statement")
-                .help("`sql` steps see `ref('model')`, `source('db', 'table')` and `var('name')`"),
+                .help("`sql` steps see `ref('model')`, `source('db', 'table')`, `var('name')` and the macros of the `macros` folders"),
             );
             sql.to_string()
         }

@@ -45,6 +45,8 @@ pub struct Manifest {
     pub schedules: Vec<Schedule>,
     pub syncs: Vec<Sync>,
     pub requests: Vec<Request>,
+    /// `macros dir=...` nodes: folders whose `.sql` files define macros for every template.
+    pub macros: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,8 +98,12 @@ pub struct Notify {
 
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The name templates use (`source('NAME', 'table')`); the ClickHouse database too,
+    /// unless `database=` names another (dbt's source `name` with its `schema`).
     pub database: Name,
     pub tables: Vec<Name>,
+    /// `database=`: the ClickHouse database the source's tables are in.
+    pub in_database: Option<Name>,
 }
 
 #[derive(Debug, Clone)]
@@ -484,7 +490,8 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 }
             }
             "source" => {
-                cx.props(node, &[]);
+                let p = cx.props(node, &["database"]);
+                let in_database = cx.ident_prop(&p, "database");
                 if let Some(db) = cx.name_arg(node, NameKind::Sql) {
                     let mut tables = Vec::new();
                     for child in children(node) {
@@ -500,6 +507,7 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                     manifest.sources.push(Source {
                         database: db,
                         tables,
+                        in_database,
                     });
                 }
             }
@@ -578,6 +586,27 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 }
             }
             "models" => read_models(&mut cx, node, &mut manifest.models),
+            "macros" => {
+                let p = cx.props(node, &["dir"]);
+                cx.no_children(node);
+                for a in args(node) {
+                    cx.err(
+                        "stir::invalid_value",
+                        entry_span(a),
+                        "`macros` takes no arguments",
+                    )
+                    .label("unexpected argument")
+                    .help("name the folder with `dir=\"macros\"`");
+                }
+                let dir = cx.string_prop(&p, "dir").unwrap_or(Spanned {
+                    value: "macros".into(),
+                    span: name_span(node),
+                });
+                manifest.macros.push(Spanned {
+                    value: normalize_path(&dir.value),
+                    span: dir.span,
+                });
+            }
             "model" => {
                 cx.err(
                     "stir::unknown_node",
@@ -632,6 +661,7 @@ const TOP_LEVEL: &[&str] = &[
     "var",
     "blackout",
     "models",
+    "macros",
     "schedule",
     "sync",
     "request",

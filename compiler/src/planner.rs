@@ -134,13 +134,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             .staging
             .as_ref()
             .ok_or_else(|| incomplete("syncs need a `staging s3` node".into()))?;
-        let renderer = crate::render::Renderer::new(
-            &m.warehouse.database,
-            m.vars
-                .iter()
-                .map(|v| (v.name.text.clone(), v.value.clone()))
-                .collect(),
-        );
+        let renderer = c.renderer();
         for s in &m.syncs {
             syncs.push(sync_plan(
                 &ch,

@@ -10,6 +10,7 @@ use crate::diagnostic::{FileId, Files, Finding, Severity};
 use crate::graph::ModelGraph;
 use crate::load::{ReadError, MAX_SOURCE_BYTES};
 use crate::manifest::{self, Manifest};
+use crate::render::{self, Renderer};
 use crate::resolve::{Names, SelectCx};
 
 #[derive(Debug, Clone, Default)]
@@ -57,6 +58,8 @@ pub struct Compiled {
     /// For each model, the schedules that build it (with the selector that pulled it in).
     pub owners: BTreeMap<usize, Vec<Owner>>,
     pub findings: Vec<Finding>,
+    /// The macros of the `macros` folders, for every template.
+    pub macros: render::Macros,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +78,35 @@ impl Compiled {
             .models
             .iter()
             .map(|m| m.name.text.as_str())
+            .collect()
+    }
+    /// The template environment of the manifest (database, vars, macros), as every stage
+    /// that renders builds it.
+    pub fn renderer(&self) -> Renderer {
+        Renderer::new(
+            &self.manifest.warehouse.database,
+            self.vars(),
+            &self.macros,
+            self.source_databases(),
+        )
+    }
+    pub(crate) fn source_databases(&self) -> BTreeMap<String, String> {
+        self.manifest
+            .sources
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.database.text.clone(),
+                    s.in_database.as_ref()?.text.clone(),
+                ))
+            })
+            .collect()
+    }
+    pub(crate) fn vars(&self) -> BTreeMap<String, serde_json::Value> {
+        self.manifest
+            .vars
+            .iter()
+            .map(|v| (v.name.text.clone(), v.value.clone()))
             .collect()
     }
     pub fn select_cx(&self) -> SelectCx<'_> {

@@ -86,6 +86,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Review the changes between two plans, like `terraform plan`.
     Diff(DiffArgs),
+    /// Move a dbt project into a new folder: stir.kdl, the models, the macros, and IMPORT.md
+    /// (what was not translated, with file:line and what to write instead).
+    Import(crate::import::ImportArgs),
     /// Make a key pair for signing plans: the secret key into a new file (mode 600), the
     /// public key (for the runtimes' `STIR_PLAN_PUBLIC_KEY`) to stdout.
     Keygen {
@@ -227,6 +230,9 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Plan(args) => plan::run(&args, color),
         Command::Diff(args) => diff::run(&args),
+        Command::Import(args) => crate::import::command(&args)
+            .map(|()| Exit::Success)
+            .map_err(|m| Failure::Message(format!("error: {m}"))),
         Command::Keygen { output } => keygen::run(&output),
     };
     let exit = match result {

@@ -1,0 +1,327 @@
+//! `stir import --dbt` through the real binary: the stir.kdl and IMPORT.md it writes for the
+//! projects under tests/dbt/ and tests/import/ against golden/import/<project>/ (rewrite with
+//! `UPDATE_GOLDEN=1`), header-stripped model files, a manifest that passes `stir check`, and
+//! its refusals. tests/dbt_compat.rs proves the SQL is dbt's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("stir-import-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `stir import --dbt PROJECT -o OUT`, run from the repository so paths in IMPORT.md are
+/// relative and the same on every machine.
+fn import(project: &str, out: &Path) -> Output {
+    import_with(project, None, out)
+}
+
+fn import_with(project: &str, dags: Option<&str>, out: &Path) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stir"));
+    cmd.current_dir(repo())
+        .args(["import", "--dbt", project, "-o"])
+        .arg(out);
+    if let Some(d) = dags {
+        cmd.args(["--airflow", d]);
+    }
+    cmd.output().unwrap()
+}
+
+fn check(manifest: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stir"))
+        .arg("check")
+        .arg(manifest)
+        .args(["--color", "never", "--format", "json"])
+        .output()
+        .unwrap()
+}
+
+fn golden(project: &str, name: &str, actual: &str) {
+    let short = Path::new(project).file_name().unwrap().to_str().unwrap();
+    let path = repo().join("golden/import").join(short).join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing {}: run with UPDATE_GOLDEN=1 and review it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
+            .unified_diff()
+            .to_string();
+        panic!("{} differs from the import:\n{diff}", path.display());
+    }
+}
+
+/// Import `project` into a scratch folder named by `test` (tests run at once).
+fn imported(project: &str, test: &str) -> (Scratch, String, String) {
+    let short = Path::new(project).file_name().unwrap().to_str().unwrap();
+    let s = Scratch::new(&format!("{test}-{short}"));
+    let out = import(project, &s.0);
+    assert!(
+        out.status.success(),
+        "stir import {project}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kdl = std::fs::read_to_string(s.0.join("stir.kdl")).unwrap();
+    let md = std::fs::read_to_string(s.0.join("IMPORT.md")).unwrap();
+    (s, kdl, md)
+}
+
+fn errors(manifest: &Path) -> Vec<String> {
+    let out = check(manifest);
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| format!("{}: {}", f["code"], f["message"]))
+        .collect()
+}
+
+#[test]
+fn projects_stir_can_express_import_to_golden_manifests_that_check_clean() {
+    for project in ["tests/dbt/shop", "tests/dbt/events"] {
+        let (s, kdl, md) = imported(project, "golden");
+        golden(project, "stir.kdl", &kdl);
+        golden(project, "IMPORT.md", &md);
+        let errs = errors(&s.0.join("stir.kdl"));
+        assert!(errs.is_empty(), "{project}: {errs:?}");
+        assert!(md.contains("Everything else was translated."), "{md}");
+    }
+}
+
+#[test]
+fn precedence_is_dbts_header_over_properties_over_folders_and_tags_add_up() {
+    let (_s, kdl, _) = imported("tests/dbt/shop", "precedence");
+    let line = |model: &str| {
+        kdl.lines()
+            .find(|l| l.trim_start().starts_with(&format!("model {model} ")))
+            .unwrap_or_else(|| panic!("no model {model} in\n{kdl}"))
+            .trim()
+            .to_string()
+    };
+    // Folder: table, tag daily, order_by [customer_id]; properties YAML: order_by and a tag;
+    // header: partition_by and settings.
+    assert_eq!(
+        line("customer_orders"),
+        "model customer_orders materialized=table tags=\"daily customers\" order-by=\"(customer_id, first_order)\" partition-by=\"toYYYYMM(first_order)\" {"
+    );
+    // Properties YAML says view, the header says table: the header wins.
+    assert!(line("order_facts").contains("materialized=table"));
+    // No config at all below the root's `+materialized: view`.
+    assert_eq!(
+        line("stg_clicks"),
+        "model stg_clicks materialized=view tags=\"hourly\""
+    );
+    // A sub-folder adds its tag to its parent's and sets its engine and settings.
+    assert!(
+        line("daily_revenue").contains("tags=\"daily finance\" engine=\"ReplacingMergeTree()\"")
+    );
+    assert!(kdl.contains(
+        "settings join_algorithm=\"partial_merge\" max_bytes_before_external_group_by=20000000000"
+    ));
+}
+
+#[test]
+fn model_files_lose_their_config_headers_and_nothing_else() {
+    let (s, _, _) = imported("tests/dbt/events", "headers");
+    let original =
+        std::fs::read_to_string(repo().join("tests/dbt/events/models/reports/weekly_kinds.sql"))
+            .unwrap();
+    let written = std::fs::read_to_string(s.0.join("models/reports/weekly_kinds.sql")).unwrap();
+    let start = original.find("{{ config(").unwrap();
+    let end = original[start..].find("}}").unwrap() + start + 2;
+    assert_eq!(
+        written,
+        format!("{}{}", &original[..start], &original[end..])
+    );
+    let base = std::fs::read_to_string(s.0.join("models/base/base_events.sql")).unwrap();
+    assert_eq!(
+        base,
+        std::fs::read_to_string(repo().join("tests/dbt/events/models/base/base_events.sql"))
+            .unwrap()
+    );
+    // Macros are copied as they are.
+    assert_eq!(
+        std::fs::read_to_string(s.0.join("macros/windows.sql")).unwrap(),
+        std::fs::read_to_string(repo().join("tests/dbt/events/macros/windows.sql")).unwrap()
+    );
+}
+
+#[test]
+fn what_stir_cannot_express_is_listed_in_import_md_with_file_and_line() {
+    let project = "tests/import/untranslated";
+    let (s, kdl, md) = imported(project, "untranslated");
+    golden(project, "stir.kdl", &kdl);
+    golden(project, "IMPORT.md", &md);
+    for expected in [
+        "`models/staging/stg_users.sql:2` | call into package `dbt_utils`",
+        "`models/staging/stg_users.sql:4` | `env_var` is not in stir's templates",
+        "`models/staging/stg_users.sql:1` | config `pre_hook` of model `stg_users`",
+        "`models/staging/stg_dynamic.sql:2` | `run_query`",
+        "`packages.yml:2` | package `dbt-labs/dbt_utils` is not fetched",
+        "`models/staging/order-items.sql:1` | model `order-items` is not a plain SQL name",
+        "`models/staging/stg_cross.sql:2` | `ref('other_project', 'their_model')`",
+        "`models/staging/py_model.py:1` | a dbt Python model is not translated",
+    ] {
+        assert!(md.contains(expected), "IMPORT.md lacks `{expected}`:\n{md}");
+    }
+    // What IMPORT.md lists is what `stir check` still refuses: the package call, the
+    // environment, run_query.
+    let errs = errors(&s.0.join("stir.kdl"));
+    assert!(!errs.is_empty());
+    assert!(
+        errs.iter().all(|e| e.contains("stir::template")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn import_never_overwrites_and_never_runs_without_a_project() {
+    let s = Scratch::new("refusals");
+    std::fs::create_dir_all(&s.0).unwrap();
+    std::fs::write(s.0.join("stir.kdl"), "project mine\n").unwrap();
+    let out = import("tests/dbt/shop", &s.0);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
+    assert_eq!(
+        std::fs::read_to_string(s.0.join("stir.kdl")).unwrap(),
+        "project mine\n"
+    );
+    assert!(!s.0.join("IMPORT.md").exists());
+
+    let empty = Scratch::new("no-project");
+    std::fs::create_dir_all(&empty.0).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stir"))
+        .args(["import", "--dbt"])
+        .arg(&empty.0)
+        .arg("-o")
+        .arg(empty.0.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dbt_project.yml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!empty.0.join("out").exists());
+}
+
+/// The DAG files of today's platform as the write-up shows them (tests/import/today/dags),
+/// over a stand-in dbt project with a model per tag they select.
+#[test]
+fn todays_dags_become_schedules_that_check_finds_todays_problems_in() {
+    let s = Scratch::new("today");
+    let out = import_with(
+        "tests/import/today/dbt",
+        Some("tests/import/today/dags"),
+        &s.0,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kdl = std::fs::read_to_string(s.0.join("stir.kdl")).unwrap();
+    let md = std::fs::read_to_string(s.0.join("IMPORT.md")).unwrap();
+    golden("tests/import/today", "stir.kdl", &kdl);
+    golden("tests/import/today", "IMPORT.md", &md);
+    for expected in [
+        "notify slack on=failure",
+        "blackout hours-19-22 from=\"19:00\" to=\"22:00\"",
+        "schedule dbt_hourly cron=\"0 1-23/2 * * *\" timeout=\"3h\" skip=hours-19-22 {\n    run \"tag:hourly\" exclude=\"tag:deprecated tag:post_ranker tag:core\"\n}",
+        // The chain: check_hour >> truncate_fake_ts >> create_ts >> fetch_from_ch ...
+        "schedule dbt_collections cron=\"*/30 * * * *\" timeout=\"3h\" skip=hours-19-22 {\n    sql \"truncate table dbt.mart_fake_events\"\n    run \"tag:collections\"",
+        "schedule dbt_recent_scl cron=\"*/5 * * * *\" timeout=\"1h30m\" {",
+        "schedule post_ranker cron=\"0 */5 * * *\" timeout=\"5h\" {",
+        "schedule dbt_weekly cron=\"0 6 */7 * *\" timeout=\"6h\" {",
+    ] {
+        assert!(kdl.contains(expected), "stir.kdl lacks\n{expected}\nin\n{kdl}");
+    }
+    // `heavy` is a decision: none is marked, the long ones are listed.
+    assert!(!kdl.contains("heavy"));
+    for heavy in [
+        "post_ranker` may run 5h",
+        "dbt_daily` may run 6h",
+        "dbt_weekly` may run 6h",
+    ] {
+        assert!(md.contains(heavy), "{md}");
+    }
+    assert!(!md.contains("dbt_hourly` may run"), "{md}");
+    // The sync DAG: its pattern is named, with the table it swaps and the model it exports.
+    assert!(md.contains("to=leaderboard"), "{md}");
+    assert!(md.contains("`from=mart_leaderboard`"), "{md}");
+    assert!(
+        md.contains("task `create_insta_post_scl` runs Python"),
+        "{md}"
+    );
+    // What stir check finds is what docs/today.md lists for these schedules: the tag
+    // conflict (#4, illustrative here), both blackout overruns (#5, #6), both irregular
+    // crons (#7, #8) and the sql step's hidden ref (#10).
+    let out = check(&s.0.join("stir.kdl"));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<String> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] != "stir::unscheduled")
+        .map(|f| {
+            let m = f["message"].as_str().unwrap();
+            format!(
+                "{} {}",
+                f["code"].as_str().unwrap(),
+                &m[..m.find(' ').map_or(m.len(), |i| i)]
+            )
+        })
+        .collect();
+    got.sort();
+    let mut messages: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    messages.sort();
+    assert_eq!(got.len(), 6, "{messages:#?}");
+    for expected in [
+        "model `mart_yt_account_weekly` is built by 2 schedules: `dbt_daily`",
+        "schedule `dbt_collections` skips blackout `hours-19-22` (19:00-22:00) but its run fired at 16:30",
+        "schedule `dbt_hourly` skips blackout `hours-19-22` (19:00-22:00) but its run fired at 17:00",
+        "schedule `dbt_weekly`: day-of-month step /7",
+        "schedule `post_ranker`: hour step /5",
+        "a `sql` step of schedule `dbt_collections` names `mart_fake_events` without `ref()`",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.starts_with(expected)),
+            "no finding `{expected}…` in {messages:#?}"
+        );
+    }
+}

@@ -1,0 +1,2 @@
+{% macro unclosed(x) %}
+select {{ x }}

@@ -1,0 +1,2 @@
+{{ config(tags=['collections'], order_by='tuple()') }}
+select now() as ts

@@ -1,0 +1,2 @@
+{{ config(tags=['deprecated']) }}
+select 1 as x

@@ -1,0 +1,4 @@
+{% macro pick_materialization() %}
+  {{ log("picking", info=True) }}
+  {{ return('table') }}
+{% endmacro %}
