@@ -568,7 +568,15 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                     );
                 }
                 if let (Some(name), Some(from), Some(to)) = (name, from, to) {
-                    if from == to % 1440 {
+                    if from == 0 && to == 1440 {
+                        cx.err(
+                            "stir::invalid_value",
+                            entry_span(p["to"]),
+                            "a blackout from 00:00 to 24:00 covers the whole day: a schedule that skips it never fires",
+                        )
+                        .label("the whole day")
+                        .help("to stop a schedule, give it enabled=#false; a blackout is part of a day, e.g. from=\"19:00\" to=\"24:00\"");
+                    } else if from == to % 1440 {
                         cx.err(
                             "stir::invalid_value",
                             entry_span(p["to"]),
@@ -577,6 +585,7 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                         .label("same as `from`")
                         .help("give the window a length, e.g. from=\"19:00\" to=\"22:00\"");
                     } else {
+                        // `24:00` is midnight, the end of the day: the window wraps to it.
                         manifest.blackouts.push(Blackout {
                             name,
                             from,
@@ -2051,6 +2060,22 @@ mod tests {
         for bad in ["24:00", "7:00", "19:60", "25:00", "1900", "ab:cd"] {
             assert_eq!(parse_time(bad, false), None, "{bad}");
         }
+    }
+
+    /// `to="24:00"` is midnight (minute 0, a window that wraps to it); from 00:00 it would
+    /// be the whole day, refused with a fix.
+    #[test]
+    fn a_blackout_to_24_00_ends_at_midnight() {
+        let mut out = Vec::new();
+        let text = "project p\nblackout late from=\"22:30\" to=\"24:00\"\nblackout day from=\"00:00\" to=\"24:00\"\n";
+        let m = parse(text, FileId(0), &mut out);
+        assert_eq!(m.blackouts.len(), 1);
+        assert_eq!((m.blackouts[0].from, m.blackouts[0].to), (1350, 0));
+        let w = crate::schedule::DailyWindow { from: 1350, to: 0 };
+        assert!(w.contains(1439) && w.contains(1350) && !w.contains(0) && !w.contains(1349));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].message.contains("whole day"), "{}", out[0].message);
+        assert!(out[0].help.as_deref().unwrap().contains("enabled=#false"));
     }
 
     /// A manifest of a project line and `staging`, compiled with no files around.

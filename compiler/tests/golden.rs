@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 
 use stir::diagnostic::{render_human, render_json, summary, CODES};
 
+#[path = "support/golden.rs"]
+mod golden;
+#[path = "support/plan_schema.rs"]
+mod plan_schema;
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -38,31 +43,26 @@ fn cases() -> Vec<String> {
 
 #[test]
 fn every_case_matches_its_golden_file() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut failures = Vec::new();
-    for case in cases() {
-        let (text, _) = rendered(&case);
-        let golden = workspace().join(format!("golden/check/{case}.txt"));
-        if update {
-            std::fs::write(&golden, &text).unwrap();
-            continue;
-        }
-        match std::fs::read_to_string(&golden) {
-            Ok(expected) if expected == text => {}
-            Ok(expected) => failures.push(format!(
-                "case `{case}` differs from {}:\n{}",
-                golden.display(),
-                similar::TextDiff::from_lines(&expected, &text)
-                    .unified_diff()
-                    .header("expected", "actual")
-            )),
-            Err(_) => failures.push(format!(
-                "case `{case}` has no golden file {} (run with UPDATE_GOLDEN=1)",
-                golden.display()
-            )),
-        }
-    }
+    let failures: Vec<String> = cases()
+        .iter()
+        .filter_map(|case| {
+            let golden = workspace().join(format!("golden/check/{case}.txt"));
+            golden::differs(&golden, &rendered(case).0).map(|d| format!("case `{case}`: {d}"))
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Only `UPDATE_GOLDEN=1` rewrites: `UPDATE_GOLDEN=0` (or any other value) compares, so a
+/// run that means "do not update" can never pass by rewriting.
+#[test]
+fn only_update_golden_1_rewrites() {
+    use std::ffi::OsStr;
+    assert!(golden::rewrites(Some(OsStr::new("1"))));
+    for other in ["0", "", "true", "yes", "11", " 1"] {
+        assert!(!golden::rewrites(Some(OsStr::new(other))), "{other:?}");
+    }
+    assert!(!golden::rewrites(None));
 }
 
 #[test]
@@ -129,19 +129,9 @@ fn todays_platform_findings_match_golden_and_name_the_real_problems() {
     let mut text = render_human(&c.findings, &c.files, false, 100);
     text.push_str(&format!("{}\n", summary(&c.findings)));
     let text = text.replace(&root, "");
-    let golden = workspace().join("golden/check/today.txt");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &text).unwrap();
+    if let Some(d) = golden::differs(&workspace().join("golden/check/today.txt"), &text) {
+        panic!("{d}");
     }
-    let expected = std::fs::read_to_string(&golden)
-        .expect("golden/check/today.txt (run with UPDATE_GOLDEN=1)");
-    assert!(
-        expected == text,
-        "{}",
-        similar::TextDiff::from_lines(&expected, &text)
-            .unified_diff()
-            .header("expected", "actual")
-    );
     let has = |code: &str, words: &[&str]| {
         c.findings
             .iter()
@@ -219,9 +209,16 @@ fn every_manifest_that_checks_clean_also_plans() {
         if c.has_errors() {
             continue;
         }
-        if let Err(e) = stir::planner::build(&c) {
-            panic!("`{rel}`: stir check passes, stir plan refuses: {e}");
-        }
+        let plan = match stir::planner::build(&c) {
+            Ok(plan) => plan,
+            Err(e) => panic!("`{rel}`: stir check passes, stir plan refuses: {e}"),
+        };
+        let json: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+        let errors = plan_schema::errors(&json);
+        assert!(
+            errors.is_empty(),
+            "`{rel}`: the plan breaks docs/plan.schema.json: {errors:#?}"
+        );
         planned += 1;
     }
     // The shipped platform, its port of today, the fixtures and the clean cases.

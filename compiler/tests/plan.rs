@@ -9,6 +9,11 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use stir::plan::{Plan, PlanError, FORMAT_VERSION};
 
+#[path = "support/golden.rs"]
+mod golden;
+#[path = "support/plan_schema.rs"]
+mod plan_schema;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -103,27 +108,8 @@ fn plan_to(manifest_dir: &Path, out: &Path) -> String {
 }
 
 fn golden(name: &str, actual: &str) {
-    let path = repo().join("golden/plan").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden file {}: run `UPDATE_GOLDEN=1 cargo test --test plan` and review it",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
-            .unified_diff()
-            .header("golden", "actual")
-            .to_string();
-        panic!(
-            "{} differs from the output (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
-            path.display()
-        );
+    if let Some(d) = golden::differs(&repo().join("golden/plan").join(name), actual) {
+        panic!("{d}");
     }
 }
 
@@ -531,115 +517,55 @@ fn refuses_tampered_newer_and_foreign_plans() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The golden plan against docs/plan.schema.json, with a validator for the subset the schema uses.
-
-fn validate(schema: &Value, root: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.trim_start_matches("#/$defs/");
-        return validate(&root["$defs"][name], root, v, at, errors);
-    }
-    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
-        let ok = options
-            .iter()
-            .filter(|o| {
-                let mut e = Vec::new();
-                validate(o, root, v, at, &mut e);
-                e.is_empty()
-            })
-            .count();
-        if ok != 1 {
-            errors.push(format!("{at}: matches {ok} of oneOf"));
-        }
-        return;
-    }
-    if let Some(t) = schema.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        let ok = types.iter().any(|t| match *t {
-            "object" => v.is_object(),
-            "array" => v.is_array(),
-            "string" => v.is_string(),
-            "integer" => v.is_u64() || v.is_i64(),
-            "number" => v.is_number(),
-            "boolean" => v.is_boolean(),
-            "null" => v.is_null(),
-            _ => false,
-        });
-        if !ok {
-            errors.push(format!("{at}: {v} is not {types:?}"));
-            return;
-        }
-    }
-    if let Some(c) = schema.get("const") {
-        if c != v {
-            errors.push(format!("{at}: {v} is not {c}"));
-        }
-    }
-    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
-            errors.push(format!("{at}: {v} not in enum"));
-        }
-    }
-    if let (Some(p), Some(s)) = (schema.get("pattern").and_then(Value::as_str), v.as_str()) {
-        // Only the hash pattern is used: 64 lowercase hex digits.
-        assert_eq!(p, "^[0-9a-f]{64}$");
-        if s.len() != 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            errors.push(format!("{at}: {s} is not a sha256"));
-        }
-    }
-    if let Value::Object(map) = v {
-        let props = schema.get("properties").and_then(Value::as_object);
-        for r in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if !map.contains_key(r.as_str().unwrap_or_default()) {
-                errors.push(format!("{at}: missing {r}"));
-            }
-        }
-        for (k, x) in map {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => validate(s, root, x, &format!("{at}.{k}"), errors),
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    errors.push(format!("{at}: unexpected {k}"))
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Value::Array(items), Some(s)) = (v, schema.get("items")) {
-        for (i, x) in items.iter().enumerate() {
-            validate(s, root, x, &format!("{at}[{i}]"), errors);
-        }
-    }
-}
+// Plans against docs/plan.schema.json (support/plan_schema.rs: the `jsonschema` crate).
 
 #[test]
 fn golden_plan_validates_against_the_schema() {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("docs/plan.schema.json")).unwrap(),
-    )
-    .unwrap();
     let s = Scratch::new("schema");
     let plan: Value = serde_json::from_str(&plan_to(&base(), &s.path("plan.json"))).unwrap();
-    let mut errors = Vec::new();
-    validate(&schema, &schema, &plan, "plan", &mut errors);
-    assert!(errors.is_empty(), "{errors:#?}");
-    // The schema is strict: an unknown key fails it.
-    let mut extra = plan.clone();
-    extra["models"][0]["surprise"] = Value::Bool(true);
-    let mut errors = Vec::new();
-    validate(&schema, &schema, &extra, "plan", &mut errors);
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(plan_schema::errors(&plan), Vec::<String>::new());
+    // The schema is strict, and the validator applies all of it: one error per break.
+    type Break = (&'static str, fn(&mut Value));
+    let breaks: [Break; 5] = [
+        ("an unknown key", |p| {
+            p["models"][0]["surprise"] = Value::Bool(true)
+        }),
+        ("a window past the day", |p| {
+            p["blackouts"][0]["to"] = 1440.into()
+        }),
+        ("a negative minute", |p| {
+            p["blackouts"][0]["from"] = (-1).into()
+        }),
+        ("no threads", |p| p["warehouse"]["threads"] = 0.into()),
+        ("a hash that is not sha256", |p| {
+            p["plan_hash"] = "ABC".into()
+        }),
+    ];
+    for (what, break_it) in breaks {
+        let mut bad = plan.clone();
+        break_it(&mut bad);
+        assert_eq!(plan_schema::errors(&bad).len(), 1, "{what}");
+    }
+}
+
+/// A blackout to the end of the day (`to="24:00"`) is midnight in the plan: minute 0, a
+/// window that wraps (docs/manifest.md), inside the schema's 0..=1439.
+#[test]
+fn a_blackout_to_24_00_is_midnight_in_the_plan() {
+    let s = Scratch::new("midnight");
+    let dir = s.copy_base("m");
+    edit(
+        &dir.join("stir.kdl"),
+        "blackout nightly-batch from=\"01:00\" to=\"03:00\"",
+        "blackout nightly-batch from=\"22:30\" to=\"24:00\"",
+    );
+    let plan: Value = serde_json::from_str(&plan_to(&dir, &s.path("plan.json"))).unwrap();
+    assert_eq!(plan_schema::errors(&plan), Vec::<String>::new());
+    let window = &plan["blackouts"][0];
+    assert_eq!(
+        (window["from"].as_u64(), window["to"].as_u64()),
+        (Some(1350), Some(0))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,9 @@
 #[path = "support/servers.rs"]
 mod servers;
 
+#[path = "../../compiler/tests/support/golden.rs"]
+mod golden;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -181,8 +184,7 @@ async fn seed_history(w: &World, now: DateTime<Utc>) -> usize {
 }
 
 fn shots_dir() -> Option<PathBuf> {
-    (std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1"))
-        .then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console"))
+    golden::update().then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console"))
 }
 
 async fn shot(b: &Client, name: &str) {

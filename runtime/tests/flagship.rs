@@ -460,14 +460,41 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         "leaderboard enrich matched no instagram_account"
     );
 
-    // 8. The requests: one POST per row, to the flow of the request.
-    let mut by_flow: BTreeMap<String, usize> = BTreeMap::new();
+    // 8. The requests: the receiver got one POST per row each request's query returns (up to
+    //    its limit), to the request's flow. (Bodies may repeat: the queries return rows that
+    //    differ only in columns the bodies do not carry.)
+    let mut by_flow: BTreeMap<String, u64> = BTreeMap::new();
+    let mut posts_received = 0usize;
     while let Ok(body) = posts.try_recv() {
         let v: serde_json::Value = serde_json::from_str(&body).expect("request bodies are JSON");
         *by_flow
             .entry(v["flow"].as_str().unwrap_or("").to_string())
             .or_default() += 1;
+        posts_received += 1;
     }
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &plan.requests {
+        let rows = fl.number(&format!("SELECT count() FROM ({})", r.sql)).await;
+        let rows = r.limit.map_or(rows, |l| rows.min(l));
+        let flow = r
+            .body
+            .split("\"flow\": \"")
+            .nth(1)
+            .and_then(|x| x.split('"').next())
+            .unwrap();
+        if rows > 0 {
+            *want.entry(flow.to_string()).or_default() += rows;
+        }
+    }
+    assert!(
+        !want.is_empty(),
+        "no request has rows: the seed is too small to test them"
+    );
+    assert_eq!(
+        by_flow, want,
+        "POSTs received per flow vs rows of the requests' queries"
+    );
+    // and the history says as much
     let hist = &config.history_schema;
     let sent: i64 = pg
         .query_one(
@@ -479,27 +506,7 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(
-        by_flow.values().sum::<usize>() as i64,
-        sent,
-        "the receiver got one POST per row sent: {by_flow:?}"
-    );
-    for r in &plan.requests {
-        let rows = fl.number(&format!("SELECT count() FROM ({})", r.sql)).await;
-        let flow = r
-            .body
-            .split("\"flow\": \"")
-            .nth(1)
-            .and_then(|x| x.split('"').next())
-            .unwrap();
-        if rows > 0 {
-            assert!(
-                by_flow.get(flow).copied().unwrap_or(0) > 0,
-                "request {} has {rows} rows but beat got no {flow} POST",
-                r.name
-            );
-        }
-    }
+    assert_eq!(sent as usize, posts_received, "rows recorded as sent");
     eprintln!("flagship: POSTs by flow {by_flow:?}");
 
     // 9. The next day: the daily batch again (its incremental snapshot models append the last
@@ -516,6 +523,77 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         .unwrap();
         assert_eq!(status, RunStatus::Ok, "second run of {s}");
     }
+    // Duplicates counted by each sync's key (from the manifest, not the plan's SQL): in
+    // PostgreSQL for every sync, and in ClickHouse for the models the second runs rebuilt.
+    let compiled = stir::compile_path(&dir.join("stir.kdl")).expect("the manifest loads");
+    let mut keyed = 0;
+    for s in &compiled.manifest.syncs {
+        let (Some(to), Some(from)) = (&s.to, &s.from) else {
+            continue;
+        };
+        if s.key.is_empty() {
+            continue;
+        }
+        keyed += 1;
+        let key: Vec<String> = s.key.iter().map(|k| format!("\"{}\"", k.text)).collect();
+        let key = key.join(", ");
+        let dups: i64 = pg
+            .query_one(
+                &format!(
+                    "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {key} FROM \"{schema}\".\"{t}\") d) FROM \"{schema}\".\"{t}\"",
+                    t = to.text
+                ),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("sync {}: {e}", s.name.text))
+            .get(0);
+        assert_eq!(
+            dups, 0,
+            "sync {}: rows of {} with the same key ({key})",
+            s.name.text, to.text
+        );
+        if ["mart_leaderboard", "mart_insta_account_weekly"].contains(&from.text.as_str()) {
+            let key: Vec<String> = s.key.iter().map(|k| format!("`{}`", k.text)).collect();
+            let dups = fl
+                .number(&format!(
+                    "SELECT count() - uniqExact(tuple({})) FROM {db}.{}",
+                    key.join(", "),
+                    from.text
+                ))
+                .await;
+            assert_eq!(
+                dups, 0,
+                "model {}: rows with the same key after its second run",
+                from.text
+            );
+        }
+    }
+    assert!(keyed > 10, "{keyed} syncs with a key");
+    // The re-run sync holds exactly the rebuilt model's rows.
+    let weekly = plan
+        .syncs
+        .iter()
+        .find(|s| s.name == "insta_account_weekly")
+        .unwrap();
+    let got: i64 = pg
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM \"{schema}\".\"{}\"",
+                weekly.postgres.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let want = fl
+        .number(&format!("SELECT count() FROM {db}.{}", weekly.from))
+        .await;
+    assert_eq!(
+        got as u64, want,
+        "insta_account_weekly after its second sync"
+    );
 
     // 10. The history.
     let runs: i64 = pg

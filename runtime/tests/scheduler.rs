@@ -493,10 +493,46 @@ async fn shutdown_stops_firing() {
     );
     sim.pass(Duration::from_secs(150)).await;
     let sim = sim.stop().await;
-    let n = sim.spans().len();
-    tokio::time::sleep(mins(10)).await;
-    assert_eq!(sim.spans().len(), n);
-    assert_eq!(n, 2);
+    let fires: Vec<_> = sim.spans().iter().map(|s| s.fire).collect();
+    assert_eq!(
+        fires,
+        vec![utc(2026, 1, 1, 0, 1, 0), utc(2026, 1, 1, 0, 2, 0)]
+    );
+}
+
+/// While running work drains after the stop (the serve task is still alive, waiting for a
+/// long run), no schedule fires or records a skip any more.
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_firing_while_work_drains() {
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 0, 0),
+        utc_zone(),
+        vec![tier("long", "* * * * *", 30), tier("short", "* * * * *", 1)],
+        &[("long", Behaviour::lasting(mins(20)))],
+        mins(30),
+    );
+    sim.pass(Duration::from_secs(150)).await; // 00:02:30
+    let stopped_at = sim.clock.now();
+    sim.stop.send(true).unwrap();
+    sim.pass(mins(5)).await;
+    assert!(!sim.task.is_finished(), "the long run is still draining");
+    let after: Vec<_> = sim
+        .spans()
+        .into_iter()
+        .map(|s| (s.schedule, s.fire))
+        .chain(sim.skips("skipped_running"))
+        .filter(|(_, fire)| *fire > stopped_at)
+        .collect();
+    assert_eq!(after, vec![], "fired after the stop");
+    let short = sim.spans().iter().filter(|s| s.schedule == "short").count();
+    assert_eq!(short, 2, "short fired at 00:01 and 00:02, before the stop");
+    let sim = sim.stop().await;
+    assert_eq!(
+        sim.finished().len(),
+        3,
+        "every run ended: {:?}",
+        sim.finished()
+    );
 }
 
 /// A fire due while the leader session stalls waits; once the session answers within

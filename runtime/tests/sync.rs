@@ -492,7 +492,14 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     assert!(tsv.len() > object.len(), "compressed");
     let lines = tsv.iter().filter(|&&b| b == b'\n').count();
     assert_eq!(lines, data.len());
-    assert!(!key.contains(&c.env["AWS_SECRET_ACCESS_KEY"]));
+    // What the runtime put in S3, not a key built here: no credential in any object's key.
+    let listed = s3.list_objects(&format!("{}/", c.prefix)).await.unwrap();
+    assert!(listed.iter().any(|o| o.key == key), "{listed:?}");
+    let secret = &c.env["AWS_SECRET_ACCESS_KEY"];
+    assert!(
+        !listed.iter().any(|o| o.key.contains(secret)),
+        "a secret in a key"
+    );
     assert!(s3
         .list_multipart(&format!("{}/", c.prefix))
         .await
@@ -1105,6 +1112,7 @@ async fn fault_max_shrink_refuses_the_swap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_type_mismatch_refused_before_postgres() {
+    use stir_runtime::step::StepRunner;
     let c = Case::new("types").await;
     seed(&c, &rows(0, 50)).await;
     c.pg.batch_execute(&format!(
@@ -1126,10 +1134,25 @@ async fn fault_type_mismatch_refused_before_postgres() {
     );
     assert!(err.contains("before touching PostgreSQL"), "{err}");
     assert_eq!(c.pg_digest("vals_typed").await, before);
-    assert!(
-        !staging_leftovers(&c, "vals_typed").await,
-        "PostgreSQL was not touched"
-    );
+    assert!(!staging_leftovers(&c, "vals_typed").await);
+    // Nothing was staged: no object and no open upload under the case's prefix.
+    let s3 = s3(&c).await;
+    let prefix = format!("{}/", c.prefix);
+    assert!(s3.list_objects(&prefix).await.unwrap().is_empty());
+    assert!(s3.list_multipart(&prefix).await.unwrap().is_empty());
+    // And neither server was needed for the refusal: with PostgreSQL and S3 on a port where
+    // nothing listens, the same refusal comes, so no statement (no DDL, no lock, no table
+    // created and dropped) and no upload can have come before it.
+    let mut unreachable = c.config.clone();
+    unreachable.postgres_url = Some("postgres://stir@127.0.0.1:9/stir?connect_timeout=2".into());
+    unreachable.s3_endpoint = Some("http://127.0.0.1:9".into());
+    let runner = c.runner(|o| o.s3_attempts = 1);
+    let offline = runner
+        .run_sync(&c.ctx(unreachable), "vals_typed", "types-2")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(offline.replace("types-2", "types-1"), err);
     c.finish().await;
 }
 

@@ -53,7 +53,8 @@ pub struct Fake {
     pub behaviours: BTreeMap<String, Behaviour>,
     pub spans: Arc<Mutex<Vec<Span>>>,
     pub aborted: Arc<Mutex<Vec<String>>>,
-    /// Random durations for the property test: schedule -> queue of durations.
+    /// Random durations for the property test: schedule -> durations, used in turn for every
+    /// attempt.
     pub random: Arc<Mutex<BTreeMap<String, Vec<Duration>>>>,
 }
 
@@ -84,8 +85,10 @@ impl Steps for Fake {
                 .unwrap_or(Behaviour::lasting(Duration::from_secs(1)));
             let mut d = b.durations[(run.attempt as usize - 1).min(b.durations.len() - 1)];
             if let Some(q) = self.random.lock().unwrap().get_mut(&run.schedule) {
-                if let Some(x) = q.pop() {
+                // Used in turn, over and over: every attempt gets one.
+                if let Some(&x) = q.first() {
                     d = x;
+                    q.rotate_left(1);
                 }
             }
             let idx = {
@@ -283,7 +286,12 @@ impl Sim {
             clock,
             firing,
         } = self;
-        let _ = task.await;
+        // A panic in the scheduler fails the test that drove it (not swallowed as a stop).
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
         Sim {
             fake,
             recorder,
