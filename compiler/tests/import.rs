@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "support/deadline.rs"]
+mod deadline;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -324,4 +327,54 @@ fn todays_dags_become_schedules_that_check_finds_todays_problems_in() {
             "no finding `{expected}…` in {messages:#?}"
         );
     }
+}
+
+/// A FIFO among the model files, and a DAG file nested 200,000 deep: an import still ends, with
+/// the FIFO listed in IMPORT.md (a read of it would never end) and no stack overflow.
+#[test]
+fn hostile_files_in_a_project_end_in_notes_not_a_hang_or_a_crash() {
+    let s = Scratch::new("hostile");
+    let project = s.0.join("shop");
+    std::fs::create_dir_all(&s.0).unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("tests/dbt/shop"))
+        .arg(&project)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let fifo = project.join("models/staging/stuck.sql");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let dags = s.0.join("dags");
+    std::fs::create_dir_all(&dags).unwrap();
+    std::fs::write(
+        dags.join("deep.py"),
+        format!(
+            "with DAG(dag_id='deep', schedule='@daily', tags={}{}) as dag:\n    pass\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+    )
+    .unwrap();
+    let out = s.0.join("out");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stir"));
+    cmd.args(["import", "--dbt"])
+        .arg(&project)
+        .arg("--airflow")
+        .arg(&dags)
+        .arg("-o")
+        .arg(&out);
+    let (status, _, stderr) = deadline::run(&mut cmd, &s.0);
+    assert!(status.success(), "{stderr}");
+    let md = std::fs::read_to_string(out.join("IMPORT.md")).unwrap();
+    assert!(
+        md.contains(
+            "`models/staging/stuck.sql:1` | cannot read `models/staging/stuck.sql`: is a FIFO"
+        ),
+        "{md}"
+    );
 }
