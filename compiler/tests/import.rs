@@ -327,6 +327,41 @@ fn todays_dags_become_schedules_that_check_finds_todays_problems_in() {
             "no finding `{expected}…` in {messages:#?}"
         );
     }
+    // Marking IMPORT.md's heavy candidates heavy, as it suggests, brings the overlaps #1 and #2.
+    let heavy = kdl
+        .lines()
+        .map(|l| {
+            let candidate = ["post_ranker", "dbt_daily", "dbt_weekly"]
+                .iter()
+                .any(|d| l.starts_with(&format!("schedule {d} ")));
+            if candidate {
+                l.replacen(" {", " heavy=#true {", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(s.0.join("stir.kdl"), heavy).unwrap();
+    let out = check(&s.0.join("stir.kdl"));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let overlaps: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "stir::schedule_overlap")
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert_eq!(overlaps.len(), 2, "{overlaps:#?}");
+    for pair in [("post_ranker", "dbt_daily"), ("post_ranker", "dbt_weekly")] {
+        assert!(
+            overlaps
+                .iter()
+                .any(|m| m.contains(&format!("`{}`", pair.0))
+                    && m.contains(&format!("`{}`", pair.1))),
+            "no overlap of {pair:?} in {overlaps:#?}"
+        );
+    }
 }
 
 /// A FIFO among the model files, and a DAG file nested 200,000 deep: an import still ends, with
