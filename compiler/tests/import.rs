@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "support/deadline.rs"]
+mod deadline;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -324,4 +327,89 @@ fn todays_dags_become_schedules_that_check_finds_todays_problems_in() {
             "no finding `{expected}…` in {messages:#?}"
         );
     }
+    // Marking IMPORT.md's heavy candidates heavy, as it suggests, brings the overlaps #1 and #2.
+    let heavy = kdl
+        .lines()
+        .map(|l| {
+            let candidate = ["post_ranker", "dbt_daily", "dbt_weekly"]
+                .iter()
+                .any(|d| l.starts_with(&format!("schedule {d} ")));
+            if candidate {
+                l.replacen(" {", " heavy=#true {", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(s.0.join("stir.kdl"), heavy).unwrap();
+    let out = check(&s.0.join("stir.kdl"));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let overlaps: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "stir::schedule_overlap")
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert_eq!(overlaps.len(), 2, "{overlaps:#?}");
+    for pair in [("post_ranker", "dbt_daily"), ("post_ranker", "dbt_weekly")] {
+        assert!(
+            overlaps
+                .iter()
+                .any(|m| m.contains(&format!("`{}`", pair.0))
+                    && m.contains(&format!("`{}`", pair.1))),
+            "no overlap of {pair:?} in {overlaps:#?}"
+        );
+    }
+}
+
+/// A FIFO among the model files, and a DAG file nested 200,000 deep: an import still ends, with
+/// the FIFO listed in IMPORT.md (a read of it would never end) and no stack overflow.
+#[test]
+fn hostile_files_in_a_project_end_in_notes_not_a_hang_or_a_crash() {
+    let s = Scratch::new("hostile");
+    let project = s.0.join("shop");
+    std::fs::create_dir_all(&s.0).unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("tests/dbt/shop"))
+        .arg(&project)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let fifo = project.join("models/staging/stuck.sql");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let dags = s.0.join("dags");
+    std::fs::create_dir_all(&dags).unwrap();
+    std::fs::write(
+        dags.join("deep.py"),
+        format!(
+            "with DAG(dag_id='deep', schedule='@daily', tags={}{}) as dag:\n    pass\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+    )
+    .unwrap();
+    let out = s.0.join("out");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stir"));
+    cmd.args(["import", "--dbt"])
+        .arg(&project)
+        .arg("--airflow")
+        .arg(&dags)
+        .arg("-o")
+        .arg(&out);
+    let (status, _, stderr) = deadline::run(&mut cmd, &s.0);
+    assert!(status.success(), "{stderr}");
+    let md = std::fs::read_to_string(out.join("IMPORT.md")).unwrap();
+    assert!(
+        md.contains(
+            "`models/staging/stuck.sql:1` | cannot read `models/staging/stuck.sql`: is a FIFO"
+        ),
+        "{md}"
+    );
 }

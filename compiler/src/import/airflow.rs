@@ -137,8 +137,17 @@ fn read_file(file: &str, src: &str, out: &mut Dags) {
             tasks.push(Task { var, call });
         }
     }
+    let taskflow = toks
+        .windows(2)
+        .find(|w| w[0].tok == Tok::Op("@".into()) && w[1].tok == Tok::Name("dag".into()));
     let Some(dag) = dag_call else {
-        if !tasks.is_empty() {
+        if let Some(w) = taskflow {
+            out.notes.push(Note::new(
+                at(file, w[0].line),
+                "a TaskFlow DAG (`@dag`)",
+                "this reader reads `DAG(...)` and operators: write its schedule by hand",
+            ));
+        } else if !tasks.is_empty() {
             out.notes.push(Note::new(
                 at(file, 1),
                 "tasks without a `DAG(...)` this reader can see",
@@ -148,8 +157,18 @@ fn read_file(file: &str, src: &str, out: &mut Dags) {
         return;
     };
     let order = task_order(&toks, &tasks);
-    let id = match dag.kw("dag_id").or(dag.args.first()) {
-        Some(Expr::Str(s)) => s.clone(),
+    // A module-level string constant (`dag_id=DAG_ID`) reads as its value.
+    let constant = |e: Option<&Expr>| -> Option<Expr> {
+        match e? {
+            Expr::Name(n) => match assigned.get(n) {
+                Some(Expr::Str(s)) => Some(Expr::Str(s.clone())),
+                _ => Some(Expr::Name(n.clone())),
+            },
+            other => Some(other.clone()),
+        }
+    };
+    let id = match constant(dag.kw("dag_id").or(dag.args.first())) {
+        Some(Expr::Str(s)) => s,
         _ => {
             out.notes.push(Note::new(
                 at(file, dag.line),
@@ -162,7 +181,7 @@ fn read_file(file: &str, src: &str, out: &mut Dags) {
     let note = |out: &mut Dags, line: usize, what: String, instead: &str| {
         out.notes.push(Note::new(at(file, line), what, instead));
     };
-    let cron = match dag.kw("schedule").or(dag.kw("schedule_interval")) {
+    let cron = match constant(dag.kw("schedule").or(dag.kw("schedule_interval"))).as_ref() {
         Some(Expr::Str(s)) => s.clone(),
         other => {
             let what = match other {
@@ -744,6 +763,29 @@ mod tests {
                 "task `t` runs `dbt test`"
             ]
         );
+    }
+
+    #[test]
+    fn constants_and_taskflow_dags() {
+        let mut out = Dags::default();
+        let src = "DAG_ID = 'nightly'\nCRON = '0 2 * * *'\ndag = DAG(DAG_ID, schedule=CRON, dagrun_timeout=timedelta(hours=2))\nrun = BashOperator(task_id='r', bash_command='dbt run -s tag:nightly', dag=dag)\n";
+        read_file("a.py", src, &mut out);
+        assert_eq!(out.dags.len(), 1, "{:?}", out.notes);
+        assert_eq!(
+            (
+                out.dags[0].id.as_str(),
+                out.dags[0].cron.as_str(),
+                out.dags[0].timeout_minutes
+            ),
+            ("nightly", "0 2 * * *", 120)
+        );
+        let mut out = Dags::default();
+        read_file(
+            "b.py",
+            "@dag(schedule='@daily')\ndef nightly():\n    pass\n",
+            &mut out,
+        );
+        assert_eq!(out.notes[0].what, "a TaskFlow DAG (`@dag`)");
     }
 
     #[test]

@@ -254,7 +254,16 @@ pub fn import_dbt(
     notes.dedup();
     files.push((
         "IMPORT.md".into(),
-        import_md(&p, shown, models, schedules, &notes),
+        import_md(
+            &p,
+            shown,
+            Counts {
+                database,
+                models,
+                schedules,
+            },
+            &notes,
+        ),
     ));
     files.push(("stir.kdl".into(), kdl));
     Ok(Imported {
@@ -689,13 +698,19 @@ fn duration(m: u64) -> String {
     }
 }
 
-fn import_md(
-    p: &dbt::Project,
-    shown: &str,
+/// How many of each thing an import wrote, for IMPORT.md's head.
+struct Counts<'a> {
+    database: &'a str,
     models: usize,
     schedules: usize,
-    notes: &[Note],
-) -> String {
+}
+
+fn import_md(p: &dbt::Project, shown: &str, n: Counts, notes: &[Note]) -> String {
+    let Counts {
+        database,
+        models,
+        schedules,
+    } = n;
     let mut md = String::new();
     let _ = writeln!(md, "# What `stir import` did not translate\n");
     let _ = writeln!(
@@ -705,6 +720,10 @@ fn import_md(
         p.macro_files.len(),
         p.sources.len(),
         p.vars.len()
+    );
+    let _ = writeln!(
+        md,
+        "The models are built in the ClickHouse database `{database}` (`stir import --database`,\nthe dbt target's `schema`; stir does not read profiles.yml).\n"
     );
     let _ = writeln!(
         md,
