@@ -13,7 +13,16 @@ use crate::plan::{Plan, Step};
 pub enum ReviewFormat {
     Human,
     Json,
+    /// A pull-request comment (GitHub-flavoured markdown), at most [`COMMENT_LIMIT`] characters.
+    Markdown,
 }
+
+/// GitHub refuses comments longer than 65,536 characters; the rest is headroom for the
+/// workflow's own lines.
+pub const COMMENT_LIMIT: usize = 60_000;
+
+/// The first line of every review comment, so a workflow finds and updates its own comment.
+pub const COMMENT_MARKER: &str = "<!-- stir plan review -->";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -607,4 +616,166 @@ pub fn render_json(r: &Review) -> String {
     let mut s = serde_json::to_string_pretty(r).expect("a review always serializes");
     s.push('\n');
     s
+}
+
+/// The review as a pull-request comment: the summary line, one collapsible section per change
+/// (SQL as ```diff blocks, the schedules that build a model, what it rebuilds downstream), and
+/// the new plan's hash. Longer than [`COMMENT_LIMIT`]: the largest sections that fit stay whole,
+/// the others shrink to their heading line, and the comment says how many were cut.
+pub fn render_markdown(r: &Review, old_hash: &str, new_hash: &str) -> String {
+    let short_hash = |h: &str| h.get(..12).unwrap_or(h).to_string();
+    let mut head = format!("{COMMENT_MARKER}\n### stir plan\n\n");
+    if !r.changed {
+        head.push_str(&format!(
+            "**No changes.** The plan matches {} (`{}`).\n",
+            r.previous,
+            short_hash(old_hash)
+        ));
+        return head;
+    }
+    head.push_str(&format!(
+        "**Plan: {} to add, {} to change, {} to remove.** New plan `{}` against {} (`{}`).\n\n",
+        r.summary.add,
+        r.summary.change,
+        r.summary.remove,
+        short_hash(new_hash),
+        r.previous,
+        short_hash(old_hash)
+    ));
+    let mut foot = String::new();
+    let new_models = r
+        .changes
+        .iter()
+        .filter(|c| c.kind == "model" && c.action == Action::Add)
+        .count();
+    if new_models > 0 {
+        foot.push_str(&format!(
+            "\nAfter deploying, `stir-runtime plan.json --bootstrap` builds the new {}.\n",
+            plural(new_models, "model", "models")
+        ));
+    }
+    let sections: Vec<String> = r.changes.iter().map(markdown_section).collect();
+    let lines: Vec<String> = r.changes.iter().map(markdown_line).collect();
+    // Every change keeps at least its line; whole sections go to the largest that still fit.
+    let mut budget = COMMENT_LIMIT
+        .saturating_sub(head.len() + foot.len() + 200)
+        .saturating_sub(lines.iter().map(|l| l.len()).sum::<usize>());
+    let mut by_size: Vec<usize> = (0..sections.len()).collect();
+    by_size.sort_by_key(|&i| std::cmp::Reverse(sections[i].len()));
+    let mut whole = vec![false; sections.len()];
+    for i in by_size {
+        let extra = sections[i].len().saturating_sub(lines[i].len());
+        if extra <= budget {
+            budget -= extra;
+            whole[i] = true;
+        }
+    }
+    let mut s = head;
+    for (i, w) in whole.iter().enumerate() {
+        s.push_str(if *w { &sections[i] } else { &lines[i] });
+    }
+    let cut = whole.iter().filter(|w| !**w).count();
+    if cut > 0 {
+        s.push_str(&format!(
+            "\n_{} shown as one line to keep this comment under GitHub's size limit: run `stir plan --diff` for the whole review._\n",
+            plural(cut, "change is", "changes are")
+        ));
+    }
+    s.push_str(&foot);
+    s
+}
+
+fn markdown_title(c: &Change) -> String {
+    let mut t = format!(
+        "{} {} <code>{}</code>",
+        c.action.sign(),
+        c.kind,
+        html(&c.name)
+    );
+    if c.kind == "model" && c.action != Action::Remove {
+        match c.built_by.is_empty() {
+            true => t.push_str(" · built by no schedule"),
+            false => t.push_str(&format!(" · built by {}", html(&c.built_by.join(", ")))),
+        }
+    }
+    if !c.downstream.is_empty() {
+        t.push_str(&format!(
+            " · rebuilds {} downstream",
+            plural(c.downstream.len(), "model", "models")
+        ));
+    }
+    t
+}
+
+fn markdown_line(c: &Change) -> String {
+    format!("- {}\n", markdown_title(c))
+}
+
+fn markdown_section(c: &Change) -> String {
+    let mut s = format!("<details><summary>{}</summary>\n\n", markdown_title(c));
+    for f in &c.fields {
+        if c.action == Action::Add {
+            s.push_str(&format!("- {}: {}\n", f.field, code(&short(&f.new))));
+            continue;
+        }
+        match &f.diff {
+            Some(d) => {
+                let fence = "`".repeat(longest_run(d, '`').max(2) + 1);
+                s.push_str(&format!("- {}:\n\n{fence}diff\n{}", f.field, d));
+                if !d.ends_with('\n') {
+                    s.push('\n');
+                }
+                s.push_str(&format!("{fence}\n"));
+            }
+            None if f.field == "timeout_secs" => s.push_str(&format!(
+                "- timeout: {} → {}\n",
+                code(&duration(&f.old)),
+                code(&duration(&f.new))
+            )),
+            None => s.push_str(&format!(
+                "- {}: {} → {}\n",
+                f.field,
+                code(&short(&f.old)),
+                code(&short(&f.new))
+            )),
+        }
+    }
+    if !c.downstream.is_empty() {
+        s.push_str("\nRebuilds downstream:\n\n");
+        for d in &c.downstream {
+            let by = match d.schedules.is_empty() {
+                true => "no schedule".to_string(),
+                false => d.schedules.join(", "),
+            };
+            s.push_str(&format!("- {} (built by {})\n", code(&d.model), html(&by)));
+        }
+    }
+    s.push_str("\n</details>\n");
+    s
+}
+
+/// Inline code that survives backticks in the text.
+fn code(text: &str) -> String {
+    let fence = "`".repeat(longest_run(text, '`') + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for ch in text.chars() {
+        run = if ch == c { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
+}
+
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -768,3 +768,91 @@ mod names_props {
         }
     }
 }
+
+#[test]
+fn review_as_a_pull_request_comment() {
+    let s = Scratch::new("markdown");
+    plan_to(&base(), &s.path("previous.json"));
+    let variant = s.copy_base("variant");
+    edit(
+        &variant.join("models/marts/mart_customer_orders.sql"),
+        "sum(o.amount) as revenue",
+        "sum(o.amount) as revenue, max(o.amount) as largest_order",
+    );
+    let new = plan_to(&variant, &s.path("plan.json"));
+    let new_hash = Plan::from_json(&new).unwrap().plan_hash;
+    let o = stir(
+        &[
+            &"diff",
+            &s.path("previous.json"),
+            &s.path("plan.json"),
+            &"--format",
+            &"markdown",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let md = text(&o.stdout);
+    golden("review-sql.md", &md);
+    assert!(md.starts_with("<!-- stir plan review -->\n"), "{md}");
+    assert!(
+        md.contains("**Plan: 0 to add, 1 to change, 0 to remove.**"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("New plan `{}`", &new_hash[..12])),
+        "{md}"
+    );
+    // One collapsible section per change, the SQL change as a diff block.
+    assert_eq!(md.matches("<details>").count(), 1, "{md}");
+    assert!(md.contains("```diff\n"), "{md}");
+    assert!(
+        md.contains("+select o.customer_id, o.order_date, count() as order_count, sum(o.amount) as revenue, max(o.amount) as largest_order"),
+        "{md}"
+    );
+    assert!(md.contains("rebuilds 2 models downstream"), "{md}");
+}
+
+#[test]
+fn a_review_too_long_for_a_comment_keeps_every_change_as_a_line() {
+    let s = Scratch::new("markdown-long");
+    plan_to(&base(), &s.path("previous.json"));
+    let variant = s.copy_base("variant");
+    // Each model's SQL grows by ~20 KB of distinct columns: three such diffs pass the limit.
+    for entry in std::fs::read_dir(variant.join("models/marts")).unwrap() {
+        let p = entry.unwrap().path();
+        let sql = std::fs::read_to_string(&p).unwrap();
+        let cols: String = (0..800)
+            .map(|i| format!(", {i} as c{i:04}_pad\n"))
+            .collect();
+        let sql = sql.replacen("select ", &format!("select 0 as first{cols}, "), 1);
+        std::fs::write(&p, sql).unwrap();
+    }
+    plan_to(&variant, &s.path("plan.json"));
+    let o = stir(
+        &[
+            &"diff",
+            &s.path("previous.json"),
+            &s.path("plan.json"),
+            &"--format",
+            &"markdown",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let md = text(&o.stdout);
+    assert!(md.len() <= 65_536, "{} characters", md.len());
+    let changed = md
+        .split("**Plan: 0 to add, ")
+        .nth(1)
+        .and_then(|r| r.split(" to change").next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("a summary line");
+    assert!(changed >= 3, "{md}");
+    // Every changed model is still named, whole or as one line, and the cut is said.
+    let whole = md.matches("<details>").count();
+    let lines = md.lines().filter(|l| l.starts_with("- ~ model")).count();
+    assert_eq!(whole + lines, changed, "{md}");
+    assert!(lines > 0, "nothing was cut from {} characters", md.len());
+    assert!(md.contains("shown as one line"), "{md}");
+}

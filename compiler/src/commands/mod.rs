@@ -293,6 +293,9 @@ fn print_review(
     let text = match format {
         crate::review::ReviewFormat::Human => crate::review::render_human(&r),
         crate::review::ReviewFormat::Json => crate::review::render_json(&r),
+        crate::review::ReviewFormat::Markdown => {
+            crate::review::render_markdown(&r, &old.plan_hash, &new.plan_hash)
+        }
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(if r.changed {
