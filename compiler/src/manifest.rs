@@ -1033,7 +1033,8 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
         name,
         from,
         to,
-        keep_backup: cx.bool_prop(&p, "keep-backup").unwrap_or(false),
+        // One generation kept by default, as today's `_old_bkp`: what a rollback swaps back in.
+        keep_backup: cx.bool_prop(&p, "keep-backup").unwrap_or(true),
         key: Vec::new(),
         columns: Vec::new(),
         enrich: Vec::new(),

@@ -16,11 +16,12 @@ use sha2::{Digest, Sha256};
 pub use crate::manifest::{Materialized, NotifyOn};
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The oldest plan `stir plan --diff` still reviews against: every version since only added
 /// fields whose absence reads as the old behaviour (3 added `staging.keep`, absent = all; 4
-/// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit).
+/// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit; 6 added the
+/// sync's `postgres.rollback`, absent = no rollback).
 pub const OLDEST_REVIEWABLE_VERSION: u32 = 2;
 
 /// Stands in a sync's staging names (`postgres.new_table` and the names in its statements)
@@ -330,6 +331,10 @@ pub struct SyncLoad {
     pub swap: Vec<String>,
     /// After the swap (empty with keep-backup).
     pub drop_old: Vec<String>,
+    /// `stir-runtime plan.json rollback SYNC`, in one transaction: the live table and its
+    /// backup exchange names, with their indexes (format 6; absent: no rollback).
+    #[serde(default)]
+    pub rollback: Vec<String>,
     /// After a failure: drop the staging table.
     pub cleanup: Vec<String>,
 }
@@ -356,6 +361,7 @@ impl SyncLoad {
             count_live: bind(&self.count_live),
             swap: all(&self.swap),
             drop_old: all(&self.drop_old),
+            rollback: all(&self.rollback),
             cleanup: all(&self.cleanup),
         }
     }
@@ -629,6 +635,37 @@ mod tests {
         assert!(read.schedules.iter().all(|s| s.on_missed == OnMissed::Skip));
     }
 
+    /// A version-5 plan (no `postgres.rollback`) is reviewable, read as what version 5 did:
+    /// no rollback statements.
+    #[test]
+    fn version_5_syncs_read_without_rollback() {
+        let mut v: Value = serde_json::from_str(&tiny().to_json()).unwrap();
+        let sync = serde_json::json!({
+            "name": "s", "from": "m", "s3_prefix": "p/s/", "max_shrink_pct": 50.0,
+            "keep_backup": false, "allow_empty": false, "lock_timeout_ms": 5000,
+            "clickhouse": {"select": "SELECT 1", "format": "TabSeparated", "columns": []},
+            "postgres": {
+                "schema": "app", "table": "t", "new_table": "t__stir_new_{run}",
+                "old_table": "t__stir_old", "prepare": [], "copy": "", "transform": [],
+                "finish": [], "live_exists": "", "count_new": "", "count_live": "",
+                "swap": [], "drop_old": ["DROP TABLE IF EXISTS \"app\".\"t__stir_old\""],
+                "cleanup": []
+            }
+        });
+        v["syncs"] = Value::Array(vec![sync]);
+        v["format_version"] = 5.into();
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(matches!(
+            Plan::from_json(&old),
+            Err(PlanError::UnknownVersion { found: 5, .. })
+        ));
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert!(read.syncs[0].postgres.rollback.is_empty());
+        assert!(!read.syncs[0].keep_backup);
+        assert_eq!(read.syncs[0].postgres.drop_old.len(), 1);
+    }
+
     #[test]
     fn refuses_edits_versions_and_garbage() {
         let text = tiny().to_json();
@@ -641,10 +678,10 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 5", "\"format_version\": 6");
+        let newer = text.replace("\"format_version\": 6", "\"format_version\": 7");
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 6 is newer than this stir-runtime (supports 5); upgrade stir-runtime"
+            "plan format version 7 is newer than this stir-runtime (supports 6); upgrade stir-runtime"
         );
         for garbage in [
             "",
@@ -657,6 +694,7 @@ mod tests {
             "{\"format_version\": 3}",
             "{\"format_version\": 4}",
             "{\"format_version\": 5}",
+            "{\"format_version\": 6}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {
@@ -696,6 +734,7 @@ mod tests {
             count_live: "SELECT count(*) FROM \"s\".\"t\"".into(),
             swap: vec![format!("ALTER TABLE {n} RENAME TO \"t\"")],
             drop_old: vec![],
+            rollback: vec![],
             cleanup: vec![format!("DROP TABLE IF EXISTS {n}")],
         };
         let b = load.for_run("0123abcd");

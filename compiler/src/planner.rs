@@ -428,6 +428,8 @@ pub fn pg_fit(head: &str, tail: &str) -> String {
 /// The role of a staging name: [`plan::RUN_TOKEN`] is bound to the run's tag by the runtime.
 const STAGING_TAIL: &str = "__stir_new_{run}";
 const BACKUP_TAIL: &str = "__stir_old";
+/// The live table's name for the moment a rollback exchanges it with the backup.
+const ROLLBACK_TAIL: &str = "__stir_rb";
 
 /// Every PostgreSQL name a sync to `to` generates besides `to` itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -436,6 +438,8 @@ pub struct SyncNames {
     pub staging: String,
     /// The backup the swap renames the live table to.
     pub backup: String,
+    /// The live table's name inside a rollback's transaction, between its two renames.
+    pub rollback: String,
     /// Per index, in the order given.
     pub indexes: Vec<IndexNames>,
 }
@@ -448,6 +452,8 @@ pub struct IndexNames {
     pub staging: String,
     /// On the backup.
     pub backup: String,
+    /// On the live table inside a rollback's transaction.
+    pub rollback: String,
 }
 
 /// The names of a sync to `to` with indexes called `index_suffixes` (`key`, `month_idx`, ...).
@@ -455,6 +461,7 @@ pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
     SyncNames {
         staging: pg_fit(to, STAGING_TAIL),
         backup: pg_fit(to, BACKUP_TAIL),
+        rollback: pg_fit(to, ROLLBACK_TAIL),
         indexes: index_suffixes
             .iter()
             .map(|suffix| {
@@ -463,6 +470,7 @@ pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
                     live: pg_fit(&head, ""),
                     staging: pg_fit(&head, STAGING_TAIL),
                     backup: pg_fit(&head, BACKUP_TAIL),
+                    rollback: pg_fit(&head, ROLLBACK_TAIL),
                 }
             })
             .collect(),
@@ -704,6 +712,7 @@ fn sync_plan(
     let SyncNames {
         staging: new_name,
         backup: old_name,
+        rollback: rb_name,
         ..
     } = sync_names(&to, &[]);
     let q = |t: &str| format!("{}.{}", pg_ident(schema), pg_ident(t));
@@ -866,6 +875,39 @@ fn sync_plan(
             pg_ident(&n.live)
         ));
     }
+    // The rollback exchanges the live table and the backup, so a rollback is itself undone
+    // by another: live -> rb, backup -> live, rb -> backup, each with its indexes.
+    let mut rollback = vec![format!(
+        "ALTER TABLE IF EXISTS {live} RENAME TO {}",
+        pg_ident(&rb_name)
+    )];
+    for n in &index_names {
+        rollback.push(format!(
+            "ALTER INDEX IF EXISTS {} RENAME TO {}",
+            q(&n.live),
+            pg_ident(&n.rollback)
+        ));
+    }
+    rollback.push(format!("ALTER TABLE {old} RENAME TO {}", pg_ident(&to)));
+    for n in &index_names {
+        rollback.push(format!(
+            "ALTER INDEX IF EXISTS {} RENAME TO {}",
+            q(&n.backup),
+            pg_ident(&n.live)
+        ));
+    }
+    rollback.push(format!(
+        "ALTER TABLE IF EXISTS {} RENAME TO {}",
+        q(&rb_name),
+        pg_ident(&old_name)
+    ));
+    for n in &index_names {
+        rollback.push(format!(
+            "ALTER INDEX IF EXISTS {} RENAME TO {}",
+            q(&n.rollback),
+            pg_ident(&n.backup)
+        ));
+    }
     let drop_old = if s.keep_backup {
         Vec::new()
     } else {
@@ -899,6 +941,7 @@ fn sync_plan(
             count_live: format!("SELECT count(*) FROM {live}"),
             swap,
             drop_old,
+            rollback,
             cleanup: vec![format!("DROP TABLE IF EXISTS {new}")],
         },
         s3_prefix,

@@ -204,6 +204,7 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "postgres.finish",
             "postgres.swap",
             "postgres.drop_old",
+            "postgres.rollback",
         ],
         |_, _| (vec![], vec![]),
     );

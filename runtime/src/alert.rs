@@ -22,6 +22,10 @@ pub enum AlertKind {
     Stale,
     /// Only with `notify slack on=always`.
     Success,
+    /// `rollback SYNC` swapped the backup back in (`step` names the sync).
+    RolledBack,
+    /// `rollback SYNC` failed or was refused (`step` names the sync).
+    RollbackFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +60,9 @@ impl Alert {
 
     /// The message text (Slack mrkdwn).
     pub fn text(&self) -> String {
+        if matches!(self.kind, AlertKind::RolledBack | AlertKind::RollbackFailed) {
+            return self.rollback_text();
+        }
         let what = match self.kind {
             AlertKind::Failure => "failed",
             AlertKind::Timeout => "timed out",
@@ -65,6 +72,7 @@ impl Alert {
             AlertKind::Missed => "missed: the run did not start",
             AlertKind::Stale => "stale: a model is older than its freshness",
             AlertKind::Success => "succeeded",
+            AlertKind::RolledBack | AlertKind::RollbackFailed => unreachable!("rollback_text"),
         };
         let icon = match self.kind {
             AlertKind::Success => ":white_check_mark:",
@@ -83,13 +91,36 @@ impl Alert {
             slack_escape(&self.run_id),
             self.fire.format("%Y-%m-%d %H:%M UTC")
         ));
-        if let Some(e) = &self.error {
-            let e: String = e.chars().take(2500).collect();
-            t.push_str(&format!(
-                "\n```{}```",
-                slack_escape(&crate::config::redact_text(&e))
-            ));
-        }
+        t.push_str(&self.error_block());
+        t
+    }
+}
+
+impl Alert {
+    /// The error, redacted, cut to 2500 characters, in a code block; or nothing.
+    fn error_block(&self) -> String {
+        let Some(e) = &self.error else {
+            return String::new();
+        };
+        let e: String = e.chars().take(2500).collect();
+        format!("\n```{}```", slack_escape(&crate::config::redact_text(&e)))
+    }
+
+    /// A rollback is an operator's act on a sync, not a schedule's run: said so.
+    fn rollback_text(&self) -> String {
+        let sync = slack_escape(self.step.as_deref().unwrap_or("?"));
+        let mut t = match self.kind {
+            AlertKind::RolledBack => format!(
+                ":rewind: stir: sync `{sync}` rolled back: its backup is live again, and the table it replaced is the backup"
+            ),
+            _ => format!(":red_circle: stir: rollback of sync `{sync}` failed; the live table is unchanged unless the error says otherwise"),
+        };
+        t.push_str(&format!(
+            "\nrun `{}`, {}",
+            slack_escape(&self.run_id),
+            self.fire.format("%Y-%m-%d %H:%M UTC")
+        ));
+        t.push_str(&self.error_block());
         t
     }
 }

@@ -93,6 +93,8 @@ pub enum RuntimeError {
         run_id: String,
         started: String,
     },
+    #[error("the plan has no sync `{name}`{help}")]
+    NoSync { name: String, help: String },
     #[error("cannot confirm the start of run `{run_id}` in the history: {why}; not starting it, so it cannot run twice\nhelp: check that PostgreSQL is reachable and that no other runtime ran the same fire (`stir-runtime history --schedule {schedule}`)")]
     Unconfirmed {
         schedule: String,
@@ -1022,6 +1024,97 @@ pub async fn bootstrap_with(
         status: Some(status),
         models: order,
     })
+}
+
+/// The name rollbacks are recorded under in the history (no manifest name starts with `@`).
+pub const ROLLBACK: &str = "@rollback";
+
+/// `stir-runtime plan.json rollback SYNC`: swap the sync's backup back in (docs/operations.md,
+/// "Rollback"), recorded in the history as a run of [`ROLLBACK`] with one `rollback` step, and
+/// alerted either way. Answers the rows now live, or why nothing was rolled back (exit 1);
+/// an error is a bad invocation or an unreachable history (exit 2).
+pub async fn rollback_with(
+    plan: Plan,
+    config: Config,
+    sync: &str,
+    allow_shrink: bool,
+    timeout: Duration,
+    options: Options,
+) -> Result<Result<u64, String>, RuntimeError> {
+    if plan.syncs.iter().all(|s| s.name != sync) {
+        let names: Vec<&str> = plan.syncs.iter().map(|s| s.name.as_str()).collect();
+        let help = match stir::diagnostic::did_you_mean(sync, names.iter().copied()) {
+            Some(m) => format!("\nhelp: {m}"),
+            None if names.is_empty() => "\nhelp: the plan has no syncs".to_string(),
+            None => format!("\nhelp: its syncs are {}", names.join(", ")),
+        };
+        return Err(RuntimeError::NoSync {
+            name: sync.to_string(),
+            help,
+        });
+    }
+    let (plan, config) = (Arc::new(plan), Arc::new(config));
+    let instance = leader::instance_id();
+    let parts = assemble(&plan, &config, &options, false, &instance).await?;
+    let runner = options
+        .runner
+        .clone()
+        .unwrap_or_else(|| default_step_runner(&config));
+    let now = chrono::Utc::now();
+    let run_id = format!("{ROLLBACK}-{sync}-{}", now.format("%Y%m%dT%H%M%S%3fZ"));
+    let record = history::RunRecord {
+        id: run_id.clone(),
+        schedule: ROLLBACK.into(),
+        fire_time: now,
+        started_at: now,
+        plan_hash: plan.plan_hash.clone(),
+        attempt: 1,
+        by_leader: false,
+        runtime: instance,
+    };
+    let h: &dyn Recorder = parts.history.as_ref();
+    h.run_started(&record).await;
+    h.step_started(&run_id, 0, "rollback", sync, now).await;
+    let ctx = step::StepCtx {
+        plan: plan.clone(),
+        config: config.clone(),
+        warehouse: parts.warehouse.clone(),
+        schedule: ROLLBACK.into(),
+        idx: 0,
+        queries: Default::default(),
+        deadline: Some(tokio::time::Instant::now() + timeout),
+        delivered: Default::default(),
+    };
+    let result = match tokio::time::timeout(
+        timeout,
+        runner.run_rollback(&ctx, sync, &run_id, allow_shrink),
+    )
+    .await
+    {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "rollback of sync `{sync}`: not done within {}; PostgreSQL rolled back what was not committed",
+            executor::humanize(timeout)
+        )),
+    };
+    let end = chrono::Utc::now();
+    let (status, error, rows) = match &result {
+        Ok(o) => ("ok", None, o.rows),
+        Err(e) => ("failed", Some(e.as_str()), None),
+    };
+    h.step_finished(&run_id, 0, end, status, error, rows).await;
+    h.run_finished(&run_id, end, status, error).await;
+    let kind = match result {
+        Ok(_) => AlertKind::RolledBack,
+        Err(_) => AlertKind::RollbackFailed,
+    };
+    let mut alert = Alert::new(kind, ROLLBACK, &run_id, now).step(sync);
+    if let Some(e) = error {
+        alert = alert.error(e);
+    }
+    parts.alerts.send(alert);
+    parts.alerts.flush(Duration::from_secs(30)).await;
+    Ok(result.map(|o| o.rows.unwrap_or(0)))
 }
 
 /// `CREATE DATABASE IF NOT EXISTS db [ON CLUSTER c]`.
