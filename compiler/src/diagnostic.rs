@@ -514,6 +514,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("stir::unknown_sync", Severity::Error),
     ("stir::unknown_request", Severity::Error),
     ("stir::unknown_endpoint", Severity::Error),
+    ("stir::unknown_target", Severity::Error),
     ("stir::unknown_model", Severity::Error),
     ("stir::unknown_column", Severity::Error),
     ("stir::cycle", Severity::Error),

@@ -20,6 +20,7 @@ pub mod review;
 pub mod schedule;
 pub mod signature;
 pub mod sqlscan;
+pub mod target;
 pub mod timeline;
 
 pub use compile::{compile_bytes, compile_path, Compiled, LoadError};

@@ -31,7 +31,10 @@ pub struct Manifest {
     pub file: Option<FileId>,
     pub project: Option<Project>,
     pub warehouse: Warehouse,
+    /// The unnamed `serving postgres` (URL `STIR_POSTGRES_URL`): the default target.
     pub serving: Option<Serving>,
+    /// Named ones, `serving postgres NAME` (URL `STIR_POSTGRES_URL_<NAME>`), in manifest order.
+    pub targets: Vec<ServingTarget>,
     pub staging: Option<Staging>,
     pub notify: Option<Notify>,
     pub endpoints: Vec<Name>,
@@ -71,6 +74,13 @@ impl Default for Warehouse {
 
 #[derive(Debug, Clone)]
 pub struct Serving {
+    pub schema: String,
+}
+
+/// `serving postgres NAME schema=...`: a PostgreSQL database syncs may write.
+#[derive(Debug, Clone)]
+pub struct ServingTarget {
+    pub name: Name,
     pub schema: String,
 }
 
@@ -226,6 +236,8 @@ pub struct Sync {
     pub name: Name,
     pub from: Option<Name>,
     pub to: Option<Name>,
+    /// `target=NAME`: the named `serving postgres` it writes; `None`: the default target.
+    pub target: Option<Name>,
     pub keep_backup: bool,
     pub key: Vec<Name>,
     pub columns: Vec<Column>,
@@ -422,13 +434,38 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 }
             }
             "serving" => {
-                cx.kind_arg(node, "postgres");
+                // `serving postgres [NAME]`: the kind, then an optional target name.
+                let a = args(node);
+                let name = match a.as_slice() {
+                    [kind, name] if kind.value().as_string() == Some("postgres") => {
+                        cx.name_of(name, NameKind::Name)
+                    }
+                    _ => {
+                        cx.kind_arg(node, "postgres");
+                        None
+                    }
+                };
                 let p = cx.props(node, &["schema"]);
                 cx.no_children(node);
                 let schema = cx
                     .ident_prop(&p, "schema")
                     .map_or("public".into(), |n| n.text);
-                manifest.serving = Some(Serving { schema });
+                match name {
+                    Some(name) => manifest.targets.push(ServingTarget { name, schema }),
+                    None if a.len() > 1 => {}
+                    None => {
+                        if manifest.serving.is_some() {
+                            cx.err(
+                                "stir::duplicate",
+                                name_span(node),
+                                "more than one unnamed `serving postgres` node",
+                            )
+                            .label("second default target")
+                            .help("name the other targets: `serving postgres staging schema=public`, and say `target=staging` on their syncs");
+                        }
+                        manifest.serving = Some(Serving { schema });
+                    }
+                }
             }
             "staging" => {
                 cx.kind_arg(node, "s3");
@@ -1002,7 +1039,14 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
 fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
     let p = cx.props(
         node,
-        &["from", "to", "keep-backup", "allow-empty", "lock-timeout"],
+        &[
+            "from",
+            "to",
+            "target",
+            "keep-backup",
+            "allow-empty",
+            "lock-timeout",
+        ],
     );
     let name = cx.name_arg(node, NameKind::Name)?;
     let from = cx.ident_prop(&p, "from");
@@ -1029,10 +1073,12 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
             );
         }
     }
+    let target = p.get("target").and_then(|e| cx.name_of(e, NameKind::Name));
     let mut sync = Sync {
         name,
         from,
         to,
+        target,
         // One generation kept by default, as today's `_old_bkp`: what a rollback swaps back in.
         keep_backup: cx.bool_prop(&p, "keep-backup").unwrap_or(true),
         key: Vec::new(),

@@ -89,7 +89,12 @@ pub struct Plan {
     /// IANA zone in which crons, blackouts and skips are read.
     pub timezone: String,
     pub warehouse: Warehouse,
+    /// The unnamed serving target (URL `STIR_POSTGRES_URL` at run time).
     pub serving: Option<Serving>,
+    /// Named serving targets, sorted by name (URL `STIR_POSTGRES_URL_<NAME>` at run time;
+    /// format 6, absent: none).
+    #[serde(default)]
+    pub targets: Vec<Target>,
     pub staging: Option<Staging>,
     pub notify: Option<Notify>,
     /// Endpoint names; the runtime reads each base URL from `STIR_ENDPOINT_<NAME>`.
@@ -125,6 +130,23 @@ fn absent_threads() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct Serving {
     pub schema: String,
+}
+
+/// A named serving target: a PostgreSQL database syncs write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    pub schema: String,
+}
+
+/// The runtime's environment variable with the URL of serving target `name` (`None`: the
+/// unnamed one): `STIR_POSTGRES_URL`, or `STIR_POSTGRES_URL_<NAME>` upper-cased, `-` as `_`.
+pub fn target_url_var(name: Option<&str>) -> String {
+    match name {
+        None => "STIR_POSTGRES_URL".into(),
+        Some(n) => format!("STIR_POSTGRES_URL_{}", n.to_uppercase().replace('-', "_")),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +291,10 @@ pub struct Sync {
     #[serde(default)]
     pub lock_timeout_ms: u64,
     pub keep_backup: bool,
+    /// The named serving target it writes; `null`: the unnamed one (format 6; absent: null,
+    /// the only target there was).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 /// A runtime before version 5 dropped a late fire: as `skip`, but without a record.
@@ -512,6 +538,7 @@ mod tests {
                 threads: DEFAULT_THREADS,
             },
             serving: None,
+            targets: vec![],
             staging: None,
             notify: None,
             endpoints: vec![],

@@ -130,10 +130,6 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
 
     let mut syncs = Vec::new();
     if !m.syncs.is_empty() {
-        let serving = m
-            .serving
-            .as_ref()
-            .ok_or_else(|| incomplete("syncs need a `serving postgres` node".into()))?;
         let staging = m
             .staging
             .as_ref()
@@ -146,13 +142,15 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
                 .collect(),
         );
         for s in &m.syncs {
-            syncs.push(sync_plan(
-                &ch,
-                &serving.schema,
-                &staging.prefix,
-                s,
-                &renderer,
-            )?);
+            let target = crate::target::of(m, s).ok_or_else(|| {
+                incomplete(format!(
+                    "sync `{}` has no serving target (`serving postgres`, or `target=`)",
+                    s.name.text
+                ))
+            })?;
+            let mut sync = sync_plan(&ch, target.schema, &staging.prefix, s, &renderer)?;
+            sync.target = target.name.map(str::to_string);
+            syncs.push(sync);
         }
     }
     syncs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -216,6 +214,18 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
         serving: m.serving.as_ref().map(|s| plan::Serving {
             schema: s.schema.clone(),
         }),
+        targets: {
+            let mut t: Vec<plan::Target> = m
+                .targets
+                .iter()
+                .map(|t| plan::Target {
+                    name: t.name.text.clone(),
+                    schema: t.schema.clone(),
+                })
+                .collect();
+            t.sort_by(|a, b| a.name.cmp(&b.name));
+            t
+        },
         staging: m.staging.as_ref().map(|s| plan::Staging {
             bucket: s.bucket.clone(),
             prefix: s.prefix.clone(),
@@ -949,6 +959,7 @@ fn sync_plan(
         allow_empty: s.allow_empty,
         lock_timeout_ms: s.lock_timeout_secs * 1000,
         keep_backup: s.keep_backup,
+        target: None,
     })
 }
 

@@ -244,6 +244,33 @@ fn review_removed_sync() {
     );
 }
 
+/// A sync moved to a named serving target: the review shows the new target (a project
+/// change) and the sync's `target`; the plan names the target, never a URL.
+#[test]
+fn review_target_change() {
+    let (review, _) = review_of("target", |d| {
+        let path = d.join("stir.kdl");
+        edit(
+            &path,
+            "serving postgres schema=serving\n",
+            "serving postgres schema=serving\nserving postgres staging schema=serving_staging\n",
+        );
+        edit(
+            &path,
+            "sync top_customers from=mart_top_customers to=top_customers",
+            "sync top_customers from=mart_top_customers to=top_customers target=staging",
+        );
+    });
+    golden("review-target.txt", &review);
+    assert!(review.contains("~ project shop"), "{review}");
+    assert!(review.contains("targets"), "{review}");
+    assert!(review.contains("~ sync top_customers"), "{review}");
+    assert!(review.contains("target"), "{review}");
+    assert!(review.contains("\"staging\""), "{review}");
+    assert!(review.contains("serving_staging"), "{review}");
+    assert!(!review.contains("STIR_POSTGRES_URL"), "{review}");
+}
+
 #[test]
 fn review_json_and_no_changes() {
     let s = Scratch::new("nochange");

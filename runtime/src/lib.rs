@@ -288,7 +288,7 @@ async fn assemble(
     leader: bool,
     runtime: &str,
 ) -> Result<Parts, RuntimeError> {
-    let pg = config.require_postgres()?;
+    let pg = config.require_state()?;
     let history = Arc::new(PgHistory::open(pg, &config.history_schema).await?);
     let warehouse = Warehouse::new(config).with_cluster(plan.warehouse.cluster.clone());
     let metrics = options
@@ -410,7 +410,7 @@ pub async fn run_with(
         }
         None => None,
     };
-    let pg = config.require_postgres()?.to_string();
+    let pg = config.require_state()?.to_string();
     let key = leader::lock_key(&config.history_schema);
     let instance_key = leader::instance_key(&config.history_schema, &instance);
     info!(%instance, "runtime instance");
@@ -743,7 +743,7 @@ pub async fn model_ages(
     plan: Option<&Plan>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, RuntimeError> {
-    let pg = config.require_postgres()?;
+    let pg = config.require_state()?;
     let h = PgHistory::open(pg, &config.history_schema).await?;
     let built: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>> =
         h.last_builds().await?.into_iter().collect();
@@ -1134,7 +1134,7 @@ pub async fn history_table(
     limit: i64,
     schedule: Option<&str>,
 ) -> Result<String, RuntimeError> {
-    let pg = config.require_postgres()?;
+    let pg = config.require_state()?;
     let h = PgHistory::open(pg, &config.history_schema).await?;
     let rows = h.recent(limit, schedule).await?;
     Ok(history::format_table(&rows))

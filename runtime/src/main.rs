@@ -170,6 +170,19 @@ async fn async_main(cli: Cli) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e.to_string()),
     };
+    if cli.dry_run {
+        return match stir_runtime::dryrun::render(&plan, chrono::Utc::now()) {
+            Ok(text) => {
+                print_out(&text);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    // The named serving targets' URLs, checked before anything runs.
+    if let Err(e) = config.read_targets(&plan, |k| std::env::var(k).ok()) {
+        return fail(&e.to_string());
+    }
     if let Some((sync, allow_shrink, timeout)) = rollback {
         return match stir_runtime::rollback_with(
             plan,
@@ -188,15 +201,6 @@ async fn async_main(cli: Cli) -> ExitCode {
             Ok(Err(e)) => {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
-            }
-            Err(e) => fail(&e.to_string()),
-        };
-    }
-    if cli.dry_run {
-        return match stir_runtime::dryrun::render(&plan, chrono::Utc::now()) {
-            Ok(text) => {
-                print_out(&text);
-                ExitCode::SUCCESS
             }
             Err(e) => fail(&e.to_string()),
         };

@@ -515,11 +515,16 @@ impl Runner {
                 "sync `{name}`: the plan has no `staging s3` bucket"
             )));
         };
-        let pg_url = ctx
-            .config
-            .require_postgres()
-            .map_err(|e| StepError::Other(e.to_string()))?
-            .to_string();
+        // A named target's URL as the runtime read it at start, else from the environment
+        // now (a config made in code); never from the plan.
+        let var = stir::plan::target_url_var(sync.target.as_deref());
+        let pg_url = match ctx.config.target_url(sync.target.as_deref()) {
+            Ok(u) => u.to_string(),
+            Err(e) => match sync.target.as_ref().and_then(|_| (self.options.env)(&var)) {
+                Some(u) if !u.trim().is_empty() => u,
+                _ => return Err(StepError::Other(e.to_string())),
+            },
+        };
         let mut s3_config =
             S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.options.env.as_ref());
         s3_config.attempts = self.options.s3_attempts;
@@ -1013,7 +1018,7 @@ async fn connect(
 ) -> Result<(Client, MakeRustlsConnect), Fail> {
     let refused = |what: &str, m: String| Fail::Step(StepError::Postgres(format!("{what}: {m}")));
     let mut pg =
-        crate::tls::postgres(url).map_err(|m| refused("STIR_POSTGRES_URL is invalid", m))?;
+        crate::tls::postgres(url).map_err(|m| refused("the serving target's URL is invalid", m))?;
     // Names the run too, so an operator (and the refusal of a second run) can tell who holds
     // a target; PostgreSQL keeps the first 63 bytes.
     pg.config
@@ -1195,6 +1200,7 @@ mod tests {
             allow_empty,
             lock_timeout_ms: 5000,
             keep_backup: false,
+            target: None,
         }
     }
 
