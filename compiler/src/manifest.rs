@@ -270,6 +270,8 @@ pub struct Request {
     pub path: Option<String>,
     pub body: Option<Spanned<String>>,
     pub concurrency: u32,
+    /// `rate`: at most this many POSTs (tries included) per second; `None`: no pacing.
+    pub rate: Option<f64>,
     pub max_failures_pct: f64,
 }
 
@@ -1248,10 +1250,31 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
 }
 
 fn read_request(cx: &mut Cx, node: &KdlNode) -> Option<Request> {
-    let p = cx.props(node, &["limit", "concurrency", "max-failures"]);
+    let p = cx.props(node, &["limit", "concurrency", "rate", "max-failures"]);
     let name = cx.name_arg(node, NameKind::Name)?;
     let limit = cx.int_prop(&p, "limit", 1, 1_000_000);
-    let concurrency = cx.int_prop(&p, "concurrency", 1, 256).unwrap_or(4) as u32;
+    // One at a time by default, as today's request DAGs post.
+    let concurrency = cx.int_prop(&p, "concurrency", 1, 256).unwrap_or(1) as u32;
+    let rate = p.get("rate").and_then(|e| {
+        let v = match e.value() {
+            KdlValue::Integer(i) => Some(*i as f64),
+            KdlValue::Float(f) => Some(*f),
+            _ => None,
+        };
+        match v {
+            Some(v) if v > 0.0 && v <= 1000.0 => Some(v),
+            _ => {
+                cx.err(
+                    "stir::invalid_value",
+                    entry_span(e),
+                    "`rate` takes requests per second: a number above 0, at most 1000",
+                )
+                .label("not a rate")
+                .help("e.g. `rate=2` (two POSTs a second) or `rate=0.5` (one every 2 s)");
+                None
+            }
+        }
+    });
     let max_failures_pct = match cx.string_prop(&p, "max-failures") {
         None => 10.0,
         Some(s) => match s
@@ -1280,6 +1303,7 @@ fn read_request(cx: &mut Cx, node: &KdlNode) -> Option<Request> {
         path: None,
         body: None,
         concurrency,
+        rate,
         max_failures_pct,
     };
     for child in children(node) {

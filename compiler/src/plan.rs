@@ -407,6 +407,10 @@ pub struct Request {
     /// Jinja template over `row`, rendered per row by the runtime.
     pub body: String,
     pub concurrency: u32,
+    /// At most this many POSTs (tries included) per second; `null`: unpaced (format 6;
+    /// absent: null).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
     pub max_failures_pct: f64,
 }
 

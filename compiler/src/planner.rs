@@ -188,6 +188,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
                 .map(|b| b.value.clone())
                 .ok_or_else(|| missing("body"))?,
             concurrency: r.concurrency,
+            rate_per_sec: r.rate,
             max_failures_pct: r.max_failures_pct,
         });
     }

@@ -220,6 +220,7 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "path",
             "limit",
             "concurrency",
+            "rate_per_sec",
             "max_failures_pct",
             "file",
             "sql",
