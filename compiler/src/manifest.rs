@@ -114,11 +114,21 @@ pub enum StagingCompression {
 pub enum NotifyOn {
     Failure,
     Always,
+    /// No alert about the schedule's runs.
+    Never,
 }
 
-#[derive(Debug, Clone)]
+/// `notify slack ...`, at the top (every schedule's) or in a schedule (its own); what a
+/// schedule's does not say comes from the top one.
+#[derive(Debug, Clone, Default)]
 pub struct Notify {
-    pub on: NotifyOn,
+    pub on: Option<NotifyOn>,
+    /// `webhook=NAME`: the URL is `STIR_SLACK_WEBHOOK_<NAME>`; none: `STIR_SLACK_WEBHOOK`.
+    pub webhook: Option<Name>,
+    /// `link="https://…/runs/{run_id}"`: a link in every alert, to the run.
+    pub link: Option<String>,
+    /// `repeat`: a schedule that keeps failing is alerted again at most this often.
+    pub repeat_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +203,8 @@ pub struct Schedule {
     /// At most this many of the schedule's models at once (below the warehouse's `threads`).
     pub threads: Option<u32>,
     pub enabled: bool,
+    /// Its own `notify slack` child, if any.
+    pub notify: Option<Notify>,
     pub steps: Vec<Step>,
 }
 
@@ -525,23 +537,7 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                     keep,
                 });
             }
-            "notify" => {
-                cx.kind_arg(node, "slack");
-                let p = cx.props(node, &["on"]);
-                cx.no_children(node);
-                let on = match cx.string_prop(&p, "on") {
-                    None => NotifyOn::Failure,
-                    Some(v) if v.value == "failure" => NotifyOn::Failure,
-                    Some(v) if v.value == "always" => NotifyOn::Always,
-                    Some(v) => {
-                        cx.err("stir::invalid_value", v.span, format!("`{}` is not a notify condition", v.value))
-                            .label("unknown condition")
-                            .help("use `on=failure` (failures, timeouts and skipped heavy runs) or `on=always`");
-                        NotifyOn::Failure
-                    }
-                };
-                manifest.notify = Some(Notify { on });
-            }
+            "notify" => manifest.notify = Some(read_notify(&mut cx, node)),
             "endpoint" => {
                 cx.props(node, &[]);
                 cx.no_children(node);
@@ -948,9 +944,14 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
     };
     let threads = cx.int_prop(&p, "threads", 1, 64).map(|t| t as u32);
     let mut steps = Vec::new();
+    let mut notify = None;
     for child in children(node) {
         let span = node_span(child);
         let kind = match child.name().value() {
+            "notify" => {
+                notify = Some(read_notify(cx, child));
+                continue;
+            }
             "run" => {
                 let rp = cx.props(child, &["exclude"]);
                 cx.no_children(child);
@@ -1009,7 +1010,11 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
                 }
             }
             _ => {
-                cx.unknown_node(child, &["run", "sql", "sync", "request"], "a `schedule`");
+                cx.unknown_node(
+                    child,
+                    &["run", "sql", "sync", "request", "notify"],
+                    "a `schedule`",
+                );
                 continue;
             }
         };
@@ -1034,8 +1039,47 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         on_missed,
         threads,
         enabled,
+        notify,
         steps,
     })
+}
+
+/// `notify slack on=failure|always|never webhook=NAME link="…{run_id}…" repeat="1h"`.
+fn read_notify(cx: &mut Cx, node: &KdlNode) -> Notify {
+    cx.kind_arg(node, "slack");
+    let p = cx.props(node, &["on", "webhook", "link", "repeat"]);
+    cx.no_children(node);
+    let on = cx.string_prop(&p, "on").map(|v| match v.value.as_str() {
+        "failure" => NotifyOn::Failure,
+        "always" => NotifyOn::Always,
+        "never" => NotifyOn::Never,
+        _ => {
+            cx.err("stir::invalid_value", v.span, format!("`{}` is not a notify condition", v.value))
+                .label("unknown condition")
+                .help("use `on=failure` (failures, timeouts and skipped heavy runs), `on=always` or `on=never`");
+            NotifyOn::Failure
+        }
+    });
+    let webhook = p.get("webhook").and_then(|e| cx.name_of(e, NameKind::Name));
+    let link = cx.string_prop(&p, "link").and_then(|l| {
+        let ok = (l.value.starts_with("https://") || l.value.starts_with("http://"))
+            && !l.value.chars().any(|c| c.is_whitespace() || "<>|\"".contains(c));
+        if ok {
+            Some(l.value)
+        } else {
+            cx.err("stir::invalid_value", l.span, "`link` is not an http(s) URL")
+                .label("not a URL")
+                .help("e.g. `link=\"https://stir.example.com/runs/{run_id}\"`: `{run_id}` and `{schedule}` are filled in per alert");
+            None
+        }
+    });
+    let repeat_secs = cx.duration_prop(&p, "repeat");
+    Notify {
+        on,
+        webhook,
+        link,
+        repeat_secs,
+    }
 }
 
 fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {

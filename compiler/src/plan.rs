@@ -166,6 +166,24 @@ pub struct Staging {
 #[serde(deny_unknown_fields)]
 pub struct Notify {
     pub on: NotifyOn,
+    /// The webhook's name: its URL is the runtime's `STIR_SLACK_WEBHOOK_<NAME>`; `null`:
+    /// `STIR_SLACK_WEBHOOK` (format 6).
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// A link to the run in every alert, `{run_id}` and `{schedule}` filled in (format 6).
+    #[serde(default)]
+    pub link: Option<String>,
+    /// A schedule that keeps failing is alerted again ("still failing") at most this often;
+    /// 0: every failure (format 6; absent: the default).
+    #[serde(default = "default_repeat")]
+    pub repeat_secs: u64,
+}
+
+/// How often a schedule that keeps failing is alerted again, unless the manifest says.
+pub const DEFAULT_REPEAT_SECS: u64 = 3600;
+
+fn default_repeat() -> u64 {
+    DEFAULT_REPEAT_SECS
 }
 
 /// A daily window in the project timezone, as minutes of day; `to < from` wraps past midnight.
@@ -193,6 +211,9 @@ pub struct Schedule {
     /// At most this many of its models at once; `null`: the warehouse's `threads` (format 5).
     #[serde(default)]
     pub threads: Option<u32>,
+    /// Its own alerting, the top `notify` filled in; `null`: the top `notify` (format 6).
+    #[serde(default)]
+    pub notify: Option<Notify>,
     /// Blackouts whose fires this schedule skips (copied, so the runtime needs no lookup).
     pub skip: Vec<Window>,
     pub steps: Vec<Step>,
@@ -556,6 +577,7 @@ mod tests {
                 retries: 0,
                 on_missed: OnMissed::default(),
                 threads: None,
+                notify: None,
                 skip: vec![],
                 steps: vec![
                     Step::Sql {

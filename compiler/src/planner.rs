@@ -92,6 +92,10 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             retries: s.retries,
             on_missed: s.on_missed,
             threads: s.threads,
+            notify: s
+                .notify
+                .as_ref()
+                .map(|own| notify_plan(own, m.notify.as_ref())),
             skip,
             steps,
         });
@@ -233,7 +237,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             compression: s.compression,
             keep: s.keep,
         }),
-        notify: m.notify.as_ref().map(|n| plan::Notify { on: n.on }),
+        notify: m.notify.as_ref().map(|n| notify_plan(n, None)),
         endpoints,
         blackouts,
         schedules,
@@ -413,6 +417,25 @@ pub fn pg_ident(s: &str) -> String {
 
 fn pg_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A `notify` as the runtime reads it: what `own` does not say comes from `top` (the
+/// manifest's top-level `notify`), then the defaults.
+fn notify_plan(own: &manifest::Notify, top: Option<&manifest::Notify>) -> plan::Notify {
+    let top = top.cloned().unwrap_or_default();
+    plan::Notify {
+        on: own.on.or(top.on).unwrap_or(manifest::NotifyOn::Failure),
+        webhook: own
+            .webhook
+            .as_ref()
+            .or(top.webhook.as_ref())
+            .map(|w| w.text.clone()),
+        link: own.link.clone().or(top.link),
+        repeat_secs: own
+            .repeat_secs
+            .or(top.repeat_secs)
+            .unwrap_or(plan::DEFAULT_REPEAT_SECS),
+    }
 }
 
 /// `head` followed by `tail`, in at most PostgreSQL's 63 bytes once a [`plan::RUN_TOKEN`] in

@@ -132,6 +132,7 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "retries",
             "on_missed",
             "threads",
+            "notify",
             "skip",
             "steps",
         ],

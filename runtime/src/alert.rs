@@ -1,5 +1,7 @@
 //! Slack-compatible webhook alerts (`POST {"text": ...}`). Sending never blocks scheduling:
-//! alerts go through a bounded queue to one task that retries each POST a few times.
+//! alerts go through a bounded queue to one task that retries each POST a few times. Each alert
+//! goes to its webhook: `STIR_SLACK_WEBHOOK`, or `STIR_SLACK_WEBHOOK_<NAME>` for a schedule
+//! whose `notify` names one (which alerts a run gets is `notify.rs`'s).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +28,10 @@ pub enum AlertKind {
     RolledBack,
     /// `rollback SYNC` failed or was refused (`step` names the sync).
     RollbackFailed,
+    /// A schedule alerted as failing failed again, `repeat` after its last alert (`runs`).
+    StillFailing,
+    /// A schedule alerted as failing succeeded (`runs`: the failed runs before).
+    Recovered,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +42,12 @@ pub struct Alert {
     pub fire: DateTime<Utc>,
     pub step: Option<String>,
     pub error: Option<String>,
+    /// The named webhook it goes to (`STIR_SLACK_WEBHOOK_<NAME>`); `None`: the default one.
+    pub webhook: Option<String>,
+    /// A link to the run, shown at the end.
+    pub link: Option<String>,
+    /// Failed runs in a row (still failing, recovered).
+    pub runs: Option<u64>,
 }
 
 impl Alert {
@@ -47,6 +59,9 @@ impl Alert {
             fire,
             step: None,
             error: None,
+            webhook: None,
+            link: None,
+            runs: None,
         }
     }
     pub fn step(mut self, step: &str) -> Alert {
@@ -72,10 +87,22 @@ impl Alert {
             AlertKind::Missed => "missed: the run did not start",
             AlertKind::Stale => "stale: a model is older than its freshness",
             AlertKind::Success => "succeeded",
+            AlertKind::StillFailing => "still failing",
+            AlertKind::Recovered => "recovered",
             AlertKind::RolledBack | AlertKind::RollbackFailed => unreachable!("rollback_text"),
         };
+        let what = match (self.kind, self.runs) {
+            (AlertKind::StillFailing, Some(n)) => format!("{what} ({n} runs)"),
+            (AlertKind::Recovered, Some(n)) => {
+                format!(
+                    "{what} after {n} failed run{}",
+                    if n == 1 { "" } else { "s" }
+                )
+            }
+            _ => what.to_string(),
+        };
         let icon = match self.kind {
-            AlertKind::Success => ":white_check_mark:",
+            AlertKind::Success | AlertKind::Recovered => ":white_check_mark:",
             AlertKind::SkippedHeavy | AlertKind::Stale => ":warning:",
             _ => ":red_circle:",
         };
@@ -92,6 +119,9 @@ impl Alert {
             self.fire.format("%Y-%m-%d %H:%M UTC")
         ));
         t.push_str(&self.error_block());
+        if let Some(link) = &self.link {
+            t.push_str(&format!("\n<{}|open the run>", slack_escape(link)));
+        }
         t
     }
 }
@@ -178,6 +208,17 @@ impl Alerter {
 
     /// Alerts are POSTed to `url` by a spawned task.
     pub fn webhook(url: String, first_backoff: Duration) -> Alerter {
+        Alerter::webhooks(Some(url), Default::default(), first_backoff)
+    }
+
+    /// Alerts are POSTed by a spawned task to their named webhook (`named`), or to `default`
+    /// (an alert for a named webhook the runtime has no URL for goes there too, with a
+    /// warning: better the wrong channel than none).
+    pub fn webhooks(
+        default: Option<String>,
+        named: std::collections::BTreeMap<String, String>,
+        first_backoff: Duration,
+    ) -> Alerter {
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -186,7 +227,22 @@ impl Alerter {
         tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
                 match msg {
-                    Msg::Alert(a) => post(&client, &url, &a, first_backoff).await,
+                    Msg::Alert(a) => {
+                        let url = match a.webhook.as_ref().map(|n| (n, named.get(n))) {
+                            Some((_, Some(u))) => Some(u),
+                            Some((n, None)) => {
+                                warn!(webhook = %n, "no URL for this webhook; the alert goes to STIR_SLACK_WEBHOOK");
+                                default.as_ref()
+                            }
+                            None => default.as_ref(),
+                        };
+                        match url {
+                            Some(url) => post(&client, url, &a, first_backoff).await,
+                            None => {
+                                warn!(schedule = %a.schedule, "no webhook for this alert; it is only logged")
+                            }
+                        }
+                    }
                     Msg::Flush(done) => {
                         let _ = done.send(());
                     }

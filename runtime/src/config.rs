@@ -15,9 +15,10 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     #[error("{0}\nhelp: {help}", help = .0.help())]
     Key(#[from] KeyError),
-    /// A named serving target's URL (`STIR_POSTGRES_URL_<NAME>`) is missing or invalid.
+    /// A variable the plan needs (`STIR_POSTGRES_URL_<NAME>`, `STIR_SLACK_WEBHOOK_<NAME>`) is
+    /// missing or invalid.
     #[error("`{var}` {reason}")]
-    Target { var: String, reason: String },
+    Var { var: String, reason: String },
 }
 
 /// Everything the runtime reads from its environment and command line.
@@ -49,6 +50,9 @@ pub struct Config {
     /// PostgreSQL schema of the run history (`STIR_HISTORY_SCHEMA`, default `stir`).
     pub history_schema: String,
     pub slack_webhook: Option<String>,
+    /// `STIR_SLACK_WEBHOOK_<NAME>` of each webhook the plan's `notify` names
+    /// ([`Config::read_webhooks`]).
+    pub webhooks: std::collections::BTreeMap<String, String>,
     /// `STIR_S3_ENDPOINT`; credentials come from the standard AWS variables.
     pub s3_endpoint: Option<String>,
     /// SIGTERM: how long running work may go on before it is cancelled.
@@ -84,6 +88,7 @@ impl Default for Config {
             target_urls: Default::default(),
             history_schema: "stir".into(),
             slack_webhook: None,
+            webhooks: Default::default(),
             s3_endpoint: None,
             grace: Duration::from_secs(60),
             listen: None,
@@ -262,7 +267,7 @@ impl Config {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
         if self.postgres_url.is_none() && plan.syncs.iter().any(|s| s.target.is_none()) {
-            return Err(ConfigError::Target {
+            return Err(ConfigError::Var {
                 var: stir::plan::target_url_var(None),
                 reason: "is not set: it is the URL of the plan's unnamed serving target (`serving postgres schema=..`), which syncs write".into(),
             });
@@ -272,18 +277,52 @@ impl Config {
             let url =
                 get(&var)
                     .filter(|v| !v.trim().is_empty())
-                    .ok_or_else(|| ConfigError::Target {
+                    .ok_or_else(|| ConfigError::Var {
                         var: var.clone(),
                         reason: format!(
                             "is not set: it is the URL of the plan's serving target `{}`",
                             t.name
                         ),
                     })?;
-            crate::tls::postgres(&url).map_err(|reason| ConfigError::Target {
+            crate::tls::postgres(&url).map_err(|reason| ConfigError::Var {
                 var: var.clone(),
                 reason: format!("is invalid: {reason}"),
             })?;
             self.target_urls.insert(t.name.clone(), url);
+        }
+        Ok(())
+    }
+
+    /// Read the URL of each named webhook the plan's `notify` nodes name
+    /// (`STIR_SLACK_WEBHOOK_<NAME>`, upper-cased, `-` as `_`) through `get`: a missing one
+    /// refuses the start rather than losing a team's alerts.
+    pub fn read_webhooks(
+        &mut self,
+        plan: &stir::plan::Plan,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let named = plan
+            .notify
+            .iter()
+            .chain(plan.schedules.iter().filter_map(|s| s.notify.as_ref()))
+            .filter_map(|n| n.webhook.clone());
+        for name in named {
+            let var = webhook_var(&name);
+            let url = get(&var)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError::Var {
+                    var: var.clone(),
+                    reason: format!(
+                        "is not set: it is the URL of webhook `{name}`, which the plan's `notify` names"
+                    ),
+                })?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Var {
+                    var,
+                    reason: "is not an http(s) URL".into(),
+                });
+            }
+            self.webhooks.insert(name, url);
         }
         Ok(())
     }
@@ -296,13 +335,21 @@ impl Config {
                 self.target_urls
                     .get(n)
                     .map(String::as_str)
-                    .ok_or_else(|| ConfigError::Target {
+                    .ok_or_else(|| ConfigError::Var {
                         var: stir::plan::target_url_var(Some(n)),
                         reason: format!("is not set: it is the URL of serving target `{n}`"),
                     })
             }
         }
     }
+}
+
+/// `team-growth` -> `STIR_SLACK_WEBHOOK_TEAM_GROWTH`.
+pub fn webhook_var(name: &str) -> String {
+    format!(
+        "STIR_SLACK_WEBHOOK_{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// Never prints a secret: passwords are `***`, the webhook URL (its path is the secret) is
@@ -333,6 +380,7 @@ impl fmt::Debug for Config {
             )
             .field("history_schema", &self.history_schema)
             .field("slack_webhook", &self.slack_webhook.as_ref().map(|_| "***"))
+            .field("webhooks", &self.webhooks.keys().collect::<Vec<_>>())
             .field("s3_endpoint", &self.s3_endpoint.as_deref().map(redact_url))
             .field("grace", &self.grace)
             .field("listen", &self.listen)
@@ -853,6 +901,32 @@ mod tests {
             "{e}"
         );
         assert!(!format!("{c:?}").contains(":pa@"));
+
+        // A webhook the plan's notify names must be set; its URL never shows.
+        let mut p = plan(&[]);
+        p.notify = Some(stir::plan::Notify {
+            on: stir::plan::NotifyOn::Failure,
+            webhook: Some("team-growth".into()),
+            link: None,
+            repeat_secs: 3600,
+        });
+        let mut c = Config::from_env_with(env(&[])).unwrap();
+        let e = c.read_webhooks(&p, env(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("`STIR_SLACK_WEBHOOK_TEAM_GROWTH` is not set")
+                && e.contains("`team-growth`"),
+            "{e}"
+        );
+        c.read_webhooks(
+            &p,
+            env(&[(
+                "STIR_SLACK_WEBHOOK_TEAM_GROWTH",
+                "https://hooks.example.com/services/SECRET",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.len(), 1);
+        assert!(!format!("{c:?}").contains("SECRET"));
     }
 
     #[test]

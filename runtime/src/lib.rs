@@ -23,6 +23,7 @@ pub mod executor;
 pub mod history;
 pub mod leader;
 pub mod metrics;
+pub mod notify;
 pub mod request;
 pub mod s3;
 pub mod scheduler;
@@ -40,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stir::load::ReadError;
-use stir::plan::{NotifyOn, Plan, PlanError};
+use stir::plan::{Plan, PlanError};
 use stir::signature::{self, PublicKey, VerifyError};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -295,10 +296,14 @@ async fn assemble(
         .metrics
         .clone()
         .unwrap_or_else(|| Metrics::new(&plan.plan_hash));
-    let alerts = match (&options.alerts, &config.slack_webhook) {
-        (Some(a), _) => a.clone(),
-        (None, Some(url)) => Alerter::webhook(url.clone(), Duration::from_secs(2)),
-        (None, None) => Alerter::log_only(),
+    let alerts = match &options.alerts {
+        Some(a) => a.clone(),
+        None if config.slack_webhook.is_some() || !config.webhooks.is_empty() => Alerter::webhooks(
+            config.slack_webhook.clone(),
+            config.webhooks.clone(),
+            Duration::from_secs(2),
+        ),
+        None => Alerter::log_only(),
     };
     let runner = options
         .runner
@@ -321,10 +326,7 @@ async fn assemble(
     });
     let engine = Arc::new(Engine {
         plan_hash: plan.plan_hash.clone(),
-        notify_always: plan
-            .notify
-            .as_ref()
-            .is_some_and(|n| n.on == NotifyOn::Always),
+        notify: Arc::new(notify::Notifier::new(plan.clone(), Some(history.clone()))),
         steps,
         recorder,
         alerts: alerts.clone(),
@@ -1003,6 +1005,7 @@ pub async fn bootstrap_with(
         retries: 0,
         on_missed: stir::plan::OnMissed::Skip,
         threads: None,
+        notify: None,
         skip: Vec::new(),
         steps: vec![stir::plan::Step::Run {
             models: order.clone(),

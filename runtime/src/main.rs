@@ -179,8 +179,12 @@ async fn async_main(cli: Cli) -> ExitCode {
             Err(e) => fail(&e.to_string()),
         };
     }
-    // The named serving targets' URLs, checked before anything runs.
-    if let Err(e) = config.read_targets(&plan, |k| std::env::var(k).ok()) {
+    // The named serving targets' and webhooks' URLs, checked before anything runs.
+    let env = |k: &str| std::env::var(k).ok();
+    if let Err(e) = config
+        .read_targets(&plan, env)
+        .and_then(|()| config.read_webhooks(&plan, env))
+    {
         return fail(&e.to_string());
     }
     if let Some((sync, allow_shrink, timeout)) = rollback {

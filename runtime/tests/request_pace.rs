@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harness::Case;
-use stir_runtime::request::RequestOptions;
 use stir_runtime::step::StepRunner;
 
 /// What the receiver saw.
@@ -59,22 +58,7 @@ async fn seed(c: &Case, n: usize) {
 
 /// Run request `name` against `base`; answers the POSTs sent.
 async fn run(c: &Case, name: &str, base: &str) -> u64 {
-    let base = base.to_string();
-    let runner = c.runner(|o| {
-        let env = o.env.clone();
-        o.env = Arc::new(move |k: &str| {
-            if k == "STIR_ENDPOINT_SINK" {
-                Some(base.clone())
-            } else {
-                env(k)
-            }
-        });
-        o.request = RequestOptions {
-            attempts: 1,
-            timeout: Duration::from_secs(5),
-            backoff: Duration::from_millis(10),
-        };
-    });
+    let runner = c.runner_posting_to(base);
     let out = runner
         .run_request(&c.ctx(c.config.clone()), name, "pace-test")
         .await
