@@ -192,9 +192,13 @@ impl Job<'_> {
             Incoming::Staging { .. } => staging_oid,
             Incoming::Backup { oid, .. } => Some(oid),
         };
+        let what = match incoming {
+            Incoming::Staging { .. } => "the staging table",
+            Incoming::Backup { .. } => "the backup",
+        };
         if oid.is_none() || oid != expected {
             return Err(other(format!(
-                "{new} is not the table this run checked (oid {oid:?}, checked {expected:?}); refusing the swap"
+                "{what} {new} is not the one this run loaded (oid {oid:?}, loaded {expected:?}); refusing the swap"
             )));
         }
         let rows: i64 = tx
@@ -207,7 +211,7 @@ impl Job<'_> {
         };
         if rows as u64 != counted {
             return Err(other(format!(
-                "{new} holds {rows} rows, but this run counted {counted}; refusing the swap"
+                "{what} {new} holds {rows} rows, but this run counted {counted}; refusing the swap"
             )));
         }
         let deps = dependents(&tx, &live).await?;
