@@ -99,9 +99,10 @@ async fn rollback_after_a_bad_sync_gives_the_app_the_first_data_again() {
     let s = c.schema.clone();
     c.overflow_rows(1000, 1).await;
     sync_ok(&c, "rb_kept", "rb-good").await;
-    // The app reads the table through a view.
+    // The app reads the table through a view, and a report through a materialized view.
     c.pg.batch_execute(&format!(
-        "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept"
+        "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept; \
+         CREATE MATERIALIZED VIEW {s}.rb_report AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept"
     ))
     .await
     .unwrap();
@@ -144,9 +145,12 @@ async fn rollback_after_a_bad_sync_gives_the_app_the_first_data_again() {
             .unwrap()
         }
     };
+    assert_eq!(app_reads(&c, "rb_report").await, bad);
     assert_eq!(rollback(config.clone()).await, Ok(1000));
-    // The app reads the first data again, through its view, with its grant and comment.
+    // The app reads the first data again, through its view, with its grant and comment; the
+    // materialized view is rebuilt on the restored rows.
     assert_eq!(app_reads(&c, "rb_app").await, good);
+    assert_eq!(app_reads(&c, "rb_report").await, good);
     let (select, comment): (bool, Option<String>) = {
         let r =
             c.pg.query_one(
