@@ -36,8 +36,9 @@
 //!    table is compared with it again, the plan's renames run, grants and comments are carried
 //!    and views on the table re-pointed. Materialized views downstream are then rebuilt
 //!    beside the old ones and swapped in the same short way.
-//! 10. Drop the backup (unless `keep-backup`), then the sync's staged files beyond the newest
-//!     `staging.keep` (a failure there is a warning: the sync is done).
+//! 10. Drop the backup with `keep-backup=#false` (kept by default, for `rollback.rs`), then the
+//!     sync's staged files beyond the newest `staging.keep` (a failure there is a warning: the
+//!     sync is done).
 //!
 //! Any failure before the swap leaves the live table as it was, drops this run's staging
 //! table and aborts the multipart upload. docs/reliability.md lists every fault and its test.
