@@ -177,11 +177,15 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Sets an alert's webhook and link before it is queued (`notify.rs`).
+pub type Route = Arc<dyn Fn(Alert) -> Alert + Send + Sync>;
+
 /// Cheap to clone; every clone feeds the same queue.
 #[derive(Clone, Default)]
 pub struct Alerter {
     tx: Option<mpsc::Sender<Msg>>,
     memory: Option<Arc<Mutex<Vec<Alert>>>>,
+    route: Option<Route>,
 }
 
 /// Alerts waiting to be posted; when full, new alerts are logged and dropped.
@@ -201,6 +205,7 @@ impl Alerter {
             Alerter {
                 tx: None,
                 memory: Some(m.clone()),
+                route: None,
             },
             m,
         )
@@ -252,11 +257,23 @@ impl Alerter {
         Alerter {
             tx: Some(tx),
             memory: None,
+            route: None,
         }
+    }
+
+    /// This alerter with every alert routed by `route` first (its schedule's webhook and
+    /// link), whoever sends it: run ends, skipped and missed fires, lost runs, stale models.
+    pub fn routed(mut self, route: Route) -> Alerter {
+        self.route = Some(route);
+        self
     }
 
     /// Queue an alert; never waits.
     pub fn send(&self, alert: Alert) {
+        let alert = match &self.route {
+            Some(r) => r(alert),
+            None => alert,
+        };
         info!(schedule = %alert.schedule, kind = ?alert.kind, step = alert.step.as_deref().unwrap_or("-"), "alert");
         if let Some(m) = &self.memory {
             if let Ok(mut g) = m.lock() {

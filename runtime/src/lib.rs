@@ -296,6 +296,8 @@ async fn assemble(
         .metrics
         .clone()
         .unwrap_or_else(|| Metrics::new(&plan.plan_hash));
+    let notifier = Arc::new(notify::Notifier::new(plan.clone(), Some(history.clone())));
+    let route = notifier.clone();
     let alerts = match &options.alerts {
         Some(a) => a.clone(),
         None if config.slack_webhook.is_some() || !config.webhooks.is_empty() => Alerter::webhooks(
@@ -304,7 +306,8 @@ async fn assemble(
             Duration::from_secs(2),
         ),
         None => Alerter::log_only(),
-    };
+    }
+    .routed(Arc::new(move |a| route.route(a)));
     let runner = options
         .runner
         .clone()
@@ -326,7 +329,7 @@ async fn assemble(
     });
     let engine = Arc::new(Engine {
         plan_hash: plan.plan_hash.clone(),
-        notify: Arc::new(notify::Notifier::new(plan.clone(), Some(history.clone()))),
+        notify: notifier,
         steps,
         recorder,
         alerts: alerts.clone(),

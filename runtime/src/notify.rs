@@ -266,6 +266,47 @@ async fn recover(h: &PgHistory, schedule: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
 
+    /// Every alert through a routed alerter goes to its schedule's webhook with its link,
+    /// whoever sends it (here a lost run, which the leader's sweep sends); others keep the
+    /// default webhook.
+    #[test]
+    fn alerts_about_a_schedule_follow_its_notify() {
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "format_version": 6, "manifest_hash": "", "project": "p", "timezone": "UTC",
+            "warehouse": {"database": "d", "cluster": null, "threads": 1},
+            "serving": null, "staging": null, "endpoints": [], "blackouts": [],
+            "notify": {"on": "failure", "webhook": null, "link": null, "repeat_secs": 3600},
+            "schedules": [{
+                "name": "team", "cron": "0 6 * * *", "timeout_secs": 60, "heavy": false,
+                "enabled": true, "retries": 0, "on_missed": "skip", "threads": null,
+                "notify": {"on": "failure", "webhook": "team-growth",
+                           "link": "https://stir.example.com/runs/{run_id}", "repeat_secs": 60},
+                "skip": [], "steps": []
+            }],
+            "models": [], "syncs": [], "requests": [], "plan_hash": ""
+        }))
+        .unwrap();
+        let n = Arc::new(Notifier::new(Arc::new(plan), None));
+        let (alerts, sent) = Alerter::memory();
+        let alerts = alerts.routed(Arc::new(move |a| n.route(a)));
+        let fire = Utc::now();
+        alerts.send(Alert::new(AlertKind::Lost, "team", "team-1-a1", fire));
+        alerts.send(Alert::new(AlertKind::Lost, "other", "other-1-a1", fire));
+        let sent = sent.lock().unwrap().clone();
+        assert_eq!(sent[0].webhook.as_deref(), Some("team-growth"));
+        assert_eq!(
+            sent[0].link.as_deref(),
+            Some("https://stir.example.com/runs/team-1-a1")
+        );
+        assert!(sent[0]
+            .text()
+            .ends_with("<https://stir.example.com/runs/team-1-a1|open the run>"));
+        assert_eq!(
+            (sent[1].webhook.as_deref(), sent[1].link.as_deref()),
+            (None, None)
+        );
+    }
+
     #[test]
     fn links_fill_in_the_run_and_schedule_encoded() {
         assert_eq!(
