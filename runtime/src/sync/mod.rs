@@ -876,7 +876,7 @@ impl Job<'_> {
             .unwrap_or_default();
         Err(Fail::Busy(format!(
             "another run is syncing {live}{holder}; refusing to start beside it (the live table is untouched)\n\
-             help: one writer per table at a time; this run retries within its window, or run it again when the other has finished"
+             help: one writer per table at a time: run it again when the other has finished (a scheduled sync retries by itself within its window)"
         )))
     }
 
