@@ -124,16 +124,16 @@ fn disabled_dependencies(c: &mut Compiled) {
 /// One writer per PostgreSQL table; a sync or request runs in one schedule only.
 fn write_conflicts(c: &mut Compiled) {
     let file = c.manifest_file;
-    let schema = c
-        .manifest
-        .serving
-        .as_ref()
-        .map_or("public", |s| s.schema.as_str());
-    let mut tables: BTreeMap<&str, usize> = BTreeMap::new();
+    // One table per database: two targets may each have a table of the same name.
+    let mut tables: BTreeMap<(Option<&str>, &str, &str), usize> = BTreeMap::new();
     let mut out = Vec::new();
     for (i, s) in c.manifest.syncs.iter().enumerate() {
         let Some(to) = &s.to else { continue };
-        if let Some(&prev) = tables.get(to.text.as_str()) {
+        // Without a target (reported elsewhere): the schema a plain `serving` would have.
+        let (target, schema) =
+            crate::target::of(&c.manifest, s).map_or((None, "public"), |t| (t.name, t.schema));
+        let key = (target, schema, to.text.as_str());
+        if let Some(&prev) = tables.get(&key) {
             let p = &c.manifest.syncs[prev];
             out.push(
                 Finding::error(
@@ -147,7 +147,7 @@ fn write_conflicts(c: &mut Compiled) {
                 .help("each table has one sync; write to another table (e.g. `leaderboard_staging`) or merge the syncs"),
             );
         } else {
-            tables.insert(&to.text, i);
+            tables.insert(key, i);
         }
     }
     let mut used: BTreeMap<(bool, usize), (usize, std::ops::Range<usize>)> = BTreeMap::new();
@@ -214,7 +214,7 @@ fn syncs(c: &mut Compiled) {
                     .help("add `staging s3 bucket=my-bucket prefix=\"stir/tmp\"`: syncs stage their rows in S3"),
             );
         }
-        if c.manifest.serving.is_none() {
+        if c.manifest.serving.is_none() && c.manifest.targets.is_empty() {
             out.push(
                 Finding::error(
                     "stir::missing_node",
@@ -227,6 +227,7 @@ fn syncs(c: &mut Compiled) {
             );
         }
     }
+    out.extend(crate::target::check(&c.manifest, file));
     let renderer = renderer(c);
     for s in &c.manifest.syncs {
         if let Some(from) = &s.from {
@@ -324,11 +325,7 @@ fn sync_statements(
     let text = c.files.text(file);
     // Without `serving` or `to` (both reported elsewhere) the table name is a stand-in; the
     // templates are checked all the same.
-    let schema = c
-        .manifest
-        .serving
-        .as_ref()
-        .map_or("public", |v| v.schema.as_str());
+    let schema = crate::target::of(&c.manifest, s).map_or("public", |t| t.schema);
     let to = s.to.as_ref().map_or(&s.name.text, |t| &t.text);
     let target = crate::planner::sync_target(schema, to);
     for (kind, stmt, rendered) in crate::planner::sync_statements(renderer, s, &target) {

@@ -474,14 +474,7 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-pub use stir_plan::suggest;
-
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
-}
+pub use stir_plan::{did_you_mean, suggest};
 
 /// Every code stir reports, with its severity. docs/manifest.md documents each; the golden
 /// tests require a case for each.
@@ -503,6 +496,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("stir::unknown_sync", Severity::Error),
     ("stir::unknown_request", Severity::Error),
     ("stir::unknown_endpoint", Severity::Error),
+    ("stir::unknown_target", Severity::Error),
     ("stir::unknown_model", Severity::Error),
     ("stir::unknown_column", Severity::Error),
     ("stir::cycle", Severity::Error),

@@ -21,6 +21,7 @@ pub mod render;
 pub mod resolve;
 pub mod review;
 pub mod sqlscan;
+pub mod target;
 
 // The contract shared with the runtime, under the paths the compiler has always used.
 pub use stir_plan as plan;

@@ -33,7 +33,10 @@ pub struct Manifest {
     pub file: Option<FileId>,
     pub project: Option<Project>,
     pub warehouse: Warehouse,
+    /// The unnamed `serving postgres` (URL `STIR_POSTGRES_URL`): the default target.
     pub serving: Option<Serving>,
+    /// Named ones, `serving postgres NAME` (URL `STIR_POSTGRES_URL_<NAME>`), in manifest order.
+    pub targets: Vec<ServingTarget>,
     pub staging: Option<Staging>,
     pub notify: Option<Notify>,
     pub endpoints: Vec<Name>,
@@ -78,6 +81,13 @@ pub struct Serving {
     pub schema: String,
 }
 
+/// `serving postgres NAME schema=...`: a PostgreSQL database syncs may write.
+#[derive(Debug, Clone)]
+pub struct ServingTarget {
+    pub name: Name,
+    pub schema: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Staging {
     pub bucket: String,
@@ -91,9 +101,17 @@ pub struct Staging {
 /// before it, to read or reload by hand after a bad day.
 pub const DEFAULT_STAGING_KEEP: u32 = 3;
 
-#[derive(Debug, Clone)]
+/// `notify slack ...`, at the top (every schedule's) or in a schedule (its own); what a
+/// schedule's does not say comes from the top one.
+#[derive(Debug, Clone, Default)]
 pub struct Notify {
-    pub on: NotifyOn,
+    pub on: Option<NotifyOn>,
+    /// `webhook=NAME`: the URL is `STIR_SLACK_WEBHOOK_<NAME>`; none: `STIR_SLACK_WEBHOOK`.
+    pub webhook: Option<Name>,
+    /// `link="https://…/runs/{run_id}"`: a link in every alert, to the run.
+    pub link: Option<String>,
+    /// `repeat`: a schedule that keeps failing is alerted again at most this often.
+    pub repeat_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +180,8 @@ pub struct Schedule {
     /// At most this many of the schedule's models at once (below the warehouse's `threads`).
     pub threads: Option<u32>,
     pub enabled: bool,
+    /// Its own `notify slack` child, if any.
+    pub notify: Option<Notify>,
     pub steps: Vec<Step>,
 }
 
@@ -205,6 +225,8 @@ pub struct Sync {
     pub name: Name,
     pub from: Option<Name>,
     pub to: Option<Name>,
+    /// `target=NAME`: the named `serving postgres` it writes; `None`: the default target.
+    pub target: Option<Name>,
     pub keep_backup: bool,
     pub key: Vec<Name>,
     pub columns: Vec<Column>,
@@ -237,6 +259,8 @@ pub struct Request {
     pub path: Option<String>,
     pub body: Option<Spanned<String>>,
     pub concurrency: u32,
+    /// `rate`: at most this many POSTs (tries included) per second; `None`: no pacing.
+    pub rate: Option<f64>,
     pub max_failures_pct: f64,
 }
 
@@ -401,13 +425,38 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                 }
             }
             "serving" => {
-                cx.kind_arg(node, "postgres");
+                // `serving postgres [NAME]`: the kind, then an optional target name.
+                let a = args(node);
+                let name = match a.as_slice() {
+                    [kind, name] if kind.value().as_string() == Some("postgres") => {
+                        cx.name_of(name, NameKind::Name)
+                    }
+                    _ => {
+                        cx.kind_arg(node, "postgres");
+                        None
+                    }
+                };
                 let p = cx.props(node, &["schema"]);
                 cx.no_children(node);
                 let schema = cx
                     .ident_prop(&p, "schema")
                     .map_or("public".into(), |n| n.text);
-                manifest.serving = Some(Serving { schema });
+                match name {
+                    Some(name) => manifest.targets.push(ServingTarget { name, schema }),
+                    None if a.len() > 1 => {}
+                    None => {
+                        if manifest.serving.is_some() {
+                            cx.err(
+                                "stir::duplicate",
+                                name_span(node),
+                                "more than one unnamed `serving postgres` node",
+                            )
+                            .label("second default target")
+                            .help("name the other targets: `serving postgres staging schema=public`, and say `target=staging` on their syncs");
+                        }
+                        manifest.serving = Some(Serving { schema });
+                    }
+                }
             }
             "staging" => {
                 cx.kind_arg(node, "s3");
@@ -465,23 +514,7 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                     keep,
                 });
             }
-            "notify" => {
-                cx.kind_arg(node, "slack");
-                let p = cx.props(node, &["on"]);
-                cx.no_children(node);
-                let on = match cx.string_prop(&p, "on") {
-                    None => NotifyOn::Failure,
-                    Some(v) if v.value == "failure" => NotifyOn::Failure,
-                    Some(v) if v.value == "always" => NotifyOn::Always,
-                    Some(v) => {
-                        cx.err("stir::invalid_value", v.span, format!("`{}` is not a notify condition", v.value))
-                            .label("unknown condition")
-                            .help("use `on=failure` (failures, timeouts and skipped heavy runs) or `on=always`");
-                        NotifyOn::Failure
-                    }
-                };
-                manifest.notify = Some(Notify { on });
-            }
+            "notify" => manifest.notify = Some(read_notify(&mut cx, node)),
             "endpoint" => {
                 cx.props(node, &[]);
                 cx.no_children(node);
@@ -921,9 +954,14 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
     };
     let threads = cx.int_prop(&p, "threads", 1, 64).map(|t| t as u32);
     let mut steps = Vec::new();
+    let mut notify = None;
     for child in children(node) {
         let span = node_span(child);
         let kind = match child.name().value() {
+            "notify" => {
+                notify = Some(read_notify(cx, child));
+                continue;
+            }
             "run" => {
                 let rp = cx.props(child, &["exclude"]);
                 cx.no_children(child);
@@ -982,7 +1020,11 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
                 }
             }
             _ => {
-                cx.unknown_node(child, &["run", "sql", "sync", "request"], "a `schedule`");
+                cx.unknown_node(
+                    child,
+                    &["run", "sql", "sync", "request", "notify"],
+                    "a `schedule`",
+                );
                 continue;
             }
         };
@@ -1007,14 +1049,60 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         on_missed,
         threads,
         enabled,
+        notify,
         steps,
     })
+}
+
+/// `notify slack on=failure|always|never webhook=NAME link="…{run_id}…" repeat="1h"`.
+fn read_notify(cx: &mut Cx, node: &KdlNode) -> Notify {
+    cx.kind_arg(node, "slack");
+    let p = cx.props(node, &["on", "webhook", "link", "repeat"]);
+    cx.no_children(node);
+    let on = cx.string_prop(&p, "on").map(|v| match v.value.as_str() {
+        "failure" => NotifyOn::Failure,
+        "always" => NotifyOn::Always,
+        "never" => NotifyOn::Never,
+        _ => {
+            cx.err("stir::invalid_value", v.span, format!("`{}` is not a notify condition", v.value))
+                .label("unknown condition")
+                .help("use `on=failure` (failures, timeouts and skipped heavy runs), `on=always` or `on=never`");
+            NotifyOn::Failure
+        }
+    });
+    let webhook = p.get("webhook").and_then(|e| cx.name_of(e, NameKind::Name));
+    let link = cx.string_prop(&p, "link").and_then(|l| {
+        let ok = (l.value.starts_with("https://") || l.value.starts_with("http://"))
+            && !l.value.chars().any(|c| c.is_whitespace() || "<>|\"".contains(c));
+        if ok {
+            Some(l.value)
+        } else {
+            cx.err("stir::invalid_value", l.span, "`link` is not an http(s) URL")
+                .label("not a URL")
+                .help("e.g. `link=\"https://stir.example.com/runs/{run_id}\"`: `{run_id}` and `{schedule}` are filled in per alert");
+            None
+        }
+    });
+    let repeat_secs = cx.duration_prop(&p, "repeat");
+    Notify {
+        on,
+        webhook,
+        link,
+        repeat_secs,
+    }
 }
 
 fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
     let p = cx.props(
         node,
-        &["from", "to", "keep-backup", "allow-empty", "lock-timeout"],
+        &[
+            "from",
+            "to",
+            "target",
+            "keep-backup",
+            "allow-empty",
+            "lock-timeout",
+        ],
     );
     let name = cx.name_arg(node, NameKind::Name)?;
     let from = cx.ident_prop(&p, "from");
@@ -1041,11 +1129,14 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
             );
         }
     }
+    let target = p.get("target").and_then(|e| cx.name_of(e, NameKind::Name));
     let mut sync = Sync {
         name,
         from,
         to,
-        keep_backup: cx.bool_prop(&p, "keep-backup").unwrap_or(false),
+        target,
+        // One generation kept by default, as today's `_old_bkp`: what a rollback swaps back in.
+        keep_backup: cx.bool_prop(&p, "keep-backup").unwrap_or(true),
         key: Vec::new(),
         columns: Vec::new(),
         enrich: Vec::new(),
@@ -1213,10 +1304,31 @@ fn read_sync(cx: &mut Cx, node: &KdlNode) -> Option<Sync> {
 }
 
 fn read_request(cx: &mut Cx, node: &KdlNode) -> Option<Request> {
-    let p = cx.props(node, &["limit", "concurrency", "max-failures"]);
+    let p = cx.props(node, &["limit", "concurrency", "rate", "max-failures"]);
     let name = cx.name_arg(node, NameKind::Name)?;
     let limit = cx.int_prop(&p, "limit", 1, 1_000_000);
-    let concurrency = cx.int_prop(&p, "concurrency", 1, 256).unwrap_or(4) as u32;
+    // One at a time by default, as today's request DAGs post.
+    let concurrency = cx.int_prop(&p, "concurrency", 1, 256).unwrap_or(1) as u32;
+    let rate = p.get("rate").and_then(|e| {
+        let v = match e.value() {
+            KdlValue::Integer(i) => Some(*i as f64),
+            KdlValue::Float(f) => Some(*f),
+            _ => None,
+        };
+        match v {
+            Some(v) if v > 0.0 && v <= 1000.0 => Some(v),
+            _ => {
+                cx.err(
+                    "stir::invalid_value",
+                    entry_span(e),
+                    "`rate` takes requests per second: a number above 0, at most 1000",
+                )
+                .label("not a rate")
+                .help("e.g. `rate=2` (two POSTs a second) or `rate=0.5` (one every 2 s)");
+                None
+            }
+        }
+    });
     let max_failures_pct = match cx.string_prop(&p, "max-failures") {
         None => 10.0,
         Some(s) => match s
@@ -1245,6 +1357,7 @@ fn read_request(cx: &mut Cx, node: &KdlNode) -> Option<Request> {
         path: None,
         body: None,
         concurrency,
+        rate,
         max_failures_pct,
     };
     for child in children(node) {

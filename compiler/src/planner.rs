@@ -88,6 +88,10 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             retries: s.retries,
             on_missed: s.on_missed,
             threads: s.threads,
+            notify: s
+                .notify
+                .as_ref()
+                .map(|own| notify_plan(own, m.notify.as_ref())),
             skip,
             steps,
         });
@@ -126,23 +130,21 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
 
     let mut syncs = Vec::new();
     if !m.syncs.is_empty() {
-        let serving = m
-            .serving
-            .as_ref()
-            .ok_or_else(|| incomplete("syncs need a `serving postgres` node".into()))?;
         let staging = m
             .staging
             .as_ref()
             .ok_or_else(|| incomplete("syncs need a `staging s3` node".into()))?;
         let renderer = c.renderer();
         for s in &m.syncs {
-            syncs.push(sync_plan(
-                &ch,
-                &serving.schema,
-                &staging.prefix,
-                s,
-                &renderer,
-            )?);
+            let target = crate::target::of(m, s).ok_or_else(|| {
+                incomplete(format!(
+                    "sync `{}` has no serving target (`serving postgres`, or `target=`)",
+                    s.name.text
+                ))
+            })?;
+            let mut sync = sync_plan(&ch, target.schema, &staging.prefix, s, &renderer)?;
+            sync.target = target.name.map(str::to_string);
+            syncs.push(sync);
         }
     }
     syncs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -180,6 +182,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
                 .map(|b| b.value.clone())
                 .ok_or_else(|| missing("body"))?,
             concurrency: r.concurrency,
+            rate_per_sec: r.rate,
             max_failures_pct: r.max_failures_pct,
         });
     }
@@ -206,13 +209,25 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
         serving: m.serving.as_ref().map(|s| plan::Serving {
             schema: s.schema.clone(),
         }),
+        targets: {
+            let mut t: Vec<plan::Target> = m
+                .targets
+                .iter()
+                .map(|t| plan::Target {
+                    name: t.name.text.clone(),
+                    schema: t.schema.clone(),
+                })
+                .collect();
+            t.sort_by(|a, b| a.name.cmp(&b.name));
+            t
+        },
         staging: m.staging.as_ref().map(|s| plan::Staging {
             bucket: s.bucket.clone(),
             prefix: s.prefix.clone(),
             compression: s.compression,
             keep: s.keep,
         }),
-        notify: m.notify.as_ref().map(|n| plan::Notify { on: n.on }),
+        notify: m.notify.as_ref().map(|n| notify_plan(n, None)),
         endpoints,
         blackouts,
         schedules,
@@ -370,6 +385,25 @@ fn model_plan(
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
+/// A `notify` as the runtime reads it: what `own` does not say comes from `top` (the
+/// manifest's top-level `notify`), then the defaults.
+fn notify_plan(own: &manifest::Notify, top: Option<&manifest::Notify>) -> plan::Notify {
+    let top = top.cloned().unwrap_or_default();
+    plan::Notify {
+        on: own.on.or(top.on).unwrap_or(manifest::NotifyOn::Failure),
+        webhook: own
+            .webhook
+            .as_ref()
+            .or(top.webhook.as_ref())
+            .map(|w| w.text.clone()),
+        link: own.link.clone().or(top.link),
+        repeat_secs: own
+            .repeat_secs
+            .or(top.repeat_secs)
+            .unwrap_or(plan::DEFAULT_REPEAT_SECS),
+    }
+}
+
 /// `head` followed by `tail`, in at most PostgreSQL's 63 bytes once a [`plan::RUN_TOKEN`] in
 /// `tail` is bound. A name that would be longer keeps a prefix of `head`, then `_` and 8 hex
 /// characters of `head`'s sha256, then the whole `tail`: the tail (the name's role) survives,
@@ -394,6 +428,8 @@ pub fn pg_fit(head: &str, tail: &str) -> String {
 /// The role of a staging name: [`plan::RUN_TOKEN`] is bound to the run's tag by the runtime.
 const STAGING_TAIL: &str = "__stir_new_{run}";
 const BACKUP_TAIL: &str = "__stir_old";
+/// The live table's name for the moment a rollback exchanges it with the backup.
+const ROLLBACK_TAIL: &str = "__stir_rb";
 
 /// Every PostgreSQL name a sync to `to` generates besides `to` itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,6 +438,8 @@ pub struct SyncNames {
     pub staging: String,
     /// The backup the swap renames the live table to.
     pub backup: String,
+    /// The live table's name inside a rollback's transaction, between its two renames.
+    pub rollback: String,
     /// Per index, in the order given.
     pub indexes: Vec<IndexNames>,
 }
@@ -414,6 +452,8 @@ pub struct IndexNames {
     pub staging: String,
     /// On the backup.
     pub backup: String,
+    /// On the live table inside a rollback's transaction.
+    pub rollback: String,
 }
 
 /// The names of a sync to `to` with indexes called `index_suffixes` (`key`, `month_idx`, ...).
@@ -421,6 +461,7 @@ pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
     SyncNames {
         staging: pg_fit(to, STAGING_TAIL),
         backup: pg_fit(to, BACKUP_TAIL),
+        rollback: pg_fit(to, ROLLBACK_TAIL),
         indexes: index_suffixes
             .iter()
             .map(|suffix| {
@@ -429,6 +470,7 @@ pub fn sync_names(to: &str, index_suffixes: &[String]) -> SyncNames {
                     live: pg_fit(&head, ""),
                     staging: pg_fit(&head, STAGING_TAIL),
                     backup: pg_fit(&head, BACKUP_TAIL),
+                    rollback: pg_fit(&head, ROLLBACK_TAIL),
                 }
             })
             .collect(),
@@ -610,6 +652,7 @@ fn sync_plan(
     let SyncNames {
         staging: new_name,
         backup: old_name,
+        rollback: rb_name,
         ..
     } = sync_names(&to, &[]);
     let q = |t: &str| format!("{}.{}", pg_ident(schema), pg_ident(t));
@@ -772,6 +815,39 @@ fn sync_plan(
             pg_ident(&n.live)
         ));
     }
+    // The rollback exchanges the live table and the backup, so a rollback is itself undone
+    // by another: live -> rb, backup -> live, rb -> backup, each with its indexes.
+    let mut rollback = vec![format!(
+        "ALTER TABLE IF EXISTS {live} RENAME TO {}",
+        pg_ident(&rb_name)
+    )];
+    for n in &index_names {
+        rollback.push(format!(
+            "ALTER INDEX IF EXISTS {} RENAME TO {}",
+            q(&n.live),
+            pg_ident(&n.rollback)
+        ));
+    }
+    rollback.push(format!("ALTER TABLE {old} RENAME TO {}", pg_ident(&to)));
+    for n in &index_names {
+        rollback.push(format!(
+            "ALTER INDEX IF EXISTS {} RENAME TO {}",
+            q(&n.backup),
+            pg_ident(&n.live)
+        ));
+    }
+    rollback.push(format!(
+        "ALTER TABLE IF EXISTS {} RENAME TO {}",
+        q(&rb_name),
+        pg_ident(&old_name)
+    ));
+    for n in &index_names {
+        rollback.push(format!(
+            "ALTER INDEX IF EXISTS {} RENAME TO {}",
+            q(&n.rollback),
+            pg_ident(&n.backup)
+        ));
+    }
     let drop_old = if s.keep_backup {
         Vec::new()
     } else {
@@ -805,6 +881,7 @@ fn sync_plan(
             count_live: format!("SELECT count(*) FROM {live}"),
             swap,
             drop_old,
+            rollback,
             cleanup: vec![format!("DROP TABLE IF EXISTS {new}")],
         },
         s3_prefix,
@@ -812,6 +889,7 @@ fn sync_plan(
         allow_empty: s.allow_empty,
         lock_timeout_ms: s.lock_timeout_secs * 1000,
         keep_backup: s.keep_backup,
+        target: None,
     })
 }
 

@@ -230,6 +230,33 @@ fn review_removed_sync() {
     );
 }
 
+/// A sync moved to a named serving target: the review shows the new target (a project
+/// change) and the sync's `target`; the plan names the target, never a URL.
+#[test]
+fn review_target_change() {
+    let (review, _) = review_of("target", |d| {
+        let path = d.join("stir.kdl");
+        edit(
+            &path,
+            "serving postgres schema=serving\n",
+            "serving postgres schema=serving\nserving postgres staging schema=serving_staging\n",
+        );
+        edit(
+            &path,
+            "sync top_customers from=mart_top_customers to=top_customers",
+            "sync top_customers from=mart_top_customers to=top_customers target=staging",
+        );
+    });
+    golden("review-target.txt", &review);
+    assert!(review.contains("~ project shop"), "{review}");
+    assert!(review.contains("targets"), "{review}");
+    assert!(review.contains("~ sync top_customers"), "{review}");
+    assert!(review.contains("target"), "{review}");
+    assert!(review.contains("\"staging\""), "{review}");
+    assert!(review.contains("serving_staging"), "{review}");
+    assert!(!review.contains("STIR_POSTGRES_URL"), "{review}");
+}
+
 #[test]
 fn review_json_and_no_changes() {
     let s = Scratch::new("nochange");
@@ -608,6 +635,7 @@ fn relation_names(
         .chain(&load.swap)
         .chain(&load.cleanup)
         .chain(&load.drop_old)
+        .chain(&load.rollback)
         .flat_map(|s| quoted_identifiers(s))
         .filter(|n| *n != load.schema && !columns.contains(&n.as_str()))
         .collect()
@@ -615,7 +643,8 @@ fn relation_names(
 
 /// For a `to` of every length from 1 to 63 bytes, the plan's names, bound for two runs: every
 /// identifier fits PostgreSQL's 63 bytes (so none is truncated), the live table, its staging
-/// table, its backup and the three indexes of each are 12 distinct names, and the two runs'
+/// table, its backup, its name during a rollback and the three indexes of each are 16 distinct
+/// names, and the two runs'
 /// staging names differ. Fails on a planner that appends `__stir_new`/`__stir_old` and lets
 /// PostgreSQL cut the result (56+ bytes: staging and backup became one name).
 #[test]
@@ -660,7 +689,7 @@ fn sync_names_fit_and_differ_for_every_to_length() {
                     "to of {n} bytes: `{name}` is unbound"
                 );
             }
-            assert_eq!(names.len(), 12, "to of {n} bytes: {names:#?}");
+            assert_eq!(names.len(), 16, "to of {n} bytes: {names:#?}");
             for name in [&bound.table, &bound.new_table, &bound.old_table] {
                 assert!(
                     names.contains(name),
@@ -744,11 +773,12 @@ mod names_props {
             suffixes.extend(index_columns.iter().map(|c| format!("{c}_idx")));
             let names = sync_names(&to, &suffixes);
             let bind = |tag: &str| -> Vec<String> {
-                let mut all = vec![to.clone(), names.staging.replace(RUN_TOKEN, tag), names.backup.clone()];
+                let mut all = vec![to.clone(), names.staging.replace(RUN_TOKEN, tag), names.backup.clone(), names.rollback.clone()];
                 for ix in &names.indexes {
                     all.push(ix.live.clone());
                     all.push(ix.staging.replace(RUN_TOKEN, tag));
                     all.push(ix.backup.clone());
+                    all.push(ix.rollback.clone());
                 }
                 all
             };
@@ -760,7 +790,7 @@ mod names_props {
             let distinct: std::collections::BTreeSet<&String> = a.iter().collect();
             prop_assert_eq!(distinct.len(), a.len(), "{:#?}", a);
             if ta != tb {
-                let staging_b = [&b[1]].into_iter().chain(b.iter().skip(4).step_by(3));
+                let staging_b = [&b[1]].into_iter().chain(b.iter().skip(5).step_by(4));
                 for s in staging_b {
                     prop_assert!(!a.contains(s), "`{}` is a name of both runs", s);
                 }

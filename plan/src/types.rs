@@ -30,6 +30,8 @@ pub enum StagingCompression {
 pub enum NotifyOn {
     Failure,
     Always,
+    /// No alert about the schedule's runs.
+    Never,
 }
 
 #[derive(
@@ -43,11 +45,12 @@ pub enum Materialized {
 }
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The oldest plan `stir plan --diff` still reviews against: every version since only added
 /// fields whose absence reads as the old behaviour (3 added `staging.keep`, absent = all; 4
-/// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit).
+/// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit; 6 added the
+/// sync's `postgres.rollback`, absent = no rollback).
 pub const OLDEST_REVIEWABLE_VERSION: u32 = 2;
 
 /// Stands in a sync's staging names (`postgres.new_table` and the names in its statements)
@@ -115,7 +118,12 @@ pub struct Plan {
     /// IANA zone in which crons, blackouts and skips are read.
     pub timezone: String,
     pub warehouse: Warehouse,
+    /// The unnamed serving target (URL `STIR_POSTGRES_URL` at run time).
     pub serving: Option<Serving>,
+    /// Named serving targets, sorted by name (URL `STIR_POSTGRES_URL_<NAME>` at run time;
+    /// format 6, absent: none).
+    #[serde(default)]
+    pub targets: Vec<Target>,
     pub staging: Option<Staging>,
     pub notify: Option<Notify>,
     /// Endpoint names; the runtime reads each base URL from `STIR_ENDPOINT_<NAME>`.
@@ -153,6 +161,23 @@ pub struct Serving {
     pub schema: String,
 }
 
+/// A named serving target: a PostgreSQL database syncs write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    pub schema: String,
+}
+
+/// The runtime's environment variable with the URL of serving target `name` (`None`: the
+/// unnamed one): `STIR_POSTGRES_URL`, or `STIR_POSTGRES_URL_<NAME>` upper-cased, `-` as `_`.
+pub fn target_url_var(name: Option<&str>) -> String {
+    match name {
+        None => "STIR_POSTGRES_URL".into(),
+        Some(n) => format!("STIR_POSTGRES_URL_{}", n.to_uppercase().replace('-', "_")),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Staging {
@@ -170,6 +195,24 @@ pub struct Staging {
 #[serde(deny_unknown_fields)]
 pub struct Notify {
     pub on: NotifyOn,
+    /// The webhook's name: its URL is the runtime's `STIR_SLACK_WEBHOOK_<NAME>`; `null`:
+    /// `STIR_SLACK_WEBHOOK` (format 6).
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// A link to the run in every alert, `{run_id}` and `{schedule}` filled in (format 6).
+    #[serde(default)]
+    pub link: Option<String>,
+    /// A schedule that keeps failing is alerted again ("still failing") at most this often;
+    /// 0: every failure (format 6; absent: the default).
+    #[serde(default = "default_repeat")]
+    pub repeat_secs: u64,
+}
+
+/// How often a schedule that keeps failing is alerted again, unless the manifest says.
+pub const DEFAULT_REPEAT_SECS: u64 = 3600;
+
+fn default_repeat() -> u64 {
+    DEFAULT_REPEAT_SECS
 }
 
 /// A daily window in the project timezone, as minutes of day; `to < from` wraps past midnight.
@@ -197,6 +240,9 @@ pub struct Schedule {
     /// At most this many of its models at once; `null`: the warehouse's `threads` (format 5).
     #[serde(default)]
     pub threads: Option<u32>,
+    /// Its own alerting, the top `notify` filled in; `null`: the top `notify` (format 6).
+    #[serde(default)]
+    pub notify: Option<Notify>,
     /// Blackouts whose fires this schedule skips (copied, so the runtime needs no lookup).
     pub skip: Vec<Window>,
     pub steps: Vec<Step>,
@@ -295,6 +341,10 @@ pub struct Sync {
     #[serde(default)]
     pub lock_timeout_ms: u64,
     pub keep_backup: bool,
+    /// The named serving target it writes; `null`: the unnamed one (format 6; absent: null,
+    /// the only target there was).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 /// A runtime before version 5 dropped a late fire: as `skip`, but without a record.
@@ -357,6 +407,10 @@ pub struct SyncLoad {
     pub swap: Vec<String>,
     /// After the swap (empty with keep-backup).
     pub drop_old: Vec<String>,
+    /// `stir-runtime plan.json rollback SYNC`, in one transaction: the live table and its
+    /// backup exchange names, with their indexes (format 6; absent: no rollback).
+    #[serde(default)]
+    pub rollback: Vec<String>,
     /// After a failure: drop the staging table.
     pub cleanup: Vec<String>,
 }
@@ -383,6 +437,7 @@ impl SyncLoad {
             count_live: bind(&self.count_live),
             swap: all(&self.swap),
             drop_old: all(&self.drop_old),
+            rollback: all(&self.rollback),
             cleanup: all(&self.cleanup),
         }
     }
@@ -402,6 +457,10 @@ pub struct Request {
     /// Jinja template over `row`, rendered per row by the runtime.
     pub body: String,
     pub concurrency: u32,
+    /// At most this many POSTs (tries included) per second; `null`: unpaced (format 6;
+    /// absent: null).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
     pub max_failures_pct: f64,
 }
 
@@ -533,6 +592,7 @@ mod tests {
                 threads: DEFAULT_THREADS,
             },
             serving: None,
+            targets: vec![],
             staging: None,
             notify: None,
             endpoints: vec![],
@@ -546,6 +606,7 @@ mod tests {
                 retries: 0,
                 on_missed: OnMissed::default(),
                 threads: None,
+                notify: None,
                 skip: vec![],
                 steps: vec![
                     Step::Sql {
@@ -656,6 +717,37 @@ mod tests {
         assert!(read.schedules.iter().all(|s| s.on_missed == OnMissed::Skip));
     }
 
+    /// A version-5 plan (no `postgres.rollback`) is reviewable, read as what version 5 did:
+    /// no rollback statements.
+    #[test]
+    fn version_5_syncs_read_without_rollback() {
+        let mut v: Value = serde_json::from_str(&tiny().to_json()).unwrap();
+        let sync = serde_json::json!({
+            "name": "s", "from": "m", "s3_prefix": "p/s/", "max_shrink_pct": 50.0,
+            "keep_backup": false, "allow_empty": false, "lock_timeout_ms": 5000,
+            "clickhouse": {"select": "SELECT 1", "format": "TabSeparated", "columns": []},
+            "postgres": {
+                "schema": "app", "table": "t", "new_table": "t__stir_new_{run}",
+                "old_table": "t__stir_old", "prepare": [], "copy": "", "transform": [],
+                "finish": [], "live_exists": "", "count_new": "", "count_live": "",
+                "swap": [], "drop_old": ["DROP TABLE IF EXISTS \"app\".\"t__stir_old\""],
+                "cleanup": []
+            }
+        });
+        v["syncs"] = Value::Array(vec![sync]);
+        v["format_version"] = 5.into();
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(matches!(
+            Plan::from_json(&old),
+            Err(PlanError::UnknownVersion { found: 5, .. })
+        ));
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert!(read.syncs[0].postgres.rollback.is_empty());
+        assert!(!read.syncs[0].keep_backup);
+        assert_eq!(read.syncs[0].postgres.drop_old.len(), 1);
+    }
+
     #[test]
     fn refuses_edits_versions_and_garbage() {
         let text = tiny().to_json();
@@ -668,10 +760,10 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 5", "\"format_version\": 6");
+        let newer = text.replace("\"format_version\": 6", "\"format_version\": 7");
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 6 is newer than this stir-runtime (supports 5); upgrade stir-runtime"
+            "plan format version 7 is newer than this stir-runtime (supports 6); upgrade stir-runtime"
         );
         for garbage in [
             "",
@@ -684,6 +776,7 @@ mod tests {
             "{\"format_version\": 3}",
             "{\"format_version\": 4}",
             "{\"format_version\": 5}",
+            "{\"format_version\": 6}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {
@@ -723,6 +816,7 @@ mod tests {
             count_live: "SELECT count(*) FROM \"s\".\"t\"".into(),
             swap: vec![format!("ALTER TABLE {n} RENAME TO \"t\"")],
             drop_old: vec![],
+            rollback: vec![],
             cleanup: vec![format!("DROP TABLE IF EXISTS {n}")],
         };
         let b = load.for_run("0123abcd");

@@ -1,5 +1,7 @@
 //! Slack-compatible webhook alerts (`POST {"text": ...}`). Sending never blocks scheduling:
-//! alerts go through a bounded queue to one task that retries each POST a few times.
+//! alerts go through a bounded queue to one task that retries each POST a few times. Each alert
+//! goes to its webhook: `STIR_SLACK_WEBHOOK`, or `STIR_SLACK_WEBHOOK_<NAME>` for a schedule
+//! whose `notify` names one (which alerts a run gets is `notify.rs`'s).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +24,14 @@ pub enum AlertKind {
     Stale,
     /// Only with `notify slack on=always`.
     Success,
+    /// `rollback SYNC` swapped the backup back in (`step` names the sync).
+    RolledBack,
+    /// `rollback SYNC` failed or was refused (`step` names the sync).
+    RollbackFailed,
+    /// A schedule alerted as failing failed again, `repeat` after its last alert (`runs`).
+    StillFailing,
+    /// A schedule alerted as failing succeeded (`runs`: the failed runs before).
+    Recovered,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +42,12 @@ pub struct Alert {
     pub fire: DateTime<Utc>,
     pub step: Option<String>,
     pub error: Option<String>,
+    /// The named webhook it goes to (`STIR_SLACK_WEBHOOK_<NAME>`); `None`: the default one.
+    pub webhook: Option<String>,
+    /// A link to the run, shown at the end.
+    pub link: Option<String>,
+    /// Failed runs in a row (still failing, recovered).
+    pub runs: Option<u64>,
 }
 
 impl Alert {
@@ -43,6 +59,9 @@ impl Alert {
             fire,
             step: None,
             error: None,
+            webhook: None,
+            link: None,
+            runs: None,
         }
     }
     pub fn step(mut self, step: &str) -> Alert {
@@ -56,6 +75,9 @@ impl Alert {
 
     /// The message text (Slack mrkdwn).
     pub fn text(&self) -> String {
+        if matches!(self.kind, AlertKind::RolledBack | AlertKind::RollbackFailed) {
+            return self.rollback_text();
+        }
         let what = match self.kind {
             AlertKind::Failure => "failed",
             AlertKind::Timeout => "timed out",
@@ -65,9 +87,22 @@ impl Alert {
             AlertKind::Missed => "missed: the run did not start",
             AlertKind::Stale => "stale: a model is older than its freshness",
             AlertKind::Success => "succeeded",
+            AlertKind::StillFailing => "still failing",
+            AlertKind::Recovered => "recovered",
+            AlertKind::RolledBack | AlertKind::RollbackFailed => unreachable!("rollback_text"),
+        };
+        let what = match (self.kind, self.runs) {
+            (AlertKind::StillFailing, Some(n)) => format!("{what} ({n} runs)"),
+            (AlertKind::Recovered, Some(n)) => {
+                format!(
+                    "{what} after {n} failed run{}",
+                    if n == 1 { "" } else { "s" }
+                )
+            }
+            _ => what.to_string(),
         };
         let icon = match self.kind {
-            AlertKind::Success => ":white_check_mark:",
+            AlertKind::Success | AlertKind::Recovered => ":white_check_mark:",
             AlertKind::SkippedHeavy | AlertKind::Stale => ":warning:",
             _ => ":red_circle:",
         };
@@ -83,13 +118,39 @@ impl Alert {
             slack_escape(&self.run_id),
             self.fire.format("%Y-%m-%d %H:%M UTC")
         ));
-        if let Some(e) = &self.error {
-            let e: String = e.chars().take(2500).collect();
-            t.push_str(&format!(
-                "\n```{}```",
-                slack_escape(&crate::config::redact_text(&e))
-            ));
+        t.push_str(&self.error_block());
+        if let Some(link) = &self.link {
+            t.push_str(&format!("\n<{}|open the run>", slack_escape(link)));
         }
+        t
+    }
+}
+
+impl Alert {
+    /// The error, redacted, cut to 2500 characters, in a code block; or nothing.
+    fn error_block(&self) -> String {
+        let Some(e) = &self.error else {
+            return String::new();
+        };
+        let e: String = e.chars().take(2500).collect();
+        format!("\n```{}```", slack_escape(&crate::config::redact_text(&e)))
+    }
+
+    /// A rollback is an operator's act on a sync, not a schedule's run: said so.
+    fn rollback_text(&self) -> String {
+        let sync = slack_escape(self.step.as_deref().unwrap_or("?"));
+        let mut t = match self.kind {
+            AlertKind::RolledBack => format!(
+                ":rewind: stir: sync `{sync}` rolled back: its backup is live again, and the table it replaced is the backup"
+            ),
+            _ => format!(":red_circle: stir: rollback of sync `{sync}` failed; the live table is unchanged unless the error says otherwise"),
+        };
+        t.push_str(&format!(
+            "\nrun `{}`, {}",
+            slack_escape(&self.run_id),
+            self.fire.format("%Y-%m-%d %H:%M UTC")
+        ));
+        t.push_str(&self.error_block());
         t
     }
 }
@@ -116,11 +177,15 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Sets an alert's webhook and link before it is queued (`notify.rs`).
+pub type Route = Arc<dyn Fn(Alert) -> Alert + Send + Sync>;
+
 /// Cheap to clone; every clone feeds the same queue.
 #[derive(Clone, Default)]
 pub struct Alerter {
     tx: Option<mpsc::Sender<Msg>>,
     memory: Option<Arc<Mutex<Vec<Alert>>>>,
+    route: Option<Route>,
 }
 
 /// Alerts waiting to be posted; when full, new alerts are logged and dropped.
@@ -140,6 +205,7 @@ impl Alerter {
             Alerter {
                 tx: None,
                 memory: Some(m.clone()),
+                route: None,
             },
             m,
         )
@@ -147,6 +213,17 @@ impl Alerter {
 
     /// Alerts are POSTed to `url` by a spawned task.
     pub fn webhook(url: String, first_backoff: Duration) -> Alerter {
+        Alerter::webhooks(Some(url), Default::default(), first_backoff)
+    }
+
+    /// Alerts are POSTed by a spawned task to their named webhook (`named`), or to `default`
+    /// (an alert for a named webhook the runtime has no URL for goes there too, with a
+    /// warning: better the wrong channel than none).
+    pub fn webhooks(
+        default: Option<String>,
+        named: std::collections::BTreeMap<String, String>,
+        first_backoff: Duration,
+    ) -> Alerter {
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -155,7 +232,22 @@ impl Alerter {
         tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
                 match msg {
-                    Msg::Alert(a) => post(&client, &url, &a, first_backoff).await,
+                    Msg::Alert(a) => {
+                        let url = match a.webhook.as_ref().map(|n| (n, named.get(n))) {
+                            Some((_, Some(u))) => Some(u),
+                            Some((n, None)) => {
+                                warn!(webhook = %n, "no URL for this webhook; the alert goes to STIR_SLACK_WEBHOOK");
+                                default.as_ref()
+                            }
+                            None => default.as_ref(),
+                        };
+                        match url {
+                            Some(url) => post(&client, url, &a, first_backoff).await,
+                            None => {
+                                warn!(schedule = %a.schedule, "no webhook for this alert; it is only logged")
+                            }
+                        }
+                    }
                     Msg::Flush(done) => {
                         let _ = done.send(());
                     }
@@ -165,11 +257,23 @@ impl Alerter {
         Alerter {
             tx: Some(tx),
             memory: None,
+            route: None,
         }
+    }
+
+    /// This alerter with every alert routed by `route` first (its schedule's webhook and
+    /// link), whoever sends it: run ends, skipped and missed fires, lost runs, stale models.
+    pub fn routed(mut self, route: Route) -> Alerter {
+        self.route = Some(route);
+        self
     }
 
     /// Queue an alert; never waits.
     pub fn send(&self, alert: Alert) {
+        let alert = match &self.route {
+            Some(r) => r(alert),
+            None => alert,
+        };
         info!(schedule = %alert.schedule, kind = ?alert.kind, step = alert.step.as_deref().unwrap_or("-"), "alert");
         if let Some(m) = &self.memory {
             if let Ok(mut g) = m.lock() {

@@ -18,6 +18,10 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     #[error("{0}\nhelp: {help}", help = .0.help())]
     Key(#[from] KeyError),
+    /// A variable the plan needs (`STIR_POSTGRES_URL_<NAME>`, `STIR_SLACK_WEBHOOK_<NAME>`) is
+    /// missing or invalid.
+    #[error("`{var}` {reason}")]
+    Var { var: String, reason: String },
 }
 
 /// Everything the runtime reads from its environment and command line.
@@ -38,11 +42,20 @@ pub struct Config {
     /// the environment: for code that embeds the runtime, and for tests that play a server
     /// profile (stir's own queries must give the same answer whatever a session sets).
     pub clickhouse_settings: Vec<(String, String)>,
-    /// `STIR_POSTGRES_URL`: run history and the leader lock (and sync targets).
+    /// `STIR_POSTGRES_URL`: the unnamed serving target, and the runtime's state when
+    /// `STIR_STATE_URL` is not set.
     pub postgres_url: Option<String>,
+    /// `STIR_STATE_URL`: the run history and the leader lock (the runtime's own state).
+    pub state_url: Option<String>,
+    /// `STIR_POSTGRES_URL_<NAME>` of each named serving target of the plan
+    /// ([`Config::read_targets`]).
+    pub target_urls: std::collections::BTreeMap<String, String>,
     /// PostgreSQL schema of the run history (`STIR_HISTORY_SCHEMA`, default `stir`).
     pub history_schema: String,
     pub slack_webhook: Option<String>,
+    /// `STIR_SLACK_WEBHOOK_<NAME>` of each webhook the plan's `notify` names
+    /// ([`Config::read_webhooks`]).
+    pub webhooks: std::collections::BTreeMap<String, String>,
     /// `STIR_S3_ENDPOINT`; credentials come from the standard AWS variables.
     pub s3_endpoint: Option<String>,
     /// SIGTERM: how long running work may go on before it is cancelled.
@@ -74,8 +87,11 @@ impl Default for Config {
             clickhouse_lz4: false,
             clickhouse_settings: Vec::new(),
             postgres_url: None,
+            state_url: None,
+            target_urls: Default::default(),
             history_schema: "stir".into(),
             slack_webhook: None,
+            webhooks: Default::default(),
             s3_endpoint: None,
             grace: Duration::from_secs(60),
             listen: None,
@@ -146,12 +162,16 @@ impl Config {
             };
         }
         c.postgres_url = non_empty("STIR_POSTGRES_URL");
-        if let Some(url) = &c.postgres_url {
-            // sslmode, sslrootcert and the rest are checked now, not at the first connection.
-            crate::tls::postgres(url).map_err(|reason| ConfigError::Invalid {
-                name: "STIR_POSTGRES_URL",
-                reason,
-            })?;
+        c.state_url = non_empty("STIR_STATE_URL");
+        for (name, url) in [
+            ("STIR_POSTGRES_URL", &c.postgres_url),
+            ("STIR_STATE_URL", &c.state_url),
+        ] {
+            if let Some(url) = url {
+                // sslmode, sslrootcert and the rest are checked now, not at the first connection.
+                crate::tls::postgres(url)
+                    .map_err(|reason| ConfigError::Invalid { name, reason })?;
+            }
         }
         if let Some(s) = non_empty("STIR_HISTORY_SCHEMA") {
             if !is_identifier(&s) {
@@ -215,11 +235,124 @@ impl Config {
         Config::from_env_with(|k| std::env::var(k).ok())
     }
 
+    /// The unnamed serving target's URL.
     pub fn require_postgres(&self) -> Result<&str, ConfigError> {
         self.postgres_url.as_deref().ok_or(ConfigError::Missing {
             name: "STIR_POSTGRES_URL",
         })
     }
+
+    /// Where the runtime keeps its state (history, leader lock): `STIR_STATE_URL`, else the
+    /// single serving database: `STIR_POSTGRES_URL`, or the URL of the plan's only named
+    /// target ([`Config::read_targets`]).
+    pub fn require_state(&self) -> Result<&str, ConfigError> {
+        if let Some(u) = self.state_url.as_deref().or(self.postgres_url.as_deref()) {
+            return Ok(u);
+        }
+        match self.target_urls.values().collect::<Vec<_>>().as_slice() {
+            [only] => Ok(only.as_str()),
+            [] => Err(ConfigError::Missing {
+                name: "STIR_STATE_URL",
+            }),
+            _ => Err(ConfigError::Invalid {
+                name: "STIR_STATE_URL",
+                reason: "it is not set, and the plan has several serving targets: say in which database the runtime keeps its history and leader lock (one of the targets' URLs, or a database of its own)".into(),
+            }),
+        }
+    }
+
+    /// Read the URL of each named serving target of `plan` (`STIR_POSTGRES_URL_<NAME>`)
+    /// through `get`, checked now: a missing or invalid one refuses the start, not a sync hours
+    /// later.
+    pub fn read_targets(
+        &mut self,
+        plan: &stir_plan::Plan,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if self.postgres_url.is_none() && plan.syncs.iter().any(|s| s.target.is_none()) {
+            return Err(ConfigError::Var {
+                var: stir_plan::target_url_var(None),
+                reason: "is not set: it is the URL of the plan's unnamed serving target (`serving postgres schema=..`), which syncs write".into(),
+            });
+        }
+        for t in &plan.targets {
+            let var = stir_plan::target_url_var(Some(&t.name));
+            let url =
+                get(&var)
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| ConfigError::Var {
+                        var: var.clone(),
+                        reason: format!(
+                            "is not set: it is the URL of the plan's serving target `{}`",
+                            t.name
+                        ),
+                    })?;
+            crate::tls::postgres(&url).map_err(|reason| ConfigError::Var {
+                var: var.clone(),
+                reason: format!("is invalid: {reason}"),
+            })?;
+            self.target_urls.insert(t.name.clone(), url);
+        }
+        Ok(())
+    }
+
+    /// Read the URL of each named webhook the plan's `notify` nodes name
+    /// (`STIR_SLACK_WEBHOOK_<NAME>`, upper-cased, `-` as `_`) through `get`: a missing one
+    /// refuses the start rather than losing a team's alerts.
+    pub fn read_webhooks(
+        &mut self,
+        plan: &stir_plan::Plan,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let named = plan
+            .notify
+            .iter()
+            .chain(plan.schedules.iter().filter_map(|s| s.notify.as_ref()))
+            .filter_map(|n| n.webhook.clone());
+        for name in named {
+            let var = webhook_var(&name);
+            let url = get(&var)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError::Var {
+                    var: var.clone(),
+                    reason: format!(
+                        "is not set: it is the URL of webhook `{name}`, which the plan's `notify` names"
+                    ),
+                })?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Var {
+                    var,
+                    reason: "is not an http(s) URL".into(),
+                });
+            }
+            self.webhooks.insert(name, url);
+        }
+        Ok(())
+    }
+
+    /// The URL of serving target `name` (`None`: the unnamed one).
+    pub fn target_url(&self, name: Option<&str>) -> Result<&str, ConfigError> {
+        match name {
+            None => self.require_postgres(),
+            Some(n) => {
+                self.target_urls
+                    .get(n)
+                    .map(String::as_str)
+                    .ok_or_else(|| ConfigError::Var {
+                        var: stir_plan::target_url_var(Some(n)),
+                        reason: format!("is not set: it is the URL of serving target `{n}`"),
+                    })
+            }
+        }
+    }
+}
+
+/// `team-growth` -> `STIR_SLACK_WEBHOOK_TEAM_GROWTH`.
+pub fn webhook_var(name: &str) -> String {
+    format!(
+        "STIR_SLACK_WEBHOOK_{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// Never prints a secret: passwords are `***`, the webhook URL (its path is the secret) is
@@ -239,8 +372,18 @@ impl fmt::Debug for Config {
                 "postgres_url",
                 &self.postgres_url.as_deref().map(redact_url),
             )
+            .field("state_url", &self.state_url.as_deref().map(redact_url))
+            .field(
+                "target_urls",
+                &self
+                    .target_urls
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), redact_url(v)))
+                    .collect::<Vec<_>>(),
+            )
             .field("history_schema", &self.history_schema)
             .field("slack_webhook", &self.slack_webhook.as_ref().map(|_| "***"))
+            .field("webhooks", &self.webhooks.keys().collect::<Vec<_>>())
             .field("s3_endpoint", &self.s3_endpoint.as_deref().map(redact_url))
             .field("grace", &self.grace)
             .field("listen", &self.listen)
@@ -370,6 +513,124 @@ mod tests {
                 proptest::prop_assert!(!text.contains("Qz7"), "{s} -> {text}");
             }
         }
+    }
+
+    /// The state lives in STIR_STATE_URL, else the single serving database; several targets
+    /// and no STIR_STATE_URL is refused, never a guess.
+    #[test]
+    fn state_url_defaults_to_the_single_serving_database() {
+        let plan = |targets: &[&str]| {
+            let mut p: stir_plan::Plan = serde_json::from_value(serde_json::json!({
+                "format_version": 6, "manifest_hash": "", "project": "p", "timezone": "UTC",
+                "warehouse": {"database": "d", "cluster": null, "threads": 1},
+                "serving": null, "staging": null, "notify": null, "endpoints": [],
+                "blackouts": [], "schedules": [], "models": [], "syncs": [], "requests": [],
+                "plan_hash": ""
+            }))
+            .unwrap();
+            p.targets = targets
+                .iter()
+                .map(|n| stir_plan::Target {
+                    name: n.to_string(),
+                    schema: "public".into(),
+                })
+                .collect();
+            p
+        };
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let a = "postgres://u:pa@a/x";
+        let b = "postgres://u:pb@b/x";
+        let s = "postgres://u:ps@s/x";
+        // Only the unnamed target: the state is beside it.
+        let c =
+            Config::from_env_with(env(&[("STIR_POSTGRES_URL", "postgres://u:pa@a/x")])).unwrap();
+        assert_eq!(c.require_state().unwrap(), a);
+        // One named target: its URL.
+        let mut c = Config::from_env_with(env(&[])).unwrap();
+        assert!(c.require_state().is_err());
+        c.read_targets(
+            &plan(&["prod"]),
+            env(&[("STIR_POSTGRES_URL_PROD", "postgres://u:pa@a/x")]),
+        )
+        .unwrap();
+        assert_eq!(c.require_state().unwrap(), a);
+        assert_eq!(c.target_url(Some("prod")).unwrap(), a);
+        // Two named targets: STIR_STATE_URL decides, and is required.
+        let two = env(&[
+            ("STIR_POSTGRES_URL_PROD", "postgres://u:pa@a/x"),
+            ("STIR_POSTGRES_URL_STAGING_EU", "postgres://u:pb@b/x"),
+        ]);
+        let mut c = Config::from_env_with(env(&[])).unwrap();
+        c.read_targets(&plan(&["prod", "staging-eu"]), two).unwrap();
+        assert_eq!(c.target_url(Some("staging-eu")).unwrap(), b);
+        let e = c.require_state().unwrap_err().to_string();
+        assert!(e.contains("STIR_STATE_URL") && e.contains("several"), "{e}");
+        let mut c =
+            Config::from_env_with(env(&[("STIR_STATE_URL", "postgres://u:ps@s/x")])).unwrap();
+        c.read_targets(&plan(&["prod", "staging-eu"]), two).unwrap();
+        assert_eq!(c.require_state().unwrap(), s);
+        // A target without its URL, or with a bad one, refuses the start; no URL is shown.
+        let mut c = Config::from_env_with(env(&[])).unwrap();
+        let e = c
+            .read_targets(
+                &plan(&["prod", "staging-eu"]),
+                env(&[("STIR_POSTGRES_URL_PROD", "postgres://u:pa@a/x")]),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`STIR_POSTGRES_URL_STAGING_EU` is not set") && e.contains("`staging-eu`"),
+            "{e}"
+        );
+        let mut c = Config::from_env_with(env(&[])).unwrap();
+        let e = c
+            .read_targets(
+                &plan(&["prod"]),
+                env(&[(
+                    "STIR_POSTGRES_URL_PROD",
+                    "postgres://u:pa@a/x?sslmode=bogus",
+                )]),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("STIR_POSTGRES_URL_PROD") && !e.contains("pa@"),
+            "{e}"
+        );
+        assert!(!format!("{c:?}").contains(":pa@"));
+
+        // A webhook the plan's notify names must be set; its URL never shows.
+        let mut p = plan(&[]);
+        p.notify = Some(stir_plan::Notify {
+            on: stir_plan::NotifyOn::Failure,
+            webhook: Some("team-growth".into()),
+            link: None,
+            repeat_secs: 3600,
+        });
+        let mut c = Config::from_env_with(env(&[])).unwrap();
+        let e = c.read_webhooks(&p, env(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("`STIR_SLACK_WEBHOOK_TEAM_GROWTH` is not set")
+                && e.contains("`team-growth`"),
+            "{e}"
+        );
+        c.read_webhooks(
+            &p,
+            env(&[(
+                "STIR_SLACK_WEBHOOK_TEAM_GROWTH",
+                "https://hooks.example.com/services/SECRET",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.len(), 1);
+        assert!(!format!("{c:?}").contains("SECRET"));
     }
 
     #[test]

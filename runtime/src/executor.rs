@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::history::{Busy, Conflict, Recorder, RunRecord};
 use crate::metrics::Metrics;
+use crate::notify::Ended;
 use crate::run::BoxFut;
 use crate::run::Tier;
 pub use crate::run::{cancelled, humanize, run_id, RunStatus};
@@ -83,7 +84,8 @@ pub trait Steps: Send + Sync + 'static {
 /// Everything a run needs besides its schedule.
 pub struct Engine {
     pub plan_hash: String,
-    pub notify_always: bool,
+    /// Which alerts a run's end sends, and where (`notify.rs`).
+    pub notify: Arc<crate::notify::Notifier>,
     pub steps: Arc<dyn Steps>,
     pub recorder: Arc<dyn Recorder>,
     pub alerts: Alerter,
@@ -176,7 +178,7 @@ impl Engine {
                     "{} (retry not started: {why})",
                     failed.error.clone().unwrap_or_default()
                 );
-                self.alerts.send(failed.error(&error));
+                self.failed(failed.error(&error)).await;
                 break RunStatus::Failed;
             }
             let span =
@@ -197,14 +199,9 @@ impl Engine {
                     self.recorder
                         .run_finished(&run.run_id, ended, RunStatus::Ok.as_str(), None)
                         .await;
-                    if self.notify_always {
-                        self.alerts.send(Alert::new(
-                            AlertKind::Success,
-                            &tier.name,
-                            &run.run_id,
-                            fire,
-                        ));
-                    }
+                    self.notify
+                        .run_ended(&self.alerts, &tier.name, &run.run_id, fire, Ended::Ok)
+                        .await;
                     break RunStatus::Ok;
                 }
                 Outcome::Failed(e) => {
@@ -240,7 +237,7 @@ impl Engine {
                             warn!(parent: &span, "no retry: the backoff would pass the deadline");
                         }
                     }
-                    self.alerts.send(alert);
+                    self.failed(alert).await;
                     break RunStatus::Failed;
                 }
                 Outcome::Timeout | Outcome::Cancelled => {
@@ -273,7 +270,11 @@ impl Engine {
                     if let Some(s) = &step {
                         alert = alert.step(s);
                     }
-                    self.alerts.send(alert);
+                    if status == RunStatus::Timeout {
+                        self.failed(alert).await;
+                    } else {
+                        self.alert(alert);
+                    }
                     break status;
                 }
             }
@@ -281,6 +282,23 @@ impl Engine {
         self.metrics
             .run_finished(&tier.name, status, started.elapsed());
         Ok(status)
+    }
+
+    /// A run failed or timed out for good: its alert, as the schedule's `notify` and its
+    /// failing streak say.
+    async fn failed(&self, alert: Alert) {
+        let (schedule, run_id, fire) = (alert.schedule.clone(), alert.run_id.clone(), alert.fire);
+        self.notify
+            .run_ended(&self.alerts, &schedule, &run_id, fire, Ended::Failed(alert))
+            .await;
+    }
+
+    /// Send an alert about one of the schedule's fires outside a run's end (skipped,
+    /// missed, cancelled), routed by its `notify`; none with `on=never`.
+    pub fn alert(&self, alert: Alert) {
+        if !self.notify.silenced(&alert.schedule) {
+            self.alerts.send(self.notify.route(alert));
+        }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

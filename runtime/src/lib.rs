@@ -25,6 +25,7 @@ pub mod executor;
 pub mod history;
 pub mod leader;
 pub mod metrics;
+pub mod notify;
 pub mod redact;
 pub mod request;
 pub mod run;
@@ -45,7 +46,7 @@ use std::time::Duration;
 
 use stir_plan::file::ReadError;
 use stir_plan::signature::{self, PublicKey, VerifyError};
-use stir_plan::{NotifyOn, Plan, PlanError};
+use stir_plan::{Plan, PlanError};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -100,6 +101,8 @@ pub enum RuntimeError {
         run_id: String,
         started: String,
     },
+    #[error("the plan has no sync `{name}`{help}")]
+    NoSync { name: String, help: String },
     #[error("cannot confirm the start of run `{run_id}` in the history: {why}; not starting it, so it cannot run twice\nhelp: check that PostgreSQL is reachable and that no other runtime ran the same fire (`stir-runtime history --schedule {schedule}`)")]
     Unconfirmed {
         schedule: String,
@@ -287,18 +290,25 @@ async fn assemble(
     leader: bool,
     runtime: &str,
 ) -> Result<Parts, RuntimeError> {
-    let pg = config.require_postgres()?;
+    let pg = config.require_state()?;
     let history = Arc::new(PgHistory::open(pg, &config.history_schema).await?);
     let warehouse = Warehouse::new(config).with_cluster(plan.warehouse.cluster.clone());
     let metrics = options
         .metrics
         .clone()
         .unwrap_or_else(|| Metrics::new(&plan.plan_hash));
-    let alerts = match (&options.alerts, &config.slack_webhook) {
-        (Some(a), _) => a.clone(),
-        (None, Some(url)) => Alerter::webhook(url.clone(), Duration::from_secs(2)),
-        (None, None) => Alerter::log_only(),
-    };
+    let notifier = Arc::new(notify::Notifier::new(plan.clone(), Some(history.clone())));
+    let route = notifier.clone();
+    let alerts = match &options.alerts {
+        Some(a) => a.clone(),
+        None if config.slack_webhook.is_some() || !config.webhooks.is_empty() => Alerter::webhooks(
+            config.slack_webhook.clone(),
+            config.webhooks.clone(),
+            Duration::from_secs(2),
+        ),
+        None => Alerter::log_only(),
+    }
+    .routed(Arc::new(move |a| route.route(a)));
     let runner = options
         .runner
         .clone()
@@ -320,10 +330,7 @@ async fn assemble(
     });
     let engine = Arc::new(Engine {
         plan_hash: plan.plan_hash.clone(),
-        notify_always: plan
-            .notify
-            .as_ref()
-            .is_some_and(|n| n.on == NotifyOn::Always),
+        notify: notifier,
         steps,
         recorder,
         alerts: alerts.clone(),
@@ -409,7 +416,7 @@ pub async fn run_with(
         }
         None => None,
     };
-    let pg = config.require_postgres()?.to_string();
+    let pg = config.require_state()?.to_string();
     let key = leader::lock_key(&config.history_schema);
     let instance_key = leader::instance_key(&config.history_schema, &instance);
     info!(%instance, "runtime instance");
@@ -742,7 +749,7 @@ pub async fn model_ages(
     plan: Option<&Plan>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, RuntimeError> {
-    let pg = config.require_postgres()?;
+    let pg = config.require_state()?;
     let h = PgHistory::open(pg, &config.history_schema).await?;
     let built: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>> =
         h.last_builds().await?.into_iter().collect();
@@ -1002,6 +1009,7 @@ pub async fn bootstrap_with(
         retries: 0,
         on_missed: stir_plan::OnMissed::Skip,
         threads: None,
+        notify: None,
         skip: Vec::new(),
         steps: vec![stir_plan::Step::Run {
             models: order.clone(),
@@ -1025,6 +1033,97 @@ pub async fn bootstrap_with(
     })
 }
 
+/// The name rollbacks are recorded under in the history (no manifest name starts with `@`).
+pub const ROLLBACK: &str = "@rollback";
+
+/// `stir-runtime plan.json rollback SYNC`: swap the sync's backup back in (docs/operations.md,
+/// "Rollback"), recorded in the history as a run of [`ROLLBACK`] with one `rollback` step, and
+/// alerted either way. Answers the rows now live, or why nothing was rolled back (exit 1);
+/// an error is a bad invocation or an unreachable history (exit 2).
+pub async fn rollback_with(
+    plan: Plan,
+    config: Config,
+    sync: &str,
+    allow_shrink: bool,
+    timeout: Duration,
+    options: Options,
+) -> Result<Result<u64, String>, RuntimeError> {
+    if plan.syncs.iter().all(|s| s.name != sync) {
+        let names: Vec<&str> = plan.syncs.iter().map(|s| s.name.as_str()).collect();
+        let help = match stir_plan::did_you_mean(sync, names.iter().copied()) {
+            Some(m) => format!("\nhelp: {m}"),
+            None if names.is_empty() => "\nhelp: the plan has no syncs".to_string(),
+            None => format!("\nhelp: its syncs are {}", names.join(", ")),
+        };
+        return Err(RuntimeError::NoSync {
+            name: sync.to_string(),
+            help,
+        });
+    }
+    let (plan, config) = (Arc::new(plan), Arc::new(config));
+    let instance = leader::instance_id();
+    let parts = assemble(&plan, &config, &options, false, &instance).await?;
+    let runner = options
+        .runner
+        .clone()
+        .unwrap_or_else(|| default_step_runner(&config));
+    let now = chrono::Utc::now();
+    let run_id = format!("{ROLLBACK}-{sync}-{}", now.format("%Y%m%dT%H%M%S%3fZ"));
+    let record = history::RunRecord {
+        id: run_id.clone(),
+        schedule: ROLLBACK.into(),
+        fire_time: now,
+        started_at: now,
+        plan_hash: plan.plan_hash.clone(),
+        attempt: 1,
+        by_leader: false,
+        runtime: instance,
+    };
+    let h: &dyn Recorder = parts.history.as_ref();
+    h.run_started(&record).await;
+    h.step_started(&run_id, 0, "rollback", sync, now).await;
+    let ctx = step::StepCtx {
+        plan: plan.clone(),
+        config: config.clone(),
+        warehouse: parts.warehouse.clone(),
+        schedule: ROLLBACK.into(),
+        idx: 0,
+        queries: Default::default(),
+        deadline: Some(tokio::time::Instant::now() + timeout),
+        delivered: Default::default(),
+    };
+    let result = match tokio::time::timeout(
+        timeout,
+        runner.run_rollback(&ctx, sync, &run_id, allow_shrink),
+    )
+    .await
+    {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "rollback of sync `{sync}`: not done within {}; PostgreSQL rolled back what was not committed",
+            executor::humanize(timeout)
+        )),
+    };
+    let end = chrono::Utc::now();
+    let (status, error, rows) = match &result {
+        Ok(o) => ("ok", None, o.rows),
+        Err(e) => ("failed", Some(e.as_str()), None),
+    };
+    h.step_finished(&run_id, 0, end, status, error, rows).await;
+    h.run_finished(&run_id, end, status, error).await;
+    let kind = match result {
+        Ok(_) => AlertKind::RolledBack,
+        Err(_) => AlertKind::RollbackFailed,
+    };
+    let mut alert = Alert::new(kind, ROLLBACK, &run_id, now).step(sync);
+    if let Some(e) = error {
+        alert = alert.error(e);
+    }
+    parts.alerts.send(alert);
+    parts.alerts.flush(Duration::from_secs(30)).await;
+    Ok(result.map(|o| o.rows.unwrap_or(0)))
+}
+
 /// `CREATE DATABASE IF NOT EXISTS db [ON CLUSTER c]`.
 pub fn create_database_sql(database: &str, cluster: Option<&str>) -> String {
     let on = cluster
@@ -1039,7 +1138,7 @@ pub async fn history_table(
     limit: i64,
     schedule: Option<&str>,
 ) -> Result<String, RuntimeError> {
-    let pg = config.require_postgres()?;
+    let pg = config.require_state()?;
     let h = PgHistory::open(pg, &config.history_schema).await?;
     let rows = h.recent(limit, schedule).await?;
     Ok(history::format_table(&rows))

@@ -10,7 +10,7 @@ use stir_runtime::Config;
 
 /// Run a frozen stir plan: fire its schedules, build its models, record history.
 #[derive(Parser)]
-#[command(name = "stir-runtime", version, args_conflicts_with_subcommands = true)]
+#[command(name = "stir-runtime", version)]
 #[command(group(clap::ArgGroup::new("manual").args(["once", "bootstrap"])))]
 struct Cli {
     #[command(subcommand)]
@@ -63,6 +63,20 @@ enum Command {
         #[arg(long, value_name = "PLAN", requires = "models")]
         plan: Option<PathBuf>,
     },
+    /// `stir-runtime plan.json rollback SYNC`: swap the backup the sync kept back in (the
+    /// table it replaces becomes the backup). Exit 0 rolled back, 1 refused or failed
+    /// (nothing changed), 2 bad invocation.
+    Rollback {
+        /// The sync's name in the plan.
+        sync: String,
+        /// Roll back even when the backup has far fewer rows than the live table, or none
+        /// (the sync's max-shrink and empty guards).
+        #[arg(long)]
+        allow_shrink: bool,
+        /// Give up after this long.
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        timeout: Duration,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,6 +110,24 @@ async fn async_main(cli: Cli) -> Exit {
             return fail("--project is empty: name the one project this runtime may run");
         }
         config.project = Some(project.trim().to_string());
+    }
+    let rollback = match &cli.command {
+        Some(Command::Rollback {
+            sync,
+            allow_shrink,
+            timeout,
+        }) => Some((sync.clone(), *allow_shrink, *timeout)),
+        _ => None,
+    };
+    if rollback.is_some() && (cli.once.is_some() || cli.bootstrap || cli.dry_run) {
+        return fail("rollback runs on its own: drop --once, --bootstrap and --dry-run");
+    }
+    if let Some(Command::History { .. }) = &cli.command {
+        if cli.plan.is_some() || cli.once.is_some() || cli.bootstrap {
+            return fail(
+                "`history` takes no plan: stir-runtime history [--schedule NAME | --models --plan plan.json]",
+            );
+        }
     }
     if let Some(Command::History {
         models: true, plan, ..
@@ -143,6 +175,36 @@ async fn async_main(cli: Cli) -> Exit {
             Ok(text) => {
                 print_out(&text);
                 Exit::Success
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    // The named serving targets' and webhooks' URLs, checked before anything runs.
+    let env = |k: &str| std::env::var(k).ok();
+    if let Err(e) = config
+        .read_targets(&plan, env)
+        .and_then(|()| config.read_webhooks(&plan, env))
+    {
+        return fail(&e.to_string());
+    }
+    if let Some((sync, allow_shrink, timeout)) = rollback {
+        return match stir_runtime::rollback_with(
+            plan,
+            config,
+            &sync,
+            allow_shrink,
+            timeout,
+            stir_runtime::Options::default(),
+        )
+        .await
+        {
+            Ok(Ok(rows)) => {
+                println!("rollback: sync `{sync}` rolled back; {rows} rows live (the table it replaced is the backup now)");
+                Exit::Success
+            }
+            Ok(Err(e)) => {
+                eprintln!("error: {e}");
+                Exit::RunFailed
             }
             Err(e) => fail(&e.to_string()),
         };
@@ -216,7 +278,7 @@ async fn async_main(cli: Cli) -> Exit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Exit {
     Success,
-    /// A `--once` or `--bootstrap` run that did not end ok (its status is printed).
+    /// A `--once`, `--bootstrap` or `rollback` that did not end ok (its status is printed).
     RunFailed,
     /// A bad plan, environment or argument: nothing ran.
     CouldNotRun,

@@ -1,6 +1,8 @@
 //! `request` steps, the scrape-request pattern: run the plan's query in ClickHouse
 //! (JSONEachRow), render the body template once per row (minijinja, `row` = the row object)
-//! and POST each body to `STIR_ENDPOINT_<NAME>` + path, `concurrency` at a time.
+//! and POST each body to `STIR_ENDPOINT_<NAME>` + path, `concurrency` at a time (1 unless the
+//! manifest says otherwise, as today's request DAGs post), and with `rate` no more than that
+//! many POSTs a second, every try counted: the scraping API sees today's pace.
 //!
 //! - Every body is rendered before the first POST: a template error sends nothing.
 //! - Strings inserted by `{{ … }}` are JSON-escaped without quotes (the body is JSON and the
@@ -229,12 +231,14 @@ pub async fn run(
         .build()
         .map_err(|e| StepError::Http(format!("request `{name}`: {e}")))?;
     let http = Arc::new(http);
+    let pace = req.rate_per_sec.map(Pace::new);
+    let pace = pace.as_ref();
     let results: Vec<Result<(), String>> = stream::iter(pending)
         .map(|(key, body)| {
             let http = http.clone();
             let url = url.clone();
             async move {
-                let r = post(&http, &url, body, options).await;
+                let r = post(&http, &url, body, options, pace).await;
                 if r.is_ok() {
                     ctx.delivered.record(ctx.idx, name, key);
                 }
@@ -274,17 +278,39 @@ pub async fn run(
     })
 }
 
+/// Spaces the starts of a step's POSTs, every try, at least `1 / rate` seconds apart, across
+/// its concurrent POSTs.
+struct Pace(tokio::sync::Mutex<tokio::time::Interval>);
+
+impl Pace {
+    fn new(rate_per_sec: f64) -> Pace {
+        let period = Duration::from_secs_f64(1.0 / rate_per_sec.clamp(0.001, 1000.0));
+        let mut i = tokio::time::interval(period);
+        // A slow POST does not earn a burst afterwards.
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Pace(tokio::sync::Mutex::new(i))
+    }
+
+    async fn wait(&self) {
+        self.0.lock().await.tick().await;
+    }
+}
+
 /// One POST with retries; the error says what the last try got.
 async fn post(
     http: &reqwest::Client,
     url: &str,
     body: String,
     options: &RequestOptions,
+    pace: Option<&Pace>,
 ) -> Result<(), String> {
     let mut delay = options.backoff;
     let mut last = String::new();
     let attempts = options.attempts.max(1);
     for attempt in 1..=attempts {
+        if let Some(p) = pace {
+            p.wait().await;
+        }
         let r = http
             .post(url)
             .timeout(options.timeout)

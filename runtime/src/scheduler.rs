@@ -410,8 +410,7 @@ impl Scheduler {
             warn!(schedule = %tier.name, fires = gone.len(), newest = %last_gone, "{reason}");
             let id = crate::run::run_id(&tier.name, last_gone, 0);
             self.engine
-                .alerts
-                .send(Alert::new(AlertKind::Missed, &tier.name, &id, last_gone).error(&reason));
+                .alert(Alert::new(AlertKind::Missed, &tier.name, &id, last_gone).error(&reason));
             for _ in gone {
                 self.engine.metrics.skipped(&tier.name, "missed");
             }
@@ -517,9 +516,7 @@ impl Scheduler {
                     warn!(schedule = %tier.name, fire = %t, other = %busy.schedule, run_id = %busy.run_id, "fire skipped: {reason}");
                     if let Some(kind) = kind {
                         let id = crate::run::run_id(&tier.name, t, 0);
-                        engine
-                            .alerts
-                            .send(Alert::new(kind, &tier.name, &id, t).error(&reason));
+                        engine.alert(Alert::new(kind, &tier.name, &id, t).error(&reason));
                     }
                     engine.metrics.skipped(&tier.name, status);
                     engine
@@ -542,8 +539,7 @@ impl Scheduler {
                 warn!(schedule = %tier.name, fire = %t, %other, "fire skipped: another heavy run is active");
                 let id = crate::run::run_id(&tier.name, t, 0);
                 self.engine
-                    .alerts
-                    .send(Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t).error(&reason));
+                    .alert(Alert::new(AlertKind::SkippedHeavy, &tier.name, &id, t).error(&reason));
                 self.record_skip(tier, t, "skipped_heavy", reason);
             }
         }

@@ -74,6 +74,20 @@ pub trait StepRunner: Send + Sync + 'static {
         request: &'a str,
         run_id: &'a str,
     ) -> BoxFut<'a, Result<StepOutcome, StepError>>;
+    /// `rollback SYNC`: swap the sync's backup back in (`allow_shrink` lifts its row guards).
+    fn run_rollback<'a>(
+        &'a self,
+        _ctx: &'a StepCtx,
+        sync: &'a str,
+        _run_id: &'a str,
+        _allow_shrink: bool,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
+        Box::pin(async move {
+            Err(StepError::Other(format!(
+                "this step runner cannot roll back sync `{sync}`"
+            )))
+        })
+    }
 }
 
 /// The request rows a fire's endpoints accepted (2xx), across the attempts of that fire, so a

@@ -27,6 +27,7 @@ fn every_minute(name: &str, timeout_secs: u64, on_missed: OnMissed, sql: String)
         retries: 0,
         on_missed,
         threads: None,
+        notify: None,
         skip: vec![],
         steps: vec![Step::Sql { sql }],
     }

@@ -639,7 +639,8 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     };
     assert_eq!(table_comment.as_deref(), Some("values, synced"));
     assert_eq!(column_comment.as_deref(), Some("a string"));
-    assert!(!c.pg_exists("vals__stir_old").await);
+    // The table it replaced is kept as the backup (one generation, the default).
+    assert!(c.pg_exists("vals__stir_old").await);
     c.finish().await;
 }
 
@@ -1597,13 +1598,23 @@ async fn sigkill_before_the_materialized_views_are_rebuilt_is_finished_by_the_ne
     }
     let leftovers: i64 = n(format!(
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = '{s}' AND (c.relname LIKE '%\\_\\_stir\\_old' OR c.relname LIKE '%\\_\\_stir\\_new%')"
+         WHERE n.nspname = '{s}' AND ((c.relkind = 'm' AND c.relname LIKE '%\\_\\_stir\\_old') OR c.relname LIKE '%\\_\\_stir\\_new%')"
     ))
     .await;
     assert_eq!(
         leftovers, 0,
-        "the old materialized views and the backup are gone"
+        "the old materialized views and the staging tables are gone"
     );
+    // The backup is kept (one generation, the default), its note cleared.
+    let note: Option<String> =
+        c.pg.query_one(
+            &format!("SELECT obj_description('{s}.vals__stir_old'::regclass, 'pg_class')"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(note, None, "the backup's note is cleared");
     let idx: i64 = n(format!(
         "SELECT count(*) FROM pg_indexes WHERE schemaname = '{s}' AND indexname = 'mv_over_view_n'"
     ))

@@ -35,27 +35,19 @@ async fn refusal(c: &Case, sync: &str, run_id: &str) -> String {
 
 /// The live table's row count and `sum(big)`, as a reader of the app would check it.
 async fn content(c: &Case, to: &str) -> (i64, String) {
-    let row =
-        c.pg.query_one(
-            &format!(
-                "SELECT count(*), coalesce(sum(big), 0)::text FROM {}.\"{to}\"",
-                c.schema
-            ),
-            &[],
-        )
-        .await
-        .unwrap();
-    (row.get(0), row.get(1))
+    c.rows_and_sum(to).await
 }
 
-/// Nothing of stir's is left beside the live table `to`: no staging table (this run's or
-/// another's) and no backup; the case's schema holds only `to`.
+/// Nothing of stir's is left beside the live table `to` but the backup a sync keeps by
+/// default: no staging table (this run's or another's); the case's schema holds only `to`
+/// and perhaps its backup.
 async fn assert_no_leftovers(c: &Case, to: &str) {
+    let backup = stir::planner::sync_names(to, &[]).backup;
     let others: Vec<String> =
         c.pg.query(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname::text <> $2 ORDER BY 1",
-            &[&c.schema, &to],
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname::text NOT IN ($2, $3) ORDER BY 1",
+            &[&c.schema, &to, &backup],
         )
         .await
         .unwrap()

@@ -137,6 +137,24 @@ pub(super) async fn uncarried(
     )))
 }
 
+/// Before a rollback: refuse when the live table has anything the backup lacks (a column,
+/// an index, a constraint added since the backup was live), every difference in one message.
+pub(super) async fn backup_lacks(pg: &Client, live: &str, backup: &str) -> Result<(), Fail> {
+    let mut found = differences(pg, live, backup).await?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    for d in &mut found {
+        d.help = format!(
+            "the backup is the table as it was before the last sync: give it the same by hand, or drop it from {live}, then roll back"
+        );
+    }
+    Err(other(refusal(
+        &format!("the backup {backup} lacks what the live table {live} has, which the app would lose; refusing the rollback, nothing changed"),
+        &found,
+    )))
+}
+
 /// The runtime's code for a live table the swap would lose something of.
 const CODE: &str = "stir::sync_live_table";
 

@@ -36,8 +36,9 @@
 //!    table is compared with it again, the plan's renames run, grants and comments are carried
 //!    and views on the table re-pointed. Materialized views downstream are then rebuilt
 //!    beside the old ones and swapped in the same short way.
-//! 10. Drop the backup (unless `keep-backup`), then the sync's staged files beyond the newest
-//!     `staging.keep` (a failure there is a warning: the sync is done).
+//! 10. Drop the backup with `keep-backup=#false` (kept by default, for `rollback.rs`), then the
+//!     sync's staged files beyond the newest `staging.keep` (a failure there is a warning: the
+//!     sync is done).
 //!
 //! Any failure before the swap leaves the live table as it was, drops this run's staging
 //! table and aborts the multipart upload. docs/reliability.md lists every fault and its test.
@@ -48,6 +49,7 @@
 mod catalog;
 mod columns;
 mod export;
+mod rollback;
 mod swap;
 
 use catalog::uncarried;
@@ -279,6 +281,16 @@ impl StepRunner for Runner {
             &self.options.request,
         ))
     }
+
+    fn run_rollback<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        sync: &'a str,
+        run_id: &'a str,
+        allow_shrink: bool,
+    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
+        Box::pin(self.rollback(ctx, sync, run_id, allow_shrink))
+    }
 }
 
 /// Internal failure: a step error (cleanup runs) or a simulated kill (nothing runs).
@@ -438,48 +450,7 @@ impl Runner {
             postgres: sync.postgres.for_run(&stir_plan::run_tag(run_id)),
             ..sync.clone()
         };
-        let Some(staging) = plan.staging.as_ref() else {
-            return Err(StepError::Other(format!(
-                "sync `{name}`: the plan has no `staging s3` bucket"
-            )));
-        };
-        let pg_url = ctx
-            .config
-            .require_postgres()
-            .map_err(|e| StepError::Other(e.to_string()))?
-            .to_string();
-        let mut s3_config =
-            S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.options.env.as_ref());
-        s3_config.attempts = self.options.s3_attempts;
-        s3_config.backoff = self.options.s3_backoff;
-        let s3 = S3::new(s3_config, &staging.bucket).await;
-        let ch = clickhouse_client(&ctx.config);
-        let compression = staging.compression;
-        let key = format!(
-            "{}{}{}",
-            sync.s3_prefix,
-            key_safe(run_id),
-            staging::suffix(compression)
-        );
-        let mut job = Job {
-            runner: self,
-            ctx,
-            plan: &plan,
-            sync,
-            ch,
-            s3,
-            key,
-            compression,
-            keep: staging.keep,
-            run_id,
-            pg_url,
-            qn: std::sync::atomic::AtomicUsize::new(0),
-            upload_id: Mutex::new(None),
-            pg: None,
-            cancel: None,
-            staging_oid: None,
-            prepared: false,
-        };
+        let mut job = self.job(ctx, &plan, sync, run_id).await?;
         let started = Instant::now();
         let result = job.run().await;
         let result = match result {
@@ -508,17 +479,84 @@ impl Runner {
                     phases,
                 })
             }
-            Err(Fail::Killed(at)) => Err(StepError::Other(format!(
-                "sync `{name}`: stopped at failpoint {at:?} (simulated kill: nothing cleaned up)"
-            ))),
-            Err(Fail::Busy(m)) => Err(StepError::Postgres(format!("sync `{name}`: {m}"))),
-            Err(Fail::Step(e)) => Err(match e {
-                StepError::Other(m) => StepError::Other(format!("sync `{name}`: {m}")),
-                StepError::Postgres(m) => StepError::Postgres(format!("sync `{name}`: {m}")),
-                StepError::S3(m) => StepError::S3(format!("sync `{name}`: {m}")),
-                e => e,
-            }),
+            Err(e) => Err(step_error(&format!("sync `{name}`"), e)),
         }
+    }
+}
+
+/// A job's failure as the step's error, prefixed with what failed (`sync `x``).
+fn step_error(what: &str, e: Fail) -> StepError {
+    match e {
+        Fail::Killed(at) => StepError::Other(format!(
+            "{what}: stopped at failpoint {at:?} (simulated kill: nothing cleaned up)"
+        )),
+        Fail::Busy(m) => StepError::Postgres(format!("{what}: {m}")),
+        Fail::Step(e) => match e {
+            StepError::Other(m) => StepError::Other(format!("{what}: {m}")),
+            StepError::Postgres(m) => StepError::Postgres(format!("{what}: {m}")),
+            StepError::S3(m) => StepError::S3(format!("{what}: {m}")),
+            e => e,
+        },
+    }
+}
+
+impl Runner {
+    /// A job on `sync` of `plan` for the run `run_id`: its clients are made, nothing connects.
+    async fn job<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        plan: &'a Plan,
+        sync: &'a Sync,
+        run_id: &'a str,
+    ) -> Result<Job<'a>, StepError> {
+        let name = &sync.name;
+        let Some(staging) = plan.staging.as_ref() else {
+            return Err(StepError::Other(format!(
+                "sync `{name}`: the plan has no `staging s3` bucket"
+            )));
+        };
+        // A named target's URL as the runtime read it at start, else from the environment
+        // now (a config made in code); never from the plan.
+        let var = stir_plan::target_url_var(sync.target.as_deref());
+        let pg_url = match ctx.config.target_url(sync.target.as_deref()) {
+            Ok(u) => u.to_string(),
+            Err(e) => match sync.target.as_ref().and_then(|_| (self.options.env)(&var)) {
+                Some(u) if !u.trim().is_empty() => u,
+                _ => return Err(StepError::Other(e.to_string())),
+            },
+        };
+        let mut s3_config =
+            S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.options.env.as_ref());
+        s3_config.attempts = self.options.s3_attempts;
+        s3_config.backoff = self.options.s3_backoff;
+        let s3 = S3::new(s3_config, &staging.bucket).await;
+        let ch = clickhouse_client(&ctx.config);
+        let compression = staging.compression;
+        let key = format!(
+            "{}{}{}",
+            sync.s3_prefix,
+            key_safe(run_id),
+            staging::suffix(compression)
+        );
+        Ok(Job {
+            runner: self,
+            ctx,
+            plan,
+            sync,
+            ch,
+            s3,
+            key,
+            compression,
+            keep: staging.keep,
+            run_id,
+            pg_url,
+            qn: std::sync::atomic::AtomicUsize::new(0),
+            upload_id: Mutex::new(None),
+            pg: None,
+            cancel: None,
+            staging_oid: None,
+            prepared: false,
+        })
     }
 }
 
@@ -599,23 +637,8 @@ impl Job<'_> {
         let select = self.check_columns().await?;
         self.abort_stale_uploads().await?;
         let count_before = self.ch_count().await;
-        let (pg, tls) = connect(
-            &self.pg_url,
-            &self.sync.name,
-            self.run_id,
-            &self.sync.postgres.schema,
-        )
-        .await?;
-        self.cancel = Some(CancelOnDrop(Some((pg.cancel_token(), tls))));
-        self.pg = Some(pg);
-        // From here on no statement of the session may outlive the run (each later `exec`
-        // sets it again, to what is left then).
-        self.bound().await?;
-        // One writer per target: everything below, up to the end of the swap, is this run's.
-        self.lock_target().await?;
-        // A swap a killed run left half done (materialized views not rebuilt yet) is finished
-        // first, and staging tables of killed runs are dropped.
-        self.finish_interrupted_swap().await?;
+        self.take_target().await?;
+        // Staging tables of killed runs are dropped.
         self.drop_leftover_staging().await?;
         // Refuse before the export what the swap would lose; carry the rest (catalog.rs).
         let (load, live) = (&self.sync.postgres, self.live());
@@ -693,7 +716,8 @@ impl Job<'_> {
         }
         self.runner.failpoint(Failpoint::BeforeSwap).await?;
         let t2 = Instant::now();
-        self.swap(new_rows).await?;
+        self.swap(swap::Incoming::Staging { rows: new_rows })
+            .await?;
         let swap_time = t2.elapsed();
         for sql in &load.drop_old {
             if let Err(e) = self.exec(sql, "drop the backup").await {
@@ -709,6 +733,27 @@ impl Job<'_> {
                 ("swap", swap_time),
             ],
         ))
+    }
+
+    /// Connect and take the target: everything after it, up to the end of the swap, is this
+    /// job's. A swap a killed run left half done (materialized views not rebuilt yet) is
+    /// finished first.
+    async fn take_target(&mut self) -> Result<(), Fail> {
+        let (pg, tls) = connect(
+            &self.pg_url,
+            &self.sync.name,
+            self.run_id,
+            &self.sync.postgres.schema,
+        )
+        .await?;
+        self.cancel = Some(CancelOnDrop(Some((pg.cancel_token(), tls))));
+        self.pg = Some(pg);
+        // From here on no statement of the session may outlive the run (each later `exec`
+        // sets it again, to what is left then).
+        self.bound().await?;
+        // One writer per target.
+        self.lock_target().await?;
+        self.finish_interrupted_swap().await
     }
 
     /// Delete this sync's staged files but the newest `keep` (this run's always stays). The
@@ -830,7 +875,7 @@ impl Job<'_> {
             .unwrap_or_default();
         Err(Fail::Busy(format!(
             "another run is syncing {live}{holder}; refusing to start beside it (the live table is untouched)\n\
-             help: one writer per table at a time; this run retries within its window, or run it again when the other has finished"
+             help: one writer per table at a time: run it again when the other has finished (a scheduled sync retries by itself within its window)"
         )))
     }
 
@@ -973,7 +1018,7 @@ async fn connect(
 ) -> Result<(Client, MakeRustlsConnect), Fail> {
     let refused = |what: &str, m: String| Fail::Step(StepError::Postgres(format!("{what}: {m}")));
     let mut pg =
-        crate::tls::postgres(url).map_err(|m| refused("STIR_POSTGRES_URL is invalid", m))?;
+        crate::tls::postgres(url).map_err(|m| refused("the serving target's URL is invalid", m))?;
     // Names the run too, so an operator (and the refusal of a second run) can tell who holds
     // a target; PostgreSQL keeps the first 63 bytes.
     pg.config
@@ -1118,6 +1163,7 @@ mod tests {
             count_live: String::new(),
             swap: vec![],
             drop_old: vec![],
+            rollback: vec![],
             cleanup: vec![],
         };
         Sync {
@@ -1134,6 +1180,7 @@ mod tests {
             allow_empty,
             lock_timeout_ms: 5000,
             keep_backup: false,
+            target: None,
         }
     }
 

@@ -15,6 +15,15 @@ use super::*;
 /// Marks a backup table whose downstream materialized views are still to rebuild.
 const PENDING: &str = "stir: materialized views to rebuild: ";
 
+/// What takes the live table's place, with the rows this run counted in it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Incoming {
+    /// This run's staging table (a sync).
+    Staging { rows: u64 },
+    /// The backup, by the OID the rollback checked (a rollback).
+    Backup { oid: u32, rows: u64 },
+}
+
 /// A view or materialized view downstream of the live table, as the catalog had it before
 /// the swap (definitions name the live table, so they read the new one once it is swapped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,10 +113,10 @@ impl Job<'_> {
     }
 
     /// The swap of the table, then the rebuild of what reads it through materialized views.
-    pub(super) async fn swap(&mut self, new_rows: u64) -> Result<(), Fail> {
+    pub(super) async fn swap(&mut self, incoming: Incoming) -> Result<(), Fail> {
         let mut tries = 0;
         let pending = loop {
-            match self.swap_table(new_rows).await {
+            match self.swap_table(incoming).await {
                 Err(Fail::Busy(why)) => self.wait_to_retry(&mut tries, &why).await?,
                 r => break r?,
             }
@@ -152,12 +161,16 @@ impl Job<'_> {
 
     /// The first phase: one transaction, its locks asked for with `lock-timeout`. Answers the
     /// views and materialized views downstream, when there are materialized views among them.
-    async fn swap_table(&mut self, new_rows: u64) -> Result<Vec<Dependent>, Fail> {
+    async fn swap_table(&mut self, incoming: Incoming) -> Result<Vec<Dependent>, Fail> {
         self.bound().await?;
         let load = &self.sync.postgres;
         let live = self.live();
-        let new = pg_qualified(&load.schema, &load.new_table);
+        let staging = pg_qualified(&load.schema, &load.new_table);
         let old = pg_qualified(&load.schema, &load.old_table);
+        let (new, statements) = match incoming {
+            Incoming::Staging { .. } => (staging, &load.swap),
+            Incoming::Backup { .. } => (old.clone(), &load.rollback),
+        };
         let lock_ms = self.lock_timeout_ms();
         let staging_oid = self.staging_oid;
         let pg = self
@@ -165,29 +178,40 @@ impl Job<'_> {
             .as_mut()
             .ok_or_else(|| other("no PostgreSQL connection"))?;
         let tx = locked_tx(pg, lock_ms).await?;
-        // This run's staging table, whole: locked first, so nothing can change it before the
+        // The incoming table, whole: locked first, so nothing can change it before the
         // commit, and counted before the live table is locked, so no reader waits on the scan.
         tx.batch_execute(&format!("LOCK TABLE {new} IN ACCESS EXCLUSIVE MODE"))
             .await
-            .map_err(|e| lock_err("lock the staging table", &e))?;
+            .map_err(|e| lock_err(&format!("lock {new}"), &e))?;
         let oid: Option<u32> = tx
             .query_one("SELECT to_regclass($1)::oid", &[&new])
             .await
-            .map_err(|e| pg_err("find the staging table", &e))?
+            .map_err(|e| pg_err("find the table to swap in", &e))?
             .get(0);
-        if oid.is_none() || oid != staging_oid {
+        let expected = match incoming {
+            Incoming::Staging { .. } => staging_oid,
+            Incoming::Backup { oid, .. } => Some(oid),
+        };
+        let what = match incoming {
+            Incoming::Staging { .. } => "the staging table",
+            Incoming::Backup { .. } => "the backup",
+        };
+        if oid.is_none() || oid != expected {
             return Err(other(format!(
-                "the staging table {new} is not the one this run loaded (oid {oid:?}, loaded {staging_oid:?}); refusing the swap"
+                "{what} {new} is not the one this run loaded (oid {oid:?}, loaded {expected:?}); refusing the swap"
             )));
         }
         let rows: i64 = tx
             .query_one(&format!("SELECT count(*) FROM {new}"), &[])
             .await
-            .map_err(|e| pg_err("count the staging table", &e))?
+            .map_err(|e| pg_err("count the table to swap in", &e))?
             .get(0);
-        if rows as u64 != new_rows {
+        let counted = match incoming {
+            Incoming::Staging { rows } | Incoming::Backup { rows, .. } => rows,
+        };
+        if rows as u64 != counted {
             return Err(other(format!(
-                "the staging table {new} holds {rows} rows, but this run counted {new_rows}; refusing the swap"
+                "{what} {new} holds {rows} rows, but this run counted {counted}; refusing the swap"
             )));
         }
         let deps = dependents(&tx, &live).await?;
@@ -237,10 +261,12 @@ impl Job<'_> {
         let grants = grants_on(&tx, &live).await?;
         // The staging mark goes before the table becomes live: a live table must never look
         // like a killed run's leftover.
-        tx.batch_execute(&format!("COMMENT ON TABLE {new} IS NULL"))
-            .await
-            .map_err(|e| pg_err("clear the staging mark", &e))?;
-        for sql in &load.swap {
+        if matches!(incoming, Incoming::Staging { .. }) {
+            tx.batch_execute(&format!("COMMENT ON TABLE {new} IS NULL"))
+                .await
+                .map_err(|e| pg_err("clear the staging mark", &e))?;
+        }
+        for sql in statements {
             tx.batch_execute(sql)
                 .await
                 .map_err(|e| lock_err(&format!("swap `{}`", first_line(sql)), &e))?;

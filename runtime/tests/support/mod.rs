@@ -212,7 +212,7 @@ impl Sim {
         let (alerter, alerts) = Alerter::memory();
         let engine = Arc::new(Engine {
             plan_hash: "test".into(),
-            notify_always: false,
+            notify: Arc::new(stir_runtime::notify::Notifier::failures_only()),
             steps: Arc::new(fake.clone()),
             recorder: Arc::new(recorder.clone()),
             alerts: alerter,
