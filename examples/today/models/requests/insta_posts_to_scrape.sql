@@ -17,7 +17,7 @@ posts_to_scrape as (
 ),
 attempted_recently as (
     SELECT JSONExtractString(params, 'shortcode') as shortcode
-    from {{ source('_e', 'scrape_request_log_events') }}
+    from _e.scrape_request_log_events
     where flow = 'refresh_post_by_shortcode'
       and event_timestamp >= now() - INTERVAL 12 HOUR
 ),
