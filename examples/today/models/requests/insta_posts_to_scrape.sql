@@ -1,6 +1,11 @@
 {#- Instagram posts of collections to re-scrape: recent collection items, minus posts
-    attempted in the last 12 hours and posts that failed repeatedly without ever
-    succeeding; never-scraped and oldest posts first. -#}
+    attempted in the last 12 hours and posts that failed repeatedly; never-scraped and oldest
+    posts first. `posts_to_scrape`, `attempted_recently` and `failures` are the write-up's
+    query as written (section 6), `status = 'FAILED'` filter included: with it, the
+    `uniqExactIf(id, status = 'COMPLETE') = 0` test is always true, so a post is dropped after
+    two failures even if it was scraped since (the fixed copy in models/requests/ drops the
+    filter; docs/today.md, "Not found by stir check"). The write-up selects from
+    `candidate_set` without showing it: that CTE is reconstructed. -#}
 with
 posts_to_scrape as (
     select short_code shortcode
@@ -12,7 +17,7 @@ posts_to_scrape as (
 ),
 attempted_recently as (
     SELECT JSONExtractString(params, 'shortcode') as shortcode
-    from {{ source('_e', 'scrape_request_log_events') }}
+    from _e.scrape_request_log_events
     where flow = 'refresh_post_by_shortcode'
       and event_timestamp >= now() - INTERVAL 12 HOUR
 ),
@@ -20,6 +25,7 @@ failures as (
     SELECT JSONExtractString(params, 'shortcode') as shortcode
     from dbt.stg_beat_scrape_request_log
     where flow = 'refresh_post_by_shortcode'
+      and status = 'FAILED'
       and created_at >= now() - INTERVAL 1 MONTH
     group by shortcode
     having uniqExactIf(id, status = 'FAILED') > 1
