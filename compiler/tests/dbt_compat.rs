@@ -8,6 +8,9 @@
 //! Nothing is skipped: without the venv or the test servers' environment the test fails and
 //! says how to get them (scripts/test.sh makes both).
 
+#[path = "support/files.rs"]
+mod files;
+use files::copy_dir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -117,19 +120,6 @@ impl Drop for Database<'_> {
             self.ch
                 .exec(&format!("DROP DATABASE IF EXISTS {}", self.name))
         }));
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
     }
 }
 
