@@ -422,11 +422,11 @@ fn requests(c: &mut Compiled, read: &ReadFile) {
         for mention in crate::sqlscan::hidden_refs(&source, &c.manifest.warehouse.database, &|n| {
             names.models.contains_key(n)
         }) {
-            c.findings.push(
-                Finding::warning("stir::hidden_ref", fid, mention.span.clone(), format!("request `{}` reads `{}` without `ref()`", r.name.text, mention.model))
-                    .label("direct table reference")
-                    .help(format!("write `{{{{ ref('{}') }}}}` so the dependency is declared and the table name follows the warehouse", mention.model)),
-            );
+            c.findings.push(mention.finding(
+                fid,
+                mention.span.clone(),
+                &format!("request `{}`", r.name.text),
+            ));
         }
         match renderer.render(&r.name.text, None, &source, false) {
             Ok((sql, reads)) => {

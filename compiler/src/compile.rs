@@ -410,19 +410,11 @@ fn render_models(c: &mut Compiled, read: &ReadFile, keep: Keep) {
                 continue;
             }
             models[i].deps.insert(d);
-            c.findings.push(
-                Finding::warning(
-                    "stir::hidden_ref",
-                    fid,
-                    mention.span.clone(),
-                    format!("model `{}` reads `{}` without `ref()`", m.name.text, mention.model),
-                )
-                .label("direct table reference")
-                .help(format!(
-                    "write `{{{{ ref('{}') }}}}` so the dependency is declared and the table name follows the warehouse",
-                    mention.model
-                )),
-            );
+            c.findings.push(mention.finding(
+                fid,
+                mention.span.clone(),
+                &format!("model `{}`", m.name.text),
+            ));
         }
     }
     c.models = models;
@@ -599,22 +591,11 @@ fn sql_step(
     for mention in sqlscan::hidden_refs(sql, &c.manifest.warehouse.database, &|n| {
         c.names.models.contains_key(n)
     }) {
-        out.push(
-            Finding::warning(
-                "stir::hidden_ref",
-                file,
-                span.clone(),
-                format!(
-                    "a `sql` step of schedule `{schedule}` names `{}` without `ref()`",
-                    mention.model
-                ),
-            )
-            .label("direct table reference")
-            .help(format!(
-                "write `{{{{ ref('{}') }}}}` so the statement follows the warehouse database",
-                mention.model
-            )),
-        );
+        out.push(mention.finding(
+            file,
+            span.clone(),
+            &format!("a `sql` step of schedule `{schedule}`"),
+        ));
     }
     match renderer.render(schedule, None, sql, false) {
         Ok((text, reads)) => {

@@ -16,12 +16,32 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
+use crate::diagnostic::{FileId, Finding};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mention {
     pub model: String,
     pub span: Range<usize>,
     /// Written as `<database>.<model>` (otherwise a bare table name).
     pub qualified: bool,
+}
+
+impl Mention {
+    /// The `stir::hidden_ref` warning for this mention, at `span` of `file`; `reader` names
+    /// what reads it ("model `m`", "request `r`", "a `sql` step of schedule `s`").
+    pub fn finding(&self, file: FileId, span: Range<usize>, reader: &str) -> Finding {
+        Finding::warning(
+            "stir::hidden_ref",
+            file,
+            span,
+            format!("{reader} reads `{}` without `ref()`", self.model),
+        )
+        .label("direct table reference")
+        .help(format!(
+            "write `{{{{ ref('{}') }}}}` so the dependency is declared and the table name follows the warehouse",
+            self.model
+        ))
+    }
 }
 
 /// Replace Jinja tags with spaces, keeping every byte offset and newline.
