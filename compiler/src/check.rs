@@ -846,13 +846,7 @@ fn tier(
         .filter_map(|b| c.names.blackouts.get(&b.text))
         .map(|&bi| blackout_window(c, bi))
         .collect();
-    crate::schedule::Tier {
-        name: s.name.text.clone(),
-        cron,
-        timeout_min: timeout_secs.div_ceil(60).min(u32::MAX as u64) as u32,
-        heavy: s.heavy,
-        skip,
-    }
+    crate::schedule::Tier::new(&s.name.text, cron, timeout_secs, s.heavy, skip)
 }
 
 fn blackout_window(c: &Compiled, bi: usize) -> crate::schedule::DailyWindow {

@@ -116,6 +116,24 @@ pub struct Tier {
 }
 
 impl Tier {
+    /// A schedule as the analysis sees it: `stir check`, `stir timeline` and the console all
+    /// build it here, so a timeout counts as whole minutes, rounded up, everywhere.
+    pub fn new(
+        name: &str,
+        cron: Cron,
+        timeout_secs: u64,
+        heavy: bool,
+        skip: Vec<DailyWindow>,
+    ) -> Tier {
+        Tier {
+            name: name.to_string(),
+            cron,
+            timeout_min: timeout_secs.div_ceil(60).min(u32::MAX as u64) as u32,
+            heavy,
+            skip,
+        }
+    }
+
     /// Times of day at which the tier really fires (skip windows removed).
     pub fn fire_times(&self) -> Vec<u16> {
         self.cron

@@ -430,12 +430,14 @@ pub async fn timeline(
         c.0.tiers
             .iter()
             .filter(|t| t.enabled)
-            .map(|t| stir_plan::schedule::Tier {
-                name: t.name.clone(),
-                cron: t.cron.clone(),
-                timeout_min: t.timeout.as_secs().div_ceil(60).min(u32::MAX as u64) as u32,
-                heavy: t.heavy,
-                skip: t.skip.clone(),
+            .map(|t| {
+                stir_plan::schedule::Tier::new(
+                    &t.name,
+                    t.cron.clone(),
+                    t.timeout.as_secs(),
+                    t.heavy,
+                    t.skip.clone(),
+                )
             })
             .collect();
     let blackouts: Vec<Blackout> = plan
