@@ -713,7 +713,14 @@ mod tests {
             "the runtime refuses format 4"
         );
         let read = Plan::from_json_for_review(&old).unwrap();
-        assert!(!read.schedules.is_empty());
+        // Every schedule read back, by name (not merely some), each as skipping.
+        let names = |p: &Plan| {
+            p.schedules
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&read), names(&tiny()));
         assert!(read.schedules.iter().all(|s| s.on_missed == OnMissed::Skip));
     }
 
