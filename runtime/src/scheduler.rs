@@ -20,7 +20,7 @@
 //!
 //! "Now" is a [`Clock`], so tests run the scheduler on tokio's paused clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ use stir_plan::schedule::{DailyWindow, Zone};
 use stir_plan::{OnMissed, Plan, Step};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::alert::{Alert, AlertKind};
 use crate::executor::Engine;
@@ -205,7 +205,12 @@ pub struct Scheduler {
     firing: watch::Receiver<bool>,
     /// Turns true once no fire loop runs any more: the lock can be handed over.
     stopped_firing: watch::Sender<bool>,
+    /// Called as each fire starts; tests make a fire loop panic with it.
+    fire_hook: Option<FireHook>,
 }
+
+/// See [`Scheduler::with_fire_hook`].
+pub type FireHook = Arc<dyn Fn(&str, DateTime<Utc>) + Send + Sync>;
 
 impl Scheduler {
     pub fn new(engine: Arc<Engine>, zone: Zone, tiers: Vec<Tier>) -> Scheduler {
@@ -216,7 +221,15 @@ impl Scheduler {
             active: Arc::default(),
             firing: watch::channel(true).1,
             stopped_firing: watch::channel(false).0,
+            fire_hook: None,
         }
+    }
+
+    /// Call `hook(schedule, fire)` in the fire loop as each fire starts (tests only).
+    #[doc(hidden)]
+    pub fn with_fire_hook(mut self, hook: FireHook) -> Scheduler {
+        self.fire_hook = Some(hook);
+        self
     }
 
     /// Fire only while `firing` is true: a fire due while it is false waits for it (and is
@@ -250,13 +263,15 @@ impl Scheduler {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut loops = JoinSet::new();
+        let mut loop_of: HashMap<tokio::task::Id, Arc<Tier>> = HashMap::new();
         for tier in self.tiers.iter().filter(|t| t.enabled) {
-            loops.spawn(self.clone().fire_loop(
+            let handle = loops.spawn(self.clone().fire_loop(
                 tier.clone(),
                 stop.clone(),
                 cancel_rx.clone(),
                 done_tx.clone(),
             ));
+            loop_of.insert(handle.id(), tier.clone());
         }
         for (name, fires) in &backlog {
             let tier = self.tiers.iter().find(|t| &t.name == name && t.enabled);
@@ -270,11 +285,44 @@ impl Scheduler {
                 );
             }
         }
-        drop(done_tx);
-        tokio::select! {
-            _ = cancelled(&mut stop) => {}
-            _ = cancelled(&mut abort) => {}
+        // A fire loop that panics is restarted at once, with an alert: otherwise its schedule
+        // would stop firing without a word until the next restart.
+        loop {
+            tokio::select! {
+                _ = cancelled(&mut stop) => break,
+                _ = cancelled(&mut abort) => break,
+                Some(ended) = loops.join_next_with_id() => {
+                    let (id, panic) = match ended {
+                        Ok((id, ())) => (id, None),
+                        Err(e) => (e.id(), e.try_into_panic().ok()),
+                    };
+                    let tier = loop_of.remove(&id);
+                    let (Some(tier), Some(panic)) = (tier, panic) else {
+                        continue; // ended as it should (never fires again, or stopping)
+                    };
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    let now = self.engine.clock.now();
+                    let reason = format!("the schedule's fire loop failed ({why}) and was restarted: a fire due at that moment did not run; report this as a bug");
+                    error!(schedule = %tier.name, "{reason}");
+                    self.engine.metrics.skipped(&tier.name, "missed");
+                    let id = crate::run::run_id(&tier.name, now, 0);
+                    self.engine
+                        .alert(Alert::new(AlertKind::Missed, &tier.name, &id, now).error(&reason));
+                    let handle = loops.spawn(self.clone().fire_loop(
+                        tier.clone(),
+                        stop.clone(),
+                        cancel_rx.clone(),
+                        done_tx.clone(),
+                    ));
+                    loop_of.insert(handle.id(), tier);
+                }
+            }
         }
+        drop(done_tx);
         loops.abort_all();
         while loops.join_next().await.is_some() {}
         let _ = self.stopped_firing.send(true);
@@ -364,6 +412,9 @@ impl Scheduler {
                     );
                 }
             } else {
+                if let Some(hook) = &self.fire_hook {
+                    hook(&tier.name, t);
+                }
                 self.fire(&tier, t, cancel.clone(), done.clone());
             }
             in_blackout = blackout && late <= LATE;

@@ -710,3 +710,50 @@ month_end 2028-11-30 22:00";
         .collect();
     assert_eq!(got, expect);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fire_loop_that_panics_is_restarted_with_an_alert_and_the_schedule_fires_again() {
+    let panicked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: stir_runtime::scheduler::FireHook = {
+        let panicked = panicked.clone();
+        std::sync::Arc::new(move |schedule: &str, _fire| {
+            if schedule == "hourly" && !panicked.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("injected in the fire loop");
+            }
+        })
+    };
+    let sim = Sim::start_hooked(
+        utc(2026, 1, 1, 0, 30, 0),
+        utc_zone(),
+        vec![
+            tier("hourly", "0 * * * *", 30),
+            tier("quarter", "*/15 * * * *", 5),
+        ],
+        &[],
+        mins(1),
+        Duration::from_secs(30),
+        Default::default(),
+        Some(hook),
+    );
+    sim.pass(mins(160)).await; // until 03:10
+    let sim = sim.stop().await;
+    assert!(panicked.load(std::sync::atomic::Ordering::SeqCst));
+    let hourly: Vec<_> = fired(&sim)
+        .into_iter()
+        .filter(|(s, _)| s == "hourly")
+        .map(|(_, t)| t)
+        .collect();
+    // 01:00 panicked in the loop and did not run; the restarted loop fires 02:00 and 03:00.
+    assert_eq!(
+        hourly,
+        vec![utc(2026, 1, 1, 2, 0, 0), utc(2026, 1, 1, 3, 0, 0)]
+    );
+    let missed = alerts_of(&sim, AlertKind::Missed);
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    assert_eq!(missed[0].schedule, "hourly");
+    let error = missed[0].error.clone().unwrap_or_default();
+    assert!(error.contains("injected in the fire loop"), "{error}");
+    // The other schedule never noticed.
+    let quarter = fired(&sim).iter().filter(|(s, _)| s == "quarter").count();
+    assert_eq!(quarter, 10, "00:45 to 03:00: {:?}", fired(&sim));
+}

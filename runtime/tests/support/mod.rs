@@ -197,6 +197,21 @@ impl Sim {
         backoff: Duration,
         random: BTreeMap<String, Vec<Duration>>,
     ) -> Sim {
+        Sim::start_hooked(start, zone, tiers, behaviours, grace, backoff, random, None)
+    }
+
+    /// [`Sim::start_with`], calling `hook` in the fire loop as each fire starts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_hooked(
+        start: DateTime<Utc>,
+        zone: Zone,
+        tiers: Vec<Tier>,
+        behaviours: &[(&str, Behaviour)],
+        grace: Duration,
+        backoff: Duration,
+        random: BTreeMap<String, Vec<Duration>>,
+        hook: Option<stir_runtime::scheduler::FireHook>,
+    ) -> Sim {
         let clock = Clock::tokio_at(start);
         let fake = Fake {
             clock: clock.clone(),
@@ -223,7 +238,11 @@ impl Sim {
             runtime: "test-runtime".into(),
         });
         let (firing, may_fire) = watch::channel(true);
-        let scheduler = Arc::new(Scheduler::new(engine, zone, tiers).with_firing(may_fire));
+        let mut scheduler = Scheduler::new(engine, zone, tiers).with_firing(may_fire);
+        if let Some(hook) = hook {
+            scheduler = scheduler.with_fire_hook(hook);
+        }
+        let scheduler = Arc::new(scheduler);
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(scheduler.serve(rx, grace));
         Sim {
