@@ -422,6 +422,7 @@ async fn retries_never_pass_the_runs_window() {
         mins(1),
         mins(3),
         Default::default(),
+        None,
     );
     sim.pass(mins(30)).await;
     let sim = sim.stop().await;
@@ -722,7 +723,7 @@ async fn a_fire_loop_that_panics_is_restarted_with_an_alert_and_the_schedule_fir
             }
         })
     };
-    let sim = Sim::start_hooked(
+    let sim = Sim::start_with(
         utc(2026, 1, 1, 0, 30, 0),
         utc_zone(),
         vec![

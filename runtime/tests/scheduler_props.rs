@@ -247,6 +247,7 @@ fn simulate(case: &Case) -> Outcome {
             Duration::ZERO,
             Duration::from_secs(45),
             random,
+            None,
         );
         sim.pass(SPAN.to_std().unwrap()).await;
         let sim = sim.stop().await;

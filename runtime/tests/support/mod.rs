@@ -185,24 +185,13 @@ impl Sim {
             grace,
             Duration::from_secs(30),
             BTreeMap::new(),
+            None,
         )
     }
 
-    pub fn start_with(
-        start: DateTime<Utc>,
-        zone: Zone,
-        tiers: Vec<Tier>,
-        behaviours: &[(&str, Behaviour)],
-        grace: Duration,
-        backoff: Duration,
-        random: BTreeMap<String, Vec<Duration>>,
-    ) -> Sim {
-        Sim::start_hooked(start, zone, tiers, behaviours, grace, backoff, random, None)
-    }
-
-    /// [`Sim::start_with`], calling `hook` in the fire loop as each fire starts.
+    /// With `hook`, the scheduler calls it in the fire loop as each fire starts.
     #[allow(clippy::too_many_arguments)]
-    pub fn start_hooked(
+    pub fn start_with(
         start: DateTime<Utc>,
         zone: Zone,
         tiers: Vec<Tier>,
