@@ -20,7 +20,8 @@ rounds, cmd = int(sys.argv[1]), sys.argv[2:]
 times = []
 for _ in range(rounds):
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A command that fails fast would time nothing: the bench stops instead.
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     times.append((time.perf_counter() - t) * 1000)
 print(f"{statistics.median(times):.1f}")
 PY
