@@ -422,3 +422,78 @@ async fn a_signed_plan_of_the_pinned_project_runs() {
     assert!(!out.contains(&secret[16..]) && !err.contains(&secret[16..]));
     w.drop_all().await;
 }
+
+/// SIGHUP's default action would end the runtime without draining; it is logged and ignored,
+/// and SIGTERM still stops it cleanly.
+#[tokio::test]
+async fn sighup_is_ignored_with_a_warning_and_sigterm_still_stops_cleanly() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let w = World::new("cli_hup").await;
+    let mut child = bin()
+        .arg(&w.plan_path)
+        .env("STIR_HISTORY_SCHEMA", &w.config.history_schema)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        })
+    };
+    let signal = |name: &str, pid: u32| {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name}");
+    };
+    let wait_for = |what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !log.lock().unwrap().contains(what) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{what}` in:\n{}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // The signal handlers are in place once the runtime names its instance.
+    wait_for("runtime instance");
+    signal("HUP", child.id());
+    wait_for("SIGHUP ignored");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the runtime"
+    );
+    signal("TERM", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGTERM did not stop the runtime:\n{}", log.lock().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", log.lock().unwrap());
+    assert!(log.lock().unwrap().contains("stir-runtime stopped"));
+    w.drop_all().await;
+}
