@@ -676,14 +676,28 @@ pub fn render_markdown(r: &Review, old_hash: &str, new_hash: &str) -> String {
         }
     }
     let mut s = head;
+    // So many changes that even their lines pass the limit: list what fits, count the rest.
+    let room = COMMENT_LIMIT.saturating_sub(foot.len() + 400);
+    let mut unlisted = 0;
     for (i, w) in whole.iter().enumerate() {
-        s.push_str(if *w { &sections[i] } else { &lines[i] });
+        let text = if *w { &sections[i] } else { &lines[i] };
+        if unlisted > 0 || s.len() + text.len() > room {
+            unlisted += 1;
+            continue;
+        }
+        s.push_str(text);
     }
-    let cut = whole.iter().filter(|w| !**w).count();
+    let cut = whole.iter().filter(|w| !**w).count() - unlisted;
     if cut > 0 {
         s.push_str(&format!(
             "\n_{} shown as one line to keep this comment under GitHub's size limit: run `stir plan --diff` for the whole review._\n",
             plural(cut, "change is", "changes are")
+        ));
+    }
+    if unlisted > 0 {
+        s.push_str(&format!(
+            "\n_{} not listed at all: the comment would pass GitHub's size limit. Run `stir plan --diff` for the whole review._\n",
+            plural(unlisted, "more change is", "more changes are")
         ));
     }
     s.push_str(&foot);
@@ -783,4 +797,44 @@ fn html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_review_of_thousands_of_changes_stays_under_the_comment_limit_and_counts_the_rest() {
+        let changes: Vec<Change> = (0..3000)
+            .map(|i| Change {
+                kind: "model",
+                name: format!("mart_model_with_a_long_descriptive_name_{i:05}"),
+                action: Action::Change,
+                fields: vec![],
+                built_by: vec!["dbt_daily".into(), "dbt_hourly".into()],
+                downstream: vec![],
+            })
+            .collect();
+        let r = Review {
+            previous: "base.json".into(),
+            changed: true,
+            summary: Summary {
+                add: 0,
+                change: changes.len(),
+                remove: 0,
+            },
+            changes,
+        };
+        let md = render_markdown(&r, "a".repeat(64).as_str(), "b".repeat(64).as_str());
+        assert!(md.len() <= 65_536, "{} characters", md.len());
+        assert!(md.contains("**Plan: 0 to add, 3000 to change, 0 to remove.**"));
+        let listed = md.matches("mart_model_with_a_long").count();
+        let unlisted: usize = md
+            .split("_")
+            .find_map(|p| p.strip_suffix(" more changes are not listed at all: the comment would pass GitHub's size limit. Run `stir plan --diff` for the whole review."))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no count of the unlisted changes in {}", &md[md.len() - 400..]));
+        assert_eq!(listed + unlisted, 3000);
+        assert!(listed > 100, "{listed}");
+    }
 }
