@@ -22,7 +22,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub fn load(c: &mut Compiled, read: &ReadFile) {
     let mfile = c.manifest_file;
     let mut files: Vec<MacroFile> = Vec::new();
-    // Where each macro was first defined: name -> (file, span).
+    // Where each macro was first defined: name -> (path relative to the manifest, file, span).
+    // Relative, so the message reads the same on every machine and wraps the same in golden files.
     let mut seen: std::collections::BTreeMap<String, (String, FileId, Range<usize>)> =
         Default::default();
     for dir in c.manifest.macros.clone() {
@@ -67,9 +68,8 @@ pub fn load(c: &mut Compiled, read: &ReadFile) {
                     continue;
                 }
             };
-            let name = c.files.get(fid).name.clone();
             let source = c.files.text(fid).to_string();
-            if let Err(e) = minijinja::Environment::new().template_from_named_str(&name, &source) {
+            if let Err(e) = minijinja::Environment::new().template_from_named_str(&path, &source) {
                 let span = e.range().filter(|r| r.end <= source.len()).unwrap_or(0..0);
                 c.findings.push(
                     Finding::error(
@@ -118,11 +118,11 @@ pub fn load(c: &mut Compiled, read: &ReadFile) {
                     c.findings.push(f);
                     continue;
                 }
-                seen.insert(m.clone(), (name.clone(), fid, span));
+                seen.insert(m.clone(), (path.clone(), fid, span));
                 macros.push(m);
             }
             files.push(MacroFile {
-                name,
+                name: path,
                 source,
                 macros,
             });

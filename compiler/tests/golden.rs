@@ -252,3 +252,27 @@ fn a_compile_that_keeps_only_findings_finds_the_same() {
         }
     }
 }
+
+/// A message, label or help that names a file names it relative to the manifest: an absolute
+/// path reads differently on every machine (and wrapped differently in CI's checkout).
+#[test]
+fn findings_never_name_the_machines_paths() {
+    let root = workspace().display().to_string();
+    let mut leaks = Vec::new();
+    for case in cases() {
+        let c = stir::compile_path(&workspace().join(format!("tests/cases/{case}/stir.kdl")))
+            .expect("case manifest loads");
+        for f in &c.findings {
+            let texts = [&f.message, &f.label]
+                .into_iter()
+                .chain(f.help.as_ref())
+                .chain(f.notes.iter().map(|(_, n)| n));
+            for t in texts {
+                if t.contains(&root) {
+                    leaks.push(format!("{case}: {}: {t}", f.code));
+                }
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
