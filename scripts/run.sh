@@ -6,7 +6,7 @@
 # scrape requests POSTed to a local receiver standing in for beat. Writes plan.json and week.svg.
 #
 # It resets the warehouse database `dbt` and the app tables it needs in PostgreSQL's `public`
-# on the TEST servers (scripts/servers.sh), so it can be run again and again.
+# (of the production and the staging database) on the TEST servers (scripts/servers.sh), so it can be run again and again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/stir-target}"
@@ -38,8 +38,10 @@ curl -sf -u "$STIR_CLICKHOUSE_USER:$STIR_CLICKHOUSE_PASSWORD" "$STIR_CLICKHOUSE_
 curl -sf -u "$STIR_CLICKHOUSE_USER:$STIR_CLICKHOUSE_PASSWORD" "$STIR_CLICKHOUSE_URL/" \
   --data-binary "CREATE DATABASE $db ENGINE = Atomic" >/dev/null
 echo "ClickHouse database $db: new and empty"
-# The enrich statements of the syncs join the app's own tables in the serving schema.
-psql -q "$STIR_POSTGRES_URL" -v ON_ERROR_STOP=1 <<'SQL'
+# The enrich statements of the syncs join the app's own tables in the serving schema, in the
+# production database and in the staging app's (the `staging` serving target).
+for url in "$STIR_POSTGRES_URL" "$STIR_POSTGRES_URL_STAGING"; do
+psql -q "$url" -v ON_ERROR_STOP=1 <<'SQL'
 DROP TABLE IF EXISTS public.instagram_account, public.post_collection;
 CREATE TABLE public.instagram_account (id int8 PRIMARY KEY, ig_id text, handle text, thumbnail text,
     followers int8, audience_gender jsonb, search_phrase text);
@@ -50,7 +52,8 @@ INSERT INTO public.instagram_account
 CREATE TABLE public.post_collection (id int8 PRIMARY KEY, share_id text);
 INSERT INTO public.post_collection SELECT c, 'app-share-' || c FROM generate_series(1, 30) c;
 SQL
-echo "PostgreSQL public.instagram_account, public.post_collection: created"
+done
+echo "PostgreSQL public.instagram_account, public.post_collection: created in both databases"
 venv="${STIR_SERVERS_DIR:-/var/tmp/stir-servers}/venv"
 "$venv/bin/python" -c 'import boto3' 2>/dev/null ||
   "$venv/bin/pip" install -q --disable-pip-version-check boto3

@@ -29,6 +29,9 @@ TIMEOUT="${STIR_SERVERS_TIMEOUT:-90}"
 CH_USER=stir
 PG_USER=stir
 PG_DB=stir
+# The shipped stir.kdl's second serving target (`serving postgres staging`): today's staging app
+# database.
+PG_DB_STAGING=stir_staging
 S3_BUCKET=stir-test
 # Arguments only our own servers carry: pid_ours checks a recorded pid against them.
 CH_MARK="--path $D/clickhouse/data"
@@ -239,12 +242,16 @@ pg_up() {
     runuser -u postgres -- psql -h "$PGSOCK" -p "$PG_PORT" -U postgres -d postgres -qX -v ON_ERROR_STOP=1 \
       -c "CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$pw'" >/dev/null
   fi
-  exists="$(runuser -u postgres -- psql -h "$PGSOCK" -p "$PG_PORT" -U postgres -d postgres -tAX \
-    -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")"
-  if [ "$exists" != 1 ]; then
-    runuser -u postgres -- psql -h "$PGSOCK" -p "$PG_PORT" -U postgres -d postgres -qX -v ON_ERROR_STOP=1 \
-      -c "CREATE DATABASE $PG_DB OWNER $PG_USER" >/dev/null
-  fi
+  local db
+  for db in "$PG_DB" "$PG_DB_STAGING"; do
+    exists="$(runuser -u postgres -- psql -h "$PGSOCK" -p "$PG_PORT" -U postgres -d postgres -tAX \
+      -c "SELECT 1 FROM pg_database WHERE datname = '$db'")"
+    if [ "$exists" != 1 ]; then
+      log "creating database $db"
+      runuser -u postgres -- psql -h "$PGSOCK" -p "$PG_PORT" -U postgres -d postgres -qX -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE $db OWNER $PG_USER" >/dev/null
+    fi
+  done
 }
 
 pg_down() {
@@ -344,6 +351,7 @@ export STIR_CLICKHOUSE_URL=http://127.0.0.1:$CH_PORT
 export STIR_CLICKHOUSE_USER=$CH_USER
 export STIR_CLICKHOUSE_PASSWORD=$(cat "$SECRETS/ch_password")
 export STIR_POSTGRES_URL=postgres://$PG_USER:$(cat "$SECRETS/pg_password")@127.0.0.1:$PG_PORT/$PG_DB
+export STIR_POSTGRES_URL_STAGING=postgres://$PG_USER:$(cat "$SECRETS/pg_password")@127.0.0.1:$PG_PORT/$PG_DB_STAGING
 export AWS_ACCESS_KEY_ID=$(cat "$SECRETS/s3_access_key")
 export AWS_SECRET_ACCESS_KEY=$(cat "$SECRETS/s3_secret_key")
 export AWS_REGION=us-east-1

@@ -2,7 +2,8 @@
 //! shipped `stir.kdl` (warehouse database, serving schema and S3 prefix renamed to this test's
 //! own), and EVERY enabled schedule run once through the runtime, upstream schedules first.
 //! Then what a user would check: every run ok, every model's table in ClickHouse, the key marts
-//! non-empty, every sync's PostgreSQL table holding the model's rows, the scrape requests POSTed
+//! non-empty, every sync's PostgreSQL table holding the model's rows (in the production database
+//! or the staging app's, as its target says), the scrape requests POSTed
 //! to beat (a local receiver), and the history in PostgreSQL.
 //!
 //! Needs `scripts/servers.sh up` and `eval "$(scripts/servers.sh env)"`. It recreates the raw
@@ -268,6 +269,11 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
     );
     let kdl = edit(
         kdl,
+        "serving postgres staging schema=public\n",
+        &format!("serving postgres staging schema={schema}\n"),
+    );
+    let kdl = edit(
+        kdl,
         "staging s3 bucket=gcc-social-data prefix=\"data-pipeline/tmp\"",
         &format!("staging s3 bucket={bucket} prefix=\"stir-tests/flagship-{id}\""),
     );
@@ -278,11 +284,23 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
     fl.sql(&format!("CREATE DATABASE {db} ENGINE = Atomic"))
         .await;
 
-    // 3. PostgreSQL: the serving schema with the app tables the enrich statements join.
+    // 3. PostgreSQL: the serving schema with the app tables the enrich statements join, in
+    //    the production database and in the staging app's (`STIR_POSTGRES_URL_STAGING`).
+    config
+        .read_targets(&plan, |k| std::env::var(k).ok())
+        .unwrap_or_else(|e| panic!("{e}: run `eval \"$(scripts/servers.sh env)\"` again"));
+    assert_eq!(
+        plan.targets.iter().map(|t| &t.name).collect::<Vec<_>>(),
+        ["staging"]
+    );
     let pg = stir_runtime::history::connect(config.postgres_url.as_deref().unwrap())
         .await
         .unwrap();
-    pg.batch_execute(&format!(
+    let pg_staging = stir_runtime::history::connect(&config.target_urls["staging"])
+        .await
+        .unwrap();
+    for pg in [&pg, &pg_staging] {
+        pg.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
          CREATE TABLE {schema}.instagram_account (id int8 PRIMARY KEY, ig_id text, handle text,
              thumbnail text, followers int8, audience_gender jsonb, search_phrase text);
@@ -292,9 +310,10 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
              FROM generate_series(1, 400) i;
          CREATE TABLE {schema}.post_collection (id int8 PRIMARY KEY, share_id text);
          INSERT INTO {schema}.post_collection SELECT c, 'app-share-' || c FROM generate_series(1, 30) c;"
-    ))
-    .await
-    .unwrap();
+        ))
+        .await
+        .unwrap();
+    }
 
     // 4. beat: a local receiver for every POST of the requests.
     let (hook, mut posts) = webhook().await;
@@ -433,7 +452,12 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         }
         q.push_str(&format!(" FROM {db}.{}", s.from));
         let want = fl.number(&q).await;
-        let got: i64 = pg
+        let db = match s.target.as_deref() {
+            None => &pg,
+            Some("staging") => &pg_staging,
+            Some(other) => panic!("sync {}: unexpected target {other}", s.name),
+        };
+        let got: i64 = db
             .query_one(
                 &format!("SELECT count(*) FROM \"{schema}\".\"{}\"", s.postgres.table),
                 &[],
@@ -445,20 +469,22 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         assert!(want > 0, "sync {}: {} is empty", s.name, s.from);
     }
     // the enrich statements joined the app tables
-    let enriched: i64 = pg
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM {schema}.leaderboard WHERE platform_profile_id IS NOT NULL"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(
-        enriched > 0,
-        "leaderboard enrich matched no instagram_account"
-    );
+    for (name, db) in [("production", &pg), ("staging", &pg_staging)] {
+        let enriched: i64 = db
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {schema}.leaderboard WHERE platform_profile_id IS NOT NULL"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            enriched > 0,
+            "{name} leaderboard enrich matched no instagram_account"
+        );
+    }
 
     // 8. The requests: the receiver got one POST per row each request's query returns (up to
     //    its limit), to the request's flow. (Bodies may repeat: the queries return rows that
@@ -537,7 +563,8 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         keyed += 1;
         let key: Vec<String> = s.key.iter().map(|k| format!("\"{}\"", k.text)).collect();
         let key = key.join(", ");
-        let dups: i64 = pg
+        let serving = if s.target.is_some() { &pg_staging } else { &pg };
+        let dups: i64 = serving
             .query_one(
                 &format!(
                     "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {key} FROM \"{schema}\".\"{t}\") d) FROM \"{schema}\".\"{t}\"",
@@ -623,6 +650,9 @@ async fn the_shipped_platform_runs_every_schedule_for_real() {
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {hist} CASCADE"
         ))
+        .await;
+    let _ = pg_staging
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .await;
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("flagship: done in {:.1}s", started.elapsed().as_secs_f64());

@@ -35,9 +35,14 @@ fn run_bin(c: &Case, args: &[&str], urls: &[(&str, &str)]) -> Output {
                 .iter()
                 .filter(|(k, _)| !k.starts_with("STIR_POSTGRES_URL")),
         )
-        .env_remove("STIR_POSTGRES_URL")
         .env("STIR_HISTORY_SCHEMA", format!("h_{}", c.id))
         .env("STIR_RETRY_BACKOFF", "10ms");
+    // Not inherited either: the test servers' environment names a staging database too.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STIR_POSTGRES_URL") || k == "STIR_STATE_URL" {
+            cmd.env_remove(k);
+        }
+    }
     for (k, v) in urls {
         cmd.env(k, v);
     }
