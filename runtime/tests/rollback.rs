@@ -53,6 +53,15 @@ async fn sync_ok(c: &Case, sync: &str, run_id: &str) {
         .unwrap_or_else(|e| panic!("sync {sync} ({run_id}): {e}"));
 }
 
+/// A case whose `rb_kept` was synced once, from 1000 rows with `big` = `id`; and its schema.
+async fn synced_once(name: &str) -> (Case, String) {
+    let c = Case::new(name).await;
+    let s = c.schema.clone();
+    c.overflow_rows(1000, 1).await;
+    sync_ok(&c, "rb_kept", &format!("{name}-1")).await;
+    (c, s)
+}
+
 fn run_bin(c: &Case, args: &[&str]) -> Output {
     let plan = c.dir.join("plan.json");
     std::fs::write(&plan, c.plan.to_json()).unwrap();
@@ -95,10 +104,7 @@ async fn rollbacks(c: &Case) -> Vec<(String, Option<String>, String, String, Opt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_a_bad_sync_gives_the_app_the_first_data_again() {
-    let c = Case::new("rb_flow").await;
-    let s = c.schema.clone();
-    c.overflow_rows(1000, 1).await;
-    sync_ok(&c, "rb_kept", "rb-good").await;
+    let (c, s) = synced_once("rb_flow").await;
     // The app reads the table through a view, and a report through a materialized view.
     c.pg.batch_execute(&format!(
         "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept; \
@@ -299,5 +305,165 @@ async fn rollback_refusals_say_why_and_change_nothing() {
         "{e}"
     );
     assert_eq!(content(&c, "rb_kept").await, first);
+    c.finish().await;
+}
+
+/// The sync's error, as the history and the alert would show it.
+async fn sync_err(c: &Case, sync: &str, run_id: &str) -> String {
+    match c.sync(&c.runner(|_| {}), sync, run_id).await {
+        Ok(o) => panic!("sync {sync} ({run_id}) succeeded: {o:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Someone builds a view on the kept backup: the next sync cannot drop the backup, so it fails
+/// closed (the live table and what the app reads stay as they were, the alert names the view
+/// and says what to do); once the view is gone the sync works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_on_the_kept_backup_fails_the_next_sync_closed_and_names_it() {
+    let (c, s) = synced_once("rb_bkview").await;
+    c.overflow_rows(1000, 2).await;
+    sync_ok(&c, "rb_kept", "bkv-2").await;
+    c.pg.batch_execute(&format!(
+        "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept; \
+         CREATE VIEW {s}.yesterday AS SELECT * FROM {s}.rb_kept__stir_old"
+    ))
+    .await
+    .unwrap();
+    let live = app_reads(&c, "rb_app").await;
+    assert_eq!(live, (1000, "999000".into()));
+
+    c.overflow_rows(1000, 3).await;
+    let e = sync_err(&c, "rb_kept", "bkv-3").await;
+    assert!(e.contains("yesterday"), "the error names the view: {e}");
+    assert!(
+        e.contains("help:") && e.contains("rb_kept__stir_old"),
+        "the error says what to do: {e}"
+    );
+    assert_eq!(app_reads(&c, "rb_app").await, live, "the live table stays");
+    assert_eq!(
+        content(&c, "rb_kept__stir_old").await,
+        (1000, "499500".into()),
+        "the backup, and the view on it, stay"
+    );
+
+    c.pg.batch_execute(&format!("DROP VIEW {s}.yesterday"))
+        .await
+        .unwrap();
+    sync_ok(&c, "rb_kept", "bkv-4").await;
+    assert_eq!(app_reads(&c, "rb_app").await, (1000, "1498500".into()));
+    assert_eq!(content(&c, "rb_kept__stir_old").await, live);
+    c.finish().await;
+}
+
+/// A materialized view whose definition no longer builds on the new rows: the swap is
+/// committed, the view keeps the previous rows and the step fails saying so; every later run
+/// fails the same way (the table stays at the first failing run's rows, never half a table)
+/// until the view is fixed, and then the next run rebuilds it and syncs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_materialized_view_that_no_longer_builds_fails_each_run_until_fixed() {
+    let (c, s) = synced_once("rb_mvbreak").await;
+    // Builds while every `big` is below 10,000; the next load breaks it.
+    c.pg.batch_execute(&format!(
+        "CREATE MATERIALIZED VIEW {s}.rb_report AS \
+           SELECT count(*) AS n, sum(big::int2)::text AS total FROM {s}.rb_kept"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(app_reads(&c, "rb_report").await, (1000, "499500".into()));
+
+    c.overflow_rows(1000, 50).await;
+    let e = sync_err(&c, "rb_kept", "mvb-2").await;
+    assert!(
+        e.contains("materialized view") && e.contains("previous rows"),
+        "{e}"
+    );
+    assert_eq!(content(&c, "rb_kept").await, (1000, "24975000".into()));
+    assert_eq!(
+        app_reads(&c, "rb_report").await,
+        (1000, "499500".into()),
+        "the report keeps the previous rows"
+    );
+
+    // The next run tries the rebuild first and fails the same way; the table is not touched.
+    c.overflow_rows(1000, 60).await;
+    let e = sync_err(&c, "rb_kept", "mvb-3").await;
+    assert!(e.contains("materialized view"), "{e}");
+    assert_eq!(content(&c, "rb_kept").await, (1000, "24975000".into()));
+
+    // Fixed by hand (the definition no longer narrows the column): the next run rebuilds it
+    // on the live rows first, then syncs and rebuilds it again on the new ones.
+    c.pg.batch_execute(&format!(
+        "DROP MATERIALIZED VIEW {s}.rb_report; \
+         CREATE MATERIALIZED VIEW {s}.rb_report AS \
+           SELECT count(*) AS n, sum(big)::text AS total FROM {s}.rb_kept"
+    ))
+    .await
+    .unwrap();
+    sync_ok(&c, "rb_kept", "mvb-4").await;
+    assert_eq!(content(&c, "rb_kept").await, (1000, "29970000".into()));
+    assert_eq!(app_reads(&c, "rb_report").await, (1000, "29970000".into()));
+    c.finish().await;
+}
+
+/// A rollback killed between its table exchange and the rebuild of the materialized views
+/// on the table: the app already reads the restored rows, the materialized view the previous
+/// ones (readable, never empty), and the next sync finishes the rebuild before anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_inside_a_rollbacks_rebuild_is_finished_by_the_next_sync() {
+    let (c, s) = synced_once("rb_kill").await;
+    c.pg.batch_execute(&format!(
+        "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept; \
+         CREATE MATERIALIZED VIEW {s}.rb_report AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept"
+    ))
+    .await
+    .unwrap();
+    let good = app_reads(&c, "rb_app").await;
+    c.overflow_rows(1000, 7).await;
+    sync_ok(&c, "rb_kept", "rbk-bad").await;
+    let bad = app_reads(&c, "rb_report").await;
+    assert_eq!(bad, (1000, "3496500".into()));
+
+    let (mut child, _) = harness::binary_paused_at(
+        &c,
+        &["rollback", "rb_kept"],
+        "sync:pause_before_rebuild",
+        "BeforeRebuild",
+    )
+    .await;
+    child.kill().await.unwrap();
+
+    assert_eq!(
+        app_reads(&c, "rb_app").await,
+        good,
+        "the exchange is committed"
+    );
+    assert_eq!(
+        app_reads(&c, "rb_report").await,
+        bad,
+        "the materialized view still holds the rows it had, readable"
+    );
+
+    // The next sync (new rows) first finishes the rebuild, then syncs and rebuilds again.
+    c.overflow_rows(1000, 3).await;
+    sync_ok(&c, "rb_kept", "rbk-next").await;
+    let now = (1000, "1498500".to_string());
+    assert_eq!(app_reads(&c, "rb_app").await, now);
+    assert_eq!(app_reads(&c, "rb_report").await, now);
+    let leftovers: i64 =
+        c.pg.query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind = 'm' AND c.relname <> 'rb_report'",
+            &[&s],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "no retired materialized view left behind");
+    assert_eq!(
+        content(&c, "rb_kept__stir_old").await,
+        good,
+        "the restored rows are the backup now"
+    );
     c.finish().await;
 }

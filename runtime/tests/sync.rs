@@ -1415,44 +1415,8 @@ async fn binary_paused_at(
     failpoint: &str,
     point: &str,
 ) -> (tokio::process::Child, Vec<String>) {
-    use tokio::io::AsyncBufReadExt;
-    let plan_path = c.dir.join("plan.json");
-    std::fs::write(&plan_path, c.plan.to_json()).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stir-runtime"))
-        .arg(&plan_path)
-        .arg("--once")
-        .arg("nightly")
-        // An earlier killed run of the case is still `running` in the history.
-        .arg("--force")
-        .env("STIR_FAILPOINT", failpoint)
-        .env("STIR_HISTORY_SCHEMA", format!("h_{}", c.id))
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let needle = format!("pausing at {point}");
-    let paused = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            let hit = l.contains(&needle);
-            seen.push(l);
-            if hit {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        matches!(paused, Ok(true)),
-        "the binary never reached {failpoint}:\n{}",
-        seen.join("\n")
-    );
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, seen)
+    // --force: an earlier killed run of the case is still `running` in the history.
+    harness::binary_paused_at(c, &["--once", "nightly", "--force"], failpoint, point).await
 }
 
 /// Sessions holding the case's target lock, and sessions waiting for a lock on its live table.

@@ -155,6 +155,33 @@ pub(super) async fn backup_lacks(pg: &Client, live: &str, backup: &str) -> Resul
     )))
 }
 
+/// Before the export: refuse when something outside stir depends on the kept backup (a view
+/// someone built on `T__stir_old`, a foreign key to it). The swap drops the backup to make
+/// room for the next one, PostgreSQL refuses that drop, and the export would be wasted; so
+/// the sync stops here, naming each object, with the live table as it was.
+pub(super) async fn backup_depended_on(pg: &Client, backup: &str, live: &str) -> Result<(), Fail> {
+    // Views and materialized views through their rewrite rule; anything else by
+    // PostgreSQL's own description. The backup's own parts (indexes, its constraints, its
+    // row type) are not dependents that block its drop.
+    let rows = pg
+        .query(
+            "SELECT DISTINCT CASE WHEN d.classid = 'pg_rewrite'::regclass                  THEN (SELECT CASE v.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END || v.oid::regclass::text                        FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class WHERE r.oid = d.objid)                  ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END              FROM pg_depend d              WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1) AND d.deptype = 'n'                AND NOT (d.classid = 'pg_rewrite'::regclass AND EXISTS                    (SELECT 1 FROM pg_rewrite r WHERE r.oid = d.objid AND r.ev_class = d.refobjid))                AND NOT (d.classid = 'pg_constraint'::regclass AND EXISTS                    (SELECT 1 FROM pg_constraint c WHERE c.oid = d.objid AND c.conrelid = d.refobjid))              ORDER BY 1",
+            &[&backup],
+        )
+        .await
+        .map_err(|e| pg_err("look for what depends on the backup", &e))?;
+    let found: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(other(format!(
+        "{CODE}: the backup {backup} (the table the last sync replaced) has objects depending on it, so this sync could not replace it: {}; refusing before the export (the live table stays)\n\
+         help: point them at the live table {live}, or keep those rows in a table of your own \
+         (`CREATE TABLE … AS TABLE {backup}`) and point them there; the next sync goes on once nothing depends on the backup",
+        found.join(", ")
+    )))
+}
+
 /// The runtime's code for a live table the swap would lose something of.
 const CODE: &str = "stir::sync_live_table";
 

@@ -645,6 +645,8 @@ impl Job<'_> {
         let staging = pg_qualified(&load.schema, &load.new_table);
         let carry =
             catalog::inspect(self.pg()?, &live, &staging, &load.prepare, &load.finish).await?;
+        let backup = pg_qualified(&load.schema, &load.old_table);
+        catalog::backup_depended_on(self.pg()?, &backup, &live).await?;
         self.prepared = true;
         self.prepare_staging().await?;
         self.bound().await?;

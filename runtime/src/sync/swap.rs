@@ -155,8 +155,36 @@ impl Job<'_> {
                  rebuild them by hand and drop the comment"
             ))
         })?;
+        // The note names the views as they were at the swap; someone may have fixed one by
+        // hand since (dropped it, or made it anew on the live table). What no longer reads
+        // the backup is left as it is now.
+        let still: std::collections::BTreeSet<(String, String)> = self
+            .pg()?
+            .query(DEPENDENTS_SQL, &[&old])
+            .await
+            .map_err(|e| pg_err("list the views on the backup table", &e))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let reads_backup = |m: &Dependent| {
+            let retired = fitted(&format!("{}__stir_old", m.name));
+            still.contains(&(m.schema.clone(), m.name.clone()))
+                || still.contains(&(m.schema.clone(), retired))
+        };
+        let pending: Vec<Dependent> = pending
+            .into_iter()
+            .filter(|m| !m.materialized || reads_backup(m))
+            .collect();
         warn!(sync = %self.sync.name, views = pending.len(), "an earlier run was stopped before it rebuilt the materialized views on the table; rebuilding them now");
-        self.rebuild(pending).await
+        self.rebuild(pending).await.map_err(|e| match e {
+            Fail::Step(e) => other(format!(
+                "an earlier run swapped the table in but could not rebuild the materialized views \
+                 on it, which still hold the previous rows; this sync goes on once they rebuild: {e}\n\
+                 help: fix the view's definition (or drop the view) so that it builds on the live table; \
+                 the live table stays as it is until then"
+            )),
+            e => e,
+        })
     }
 
     /// The first phase: one transaction, its locks asked for with `lock-timeout`. Answers the
@@ -334,7 +362,7 @@ impl Job<'_> {
             )
             .await?;
         }
-        if !retired.is_empty() {
+        if !deps.is_empty() {
             let load = &self.sync.postgres;
             let old = pg_qualified(&load.schema, &load.old_table);
             self.exec(
