@@ -1,21 +1,40 @@
-//! Stage 5: whole-project checks: ownership, conflicts, syncs, requests and time.
+//! The checks: whole-project rules over the compiled project (tags, ownership, conflicts,
+//! syncs and time), each a function from the project to its findings.
 
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{did_you_mean, Finding};
-use crate::project::{read_text, Compiled, CompiledRequest, ReadFile, ResolvedStep};
+use crate::project::{Compiled, ResolvedStep};
 
-pub fn run(c: &mut Compiled, read: &ReadFile) {
-    ownership(c);
-    disabled_dependencies(c);
-    write_conflicts(c);
-    syncs(c);
-    requests(c, read);
-    time(c);
+/// Every check over the compiled project; none changes it.
+pub fn run(c: &Compiled) -> Vec<Finding> {
+    let checks: [fn(&Compiled) -> Vec<Finding>; 6] = [
+        unknown_tags,
+        ownership,
+        disabled_dependencies,
+        write_conflicts,
+        syncs,
+        time,
+    ];
+    checks.iter().flat_map(|check| check(c)).collect()
+}
+
+/// Every tag a model names is declared.
+fn unknown_tags(c: &Compiled) -> Vec<Finding> {
+    let file = c.manifest_file;
+    let mut out = Vec::new();
+    for m in &c.manifest.models {
+        for t in &m.tags {
+            if !c.names.tags.contains_key(&t.text) {
+                out.push(c.names.unknown("tag", t, file));
+            }
+        }
+    }
+    out
 }
 
 /// One owner per model; every enabled model built by someone.
-fn ownership(c: &mut Compiled) {
+fn ownership(c: &Compiled) -> Vec<Finding> {
     let file = c.manifest_file;
     let mut out = Vec::new();
     for (i, m) in c.manifest.models.iter().enumerate() {
@@ -70,10 +89,10 @@ fn ownership(c: &mut Compiled) {
             }
         }
     }
-    c.findings.extend(out);
+    out
 }
 
-fn disabled_dependencies(c: &mut Compiled) {
+fn disabled_dependencies(c: &Compiled) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, m) in c.models.iter().enumerate() {
         if m.disabled || c.names.models.get(&c.manifest.models[i].name.text) != Some(&i) {
@@ -118,11 +137,11 @@ fn disabled_dependencies(c: &mut Compiled) {
             );
         }
     }
-    c.findings.extend(out);
+    out
 }
 
 /// One writer per PostgreSQL table; a sync or request runs in one schedule only.
-fn write_conflicts(c: &mut Compiled) {
+fn write_conflicts(c: &Compiled) -> Vec<Finding> {
     let file = c.manifest_file;
     // One table per database: two targets may each have a table of the same name.
     let mut tables: BTreeMap<(Option<&str>, &str, &str), usize> = BTreeMap::new();
@@ -200,10 +219,10 @@ fn write_conflicts(c: &mut Compiled) {
             }
         }
     }
-    c.findings.extend(out);
+    out
 }
 
-fn syncs(c: &mut Compiled) {
+fn syncs(c: &Compiled) -> Vec<Finding> {
     let file = c.manifest_file;
     let mut out = Vec::new();
     if !c.manifest.syncs.is_empty() {
@@ -228,7 +247,7 @@ fn syncs(c: &mut Compiled) {
         }
     }
     out.extend(crate::target::check(&c.manifest, file));
-    let renderer = renderer(c);
+    let renderer = c.renderer();
     for s in &c.manifest.syncs {
         if let Some(from) = &s.from {
             match c.names.models.get(&from.text) {
@@ -304,14 +323,10 @@ fn syncs(c: &mut Compiled) {
             }
         }
     }
-    c.findings.extend(out);
+    out
 }
 
 /// The template environment of the manifest, as `stir plan` builds it.
-fn renderer(c: &Compiled) -> crate::render::Renderer {
-    c.renderer()
-}
-
 /// A sync's `enrich` and `delete-where` templates, rendered exactly as `stir plan` renders
 /// them (`planner::sync_statements`): template errors and unknown refs, pointed into the
 /// manifest string.
@@ -372,103 +387,6 @@ fn sync_statements(
             }
         }
     }
-}
-
-fn requests(c: &mut Compiled, read: &ReadFile) {
-    let file = c.manifest_file;
-    let mut compiled = vec![CompiledRequest::default(); c.manifest.requests.len()];
-    let renderer = renderer(c);
-    for (i, r) in c.manifest.requests.clone().iter().enumerate() {
-        if let Some(ep) = &r.endpoint {
-            if !c.names.endpoints.contains_key(&ep.text) {
-                let f = c.names.unknown("endpoint", ep, file);
-                c.findings.push(f);
-            }
-        }
-        if let Some(body) = &r.body {
-            // Bodies see `row`; any column may be named, so only syntax is checked here.
-            let env = minijinja::Environment::new();
-            if let Err(e) = env.template_from_str(&body.value) {
-                c.findings.push(
-                    Finding::error("stir::template", file, body.span.clone(), format!("request `{}` body: {e}", r.name.text))
-                        .label("invalid template")
-                        .help("the body is a Jinja template over `row`, e.g. {\"shortcode\": \"{{ row.shortcode }}\"}"),
-                );
-            }
-        }
-        let Some(q) = &r.query else { continue };
-        let fid = match read_text(c, &q.value, read) {
-            Ok(f) => f,
-            Err(u) => {
-                c.findings.push(
-                    Finding::error(
-                        u.code,
-                        file,
-                        q.span.clone(),
-                        format!("request `{}`: {}", r.name.text, u.why),
-                    )
-                    .label("query file expected here")
-                    .help(
-                        u.help
-                            .unwrap_or_else(|| "create the file with the request's SELECT".into()),
-                    ),
-                );
-                continue;
-            }
-        };
-        compiled[i].file = Some(fid);
-        let source = c.files.text(fid).to_string();
-        let names = &c.names;
-        for mention in crate::sqlscan::hidden_refs(&source, &c.manifest.warehouse.database, &|n| {
-            names.models.contains_key(n)
-        }) {
-            c.findings.push(mention.finding(
-                fid,
-                mention.span.clone(),
-                &format!("request `{}`", r.name.text),
-            ));
-        }
-        match renderer.render(&r.name.text, None, &source, false) {
-            Ok((sql, reads)) => {
-                compiled[i].sql = Some(sql);
-                for name in reads.refs {
-                    if !c.names.models.contains_key(&name) {
-                        let span = crate::render::call_spans(&source, "ref")
-                            .into_iter()
-                            .find(|(a, _)| a.first() == Some(&name))
-                            .map_or(0..0, |(_, s)| s);
-                        c.findings.push(
-                            Finding::error(
-                                "stir::unknown_ref",
-                                fid,
-                                span,
-                                format!(
-                                    "`ref('{name}')` in request `{}` names no model",
-                                    r.name.text
-                                ),
-                            )
-                            .label("unknown model")
-                            .help(
-                                did_you_mean(&name, c.names.models.keys().map(String::as_str))
-                                    .unwrap_or_else(|| "declare the model".into()),
-                            ),
-                        );
-                    }
-                }
-            }
-            Err(e) => c.findings.push(
-                Finding::error(
-                    "stir::template",
-                    fid,
-                    e.span,
-                    format!("request `{}`: {}", r.name.text, e.message),
-                )
-                .label("here")
-                .help("queries see `ref()`, `source()` and `var()`"),
-            ),
-        }
-    }
-    c.requests = compiled;
 }
 
 /// A byte range inside a string value, mapped back into the manifest text: through the
@@ -567,7 +485,7 @@ fn when(t: chrono::NaiveDateTime, reference: chrono::NaiveDateTime) -> String {
 
 /// The time checks: cron and timezone values, heavy overlaps, blackout overruns, stale reads,
 /// irregular crons. Semantics in docs/schedules.md; the analysis itself is `schedule.rs`.
-fn time(c: &mut Compiled) {
+fn time(c: &Compiled) -> Vec<Finding> {
     use crate::schedule::{self, Tier, Zone};
     let file = c.manifest_file;
     let mut out = Vec::new();
@@ -777,7 +695,7 @@ fn time(c: &mut Compiled) {
             }
         }
     }
-    c.findings.extend(out);
+    out
 }
 
 fn hhmm(m: u16) -> String {

@@ -7,6 +7,10 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
+use std::ops::Range;
+
+use crate::diagnostic::{FileId, Finding};
+
 /// Models are numbered as in the manifest; an edge `a -> b` means `b` reads `a`.
 #[derive(Debug, Clone, Default)]
 pub struct ModelGraph {
@@ -154,6 +158,42 @@ impl ModelGraph {
         seen.remove(&m);
         seen
     }
+}
+
+/// The graph of the models' `ref`s (`deps[m]`: what model `m` reads), with a finding for
+/// each cycle at the `spans` of the models' names in `file`.
+pub fn build(
+    deps: &[BTreeSet<usize>],
+    names: &[&str],
+    file: FileId,
+    spans: &[Range<usize>],
+) -> (ModelGraph, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let graph = ModelGraph::new(deps, names);
+    let cycles = graph.cycles(names);
+    for cycle in cycles {
+        let path = cycle
+            .iter()
+            .map(|&m| format!("`{}`", names[m]))
+            .collect::<Vec<_>>()
+            .join(" -> ");
+        let first = cycle[0];
+        let second = cycle.get(1).copied().unwrap_or(first);
+        findings.push(
+            Finding::error(
+                "stir::cycle",
+                file,
+                spans[first].clone(),
+                format!("models form a cycle: {path}"),
+            )
+            .label("on a cycle")
+            .help(format!(
+                "each model in the path refs the next; remove one ref, e.g. the ref from `{}` to `{}`",
+                names[first], names[second]
+            )),
+        );
+    }
+    (graph, findings)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! stir: one KDL manifest for ClickHouse models, schedules and PostgreSQL syncs.
 //!
-//! The pipeline, one module per stage (see docs/ARCHITECTURE.md):
-//! `manifest` (KDL -> declarations) -> `resolve` (names, selectors) -> `render` (templates)
-//! -> `graph` (DAG) -> `check` (ownership, conflicts, time) -> `plan` (the frozen plan).
+//! The pipeline, one module per stage, driven by `compile` (see docs/ARCHITECTURE.md):
+//! `load` -> `manifest` (KDL -> declarations) -> `resolve` (names, selectors) -> `macros` ->
+//! `models` (read, render, scan) -> `requests` -> `graph` (DAG) -> `schedules` (steps,
+//! owners) -> `check` (pure checks) -> `planner` (the frozen plan) -> `review` (plan diffs).
 
 pub mod check;
 pub mod commands;
@@ -14,12 +15,15 @@ pub mod lineage;
 pub mod load;
 pub mod macros;
 pub mod manifest;
+pub mod models;
 pub mod parallel;
 pub mod planner;
 pub mod project;
 pub mod render;
+pub mod requests;
 pub mod resolve;
 pub mod review;
+pub mod schedules;
 pub mod sqlscan;
 pub mod target;
 
