@@ -100,22 +100,18 @@ pub fn render(c: &mut Compiled, read: &ReadFile, keep: Keep) {
         let fid = match done.file {
             Ok((name, text)) => c.files.add(name, text),
             Err(u) => {
-                let help = u.help.unwrap_or_else(|| {
-                    format!(
-                        "create `{}` with the model's SELECT, or set `file=\"...\"` on the model",
-                        m.file
-                    )
-                });
-                c.findings.push(
-                    Finding::error(
-                        u.code,
-                        mfile,
-                        m.file_span.clone(),
-                        format!("model `{}`: {}", m.name.text, u.why),
-                    )
-                    .label("SQL file expected here")
-                    .help(help),
-                );
+                c.findings.push(u.finding(
+                    mfile,
+                    m.file_span.clone(),
+                    &format!("model `{}`", m.name.text),
+                    "SQL file expected here",
+                    || {
+                        format!(
+                            "create `{}` with the model's SELECT, or set `file=\"...\"` on the model",
+                            m.file
+                        )
+                    },
+                ));
                 continue;
             }
         };

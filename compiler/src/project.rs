@@ -141,6 +141,23 @@ pub(crate) struct Unread {
     pub help: Option<String>,
 }
 
+impl Unread {
+    /// The finding at the manifest's `span` that names the file: "`whose`: why", with
+    /// `create` as the help unless the reason brings its own.
+    pub fn finding(
+        self,
+        file: FileId,
+        span: std::ops::Range<usize>,
+        whose: &str,
+        label: &str,
+        create: impl FnOnce() -> String,
+    ) -> Finding {
+        Finding::error(self.code, file, span, format!("{whose}: {}", self.why))
+            .label(label)
+            .help(self.help.unwrap_or_else(create))
+    }
+}
+
 pub(crate) fn read_text(c: &mut Compiled, rel: &str, read: &ReadFile) -> Result<FileId, Unread> {
     let (name, text) = load_text(&c.root, rel, read)?;
     Ok(c.files.add(name, text))

@@ -32,19 +32,13 @@ pub fn render(c: &mut Compiled, read: &ReadFile) {
         let fid = match read_text(c, &q.value, read) {
             Ok(f) => f,
             Err(u) => {
-                c.findings.push(
-                    Finding::error(
-                        u.code,
-                        file,
-                        q.span.clone(),
-                        format!("request `{}`: {}", r.name.text, u.why),
-                    )
-                    .label("query file expected here")
-                    .help(
-                        u.help
-                            .unwrap_or_else(|| "create the file with the request's SELECT".into()),
-                    ),
-                );
+                c.findings.push(u.finding(
+                    file,
+                    q.span.clone(),
+                    &format!("request `{}`", r.name.text),
+                    "query file expected here",
+                    || "create the file with the request's SELECT".into(),
+                ));
                 continue;
             }
         };
