@@ -270,7 +270,7 @@ pub struct Request {
 /// [`node_start_after`]); when any piece fails, the whole text is parsed again, so a broken
 /// manifest gets exactly the errors its whole document gives.
 fn parse_document(text: &str) -> Result<KdlDocument, kdl::KdlError> {
-    const PIECE_BYTES: usize = 64 * 1024;
+    const PIECE_BYTES: usize = 16 * 1024;
     let cores = std::thread::available_parallelism().map_or(1, |p| p.get());
     parse_in_pieces(text, cores.min(text.len() / PIECE_BYTES))
 }

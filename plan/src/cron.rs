@@ -643,6 +643,12 @@ impl Cron {
         self.fields.join(" ")
     }
 
+    /// The day-of-month, month and day-of-week fields as read: two crons with the same three
+    /// fire on the same days.
+    pub fn day_fields(&self) -> [&str; 3] {
+        [&self.fields[2], &self.fields[3], &self.fields[4]]
+    }
+
     /// Whether the cron fires on a day with this month, day of month, weekday (0 = Sunday)
     /// and month length.
     #[inline]

@@ -50,7 +50,9 @@ use crate::cron::{at_minute, Cron};
 use chrono::{
     DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc,
 };
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Days in the Gregorian cycle; a multiple of 7, so weekdays repeat too.
 const CYCLE: i64 = 146_097;
@@ -190,49 +192,72 @@ struct Prepared {
     times: Vec<u16>,
     dur: i64,
     /// bit j <=> day j matches
-    ext: Vec<u64>,
+    ext: Arc<Vec<u64>>,
     ever: bool,
 }
 
 const EXT_BITS: i64 = 2 * CYCLE + 192;
 
-impl Prepared {
-    fn new(t: &Tier) -> Prepared {
-        let times = t.fire_times();
-        let words = (EXT_BITS as usize).div_ceil(64);
-        let mut ext = vec![0u64; words];
-        let ever = !times.is_empty() && t.cron.fires_ever();
-        if ever {
-            if t.cron.every_day() {
-                ext.iter_mut().for_each(|w| *w = u64::MAX);
-            } else {
-                // One cycle with plain counters (no date arithmetic), then tile it.
-                let mut period = vec![false; CYCLE as usize];
-                let d0 = start_date();
-                let (mut y, mut m, mut d) = (d0.year(), d0.month(), d0.day());
-                let mut wd = d0.weekday().num_days_from_sunday();
-                let mut len = crate::cron::month_len(y, m);
-                for p in period.iter_mut() {
-                    *p = t.cron.matches_ymd(m, d, wd, len);
-                    d += 1;
-                    wd = (wd + 1) % 7;
-                    if d > len {
-                        d = 1;
-                        m += 1;
-                        if m > 12 {
-                            m = 1;
-                            y += 1;
-                        }
-                        len = crate::cron::month_len(y, m);
-                    }
-                }
-                for j in 0..EXT_BITS {
-                    if period[j.rem_euclid(CYCLE) as usize] {
-                        ext[(j / 64) as usize] |= 1 << (j % 64);
-                    }
+/// The day bits of each day pattern already made: `stir check` asks for the same few
+/// patterns for every pair of schedules it compares. Bounded, so a fuzz run of random crons
+/// does not keep them all (each is 36 KiB).
+static DAY_BITS: std::sync::Mutex<BTreeMap<[String; 3], Arc<Vec<u64>>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+const DAY_BITS_KEPT: usize = 256;
+
+/// Bit j <=> day j after [`start_date`] matches `cron`'s day fields, for j < [`EXT_BITS`]:
+/// one 400-year cycle with plain counters (no date arithmetic), then the same days again.
+fn day_bits(cron: &Cron) -> Arc<Vec<u64>> {
+    let words = (EXT_BITS as usize).div_ceil(64);
+    if cron.every_day() {
+        return Arc::new(vec![u64::MAX; words]);
+    }
+    let key = cron.day_fields().map(str::to_string);
+    if let Some(bits) = DAY_BITS.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return bits.clone();
+    }
+    let mut ext = vec![0u64; words];
+    let d0 = start_date();
+    let (mut y, mut m, mut d) = (d0.year(), d0.month(), d0.day());
+    let mut wd = d0.weekday().num_days_from_sunday();
+    let mut len = crate::cron::month_len(y, m);
+    for p in 0..CYCLE {
+        if cron.matches_ymd(m, d, wd, len) {
+            for j in [p, p + CYCLE, p + 2 * CYCLE] {
+                if j < EXT_BITS {
+                    ext[(j / 64) as usize] |= 1 << (j % 64);
                 }
             }
         }
+        d += 1;
+        wd = (wd + 1) % 7;
+        if d > len {
+            d = 1;
+            m += 1;
+            if m > 12 {
+                m = 1;
+                y += 1;
+            }
+            len = crate::cron::month_len(y, m);
+        }
+    }
+    let ext = Arc::new(ext);
+    let mut kept = DAY_BITS.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() < DAY_BITS_KEPT {
+        kept.insert(key, ext.clone());
+    }
+    ext
+}
+
+impl Prepared {
+    fn new(t: &Tier) -> Prepared {
+        let times = t.fire_times();
+        let ever = !times.is_empty() && t.cron.fires_ever();
+        let ext = if ever {
+            day_bits(&t.cron)
+        } else {
+            Arc::new(vec![0u64; (EXT_BITS as usize).div_ceil(64)])
+        };
         Prepared {
             times,
             dur: t.timeout_min as i64,
