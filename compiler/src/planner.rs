@@ -181,6 +181,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
                 .as_ref()
                 .map(|b| b.value.clone())
                 .ok_or_else(|| missing("body"))?,
+            reads: c.requests.get(i).and_then(|cr| cr.reads.clone()),
             concurrency: r.concurrency,
             rate_per_sec: r.rate,
             max_failures_pct: r.max_failures_pct,

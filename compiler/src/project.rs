@@ -41,6 +41,8 @@ pub enum ResolvedStep {
 pub struct CompiledRequest {
     pub file: Option<FileId>,
     pub sql: Option<String>,
+    /// The models its query reads, sorted; `None` when a model is named without `ref`.
+    pub reads: Option<Vec<String>>,
 }
 
 /// Everything the compiler knows about a manifest, with every finding.

@@ -45,9 +45,11 @@ pub fn render(c: &mut Compiled, read: &ReadFile) {
         compiled[i].file = Some(fid);
         let source = c.files.text(fid).to_string();
         let names = &c.names;
-        for mention in crate::sqlscan::hidden_refs(&source, &c.manifest.warehouse.database, &|n| {
+        let hidden = crate::sqlscan::hidden_refs(&source, &c.manifest.warehouse.database, &|n| {
             names.models.contains_key(n)
-        }) {
+        });
+        let sees_all = hidden.is_empty();
+        for mention in hidden {
             c.findings.push(mention.finding(
                 fid,
                 mention.span.clone(),
@@ -57,6 +59,13 @@ pub fn render(c: &mut Compiled, read: &ReadFile) {
         match renderer.render(&r.name.text, None, &source, false) {
             Ok((sql, reads)) => {
                 compiled[i].sql = Some(sql);
+                // What it reads is known only when every model it names goes through `ref`.
+                compiled[i].reads = sees_all.then(|| {
+                    let mut r: Vec<String> = reads.refs.to_vec();
+                    r.sort();
+                    r.dedup();
+                    r
+                });
                 for name in reads.refs {
                     if !c.names.models.contains_key(&name) {
                         let span = crate::render::call_spans(&source, "ref")

@@ -45,12 +45,13 @@ pub enum Materialized {
 }
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The oldest plan `stir plan --diff` still reviews against: every version since only added
 /// fields whose absence reads as the old behaviour (3 added `staging.keep`, absent = all; 4
 /// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit; 6 added the
-/// sync's `postgres.rollback`, absent = no rollback).
+/// sync's `postgres.rollback`, absent = no rollback; 7 added a request's `reads`, absent =
+/// not known).
 pub const OLDEST_REVIEWABLE_VERSION: u32 = 2;
 
 /// Stands in a sync's staging names (`postgres.new_table` and the names in its statements)
@@ -456,6 +457,11 @@ pub struct Request {
     pub path: String,
     /// Jinja template over `row`, rendered per row by the runtime.
     pub body: String,
+    /// The models its query reads (through `ref`), sorted: a run skips the step only when one
+    /// of them failed. `null`: not known (a model named without `ref`, or a plan before format
+    /// 7): the step is skipped after any failure before it.
+    #[serde(default)]
+    pub reads: Option<Vec<String>>,
     pub concurrency: u32,
     /// At most this many POSTs (tries included) per second; `null`: unpaced (format 6;
     /// absent: null).
@@ -767,10 +773,14 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 6", "\"format_version\": 7");
+        let (now, next) = (FORMAT_VERSION, FORMAT_VERSION + 1);
+        let newer = text.replace(
+            &format!("\"format_version\": {now}"),
+            &format!("\"format_version\": {next}"),
+        );
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 7 is newer than this stir-runtime (supports 6); upgrade stir-runtime"
+            format!("plan format version {next} is newer than this stir-runtime (supports {now}); upgrade stir-runtime")
         );
         for garbage in [
             "",

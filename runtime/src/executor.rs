@@ -363,11 +363,23 @@ impl Steps for PlanSteps {
     }
 }
 
+/// Why a step whose reads stir cannot see is skipped: an earlier step of the attempt failed.
+fn after_failure(first: &Option<RunError>, u: &Unit) -> Option<String> {
+    first.as_ref().map(|e| {
+        format!(
+            "step `{}` failed before it, and stir cannot see what a {} step reads",
+            e.step, u.kind
+        )
+    })
+}
+
 impl PlanSteps {
     /// One attempt: the schedule's steps in order, the models of consecutive `run` steps built
     /// side by side (up to `threads`, each once what it reads in this run is built). A failed
     /// step skips only what reads it (`skipped_upstream`): models reading it directly or
-    /// through others, syncs exporting those, and `sql`/`request` steps after any failure
+    /// through others, syncs exporting those, requests whose query reads those (through
+    /// `ref`; a request whose reads the plan does not know, and one after a failed or skipped
+    /// `sql` step, waits on every failure before it), and `sql` steps after any failure
     /// (stir cannot see what they read). Steps kept from an earlier attempt are not run again.
     /// The first failure is the attempt's error.
     async fn attempt_inner(&self, run: &RunCtx) -> Result<(), RunError> {
@@ -384,6 +396,8 @@ impl PlanSteps {
             .clamp(1, self.plan.warehouse.threads.max(1)) as usize;
         let mut broken = BTreeSet::<&str>::new();
         let mut first: Option<RunError> = None;
+        // Set once a `sql` step failed or was skipped: every request after it is skipped.
+        let mut barrier: Option<String> = None;
         let mut i = 0;
         while i < units.len() {
             if matches!(units[i].what, What::Model(_)) {
@@ -406,18 +420,39 @@ impl PlanSteps {
                     .find(|x| x.name == name)
                     .filter(|x| broken.contains(x.from.as_str()))
                     .map(|x| format!("model `{}` it exports failed or was skipped", x.from)),
-                _ => first.as_ref().map(|e| {
-                    format!(
-                        "step `{}` failed before it, and stir cannot see what a {} step reads",
-                        e.step, u.kind
-                    )
-                }),
+                // A request whose query names its models through `ref` waits only on those,
+                // and on any `sql` step before it (stir cannot see what that one changed).
+                What::Request(name) => match self
+                    .plan
+                    .requests
+                    .iter()
+                    .find(|r| r.name == name)
+                    .and_then(|r| r.reads.as_ref())
+                {
+                    Some(reads) => barrier.clone().or_else(|| {
+                        reads
+                            .iter()
+                            .find(|m| broken.contains(m.as_str()))
+                            .map(|m| format!("model `{m}` it reads failed or was skipped"))
+                    }),
+                    None => after_failure(&first, u),
+                },
+                _ => after_failure(&first, u),
             };
             if let Some(why) = upstream {
                 self.skip(run, u, &why).await;
+                if matches!(u.what, What::Sql(_)) {
+                    barrier.get_or_insert(format!("the `sql` step before it was skipped ({why})"));
+                }
                 continue;
             }
             if let Err(e) = self.unit(run, u).await {
+                if matches!(u.what, What::Sql(_)) {
+                    barrier.get_or_insert(
+                        "the `sql` step before it failed, and stir cannot see what that step changed"
+                            .into(),
+                    );
+                }
                 first.get_or_insert(e);
             }
         }

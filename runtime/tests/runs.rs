@@ -153,6 +153,120 @@ async fn a_failed_model_skips_only_what_reads_it_and_a_retry_keeps_what_built() 
     w.drop_all().await;
 }
 
+/// Requests are isolated like syncs: one whose query reads (through `ref`) only what built
+/// posts its rows although a model of the run failed; one reading the failure is
+/// `skipped_upstream`, and so is every request after a `sql` step that did not run (stir cannot
+/// see what that step would have changed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_model_skips_only_the_requests_that_read_it() {
+    use std::sync::Arc;
+    let mut w = World::new("isoreq").await;
+    std::fs::create_dir_all(w.dir.join("requests")).unwrap();
+    std::fs::write(
+        w.dir.join("requests/totals.sql"),
+        "select day, total from {{ ref('events_totals') }} order by day",
+    )
+    .unwrap();
+    std::fs::write(
+        w.dir.join("requests/fragile.sql"),
+        "select id from {{ ref('fragile_events') }}",
+    )
+    .unwrap();
+    let request = |name: &str, file: &str| {
+        format!(
+            "request {name} {{\n    query \"requests/{file}.sql\"\n    post endpoint=sink path=\"/{name}\"\n    body #\"{{\"r\": \"{name}\"}}\"#\n}}\n"
+        )
+    };
+    rewrite(
+        &mut w,
+        &[],
+        &format!(
+            "endpoint sink\n{}{}{}\
+             schedule mixed cron=\"0 4 * * *\" timeout=\"10m\" {{\n    run tag:fragile tag:core\n    \
+             request post_totals\n    request post_fragile\n    sql \"SELECT 1\"\n    request post_after_sql\n}}\n",
+            request("post_totals", "totals"),
+            request("post_fragile", "fragile"),
+            request("post_after_sql", "totals"),
+        ),
+    );
+    let reads = |name: &str| {
+        w.plan
+            .requests
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.reads.clone())
+    };
+    assert_eq!(
+        reads("post_totals"),
+        Some(vec!["events_totals".to_string()])
+    );
+    w.seed(0, 20).await;
+    w.sql(&format!(
+        "INSERT INTO {}.events VALUES (1000, '2026-01-02 00:00:00', -5)",
+        w.raw
+    ))
+    .await;
+
+    let (hook, mut posts) = webhook().await;
+    let base = hook
+        .trim_end_matches("/services/T000/B000/secret")
+        .to_string();
+    let runner = stir_runtime::sync::Runner::new(stir_runtime::sync::RunnerOptions {
+        env: Arc::new(move |k: &str| {
+            (k == "STIR_ENDPOINT_SINK")
+                .then(|| base.clone())
+                .or_else(|| std::env::var(k).ok())
+        }),
+        ..Default::default()
+    });
+    let options = stir_runtime::Options {
+        runner: Some(Arc::new(runner)),
+        ..Default::default()
+    };
+    let status = stir_runtime::run_once_with(
+        w.plan.clone(),
+        w.config.clone(),
+        "mixed",
+        options,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, RunStatus::Failed);
+    let ids = run_ids(&w, "mixed").await;
+    let got: Vec<(String, String)> = steps(&w, &ids[0])
+        .await
+        .into_iter()
+        .filter(|(_, n, _)| n.starts_with("post_") || n == "SELECT 1")
+        .map(|(_, n, s)| (n, s))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("post_totals", "ok"),
+        ("post_fragile", "skipped_upstream"),
+        ("SELECT 1", "skipped_upstream"),
+        ("post_after_sql", "skipped_upstream"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    // The receiver got the independent request's rows, one POST per day, and nothing else.
+    let mut bodies = Vec::new();
+    while let Ok(b) = posts.try_recv() {
+        bodies.push(b);
+    }
+    let days = w
+        .number(&format!("SELECT count() FROM {}.events_totals", w.wh))
+        .await;
+    assert!(days > 0);
+    assert_eq!(bodies.len() as u64, days, "{bodies:?}");
+    assert!(
+        bodies.iter().all(|b| b == r#"{"r": "post_totals"}"#),
+        "{bodies:?}"
+    );
+    w.drop_all().await;
+}
+
 /// Three independent models of about 2 s each: with `threads` 4 they build at once (their
 /// recorded intervals overlap), with a schedule's `threads=1` one after the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
