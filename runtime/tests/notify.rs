@@ -175,3 +175,97 @@ async fn a_failing_schedule_alerts_its_team_once_then_still_failing_then_recover
     );
     c.finish().await;
 }
+
+/// A TCP forwarder to the real PostgreSQL that can be cut: every connection through it is
+/// dropped and new ones are refused, as when the database goes away.
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl CutProxy {
+    async fn start(upstream: String) -> CutProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cut_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut stop = cut_rx.clone();
+            loop {
+                let (client, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => return },
+                    _ = stop.changed() => return,
+                };
+                let (upstream, mut stop) = (upstream.clone(), cut_rx.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let mut client = client;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = stop.changed() => {}
+                    }
+                });
+            }
+        });
+        CutProxy { addr, cut }
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+}
+
+/// The history (and with it the alert state) goes away between runs: the failing run's alert
+/// goes out anyway (a duplicate of the streak's first, not silence), a success sends no
+/// "recovered" (the streak cannot be read) and nothing hangs or panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failure_is_alerted_even_when_the_history_is_unreachable_at_the_run_end() {
+    use stir_runtime::alert::{Alert, AlertKind, Alerter};
+    use stir_runtime::notify::{Ended, Notifier};
+    let c = Case::with_fixture("notify_down", "notify").await;
+    let url = c.config.postgres_url.clone().unwrap();
+    let (before, after) = url.split_once('@').unwrap();
+    let (host_port, rest) = after.split_once('/').unwrap();
+    let proxy = CutProxy::start(host_port.to_string()).await;
+    let through = format!("{before}@{}/{rest}", proxy.addr);
+    let history = stir_runtime::history::PgHistory::open(&through, &format!("h_{}", c.id))
+        .await
+        .unwrap();
+    let notifier = Notifier::new(c.plan.clone(), Some(Arc::new(history)));
+    let (alerts, sent) = Alerter::memory();
+    let fire = chrono::Utc::now();
+    let failed = |run: &str| Ended::Failed(Alert::new(AlertKind::Failure, "team_pings", run, fire));
+    // The state works: the first failure alerts, the second (within `repeat`) does not.
+    notifier
+        .run_ended(&alerts, "team_pings", "r1", fire, failed("r1"))
+        .await;
+    notifier
+        .run_ended(&alerts, "team_pings", "r2", fire, failed("r2"))
+        .await;
+    assert_eq!(
+        sent.lock().unwrap().len(),
+        1,
+        "de-duplicated while the state is there"
+    );
+
+    proxy.cut();
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        notifier
+            .run_ended(&alerts, "team_pings", "r3", fire, failed("r3"))
+            .await;
+        notifier
+            .run_ended(&alerts, "team_pings", "r4", fire, Ended::Ok)
+            .await;
+    })
+    .await;
+    assert!(ended.is_ok(), "run ends wait for an unreachable history");
+    let sent = sent.lock().unwrap().clone();
+    let kinds: Vec<(AlertKind, &str)> = sent.iter().map(|a| (a.kind, a.run_id.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [(AlertKind::Failure, "r1"), (AlertKind::Failure, "r3")],
+        "the failure alerted again; no `recovered` without the state"
+    );
+    c.finish().await;
+}
