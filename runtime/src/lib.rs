@@ -178,7 +178,7 @@ fn verify_signature(
 
 /// The runner for `sync` and `request` steps. (sync.rs / request.rs plug in here.)
 pub fn default_step_runner(_config: &Config) -> Arc<dyn StepRunner> {
-    Arc::new(sync::Runner::from_env())
+    Arc::new(step::Runner::from_env())
 }
 
 /// What callers may swap (tests: metrics to watch leadership, a step runner).

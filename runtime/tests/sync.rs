@@ -1068,7 +1068,7 @@ async fn fault_what_the_swap_cannot_carry_is_refused_before_the_export() {
 
 async fn runner_sync(
     c: &Case,
-    runner: &stir_runtime::sync::Runner,
+    runner: &stir_runtime::step::Runner,
     config: stir_runtime::Config,
     run_id: &str,
 ) -> Result<stir_runtime::step::StepOutcome, stir_runtime::step::StepError> {
@@ -1256,7 +1256,7 @@ async fn fault_sigkill_of_the_binary_before_the_swap() {
 /// Run `sync` on a task; answers its handle.
 fn spawn_sync(
     c: &Arc<Case>,
-    runner: stir_runtime::sync::Runner,
+    runner: stir_runtime::step::Runner,
     run_id: &str,
 ) -> tokio::task::JoinHandle<Result<stir_runtime::step::StepOutcome, stir_runtime::step::StepError>>
 {

@@ -55,7 +55,7 @@ mod swap;
 use catalog::uncarried;
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -68,10 +68,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{info, warn};
 
 use crate::config::{redact_text, redact_url};
-use crate::request::{self, RequestOptions};
 use crate::s3::{Listed, Part, S3Config, S3};
 use crate::staging;
-use crate::step::{BoxFut, StepCtx, StepError, StepOutcome, StepRunner};
+pub use crate::step::{EnvFn, Runner, RunnerOptions};
+use crate::step::{StepCtx, StepError, StepOutcome};
 use stir_plan::quote::{ch_ident, ch_literal, pg_ident, pg_literal, pg_qualified};
 
 /// Size of one multipart part (S3 wants >= 5 MiB except the last; at most 10 000 parts, so
@@ -163,73 +163,7 @@ impl Failpoint {
     }
 }
 
-pub use crate::config::EnvFn;
-
-/// How the runner behaves; [`Runner::from_env`] is what the binary uses.
-#[derive(Clone)]
-pub struct RunnerOptions {
-    /// AWS credentials and `STIR_ENDPOINT_<NAME>` are read through this.
-    pub env: EnvFn,
-    pub load: LoadMode,
-    pub s3_attempts: u32,
-    pub s3_backoff: Duration,
-    /// Multipart part size ([`PART_SIZE`]; tests use smaller parts, S3 itself wants >= 5 MiB).
-    pub part_size: usize,
-    pub failpoint: Option<Failpoint>,
-    /// The process aborts at the failpoint (the binary) instead of returning an error.
-    pub failpoint_aborts_process: bool,
-    /// Notified when a `Pause*` failpoint starts pausing (tests act on it then).
-    pub paused: Option<Arc<tokio::sync::Notify>>,
-    pub request: RequestOptions,
-}
-
-impl Default for RunnerOptions {
-    fn default() -> Self {
-        RunnerOptions {
-            env: Arc::new(|k: &str| std::env::var(k).ok()),
-            load: LoadMode::Tee,
-            s3_attempts: 4,
-            s3_backoff: Duration::from_millis(500),
-            part_size: PART_SIZE,
-            failpoint: None,
-            failpoint_aborts_process: false,
-            paused: None,
-            request: RequestOptions::default(),
-        }
-    }
-}
-
-/// The runtime's runner for `sync` and `request` steps.
-#[derive(Clone)]
-pub struct Runner {
-    options: RunnerOptions,
-}
-
 impl Runner {
-    pub fn new(options: RunnerOptions) -> Runner {
-        Runner { options }
-    }
-
-    /// The process environment; in debug builds `STIR_FAILPOINT` (see [`Failpoint::parse`]).
-    pub fn from_env() -> Runner {
-        #[allow(unused_mut)]
-        let mut options = RunnerOptions::default();
-        #[cfg(debug_assertions)]
-        if let Some(fp) = std::env::var("STIR_FAILPOINT")
-            .ok()
-            .and_then(|v| Failpoint::parse(&v))
-        {
-            warn!(failpoint = ?fp, "STIR_FAILPOINT is set: sync steps stop there (debug build)");
-            options.failpoint = Some(fp);
-            options.failpoint_aborts_process = true;
-        }
-        Runner { options }
-    }
-
-    pub fn options(&self) -> &RunnerOptions {
-        &self.options
-    }
-
     /// Act on the failpoint `at` if it is the configured one.
     async fn failpoint(&self, at: Failpoint) -> Result<(), Fail> {
         let Some(fp) = self.options.failpoint else {
@@ -254,42 +188,6 @@ impl Runner {
             std::process::abort();
         }
         Err(Fail::Killed(at))
-    }
-}
-
-impl StepRunner for Runner {
-    fn run_sync<'a>(
-        &'a self,
-        ctx: &'a StepCtx,
-        sync: &'a str,
-        run_id: &'a str,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(self.sync(ctx, sync, run_id))
-    }
-
-    fn run_request<'a>(
-        &'a self,
-        ctx: &'a StepCtx,
-        name: &'a str,
-        run_id: &'a str,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(request::run(
-            ctx,
-            name,
-            run_id,
-            &self.options.env,
-            &self.options.request,
-        ))
-    }
-
-    fn run_rollback<'a>(
-        &'a self,
-        ctx: &'a StepCtx,
-        sync: &'a str,
-        run_id: &'a str,
-        allow_shrink: bool,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(self.rollback(ctx, sync, run_id, allow_shrink))
     }
 }
 
@@ -435,7 +333,8 @@ struct Exported {
 }
 
 impl Runner {
-    async fn sync(
+    /// Run sync `name` of `ctx`'s plan.
+    pub(crate) async fn sync(
         &self,
         ctx: &StepCtx,
         name: &str,
