@@ -294,7 +294,7 @@ async fn bench(rows: u64, reps: usize) {
                 .as_mut()
                 .unwrap()
                 .compression = *compression;
-            let runner = c.runner(|o| o.load = *mode);
+            let runner = c.runner(|o| o.sync.load = *mode);
             let ctx = c.ctx(c.config.clone());
             reset_hwm();
             let cpu = CpuSampler::start();

@@ -29,6 +29,7 @@ pub mod notify;
 pub mod redact;
 pub mod request;
 pub mod run;
+pub mod runner;
 pub mod s3;
 pub mod scheduler;
 pub mod server;
@@ -178,7 +179,7 @@ fn verify_signature(
 
 /// The runner for `sync` and `request` steps. (sync.rs / request.rs plug in here.)
 pub fn default_step_runner(_config: &Config) -> Arc<dyn StepRunner> {
-    Arc::new(step::Runner::from_env())
+    Arc::new(runner::Runner::from_env())
 }
 
 /// What callers may swap (tests: metrics to watch leadership, a step runner).

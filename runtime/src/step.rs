@@ -1,20 +1,14 @@
-//! Steps that are not ClickHouse statements, in one home: `sync` (ClickHouse -> S3 ->
-//! PostgreSQL, `sync/`) and `request` (HTTP POST per row, `request.rs`) are peers behind the
-//! [`StepRunner`] trait, which [`Runner`] implements for the binary and tests substitute.
+//! What steps that are not ClickHouse statements (`sync`, `request`) work with: their
+//! context, outcome and errors, and the [`StepRunner`] trait that `runner::Runner` implements
+//! for the binary and tests substitute.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use stir_plan::Plan;
 
-use std::time::Duration;
-
-use tracing::warn;
-
 use crate::config::Config;
-use crate::request::{self, RequestOptions};
 pub use crate::run::BoxFut;
-use crate::sync::{Failpoint, LoadMode, PART_SIZE};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 /// What a step runner may use.
@@ -174,111 +168,5 @@ impl QueryLog {
             ),
             Err(_) => (Vec::new(), Vec::new()),
         }
-    }
-}
-
-pub use crate::config::EnvFn;
-
-/// How the runner behaves; [`Runner::from_env`] is what the binary uses.
-#[derive(Clone)]
-pub struct RunnerOptions {
-    /// AWS credentials and `STIR_ENDPOINT_<NAME>` are read through this.
-    pub env: EnvFn,
-    /// How a sync loads PostgreSQL (sync/).
-    pub load: LoadMode,
-    pub s3_attempts: u32,
-    pub s3_backoff: Duration,
-    /// Multipart part size ([`PART_SIZE`]; tests use smaller parts, S3 itself wants >= 5 MiB).
-    pub part_size: usize,
-    pub failpoint: Option<Failpoint>,
-    /// The process aborts at the failpoint (the binary) instead of returning an error.
-    pub failpoint_aborts_process: bool,
-    /// Notified when a `Pause*` failpoint starts pausing (tests act on it then).
-    pub paused: Option<Arc<tokio::sync::Notify>>,
-    pub request: RequestOptions,
-}
-
-impl Default for RunnerOptions {
-    fn default() -> Self {
-        RunnerOptions {
-            env: Arc::new(|k: &str| std::env::var(k).ok()),
-            load: LoadMode::Tee,
-            s3_attempts: 4,
-            s3_backoff: Duration::from_millis(500),
-            part_size: PART_SIZE,
-            failpoint: None,
-            failpoint_aborts_process: false,
-            paused: None,
-            request: RequestOptions::default(),
-        }
-    }
-}
-
-/// The runtime's runner of `sync` steps (`sync/`), `request` steps (`request.rs`) and
-/// rollbacks: one home, the kinds side by side.
-#[derive(Clone)]
-pub struct Runner {
-    pub(crate) options: RunnerOptions,
-}
-
-impl Runner {
-    pub fn new(options: RunnerOptions) -> Runner {
-        Runner { options }
-    }
-
-    /// The process environment; in debug builds `STIR_FAILPOINT` (see [`Failpoint::parse`]).
-    pub fn from_env() -> Runner {
-        #[allow(unused_mut)]
-        let mut options = RunnerOptions::default();
-        #[cfg(debug_assertions)]
-        if let Some(fp) = std::env::var("STIR_FAILPOINT")
-            .ok()
-            .and_then(|v| Failpoint::parse(&v))
-        {
-            warn!(failpoint = ?fp, "STIR_FAILPOINT is set: sync steps stop there (debug build)");
-            options.failpoint = Some(fp);
-            options.failpoint_aborts_process = true;
-        }
-        Runner { options }
-    }
-
-    pub fn options(&self) -> &RunnerOptions {
-        &self.options
-    }
-}
-
-impl StepRunner for Runner {
-    fn run_sync<'a>(
-        &'a self,
-        ctx: &'a StepCtx,
-        sync: &'a str,
-        run_id: &'a str,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(self.sync(ctx, sync, run_id))
-    }
-
-    fn run_request<'a>(
-        &'a self,
-        ctx: &'a StepCtx,
-        name: &'a str,
-        run_id: &'a str,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(request::run(
-            ctx,
-            name,
-            run_id,
-            &self.options.env,
-            &self.options.request,
-        ))
-    }
-
-    fn run_rollback<'a>(
-        &'a self,
-        ctx: &'a StepCtx,
-        sync: &'a str,
-        run_id: &'a str,
-        allow_shrink: bool,
-    ) -> BoxFut<'a, Result<StepOutcome, StepError>> {
-        Box::pin(self.rollback(ctx, sync, run_id, allow_shrink))
     }
 }

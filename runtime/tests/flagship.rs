@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use servers::*;
 use stir::plan::{Plan, Step};
 use stir_runtime::executor::RunStatus;
-use stir_runtime::step::{Runner, RunnerOptions};
+use stir_runtime::runner::{Runner, RunnerOptions};
 use stir_runtime::warehouse::Warehouse;
 use stir_runtime::Options;
 

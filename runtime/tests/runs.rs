@@ -211,7 +211,7 @@ async fn a_failed_model_skips_only_the_requests_that_read_it() {
     let base = hook
         .trim_end_matches("/services/T000/B000/secret")
         .to_string();
-    let runner = stir_runtime::step::Runner::new(stir_runtime::step::RunnerOptions {
+    let runner = stir_runtime::runner::Runner::new(stir_runtime::runner::RunnerOptions {
         env: Arc::new(move |k: &str| {
             (k == "STIR_ENDPOINT_SINK")
                 .then(|| base.clone())

@@ -425,7 +425,7 @@ async fn sync_end_to_end_every_value_class_view_and_grants_follow() {
     let data = rows(0, 3000);
     seed(&c, &data).await;
     // S3's smallest part (5 MiB), so the ~9 MB export is a multipart upload.
-    let runner = c.runner(|o| o.part_size = MIN_PART);
+    let runner = c.runner(|o| o.sync.part_size = MIN_PART);
     let out = c.sync(&runner, "vals", "e2e-run-1").await.unwrap();
     let want = expected(&data);
     assert_eq!(out.rows, Some(want.len() as u64));
@@ -751,8 +751,8 @@ async fn load_from_s3_in_both_staging_formats() {
         // And once with LZ4 on ClickHouse's answers (`STIR_CLICKHOUSE_COMPRESSION=lz4`).
         c.config.clickhouse_lz4 = i == 0;
         let runner = c.runner(|o| {
-            o.load = LoadMode::FromS3;
-            o.part_size = MIN_PART;
+            o.sync.load = LoadMode::FromS3;
+            o.sync.part_size = MIN_PART;
         });
         let run = format!("froms3-{i}");
         let out = c.sync(&runner, "vals", &run).await.unwrap();
@@ -834,7 +834,7 @@ async fn fault_postgres_backend_killed_during_copy() {
     insert(&c, &rows(1500, 1700)).await;
     c.build_models().await;
     let runner =
-        c.runner(|o| o.failpoint = Some(Failpoint::PauseDuringCopy(Duration::from_secs(5))));
+        c.runner(|o| o.sync.failpoint = Some(Failpoint::PauseDuringCopy(Duration::from_secs(5))));
     let sync = c.sync(&runner, "vals", "pgkill-1");
     let killer = async {
         for _ in 0..100 {
@@ -925,7 +925,7 @@ async fn fault_s3_unreachable_retries_then_fails_cleanly() {
         l.local_addr().unwrap().port()
     };
     config.s3_endpoint = Some(format!("http://127.0.0.1:{port}"));
-    let runner = c.runner(|o| o.s3_attempts = 3);
+    let runner = c.runner(|o| o.sync.s3_attempts = 3);
     let t0 = std::time::Instant::now();
     let err = runner_sync(&c, &runner, config, "s3down-1")
         .await
@@ -1068,7 +1068,7 @@ async fn fault_what_the_swap_cannot_carry_is_refused_before_the_export() {
 
 async fn runner_sync(
     c: &Case,
-    runner: &stir_runtime::step::Runner,
+    runner: &stir_runtime::runner::Runner,
     config: stir_runtime::Config,
     run_id: &str,
 ) -> Result<stir_runtime::step::StepOutcome, stir_runtime::step::StepError> {
@@ -1147,7 +1147,7 @@ async fn fault_type_mismatch_refused_before_postgres() {
     let mut unreachable = c.config.clone();
     unreachable.postgres_url = Some("postgres://stir@127.0.0.1:9/stir?connect_timeout=2".into());
     unreachable.s3_endpoint = Some("http://127.0.0.1:9".into());
-    let runner = c.runner(|o| o.s3_attempts = 1);
+    let runner = c.runner(|o| o.sync.s3_attempts = 1);
     let offline = runner
         .run_sync(&c.ctx(unreachable), "vals_typed", "types-2")
         .await
@@ -1176,8 +1176,8 @@ async fn fault_simulated_kills_then_next_run_cleans_and_succeeds() {
     .enumerate()
     {
         let runner = c.runner(|o| {
-            o.failpoint = Some(fp);
-            o.part_size = MIN_PART;
+            o.sync.failpoint = Some(fp);
+            o.sync.part_size = MIN_PART;
         });
         let err = c
             .sync(&runner, "vals", &format!("kills-{i}"))
@@ -1203,7 +1203,7 @@ async fn fault_simulated_kills_then_next_run_cleans_and_succeeds() {
         }
         let out = c
             .sync(
-                &c.runner(|o| o.part_size = MIN_PART),
+                &c.runner(|o| o.sync.part_size = MIN_PART),
                 "vals",
                 &format!("kills-{i}-next"),
             )
@@ -1256,7 +1256,7 @@ async fn fault_sigkill_of_the_binary_before_the_swap() {
 /// Run `sync` on a task; answers its handle.
 fn spawn_sync(
     c: &Arc<Case>,
-    runner: stir_runtime::step::Runner,
+    runner: stir_runtime::runner::Runner,
     run_id: &str,
 ) -> tokio::task::JoinHandle<Result<stir_runtime::step::StepOutcome, stir_runtime::step::StepError>>
 {
@@ -1313,7 +1313,7 @@ async fn two_runs_of_one_sync_never_interleave() {
     });
     let first = spawn_sync(
         &c,
-        c.runner(|o| o.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(6)))),
+        c.runner(|o| o.sync.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(6)))),
         "onewriter-a",
     );
     let staging = wait_for_logged_staging(&c).await;
@@ -1380,8 +1380,8 @@ async fn the_swap_refuses_a_staging_table_changed_under_it() {
         let run = spawn_sync(
             &c,
             c.runner(|o| {
-                o.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3)));
-                o.paused = Some(paused.clone());
+                o.sync.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3)));
+                o.sync.paused = Some(paused.clone());
             }),
             &format!("restage-{i}"),
         );

@@ -365,7 +365,7 @@ async fn what_appears_during_the_sync_is_refused_under_the_swaps_lock() {
     let s = c.schema.clone();
     let (before, digest) = (oid(&c).await, c.pg_digest("cat").await);
     let runner =
-        c.runner(|o| o.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3))));
+        c.runner(|o| o.sync.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3))));
     let sync = c.sync(&runner, "cat", "drift-1");
     let meddle = async {
         // The staging table exists once the live table has been read.

@@ -184,7 +184,7 @@ async fn guard_staging_table_is_named_per_run_and_a_killed_ones_is_dropped() {
     use stir_runtime::sync::Failpoint;
     let c = live("gperrun", "guard_default", 100).await;
     c.overflow_rows(90, 1).await;
-    let killed = c.runner(|o| o.failpoint = Some(Failpoint::BeforeSwap));
+    let killed = c.runner(|o| o.sync.failpoint = Some(Failpoint::BeforeSwap));
     let err = c
         .sync(&killed, "guard_default", "gperrun-1")
         .await

@@ -246,7 +246,7 @@ async fn upload(
 /// The `DuringCopy` failpoint fires once COPY has data and, in the one-pass mode, the
 /// multipart upload is open (or the stream ended), so a simulated kill leaves both behind.
 async fn feed(
-    runner: &Runner,
+    runner: &Syncer,
     mut sink: Pin<Box<CopyInSink<Bytes>>>,
     mut rx: mpsc::Receiver<Bytes>,
     upload_id: Option<&Mutex<Option<String>>>,

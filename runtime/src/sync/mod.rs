@@ -1,5 +1,5 @@
 //! `sync` steps: a ClickHouse model -> an S3 staging object -> a PostgreSQL table, swapped in
-//! atomically. Also [`Runner`], the [`StepRunner`] of the runtime (requests are in `request.rs`).
+//! atomically. [`Syncer`] runs them (and rollbacks) for `runner::Runner`.
 //!
 //! One sync, in order (the files of this module follow the phases):
 //! 1. **Check** the declared columns against ClickHouse (`DESCRIBE`, `columns.rs`) before
@@ -67,10 +67,53 @@ use tokio_postgres::{Client, CopyInSink};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{info, warn};
 
+pub use crate::config::EnvFn;
 use crate::config::{redact_text, redact_url};
+
+/// How syncs behave (a part of `runner::RunnerOptions`).
+#[derive(Clone)]
+pub struct SyncOptions {
+    pub load: LoadMode,
+    pub s3_attempts: u32,
+    pub s3_backoff: Duration,
+    /// Multipart part size ([`PART_SIZE`]; tests use smaller parts, S3 itself wants >= 5 MiB).
+    pub part_size: usize,
+    pub failpoint: Option<Failpoint>,
+    /// The process aborts at the failpoint (the binary) instead of returning an error.
+    pub failpoint_aborts_process: bool,
+    /// Notified when a `Pause*` failpoint starts pausing (tests act on it then).
+    pub paused: Option<std::sync::Arc<tokio::sync::Notify>>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            load: LoadMode::Tee,
+            s3_attempts: 4,
+            s3_backoff: Duration::from_millis(500),
+            part_size: PART_SIZE,
+            failpoint: None,
+            failpoint_aborts_process: false,
+            paused: None,
+        }
+    }
+}
+
+/// Runs syncs and their rollbacks (`runner::Runner` calls it for `sync` steps).
+#[derive(Clone)]
+pub struct Syncer {
+    pub(crate) options: SyncOptions,
+    /// AWS credentials are read through this.
+    pub(crate) env: EnvFn,
+}
+
+impl Syncer {
+    pub fn new(options: SyncOptions, env: EnvFn) -> Syncer {
+        Syncer { options, env }
+    }
+}
 use crate::s3::{Listed, Part, S3Config, S3};
 use crate::staging;
-pub use crate::step::{EnvFn, Runner, RunnerOptions};
 use crate::step::{StepCtx, StepError, StepOutcome};
 use stir_plan::quote::{ch_ident, ch_literal, pg_ident, pg_literal, pg_qualified};
 
@@ -163,7 +206,7 @@ impl Failpoint {
     }
 }
 
-impl Runner {
+impl Syncer {
     /// Act on the failpoint `at` if it is the configured one.
     async fn failpoint(&self, at: Failpoint) -> Result<(), Fail> {
         let Some(fp) = self.options.failpoint else {
@@ -332,7 +375,7 @@ struct Exported {
     parts: u32,
 }
 
-impl Runner {
+impl Syncer {
     /// Run sync `name` of `ctx`'s plan.
     pub(crate) async fn sync(
         &self,
@@ -399,7 +442,7 @@ fn step_error(what: &str, e: Fail) -> StepError {
     }
 }
 
-impl Runner {
+impl Syncer {
     /// A job on `sync` of `plan` for the run `run_id`: its clients are made, nothing connects.
     async fn job<'a>(
         &'a self,
@@ -419,13 +462,13 @@ impl Runner {
         let var = stir_plan::target_url_var(sync.target.as_deref());
         let pg_url = match ctx.config.target_url(sync.target.as_deref()) {
             Ok(u) => u.to_string(),
-            Err(e) => match sync.target.as_ref().and_then(|_| (self.options.env)(&var)) {
+            Err(e) => match sync.target.as_ref().and_then(|_| (self.env)(&var)) {
                 Some(u) if !u.trim().is_empty() => u,
                 _ => return Err(StepError::Other(e.to_string())),
             },
         };
         let mut s3_config =
-            S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.options.env.as_ref());
+            S3Config::from_env_with(ctx.config.s3_endpoint.as_deref(), self.env.as_ref());
         s3_config.attempts = self.options.s3_attempts;
         s3_config.backoff = self.options.s3_backoff;
         let s3 = S3::new(s3_config, &staging.bucket).await;
@@ -460,7 +503,7 @@ impl Runner {
 }
 
 struct Job<'a> {
-    runner: &'a Runner,
+    runner: &'a Syncer,
     ctx: &'a StepCtx,
     plan: &'a Plan,
     sync: &'a Sync,

@@ -13,7 +13,7 @@
 use super::swap::Incoming;
 use super::*;
 
-impl Runner {
+impl Syncer {
     /// Roll sync `name` back to its backup; answers the rows now live. `allow_shrink` lifts
     /// the `max-shrink` and empty guards (the rows the live table has are kept as the backup).
     pub async fn rollback(
