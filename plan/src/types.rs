@@ -45,12 +45,13 @@ pub enum Materialized {
 }
 
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The oldest plan `stir plan --diff` still reviews against: every version since only added
 /// fields whose absence reads as the old behaviour (3 added `staging.keep`, absent = all; 4
 /// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit; 6 added the
-/// sync's `postgres.rollback`, absent = no rollback).
+/// sync's `postgres.rollback`, absent = no rollback; 7 added `retry_all`, absent = false, and a
+/// model's `full_refresh`, absent = none).
 pub const OLDEST_REVIEWABLE_VERSION: u32 = 2;
 
 /// Stands in a sync's staging names (`postgres.new_table` and the names in its statements)
@@ -234,6 +235,10 @@ pub struct Schedule {
     pub heavy: bool,
     pub enabled: bool,
     pub retries: u32,
+    /// A retry runs every step again, not only the failed and skipped ones (`retry=all`;
+    /// format 7).
+    #[serde(default)]
+    pub retry_all: bool,
     /// What a fire that could not run on time becomes (format 5).
     #[serde(default = "absent_on_missed")]
     pub on_missed: OnMissed,
@@ -312,6 +317,10 @@ pub struct Model {
     pub first_build: Vec<String>,
     /// Incremental models: the statements when it does.
     pub incremental: Vec<String>,
+    /// Incremental models: `--full-refresh`, a first build into `<table>__stir_new` swapped in
+    /// with `EXCHANGE TABLES` (format 7).
+    #[serde(default)]
+    pub full_refresh: Vec<String>,
     /// Statements that remove what a failed build left behind.
     pub cleanup: Vec<String>,
     /// The model's `freshness`: the runtime alerts when its last successful build is older
@@ -577,10 +586,10 @@ fn canonical(v: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tiny() -> Plan {
+    pub(crate) fn tiny() -> Plan {
         Plan {
             format_version: FORMAT_VERSION,
             manifest_hash: "00".into(),
@@ -604,6 +613,7 @@ mod tests {
                 heavy: false,
                 enabled: true,
                 retries: 0,
+                retry_all: false,
                 on_missed: OnMissed::default(),
                 threads: None,
                 notify: None,
@@ -767,10 +777,10 @@ mod tests {
             Plan::from_json(&edited).unwrap_err().to_string(),
             "plan.json was edited after `stir plan`: hash mismatch"
         );
-        let newer = text.replace("\"format_version\": 6", "\"format_version\": 7");
+        let newer = text.replace("\"format_version\": 7", "\"format_version\": 8");
         assert_eq!(
             Plan::from_json(&newer).unwrap_err().to_string(),
-            "plan format version 7 is newer than this stir-runtime (supports 6); upgrade stir-runtime"
+            "plan format version 8 is newer than this stir-runtime (supports 7); upgrade stir-runtime"
         );
         for garbage in [
             "",
@@ -784,6 +794,7 @@ mod tests {
             "{\"format_version\": 4}",
             "{\"format_version\": 5}",
             "{\"format_version\": 6}",
+            "{\"format_version\": 7}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {

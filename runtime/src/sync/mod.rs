@@ -477,6 +477,7 @@ impl Runner {
                 Ok(StepOutcome {
                     rows: Some(rows),
                     phases,
+                    ..Default::default()
                 })
             }
             Err(e) => Err(step_error(&format!("sync `{name}`"), e)),

@@ -43,6 +43,7 @@ impl Runner {
         Ok(StepOutcome {
             rows: Some(rows),
             phases: vec![("swap", started.elapsed())],
+            ..Default::default()
         })
     }
 }
