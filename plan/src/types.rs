@@ -765,6 +765,25 @@ pub(crate) mod tests {
         assert_eq!(read.syncs[0].postgres.drop_old.len(), 1);
     }
 
+    /// A version-6 plan (no `retry_all`) is reviewable, read as what version 6 did: retries
+    /// resume.
+    #[test]
+    fn version_6_schedules_read_without_retry_all() {
+        let mut v: Value = serde_json::from_str(&tiny().to_json()).unwrap();
+        for s in v["schedules"].as_array_mut().unwrap() {
+            s.as_object_mut().unwrap().remove("retry_all");
+        }
+        v["format_version"] = 6.into();
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(matches!(
+            Plan::from_json(&old),
+            Err(PlanError::UnknownVersion { found: 6, .. })
+        ));
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert!(!read.schedules[0].retry_all);
+    }
+
     #[test]
     fn refuses_edits_versions_and_garbage() {
         let text = tiny().to_json();

@@ -16,11 +16,7 @@ use crate::run::RunStatus;
 use crate::scheduler::{self, BOOTSTRAP_WINDOW};
 use crate::{Options, RuntimeError};
 
-/// The name a manual `run` is recorded under (no manifest name starts with `@`).
-pub const MANUAL: &str = "@run";
-/// The name of a manual `run` with a model of a heavy schedule: heavy fires do not start
-/// beside it (`scheduler::heavy_windows`).
-pub const MANUAL_HEAVY: &str = "@run-heavy";
+pub use crate::run::{MANUAL, MANUAL_HEAVY};
 
 /// How long a manual run may take, and counts as running in the history.
 pub const MANUAL_TIMEOUT: Duration = BOOTSTRAP_WINDOW;

@@ -107,3 +107,9 @@ pub fn instance_id() -> String {
         .unwrap_or(0);
     format!("{host}-{}-{nanos:x}", std::process::id())
 }
+
+/// The name a manual `run SELECTOR…` is recorded under (no manifest name starts with `@`).
+pub const MANUAL: &str = "@run";
+/// The name of a manual `run` with a model of a heavy schedule: heavy fires do not start
+/// beside it.
+pub const MANUAL_HEAVY: &str = "@run-heavy";

@@ -146,7 +146,7 @@ pub fn heavy_windows(tiers: &[Arc<Tier>], except: &str, now: DateTime<Utc>) -> V
         .filter(|t| t.heavy && t.name != except)
         .map(|t| Conflict::any(&t.name, since(t.timeout)))
         .chain(
-            [crate::BOOTSTRAP, crate::manual::MANUAL_HEAVY]
+            [crate::BOOTSTRAP, crate::run::MANUAL_HEAVY]
                 .into_iter()
                 .filter(|n| *n != except)
                 .map(|n| Conflict::any(n, since(BOOTSTRAP_WINDOW))),
