@@ -97,6 +97,8 @@ pub struct Engine {
     pub leader: bool,
     /// This process ([`crate::leader::instance_id`]), recorded with each run.
     pub runtime: String,
+    /// Schedules each run of this engine holds besides its own ([`RunRecord::holds`]).
+    pub holds: Vec<String>,
 }
 
 /// How long an aborted run waits for ClickHouse to confirm its queries are gone.
@@ -161,6 +163,7 @@ impl Engine {
                 attempt,
                 by_leader: self.leader,
                 runtime: self.runtime.clone(),
+                holds: self.holds.clone(),
             };
             if let Some(busy) = self.recorder.claim_run(&record, conflicts).await {
                 let Some(failed) = deferred.take() else {

@@ -64,6 +64,9 @@ pub struct RunRecord {
     /// The runtime process that runs it ([`crate::leader::instance_id`]): a leader's runs are
     /// alive exactly while that process holds its instance lock.
     pub runtime: String,
+    /// Schedules this run holds besides its own (a manual `run` holds the owners of the
+    /// models it builds): while it runs, a claim that conflicts with one of them finds it.
+    pub holds: Vec<String>,
 }
 
 /// Runs of `schedule` that keep another run from starting.
@@ -408,6 +411,13 @@ impl PgHistory {
                  rows        bigint,
                  PRIMARY KEY (run_id, idx)
              );
+             -- The schedules a run holds besides its own (a manual `run`: the owners of its
+             -- models), looked up by schedule.
+             CREATE TABLE IF NOT EXISTS {s}.holds (
+                 schedule    text NOT NULL,
+                 run_id      text NOT NULL REFERENCES {s}.runs (id) ON DELETE CASCADE,
+                 PRIMARY KEY (schedule, run_id)
+             );
              -- Freshness and the console: each model's last successful build.
              CREATE INDEX IF NOT EXISTS steps_model_ok ON {s}.steps (name, ended_at) WHERE kind = 'model' AND status = 'ok';
              COMMIT;"
@@ -458,13 +468,29 @@ impl PgHistory {
     }
 
     /// The newest run of schedule `$1` that started after `$2` and has not ended, but for
-    /// leader runs of runtime `$3`: `id, started_at`.
+    /// leader runs of runtime `$3`, or a run holding `$1` that started after `$4` (a manual
+    /// `run`, whose window is its own): `id, started_at`.
     fn active_sql(&self) -> String {
+        let s = &self.schema;
         format!(
-            "SELECT id, started_at FROM {}.runs
-             WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
-               AND NOT (by_leader AND coalesce(runtime = $3, false))
-             ORDER BY started_at DESC LIMIT 1",
+            "SELECT id, started_at FROM (
+                 SELECT id, started_at, by_leader, runtime FROM {s}.runs
+                 WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
+                 UNION ALL
+                 SELECT r.id, r.started_at, r.by_leader, r.runtime
+                 FROM {s}.holds h JOIN {s}.runs r ON r.id = h.run_id
+                 WHERE h.schedule = $1 AND r.status = 'running' AND r.ended_at IS NULL
+                   AND r.started_at > $4
+             ) active
+             WHERE NOT (by_leader AND coalesce(runtime = $3, false))
+             ORDER BY started_at DESC LIMIT 1"
+        )
+    }
+
+    /// Record the schedules `run` holds; parameters `run id, schedules`.
+    fn insert_holds_sql(&self) -> String {
+        format!(
+            "INSERT INTO {}.holds (schedule, run_id) SELECT DISTINCT unnest($2::text[]), $1 ON CONFLICT DO NOTHING",
             self.schema
         )
     }
@@ -483,9 +509,14 @@ impl PgHistory {
         conflicts: &[Conflict],
     ) -> Result<Option<Busy>, HistoryError> {
         let sql = self.active_sql();
+        let window = chrono::TimeDelta::seconds(crate::run::MANUAL_WINDOW.as_secs() as i64);
+        let manual_since = Utc::now() - window;
         for k in conflicts {
             if let Some(r) = c
-                .query_opt(&sql, &[&k.schedule, &k.since, &k.except_runtime])
+                .query_opt(
+                    &sql,
+                    &[&k.schedule, &k.since, &k.except_runtime, &manual_since],
+                )
                 .await?
             {
                 return Ok(Some(Busy {
@@ -533,6 +564,10 @@ impl PgHistory {
             }
             r => r?,
         };
+        if !run.holds.is_empty() {
+            tx.execute(&self.insert_holds_sql(), &[&run.id, &run.holds])
+                .await?;
+        }
         tx.commit().await?;
         Ok(None)
     }
@@ -842,6 +877,14 @@ impl Recorder for PgHistory {
                 &run_params(run, &attempt),
             )
             .await;
+            if !run.holds.is_empty() {
+                self.write(
+                    "the schedules a run holds",
+                    &self.insert_holds_sql(),
+                    &[&run.id, &run.holds],
+                )
+                .await;
+            }
         })
     }
     fn run_finished<'a>(

@@ -194,6 +194,8 @@ pub struct Options {
     pub claimed: Option<ClaimHook>,
     /// `--full-refresh`: incremental models are rebuilt from scratch.
     pub full_refresh: bool,
+    /// Schedules a manual run holds besides its own (`run`: the owners of its models).
+    pub holds: Vec<String>,
 }
 
 /// See [`Options::claimed`]; sent at most once.
@@ -343,6 +345,7 @@ async fn assemble(
         retry_backoff: config.retry_backoff,
         leader,
         runtime: runtime.to_string(),
+        holds: options.holds.clone(),
     });
     Ok(Parts {
         engine,
@@ -1112,6 +1115,7 @@ pub async fn rollback_with(
         attempt: 1,
         by_leader: false,
         runtime: instance,
+        holds: Vec::new(),
     };
     let h: &dyn Recorder = parts.history.as_ref();
     h.run_started(&record).await;

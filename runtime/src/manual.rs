@@ -3,7 +3,9 @@
 //! order with the plan's threads (the schedules' own executor, as `--bootstrap` does), as one
 //! run recorded under [`MANUAL`] (or [`MANUAL_HEAVY`]). It respects the owners: it does not
 //! start while a schedule that builds a selected model is running, nor, when a selected
-//! model's owner is heavy, beside another heavy run; `--force` overrides both.
+//! model's owner is heavy, beside another heavy run; `--force` overrides both. In turn it
+//! holds the owners while it runs (`history::RunRecord::holds`): their fires are
+//! `skipped_running`, and their `--once` refused, as beside a run of their own.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,13 +15,13 @@ use stir_plan::{Plan, Step};
 
 use crate::history::{Busy, Conflict};
 use crate::run::RunStatus;
-use crate::scheduler::{self, BOOTSTRAP_WINDOW};
+use crate::scheduler;
 use crate::{Options, RuntimeError};
 
 pub use crate::run::{MANUAL, MANUAL_HEAVY};
 
 /// How long a manual run may take, and counts as running in the history.
-pub const MANUAL_TIMEOUT: Duration = BOOTSTRAP_WINDOW;
+pub const MANUAL_TIMEOUT: Duration = crate::run::MANUAL_WINDOW;
 
 /// Why `run` did not start (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +164,9 @@ pub async fn run_manual(
             run_id: busy.run_id,
         }
     };
+    // While it runs, the owners' fires (and --once) find it and do not build beside it.
+    let mut options = options;
+    options.holds = owner_of.iter().map(|(_, o)| o.clone()).collect();
     tracing::info!(models = ?models, recorded_as = name, full_refresh = options.full_refresh, "run: building the selected models");
     let mut plan = plan;
     let tier = crate::add_manual_schedule(

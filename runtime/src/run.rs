@@ -113,3 +113,6 @@ pub const MANUAL: &str = "@run";
 /// The name of a manual `run` with a model of a heavy schedule: heavy fires do not start
 /// beside it.
 pub const MANUAL_HEAVY: &str = "@run-heavy";
+
+/// How long a manual `run` may take, and holds the schedules whose models it builds.
+pub const MANUAL_WINDOW: Duration = Duration::from_secs(6 * 3600);

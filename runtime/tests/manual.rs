@@ -364,3 +364,62 @@ async fn retry_all_reruns_every_step() {
     }
     w.drop_all().await;
 }
+
+/// While a manual `run` builds a model, the schedule that owns it does not start beside it:
+/// `--once` is refused naming the manual run (the leader's fire reads the same history and is
+/// `skipped_running`); once the build is done, the schedule runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_build_holds_the_owner_of_its_models() {
+    let mut w = World::new("holds").await;
+    let path = w.dir.join("stir.kdl");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "    model fragile_events tags=fragile order-by=id\n",
+        "    model fragile_events tags=fragile order-by=id\n    model slow_core tags=core\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::write(
+        w.dir.join("models/slow_core.sql"),
+        "select number as x, sleepEachRow(0.5) as s from numbers(6) settings max_block_size = 1",
+    )
+    .unwrap();
+    w.plan = compile(&path);
+    w.seed(0, 10).await;
+    let core = || stir_runtime::run_once(w.plan.clone(), w.config.clone(), "core");
+    assert_eq!(core().await.unwrap(), RunStatus::Ok);
+
+    let (plan, config) = (w.plan.clone(), w.config.clone());
+    let build = tokio::spawn(async move {
+        let select = strings(&["slow_core"]);
+        run_manual(
+            plan,
+            config,
+            &select,
+            &[],
+            Options::default(),
+            std::future::pending(),
+        )
+        .await
+    });
+    let s = &w.config.history_schema;
+    let pg = w.pg().await;
+    let running =
+        format!("SELECT count(*) FROM {s}.runs WHERE schedule = '@run' AND status = 'running'");
+    let mut waited = 0;
+    while pg.query_one(&running, &[]).await.unwrap().get::<_, i64>(0) == 0 {
+        assert!(waited < 600, "the manual run never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    let err = core().await.unwrap_err().to_string();
+    assert!(
+        err.contains("schedule `core` is running now (run `@run-"),
+        "{err}"
+    );
+    let ran = build.await.unwrap().unwrap();
+    assert_eq!(
+        (ran.status, ran.models),
+        (RunStatus::Ok, strings(&["slow_core"]))
+    );
+    assert_eq!(core().await.unwrap(), RunStatus::Ok, "free once it is done");
+    w.drop_all().await;
+}
