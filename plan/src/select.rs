@@ -86,6 +86,21 @@ pub struct SelectError {
     pub help: String,
 }
 
+/// Every selector that picks nothing, not one at a time: what `run` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectErrors(pub Vec<SelectError>);
+
+impl std::fmt::Display for SelectErrors {
+    /// One `message\nhelp: …` per error, the later ones after `error: `, as the runtime's
+    /// other refusals print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all: Vec<String> = self.0.iter().map(|e| format!("run: {e}")).collect();
+        f.write_str(&all.join("\nerror: "))
+    }
+}
+
+impl std::error::Error for SelectErrors {}
+
 /// The plan's models as a graph: names, what each reads and what reads it.
 pub struct Models<'p> {
     plan: &'p Plan,
@@ -116,7 +131,7 @@ impl<'p> Models<'p> {
         &self,
         include: &[String],
         exclude: &[String],
-    ) -> Result<Vec<&'p str>, SelectError> {
+    ) -> Result<Vec<&'p str>, SelectErrors> {
         let words = |list: &[String]| -> Vec<String> {
             list.iter()
                 .flat_map(|s| s.split_whitespace().map(str::to_string))
@@ -124,29 +139,40 @@ impl<'p> Models<'p> {
         };
         let (include, exclude) = (words(include), words(exclude));
         if include.is_empty() {
-            return Err(SelectError {
+            return Err(SelectErrors(vec![SelectError {
                 message: "no selector given".into(),
                 help: "name models as `stir ls` does: `mart_x`, `+mart_x`, `mart_x+`, `tag:daily`, `path:models/marts`".into(),
-            });
+            }]));
         }
+        let mut errors = Vec::new();
+        let mut pick = |s: &String| match parse(s).and_then(|sel| self.eval(&sel)) {
+            Ok(set) => set,
+            Err(e) => {
+                errors.push(e);
+                BTreeSet::new()
+            }
+        };
         let mut picked = BTreeSet::new();
         for s in &include {
-            picked.extend(self.eval(&parse(s)?)?);
+            picked.extend(pick(s));
         }
         for s in &exclude {
-            for m in self.eval(&parse(s)?)? {
+            for m in pick(s) {
                 picked.remove(m);
             }
         }
+        if !errors.is_empty() {
+            return Err(SelectErrors(errors));
+        }
         if picked.is_empty() {
-            return Err(SelectError {
+            return Err(SelectErrors(vec![SelectError {
                 message: format!(
                     "`{}` less `--exclude {}` selects no model",
                     include.join(" "),
                     exclude.join(" ")
                 ),
                 help: "exclude fewer models".into(),
-            });
+            }]));
         }
         Ok(self.in_build_order(picked))
     }
@@ -215,8 +241,9 @@ impl<'p> Models<'p> {
                 }
             }
             Selector::Path(p) => {
+                // Every folder that holds a model, however deep.
                 let dirs: BTreeSet<&str> = all()
-                    .filter_map(|m| m.file.rsplit_once('/').map(|(d, _)| d))
+                    .flat_map(|m| m.file.match_indices('/').map(|(i, _)| &m.file[..i]))
                     .collect();
                 SelectError {
                     message: format!("no model of the plan lives under `{p}`"),
@@ -430,6 +457,7 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         m.select(&s(inc), &s(exc))
             .map(|v| v.into_iter().map(String::from).collect())
+            .map_err(|mut e| e.0.remove(0))
     }
 
     #[test]
@@ -469,6 +497,29 @@ mod tests {
             .message
             .contains("not a selector"));
         assert!(sel(&[], &[]).is_err());
+    }
+
+    /// Every bad selector is reported, not only the first.
+    #[test]
+    fn every_bad_selector_is_reported_at_once() {
+        let p = plan();
+        let e = Models::new(&p)
+            .select(&["mrt tag:dialy mid".into()], &["path:nowhere".into()])
+            .unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e}");
+        assert_eq!(
+            e.to_string()
+                .lines()
+                .filter(|l| l.starts_with("help: "))
+                .count(),
+            3,
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("\nerror: run: no model of the plan has tag `dialy`"),
+            "{e}"
+        );
     }
 
     #[test]

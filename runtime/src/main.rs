@@ -85,6 +85,8 @@ enum Command {
     /// the plan's threads, recorded as a run of `@run`. Refused (exit 2) while a schedule that
     /// builds a selected model is running. Exit 0 ok, 1 a model failed.
     Run {
+        /// What to build: MODEL, +MODEL (with what it reads), MODEL+ (with what reads it),
+        /// tag:NAME, path:DIR; several are a union.
         #[arg(required = true, value_name = "SELECTOR")]
         select: Vec<String>,
         /// Leave out the models these selectors pick.

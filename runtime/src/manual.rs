@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use stir_plan::select::{Models, SelectError};
+use stir_plan::select::{Models, SelectErrors};
 use stir_plan::{Plan, Step};
 
 use crate::history::{Busy, Conflict};
@@ -26,8 +26,8 @@ pub const MANUAL_TIMEOUT: Duration = crate::run::MANUAL_WINDOW;
 /// Why `run` did not start (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ManualError {
-    #[error("run: {0}")]
-    Select(#[from] SelectError),
+    #[error("{0}")]
+    Select(#[from] SelectErrors),
     #[error("run: model `{model}` is built by schedule `{schedule}`, which is running now (run `{run_id}`, started {started}); `run` does not build beside its owner\nhelp: wait for it to end (`stir-runtime history --schedule {schedule}`), or pass --force if that run is known to be dead")]
     OwnerRunning {
         model: String,
