@@ -164,6 +164,7 @@ impl Engine {
                 by_leader: self.leader,
                 runtime: self.runtime.clone(),
                 holds: self.holds.clone(),
+                deadline: Some(deadline_wall),
             };
             if let Some(busy) = self.recorder.claim_run(&record, conflicts).await {
                 let Some(failed) = deferred.take() else {

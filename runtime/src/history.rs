@@ -65,8 +65,12 @@ pub struct RunRecord {
     /// alive exactly while that process holds its instance lock.
     pub runtime: String,
     /// Schedules this run holds besides its own (a manual `run` holds the owners of the
-    /// models it builds): while it runs, a claim that conflicts with one of them finds it.
+    /// models it builds): while it runs, and until `deadline`, a claim that conflicts with one
+    /// of them finds it.
     pub holds: Vec<String>,
+    /// The end of the run's window (fire + timeout): a run never outlives it, so a run whose
+    /// process died stops holding then.
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// Runs of `schedule` that keep another run from starting.
@@ -416,6 +420,7 @@ impl PgHistory {
              CREATE TABLE IF NOT EXISTS {s}.holds (
                  schedule    text NOT NULL,
                  run_id      text NOT NULL REFERENCES {s}.runs (id) ON DELETE CASCADE,
+                 until       timestamptz NOT NULL,
                  PRIMARY KEY (schedule, run_id)
              );
              -- Freshness and the console: each model's last successful build.
@@ -468,8 +473,8 @@ impl PgHistory {
     }
 
     /// The newest run of schedule `$1` that started after `$2` and has not ended, but for
-    /// leader runs of runtime `$3`, or a run holding `$1` that started after `$4` (a manual
-    /// `run`, whose window is its own): `id, started_at`.
+    /// leader runs of runtime `$3`, or a run holding `$1` within its own window (a manual
+    /// `run`): `id, started_at`.
     fn active_sql(&self) -> String {
         let s = &self.schema;
         format!(
@@ -479,18 +484,22 @@ impl PgHistory {
                  UNION ALL
                  SELECT r.id, r.started_at, r.by_leader, r.runtime
                  FROM {s}.holds h JOIN {s}.runs r ON r.id = h.run_id
-                 WHERE h.schedule = $1 AND r.status = 'running' AND r.ended_at IS NULL
-                   AND r.started_at > $4
+                 WHERE h.schedule = $1 AND h.until > now() AND r.status = 'running'
+                   AND r.ended_at IS NULL
              ) active
              WHERE NOT (by_leader AND coalesce(runtime = $3, false))
              ORDER BY started_at DESC LIMIT 1"
         )
     }
 
-    /// Record the schedules `run` holds; parameters `run id, schedules`.
+    /// Record the schedules `run` holds; parameters `run id, schedules, until` (no deadline:
+    /// [`MANUAL_WINDOW`](crate::run::MANUAL_WINDOW)).
     fn insert_holds_sql(&self) -> String {
+        let window = crate::run::MANUAL_WINDOW.as_secs();
         format!(
-            "INSERT INTO {}.holds (schedule, run_id) SELECT DISTINCT unnest($2::text[]), $1 ON CONFLICT DO NOTHING",
+            "INSERT INTO {}.holds (schedule, run_id, until)
+             SELECT DISTINCT unnest($2::text[]), $1, coalesce($3, now() + interval '{window} seconds')
+             ON CONFLICT DO NOTHING",
             self.schema
         )
     }
@@ -509,14 +518,9 @@ impl PgHistory {
         conflicts: &[Conflict],
     ) -> Result<Option<Busy>, HistoryError> {
         let sql = self.active_sql();
-        let window = chrono::TimeDelta::seconds(crate::run::MANUAL_WINDOW.as_secs() as i64);
-        let manual_since = Utc::now() - window;
         for k in conflicts {
             if let Some(r) = c
-                .query_opt(
-                    &sql,
-                    &[&k.schedule, &k.since, &k.except_runtime, &manual_since],
-                )
+                .query_opt(&sql, &[&k.schedule, &k.since, &k.except_runtime])
                 .await?
             {
                 return Ok(Some(Busy {
@@ -565,8 +569,11 @@ impl PgHistory {
             r => r?,
         };
         if !run.holds.is_empty() {
-            tx.execute(&self.insert_holds_sql(), &[&run.id, &run.holds])
-                .await?;
+            tx.execute(
+                &self.insert_holds_sql(),
+                &[&run.id, &run.holds, &run.deadline],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(None)
@@ -881,7 +888,7 @@ impl Recorder for PgHistory {
                 self.write(
                     "the schedules a run holds",
                     &self.insert_holds_sql(),
-                    &[&run.id, &run.holds],
+                    &[&run.id, &run.holds, &run.deadline],
                 )
                 .await;
             }

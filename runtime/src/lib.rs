@@ -1116,6 +1116,7 @@ pub async fn rollback_with(
         by_leader: false,
         runtime: instance,
         holds: Vec::new(),
+        deadline: None,
     };
     let h: &dyn Recorder = parts.history.as_ref();
     h.run_started(&record).await;

@@ -99,6 +99,10 @@ enum Command {
         /// shows as running that is known to be dead.
         #[arg(long)]
         force: bool,
+        /// Give up after this long (at most 6h; default: the longest timeout of the selected
+        /// models' schedules).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
     },
 }
 
@@ -242,9 +246,15 @@ async fn async_main(cli: Cli) -> Exit {
         exclude,
         full_refresh,
         force,
+        timeout,
     }) = &cli.command
     {
-        return manual(plan, config, select, exclude, *full_refresh, *force).await;
+        let options = stir_runtime::Options {
+            force: *force,
+            full_refresh: *full_refresh,
+            ..stir_runtime::Options::default()
+        };
+        return manual(plan, config, select, exclude, *timeout, options).await;
     }
     if cli.bootstrap {
         return match stir_runtime::bootstrap_with(
@@ -318,18 +328,19 @@ async fn manual(
     config: Config,
     select: &[String],
     exclude: &[String],
-    full_refresh: bool,
-    force: bool,
+    timeout: Option<Duration>,
+    options: stir_runtime::Options,
 ) -> Exit {
-    let options = stir_runtime::Options {
-        force,
-        full_refresh,
-        ..stir_runtime::Options::default()
+    let refresh = if options.full_refresh {
+        " (full refresh)"
+    } else {
+        ""
     };
     let shutdown = stir_runtime::shutdown::signal();
-    match stir_runtime::manual::run_manual(plan, config, select, exclude, options, shutdown).await {
+    let ran =
+        stir_runtime::manual::run_manual(plan, config, select, exclude, timeout, options, shutdown);
+    match ran.await {
         Ok(ran) => {
-            let refresh = if full_refresh { " (full refresh)" } else { "" };
             let line = format!(
                 "run: {} {} model{}{refresh}: {} (`stir-runtime history --schedule {}`)",
                 ran.status.as_str(),

@@ -20,7 +20,8 @@ use crate::{Options, RuntimeError};
 
 pub use crate::run::{MANUAL, MANUAL_HEAVY};
 
-/// How long a manual run may take, and counts as running in the history.
+/// The longest a manual run may take (and counts as running in the history), and how long
+/// one takes when no selected model has an owner.
 pub const MANUAL_TIMEOUT: Duration = crate::run::MANUAL_WINDOW;
 
 /// Why `run` did not start (exit 2).
@@ -44,6 +45,8 @@ pub enum ManualError {
     },
     #[error("run: another manual build is running now (`{schedule}`, run `{run_id}`); two never build at once\nhelp: wait for it to end (`stir-runtime history --schedule {schedule}`), or pass --force if that run is known to be dead")]
     ManualRunning { schedule: String, run_id: String },
+    #[error("run: --timeout {0} is longer than a manual run may take (6h)\nhelp: build fewer models at once")]
+    Timeout(String),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
@@ -82,9 +85,13 @@ pub async fn run_manual(
     config: crate::Config,
     include: &[String],
     exclude: &[String],
+    timeout: Option<Duration>,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Ran, ManualError> {
+    if let Some(t) = timeout.filter(|t| *t > MANUAL_TIMEOUT) {
+        return Err(ManualError::Timeout(crate::executor::humanize(t)));
+    }
     let (_, tiers) = scheduler::prepare(&plan).map_err(RuntimeError::from)?;
     let models: Vec<String> = Models::new(&plan)
         .select(include, exclude)?
@@ -109,6 +116,16 @@ pub async fn run_manual(
             }
         }
     }
+    // As long as the longest of its owners' runs may take, unless --timeout says.
+    let timeout = timeout.unwrap_or_else(|| {
+        owner_of
+            .iter()
+            .filter_map(|(_, o)| plan.schedule(o))
+            .map(|s| Duration::from_secs(s.timeout_secs))
+            .max()
+            .unwrap_or(MANUAL_TIMEOUT)
+            .min(MANUAL_TIMEOUT)
+    });
     let name = if heavy_owner.is_some() {
         MANUAL_HEAVY
     } else {
@@ -173,7 +190,7 @@ pub async fn run_manual(
         &mut plan,
         name,
         name == MANUAL_HEAVY,
-        MANUAL_TIMEOUT,
+        timeout,
         models.clone(),
     );
     let parts = crate::assemble_manual(plan, config, &options).await?;

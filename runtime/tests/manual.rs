@@ -28,6 +28,7 @@ async fn manual(
         w.config.clone(),
         &strings(select),
         &strings(exclude),
+        None,
         options,
         std::future::pending(),
     )
@@ -395,6 +396,7 @@ async fn a_manual_build_holds_the_owner_of_its_models() {
             config,
             &select,
             &[],
+            None,
             Options::default(),
             std::future::pending(),
         )
@@ -421,5 +423,27 @@ async fn a_manual_build_holds_the_owner_of_its_models() {
         (RunStatus::Ok, strings(&["slow_core"]))
     );
     assert_eq!(core().await.unwrap(), RunStatus::Ok, "free once it is done");
+    // It held `core` until its deadline: by default its owner's timeout (10m).
+    let held: f64 = pg
+        .query_one(
+            &format!(
+                "SELECT extract(epoch FROM h.until - r.fire_time)::float8 FROM {s}.holds h
+                 JOIN {s}.runs r ON r.id = h.run_id WHERE h.schedule = 'core'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 600.0);
+    // A manual run whose process died (still `running`) holds nothing past its deadline.
+    pg.batch_execute(&format!(
+        "INSERT INTO {s}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt)
+         VALUES ('@run-dead', '@run', now() - interval '11 minutes', now() - interval '11 minutes', 'running', 'x', 1);
+         INSERT INTO {s}.holds (schedule, run_id, until) VALUES ('core', '@run-dead', now() - interval '1 minute')"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(core().await.unwrap(), RunStatus::Ok, "a lapsed hold");
     w.drop_all().await;
 }
