@@ -176,6 +176,9 @@ pub struct Schedule {
     pub heavy: bool,
     pub skip: Vec<Name>,
     pub retries: u32,
+    /// `retry="all"`: a retry runs every step again (default `"failed"`: the failed and
+    /// skipped steps only).
+    pub retry_all: bool,
     pub on_missed: crate::plan::OnMissed,
     /// At most this many of the schedule's models at once (below the warehouse's `threads`).
     pub threads: Option<u32>,
@@ -474,23 +477,15 @@ pub fn parse(text: &str, file: FileId, out: &mut Vec<Finding>) -> Manifest {
                     .string_prop(&p, "prefix")
                     .map(|s| s.value)
                     .unwrap_or_default();
-                let compression = match cx.string_prop(&p, "compression") {
-                    None => StagingCompression::default(),
-                    Some(v) if v.value == "lz4" => StagingCompression::Lz4,
-                    Some(v) if v.value == "none" => StagingCompression::None,
-                    Some(v) => {
-                        let help = did_you_mean(&v.value, ["lz4", "none"]).unwrap_or_else(|| {
-                            "use `compression=lz4` (the default) or `compression=none`".into()
-                        });
-                        cx.err(
-                            "stir::invalid_value",
-                            v.span,
-                            format!("`{}` is not a staging compression", v.value),
-                        )
-                        .label("unknown compression")
-                        .help(help);
-                        StagingCompression::default()
-                    }
+                let compression = match cx.choice_prop(
+                    &p,
+                    "compression",
+                    &["lz4", "none"],
+                    "a staging compression",
+                    "use `compression=lz4` (the default) or `compression=none`",
+                ) {
+                    Some(1) => StagingCompression::None,
+                    _ => StagingCompression::Lz4,
                 };
                 let keep = match p.get("keep").map(|e| (e, e.value())) {
                     None => Some(DEFAULT_STAGING_KEEP),
@@ -900,6 +895,7 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
             "heavy",
             "skip",
             "retries",
+            "retry",
             "enabled",
             "on-missed",
             "threads",
@@ -934,24 +930,23 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         .names_prop(&p, "skip", NameKind::Name)
         .unwrap_or_default();
     let retries = cx.int_prop(&p, "retries", 0, 100).unwrap_or(0) as u32;
-    let on_missed = match cx.string_prop(&p, "on-missed") {
-        None => crate::plan::OnMissed::default(),
-        Some(v) if v.value == "run-once" => crate::plan::OnMissed::RunOnce,
-        Some(v) if v.value == "skip" => crate::plan::OnMissed::Skip,
-        Some(v) => {
-            let help = did_you_mean(&v.value, ["run-once", "skip"]).unwrap_or_else(|| {
-                "use `on-missed=\"run-once\"` (the default: run the latest missed fire late, inside its window) or `on-missed=\"skip\"` (record it missed)".into()
-            });
-            cx.err(
-                "stir::invalid_value",
-                v.span,
-                format!("`{}` is not a choice of `on-missed`", v.value),
-            )
-            .label("unknown on-missed")
-            .help(help);
-            crate::plan::OnMissed::default()
-        }
+    let on_missed = match cx.choice_prop(
+        &p,
+        "on-missed",
+        &["run-once", "skip"],
+        "a choice of `on-missed`",
+        "use `on-missed=\"run-once\"` (the default: run the latest missed fire late, inside its window) or `on-missed=\"skip\"` (record it missed)",
+    ) {
+        Some(1) => crate::plan::OnMissed::Skip,
+        _ => crate::plan::OnMissed::RunOnce,
     };
+    let retry_all = cx.choice_prop(
+        &p,
+        "retry",
+        &["failed", "all"],
+        "a choice of `retry`",
+        "use `retry=\"failed\"` (the default: a retry runs the failed and skipped steps only) or `retry=\"all\"` (a retry runs every step again)",
+    ) == Some(1);
     let threads = cx.int_prop(&p, "threads", 1, 64).map(|t| t as u32);
     let mut steps = Vec::new();
     let mut notify = None;
@@ -1046,6 +1041,7 @@ fn read_schedule(cx: &mut Cx, node: &KdlNode) -> Option<Schedule> {
         heavy,
         skip,
         retries,
+        retry_all,
         on_missed,
         threads,
         enabled,
@@ -1751,6 +1747,32 @@ impl Cx<'_> {
         }
     }
 
+    /// A string property with a fixed set of values: the index of the one given; `None` when
+    /// absent or not a choice (then a finding: `\`x\` is not {what}`, the nearest choice or
+    /// `help`).
+    fn choice_prop(
+        &mut self,
+        p: &Props,
+        key: &str,
+        choices: &[&str],
+        what: &str,
+        help: &str,
+    ) -> Option<usize> {
+        let v = self.string_prop(p, key)?;
+        if let Some(i) = choices.iter().position(|c| *c == v.value) {
+            return Some(i);
+        }
+        let help = did_you_mean(&v.value, choices.iter().copied()).unwrap_or_else(|| help.into());
+        self.err(
+            "stir::invalid_value",
+            v.span,
+            format!("`{}` is not {what}", v.value),
+        )
+        .label(format!("unknown {key}"))
+        .help(help);
+        None
+    }
+
     fn int_prop(&mut self, p: &Props, key: &str, min: i128, max: i128) -> Option<u64> {
         let e = p.get(key)?;
         match e.value() {
@@ -1888,20 +1910,6 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
-pub fn is_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && s.len() <= 128
-}
-
-pub fn is_sql_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s.len() <= 63
-}
-
 /// `30s`, `90m`, `6h`, `1d`, `1h30m` into seconds.
 pub fn parse_duration(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -1952,11 +1960,8 @@ pub fn parse_time(s: &str, allow_24: bool) -> Option<u16> {
     Some(h * 60 + m)
 }
 
-pub fn normalize_path(p: &str) -> String {
-    let p = p.trim().replace('\\', "/");
-    let p = p.trim_start_matches("./");
-    p.trim_end_matches('/').to_string()
-}
+// One definition with the plan crate's selectors.
+pub use crate::plan::select::{is_name, is_sql_ident, normalize_path};
 
 fn join_path(dir: &str, file: &str) -> String {
     let file = normalize_path(file);

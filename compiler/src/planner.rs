@@ -86,6 +86,7 @@ pub fn build(c: &Compiled) -> Result<Plan, PlanBuildError> {
             heavy: s.heavy,
             enabled: s.enabled,
             retries: s.retries,
+            retry_all: s.retry_all,
             on_missed: s.on_missed,
             threads: s.threads,
             notify: s
@@ -327,6 +328,16 @@ fn model_plan(
         format!("INSERT INTO {new}\n{sql}{settings_clause}"),
     ];
     let drop_new = format!("DROP TABLE IF EXISTS {new}{oc}");
+    // A whole new table swapped in: a table model's build, an incremental's full refresh.
+    let swap_in: Vec<String> = create_new
+        .iter()
+        .cloned()
+        .chain([
+            format!("CREATE TABLE IF NOT EXISTS {target}{oc} AS {new}"),
+            format!("EXCHANGE TABLES {new} AND {target}{oc}"),
+            drop_new.clone(),
+        ])
+        .collect();
     let mut out = plan::Model {
         name: name.clone(),
         materialized: model.materialized,
@@ -340,17 +351,13 @@ fn model_plan(
         exists: None,
         first_build: Vec::new(),
         incremental: Vec::new(),
+        full_refresh: Vec::new(),
         cleanup: Vec::new(),
         freshness_secs: model.freshness_secs,
     };
     match model.materialized {
         Materialized::Table => {
-            out.build.extend(create_new);
-            out.build
-                .push(format!("CREATE TABLE IF NOT EXISTS {target}{oc} AS {new}"));
-            out.build
-                .push(format!("EXCHANGE TABLES {new} AND {target}{oc}"));
-            out.build.push(drop_new.clone());
+            out.build = swap_in;
             out.cleanup.push(drop_new);
         }
         Materialized::View => {
@@ -368,6 +375,9 @@ fn model_plan(
             out.first_build.extend(create_new);
             out.first_build
                 .push(format!("RENAME TABLE {new} TO {target}{oc}"));
+            // `--full-refresh`: the first build's SELECT into a new table, swapped in whole
+            // as a table model's build is, so readers never see the table empty.
+            out.full_refresh = swap_in;
             out.incremental
                 .push(format!("INSERT INTO {target}\n{inc}{settings_clause}"));
             // Replacing/Collapsing engines deduplicate only at merge time; an incremental run

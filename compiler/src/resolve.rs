@@ -178,51 +178,8 @@ impl Names {
     }
 }
 
-/// One selector as written: `tag:daily`, `mart_x`, `+mart_x`, `mart_x+`, `path:models/marts`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selector {
-    Tag(String),
-    Model {
-        name: String,
-        ancestors: bool,
-        descendants: bool,
-    },
-    Path(String),
-}
-
-impl Selector {
-    pub fn parse(text: &str) -> Result<Selector, String> {
-        if let Some(tag) = text.strip_prefix("tag:") {
-            return if crate::manifest::is_name(tag) {
-                Ok(Selector::Tag(tag.to_string()))
-            } else {
-                Err(format!("`{text}` is not a valid tag selector"))
-            };
-        }
-        if let Some(path) = text.strip_prefix("path:") {
-            let p = crate::manifest::normalize_path(path);
-            return if p.is_empty() {
-                Err("`path:` needs a folder, e.g. \"path:models/marts\"".into())
-            } else {
-                Ok(Selector::Path(p))
-            };
-        }
-        let ancestors = text.starts_with('+');
-        let descendants = text.len() > 1 && text.ends_with('+');
-        let name = text.trim_start_matches('+').trim_end_matches('+');
-        if crate::manifest::is_sql_ident(name)
-            && text.len() - name.len() == usize::from(ancestors) + usize::from(descendants)
-        {
-            Ok(Selector::Model {
-                name: name.to_string(),
-                ancestors,
-                descendants,
-            })
-        } else {
-            Err(format!("`{text}` is not a selector"))
-        }
-    }
-}
+/// Selectors are written and parsed as the runtime's `run` reads them (`stir_plan::select`).
+pub use crate::plan::select::Selector;
 
 /// What a selector needs to know about the project.
 pub struct SelectCx<'a> {

@@ -135,6 +135,7 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "heavy",
             "enabled",
             "retries",
+            "retry_all",
             "on_missed",
             "threads",
             "notify",
@@ -160,6 +161,7 @@ pub fn review(old: &Plan, new: &Plan, previous: &str) -> Review {
             "build",
             "first_build",
             "incremental",
+            "full_refresh",
             "cleanup",
         ],
         |name, action| {

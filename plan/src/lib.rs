@@ -10,6 +10,7 @@ pub mod file;
 pub mod pgtype;
 pub mod quote;
 pub mod schedule;
+pub mod select;
 pub mod signature;
 pub mod timeline;
 mod types;

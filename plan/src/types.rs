@@ -50,8 +50,8 @@ pub const FORMAT_VERSION: u32 = 7;
 /// The oldest plan `stir plan --diff` still reviews against: every version since only added
 /// fields whose absence reads as the old behaviour (3 added `staging.keep`, absent = all; 4
 /// added `allow_empty`, absent = true, and `lock_timeout_ms`, absent = 0, no limit; 6 added the
-/// sync's `postgres.rollback`, absent = no rollback; 7 added a request's `reads`, absent =
-/// not known).
+/// sync's `postgres.rollback`, absent = no rollback; 7 added `retry_all`, absent = false, a
+/// model's `full_refresh`, absent = none, and a request's `reads`, absent = not known).
 pub const OLDEST_REVIEWABLE_VERSION: u32 = 2;
 
 /// Stands in a sync's staging names (`postgres.new_table` and the names in its statements)
@@ -235,6 +235,10 @@ pub struct Schedule {
     pub heavy: bool,
     pub enabled: bool,
     pub retries: u32,
+    /// A retry runs every step again, not only the failed and skipped ones (`retry=all`;
+    /// format 7).
+    #[serde(default)]
+    pub retry_all: bool,
     /// What a fire that could not run on time becomes (format 5).
     #[serde(default = "absent_on_missed")]
     pub on_missed: OnMissed,
@@ -313,6 +317,10 @@ pub struct Model {
     pub first_build: Vec<String>,
     /// Incremental models: the statements when it does.
     pub incremental: Vec<String>,
+    /// Incremental models: `--full-refresh`, a first build into `<table>__stir_new` swapped in
+    /// with `EXCHANGE TABLES` (format 7).
+    #[serde(default)]
+    pub full_refresh: Vec<String>,
     /// Statements that remove what a failed build left behind.
     pub cleanup: Vec<String>,
     /// The model's `freshness`: the runtime alerts when its last successful build is older
@@ -583,10 +591,10 @@ fn canonical(v: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tiny() -> Plan {
+    pub(crate) fn tiny() -> Plan {
         Plan {
             format_version: FORMAT_VERSION,
             manifest_hash: "00".into(),
@@ -610,6 +618,7 @@ mod tests {
                 heavy: false,
                 enabled: true,
                 retries: 0,
+                retry_all: false,
                 on_missed: OnMissed::default(),
                 threads: None,
                 notify: None,
@@ -761,6 +770,25 @@ mod tests {
         assert_eq!(read.syncs[0].postgres.drop_old.len(), 1);
     }
 
+    /// A version-6 plan (no `retry_all`) is reviewable, read as what version 6 did: retries
+    /// resume.
+    #[test]
+    fn version_6_schedules_read_without_retry_all() {
+        let mut v: Value = serde_json::from_str(&tiny().to_json()).unwrap();
+        for s in v["schedules"].as_array_mut().unwrap() {
+            s.as_object_mut().unwrap().remove("retry_all");
+        }
+        v["format_version"] = 6.into();
+        v["plan_hash"] = hash_value(v.clone()).into();
+        let old = serde_json::to_string_pretty(&v).unwrap();
+        assert!(matches!(
+            Plan::from_json(&old),
+            Err(PlanError::UnknownVersion { found: 6, .. })
+        ));
+        let read = Plan::from_json_for_review(&old).unwrap();
+        assert!(!read.schedules[0].retry_all);
+    }
+
     #[test]
     fn refuses_edits_versions_and_garbage() {
         let text = tiny().to_json();
@@ -794,6 +822,7 @@ mod tests {
             "{\"format_version\": 4}",
             "{\"format_version\": 5}",
             "{\"format_version\": 6}",
+            "{\"format_version\": 7}",
             "\u{0}",
             "{\"format_version\": 0}",
         ] {

@@ -97,6 +97,8 @@ pub struct Engine {
     pub leader: bool,
     /// This process ([`crate::leader::instance_id`]), recorded with each run.
     pub runtime: String,
+    /// Schedules each run of this engine holds besides its own ([`RunRecord::holds`]).
+    pub holds: Vec<String>,
 }
 
 /// How long an aborted run waits for ClickHouse to confirm its queries are gone.
@@ -161,6 +163,8 @@ impl Engine {
                 attempt,
                 by_leader: self.leader,
                 runtime: self.runtime.clone(),
+                holds: self.holds.clone(),
+                deadline: Some(deadline_wall),
             };
             if let Some(busy) = self.recorder.claim_run(&record, conflicts).await {
                 let Some(failed) = deferred.take() else {
@@ -324,7 +328,13 @@ pub struct PlanSteps {
     pub runner: Arc<dyn StepRunner>,
     pub recorder: Arc<dyn Recorder>,
     pub clock: Clock,
+    /// `--full-refresh`: incremental models are built from scratch (their `full_refresh`
+    /// statements) instead of appended to.
+    pub full_refresh: bool,
 }
+
+/// The note a model rebuilt from scratch gets in the history (`stir.steps.error` of an `ok`).
+pub const FULL_REFRESH: &str = "full refresh: rebuilt from scratch into a new table and swapped in";
 
 impl Steps for PlanSteps {
     fn attempt<'a>(&'a self, run: &'a RunCtx) -> BoxFut<'a, Result<(), RunError>> {
@@ -389,6 +399,12 @@ impl PlanSteps {
                 error: StepError::Other(format!("no schedule `{}` in the plan", run.schedule)),
             });
         };
+        if schedule.retry_all {
+            // `retry=all`: a retry runs every step again, keeping nothing.
+            if let Ok(mut k) = run.kept.lock() {
+                k.clear();
+            }
+        }
         let units = units_of(&self.plan, schedule)?;
         let threads = schedule
             .threads
@@ -606,9 +622,9 @@ impl PlanSteps {
         let ended = self.clock.now();
         match result {
             Ok(outcome) => {
-                info!(parent: &span, elapsed_ms = started.elapsed().as_millis() as u64, rows = outcome.rows, "step ok");
+                info!(parent: &span, elapsed_ms = started.elapsed().as_millis() as u64, rows = outcome.rows, note = outcome.note, "step ok");
                 self.recorder
-                    .step_finished(&run.run_id, idx, ended, "ok", None, outcome.rows)
+                    .step_finished(&run.run_id, idx, ended, "ok", outcome.note, outcome.rows)
                     .await;
                 run.set_step(idx, None);
                 Ok(())
@@ -646,6 +662,15 @@ impl PlanSteps {
         ctx.queries.set_cleanup(ctx.idx, model.cleanup.clone());
         let mut n = 0usize;
         let statements: &[String] = match model.materialized {
+            Materialized::Incremental if self.full_refresh => {
+                if model.full_refresh.is_empty() {
+                    return Err(StepError::Other(format!(
+                        "the plan has no full-refresh statements for `{}`: write it again with this release's `stir plan`",
+                        model.name
+                    )));
+                }
+                &model.full_refresh
+            }
             Materialized::Incremental => {
                 let qid = ctx.query_id(&run.run_id, n);
                 n += 1;
@@ -695,8 +720,10 @@ impl PlanSteps {
                     .ok()
             }
         };
+        let refreshed = self.full_refresh && model.materialized == Materialized::Incremental;
         Ok(StepOutcome {
             rows,
+            note: refreshed.then_some(FULL_REFRESH),
             ..Default::default()
         })
     }

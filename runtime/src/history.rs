@@ -64,6 +64,13 @@ pub struct RunRecord {
     /// The runtime process that runs it ([`crate::leader::instance_id`]): a leader's runs are
     /// alive exactly while that process holds its instance lock.
     pub runtime: String,
+    /// Schedules this run holds besides its own (a manual `run` holds the owners of the
+    /// models it builds): while it runs, and until `deadline`, a claim that conflicts with one
+    /// of them finds it.
+    pub holds: Vec<String>,
+    /// The end of the run's window (fire + timeout): a run never outlives it, so a run whose
+    /// process died stops holding then.
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// Runs of `schedule` that keep another run from starting.
@@ -408,6 +415,14 @@ impl PgHistory {
                  rows        bigint,
                  PRIMARY KEY (run_id, idx)
              );
+             -- The schedules a run holds besides its own (a manual `run`: the owners of its
+             -- models), looked up by schedule.
+             CREATE TABLE IF NOT EXISTS {s}.holds (
+                 schedule    text NOT NULL,
+                 run_id      text NOT NULL REFERENCES {s}.runs (id) ON DELETE CASCADE,
+                 until       timestamptz NOT NULL,
+                 PRIMARY KEY (schedule, run_id)
+             );
              -- Freshness and the console: each model's last successful build.
              CREATE INDEX IF NOT EXISTS steps_model_ok ON {s}.steps (name, ended_at) WHERE kind = 'model' AND status = 'ok';
              COMMIT;"
@@ -458,13 +473,33 @@ impl PgHistory {
     }
 
     /// The newest run of schedule `$1` that started after `$2` and has not ended, but for
-    /// leader runs of runtime `$3`: `id, started_at`.
+    /// leader runs of runtime `$3`, or a run holding `$1` within its own window (a manual
+    /// `run`): `id, started_at`.
     fn active_sql(&self) -> String {
+        let s = &self.schema;
         format!(
-            "SELECT id, started_at FROM {}.runs
-             WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
-               AND NOT (by_leader AND coalesce(runtime = $3, false))
-             ORDER BY started_at DESC LIMIT 1",
+            "SELECT id, started_at FROM (
+                 SELECT id, started_at, by_leader, runtime FROM {s}.runs
+                 WHERE schedule = $1 AND status = 'running' AND ended_at IS NULL AND started_at > $2
+                 UNION ALL
+                 SELECT r.id, r.started_at, r.by_leader, r.runtime
+                 FROM {s}.holds h JOIN {s}.runs r ON r.id = h.run_id
+                 WHERE h.schedule = $1 AND h.until > now() AND r.status = 'running'
+                   AND r.ended_at IS NULL
+             ) active
+             WHERE NOT (by_leader AND coalesce(runtime = $3, false))
+             ORDER BY started_at DESC LIMIT 1"
+        )
+    }
+
+    /// Record the schedules `run` holds; parameters `run id, schedules, until` (no deadline:
+    /// [`MANUAL_WINDOW`](crate::run::MANUAL_WINDOW)).
+    fn insert_holds_sql(&self) -> String {
+        let window = crate::run::MANUAL_WINDOW.as_secs();
+        format!(
+            "INSERT INTO {}.holds (schedule, run_id, until)
+             SELECT DISTINCT unnest($2::text[]), $1, coalesce($3, now() + interval '{window} seconds')
+             ON CONFLICT DO NOTHING",
             self.schema
         )
     }
@@ -533,6 +568,13 @@ impl PgHistory {
             }
             r => r?,
         };
+        if !run.holds.is_empty() {
+            tx.execute(
+                &self.insert_holds_sql(),
+                &[&run.id, &run.holds, &run.deadline],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(None)
     }
@@ -842,6 +884,14 @@ impl Recorder for PgHistory {
                 &run_params(run, &attempt),
             )
             .await;
+            if !run.holds.is_empty() {
+                self.write(
+                    "the schedules a run holds",
+                    &self.insert_holds_sql(),
+                    &[&run.id, &run.holds, &run.deadline],
+                )
+                .await;
+            }
         })
     }
     fn run_finished<'a>(

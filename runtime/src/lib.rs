@@ -24,6 +24,7 @@ pub mod errors;
 pub mod executor;
 pub mod history;
 pub mod leader;
+pub mod manual;
 pub mod metrics;
 pub mod notify;
 pub mod redact;
@@ -96,7 +97,7 @@ pub enum RuntimeError {
     Bootstrap(String),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
-    #[error("schedule `{schedule}` is running now (run `{run_id}`, started {started}); --once and --bootstrap do not build beside a running schedule\nhelp: wait for it to end (`stir-runtime history --schedule {schedule}`), or pass --force if that run is known to be dead")]
+    #[error("schedule `{schedule}` is running now (run `{run_id}`, started {started}); --once, --bootstrap and run do not build beside a running schedule\nhelp: wait for it to end (`stir-runtime history --schedule {schedule}`), or pass --force if that run is known to be dead")]
     AlreadyRunning {
         schedule: String,
         run_id: String,
@@ -192,6 +193,10 @@ pub struct Options {
     pub force: bool,
     /// Told the run id once a manual run's start is recorded (the console answers then).
     pub claimed: Option<ClaimHook>,
+    /// `--full-refresh`: incremental models are rebuilt from scratch.
+    pub full_refresh: bool,
+    /// Schedules a manual run holds besides its own (`run`: the owners of its models).
+    pub holds: Vec<String>,
 }
 
 /// See [`Options::claimed`]; sent at most once.
@@ -275,7 +280,7 @@ impl Recorder for Announce {
     }
 }
 
-struct Parts {
+pub(crate) struct Parts {
     engine: Arc<Engine>,
     warehouse: Warehouse,
     history: Arc<PgHistory>,
@@ -328,6 +333,7 @@ async fn assemble(
         runner,
         recorder: recorder.clone(),
         clock: Clock::System,
+        full_refresh: options.full_refresh,
     });
     let engine = Arc::new(Engine {
         plan_hash: plan.plan_hash.clone(),
@@ -340,6 +346,7 @@ async fn assemble(
         retry_backoff: config.retry_backoff,
         leader,
         runtime: runtime.to_string(),
+        holds: options.holds.clone(),
     });
     Ok(Parts {
         engine,
@@ -351,7 +358,7 @@ async fn assemble(
 }
 
 /// The parts of a manual run (`--once`, `--bootstrap`): not the leader's.
-async fn assemble_manual(
+pub(crate) async fn assemble_manual(
     plan: Plan,
     config: Config,
     options: &Options,
@@ -874,8 +881,25 @@ async fn drive_manual(
     guard: &[Conflict],
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunStatus, RuntimeError> {
-    if let Some(busy) = parts.history.active_among(guard).await? {
-        return Err(busy_error(&tier.name, busy));
+    let refuse = |busy| busy_error(&tier.name, busy);
+    drive_manual_with(parts, tier, guard, shutdown, &refuse).await
+}
+
+/// [`drive_manual`] with the refusal `refuse` makes of a busy run.
+pub(crate) async fn drive_manual_with<E: From<RuntimeError>>(
+    parts: &Parts,
+    tier: &scheduler::Tier,
+    guard: &[Conflict],
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    refuse: &(dyn Fn(history::Busy) -> E + Sync),
+) -> Result<RunStatus, E> {
+    let active = parts
+        .history
+        .active_among(guard)
+        .await
+        .map_err(|e| E::from(e.into()))?;
+    if let Some(busy) = active {
+        return Err(refuse(busy));
     }
     let cancel = shutdown::watch_future(shutdown);
     let fire = parts.engine.clock.now();
@@ -883,13 +907,13 @@ async fn drive_manual(
         .engine
         .drive_guarded(tier, fire, cancel, guard)
         .await
-        .map_err(|busy| busy_error(&tier.name, busy))?;
+        .map_err(refuse)?;
     parts.alerts.flush(Duration::from_secs(30)).await;
     Ok(status)
 }
 
 /// The refusal of a manual run of `schedule` because `busy` is running.
-fn busy_error(schedule: &str, busy: history::Busy) -> RuntimeError {
+pub(crate) fn busy_error(schedule: &str, busy: history::Busy) -> RuntimeError {
     if let Some(why) = busy.unconfirmed {
         RuntimeError::Unconfirmed {
             schedule: schedule.to_string(),
@@ -1001,37 +1025,50 @@ pub async fn bootstrap_with(
     };
     info!(models = ?order, "bootstrap: the models that do not exist yet");
     let mut plan = plan;
-    plan.schedules.push(stir_plan::Schedule {
-        name: BOOTSTRAP.into(),
-        cron: "0 0 1 1 *".into(),
-        timeout_secs: timeout.as_secs(),
-        heavy: true,
-        enabled: true,
-        retries: 0,
-        on_missed: stir_plan::OnMissed::Skip,
-        threads: None,
-        notify: None,
-        skip: Vec::new(),
-        steps: vec![stir_plan::Step::Run {
-            models: order.clone(),
-        }],
-    });
-    let tier = scheduler::Tier {
-        name: BOOTSTRAP.into(),
-        cron: stir_plan::cron::Cron::parse("0 0 1 1 *").expect("a valid cron"),
-        skip: Vec::new(),
-        timeout,
-        heavy: true,
-        retries: 0,
-        enabled: true,
-        on_missed: stir_plan::OnMissed::Skip,
-    };
+    let tier = add_manual_schedule(&mut plan, BOOTSTRAP, true, timeout, order.clone());
     let parts = assemble_manual(plan, config, &options).await?;
     let status = drive_manual(&parts, &tier, &guard, shutdown).await?;
     Ok(Bootstrapped {
         status: Some(status),
         models: order,
     })
+}
+
+/// Add to `plan` a schedule named `name` (an `@` name no manifest can declare) that builds
+/// `models` in that order once, with the plan's threads and no retry: how `--bootstrap` and
+/// `run` drive the schedules' own executor. Answers its tier.
+pub(crate) fn add_manual_schedule(
+    plan: &mut Plan,
+    name: &str,
+    heavy: bool,
+    timeout: Duration,
+    models: Vec<String>,
+) -> scheduler::Tier {
+    const NEVER: &str = "0 0 1 1 *";
+    plan.schedules.push(stir_plan::Schedule {
+        name: name.into(),
+        cron: NEVER.into(),
+        timeout_secs: timeout.as_secs(),
+        heavy,
+        enabled: true,
+        retries: 0,
+        retry_all: false,
+        on_missed: stir_plan::OnMissed::Skip,
+        threads: None,
+        notify: None,
+        skip: Vec::new(),
+        steps: vec![stir_plan::Step::Run { models }],
+    });
+    scheduler::Tier {
+        name: name.into(),
+        cron: stir_plan::cron::Cron::parse(NEVER).expect("a valid cron"),
+        skip: Vec::new(),
+        timeout,
+        heavy,
+        retries: 0,
+        enabled: true,
+        on_missed: stir_plan::OnMissed::Skip,
+    }
 }
 
 /// The name rollbacks are recorded under in the history (no manifest name starts with `@`).
@@ -1079,6 +1116,8 @@ pub async fn rollback_with(
         attempt: 1,
         by_leader: false,
         runtime: instance,
+        holds: Vec::new(),
+        deadline: None,
     };
     let h: &dyn Recorder = parts.history.as_ref();
     h.run_started(&record).await;

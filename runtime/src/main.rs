@@ -23,6 +23,9 @@ struct Cli {
     /// With --once or --bootstrap: run even if the history shows a run in progress.
     #[arg(long, requires = "manual")]
     force: bool,
+    /// With --once: rebuild incremental models from scratch (a new table swapped in).
+    #[arg(long, requires = "once")]
+    full_refresh: bool,
     /// Print each schedule's next fires and statements; touch no server.
     #[arg(long, conflicts_with = "once")]
     dry_run: bool,
@@ -77,6 +80,30 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = parse_duration)]
         timeout: Duration,
     },
+    /// `stir-runtime plan.json run SELECTOR…`: build exactly the models the selectors pick
+    /// (as `stir ls`: MODEL, +MODEL, MODEL+, tag:NAME, path:DIR), now, in dependency order with
+    /// the plan's threads, recorded as a run of `@run`. Refused (exit 2) while a schedule that
+    /// builds a selected model is running. Exit 0 ok, 1 a model failed.
+    Run {
+        /// What to build: MODEL, +MODEL (with what it reads), MODEL+ (with what reads it),
+        /// tag:NAME, path:DIR; several are a union.
+        #[arg(required = true, value_name = "SELECTOR")]
+        select: Vec<String>,
+        /// Leave out the models these selectors pick.
+        #[arg(long, value_name = "SELECTOR", num_args = 1..)]
+        exclude: Vec<String>,
+        /// Rebuild incremental models from scratch (a new table swapped in).
+        #[arg(long)]
+        full_refresh: bool,
+        /// Build even while an owner (or another heavy run) is running: for a run the history
+        /// shows as running that is known to be dead.
+        #[arg(long)]
+        force: bool,
+        /// Give up after this long (at most 6h; default: the longest timeout of the selected
+        /// models' schedules).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -121,6 +148,11 @@ async fn async_main(cli: Cli) -> Exit {
     };
     if rollback.is_some() && (cli.once.is_some() || cli.bootstrap || cli.dry_run) {
         return fail("rollback runs on its own: drop --once, --bootstrap and --dry-run");
+    }
+    if matches!(cli.command, Some(Command::Run { .. }))
+        && (cli.once.is_some() || cli.bootstrap || cli.dry_run)
+    {
+        return fail("run builds what it selects on its own: drop --once, --bootstrap and --dry-run (`--dry-run` shows a schedule's statements)");
     }
     if let Some(Command::History { .. }) = &cli.command {
         if cli.plan.is_some() || cli.once.is_some() || cli.bootstrap {
@@ -209,6 +241,21 @@ async fn async_main(cli: Cli) -> Exit {
             Err(e) => fail(&e.to_string()),
         };
     }
+    if let Some(Command::Run {
+        select,
+        exclude,
+        full_refresh,
+        force,
+        timeout,
+    }) = &cli.command
+    {
+        let options = stir_runtime::Options {
+            force: *force,
+            full_refresh: *full_refresh,
+            ..stir_runtime::Options::default()
+        };
+        return manual(plan, config, select, exclude, *timeout, options).await;
+    }
     if cli.bootstrap {
         return match stir_runtime::bootstrap_with(
             plan,
@@ -254,6 +301,7 @@ async fn async_main(cli: Cli) -> Exit {
             &schedule,
             stir_runtime::Options {
                 force: cli.force,
+                full_refresh: cli.full_refresh,
                 ..stir_runtime::Options::default()
             },
             stir_runtime::shutdown::signal(),
@@ -270,6 +318,45 @@ async fn async_main(cli: Cli) -> Exit {
     }
     match stir_runtime::run(plan, config, stir_runtime::shutdown::signal()).await {
         Ok(()) => Exit::Success,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `run SELECTOR…`: the selected models built now.
+async fn manual(
+    plan: stir_plan::Plan,
+    config: Config,
+    select: &[String],
+    exclude: &[String],
+    timeout: Option<Duration>,
+    options: stir_runtime::Options,
+) -> Exit {
+    let refresh = if options.full_refresh {
+        " (full refresh)"
+    } else {
+        ""
+    };
+    let shutdown = stir_runtime::shutdown::signal();
+    let ran =
+        stir_runtime::manual::run_manual(plan, config, select, exclude, timeout, options, shutdown);
+    match ran.await {
+        Ok(ran) => {
+            let line = format!(
+                "run: {} {} model{}{refresh}: {} (`stir-runtime history --schedule {}`)",
+                ran.status.as_str(),
+                ran.models.len(),
+                if ran.models.len() == 1 { "" } else { "s" },
+                ran.models.join(", "),
+                ran.recorded_as
+            );
+            if ran.status == RunStatus::Ok {
+                println!("{line}");
+                Exit::Success
+            } else {
+                eprintln!("{line}");
+                Exit::RunFailed
+            }
+        }
         Err(e) => fail(&e.to_string()),
     }
 }

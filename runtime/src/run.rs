@@ -107,3 +107,12 @@ pub fn instance_id() -> String {
         .unwrap_or(0);
     format!("{host}-{}-{nanos:x}", std::process::id())
 }
+
+/// The name a manual `run SELECTOR…` is recorded under (no manifest name starts with `@`).
+pub const MANUAL: &str = "@run";
+/// The name of a manual `run` with a model of a heavy schedule: heavy fires do not start
+/// beside it.
+pub const MANUAL_HEAVY: &str = "@run-heavy";
+
+/// How long a manual `run` may take, and holds the schedules whose models it builds.
+pub const MANUAL_WINDOW: Duration = Duration::from_secs(6 * 3600);

@@ -136,18 +136,21 @@ pub fn counts_since(now: DateTime<Utc>, timeout: Duration) -> DateTime<Utc> {
 /// How long a `--bootstrap` run counts as running in the history (its default timeout).
 pub const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(6 * 3600);
 
-/// The heavy schedules other than `except`, plus `@bootstrap`, each with the start after which
-/// a run of it still counts as running (now - its timeout): what a heavy run must not overlap.
+/// The heavy schedules other than `except`, plus `@bootstrap` and heavy manual `run`s
+/// (`@run-heavy`), each with the start after which a run of it still counts as running (now -
+/// its timeout): what a heavy run must not overlap.
 pub fn heavy_windows(tiers: &[Arc<Tier>], except: &str, now: DateTime<Utc>) -> Vec<Conflict> {
     let since = |d: Duration| counts_since(now, d);
     tiers
         .iter()
         .filter(|t| t.heavy && t.name != except)
         .map(|t| Conflict::any(&t.name, since(t.timeout)))
-        .chain(std::iter::once(Conflict::any(
-            crate::BOOTSTRAP,
-            since(BOOTSTRAP_WINDOW),
-        )))
+        .chain(
+            [crate::BOOTSTRAP, crate::run::MANUAL_HEAVY]
+                .into_iter()
+                .filter(|n| *n != except)
+                .map(|n| Conflict::any(n, since(BOOTSTRAP_WINDOW))),
+        )
         .collect()
 }
 

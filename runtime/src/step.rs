@@ -43,6 +43,8 @@ pub struct StepOutcome {
     pub rows: Option<u64>,
     /// How long the step's phases took, in order (a sync: `load`, `finish`, `swap`).
     pub phases: Vec<(&'static str, std::time::Duration)>,
+    /// What the history notes beside an `ok` (a full refresh).
+    pub note: Option<&'static str>,
 }
 
 /// Why a step failed.

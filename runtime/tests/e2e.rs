@@ -309,6 +309,8 @@ async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
         attempt: 1,
         by_leader: true,
         runtime: runtime.into(),
+        holds: Vec::new(),
+        deadline: None,
     };
     let guard = |runtime: &str| {
         [Conflict {
@@ -397,6 +399,8 @@ async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
         attempt: 1,
         by_leader: false,
         runtime: "rt-a".into(),
+        holds: Vec::new(),
+        deadline: None,
     };
     let (vs_b, vs_a) = (
         vec![Conflict::any("heavy_b", since)],

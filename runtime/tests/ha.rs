@@ -25,6 +25,7 @@ fn every_minute(name: &str, timeout_secs: u64, on_missed: OnMissed, sql: String)
         heavy: false,
         enabled: true,
         retries: 0,
+        retry_all: false,
         on_missed,
         threads: None,
         notify: None,

@@ -81,6 +81,7 @@ pub fn run(args: &PlanArgs, color: bool) -> Result<Exit, Failure> {
                 count(plan.requests.len(), "request"),
                 &plan.plan_hash[..12]
             )?;
+            err.write_all(critical_paths(&plan).as_bytes())?;
             if let Some(key) = &key {
                 let sig = signature::signature_path(p);
                 write_atomic(&sig, key.sign(json.as_bytes()).as_bytes()).map_err(|e| {
@@ -99,6 +100,18 @@ pub fn run(args: &PlanArgs, color: bool) -> Result<Exit, Failure> {
 }
 
 /// `--sign`: the key from `STIR_PLAN_KEY`, and a file to put the signature beside.
+/// Per schedule that builds models, its model count against its longest chain (what
+/// `threads` can buy: a run takes at least the chain however many build at once), in the
+/// plan's schedule order.
+pub fn critical_paths(plan: &crate::plan::Plan) -> String {
+    plan.schedules
+        .iter()
+        .filter_map(|s| {
+            crate::plan::select::critical_path(plan, s).map(|c| format!("  {}: {c}\n", s.name))
+        })
+        .collect()
+}
+
 fn signing_key(output: Option<&Path>) -> Result<signature::SecretKey, Failure> {
     if output.is_none_or(|p| p == Path::new("-")) {
         return Err(Failure::Message(

@@ -286,7 +286,7 @@ fn read_file(file: &str, src: &str, out: &mut Dags) {
                 let exclude = list("exclude");
                 if t.kw("full_refresh").is_some_and(|v| *v == Expr::Name("True".into())) {
                     note(out, t.line, format!("task `{task_id}` runs with a full refresh"),
-                        "stir rebuilds tables in full every run; for incremental models drop the table to rebuild it");
+                        FULL_REFRESH_HELP);
                 }
                 push_run(out, file, t.line, &task_id, select, exclude, &mut steps);
             }
@@ -414,6 +414,9 @@ fn selector(s: &str) -> Option<String> {
     plain(m).then(|| s.to_string())
 }
 
+/// What a dbt full refresh becomes in stir.
+const FULL_REFRESH_HELP: &str = "stir rebuilds tables in full every run; rebuild incremental models from scratch by hand with `stir-runtime plan.json run SELECTOR --full-refresh` (or `--once SCHEDULE --full-refresh`)";
+
 /// `dbt run` commands in a bash command (`cd x && dbt run -s a --exclude b`).
 fn bash(out: &mut Dags, file: &str, line: usize, task_id: &str, cmd: &str, steps: &mut Vec<Step>) {
     let mut found = false;
@@ -466,7 +469,7 @@ fn bash(out: &mut Dags, file: &str, line: usize, task_id: &str, cmd: &str, steps
                     out.notes.push(Note::new(
                         at(file, line),
                         format!("task `{task_id}` runs with `--full-refresh`"),
-                        "stir rebuilds tables in full every run; for incremental models drop the table to rebuild it",
+                        FULL_REFRESH_HELP,
                     ));
                 }
                 "--vars" | "--threads" => {

@@ -419,6 +419,7 @@ impl Syncer {
                 Ok(StepOutcome {
                     rows: Some(rows),
                     phases,
+                    ..Default::default()
                 })
             }
             Err(e) => Err(step_error(&format!("sync `{name}`"), e)),

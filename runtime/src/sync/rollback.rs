@@ -43,6 +43,7 @@ impl Syncer {
         Ok(StepOutcome {
             rows: Some(rows),
             phases: vec![("swap", started.elapsed())],
+            ..Default::default()
         })
     }
 }

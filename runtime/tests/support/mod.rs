@@ -225,6 +225,7 @@ impl Sim {
             retry_backoff: backoff,
             leader: true,
             runtime: "test-runtime".into(),
+            holds: Vec::new(),
         });
         let (firing, may_fire) = watch::channel(true);
         let mut scheduler = Scheduler::new(engine, zone, tiers).with_firing(may_fire);
