@@ -8,7 +8,7 @@
 //! on axum), [`shutdown`] (signals), [`step`] (the extension point
 //! for `sync` and `request` steps), [`sync`] (ClickHouse -> S3 -> PostgreSQL, with
 //! [`staging`] for the staged file's parts and LZ4 frame and [`s3`] for the bucket),
-//! [`request`] (HTTP POST per row). The leader's loop ([`run_with`], with [`Sweep`] and [`missed_backlog`]),
+//! [`request`] (HTTP POST per row), [`reload`] (a new plan on SIGHUP). The leader's loop ([`run_with`], with [`Sweep`] and [`missed_backlog`]),
 //! `--once` and `--bootstrap` are below ([`run_once_with`], [`bootstrap_with`]).
 //!
 //! Invariant: the runtime fires exactly when the compiler's schedule analysis says it does:

@@ -27,13 +27,18 @@ struct Runtime {
 
 impl Runtime {
     fn start(w: &World, env: &[(&str, String)]) -> Runtime {
+        Runtime::start_at(w, &w.plan_path, env)
+    }
+
+    /// On the plan at `plan` (another host's copy).
+    fn start_at(w: &World, plan: &std::path::Path, env: &[(&str, String)]) -> Runtime {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let mut cmd = bin();
-        cmd.arg(&w.plan_path)
+        cmd.arg(plan)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--grace", "5s"])
             .env("STIR_HISTORY_SCHEMA", &w.config.history_schema)
             .env("STIR_LEADER_POLL", "1s")
@@ -121,9 +126,13 @@ impl Drop for Runtime {
 
 /// Replace the plan file as a deploy does (a new file renamed over the old one).
 fn deploy(w: &World, text: &str) {
-    let tmp = w.dir.join("plan.json.new");
+    deploy_at(&w.plan_path, text);
+}
+
+fn deploy_at(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("json.new");
     std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, &w.plan_path).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
 }
 
 /// One row of the history: (schedule, status, plan_hash, fire_time, error).
@@ -255,6 +264,10 @@ async fn sighup_fires_the_new_plan_while_the_old_heavy_run_finishes_and_keeps_th
     rt.signal("HUP");
     rt.wait_log("plan reloaded: the next fires are the new plan's", 1);
     assert_plan(&rt, &new.plan_hash, "ok", &old.plan_hash).await;
+    // The console serves the new plan.
+    let page = rt.get("/plan").await;
+    assert!(page.contains(&new.plan_hash), "{page}");
+    assert!(!page.contains(&old.plan_hash), "{page}");
 
     // The old run finishes, whole, under the old plan.
     let slow_end = wait_row(&w, Duration::from_secs(150), "`slow` ended", |r| {
@@ -434,6 +447,47 @@ async fn sighup_with_a_refused_plan_keeps_the_old_plan_firing_and_alerts() {
     rt.wait_log("plan reloaded: the next fires are the new plan's", 1);
     assert_plan(&rt, &new.plan_hash, "ok", &old.plan_hash).await;
     let (code, log) = rt.stop();
+    assert_eq!(code, Some(0), "{log}");
+    w.drop_all().await;
+}
+
+/// A follower reloaded while another runtime leads takes the new plan, and leads with it when
+/// the leader stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_reloaded_while_another_leads_leads_with_the_new_plan() {
+    let w = World::new("reload_follower").await;
+    w.seed(0, 10).await;
+    let mut never = w.plan.schedule("core").unwrap().clone();
+    never.cron = "0 0 1 1 *".into();
+    let old = with_schedules(&w, vec![never]);
+    let new = with_schedules(&w, vec![every_minute(&w, "core", "fresh")]);
+    deploy(&w, &old.to_json());
+    let leader = Runtime::start(&w, &[]);
+    leader.wait_log("leader: holding the lock", 1);
+    let b_plan = w.dir.join("b").join("plan.json");
+    std::fs::create_dir_all(b_plan.parent().unwrap()).unwrap();
+    deploy_at(&b_plan, &old.to_json());
+    let follower = Runtime::start_at(&w, &b_plan, &[]);
+    follower.wait_log("follower: another runtime holds the lock", 1);
+
+    deploy_at(&b_plan, &new.to_json());
+    follower.signal("HUP");
+    follower.wait_log("plan reloaded: the next fires are the new plan's", 1);
+    assert_plan(&follower, &new.plan_hash, "ok", &old.plan_hash).await;
+    assert!(
+        !follower.log().contains("leader: holding the lock"),
+        "{}",
+        follower.log()
+    );
+    let (code, log) = leader.stop();
+    assert_eq!(code, Some(0), "{log}");
+    follower.wait_log("leader: holding the lock", 1);
+    let fresh = wait_row(&w, Duration::from_secs(90), "`fresh` ok", |r| {
+        r.0 == "fresh" && r.1 == "ok"
+    })
+    .await;
+    assert_eq!(fresh.2, new.plan_hash);
+    let (code, log) = follower.stop();
     assert_eq!(code, Some(0), "{log}");
     w.drop_all().await;
 }
