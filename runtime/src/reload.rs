@@ -194,17 +194,28 @@ impl Reloader {
     /// Serve reload requests until the source is gone.
     pub async fn run(mut self) {
         while self.source.requests.changed().await.is_ok() {
-            self.reload();
+            self.reload().await;
         }
     }
 
     /// One reload: the new plan taken, or the old one kept with an error, an alert and the
     /// metrics saying so.
-    pub fn reload(&self) {
+    pub async fn reload(&self) {
         let current = self.generations.borrow().clone();
         let path = self.source.path.display().to_string();
         info!(plan = %path, "reloading the plan (SIGHUP)");
-        let next = load(&self.source.path, &current.config).and_then(|(plan, config)| {
+        // Reading and hashing a large plan takes a while: not on a worker the fires need.
+        let loaded = {
+            let (file, config) = (self.source.path.clone(), current.config.clone());
+            tokio::task::spawn_blocking(move || load(&file, &config)).await
+        };
+        let loaded = loaded.unwrap_or_else(|e| {
+            Err(RuntimeError::PlanUnreadable {
+                path: path.clone(),
+                reason: format!("reading it failed: {e}"),
+            })
+        });
+        let next = loaded.and_then(|(plan, config)| {
             if plan.plan_hash == current.plan.plan_hash {
                 return Ok(None);
             }
