@@ -405,3 +405,34 @@ async fn wait_all(tasks: &mut JoinSet<()>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(name: &str, minutes: u64) -> Tier {
+        Tier {
+            name: name.into(),
+            cron: stir_plan::cron::Cron::parse("* * * * *").expect("a cron"),
+            skip: Vec::new(),
+            timeout: Duration::from_secs(minutes * 60),
+            heavy: false,
+            retries: 0,
+            enabled: true,
+            on_missed: stir_plan::OnMissed::Skip,
+        }
+    }
+
+    #[test]
+    fn the_sweep_keeps_the_longest_timeout_a_schedule_had() {
+        let mut seen = BTreeMap::new();
+        merge_tiers(&mut seen, &[tier("a", 60), tier("b", 10)]);
+        // The reloaded plan shortens `a`, lengthens `b`, adds `c`.
+        merge_tiers(&mut seen, &[tier("a", 5), tier("b", 30), tier("c", 1)]);
+        let timeouts: Vec<(&str, u64)> = seen
+            .values()
+            .map(|t| (t.name.as_str(), t.timeout.as_secs() / 60))
+            .collect();
+        assert_eq!(timeouts, vec![("a", 60), ("b", 30), ("c", 1)]);
+    }
+}

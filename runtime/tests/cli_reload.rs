@@ -348,7 +348,7 @@ async fn sighup_fires_the_new_plan_while_the_old_heavy_run_finishes_and_keeps_th
 }
 
 /// SIGHUP with plans a start would refuse (bytes changed after signing, no signature, an
-/// unknown format version, not JSON): each is refused with an error in the log and an alert to the webhook; the old plan
+/// unknown format version, not JSON, a serving target without its variable): each is refused with an error in the log and an alert to the webhook; the old plan
 /// keeps firing; `/healthz` and the metrics say the last reload failed, until a good one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_refused_plan_keeps_the_old_plan_firing_and_alerts() {
@@ -387,7 +387,19 @@ async fn sighup_with_a_refused_plan_keeps_the_old_plan_firing_and_alerts() {
     let current = format!("\"format_version\": {}", stir::plan::FORMAT_VERSION);
     let newer = new.to_json().replace(&current, "\"format_version\": 99");
     assert_ne!(newer, new.to_json());
-    for (n, text) in [(3, newer.as_str()), (4, "{\"format_version\": 1")] {
+    // 5. A well-formed, signed plan naming a serving target whose URL variable this runtime
+    // does not have: refused as at start, not when a sync first needs it.
+    let mut targeted = new.clone();
+    targeted.targets.push(stir::plan::Target {
+        name: "nowhere".into(),
+        schema: "public".into(),
+    });
+    let targeted = targeted.seal().to_json();
+    for (n, text) in [
+        (3, newer.as_str()),
+        (4, "{\"format_version\": 1"),
+        (5, targeted.as_str()),
+    ] {
         deploy(&w, text);
         sign(text);
         rt.signal("HUP");
@@ -399,14 +411,15 @@ async fn sighup_with_a_refused_plan_keeps_the_old_plan_firing_and_alerts() {
         "the plan is not signed",
         "plan format version 99 is newer than this stir-runtime",
         "not a stir plan",
+        "STIR_POSTGRES_URL_NOWHERE` is not set",
     ] {
         assert!(log.contains(why), "`{why}` in:\n{log}");
     }
     let mut texts = Vec::new();
-    while texts.len() < 4 {
+    while texts.len() < 5 {
         let t = tokio::time::timeout(Duration::from_secs(30), alerts.recv())
             .await
-            .unwrap_or_else(|_| panic!("4 alerts, got {texts:#?}"))
+            .unwrap_or_else(|_| panic!("5 alerts, got {texts:#?}"))
             .unwrap();
         texts.push(t);
     }
@@ -425,7 +438,7 @@ async fn sighup_with_a_refused_plan_keeps_the_old_plan_firing_and_alerts() {
     let metrics = rt.get("/metrics").await;
     assert_eq!(
         sample(&metrics, "stir_plan_reloads_total{result=\"refused\"}"),
-        Some(4.0),
+        Some(5.0),
         "{metrics}"
     );
 
