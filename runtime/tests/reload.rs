@@ -16,7 +16,7 @@ use stir_runtime::executor::Engine;
 use stir_runtime::history::{Event, MemoryRecorder};
 use stir_runtime::metrics::Metrics;
 use stir_runtime::reload::{Stage, Succession};
-use stir_runtime::scheduler::{Backlog, Tier};
+use stir_runtime::scheduler::{Backlog, Scheduler, Tier};
 use support::*;
 use tokio::sync::watch;
 
@@ -30,6 +30,22 @@ struct Rig {
 }
 
 impl Rig {
+    /// Fakes on a paused clock showing `start`; the alerts they send.
+    fn new(
+        start: DateTime<Utc>,
+        behaviours: &[(&str, Behaviour)],
+    ) -> (Rig, Arc<Mutex<Vec<Alert>>>) {
+        let clock = Clock::tokio_at(start);
+        let (alerter, alerts) = Alerter::memory();
+        let rig = Rig {
+            fake: Fake::new(clock.clone(), behaviours, BTreeMap::new()),
+            recorder: MemoryRecorder::default(),
+            alerter,
+            clock,
+        };
+        (rig, alerts)
+    }
+
     /// The schedules `tiers` as the plan with hash `hash`.
     fn stage(&self, hash: &str, tiers: Vec<Tier>) -> Arc<Stage> {
         Arc::new(Stage {
@@ -63,15 +79,7 @@ struct Leader {
 impl Leader {
     /// Leading from `start` with the plan `old` of `tiers`.
     fn start(start: DateTime<Utc>, tiers: Vec<Tier>, behaviours: &[(&str, Behaviour)]) -> Leader {
-        let clock = Clock::tokio_at(start);
-        let fake = Fake::new(clock.clone(), behaviours, BTreeMap::new());
-        let (alerter, alerts) = Alerter::memory();
-        let rig = Rig {
-            fake,
-            recorder: MemoryRecorder::default(),
-            alerter,
-            clock,
-        };
+        let (rig, alerts) = Rig::new(start, behaviours);
         let (plans, stages) = watch::channel(rig.stage("old", tiers));
         let (stop, stopped) = watch::channel(false);
         let succession = Succession::new(stages, watch::channel(true).1);
@@ -339,4 +347,49 @@ async fn a_schedule_kept_across_a_reload_is_not_started_beside_its_own_draining_
         l.skips("skipped_running"),
         vec![("core".into(), at(0, 2, 0)), ("core".into(), at(0, 3, 0))]
     );
+}
+
+/// The handover splits fires exactly: up to its instant they are the old plan's (even when the
+/// old scheduler learns of the handover before it reaches them), strictly after it the new
+/// one's. A handover set ahead of time shows it deterministically; a reload sets it at now.
+#[tokio::test(start_paused = true)]
+async fn fires_up_to_the_handover_are_the_old_plans_and_after_it_the_new_ones() {
+    let (rig, _alerts) = Rig::new(at(0, 0, 30), &[]);
+    let kept = || vec![tier("kept", "*/5 * * * *", 10)];
+    let old_stage = rig.stage("old", kept());
+    let old = Arc::new(Scheduler::new(old_stage.engine.clone(), utc_zone(), kept()));
+    let (stop_tx, stop) = watch::channel(false);
+    let (_abort_tx, abort) = watch::channel(false);
+    let old_task =
+        tokio::spawn(
+            old.clone()
+                .serve_until(stop.clone(), mins(1), abort.clone(), Backlog::new()),
+        );
+    let sleep = |d: u64| tokio::time::sleep(Duration::from_secs(d));
+    sleep(4 * 60).await; // 00:04:30
+    let new_stage = rig.stage("new", kept());
+    let new = Arc::new(old.successor(new_stage.engine.clone(), utc_zone(), kept(), at(0, 5, 0)));
+    let new_task = tokio::spawn(new.serve_until(stop, mins(1), abort, Backlog::new()));
+    sleep(7 * 60).await; // 00:11:30
+    let _ = stop_tx.send(true);
+    old_task.await.unwrap();
+    new_task.await.unwrap();
+    let started: Vec<(DateTime<Utc>, String)> = rig
+        .recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::RunStarted(r) => Some((r.fire_time, r.plan_hash)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        started,
+        vec![
+            (at(0, 5, 0), "old".to_string()),
+            (at(0, 10, 0), "new".to_string())
+        ]
+    );
+    // Neither fired the other's fire (it would have found it running).
+    assert!(skips_in(rig.recorder.events(), "skipped_running").is_empty());
 }
