@@ -32,6 +32,8 @@ pub enum AlertKind {
     StillFailing,
     /// A schedule alerted as failing succeeded (`runs`: the failed runs before).
     Recovered,
+    /// A plan reload (SIGHUP) was refused; `run_id` holds the plan hash still running.
+    ReloadRefused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,14 @@ impl Alert {
         if matches!(self.kind, AlertKind::RolledBack | AlertKind::RollbackFailed) {
             return self.rollback_text();
         }
+        if self.kind == AlertKind::ReloadRefused {
+            return format!(
+                ":red_circle: stir: plan reload refused; the runtime goes on with plan `{}`\n{}{}",
+                slack_escape(&self.run_id),
+                self.fire.format("%Y-%m-%d %H:%M UTC"),
+                self.error_block()
+            );
+        }
         let what = match self.kind {
             AlertKind::Failure => "failed",
             AlertKind::Timeout => "timed out",
@@ -89,7 +99,9 @@ impl Alert {
             AlertKind::Success => "succeeded",
             AlertKind::StillFailing => "still failing",
             AlertKind::Recovered => "recovered",
-            AlertKind::RolledBack | AlertKind::RollbackFailed => unreachable!("rollback_text"),
+            AlertKind::RolledBack | AlertKind::RollbackFailed | AlertKind::ReloadRefused => {
+                unreachable!("rollback_text, reload")
+            }
         };
         let what = match (self.kind, self.runs) {
             (AlertKind::StillFailing, Some(n)) => format!("{what} ({n} runs)"),

@@ -705,7 +705,8 @@ impl PgHistory {
         let s = &self.schema;
         let sql = format!(
             "SELECT r.id, r.schedule, r.fire_time, r.started_at, r.ended_at, r.status, r.error, r.attempt,
-                    (SELECT st.name FROM {s}.steps st WHERE st.run_id = r.id AND st.status = 'failed' ORDER BY st.idx LIMIT 1)
+                    (SELECT st.name FROM {s}.steps st WHERE st.run_id = r.id AND st.status = 'failed' ORDER BY st.idx LIMIT 1),
+                    r.plan_hash
              FROM {s}.runs r
              WHERE $1::text IS NULL OR r.schedule = $1
              ORDER BY r.fire_time DESC, r.id DESC
@@ -724,6 +725,7 @@ impl PgHistory {
                 error: r.get(6),
                 attempt: r.get(7),
                 failed_step: r.get(8),
+                plan_hash: r.get(9),
             })
             .collect())
     }
@@ -770,6 +772,8 @@ pub struct HistoryRow {
     pub error: Option<String>,
     pub attempt: i32,
     pub failed_step: Option<String>,
+    /// The plan it ran (a reload changes it from one run to the next).
+    pub plan_hash: String,
 }
 
 /// The part of an error worth a table cell: ClickHouse's own message when there is one.
@@ -794,10 +798,11 @@ pub fn format_table(rows: &[HistoryRow]) -> String {
         "STATUS",
         "TRY",
         "DURATION",
+        "PLAN",
         "STEP",
         "ERROR",
     ];
-    let mut table: Vec<[String; 7]> = vec![header.map(str::to_string)];
+    let mut table: Vec<[String; 8]> = vec![header.map(str::to_string)];
     for r in rows {
         let duration = match (r.started_at, r.ended_at) {
             (Some(a), Some(b)) => {
@@ -817,6 +822,7 @@ pub fn format_table(rows: &[HistoryRow]) -> String {
             r.status.clone(),
             r.attempt.to_string(),
             duration,
+            r.plan_hash.chars().take(12).collect(),
             r.failed_step.clone().unwrap_or_else(|| "-".into()),
             error,
         ]);

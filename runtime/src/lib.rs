@@ -8,7 +8,7 @@
 //! on axum), [`shutdown`] (signals), [`step`] (the extension point
 //! for `sync` and `request` steps), [`sync`] (ClickHouse -> S3 -> PostgreSQL, with
 //! [`staging`] for the staged file's parts and LZ4 frame and [`s3`] for the bucket),
-//! [`request`] (HTTP POST per row). The leader's loop ([`run_with`], with [`Sweep`] and [`missed_backlog`]),
+//! [`request`] (HTTP POST per row), [`reload`] (a new plan on SIGHUP). The leader's loop ([`run_with`], with [`Sweep`] and [`missed_backlog`]),
 //! `--once` and `--bootstrap` are below ([`run_once_with`], [`bootstrap_with`]).
 //!
 //! Invariant: the runtime fires exactly when the compiler's schedule analysis says it does:
@@ -28,6 +28,7 @@ pub mod manual;
 pub mod metrics;
 pub mod notify;
 pub mod redact;
+pub mod reload;
 pub mod request;
 pub mod run;
 pub mod runner;
@@ -53,15 +54,14 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::alert::{Alert, AlertKind, Alerter};
-use crate::clock::Clock;
 pub use crate::config::Config;
 use crate::config::ConfigError;
-use crate::executor::{Engine, PlanSteps};
+use crate::executor::Engine;
 use crate::history::{Conflict, HistoryError, PgHistory, Recorder};
 use crate::metrics::Metrics;
 use crate::run::Tier;
 use crate::run::{cancelled, RunStatus};
-use crate::scheduler::{PlanCheckError, Scheduler};
+use crate::scheduler::PlanCheckError;
 use crate::step::StepRunner;
 use crate::warehouse::Warehouse;
 use stir_plan::quote::ch_ident;
@@ -197,6 +197,8 @@ pub struct Options {
     pub full_refresh: bool,
     /// Schedules a manual run holds besides its own (`run`: the owners of its models).
     pub holds: Vec<String>,
+    /// The leader mode: where a new plan is read from on request (SIGHUP; `reload.rs`).
+    pub reload: Option<reload::Source>,
 }
 
 /// See [`Options::claimed`]; sent at most once.
@@ -286,6 +288,10 @@ pub(crate) struct Parts {
     history: Arc<PgHistory>,
     alerts: Alerter,
     metrics: Metrics,
+    /// What every plan of this runtime shares; a reload makes a new generation from it.
+    base: Arc<reload::Base>,
+    /// The plan as it runs: engine, schedules, alerts (also in the fields above).
+    generation: reload::Generation,
 }
 
 /// The parts of a runtime; `leader`: for the leader's scheduler (not `--once`/`--bootstrap`).
@@ -298,23 +304,11 @@ async fn assemble(
 ) -> Result<Parts, RuntimeError> {
     let pg = config.require_state()?;
     let history = Arc::new(PgHistory::open(pg, &config.history_schema).await?);
-    let warehouse = Warehouse::new(config).with_cluster(plan.warehouse.cluster.clone());
     let metrics = options
         .metrics
         .clone()
         .unwrap_or_else(|| Metrics::new(&plan.plan_hash));
-    let notifier = Arc::new(notify::Notifier::new(plan.clone(), Some(history.clone())));
-    let route = notifier.clone();
-    let alerts = match &options.alerts {
-        Some(a) => a.clone(),
-        None if config.slack_webhook.is_some() || !config.webhooks.is_empty() => Alerter::webhooks(
-            config.slack_webhook.clone(),
-            config.webhooks.clone(),
-            Duration::from_secs(2),
-        ),
-        None => Alerter::log_only(),
-    }
-    .routed(Arc::new(move |a| route.route(a)));
+    metrics.set_plan(&plan.plan_hash);
     let runner = options
         .runner
         .clone()
@@ -326,34 +320,26 @@ async fn assemble(
         }),
         None => history.clone(),
     };
-    let steps = Arc::new(PlanSteps {
-        plan: plan.clone(),
-        config: config.clone(),
-        warehouse: warehouse.clone(),
-        runner,
-        recorder: recorder.clone(),
-        clock: Clock::System,
-        full_refresh: options.full_refresh,
-    });
-    let engine = Arc::new(Engine {
-        plan_hash: plan.plan_hash.clone(),
-        notify: notifier,
-        steps,
-        recorder,
-        alerts: alerts.clone(),
+    let base = Arc::new(reload::Base {
+        history: history.clone(),
         metrics: metrics.clone(),
-        clock: Clock::System,
-        retry_backoff: config.retry_backoff,
+        alerts: options.alerts.clone(),
+        runner,
+        recorder,
         leader,
         runtime: runtime.to_string(),
+        full_refresh: options.full_refresh,
         holds: options.holds.clone(),
     });
+    let generation = base.generation(plan.clone(), config.clone())?;
     Ok(Parts {
-        engine,
-        warehouse,
+        engine: generation.stage.engine.clone(),
+        warehouse: generation.warehouse.clone(),
         history,
-        alerts,
+        alerts: generation.alerts.clone(),
         metrics,
+        base,
+        generation,
     })
 }
 
@@ -389,13 +375,27 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: Options,
 ) -> Result<(), RuntimeError> {
-    let (zone, tiers) = scheduler::prepare(&plan)?;
+    let (zone, _) = scheduler::prepare(&plan)?;
     let plan = Arc::new(plan);
     let config = Arc::new(config);
     info!(plan_hash = %plan.plan_hash, project = %plan.project, timezone = %zone, config = ?config, "stir-runtime starting");
     let instance = leader::instance_id();
     let parts = assemble(&plan, &config, &options, true, &instance).await?;
     let mut stop = shutdown::watch_future(shutdown);
+    let (generations_tx, generations) = watch::channel(Arc::new(parts.generation));
+    // The console starts manual runs with the leader's options and the running plan's alerts.
+    let console_options = {
+        let (metrics, options) = (parts.metrics.clone(), options.clone());
+        move |alerts: &Alerter| Options {
+            metrics: Some(metrics.clone()),
+            alerts: Some(alerts.clone()),
+            force: false,
+            claimed: None,
+            reload: None,
+            ..options.clone()
+        }
+    };
+    let mut consoles = None;
     let _server = match config.listen {
         Some(addr) => {
             let console = console::Console::new(console::Setup {
@@ -403,18 +403,14 @@ pub async fn run_with(
                 config: config.clone(),
                 history: parts.history.clone(),
                 metrics: parts.metrics.clone(),
-                options: Options {
-                    metrics: Some(parts.metrics.clone()),
-                    alerts: Some(parts.alerts.clone()),
-                    force: false,
-                    claimed: None,
-                    ..options.clone()
-                },
+                options: console_options(&parts.alerts),
                 instance: instance.clone(),
                 stop: stop.clone(),
             })?;
+            let slot = console::Consoles::from(console);
+            consoles = Some(slot.clone());
             Some(
-                server::serve(addr, parts.metrics.clone(), Some(console))
+                server::serve(addr, parts.metrics.clone(), Some(slot))
                     .await
                     .map_err(|e| RuntimeError::Listen {
                         addr: addr.to_string(),
@@ -424,11 +420,28 @@ pub async fn run_with(
         }
         None => None,
     };
+    // Reloads are taken while leading and while following alike.
+    let reloader = options.reload.clone().map(|source| {
+        let console_options = console_options.clone();
+        let on_accept = move |g: &reload::Generation| {
+            if let Some(c) = &consoles {
+                c.replace(g.plan.clone(), g.config.clone(), console_options(&g.alerts));
+            }
+        };
+        tokio::spawn(
+            reload::Reloader {
+                source,
+                base: parts.base.clone(),
+                generations: generations_tx,
+                on_accept: Some(Box::new(on_accept)),
+            }
+            .run(),
+        )
+    });
     let pg = config.require_state()?.to_string();
     let key = leader::lock_key(&config.history_schema);
     let instance_key = leader::instance_key(&config.history_schema, &instance);
     info!(%instance, "runtime instance");
-    let tiers: Arc<[Tier]> = tiers.into();
     loop {
         let Some(mut leader) =
             leader::acquire(&pg, key, instance_key, config.leader_poll, &mut stop).await
@@ -436,44 +449,62 @@ pub async fn run_with(
             break;
         };
         parts.metrics.set_leader(true);
-        clean_leftovers(&parts.warehouse, &plan.warehouse.database).await;
+        let g = generations.borrow().clone();
+        clean_leftovers(&g.warehouse, &g.plan.warehouse.database).await;
+        let mut seen = std::collections::BTreeMap::new();
+        reload::merge_tiers(&mut seen, &g.stage.tiers);
         let sweep = Sweep {
             history: parts.history.clone(),
-            warehouse: parts.warehouse.clone(),
-            tiers: tiers.clone(),
-            alerts: parts.alerts.clone(),
+            warehouse: g.warehouse.clone(),
+            tiers: seen.values().cloned().collect(),
+            alerts: g.alerts.clone(),
             own: instance.clone(),
         };
         // Orphans of a runtime that is gone are killed before anything fires.
         sweep.run(chrono::Utc::now()).await;
-        let backlog = missed_backlog(&parts.history, &zone, &tiers, chrono::Utc::now()).await;
-        let freshness = Freshness::new(
+        let backlog = missed_backlog(
+            &parts.history,
+            &g.stage.zone,
+            &g.stage.tiers,
+            chrono::Utc::now(),
+        )
+        .await;
+        let mut freshness = Freshness::new(
             parts.history.clone(),
-            plan.clone(),
+            g.plan.clone(),
             parts.metrics.clone(),
-            parts.alerts.clone(),
+            g.alerts.clone(),
             chrono::Utc::now(),
         );
         let sweeper = {
-            let sweep = sweep.clone();
+            let mut sweep = sweep.clone();
+            let mut generations = generations.clone();
             tokio::spawn(async move {
                 loop {
                     freshness.check(chrono::Utc::now()).await;
                     tokio::time::sleep(LOST_SWEEP).await;
+                    if generations.has_changed().unwrap_or(false) {
+                        // A reloaded plan: its models and alerts; a draining run of the
+                        // old plan keeps the longer of its two timeouts.
+                        let g = generations.borrow_and_update().clone();
+                        reload::merge_tiers(&mut seen, &g.stage.tiers);
+                        sweep.tiers = seen.values().cloned().collect();
+                        sweep.alerts = g.alerts.clone();
+                        sweep.warehouse = g.warehouse.clone();
+                        freshness.plan = g.plan.clone();
+                        freshness.alerts = g.alerts.clone();
+                    }
                     sweep.run(chrono::Utc::now()).await;
                 }
             })
         };
-        let scheduler = Arc::new(
-            Scheduler::new(parts.engine.clone(), zone.clone(), tiers.to_vec())
-                .with_firing(leader.confirmed()),
-        );
-        let mut stopped_firing = scheduler.stopped_firing();
+        let succession = reload::Succession::new(generations.clone(), leader.confirmed());
+        let mut stopped_firing = succession.stopped_firing();
         // The scheduler stops on shutdown (with grace) or at once when leadership is lost.
         let (stop_tx, sched_stop) = watch::channel(false);
         let (abort_tx, abort) = watch::channel(false);
         let mut serving =
-            tokio::spawn(scheduler.serve_until(sched_stop, config.grace, abort, backlog));
+            tokio::spawn(succession.serve_until(sched_stop, config.grace, abort, backlog));
         let mut finished = None;
         let mut lost = tokio::select! {
             _ = cancelled(&mut stop) => false,
@@ -522,6 +553,11 @@ pub async fn run_with(
             _ = cancelled(&mut stop) => break,
         }
     }
+    if let Some(r) = reloader {
+        r.abort();
+    }
+    let last = generations.borrow().alerts.clone();
+    last.flush(Duration::from_secs(10)).await;
     parts.alerts.flush(Duration::from_secs(10)).await;
     info!("stir-runtime stopped");
     Ok(())

@@ -316,7 +316,12 @@ async fn async_main(cli: Cli) -> Exit {
             Err(e) => fail(&e.to_string()),
         };
     }
-    match stir_runtime::run(plan, config, stir_runtime::shutdown::signal()).await {
+    // SIGHUP reloads the plan from `path` (docs/operations.md, "Upgrading to a new plan").
+    let options = stir_runtime::Options {
+        reload: Some(stir_runtime::reload::Source::on_sighup(path)),
+        ..stir_runtime::Options::default()
+    };
+    match stir_runtime::run_with(plan, config, stir_runtime::shutdown::terminate(), options).await {
         Ok(()) => Exit::Success,
         Err(e) => fail(&e.to_string()),
     }

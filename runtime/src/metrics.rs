@@ -2,7 +2,7 @@
 //! on `/metrics` by [`crate::server`]. The names and labels are those docs/operations.md lists.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,7 +10,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::run::RunStatus;
@@ -29,6 +28,16 @@ struct ScheduleLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabel {
     model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PlanLabel {
+    plan_hash: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabel {
+    result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,6 +66,29 @@ pub struct Metrics {
     model_success: Family<ModelLabel, Gauge>,
     leader_gauge: Gauge,
     leader: Arc<AtomicBool>,
+    /// `stir_plan_info{plan_hash}`: 1 for the plan being run (a reload moves it).
+    plan_info: Family<PlanLabel, Gauge>,
+    plan: Arc<Mutex<(String, LastReload)>>,
+    reloads: Family<ReloadLabel, Counter>,
+    reload_failed: Gauge,
+}
+
+/// How the last plan reload went (SIGHUP; `/healthz`'s `last_reload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastReload {
+    None,
+    Ok,
+    Refused,
+}
+
+impl LastReload {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LastReload::None => "none",
+            LastReload::Ok => "ok",
+            LastReload::Refused => "refused",
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -73,11 +105,29 @@ impl Metrics {
         let skipped = Family::<SkipLabels, Counter>::default();
         let model_success = Family::<ModelLabel, Gauge>::default();
         let leader_gauge = Gauge::default();
-        // `stir_plan_info{plan_hash}`: the info type adds the `_info` suffix.
+        // A gauge family rather than an info metric: a reload changes the plan.
+        let plan_info = Family::<PlanLabel, Gauge>::default();
+        plan_info
+            .get_or_create(&PlanLabel {
+                plan_hash: plan_hash.to_string(),
+            })
+            .set(1);
         registry.register(
-            "stir_plan",
+            "stir_plan_info",
             "The plan this runtime runs",
-            Info::new(vec![("plan_hash".to_string(), plan_hash.to_string())]),
+            plan_info.clone(),
+        );
+        let reloads = Family::<ReloadLabel, Counter>::default();
+        registry.register(
+            "stir_plan_reloads",
+            "Plan reloads (SIGHUP) by result: ok, refused",
+            reloads.clone(),
+        );
+        let reload_failed = Gauge::default();
+        registry.register(
+            "stir_plan_reload_failed",
+            "1 when the last plan reload was refused (the previous plan still runs)",
+            reload_failed.clone(),
         );
         registry.register(
             "stir_leader",
@@ -113,7 +163,53 @@ impl Metrics {
             model_success,
             leader_gauge,
             leader: Arc::default(),
+            plan_info,
+            plan: Arc::new(Mutex::new((plan_hash.to_string(), LastReload::None))),
+            reloads,
+            reload_failed,
         }
+    }
+
+    /// The plan being run is now `plan_hash`.
+    pub fn set_plan(&self, plan_hash: &str) {
+        let Ok(mut p) = self.plan.lock() else { return };
+        if p.0 != plan_hash {
+            self.plan_info.remove(&PlanLabel {
+                plan_hash: p.0.clone(),
+            });
+            self.plan_info
+                .get_or_create(&PlanLabel {
+                    plan_hash: plan_hash.to_string(),
+                })
+                .set(1);
+            p.0 = plan_hash.to_string();
+        }
+    }
+
+    /// A plan reload ended: taken (or unchanged), or refused.
+    pub fn reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "refused" };
+        self.reloads
+            .get_or_create(&ReloadLabel {
+                result: result.to_string(),
+            })
+            .inc();
+        self.reload_failed.set(i64::from(!ok));
+        if let Ok(mut p) = self.plan.lock() {
+            p.1 = if ok {
+                LastReload::Ok
+            } else {
+                LastReload::Refused
+            };
+        }
+    }
+
+    /// The plan being run and how the last reload went.
+    pub fn plan(&self) -> (String, LastReload) {
+        self.plan
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_else(|_| (String::new(), LastReload::None))
     }
 
     pub fn run_finished(&self, schedule: &str, status: RunStatus, took: Duration) {

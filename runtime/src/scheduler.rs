@@ -210,6 +210,11 @@ pub struct Scheduler {
     stopped_firing: watch::Sender<bool>,
     /// Called as each fire starts; tests make a fire loop panic with it.
     fire_hook: Option<FireHook>,
+    /// Set when a successor (a reloaded plan's scheduler) takes over: fires after it are the
+    /// successor's ([`Scheduler::successor`]).
+    handover: watch::Sender<Option<DateTime<Utc>>>,
+    /// A successor fires only strictly after its predecessor's handover.
+    start_after: Option<DateTime<Utc>>,
 }
 
 /// See [`Scheduler::with_fire_hook`].
@@ -225,7 +230,52 @@ impl Scheduler {
             firing: watch::channel(true).1,
             stopped_firing: watch::channel(false).0,
             fire_hook: None,
+            handover: watch::channel(None).0,
+            start_after: None,
         }
+    }
+
+    /// The scheduler of a new plan (`engine`, `zone`, `tiers`) taking over from this one at
+    /// `at`: this one fires nothing after `at` and then only lets its runs end (at their own
+    /// deadlines; nothing is cancelled early); the successor fires strictly after `at`. Both
+    /// share which schedules run here, so a draining run of this plan keeps its schedule (and,
+    /// if heavy, the heavy slot) taken for the new plan exactly as within one plan.
+    pub fn successor(
+        &self,
+        engine: Arc<Engine>,
+        zone: Zone,
+        tiers: Vec<Tier>,
+        at: DateTime<Utc>,
+    ) -> Scheduler {
+        self.handover.send_replace(Some(at));
+        Scheduler {
+            engine,
+            zone,
+            tiers: tiers.into_iter().map(Arc::new).collect(),
+            active: self.active.clone(),
+            firing: self.firing.clone(),
+            stopped_firing: watch::channel(false).0,
+            fire_hook: self.fire_hook.clone(),
+            handover: watch::channel(None).0,
+            start_after: Some(at),
+        }
+    }
+
+    /// Whether fire `t` belongs to a successor.
+    fn handed_over(handover: &watch::Receiver<Option<DateTime<Utc>>>, t: DateTime<Utc>) -> bool {
+        handover.borrow().is_some_and(|h| t > h)
+    }
+
+    /// How long a handed-over scheduler's runs may still take: each ends by its deadline
+    /// (fire + timeout) and its cleanup.
+    fn drain_limit(&self) -> Duration {
+        let longest = self
+            .tiers
+            .iter()
+            .map(|t| t.timeout)
+            .max()
+            .unwrap_or_default();
+        longest + CANCEL_LIMIT + LATE
     }
 
     /// Call `hook(schedule, fire)` in the fire loop as each fire starts (tests only).
@@ -267,12 +317,14 @@ impl Scheduler {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut loops = JoinSet::new();
         let mut loop_of: HashMap<tokio::task::Id, Arc<Tier>> = HashMap::new();
+        let first = self.start_after.unwrap_or_else(|| self.engine.clock.now());
         for tier in self.tiers.iter().filter(|t| t.enabled) {
             let handle = loops.spawn(self.clone().fire_loop(
                 tier.clone(),
                 stop.clone(),
                 cancel_rx.clone(),
                 done_tx.clone(),
+                first,
             ));
             loop_of.insert(handle.id(), tier.clone());
         }
@@ -290,10 +342,13 @@ impl Scheduler {
         }
         // A fire loop that panics is restarted at once, with an alert: otherwise its schedule
         // would stop firing without a word until the next restart.
+        let mut handover = self.handover.subscribe();
         loop {
             tokio::select! {
                 _ = cancelled(&mut stop) => break,
                 _ = cancelled(&mut abort) => break,
+                // Handed over and every fire loop ended at the handover: drain.
+                _ = handover.wait_for(|h| h.is_some()), if loops.is_empty() => break,
                 Some(ended) = loops.join_next_with_id() => {
                     let (id, panic) = match ended {
                         Ok((id, ())) => (id, None),
@@ -320,6 +375,7 @@ impl Scheduler {
                         stop.clone(),
                         cancel_rx.clone(),
                         done_tx.clone(),
+                        now,
                     ));
                     loop_of.insert(handle.id(), tier);
                 }
@@ -329,10 +385,22 @@ impl Scheduler {
         loops.abort_all();
         while loops.join_next().await.is_some() {}
         let _ = self.stopped_firing.send(true);
-        info!(
-            grace_ms = grace.as_millis() as u64,
-            "stopped firing; waiting for running work"
-        );
+        // Handed over to a new plan: runs end at their own deadlines, not after the grace
+        // period; `abort` (shutdown's grace over, leadership lost) still cancels them.
+        let handed_over = self.handover.borrow().is_some() && !*stop.borrow();
+        let grace = if handed_over {
+            self.drain_limit()
+        } else {
+            grace
+        };
+        if handed_over {
+            info!("handed over to a new plan; its running work finishes at its own deadlines");
+        } else {
+            info!(
+                grace_ms = grace.as_millis() as u64,
+                "stopped firing; waiting for running work"
+            );
+        }
         let finished = tokio::select! {
             r = tokio::time::timeout(grace, done_rx.recv()) => r.is_ok(),
             _ = cancelled(&mut abort) => false,
@@ -355,10 +423,11 @@ impl Scheduler {
         mut stop: watch::Receiver<bool>,
         cancel: watch::Receiver<bool>,
         done: mpsc::Sender<()>,
+        mut after: DateTime<Utc>,
     ) {
         let clock = self.engine.clock.clone();
         let mut firing = self.firing.clone();
-        let mut after = clock.now();
+        let mut handover = self.handover.subscribe();
         // Only the first fire of a blackout is written to the history (a `*/5` schedule would
         // otherwise add 36 rows for a three-hour blackout every day), and at least one a day
         // for a schedule whose every fire falls in blackouts. All are counted in the metrics.
@@ -372,8 +441,9 @@ impl Scheduler {
             tokio::select! {
                 _ = clock.sleep_until(t) => {}
                 _ = cancelled(&mut stop) => return,
+                _ = handover.wait_for(|h| h.is_some_and(|h| t > h)) => return,
             }
-            if *stop.borrow() {
+            if *stop.borrow() || Self::handed_over(&handover, t) {
                 return;
             }
             if !*firing.borrow() && !blackout {
@@ -390,7 +460,7 @@ impl Scheduler {
                 let mut fires = vec![t];
                 let mut at = t;
                 while let Some((f, b)) = next_event(&self.zone, &tier, at) {
-                    if f > now {
+                    if f > now || Self::handed_over(&handover, f) {
                         break;
                     }
                     if !b {

@@ -16,20 +16,24 @@ use stir_plan::Plan;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::console::Console;
+use crate::console::Consoles;
 use crate::history::PgHistory;
 use crate::metrics::{Metrics, CONTENT_TYPE};
 use crate::{Options, RuntimeError};
 
 /// The routes: health and metrics always, the console when given.
-pub fn router(metrics: Metrics, console: Option<Console>) -> Router {
+pub fn router(metrics: Metrics, console: Option<Consoles>) -> Router {
     let health = {
         let m = metrics.clone();
         move || async move {
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                format!("{{\"status\":\"ok\",\"leader\":{}}}\n", m.is_leader()),
-            )
+            let (plan, reload) = m.plan();
+            let body = format!(
+                "{{\"status\":\"ok\",\"leader\":{},\"plan_hash\":{},\"last_reload\":\"{}\"}}\n",
+                m.is_leader(),
+                serde_json::Value::from(plan),
+                reload.as_str()
+            );
+            ([(header::CONTENT_TYPE, "application/json")], body)
         }
     };
     let scrape = move || async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()) };
@@ -47,7 +51,7 @@ pub fn router(metrics: Metrics, console: Option<Console>) -> Router {
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
-    console: Option<Console>,
+    console: Option<Consoles>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -80,7 +84,7 @@ pub async fn serve_history(
         // Nothing stops it but dropping its task.
         stop: watch::channel(false).1,
     })?;
-    serve(addr, metrics, Some(console))
+    serve(addr, metrics, Some(console.into()))
         .await
         .map_err(|e| RuntimeError::Listen {
             addr: addr.to_string(),
@@ -120,7 +124,7 @@ mod tests {
         assert_eq!(health.status().as_u16(), 200);
         assert_eq!(
             health.text().await.unwrap(),
-            "{\"status\":\"ok\",\"leader\":true}\n"
+            "{\"status\":\"ok\",\"leader\":true,\"plan_hash\":\"abc123\",\"last_reload\":\"none\"}\n"
         );
         let resp = client
             .get(format!("http://{addr}/metrics"))

@@ -1,4 +1,5 @@
-//! SIGTERM / SIGINT, turned into a watch channel every task can hear; SIGHUP ignored.
+//! SIGTERM / SIGINT, turned into a watch channel every task can hear; SIGHUP: a plan reload
+//! in the long-running mode ([`hangups`], `reload.rs`), ignored by the one-shot modes.
 
 use std::future::Future;
 
@@ -6,7 +7,8 @@ use tokio::sync::watch;
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). SIGHUP, whose default action would end the
 /// process without draining its runs (a closed terminal, a `reload` by habit), is logged and
-/// ignored: there is no in-place plan reload.
+/// ignored: `--once`, `--bootstrap` and rollbacks have no plan to reload. The long-running
+/// mode reloads on SIGHUP instead ([`terminate`] and [`hangups`]).
 pub async fn signal() {
     #[cfg(unix)]
     {
@@ -24,7 +26,7 @@ pub async fn signal() {
                     _ = term.recv() => break,
                     _ = tokio::signal::ctrl_c() => break,
                     Some(()) = hangup => tracing::warn!(
-                        "SIGHUP ignored: stir-runtime does not reload a plan in place; restart it to run a new plan (docs/operations.md, \"Upgrading to a new plan\")"
+                        "SIGHUP ignored: only the long-running `stir-runtime plan.json` reloads its plan"
                     ),
                 }
             },
@@ -37,6 +39,48 @@ pub async fn signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Resolves on SIGTERM or SIGINT; SIGHUP is left to [`hangups`].
+pub async fn terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A counter bumped by every SIGHUP, installed now (from here on a SIGHUP never ends the
+/// process). Without signals (not unix, or none could be installed) it never changes.
+pub fn hangups() -> watch::Receiver<u64> {
+    let (tx, rx) = watch::channel(0u64);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tx.send_modify(|n| *n += 1);
+                        if tx.is_closed() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: plan reloads need a restart")
+            }
+        }
+    }
+    rx
 }
 
 /// A receiver that turns true when `fut` resolves.

@@ -423,11 +423,11 @@ async fn a_signed_plan_of_the_pinned_project_runs() {
     w.drop_all().await;
 }
 
-/// SIGHUP's default action would end the runtime without draining; it is logged and ignored,
-/// and SIGTERM still stops it cleanly.
+/// SIGHUP's default action would end the runtime without draining; it reloads the plan
+/// instead (the same bytes: nothing changes; `cli_reload.rs` has new plans), and SIGTERM still
+/// stops it cleanly.
 #[tokio::test]
-async fn sighup_is_ignored_with_a_warning_and_sigterm_still_stops_cleanly() {
-    use std::io::BufRead;
+async fn sighup_reloads_instead_of_ending_the_runtime_and_sigterm_still_stops_cleanly() {
     use std::process::Stdio;
     let w = World::new("cli_hup").await;
     let mut child = bin()
@@ -437,21 +437,7 @@ async fn sighup_is_ignored_with_a_warning_and_sigterm_still_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let log = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        })
-    };
+    let (log, reader) = collect_stderr(&mut child);
     let signal = |name: &str, pid: u32| {
         let ok = Command::new("kill")
             .args([&format!("-{name}"), &pid.to_string()])
@@ -474,7 +460,7 @@ async fn sighup_is_ignored_with_a_warning_and_sigterm_still_stops_cleanly() {
     // The signal handlers are in place once the runtime names its instance.
     wait_for("runtime instance");
     signal("HUP", child.id());
-    wait_for("SIGHUP ignored");
+    wait_for("plan reloaded: unchanged");
     std::thread::sleep(std::time::Duration::from_secs(1));
     assert!(
         child.try_wait().unwrap().is_none(),

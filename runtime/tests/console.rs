@@ -621,7 +621,10 @@ async fn a_follower_or_a_console_without_a_token_starts_no_run() {
         .unwrap();
     assert_eq!(
         health.text().await.unwrap(),
-        "{\"status\":\"ok\",\"leader\":false}\n"
+        format!(
+            "{{\"status\":\"ok\",\"leader\":false,\"plan_hash\":\"{}\",\"last_reload\":\"none\"}}\n",
+            w.plan.plan_hash
+        )
     );
     let page = http.get(format!("{follower}/")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);

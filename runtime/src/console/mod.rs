@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, FromRef, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -69,6 +69,47 @@ struct Inner {
     loaded_at: DateTime<Utc>,
     token: Option<auth::Token>,
     templates: Environment<'static>,
+}
+
+/// The console of the plan being run: a reload puts the new plan's console in its place, so
+/// pages show, and "Run now" runs, the plan the scheduler fires. Each request reads it once.
+#[derive(Clone)]
+pub struct Consoles(Arc<std::sync::RwLock<Console>>);
+
+impl From<Console> for Consoles {
+    fn from(c: Console) -> Consoles {
+        Consoles(Arc::new(std::sync::RwLock::new(c)))
+    }
+}
+
+impl axum::extract::FromRef<Consoles> for Console {
+    fn from_ref(slot: &Consoles) -> Console {
+        match slot.0.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl Consoles {
+    /// Serve `plan` from now on (a reload took it); the rest stays as it was.
+    pub fn replace(&self, plan: Arc<Plan>, config: Arc<Config>, options: Options) {
+        let old = Console::from_ref(self);
+        let next = Console::new(Setup {
+            plan,
+            config,
+            history: old.0.history.clone(),
+            metrics: old.0.metrics.clone(),
+            options,
+            instance: old.0.instance.clone(),
+            stop: old.0.stop.clone(),
+        });
+        match (next, self.0.write()) {
+            (Ok(c), Ok(mut slot)) => *slot = c,
+            (Err(e), _) => warn!(error = %e, "the console keeps showing the previous plan"),
+            (_, Err(_)) => warn!("the console keeps showing the previous plan"),
+        }
+    }
 }
 
 /// How long "Run now" waits for the run's start to be recorded (or refused) before it answers.
@@ -135,8 +176,9 @@ fn templates() -> Environment<'static> {
 }
 
 /// The console's routes.
-pub fn router(c: Console) -> Router {
-    Router::new()
+pub fn router(c: impl Into<Consoles>) -> Router {
+    let slot: Consoles = c.into();
+    Router::<Consoles>::new()
         .route("/", get(pages::schedules))
         .route("/grid", get(pages::grid))
         .route("/runs/{id}", get(pages::run))
@@ -149,7 +191,7 @@ pub fn router(c: Console) -> Router {
         .route("/schedules/{name}/run", post(run_now))
         .route("/runs/{id}/again", post(run_again))
         .layer(axum::middleware::map_response(harden))
-        .with_state(c)
+        .with_state(slot)
 }
 
 /// Every console answer: no framing by another site (clickjacking a "Run now"), no script, no

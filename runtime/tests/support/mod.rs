@@ -58,6 +58,25 @@ pub struct Fake {
     pub random: Arc<Mutex<BTreeMap<String, Vec<Duration>>>>,
 }
 
+impl Fake {
+    pub fn new(
+        clock: Clock,
+        behaviours: &[(&str, Behaviour)],
+        random: BTreeMap<String, Vec<Duration>>,
+    ) -> Fake {
+        Fake {
+            clock,
+            behaviours: behaviours
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            spans: Arc::default(),
+            aborted: Arc::default(),
+            random: Arc::new(Mutex::new(random)),
+        }
+    }
+}
+
 struct EndOnDrop {
     spans: Arc<Mutex<Vec<Span>>>,
     idx: usize,
@@ -202,16 +221,7 @@ impl Sim {
         hook: Option<stir_runtime::scheduler::FireHook>,
     ) -> Sim {
         let clock = Clock::tokio_at(start);
-        let fake = Fake {
-            clock: clock.clone(),
-            behaviours: behaviours
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-            spans: Arc::default(),
-            aborted: Arc::default(),
-            random: Arc::new(Mutex::new(random)),
-        };
+        let fake = Fake::new(clock.clone(), behaviours, random);
         let recorder = MemoryRecorder::default();
         let (alerter, alerts) = Alerter::memory();
         let engine = Arc::new(Engine {
@@ -255,18 +265,7 @@ impl Sim {
     }
 
     pub fn skips(&self, status: &str) -> Vec<(String, DateTime<Utc>)> {
-        self.events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Skipped {
-                    schedule,
-                    fire,
-                    status: s,
-                    ..
-                } if s == status => Some((schedule, fire)),
-                _ => None,
-            })
-            .collect()
+        skips_in(self.events(), status)
     }
 
     pub fn finished(&self) -> Vec<(String, String)> {
@@ -311,6 +310,22 @@ impl Sim {
             firing,
         }
     }
+}
+
+/// The skipped fires of `status` among `events`, as (schedule, fire).
+pub fn skips_in(events: Vec<Event>, status: &str) -> Vec<(String, DateTime<Utc>)> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Skipped {
+                schedule,
+                fire,
+                status: s,
+                ..
+            } if s == status => Some((schedule, fire)),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn mins(m: u64) -> Duration {

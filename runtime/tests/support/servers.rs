@@ -274,6 +274,32 @@ pub fn start_runtime(
     (tx, task)
 }
 
+/// Collect a child's stderr, line by line, as it comes (the child must pipe it).
+pub fn collect_stderr(
+    child: &mut std::process::Child,
+) -> (
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::BufRead;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr piped");
+    let reader = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        })
+    };
+    (log, reader)
+}
+
 /// Where the PostgreSQL of `url` listens (`host:port`; TCP only).
 pub fn pg_target(url: &str) -> String {
     let c: tokio_postgres::Config = url.parse().unwrap();
