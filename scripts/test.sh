@@ -23,6 +23,10 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     chromium chromium-driver fonts-dejavu-core >/dev/null
 fi
 
+echo "== container engine (podman and a Debian base image, for the image test)"
+scripts/container.sh up
+eval "$(scripts/container.sh env)"
+
 echo "== dbt (dbt-core and dbt-clickhouse in a venv, for the dbt compatibility tests)"
 STIR_DBT_VENV="$(scripts/dbt-venv.sh)"
 export STIR_DBT_VENV
