@@ -458,6 +458,7 @@ pub async fn run_with(
             warehouse: g.warehouse.clone(),
             tiers: seen.values().cloned().collect(),
             alerts: g.alerts.clone(),
+            notify: g.stage.engine.notify.clone(),
             own: instance.clone(),
         };
         // Orphans of a runtime that is gone are killed before anything fires.
@@ -621,6 +622,10 @@ pub struct Sweep {
     pub warehouse: Warehouse,
     pub tiers: Arc<[Tier]>,
     pub alerts: Alerter,
+    /// A lost run is a failed run of its schedule: it counts in the failing streak, so a
+    /// schedule whose runs keep getting lost alerts once, then "still failing", then
+    /// "recovered", like any other failure.
+    pub notify: Arc<notify::Notifier>,
     /// This runtime: its own runs are never orphans.
     pub own: String,
 }
@@ -684,10 +689,17 @@ impl Sweep {
             match self.history.mark_lost(&run.run_id, &why).await {
                 Ok(true) => {
                     warn!(schedule = %run.schedule, run_id = %run.run_id, "run lost: {why}");
-                    self.alerts.send(
-                        Alert::new(AlertKind::Lost, &run.schedule, &run.run_id, run.fire)
-                            .error(&why),
-                    );
+                    let alert = Alert::new(AlertKind::Lost, &run.schedule, &run.run_id, run.fire)
+                        .error(&why);
+                    self.notify
+                        .run_ended(
+                            &self.alerts,
+                            &run.schedule,
+                            &run.run_id,
+                            run.fire,
+                            notify::Ended::Failed(alert),
+                        )
+                        .await;
                 }
                 Ok(false) => {}
                 Err(e) => warn!(run_id = %run.run_id, error = %e, "cannot mark a run lost"),

@@ -546,6 +546,10 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
             warehouse,
             tiers: tiers.clone().into(),
             alerts,
+            notify: std::sync::Arc::new(stir_runtime::notify::Notifier::new(
+                std::sync::Arc::new(w.plan.clone()),
+                Some(h.clone()),
+            )),
             own: "rt-self".into(),
         };
     // ClickHouse unreachable: nothing is marked lost, since no kill can be confirmed.
@@ -607,7 +611,28 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
         .map(|a| a.run_id.as_str())
         .collect();
     lost.sort();
-    assert_eq!(lost, ["boot-dead", "core-dead", "core-orphan", "gone-dead"]);
+    // A lost run is a failure of its schedule: `core` lost two runs, alerted once (the
+    // second is within `repeat` of the first), and both count in its failing streak.
+    assert_eq!(lost.len(), 3, "{lost:?}");
+    let mut schedules: Vec<&str> = sent
+        .iter()
+        .filter(|a| a.kind == AlertKind::Lost)
+        .map(|a| a.schedule.as_str())
+        .collect();
+    schedules.sort();
+    assert_eq!(schedules, ["@bootstrap", "core", "removed_schedule"]);
+    let streak: i64 = pg
+        .query_one(
+            &format!("SELECT failures FROM {s}.alert_state WHERE schedule = 'core'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        streak, 2,
+        "both lost runs of core are in its failing streak"
+    );
     // A second sweep finds nothing new: one alert per lost run.
     let (alerts, again) = Alerter::memory();
     sweep(alerts, w.warehouse.clone())
