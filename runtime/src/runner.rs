@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use tracing::warn;
-
 use crate::request::{self, RequestOptions};
 use crate::step::{BoxFut, StepCtx, StepError, StepOutcome, StepRunner};
-use crate::sync::{Failpoint, SyncOptions, Syncer};
+use crate::sync::{SyncOptions, Syncer};
 
 pub use crate::config::EnvFn;
 
@@ -45,16 +43,16 @@ impl Runner {
         Runner { options, syncs }
     }
 
-    /// The process environment; in debug builds `STIR_FAILPOINT` (see [`Failpoint::parse`]).
+    /// The process environment; in debug builds `STIR_FAILPOINT` (see [`crate::sync::Failpoint::parse`]).
     pub fn from_env() -> Runner {
         #[allow(unused_mut)]
         let mut options = RunnerOptions::default();
         #[cfg(debug_assertions)]
         if let Some(fp) = std::env::var("STIR_FAILPOINT")
             .ok()
-            .and_then(|v| Failpoint::parse(&v))
+            .and_then(|v| crate::sync::Failpoint::parse(&v))
         {
-            warn!(failpoint = ?fp, "STIR_FAILPOINT is set: sync steps stop there (debug build)");
+            tracing::warn!(failpoint = ?fp, "STIR_FAILPOINT is set: sync steps stop there (debug build)");
             options.sync.failpoint = Some(fp);
             options.sync.failpoint_aborts_process = true;
         }
