@@ -2293,25 +2293,4 @@ mod tests {
             assert!(f.message.contains("`keep`"), "{bad}: {}", f.message);
         }
     }
-
-    #[test]
-    fn pg_types() {
-        assert_eq!(normalize_pg_type("bigint").as_deref(), Some("int8"));
-        assert_eq!(
-            normalize_pg_type("Double Precision").as_deref(),
-            Some("float8")
-        );
-        assert_eq!(
-            normalize_pg_type("numeric(12, 2)").as_deref(),
-            Some("numeric(12,2)")
-        );
-        assert_eq!(normalize_pg_type("text[]").as_deref(), Some("text[]"));
-        assert_eq!(
-            normalize_pg_type("varchar(64)").as_deref(),
-            Some("varchar(64)")
-        );
-        for bad in ["strng", "int8(3)", "numeric(a)", "text[][]", "varchar(1,2)"] {
-            assert_eq!(normalize_pg_type(bad), None, "{bad}");
-        }
-    }
 }

@@ -141,3 +141,98 @@ fn numeric_typmod(pg_type: &str) -> Option<(u32, u32)> {
     };
     Some((p, s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every spelling PostgreSQL accepts for a type stir knows becomes its one canonical name;
+    /// typmods are kept only where they mean something, arrays only one level deep.
+    #[test]
+    fn every_alias_has_one_canonical_name() {
+        let cases = [
+            ("text", "text"),
+            ("varchar", "varchar"),
+            ("character varying", "varchar"),
+            ("char", "char"),
+            ("character", "char"),
+            ("int2", "int2"),
+            ("smallint", "int2"),
+            ("int4", "int4"),
+            ("integer", "int4"),
+            ("int", "int4"),
+            ("int8", "int8"),
+            ("BigInt", "int8"),
+            ("float4", "float4"),
+            ("real", "float4"),
+            ("float8", "float8"),
+            ("double   precision", "float8"),
+            ("float", "float8"),
+            ("numeric", "numeric"),
+            ("decimal", "numeric"),
+            ("boolean", "boolean"),
+            ("bool", "boolean"),
+            ("date", "date"),
+            ("timestamp", "timestamp"),
+            ("timestamp without time zone", "timestamp"),
+            ("timestamptz", "timestamptz"),
+            ("timestamp with time zone", "timestamptz"),
+            ("jsonb", "jsonb"),
+            ("json", "json"),
+            ("uuid", "uuid"),
+            ("bytea", "bytea"),
+            (" numeric(12, 2) ", "numeric(12,2)"),
+            ("numeric(9)", "numeric(9)"),
+            ("varchar(64)", "varchar(64)"),
+            ("char(3)", "char(3)"),
+            ("int8[]", "int8[]"),
+            ("varchar(8)[]", "varchar(8)[]"),
+        ];
+        for (written, canonical) in cases {
+            assert_eq!(
+                normalize_pg_type(written).as_deref(),
+                Some(canonical),
+                "{written}"
+            );
+        }
+        for bad in [
+            "strng",
+            "int8(3)",
+            "numeric(a)",
+            "numeric(1,2,3)",
+            "numeric(12345)",
+            "numeric()",
+            "text[][]",
+            "varchar(1,2)",
+            "",
+        ] {
+            assert_eq!(normalize_pg_type(bad), None, "{bad}");
+        }
+    }
+
+    /// What each column type takes from ClickHouse (docs/manifest.md's table).
+    #[test]
+    fn each_type_takes_what_it_holds_without_rounding() {
+        let takes = |t: &str| clickhouse_types(t).join(" ");
+        assert_eq!(takes("int8"), "Int UInt Bool");
+        assert_eq!(
+            takes("float4"),
+            "Float32 Int8 Int16 UInt8 UInt16 Decimal(6)"
+        );
+        assert_eq!(
+            takes("float8"),
+            "Float Int8 Int16 Int32 UInt8 UInt16 UInt32 Decimal(15)"
+        );
+        assert_eq!(takes("numeric"), "Float Int UInt Decimal");
+        assert_eq!(takes("numeric(12,2)"), "Int UInt Decimal(12,2)");
+        assert_eq!(takes("numeric(9)"), "Int UInt Decimal(9,0)");
+        assert_eq!(takes("boolean"), "Bool UInt");
+        assert_eq!(takes("date"), "Date DateTime");
+        assert_eq!(takes("timestamptz"), "DateTime Date");
+        assert_eq!(takes("jsonb"), "Map Array Tuple JSON Object");
+        assert_eq!(takes("uuid"), "UUID String FixedString");
+        assert_eq!(takes("bytea"), "String FixedString");
+        assert_eq!(takes("int4[]"), "Array");
+        assert_eq!(takes("text"), "", "text takes any type");
+    }
+}

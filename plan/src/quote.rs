@@ -64,4 +64,13 @@ mod tests {
         assert_eq!(pg_qualified("s", "t"), "\"s\".\"t\"");
         assert_eq!(pg_literal("it's"), "'it''s'");
     }
+
+    /// Each part of a `db.table` name is quoted on its own, and only when it needs it.
+    #[test]
+    fn qualified_names_quote_each_part() {
+        assert_eq!(ch_qualified("dbt.mart_x"), "dbt.mart_x");
+        assert_eq!(ch_qualified("raw-db.t`1"), "`raw-db`.`t\\`1`");
+        assert_eq!(ch_qualified("events"), "events");
+        assert_eq!(ch_qualified("my table"), "`my table`");
+    }
 }

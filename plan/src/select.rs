@@ -541,4 +541,42 @@ mod tests {
             "9 models, critical path 6 (a → b → c → … → f)"
         );
     }
+
+    /// The longest chain wins over a smaller-named model alone (cargo-mutants found the
+    /// lengths unchecked: every chain counted 1 and the names alone chose the same path).
+    #[test]
+    fn the_critical_path_counts_the_chain_not_the_names() {
+        let mut p = plan();
+        p.schedules[0].steps = vec![Step::Run {
+            models: ["aa", "x1", "x2", "x3"].map(String::from).to_vec(),
+        }];
+        p.models = vec![
+            model("aa", &[], &[], "models/aa.sql"),
+            model("x1", &[], &[], "models/x1.sql"),
+            model("x2", &[], &["x1"], "models/x2.sql"),
+            model("x3", &[], &["x2"], "models/x3.sql"),
+        ];
+        let c = critical_path(&p, &p.schedules[0]).unwrap();
+        assert_eq!(c.chain, ["x1", "x2", "x3"]);
+        assert_eq!(c.models, 4);
+    }
+
+    #[test]
+    fn names_and_identifiers_are_what_the_manifest_allows() {
+        for ok in ["daily", "_x", "a-b_c9", "A"] {
+            assert!(is_name(ok), "{ok}");
+        }
+        let long = "a".repeat(128);
+        assert!(is_name(&long));
+        for bad in ["", "9a", "-a", "a b", "a.b", "ä", "a+", &"a".repeat(129)] {
+            assert!(!is_name(bad), "{bad}");
+        }
+        for ok in ["mart_x", "_m", "M9"] {
+            assert!(is_sql_ident(ok), "{ok}");
+        }
+        for bad in ["", "9m", "m-x", "m.x", &"m".repeat(64)] {
+            assert!(!is_sql_ident(bad), "{bad}");
+        }
+        assert!(is_sql_ident(&"m".repeat(63)));
+    }
 }
