@@ -29,6 +29,18 @@ async fn app_reads(c: &Case, view: &str) -> (i64, String) {
     (row.get(0), row.get(1))
 }
 
+/// The app reads `rb_kept` through a view (`rb_app`), a report through a materialized view
+/// (`rb_report`): row count and `sum(big)` as text.
+async fn app_views(c: &Case) {
+    let s = &c.schema;
+    c.pg.batch_execute(&format!(
+        "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept; \
+         CREATE MATERIALIZED VIEW {s}.rb_report AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept"
+    ))
+    .await
+    .unwrap();
+}
+
 /// Row count and `sum(big)` of a table of the case's schema.
 async fn content(c: &Case, table: &str) -> (i64, String) {
     c.rows_and_sum(table).await
@@ -106,12 +118,7 @@ async fn rollbacks(c: &Case) -> Vec<(String, Option<String>, String, String, Opt
 async fn rollback_after_a_bad_sync_gives_the_app_the_first_data_again() {
     let (c, s) = synced_once("rb_flow").await;
     // The app reads the table through a view, and a report through a materialized view.
-    c.pg.batch_execute(&format!(
-        "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept; \
-         CREATE MATERIALIZED VIEW {s}.rb_report AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept"
-    ))
-    .await
-    .unwrap();
+    app_views(&c).await;
     let good = app_reads(&c, "rb_app").await;
     assert_eq!(good, (1000, "499500".into()));
 
@@ -412,12 +419,7 @@ async fn a_materialized_view_that_no_longer_builds_fails_each_run_until_fixed() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_inside_a_rollbacks_rebuild_is_finished_by_the_next_sync() {
     let (c, s) = synced_once("rb_kill").await;
-    c.pg.batch_execute(&format!(
-        "CREATE VIEW {s}.rb_app AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept; \
-         CREATE MATERIALIZED VIEW {s}.rb_report AS SELECT count(*) AS n, coalesce(sum(big), 0)::text AS total FROM {s}.rb_kept"
-    ))
-    .await
-    .unwrap();
+    app_views(&c).await;
     let good = app_reads(&c, "rb_app").await;
     c.overflow_rows(1000, 7).await;
     sync_ok(&c, "rb_kept", "rbk-bad").await;
