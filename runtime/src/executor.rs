@@ -165,6 +165,7 @@ impl Engine {
                 runtime: self.runtime.clone(),
                 holds: self.holds.clone(),
                 deadline: Some(deadline_wall),
+                heavy: tier.heavy,
             };
             if let Some(busy) = self.recorder.claim_run(&record, conflicts).await {
                 let Some(failed) = deferred.take() else {

@@ -71,6 +71,9 @@ pub struct RunRecord {
     /// The end of the run's window (fire + timeout): a run never outlives it, so a run whose
     /// process died stops holding then.
     pub deadline: Option<DateTime<Utc>>,
+    /// A run of a heavy schedule (or a heavy manual run): every other heavy claim, of any
+    /// process on any plan, finds it ([`Conflict::any_heavy`]).
+    pub heavy: bool,
 }
 
 /// Runs of `schedule` that keep another run from starting.
@@ -85,12 +88,30 @@ pub struct Conflict {
     pub except_runtime: Option<String>,
 }
 
+/// The name [`Conflict::any_heavy`] stands under: no schedule can have it (`*` is not a
+/// name character in the manifest).
+pub const ANY_HEAVY: &str = "*heavy";
+
 impl Conflict {
     pub fn any(schedule: &str, since: DateTime<Utc>) -> Conflict {
         Conflict {
             schedule: schedule.to_string(),
             since,
             except_runtime: None,
+        }
+    }
+
+    /// Any heavy run of another process still inside its own window, whatever its schedule
+    /// is called: a draining run of a schedule that the claiming plan no longer names (a
+    /// reload, then a leadership change; a restart-based upgrade) still holds the heavy slot.
+    /// A row without a recorded deadline (written before the column existed) counts while it
+    /// started after `since`. Leader runs of `except_runtime` do not count: that runtime keeps
+    /// its own runs apart in memory.
+    pub fn any_heavy(since: DateTime<Utc>, except_runtime: Option<String>) -> Conflict {
+        Conflict {
+            schedule: ANY_HEAVY.to_string(),
+            since,
+            except_runtime,
         }
     }
 }
@@ -365,6 +386,23 @@ impl PgHistory {
 
     async fn create_schema(&self, client: &Client) -> Result<(), HistoryError> {
         let s = &self.schema;
+        // Columns added since the first version, in the order they came.
+        let added: String = [
+            ("by_leader", "boolean NOT NULL DEFAULT false"),
+            ("runtime", "text"),
+            ("heavy", "boolean NOT NULL DEFAULT false"),
+            ("deadline", "timestamptz"),
+        ]
+        .iter()
+        .map(|(name, ty)| {
+            format!(
+                "IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.runs'::regclass
+                                AND attname = '{name}' AND NOT attisdropped) THEN
+                   ALTER TABLE {s}.runs ADD COLUMN {name} {ty};
+                 END IF;\n"
+            )
+        })
+        .collect();
         // Two runtimes starting together: serialize the DDL on a transaction lock.
         let ddl = format!(
             "SET client_min_messages = warning;
@@ -385,14 +423,7 @@ impl PgHistory {
              -- Only when missing: ALTER TABLE would take an exclusive lock at every start and
              -- queue every reader of the history behind a long query.
              DO $$ BEGIN
-               IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.runs'::regclass
-                              AND attname = 'by_leader' AND NOT attisdropped) THEN
-                 ALTER TABLE {s}.runs ADD COLUMN by_leader boolean NOT NULL DEFAULT false;
-               END IF;
-               IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.runs'::regclass
-                              AND attname = 'runtime' AND NOT attisdropped) THEN
-                 ALTER TABLE {s}.runs ADD COLUMN runtime text;
-               END IF;
+{added}
              END $$;
              CREATE INDEX IF NOT EXISTS runs_schedule_fire ON {s}.runs (schedule, fire_time DESC);
              CREATE INDEX IF NOT EXISTS runs_started ON {s}.runs (started_at DESC);
@@ -492,6 +523,20 @@ impl PgHistory {
         )
     }
 
+    /// The newest heavy run of any schedule still inside its window (its recorded deadline;
+    /// without one, started after `$1`), but for leader runs of runtime `$2`:
+    /// `id, started_at, schedule` ([`Conflict::any_heavy`]).
+    fn active_heavy_sql(&self) -> String {
+        format!(
+            "SELECT id, started_at, schedule FROM {}.runs
+             WHERE status = 'running' AND ended_at IS NULL AND heavy
+               AND coalesce(deadline > now(), started_at > $1)
+               AND NOT (by_leader AND coalesce(runtime = $2, false))
+             ORDER BY started_at DESC LIMIT 1",
+            self.schema
+        )
+    }
+
     /// Record the schedules `run` holds; parameters `run id, schedules, until` (no deadline:
     /// [`MANUAL_WINDOW`](crate::run::MANUAL_WINDOW)).
     fn insert_holds_sql(&self) -> String {
@@ -517,14 +562,25 @@ impl PgHistory {
         c: &impl tokio_postgres::GenericClient,
         conflicts: &[Conflict],
     ) -> Result<Option<Busy>, HistoryError> {
-        let sql = self.active_sql();
+        let (sql, heavy_sql) = (self.active_sql(), self.active_heavy_sql());
         for k in conflicts {
-            if let Some(r) = c
-                .query_opt(&sql, &[&k.schedule, &k.since, &k.except_runtime])
-                .await?
-            {
+            let found = if k.schedule == ANY_HEAVY {
+                c.query_opt(&heavy_sql, &[&k.since, &k.except_runtime])
+                    .await?
+            } else {
+                c.query_opt(&sql, &[&k.schedule, &k.since, &k.except_runtime])
+                    .await?
+            };
+            if let Some(r) = found {
+                // A held schedule is busy under its own name (the holder is a manual run);
+                // any heavy run is named by its schedule.
+                let schedule = if k.schedule == ANY_HEAVY {
+                    r.get(2)
+                } else {
+                    k.schedule.clone()
+                };
                 return Ok(Some(Busy {
-                    schedule: k.schedule.clone(),
+                    schedule,
                     run_id: r.get(0),
                     started: Some(r.get(1)),
                     unconfirmed: None,
@@ -582,8 +638,8 @@ impl PgHistory {
     /// Insert a run as `running`; parameters from [`run_params`].
     fn insert_run_sql(&self) -> String {
         format!(
-            "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt, by_leader, runtime)
-             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)",
+            "INSERT INTO {}.runs (id, schedule, fire_time, started_at, status, plan_hash, attempt, by_leader, runtime, heavy, deadline)
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10)",
             self.schema
         )
     }
@@ -735,7 +791,7 @@ impl PgHistory {
 fn run_params<'a>(
     run: &'a RunRecord,
     attempt: &'a i32,
-) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 8] {
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 10] {
     [
         &run.id,
         &run.schedule,
@@ -745,6 +801,8 @@ fn run_params<'a>(
         attempt,
         &run.by_leader,
         &run.runtime,
+        &run.heavy,
+        &run.deadline,
     ]
 }
 

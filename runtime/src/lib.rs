@@ -913,7 +913,7 @@ pub async fn run_once_with(
             scheduler::counts_since(now, tier.timeout),
         ));
         if tier.heavy {
-            guard.extend(scheduler::heavy_windows(&tiers, schedule, now));
+            guard.extend(scheduler::heavy_windows(&tiers, schedule, now, None));
         }
     }
     let parts = assemble_manual(plan, config, &options).await?;
@@ -1166,6 +1166,7 @@ pub async fn rollback_with(
         runtime: instance,
         holds: Vec::new(),
         deadline: None,
+        heavy: false,
     };
     let h: &dyn Recorder = parts.history.as_ref();
     h.run_started(&record).await;

@@ -149,7 +149,7 @@ pub async fn run_manual(
         if heavy_owner.is_some() {
             let tiers: Vec<std::sync::Arc<_>> =
                 tiers.into_iter().map(std::sync::Arc::new).collect();
-            guard.extend(scheduler::heavy_windows(&tiers, name, now));
+            guard.extend(scheduler::heavy_windows(&tiers, name, now, None));
         }
     }
     let refuse = |busy: Busy| -> ManualError {

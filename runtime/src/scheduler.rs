@@ -138,9 +138,22 @@ pub const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(6 * 3600);
 
 /// The heavy schedules other than `except`, plus `@bootstrap` and heavy manual `run`s
 /// (`@run-heavy`), each with the start after which a run of it still counts as running (now -
-/// its timeout): what a heavy run must not overlap.
-pub fn heavy_windows(tiers: &[Arc<Tier>], except: &str, now: DateTime<Utc>) -> Vec<Conflict> {
+/// its timeout), and last any heavy run the history marks heavy, whatever its name (a
+/// schedule this plan no longer names, still draining in another process): what a heavy run
+/// must not overlap. Leader runs of `own_runtime` are left to the caller's memory.
+pub fn heavy_windows(
+    tiers: &[Arc<Tier>],
+    except: &str,
+    now: DateTime<Utc>,
+    own_runtime: Option<&str>,
+) -> Vec<Conflict> {
     let since = |d: Duration| counts_since(now, d);
+    // Rows from before the history recorded deadlines count for the longest window a run
+    // of this plan could have.
+    let longest = tiers
+        .iter()
+        .map(|t| t.timeout)
+        .fold(BOOTSTRAP_WINDOW, Duration::max);
     tiers
         .iter()
         .filter(|t| t.heavy && t.name != except)
@@ -151,6 +164,10 @@ pub fn heavy_windows(tiers: &[Arc<Tier>], except: &str, now: DateTime<Utc>) -> V
                 .filter(|n| *n != except)
                 .map(|n| Conflict::any(n, since(BOOTSTRAP_WINDOW))),
         )
+        .chain([Conflict::any_heavy(
+            since(longest),
+            own_runtime.map(str::to_string),
+        )])
         .collect()
 }
 
@@ -595,7 +612,12 @@ impl Scheduler {
                     except_runtime: Some(engine.runtime.clone()),
                 }];
                 if tier.heavy {
-                    guard.extend(heavy_windows(&self.tiers, &tier.name, now));
+                    guard.extend(heavy_windows(
+                        &self.tiers,
+                        &tier.name,
+                        now,
+                        Some(&engine.runtime),
+                    ));
                 }
                 tokio::spawn(async move {
                     let _done = done;

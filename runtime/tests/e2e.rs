@@ -311,6 +311,7 @@ async fn a_claim_that_cannot_be_confirmed_never_starts_the_run() {
         runtime: runtime.into(),
         holds: Vec::new(),
         deadline: None,
+        heavy: false,
     };
     let guard = |runtime: &str| {
         [Conflict {
@@ -401,6 +402,7 @@ async fn run_claims_never_both_win_and_the_leader_yields_only_to_manual_runs() {
         runtime: "rt-a".into(),
         holds: Vec::new(),
         deadline: None,
+        heavy: false,
     };
     let (vs_b, vs_a) = (
         vec![Conflict::any("heavy_b", since)],

@@ -117,6 +117,62 @@ fn last_minute() -> DateTime<Utc> {
         .unwrap()
 }
 
+/// Two runtimes and a hand-over between them, as the tests below start it.
+struct HandOver {
+    ma: Metrics,
+    task_a: tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
+    stop_b: tokio::sync::oneshot::Sender<()>,
+    task_b: tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
+    /// The fire of A's run of `running`, and A's runtime id.
+    fire: DateTime<Utc>,
+    a_runtime: Option<String>,
+    /// From A's stop to B leading.
+    handover: Duration,
+}
+
+/// A leads on the world's plan and starts `running` at once (its newest fire is the backlog),
+/// B follows on `plan_b`; once A's run is running, A is stopped (SIGTERM: it drains, with a
+/// grace period longer than the run) and B takes over.
+async fn hand_over(w: &World, plan_b: stir::plan::Plan, running: &str) -> HandOver {
+    ran_at(w, running, last_minute() - chrono::TimeDelta::minutes(1)).await;
+    let mut config = w.config.clone();
+    config.grace = Duration::from_secs(150);
+    let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
+    let (stop_a, task_a) = start_runtime(w.plan.clone(), config.clone(), ma.clone(), None);
+    wait_until("A leads", Duration::from_secs(15), || async {
+        ma.is_leader()
+    })
+    .await;
+    let (stop_b, task_b) = start_runtime(plan_b, config, mb.clone(), None);
+    wait_until("A's run is running", Duration::from_secs(20), || async {
+        rows_of(w, running)
+            .await
+            .iter()
+            .any(|(_, st, _)| st == "running")
+    })
+    .await;
+    let (fire, _, a_runtime) = rows_of(w, running)
+        .await
+        .into_iter()
+        .find(|(_, st, _)| st == "running")
+        .unwrap();
+    let _ = stop_a.send(());
+    let t = Instant::now();
+    wait_until("B leads", Duration::from_secs(5), || async {
+        mb.is_leader()
+    })
+    .await;
+    HandOver {
+        ma,
+        task_a,
+        stop_b,
+        task_b,
+        fire,
+        a_runtime,
+        handover: t.elapsed(),
+    }
+}
+
 /// Fires due while no runtime led (here: the five minutes since the history's last row) are
 /// never silent: a new leader records each `missed` and alerts; with `on-missed=run-once` it
 /// runs the newest of them now, inside its window; with `skip` it runs none.
@@ -195,41 +251,15 @@ async fn a_draining_leader_hands_over_at_once_and_its_run_is_respected() {
         ]
     })
     .await;
-    // The slow schedule's newest fire is the backlog, so A starts it as soon as it leads.
-    ran_at(&w, "slow", last_minute() - chrono::TimeDelta::minutes(1)).await;
-    let mut config = w.config.clone();
-    config.grace = Duration::from_secs(150);
-    let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
-    let (stop_a, mut task_a) = start_runtime(w.plan.clone(), config.clone(), ma.clone(), None);
-    wait_until("A leads", Duration::from_secs(15), || async {
-        ma.is_leader()
-    })
-    .await;
-    let (stop_b, task_b) = start_runtime(w.plan.clone(), config.clone(), mb.clone(), None);
-    wait_until(
-        "A's slow run is running",
-        Duration::from_secs(20),
-        || async {
-            rows_of(&w, "slow")
-                .await
-                .iter()
-                .any(|(_, st, _)| st == "running")
-        },
-    )
-    .await;
-    let slow = rows_of(&w, "slow").await;
-    let (slow_fire, _, a_runtime) = slow
-        .iter()
-        .find(|(_, st, _)| st == "running")
-        .unwrap()
-        .clone();
-    let _ = stop_a.send(());
-    let t = Instant::now();
-    wait_until("B leads", Duration::from_secs(5), || async {
-        mb.is_leader()
-    })
-    .await;
-    let handover = t.elapsed();
+    let HandOver {
+        ma,
+        mut task_a,
+        stop_b,
+        task_b,
+        fire: slow_fire,
+        a_runtime,
+        handover,
+    } = hand_over(&w, w.plan.clone(), "slow").await;
     assert!(!task_a.is_finished(), "A is still draining its run");
     assert!(!ma.is_leader());
     // The next minute: B fires quick, and skips slow while A's run still runs.
@@ -342,5 +372,98 @@ async fn a_short_stall_of_the_leader_session_cancels_nothing() {
     assert!(metrics.is_leader());
     let _ = stop.send(());
     task.await.unwrap().unwrap();
+    w.drop_all().await;
+}
+
+/// The heavy slot across a leadership change when the two runtimes run different plans (a
+/// restart-based upgrade, or a reload followed by a hand-over): A runs heavy `old_heavy`,
+/// which B's plan no longer names; A is stopped and drains. B's heavy `new_heavy` must not
+/// start beside the draining run (`skipped_heavy`, naming it), and runs once it has ended.
+/// B's plan alone cannot say `old_heavy` was heavy: the history's `heavy` column does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_heavy_run_of_a_schedule_the_new_leaders_plan_lacks_keeps_the_heavy_slot() {
+    let heavy = |mut s: Schedule| {
+        s.heavy = true;
+        s
+    };
+    let w = world_with("heavyslot", |w| {
+        vec![heavy(every_minute(
+            "old_heavy",
+            300,
+            OnMissed::RunOnce,
+            sleeping(w, 75),
+        ))]
+    })
+    .await;
+    let mut plan_b = w.plan.clone();
+    plan_b.schedules = vec![heavy(every_minute(
+        "new_heavy",
+        50,
+        OnMissed::Skip,
+        "SELECT 1".into(),
+    ))];
+    let plan_b = plan_b.seal();
+    let HandOver {
+        mut task_a,
+        stop_b,
+        task_b,
+        ..
+    } = hand_over(&w, plan_b, "old_heavy").await;
+    // A's run lasts 75 s, so at least one of B's minutely fires falls inside it.
+    let a_done = tokio::time::timeout(Duration::from_secs(120), &mut task_a).await;
+    a_done.expect("A ends once its run ends").unwrap().unwrap();
+    let s = &w.config.history_schema;
+    let old_end: DateTime<Utc> = w
+        .pg()
+        .await
+        .query_one(
+            &format!("SELECT ended_at FROM {s}.runs WHERE schedule = 'old_heavy' AND status = 'ok' AND id <> 'old_heavy-seeded'"),
+            &[],
+        )
+        .await
+        .expect("A's heavy run finished ok, not cancelled")
+        .get(0);
+    // B's next fire after A's run ended runs.
+    wait_until(
+        "B runs new_heavy once the slot is free",
+        Duration::from_secs(75),
+        || async {
+            rows_of(&w, "new_heavy")
+                .await
+                .iter()
+                .any(|(t, st, _)| *t > old_end && st == "ok")
+        },
+    )
+    .await;
+    let rows = w
+        .pg()
+        .await
+        .query(
+            &format!(
+                "SELECT fire_time, status, coalesce(error, ''), started_at, ended_at FROM {s}.runs \
+                 WHERE schedule = 'new_heavy' ORDER BY fire_time"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let beside: Vec<(DateTime<Utc>, String, String)> = rows
+        .iter()
+        .filter(|r| r.get::<_, DateTime<Utc>>(0) < old_end)
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(
+        !beside.is_empty(),
+        "B had a fire while A's heavy run drained: {beside:?}"
+    );
+    for (fire, status, error) in &beside {
+        assert_eq!(status, "skipped_heavy", "fire {fire}: {beside:?}");
+        assert!(
+            error.contains("old_heavy"),
+            "the skip names the draining run's schedule: {error}"
+        );
+    }
+    let _ = stop_b.send(());
+    task_b.await.unwrap().unwrap();
     w.drop_all().await;
 }
