@@ -11,6 +11,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod graph;
 pub mod import;
+pub mod kdl_reader;
 pub mod lineage;
 pub mod load;
 pub mod macros;

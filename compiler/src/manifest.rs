@@ -268,8 +268,8 @@ pub struct Request {
 }
 
 /// KDL text as one document. A big manifest is cut before top-level nodes into one piece
-/// per core, parsed at once: the KDL parser is the slowest stage of `stir check` and cannot
-/// be sped up from here. The pieces are the whole parse's nodes whenever they all parse (see
+/// per core, parsed at once (plain KDL by `kdl_reader`, the rest by the kdl crate, the
+/// slowest stage of `stir check` when it runs). The pieces are the whole parse's nodes whenever they all parse (see
 /// [`node_start_after`]); when any piece fails, the whole text is parsed again, so a broken
 /// manifest gets exactly the errors its whole document gives.
 fn parse_document(text: &str) -> Result<KdlDocument, kdl::KdlError> {
@@ -289,7 +289,7 @@ fn parse_in_pieces(text: &str, pieces: usize) -> Result<KdlDocument, kdl::KdlErr
         }
     }
     if cuts.len() < 2 {
-        return KdlDocument::parse_v2(text);
+        return parse_piece(text);
     }
     cuts.push(text.len());
     let spread = crate::parallel::Spread {
@@ -300,7 +300,7 @@ fn parse_in_pieces(text: &str, pieces: usize) -> Result<KdlDocument, kdl::KdlErr
         cuts.len() - 1,
         spread,
         || (),
-        |_, k| KdlDocument::parse_v2(&text[cuts[k]..cuts[k + 1]]),
+        |_, k| parse_piece(&text[cuts[k]..cuts[k + 1]]),
     );
     let mut docs = Vec::with_capacity(parsed.len());
     for piece in parsed {
@@ -316,6 +316,11 @@ fn parse_in_pieces(text: &str, pieces: usize) -> Result<KdlDocument, kdl::KdlErr
     }
     whole.set_span(SourceSpan::new(0.into(), text.len()));
     Ok(whole)
+}
+
+/// Plain KDL through the fast reader, the rest (and every error) through the kdl crate.
+fn parse_piece(text: &str) -> Result<KdlDocument, kdl::KdlError> {
+    crate::kdl_reader::read(text).map_or_else(|| KdlDocument::parse_v2(text), Ok)
 }
 
 /// The first line start after `from` where a cut is safe: the line starts with a letter (a
@@ -2031,43 +2036,7 @@ pub fn pg_type_problem(ty: &str) -> Option<TypeProblem> {
 mod tests {
     use super::*;
 
-    /// Every node, entry and block with its spans, for comparing two parses.
-    fn dump(doc: &KdlDocument, out: &mut String) {
-        use std::fmt::Write;
-        for n in doc.nodes() {
-            let ty = n.ty().map(|t| (t.value().to_string(), t.span()));
-            let _ = write!(
-                out,
-                "{:?} {:?} {:?} {ty:?} [",
-                n.name().value(),
-                n.name().span(),
-                n.span()
-            );
-            for e in n.entries() {
-                let name = e.name().map(|k| (k.value().to_string(), k.span()));
-                let ty = e.ty().map(|t| (t.value().to_string(), t.span()));
-                let _ = write!(out, "{name:?} {:?} {:?} {ty:?}; ", e.value(), e.span());
-            }
-            out.push(']');
-            if let Some(c) = n.children() {
-                let _ = writeln!(out, " {{ {:?}", c.span());
-                dump(c, out);
-                out.push('}');
-            }
-            out.push('\n');
-        }
-    }
-
-    fn parsed(r: &Result<KdlDocument, kdl::KdlError>) -> String {
-        match r {
-            Ok(doc) => {
-                let mut out = String::new();
-                dump(doc, &mut out);
-                out
-            }
-            Err(e) => format!("{e:?}"),
-        }
-    }
+    use crate::kdl_reader::testing::parsed;
 
     /// Pieces parse to the whole parse's nodes and spans, or (when a piece fails) to the
     /// whole parse's errors: for every manifest in the repository and for texts made to
