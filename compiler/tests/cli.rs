@@ -475,3 +475,65 @@ fn every_manifest_command_takes_the_manifest_as_a_flag_too() {
         assert!(r.stderr().contains("two manifests given"), "{}", r.stderr());
     }
 }
+
+/// A plan over the size a runtime reads is not written (the runtime would refuse it at deploy
+/// time): exit 2 with the size, the largest models and what to do. The same project with
+/// smaller models writes its plan.
+#[test]
+fn plan_refuses_to_write_a_plan_no_runtime_would_read() {
+    let d = scratch("bigplan");
+    let write = |mib: usize| {
+        std::fs::create_dir_all(d.join("models")).unwrap();
+        let names: Vec<String> = (0..4).map(|i| format!("big_{i}")).collect();
+        let models: String = names.iter().map(|n| format!("    model {n}\n")).collect();
+        std::fs::write(
+            d.join("stir.kdl"),
+            format!(
+                "project big timezone=UTC\nwarehouse clickhouse database=dbt\n\
+                 models dir=\"models\" {{\n{models}}}\n\
+                 schedule daily cron=\"0 3 * * *\" timeout=\"1h\" {{\n    run {}\n}}\n",
+                names.join(" ")
+            ),
+        )
+        .unwrap();
+        for (i, n) in names.iter().enumerate() {
+            let payload = "x".repeat(mib * 1024 * 1024 + i);
+            std::fs::write(
+                d.join("models").join(format!("{n}.sql")),
+                format!("select '{payload}' as payload\n"),
+            )
+            .unwrap();
+        }
+    };
+    let manifest = d.join("stir.kdl");
+    let out = d.join("plan.json");
+    write(6);
+    let r = Run::stir(&[
+        "plan",
+        manifest.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .expect(2);
+    let err = r.stderr();
+    assert!(
+        err.contains("over the 64 MiB a runtime reads; no plan written"),
+        "{err}"
+    );
+    assert!(err.contains("`big_3` (6.0 MiB of SQL)"), "{err}");
+    assert!(!out.exists(), "no plan file is left behind");
+    write(1);
+    Run::stir(&[
+        "plan",
+        manifest.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .expect(0);
+    let len = std::fs::metadata(&out).unwrap().len();
+    assert!(
+        len > 12 * 1024 * 1024 && len <= stir::load::MAX_PLAN_BYTES,
+        "{len}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

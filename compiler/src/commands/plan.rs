@@ -63,6 +63,7 @@ pub fn run(args: &PlanArgs, color: bool) -> Result<Exit, Failure> {
     };
     let plan = planner::build(&c).map_err(|e| Failure::Message(format!("error: {e}")))?;
     let json = plan.to_json();
+    too_big_to_run(&plan, json.len())?;
     match args.output.as_deref() {
         Some(p) if p == Path::new("-") => std::io::stdout().lock().write_all(json.as_bytes())?,
         Some(p) => {
@@ -97,6 +98,35 @@ pub fn run(args: &PlanArgs, color: bool) -> Result<Exit, Failure> {
         (Some(old), Some(old_path)) => print_review(&old, &plan, old_path, args.format),
         _ => Ok(Exit::Success),
     }
+}
+
+/// A plan no runtime would read is not written: `stir-runtime` (and `--diff`) refuse plans
+/// over [`MAX_PLAN_BYTES`](crate::load::MAX_PLAN_BYTES) as hostile input, so a bigger one would
+/// only fail at deploy time.
+fn too_big_to_run(plan: &crate::plan::Plan, bytes: usize) -> Result<(), Failure> {
+    let limit = crate::load::MAX_PLAN_BYTES;
+    if bytes as u64 <= limit {
+        return Ok(());
+    }
+    let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+    let mut biggest: Vec<(usize, &str)> = plan
+        .models
+        .iter()
+        .map(|m| (m.sql.len(), m.name.as_str()))
+        .collect();
+    biggest.sort_by(|a, b| b.cmp(a));
+    let names: Vec<String> = biggest
+        .iter()
+        .take(3)
+        .map(|(n, m)| format!("`{m}` ({:.1} MiB of SQL)", mib(*n as u64)))
+        .collect();
+    Err(Failure::Message(format!(
+        "error: the plan would be {:.0} MiB, over the {} MiB a runtime reads; no plan written
+         help: each model's SQL is in the plan three times (its SELECT, CREATE .. AS and INSERT);          the largest models are {}; split the project into manifests of their own (one plan and          runtime each, `STIR_PROJECT`), or shorten the largest models",
+        mib(bytes as u64),
+        limit / (1024 * 1024),
+        names.join(", ")
+    )))
 }
 
 /// `--sign`: the key from `STIR_PLAN_KEY`, and a file to put the signature beside.
