@@ -34,6 +34,9 @@ pub enum AlertKind {
     Recovered,
     /// A plan reload (SIGHUP) was refused; `run_id` holds the plan hash still running.
     ReloadRefused,
+    /// Live replicas run different plans; `run_id` holds this runtime's plan hash, `error`
+    /// names the others.
+    PlansDiffer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,14 @@ impl Alert {
         if matches!(self.kind, AlertKind::RolledBack | AlertKind::RollbackFailed) {
             return self.rollback_text();
         }
+        if self.kind == AlertKind::PlansDiffer {
+            return format!(
+                ":warning: stir: the replicas run different plans; the leader runs plan `{}`\n{}{}",
+                slack_escape(&self.run_id),
+                self.fire.format("%Y-%m-%d %H:%M UTC"),
+                self.error_block()
+            );
+        }
         if self.kind == AlertKind::ReloadRefused {
             return format!(
                 ":red_circle: stir: plan reload refused; the runtime goes on with plan `{}`\n{}{}",
@@ -99,8 +110,11 @@ impl Alert {
             AlertKind::Success => "succeeded",
             AlertKind::StillFailing => "still failing",
             AlertKind::Recovered => "recovered",
-            AlertKind::RolledBack | AlertKind::RollbackFailed | AlertKind::ReloadRefused => {
-                unreachable!("rollback_text, reload")
+            AlertKind::RolledBack
+            | AlertKind::RollbackFailed
+            | AlertKind::ReloadRefused
+            | AlertKind::PlansDiffer => {
+                unreachable!("rollback_text, reload, replicas")
             }
         };
         let what = match (self.kind, self.runs) {

@@ -454,6 +454,14 @@ impl PgHistory {
                  until       timestamptz NOT NULL,
                  PRIMARY KEY (schedule, run_id)
              );
+             -- Every live runtime and the plan it runs (`replicas.rs`), so replicas that run
+             -- different plans are seen.
+             CREATE TABLE IF NOT EXISTS {s}.replicas (
+                 runtime     text PRIMARY KEY,
+                 plan_hash   text NOT NULL,
+                 leader      boolean NOT NULL,
+                 seen_at     timestamptz NOT NULL
+             );
              -- Freshness and the console: each model's last successful build.
              CREATE INDEX IF NOT EXISTS steps_model_ok ON {s}.steps (name, ended_at) WHERE kind = 'model' AND status = 'ok';
              COMMIT;"

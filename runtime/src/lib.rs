@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod notify;
 pub mod redact;
 pub mod reload;
+pub mod replicas;
 pub mod request;
 pub mod run;
 pub mod runner;
@@ -439,6 +440,14 @@ pub async fn run_with(
         )
     });
     let pg = config.require_state()?.to_string();
+    // Leading and following alike: which plan each live replica runs.
+    let replicas = tokio::spawn(replicas::watch(
+        parts.history.clone(),
+        instance.clone(),
+        generations.clone(),
+        parts.metrics.clone(),
+        config.leader_poll,
+    ));
     let key = leader::lock_key(&config.history_schema);
     let instance_key = leader::instance_key(&config.history_schema, &instance);
     info!(%instance, "runtime instance");
@@ -557,6 +566,7 @@ pub async fn run_with(
     if let Some(r) = reloader {
         r.abort();
     }
+    replicas.abort();
     let last = generations.borrow().alerts.clone();
     last.flush(Duration::from_secs(10)).await;
     parts.alerts.flush(Duration::from_secs(10)).await;

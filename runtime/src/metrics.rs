@@ -71,6 +71,8 @@ pub struct Metrics {
     plan: Arc<Mutex<(String, LastReload)>>,
     reloads: Family<ReloadLabel, Counter>,
     reload_failed: Gauge,
+    /// `stir_replica_plans`: how many plans the live replicas run (`replicas.rs`).
+    replica_plans: Gauge,
 }
 
 /// How the last plan reload went (SIGHUP; `/healthz`'s `last_reload`).
@@ -129,6 +131,12 @@ impl Metrics {
             "1 when the last plan reload was refused (the previous plan still runs)",
             reload_failed.clone(),
         );
+        let replica_plans = Gauge::default();
+        registry.register(
+            "stir_replica_plans",
+            "How many different plans the live replicas of this project run (1 when they agree)",
+            replica_plans.clone(),
+        );
         registry.register(
             "stir_leader",
             "1 when this runtime holds the leader lock",
@@ -167,7 +175,13 @@ impl Metrics {
             plan: Arc::new(Mutex::new((plan_hash.to_string(), LastReload::None))),
             reloads,
             reload_failed,
+            replica_plans,
         }
+    }
+
+    /// The live replicas run `n` different plans.
+    pub fn set_replica_plans(&self, n: usize) {
+        self.replica_plans.set(n as i64);
     }
 
     /// The plan being run is now `plan_hash`.

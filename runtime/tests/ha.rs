@@ -467,3 +467,68 @@ async fn a_draining_heavy_run_of_a_schedule_the_new_leaders_plan_lacks_keeps_the
     task_b.await.unwrap().unwrap();
     w.drop_all().await;
 }
+
+/// Two replicas on two plans (one was reloaded and the other not, or refused the new plan):
+/// each counts two plans in `stir_replica_plans`, and the leader alerts once, naming the other
+/// replica and its plan. When that replica stops, the count is back to one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_different_plans_are_counted_and_the_leader_alerts_once() {
+    let w = world_with("replicas", |_| {
+        vec![every_minute("quick", 50, OnMissed::Skip, "SELECT 1".into())]
+    })
+    .await;
+    let mut plan_b = w.plan.clone();
+    plan_b.schedules[0].timeout_secs = 40;
+    let plan_b = plan_b.seal();
+    assert_ne!(plan_b.plan_hash, w.plan.plan_hash);
+    let (alerts, sent) = Alerter::memory();
+    let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
+    let (stop_a, task_a) =
+        start_runtime(w.plan.clone(), w.config.clone(), ma.clone(), Some(alerts));
+    wait_until("A leads", Duration::from_secs(15), || async {
+        ma.is_leader()
+    })
+    .await;
+    let (stop_b, task_b) = start_runtime(plan_b.clone(), w.config.clone(), mb.clone(), None);
+    let plans = |m: &Metrics| -> Option<i64> {
+        m.render()
+            .lines()
+            .find_map(|l| l.strip_prefix("stir_replica_plans "))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    wait_until("both count two plans", Duration::from_secs(10), || async {
+        plans(&ma) == Some(2) && plans(&mb) == Some(2)
+    })
+    .await;
+    let differ = || -> Vec<stir_runtime::alert::Alert> {
+        sent.lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.kind == AlertKind::PlansDiffer)
+            .cloned()
+            .collect()
+    };
+    wait_until("the leader alerted", Duration::from_secs(5), || async {
+        !differ().is_empty()
+    })
+    .await;
+    // Several polls later: still one alert, not one a poll.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let alerts = differ();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].run_id, w.plan.plan_hash);
+    let why = alerts[0].error.clone().unwrap_or_default();
+    assert!(why.contains(&plan_b.plan_hash[..12]), "{why}");
+    assert!(alerts[0]
+        .text()
+        .contains("the replicas run different plans"));
+    let _ = stop_b.send(());
+    task_b.await.unwrap().unwrap();
+    wait_until("A counts one plan", Duration::from_secs(10), || async {
+        plans(&ma) == Some(1)
+    })
+    .await;
+    let _ = stop_a.send(());
+    task_a.await.unwrap().unwrap();
+    w.drop_all().await;
+}
