@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stir_plan::{Materialized, Model, Plan, Step};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::alert::{Alert, AlertKind, Alerter};
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::notify::Ended;
 use crate::run::BoxFut;
 use crate::run::Tier;
-pub use crate::run::{cancelled, humanize, run_id, RunStatus};
+pub use crate::run::{humanize, run_id, RunStatus};
 use crate::step::{Delivered, QueryLog, StepCtx, StepError, StepOutcome, StepRunner};
 use crate::warehouse::Warehouse;
 use stir_plan::quote::ch_qualified;
@@ -109,12 +109,13 @@ const ABORT_LIMIT: Duration = Duration::from_secs(120);
 
 impl Engine {
     /// Run `tier` fired at `fire` until it succeeds, fails for good, reaches its deadline
-    /// (`fire + timeout`) or `cancel` turns true.
+    /// (`fire + timeout`) or `cancel` is cancelled. `cancel` is the run's own node in the
+    /// cancellation tree (a child of whatever may cancel it); the deadline ends only this run.
     pub async fn drive(
         &self,
         tier: &Tier,
         fire: DateTime<Utc>,
-        cancel: watch::Receiver<bool>,
+        cancel: CancellationToken,
     ) -> RunStatus {
         // With no conflicts no recorder has a reason to refuse the start.
         self.drive_guarded(tier, fire, cancel, &[])
@@ -130,7 +131,7 @@ impl Engine {
         &self,
         tier: &Tier,
         fire: DateTime<Utc>,
-        mut cancel: watch::Receiver<bool>,
+        cancel: CancellationToken,
         conflicts: &[Conflict],
     ) -> Result<RunStatus, Busy> {
         let deadline_wall =
@@ -195,7 +196,7 @@ impl Engine {
                     Ok(Err(e)) => Outcome::Failed(e),
                     Err(_) => Outcome::Timeout,
                 },
-                _ = cancelled(&mut cancel) => Outcome::Cancelled,
+                _ = cancel.cancelled() => Outcome::Cancelled,
             };
             let ended = self.clock.now();
             match outcome {
@@ -230,7 +231,7 @@ impl Engine {
                             info!(parent: &span, backoff_ms = backoff.as_millis() as u64, "retrying");
                             let stop = tokio::select! {
                                 _ = tokio::time::sleep(backoff) => false,
-                                _ = cancelled(&mut cancel) => true,
+                                _ = cancel.cancelled() => true,
                             };
                             if !stop {
                                 attempt += 1;

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::redact_url;
 use crate::history::{pg_message, HistoryError};
-use crate::run::cancelled;
 
 /// How long the leader session may leave a heartbeat unanswered before the lock counts as
 /// lost. PostgreSQL frees the lock of a client it cannot reach after its keepalive gives up
@@ -28,7 +28,11 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(20);
 /// This runtime holds the lock while this value lives.
 pub struct Leader {
     client: Arc<Client>,
-    lost: watch::Receiver<bool>,
+    /// Cancelled when the session is gone or stalled: the root of this term's cancellation
+    /// tree ([`Leader::term`]).
+    lost: CancellationToken,
+    /// A state, not a stop: false while the session is slow to answer, true again when it
+    /// answers (firing pauses meanwhile, nothing is cancelled).
     confirmed: watch::Receiver<bool>,
     heartbeat: tokio::task::JoinHandle<()>,
 }
@@ -36,8 +40,14 @@ pub struct Leader {
 impl Leader {
     /// Resolves when the lock session is gone or stalled past [`STALL_LIMIT`] (the lock may
     /// be someone else's now).
-    pub async fn lost(&mut self) {
-        cancelled(&mut self.lost).await;
+    pub async fn lost(&self) {
+        self.lost.cancelled().await;
+    }
+
+    /// A node below the session: cancelled, with everything under it, when the session is
+    /// lost. Whatever must not outlive this leadership (the runs of its term) hangs here.
+    pub fn term(&self) -> CancellationToken {
+        self.lost.child_token()
     }
 
     /// True while the session answers its heartbeat: only then may the leader fire.
@@ -73,13 +83,13 @@ impl Leader {
     }
 }
 
-/// Try to become leader every `poll` until it works (`Some`) or `stop` turns true (`None`).
+/// Try to become leader every `poll` until it works (`Some`) or `stop` is cancelled (`None`).
 pub async fn acquire(
     url: &str,
     key: i64,
     instance: i64,
     poll: Duration,
-    stop: &mut watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> Option<Leader> {
     let mut said_follower = false;
     loop {
@@ -102,7 +112,7 @@ pub async fn acquire(
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
-            _ = cancelled(stop) => return None,
+            _ = stop.cancelled() => return None,
         }
     }
 }
@@ -125,13 +135,13 @@ pub async fn try_acquire(
         .keepalives_idle(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(10));
     let (client, connection) = pg.connect().await.map_err(refused)?;
-    let (lost_tx, lost) = watch::channel(false);
-    let conn_lost = lost_tx.clone();
+    let lost = CancellationToken::new();
+    let conn_lost = lost.clone();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             warn!(error = %pg_message(&e), "leader session closed");
         }
-        let _ = conn_lost.send(true);
+        conn_lost.cancel();
     });
     // Let the server notice an unreachable runtime within 40 s (so the lock is freed), later
     // than the runtime itself gives up (STALL_LIMIT).
@@ -154,6 +164,7 @@ pub async fn try_acquire(
     let client = Arc::new(client);
     let hb_client = client.clone();
     let (confirmed_tx, confirmed) = watch::channel(true);
+    let lost_tx = lost.clone();
     let heartbeat = tokio::spawn(async move {
         let slow = (heartbeat * 3).min(STALL_LIMIT);
         loop {
@@ -184,7 +195,7 @@ pub async fn try_acquire(
                     "leader session failed or stalled past {STALL_LIMIT:?}: giving up leadership"
                 );
                 let _ = confirmed_tx.send(false);
-                let _ = lost_tx.send(true);
+                lost_tx.cancel();
                 return;
             }
         }

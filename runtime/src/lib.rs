@@ -52,6 +52,7 @@ use stir_plan::file::ReadError;
 use stir_plan::signature::{self, PublicKey, VerifyError};
 use stir_plan::{Plan, PlanError};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::alert::{Alert, AlertKind, Alerter};
@@ -60,8 +61,8 @@ use crate::config::ConfigError;
 use crate::executor::Engine;
 use crate::history::{Conflict, HistoryError, PgHistory, Recorder};
 use crate::metrics::Metrics;
+use crate::run::RunStatus;
 use crate::run::Tier;
-use crate::run::{cancelled, RunStatus};
 use crate::scheduler::PlanCheckError;
 use crate::step::StepRunner;
 use crate::warehouse::Warehouse;
@@ -376,13 +377,24 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: Options,
 ) -> Result<(), RuntimeError> {
+    // The process's root in the cancellation tree (docs/ARCHITECTURE.md, "Cancellation").
+    let stop = CancellationToken::new();
+    shutdown::cancel_on(shutdown, &stop, lead(plan, config, options, stop.clone())).await
+}
+
+/// [`run_with`] until `stop` is cancelled.
+async fn lead(
+    plan: Plan,
+    config: Config,
+    options: Options,
+    stop: CancellationToken,
+) -> Result<(), RuntimeError> {
     let (zone, _) = scheduler::prepare(&plan)?;
     let plan = Arc::new(plan);
     let config = Arc::new(config);
     info!(plan_hash = %plan.plan_hash, project = %plan.project, timezone = %zone, config = ?config, "stir-runtime starting");
     let instance = leader::instance_id();
     let parts = assemble(&plan, &config, &options, true, &instance).await?;
-    let mut stop = shutdown::watch_future(shutdown);
     let (generations_tx, generations) = watch::channel(Arc::new(parts.generation));
     // The console starts manual runs with the leader's options and the running plan's alerts.
     let console_options = {
@@ -452,8 +464,7 @@ pub async fn run_with(
     let instance_key = leader::instance_key(&config.history_schema, &instance);
     info!(%instance, "runtime instance");
     loop {
-        let Some(mut leader) =
-            leader::acquire(&pg, key, instance_key, config.leader_poll, &mut stop).await
+        let Some(leader) = leader::acquire(&pg, key, instance_key, config.leader_poll, &stop).await
         else {
             break;
         };
@@ -510,25 +521,25 @@ pub async fn run_with(
         };
         let succession = reload::Succession::new(generations.clone(), leader.confirmed());
         let mut stopped_firing = succession.stopped_firing();
-        // The scheduler stops on shutdown (with grace) or at once when leadership is lost.
-        let (stop_tx, sched_stop) = watch::channel(false);
-        let (abort_tx, abort) = watch::channel(false);
-        let mut serving =
-            tokio::spawn(succession.serve_until(sched_stop, config.grace, abort, backlog));
+        // This term's branch hangs below the lock session: losing the session cancels every
+        // run of the term at once; a shutdown stops its firing here, and its runs after the
+        // grace period.
+        let term = scheduler::Branch::under(leader.term());
+        let mut serving = tokio::spawn(succession.serve_until(term.clone(), config.grace, backlog));
         let mut finished = None;
         let mut lost = tokio::select! {
-            _ = cancelled(&mut stop) => false,
+            _ = stop.cancelled() => false,
             _ = leader.lost() => true,
         };
         if lost {
             error!("leadership lost: cancelling running work, becoming a follower");
-            let _ = abort_tx.send(true);
         }
-        let _ = stop_tx.send(true);
+        term.firing.cancel();
         if !lost {
             // Draining: hand the lock over as soon as nothing fires here any more, so another
             // replica fires on time; the instance lock stays until the running work ends.
-            cancelled(&mut stopped_firing).await;
+            // (Its sender gone: nothing fires there either.)
+            let _ = stopped_firing.wait_for(|s| *s).await;
             leader.hand_over(key).await;
             parts.metrics.set_leader(false);
             tokio::select! {
@@ -540,7 +551,6 @@ pub async fn run_with(
                     // this runtime's queries as orphans. Stop first.
                     error!("leader session lost while draining: cancelling running work");
                     lost = true;
-                    let _ = abort_tx.send(true);
                 }
             }
         }
@@ -553,14 +563,14 @@ pub async fn run_with(
         }
         sweeper.abort();
         parts.metrics.set_leader(false);
-        if !lost || *stop.borrow() {
+        if !lost || stop.is_cancelled() {
             leader.release().await;
             break;
         }
         // Give a healthy follower two polls to take over before competing again.
         tokio::select! {
             _ = tokio::time::sleep(config.leader_poll * 2) => {}
-            _ = cancelled(&mut stop) => break,
+            _ = stop.cancelled() => break,
         }
     }
     if let Some(r) = reloader {
@@ -959,11 +969,13 @@ pub(crate) async fn drive_manual_with<E: From<RuntimeError>>(
     if let Some(busy) = active {
         return Err(refuse(busy));
     }
-    let cancel = shutdown::watch_future(shutdown);
+    // A manual run is a root of its own, cancelled by its process's shutdown.
+    let cancel = CancellationToken::new();
     let fire = parts.engine.clock.now();
-    let status = parts
+    let run = parts
         .engine
-        .drive_guarded(tier, fire, cancel, guard)
+        .drive_guarded(tier, fire, cancel.clone(), guard);
+    let status = shutdown::cancel_on(shutdown, &cancel, run)
         .await
         .map_err(refuse)?;
     parts.alerts.flush(Duration::from_secs(30)).await;

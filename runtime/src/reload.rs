@@ -30,8 +30,8 @@ use crate::config::Config;
 use crate::executor::{Engine, PlanSteps};
 use crate::history::{PgHistory, Recorder};
 use crate::metrics::Metrics;
-use crate::run::{cancelled, Tier};
-use crate::scheduler::{self, Backlog, FireHook, PlanCheckError, Scheduler};
+use crate::run::Tier;
+use crate::scheduler::{self, Backlog, Branch, FireHook, PlanCheckError, Scheduler};
 use crate::step::StepRunner;
 use crate::warehouse::Warehouse;
 use crate::RuntimeError;
@@ -310,21 +310,18 @@ impl<G: AsRef<Stage> + Send + Sync + 'static> Succession<G> {
         self
     }
 
-    /// Turns true when nothing fires here any more (after `stop` or `abort`).
+    /// Turns true when nothing fires here any more (after `branch.firing` or `branch.runs`
+    /// is cancelled).
     pub fn stopped_firing(&self) -> watch::Receiver<bool> {
         self.stopped_firing.subscribe()
     }
 
-    /// As [`Scheduler::serve_until`], taking each new plan as it comes.
-    pub async fn serve_until(
-        mut self,
-        mut stop: watch::Receiver<bool>,
-        grace: Duration,
-        mut abort: watch::Receiver<bool>,
-        backlog: Backlog,
-    ) {
-        // Cancels every scheduler's runs: shutdown's grace over, or leadership lost.
-        let (cancel_tx, cancel) = watch::channel(false);
+    /// As [`Scheduler::serve_until`], taking each new plan as it comes. Each plan's scheduler
+    /// serves in a child of `branch`: cancelling `branch.firing` stops them all, cancelling
+    /// `branch.runs` (leadership lost, or the grace over here) cancels the runs of every plan,
+    /// draining or not. A new plan leaves the old one's branch alone: its runs end at their
+    /// own deadlines.
+    pub async fn serve_until(mut self, branch: Branch, grace: Duration, backlog: Backlog) {
         let stage = self.stages.borrow_and_update().clone();
         let s: &Stage = (*stage).as_ref();
         let mut first = Scheduler::new(s.engine.clone(), s.zone.clone(), s.tiers.clone())
@@ -334,19 +331,12 @@ impl<G: AsRef<Stage> + Send + Sync + 'static> Succession<G> {
         }
         let mut current = Arc::new(first);
         let mut tasks = JoinSet::new();
-        let (mut current_stop, rx) = watch::channel(false);
-        tasks.spawn(
-            current
-                .clone()
-                .serve_until(rx, grace, cancel.clone(), backlog),
-        );
-        // Senders of the schedulers handed over: kept so their `stop` stays open.
-        let mut retired = Vec::new();
+        tasks.spawn(current.clone().serve_until(branch.child(), grace, backlog));
         let mut stages_open = true;
         loop {
             tokio::select! {
-                _ = cancelled(&mut stop) => break,
-                _ = cancelled(&mut abort) => break,
+                _ = branch.firing.cancelled() => break,
+                _ = branch.runs.cancelled() => break,
                 r = self.stages.changed(), if stages_open => {
                     if r.is_err() {
                         stages_open = false;
@@ -363,12 +353,10 @@ impl<G: AsRef<Stage> + Send + Sync + 'static> Succession<G> {
                     ));
                     info!(plan_hash = %s.engine.plan_hash, handover = %at, "firing the new plan; runs of the old one finish under it");
                     current = successor;
-                    let (tx, rx) = watch::channel(false);
-                    retired.push(std::mem::replace(&mut current_stop, tx));
                     tasks.spawn(
                         current
                             .clone()
-                            .serve_until(rx, grace, cancel.clone(), Backlog::new()),
+                            .serve_until(branch.child(), grace, Backlog::new()),
                     );
                 }
                 Some(ended) = tasks.join_next() => {
@@ -378,27 +366,22 @@ impl<G: AsRef<Stage> + Send + Sync + 'static> Succession<G> {
                 }
             }
         }
-        let aborted = *abort.borrow();
-        if aborted {
-            let _ = cancel_tx.send(true);
-        }
-        let _ = current_stop.send(true);
-        for r in &retired {
-            let _ = r.send(true);
-        }
+        // Every plan stops firing (when `branch.runs` was cancelled, the tree has cancelled
+        // their runs already).
+        branch.firing.cancel();
         let mut current_stopped = current.stopped_firing();
         tokio::select! {
-            _ = cancelled(&mut current_stopped) => {}
+            _ = current_stopped.wait_for(|s| *s) => {}
             _ = wait_all(&mut tasks) => {}
         }
         let _ = self.stopped_firing.send(true);
         // Every plan's running work gets the same grace, then is cancelled.
         let drained = tokio::select! {
             r = tokio::time::timeout(grace, wait_all(&mut tasks)) => r.is_ok(),
-            _ = cancelled(&mut abort) => false,
+            _ = branch.runs.cancelled() => false,
         };
         if !drained {
-            let _ = cancel_tx.send(true);
+            branch.runs.cancel();
             wait_all(&mut tasks).await;
         }
     }

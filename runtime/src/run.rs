@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use stir_plan::cron::Cron;
 use stir_plan::schedule::DailyWindow;
 use stir_plan::OnMissed;
-use tokio::sync::watch;
 
 /// A boxed future, for the object-safe step and history traits.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -38,13 +37,6 @@ impl RunStatus {
 /// `dbt_core-20260101T001500000Z-a1`: readable, sortable, unique per fire and attempt.
 pub fn run_id(schedule: &str, fire: DateTime<Utc>, attempt: u32) -> String {
     format!("{schedule}-{}-a{attempt}", fire.format("%Y%m%dT%H%M%S%3fZ"))
-}
-
-/// Resolves when `rx` turns true; never if its sender is gone.
-pub async fn cancelled(rx: &mut watch::Receiver<bool>) {
-    if rx.wait_for(|v| *v).await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 pub fn humanize(d: Duration) -> String {

@@ -16,7 +16,9 @@
 //!   `--bootstrap`, within that schedule's timeout);
 //! - a fire inside a skip blackout never happens; the first of each blackout is recorded
 //!   (`skipped_blackout`), all are counted in the metrics;
-//! - a run is cancelled at fire + timeout ([`crate::executor::Engine::drive`]).
+//! - a run is cancelled at fire + timeout ([`crate::executor::Engine::drive`]);
+//! - each scheduler serves in a [`Branch`] of the runtime's cancellation tree: stopping its
+//!   firing lets its runs drain, cancelling its runs cancels every run under it.
 //!
 //! "Now" is a [`Clock`], so tests run the scheduler on tokio's paused clock.
 
@@ -31,12 +33,12 @@ use stir_plan::schedule::{DailyWindow, Zone};
 use stir_plan::{OnMissed, Plan, Step};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::alert::{Alert, AlertKind};
 use crate::executor::Engine;
 use crate::history::Conflict;
-use crate::run::cancelled;
 
 /// A fire noticed later than this is dropped instead of run (no catchup).
 pub const LATE: Duration = Duration::from_secs(60);
@@ -186,6 +188,44 @@ pub fn next_event(zone: &Zone, tier: &Tier, after: DateTime<Utc>) -> Option<(Dat
     }
 }
 
+/// A scheduler's two nodes in the runtime's cancellation tree (docs/ARCHITECTURE.md,
+/// "Cancellation"). Cancelling `firing` stops new fires and lets the runs in flight drain;
+/// cancelling `runs` cancels every run in flight under it (each run is a child node) and stops
+/// firing too.
+#[derive(Clone, Debug)]
+pub struct Branch {
+    /// The parent of every run started here.
+    pub runs: CancellationToken,
+    /// Cancelled: no new fire. Below `runs` in the branches [`Branch::root`], [`Branch::under`]
+    /// and [`Branch::child`] make, so whatever cancels the runs stops the firing with them.
+    pub firing: CancellationToken,
+}
+
+impl Branch {
+    /// A branch nothing above cancels.
+    pub fn root() -> Branch {
+        Branch::under(CancellationToken::new())
+    }
+
+    /// A branch whose runs are children of `runs`: cancelled with it.
+    pub fn under(runs: CancellationToken) -> Branch {
+        Branch {
+            firing: runs.child_token(),
+            runs,
+        }
+    }
+
+    /// A branch below this one (a plan generation's): this one's `firing` reaches its
+    /// `firing`, this one's `runs` both of its nodes; cancelling its nodes reaches nothing
+    /// above (a drained generation cancels only its own runs).
+    pub fn child(&self) -> Branch {
+        Branch {
+            runs: self.runs.child_token(),
+            firing: self.firing.child_token(),
+        }
+    }
+}
+
 /// Which schedules are running now.
 #[derive(Default)]
 struct Active {
@@ -314,32 +354,30 @@ impl Scheduler {
         self.stopped_firing.subscribe()
     }
 
-    /// Fire until `stop` turns true; then let running work finish for `grace`, cancel what
+    /// Fire until `stop` is cancelled; then let running work finish for `grace`, cancel what
     /// is left and wait for its cleanup.
-    pub async fn serve(self: Arc<Self>, stop: watch::Receiver<bool>, grace: Duration) {
-        let (_keep, abort) = watch::channel(false);
-        self.serve_until(stop, grace, abort, Backlog::new()).await
+    pub async fn serve(self: Arc<Self>, stop: CancellationToken, grace: Duration) {
+        let branch = Branch {
+            runs: CancellationToken::new(),
+            firing: stop,
+        };
+        self.serve_until(branch, grace, Backlog::new()).await
     }
 
-    /// As [`Scheduler::serve`]; `abort` turning true cancels running work without waiting for
-    /// the grace period (leadership lost); `backlog`: fires nobody ran, handled first.
-    pub async fn serve_until(
-        self: Arc<Self>,
-        mut stop: watch::Receiver<bool>,
-        grace: Duration,
-        mut abort: watch::Receiver<bool>,
-        backlog: Backlog,
-    ) {
+    /// Fire until `branch.firing` is cancelled (or the handover to a successor); then let
+    /// running work finish for `grace` (handed over: until the runs' own deadlines), cancel
+    /// `branch.runs` and wait for the cleanup. Cancelling `branch.runs`, or a node above it
+    /// (leadership lost, a whole succession's grace over), cancels running work at once.
+    /// `backlog`: fires nobody ran, handled first.
+    pub async fn serve_until(self: Arc<Self>, branch: Branch, grace: Duration, backlog: Backlog) {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-        let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut loops = JoinSet::new();
         let mut loop_of: HashMap<tokio::task::Id, Arc<Tier>> = HashMap::new();
         let first = self.start_after.unwrap_or_else(|| self.engine.clock.now());
         for tier in self.tiers.iter().filter(|t| t.enabled) {
             let handle = loops.spawn(self.clone().fire_loop(
                 tier.clone(),
-                stop.clone(),
-                cancel_rx.clone(),
+                branch.clone(),
                 done_tx.clone(),
                 first,
             ));
@@ -352,7 +390,7 @@ impl Scheduler {
                     tier,
                     fires,
                     "no runtime led when it was due (all runtimes stopped, deploying or cut off from PostgreSQL)",
-                    &cancel_rx,
+                    &branch.runs,
                     &done_tx,
                 );
             }
@@ -362,8 +400,8 @@ impl Scheduler {
         let mut handover = self.handover.subscribe();
         loop {
             tokio::select! {
-                _ = cancelled(&mut stop) => break,
-                _ = cancelled(&mut abort) => break,
+                _ = branch.firing.cancelled() => break,
+                _ = branch.runs.cancelled() => break,
                 // Handed over and every fire loop ended at the handover: drain.
                 _ = handover.wait_for(|h| h.is_some()), if loops.is_empty() => break,
                 Some(ended) = loops.join_next_with_id() => {
@@ -389,8 +427,7 @@ impl Scheduler {
                         .alert(Alert::new(AlertKind::Missed, &tier.name, &id, now).error(&reason));
                     let handle = loops.spawn(self.clone().fire_loop(
                         tier.clone(),
-                        stop.clone(),
-                        cancel_rx.clone(),
+                        branch.clone(),
                         done_tx.clone(),
                         now,
                     ));
@@ -403,8 +440,9 @@ impl Scheduler {
         while loops.join_next().await.is_some() {}
         let _ = self.stopped_firing.send(true);
         // Handed over to a new plan: runs end at their own deadlines, not after the grace
-        // period; `abort` (shutdown's grace over, leadership lost) still cancels them.
-        let handed_over = self.handover.borrow().is_some() && !*stop.borrow();
+        // period; a cancelled node above `branch.runs` (shutdown's grace over, leadership
+        // lost) still cancels them.
+        let handed_over = self.handover.borrow().is_some() && !branch.firing.is_cancelled();
         let grace = if handed_over {
             self.drain_limit()
         } else {
@@ -420,11 +458,11 @@ impl Scheduler {
         }
         let finished = tokio::select! {
             r = tokio::time::timeout(grace, done_rx.recv()) => r.is_ok(),
-            _ = cancelled(&mut abort) => false,
+            _ = branch.runs.cancelled() => false,
         };
         if !finished {
             warn!("cancelling running work");
-            let _ = cancel_tx.send(true);
+            branch.runs.cancel();
             if tokio::time::timeout(CANCEL_LIMIT, done_rx.recv())
                 .await
                 .is_err()
@@ -437,8 +475,7 @@ impl Scheduler {
     async fn fire_loop(
         self: Arc<Self>,
         tier: Arc<Tier>,
-        mut stop: watch::Receiver<bool>,
-        cancel: watch::Receiver<bool>,
+        branch: Branch,
         done: mpsc::Sender<()>,
         mut after: DateTime<Utc>,
     ) {
@@ -457,17 +494,17 @@ impl Scheduler {
             };
             tokio::select! {
                 _ = clock.sleep_until(t) => {}
-                _ = cancelled(&mut stop) => return,
+                _ = branch.firing.cancelled() => return,
                 _ = handover.wait_for(|h| h.is_some_and(|h| t > h)) => return,
             }
-            if *stop.borrow() || Self::handed_over(&handover, t) {
+            if branch.firing.is_cancelled() || Self::handed_over(&handover, t) {
                 return;
             }
             if !*firing.borrow() && !blackout {
                 info!(schedule = %tier.name, fire = %t, "fire waits: the leader session does not answer");
                 tokio::select! {
                     r = firing.wait_for(|f| *f) => if r.is_err() { return },
-                    _ = cancelled(&mut stop) => return,
+                    _ = branch.firing.cancelled() => return,
                 }
             }
             let now = clock.now();
@@ -486,7 +523,7 @@ impl Scheduler {
                     at = f;
                 }
                 let why = format!("the runtime noticed it {} late (host suspended, clock stepped or the leader session stalled)", crate::run::humanize(late));
-                self.missed(&tier, &fires, &why, &cancel, &done);
+                self.missed(&tier, &fires, &why, &branch.runs, &done);
             } else if blackout {
                 info!(schedule = %tier.name, fire = %t, "fire skipped: blackout");
                 let recent = recorded_at.is_some_and(|r| t - r < chrono::Duration::hours(24));
@@ -505,7 +542,7 @@ impl Scheduler {
                 if let Some(hook) = &self.fire_hook {
                     hook(&tier.name, t);
                 }
-                self.fire(&tier, t, cancel.clone(), done.clone());
+                self.fire(&tier, t, &branch.runs, done.clone());
             }
             in_blackout = blackout && late <= LATE;
             after = if late > LATE { now } else { t };
@@ -521,7 +558,7 @@ impl Scheduler {
         tier: &Arc<Tier>,
         fires: &[DateTime<Utc>],
         why: &str,
-        cancel: &watch::Receiver<bool>,
+        runs: &CancellationToken,
         done: &mpsc::Sender<()>,
     ) {
         let Some(&latest) = fires.last() else { return };
@@ -569,7 +606,7 @@ impl Scheduler {
         }
         if run_latest {
             info!(schedule = %tier.name, fire = %latest, "running a missed fire late, inside its window");
-            self.fire(tier, latest, cancel.clone(), done.clone());
+            self.fire(tier, latest, runs, done.clone());
         }
     }
 
@@ -596,11 +633,14 @@ impl Scheduler {
         &self,
         tier: &Arc<Tier>,
         t: DateTime<Utc>,
-        cancel: watch::Receiver<bool>,
+        runs: &CancellationToken,
         done: mpsc::Sender<()>,
     ) {
         match self.claim(tier) {
             Ok(claim) => {
+                // The run's own node: its parents' cancellation reaches it, nothing of its
+                // own (its timeout ends only its attempt) reaches them.
+                let cancel = runs.child_token();
                 let engine = self.engine.clone();
                 let tier = tier.clone();
                 // A manual run of this schedule (this runtime's own runs are kept apart by the

@@ -13,7 +13,6 @@ use tracing::{info, warn};
 use std::sync::Arc;
 
 use stir_plan::Plan;
-use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::console::Consoles;
@@ -82,7 +81,7 @@ pub async fn serve_history(
         options: Options::default(),
         instance: crate::run::instance_id(),
         // Nothing stops it but dropping its task.
-        stop: watch::channel(false).1,
+        stop: tokio_util::sync::CancellationToken::new(),
     })?;
     serve(addr, metrics, Some(console.into()))
         .await

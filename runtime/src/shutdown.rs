@@ -1,9 +1,11 @@
-//! SIGTERM / SIGINT, turned into a watch channel every task can hear; SIGHUP: a plan reload
-//! in the long-running mode ([`hangups`], `reload.rs`), ignored by the one-shot modes.
+//! SIGTERM / SIGINT, turned into the cancellation of a token ([`cancel_on`]; the tree below
+//! it: docs/ARCHITECTURE.md, "Cancellation"); SIGHUP: a plan reload in the long-running mode
+//! ([`hangups`], `reload.rs`), ignored by the one-shot modes.
 
 use std::future::Future;
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). SIGHUP, whose default action would end the
 /// process without draining its runs (a closed terminal, a `reload` by habit), is logged and
@@ -83,14 +85,17 @@ pub fn hangups() -> watch::Receiver<u64> {
     rx
 }
 
-/// A receiver that turns true when `fut` resolves.
-pub fn watch_future(fut: impl Future<Output = ()> + Send + 'static) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = fut => { let _ = tx.send(true); }
-            _ = tx.closed() => {}
-        }
-    });
-    rx
+/// `work` to its end, with `token` cancelled as soon as `signal` resolves: the work hears it
+/// through the token and still finishes (its cleanup, its history) before this returns.
+pub async fn cancel_on<T>(
+    signal: impl Future<Output = ()>,
+    token: &CancellationToken,
+    work: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    tokio::select! {
+        out = &mut work => return out,
+        _ = signal => token.cancel(),
+    }
+    work.await
 }

@@ -873,18 +873,11 @@ async fn two_runtimes_elect_one_leader_and_the_follower_takes_over() {
     let (stop_a, task_a) = start(ma.clone());
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(!ma.is_leader() && mb.is_leader());
-    let key = stir_runtime::leader::lock_key(&w.config.history_schema);
-    let pg = w.pg().await;
-    let killed: i64 = pg
-        .query_one(
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND ((classid::bigint << 32) | objid::bigint) = $1) t",
-            &[&key],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(killed, 1, "one session holds the lock");
+    assert_eq!(
+        w.kill_leader_session().await,
+        1,
+        "one session holds the lock"
+    );
     wait_for(ma.clone(), true).await;
     wait_for(mb.clone(), false).await;
     let _ = stop_a.send(());

@@ -532,3 +532,81 @@ async fn replicas_on_different_plans_are_counted_and_the_leader_alerts_once() {
     task_a.await.unwrap().unwrap();
     w.drop_all().await;
 }
+
+/// The leader's lock session ends (its backend terminated) with a run in flight: leadership
+/// is lost, and with it every run of the term (they hang below the session in the
+/// cancellation tree): the run is cancelled at once, its ClickHouse query killed and the run
+/// recorded `cancelled`, instead of running on beside the next leader. The grace period (150 s
+/// here) is for a shutdown, not for a lost lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_leader_session_cancels_the_run_in_flight_at_once() {
+    // A schedule name no other test here uses: run ids (and the kill by their prefix) are
+    // schedule and fire, and the tests share one ClickHouse server.
+    let w = world_with("lostrun", |w| {
+        vec![every_minute(
+            "doomed",
+            300,
+            OnMissed::RunOnce,
+            sleeping(w, 60),
+        )]
+    })
+    .await;
+    ran_at(&w, "doomed", last_minute() - chrono::TimeDelta::minutes(1)).await;
+    let mut config = w.config.clone();
+    config.grace = Duration::from_secs(150);
+    let metrics = Metrics::new("lostrun");
+    let (stop, task) = start_runtime(w.plan.clone(), config, metrics.clone(), None);
+    let s = &w.config.history_schema;
+    let running_id = || async {
+        w.pg()
+            .await
+            .query(
+                &format!(
+                    "SELECT id FROM {s}.runs WHERE schedule = 'doomed' AND status = 'running'"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .first()
+            .map(|r| r.get::<_, String>(0))
+    };
+    wait_until("the run is running", Duration::from_secs(20), || async {
+        running_id().await.is_some()
+    })
+    .await;
+    let run_id = running_id().await.unwrap();
+    let probe =
+        format!("SELECT count() FROM system.processes WHERE startsWith(query_id, '{run_id}-')");
+    let queries = || w.number(&probe);
+    wait_until("its query runs", Duration::from_secs(20), || async {
+        queries().await > 0
+    })
+    .await;
+    assert_eq!(
+        w.kill_leader_session().await,
+        1,
+        "one session holds the lock"
+    );
+    let status = || async {
+        w.pg()
+            .await
+            .query_one(
+                &format!("SELECT status FROM {s}.runs WHERE id = $1"),
+                &[&run_id],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    // Left running, it would end `ok` after its minute; the grace period is longer still.
+    wait_until("the run ended", Duration::from_secs(40), || async {
+        status().await != "running"
+    })
+    .await;
+    assert_eq!(status().await, "cancelled");
+    assert_eq!(queries().await, 0, "its query is killed");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    w.drop_all().await;
+}

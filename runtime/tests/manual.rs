@@ -7,6 +7,8 @@
 #[path = "support/servers.rs"]
 mod servers;
 
+use std::time::Duration;
+
 use servers::*;
 use stir_runtime::executor::{RunStatus, FULL_REFRESH};
 use stir_runtime::manual::{run_manual, Ran, MANUAL, MANUAL_HEAVY};
@@ -445,5 +447,86 @@ async fn a_manual_build_holds_the_owner_of_its_models() {
     .await
     .unwrap();
     assert_eq!(core().await.unwrap(), RunStatus::Ok, "a lapsed hold");
+    w.drop_all().await;
+}
+
+/// A manual run (`--once` here; `run`, `--bootstrap` and the console's Run now go the same
+/// way) is cancelled when its shutdown signal comes (SIGTERM, or the runtime's stop for Run
+/// now): its ClickHouse query killed, the run recorded `cancelled`, and the call still
+/// returns only after that cleanup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_run_is_cancelled_when_its_shutdown_signal_comes() {
+    let mut w = World::new("oncestop").await;
+    w.sql(&format!(
+        "CREATE TABLE {}.sink (x UInt8) ENGINE = MergeTree ORDER BY tuple()",
+        w.wh
+    ))
+    .await;
+    // A name no other test uses: run ids (and kills by their prefix) are schedule and fire.
+    let name = "stuck_once";
+    let mut plan = w.plan.clone();
+    plan.schedules = vec![stir::plan::Schedule {
+        name: name.into(),
+        cron: "0 0 1 1 *".into(),
+        timeout_secs: 600,
+        heavy: false,
+        enabled: true,
+        retries: 0,
+        retry_all: false,
+        on_missed: stir::plan::OnMissed::Skip,
+        threads: None,
+        notify: None,
+        skip: vec![],
+        steps: vec![stir::plan::Step::Sql {
+            sql: format!(
+                "INSERT INTO {}.sink SELECT sleepEachRow(0.1) FROM numbers(600) SETTINGS max_block_size = 1, max_threads = 1",
+                w.wh
+            ),
+        }],
+    }];
+    w.plan = plan.seal();
+    let (stop, signal) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(stir_runtime::run_once_with(
+        w.plan.clone(),
+        w.config.clone(),
+        name,
+        Options::default(),
+        async move {
+            let _ = signal.await;
+        },
+    ));
+    let probe =
+        format!("SELECT count() FROM system.processes WHERE startsWith(query_id, '{name}-')");
+    let t = std::time::Instant::now();
+    while w.number(&probe).await == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the run's query never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    // Left alone it would end `ok` after its minute.
+    let status = tokio::time::timeout(Duration::from_secs(40), run)
+        .await
+        .expect("the run ends once cancelled")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, RunStatus::Cancelled);
+    assert_eq!(w.number(&probe).await, 0, "its query is killed");
+    let s = &w.config.history_schema;
+    let rows: Vec<String> = w
+        .pg()
+        .await
+        .query(
+            &format!("SELECT status FROM {s}.runs WHERE schedule = $1"),
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, vec!["cancelled".to_string()]);
     w.drop_all().await;
 }

@@ -16,7 +16,7 @@ use stir_runtime::executor::Engine;
 use stir_runtime::history::{Event, MemoryRecorder};
 use stir_runtime::metrics::Metrics;
 use stir_runtime::reload::{Stage, Succession};
-use stir_runtime::scheduler::{Backlog, Scheduler, Tier};
+use stir_runtime::scheduler::{Backlog, Branch, Scheduler, Tier};
 use support::*;
 use tokio::sync::watch;
 
@@ -73,7 +73,8 @@ struct Leader {
     rig: Rig,
     alerts: Arc<Mutex<Vec<Alert>>>,
     plans: watch::Sender<Arc<Stage>>,
-    stop: watch::Sender<bool>,
+    /// The leader's term: `firing` cancelled is a shutdown, `runs` cancelled an abort.
+    term: Branch,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -82,19 +83,14 @@ impl Leader {
     fn start(start: DateTime<Utc>, tiers: Vec<Tier>, behaviours: &[(&str, Behaviour)]) -> Leader {
         let (rig, alerts) = Rig::new(start, behaviours);
         let (plans, stages) = watch::channel(rig.stage("old", tiers));
-        let (stop, stopped) = watch::channel(false);
+        let term = Branch::root();
         let succession = Succession::new(stages, watch::channel(true).1);
-        let task = tokio::spawn(async move {
-            let (_keep, abort) = watch::channel(false);
-            succession
-                .serve_until(stopped, mins(1), abort, Backlog::new())
-                .await
-        });
+        let task = tokio::spawn(succession.serve_until(term.clone(), mins(1), Backlog::new()));
         Leader {
             rig,
             alerts,
             plans,
-            stop,
+            term,
             task,
         }
     }
@@ -106,7 +102,7 @@ impl Leader {
 
     /// Stop and wait for every run to end.
     async fn stop(mut self) -> Leader {
-        let _ = self.stop.send(true);
+        self.term.firing.cancel();
         let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
         if let Err(e) = task.await {
             if e.is_panic() {
@@ -359,20 +355,18 @@ async fn fires_up_to_the_handover_are_the_old_plans_and_after_it_the_new_ones() 
     let kept = || vec![tier("kept", "*/5 * * * *", 10)];
     let old_stage = rig.stage("old", kept());
     let old = Arc::new(Scheduler::new(old_stage.engine.clone(), utc_zone(), kept()));
-    let (stop_tx, stop) = watch::channel(false);
-    let (_abort_tx, abort) = watch::channel(false);
-    let old_task =
-        tokio::spawn(
-            old.clone()
-                .serve_until(stop.clone(), mins(1), abort.clone(), Backlog::new()),
-        );
+    let term = Branch::root();
+    let old_task = tokio::spawn(
+        old.clone()
+            .serve_until(term.child(), mins(1), Backlog::new()),
+    );
     let sleep = |d: u64| tokio::time::sleep(Duration::from_secs(d));
     sleep(4 * 60).await; // 00:04:30
     let new_stage = rig.stage("new", kept());
     let new = Arc::new(old.successor(new_stage.engine.clone(), utc_zone(), kept(), at(0, 5, 0)));
-    let new_task = tokio::spawn(new.serve_until(stop, mins(1), abort, Backlog::new()));
+    let new_task = tokio::spawn(new.serve_until(term.child(), mins(1), Backlog::new()));
     sleep(7 * 60).await; // 00:11:30
-    let _ = stop_tx.send(true);
+    term.firing.cancel();
     old_task.await.unwrap();
     new_task.await.unwrap();
     let started: Vec<(DateTime<Utc>, String)> = rig
@@ -393,4 +387,77 @@ async fn fires_up_to_the_handover_are_the_old_plans_and_after_it_the_new_ones() 
     );
     // Neither fired the other's fire (it would have found it running).
     assert!(skips_in(rig.recorder.events(), "skipped_running").is_empty());
+}
+
+/// A run as it ended: run id, plan hash, end, recorded status.
+type Ended = (String, String, Option<DateTime<Utc>>, Option<String>);
+
+/// The old plan's `long` (fired 00:01) and the new plan's `fresh` (fired 00:03) are both in
+/// flight at 00:05, each lasting 30 minutes: how each ended after `end` did its part.
+async fn two_plans_in_flight_then(end: impl FnOnce(&Leader)) -> Vec<Ended> {
+    let long = || Behaviour::lasting(mins(30));
+    let l = Leader::start(
+        at(0, 0, 30),
+        vec![tier("long", "1 * * * *", 60)],
+        &[("long", long()), ("fresh", long())],
+    );
+    until(&l, at(0, 2, 30)).await;
+    l.reload(
+        "new",
+        vec![tier("fresh", "3 * * * *", 60), tier("tick", "* * * * *", 1)],
+    );
+    until(&l, at(0, 5, 0)).await;
+    end(&l);
+    let l = l.stop().await;
+    let hashes: BTreeMap<String, String> = l
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::RunStarted(r) => Some((r.id, r.plan_hash)),
+            _ => None,
+        })
+        .collect();
+    let ticks_after: Vec<_> = l
+        .started()
+        .into_iter()
+        .filter(|(s, f, _)| s == "tick" && *f > at(0, 5, 0))
+        .collect();
+    assert_eq!(ticks_after, vec![], "fired after the stop");
+    l.spans()
+        .into_iter()
+        .filter(|s| s.schedule != "tick")
+        .map(|s| {
+            let status = l.finished(&s.run_id);
+            (s.run_id.clone(), hashes[&s.run_id].clone(), s.end, status)
+        })
+        .collect()
+}
+
+/// What [`two_plans_in_flight_then`] gives when both runs were cancelled at `t`.
+fn both_cancelled_at(t: DateTime<Utc>) -> Vec<Ended> {
+    [
+        ("long-20260101T000100000Z-a1", "old"),
+        ("fresh-20260101T000300000Z-a1", "new"),
+    ]
+    .into_iter()
+    .map(|(id, hash)| (id.into(), hash.into(), Some(t), Some("cancelled".into())))
+    .collect()
+}
+
+/// A shutdown while a reload's old plan still drains: both plans stop firing at once and,
+/// after the grace period (1 minute here), the runs of both are cancelled, the old plan's too
+/// although its own drain would wait for its runs' deadlines (00:31, 01:01).
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_cancels_the_runs_of_every_plan_after_the_grace_period() {
+    let runs = two_plans_in_flight_then(|l| l.term.firing.cancel()).await;
+    assert_eq!(runs, both_cancelled_at(at(0, 6, 0)));
+}
+
+/// Leadership lost (the term's `runs` node cancelled, as the lock session's end does): the
+/// runs of every plan, the old plan's draining run too, are cancelled at once, with no grace
+/// period, and nothing fires any more.
+#[tokio::test(start_paused = true)]
+async fn losing_leadership_cancels_the_runs_of_every_plan_at_once() {
+    let runs = two_plans_in_flight_then(|l| l.term.runs.cancel()).await;
+    assert_eq!(runs, both_cancelled_at(at(0, 5, 0)));
 }

@@ -26,7 +26,7 @@ use minijinja::Environment;
 use serde::Deserialize;
 use stir_plan::schedule::Zone;
 use stir_plan::{Plan, Step};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{redact_text, Config};
@@ -46,8 +46,9 @@ pub struct Setup {
     pub options: Options,
     /// This runtime process ([`crate::leader::instance_id`]).
     pub instance: String,
-    /// Turns true when the runtime stops: manual runs started here are cancelled with it.
-    pub stop: watch::Receiver<bool>,
+    /// Cancelled when the runtime stops (SIGTERM): manual runs started here are cancelled
+    /// with it.
+    pub stop: CancellationToken,
 }
 
 /// The console's state; cheap to clone.
@@ -61,7 +62,7 @@ struct Inner {
     metrics: Metrics,
     options: Options,
     instance: String,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     zone: Zone,
     tiers: Vec<Tier>,
     /// Per schedule: the tags of the models it builds (the page's tag filter).
@@ -471,17 +472,12 @@ impl Console {
             force: false,
             ..c.options.clone()
         };
-        let mut stop = c.stop.clone();
+        let stop = c.stop.clone().cancelled_owned();
         let (plan, config, name) = ((*c.plan).clone(), (*c.config).clone(), schedule.to_string());
-        let mut task = tokio::spawn(async move {
-            crate::run_once_with(plan, config, &name, options, async move {
-                // A stop signal that can no longer come (its sender gone) never stops it.
-                if stop.wait_for(|s| *s).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            })
-            .await
-        });
+        let mut task =
+            tokio::spawn(
+                async move { crate::run_once_with(plan, config, &name, options, stop).await },
+            );
         let outcome = tokio::time::timeout(START_WAIT, async {
             tokio::select! {
                 id = rx => match id {

@@ -16,6 +16,7 @@ use stir_runtime::metrics::Metrics;
 use stir_runtime::scheduler::{Scheduler, Tier};
 use stir_runtime::step::{BoxFut, StepError};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// What one attempt of a schedule does: how long it takes and whether it fails.
 #[derive(Clone, Debug)]
@@ -181,7 +182,8 @@ pub struct Sim {
     pub fake: Fake,
     pub recorder: MemoryRecorder,
     pub alerts: Arc<Mutex<Vec<Alert>>>,
-    pub stop: watch::Sender<bool>,
+    /// The scheduler's firing node: cancelled, it stops firing and drains.
+    pub stop: CancellationToken,
     pub task: tokio::task::JoinHandle<()>,
     pub clock: Clock,
     /// Whether the scheduler may fire (a leader session that answers).
@@ -243,8 +245,8 @@ impl Sim {
             scheduler = scheduler.with_fire_hook(hook);
         }
         let scheduler = Arc::new(scheduler);
-        let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(scheduler.serve(rx, grace));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(scheduler.serve(stop.clone(), grace));
         Sim {
             fake,
             recorder,
@@ -284,7 +286,7 @@ impl Sim {
     }
 
     pub async fn stop(self) -> Sim {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         let Sim {
             fake,
             recorder,

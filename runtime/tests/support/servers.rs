@@ -157,6 +157,22 @@ impl World {
             .unwrap()
     }
 
+    /// End the PostgreSQL session that holds the leader lock of this world's history (its
+    /// backend terminated, as a failover or a network cut does); how many sessions held it.
+    pub async fn kill_leader_session(&self) -> i64 {
+        let key = stir_runtime::leader::lock_key(&self.config.history_schema);
+        self.pg()
+            .await
+            .query_one(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND ((classid::bigint << 32) | objid::bigint) = $1) t",
+                &[&key],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     pub async fn drop_all(&self) {
         for db in [&self.wh, &self.raw] {
             let _ = self
