@@ -354,7 +354,7 @@ impl Steps for PlanSteps {
             }
             // Also what this process does not remember (a step's own queries): every query of
             // the run starts with its id. (The kill's own id must not, or it would count itself.)
-            let prefix = format!("{}-", run.run_id);
+            let prefix = crate::run::query_prefix(&self.plan.warehouse.database, &run.run_id);
             if let Err(e) = self
                 .warehouse
                 .kill_prefix(&prefix, &format!("stir-abort-{}", run.run_id), KILL_WAIT)

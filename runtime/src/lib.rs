@@ -480,6 +480,7 @@ async fn lead(
             alerts: g.alerts.clone(),
             notify: g.stage.engine.notify.clone(),
             own: instance.clone(),
+            database: g.plan.warehouse.database.clone(),
         };
         // Orphans of a runtime that is gone are killed before anything fires.
         sweep.run(chrono::Utc::now()).await;
@@ -648,6 +649,9 @@ pub struct Sweep {
     pub notify: Arc<notify::Notifier>,
     /// This runtime: its own runs are never orphans.
     pub own: String,
+    /// The warehouse database: the lost runs' queries are this deployment's
+    /// ([`run::query_prefix`]).
+    pub database: String,
 }
 
 impl Sweep {
@@ -697,7 +701,7 @@ impl Sweep {
                 }
                 format!("{LOST_BY_RUNTIME} (runtime `{rt}`)")
             };
-            let prefix = format!("{}-", run.run_id);
+            let prefix = run::query_prefix(&self.database, &run.run_id);
             if let Err(e) = self
                 .warehouse
                 .kill_prefix(&prefix, &format!("stir-sweep-kill-{i}"), KILL_WAIT)

@@ -39,6 +39,15 @@ pub fn run_id(schedule: &str, fire: DateTime<Utc>, attempt: u32) -> String {
     format!("{schedule}-{}-a{attempt}", fire.format("%Y%m%dT%H%M%S%3fZ"))
 }
 
+/// The start of every ClickHouse query id of run `run_id` in the deployment whose warehouse
+/// database is `database`. Run ids repeat across deployments (schedule, fire, attempt), and a
+/// run's queries are killed by this prefix (a cancelled run, the lost-run sweep); two
+/// deployments on one ClickHouse server write two databases, so the prefix keeps one's kill
+/// from reaching the other's run of the same fire. (Database names are SQL identifiers: no `.`.)
+pub fn query_prefix(database: &str, run_id: &str) -> String {
+    format!("{database}.{run_id}-")
+}
+
 pub fn humanize(d: Duration) -> String {
     let s = d.as_secs();
     if s % 3600 == 0 && s > 0 {

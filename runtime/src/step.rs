@@ -32,7 +32,8 @@ pub struct StepCtx {
 impl StepCtx {
     /// The query id of this step's statement `n`.
     pub fn query_id(&self, run_id: &str, n: usize) -> String {
-        format!("{run_id}-{}-{n}", self.idx)
+        let prefix = crate::run::query_prefix(&self.plan.warehouse.database, run_id);
+        format!("{prefix}{}-{n}", self.idx)
     }
 }
 

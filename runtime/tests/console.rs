@@ -383,7 +383,10 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
         "stg_events",
         "events_daily",
         "events_totals",
-        &format!("{real}-0-*"),
+        &format!(
+            "{}0-*",
+            stir_runtime::run::query_prefix(&w.plan.warehouse.database, &real)
+        ),
         "manual",
     ] {
         assert!(page.contains(want), "`{want}` on the run page:\n{page}");

@@ -516,12 +516,19 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
         w.wh
     );
     let mut statements = Vec::new();
+    let db = w.plan.warehouse.database.clone();
+    // This deployment's query ids, as its runs' steps make them.
+    let prefix = |run: &str| stir_runtime::run::query_prefix(&db, run);
     for run in ["core-orphan", "core-draining"] {
-        let (wh, sql, qid) = (w.warehouse.clone(), slow.clone(), format!("{run}-0-0"));
+        let (wh, sql, qid) = (
+            w.warehouse.clone(),
+            slow.clone(),
+            format!("{}0-0", prefix(run)),
+        );
         statements.push(tokio::spawn(async move { wh.execute(&sql, &qid).await }));
     }
-    let running = |prefix: &'static str| {
-        let wh = w.warehouse.clone();
+    let running = |run: &'static str| {
+        let (wh, prefix) = (w.warehouse.clone(), prefix(run));
         async move {
             wh.number(
                 &format!(
@@ -534,7 +541,7 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
         }
     };
     let t = std::time::Instant::now();
-    while running("core-").await < 2 {
+    while running("core").await < 2 {
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "statements did not start"
@@ -553,6 +560,7 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
                 Some(h.clone()),
             )),
             own: "rt-self".into(),
+            database: db.clone(),
         };
     // ClickHouse unreachable: nothing is marked lost, since no kill can be confirmed.
     let mut down = w.config.clone();
@@ -567,15 +575,11 @@ async fn runs_past_their_deadline_without_an_end_are_marked_lost_and_alerted() {
         .run(chrono::Utc::now())
         .await;
     assert_eq!(
-        running("core-orphan-").await,
+        running("core-orphan").await,
         0,
         "the orphan's statement is killed"
     );
-    assert_eq!(
-        running("core-draining-").await,
-        1,
-        "a live runtime's is not"
-    );
+    assert_eq!(running("core-draining").await, 1, "a live runtime's is not");
     let rows = pg
         .query(
             &format!("SELECT id, status, ended_at IS NOT NULL, coalesce(error, '') FROM {s}.runs ORDER BY id"),

@@ -576,8 +576,9 @@ async fn a_lost_leader_session_cancels_the_run_in_flight_at_once() {
     })
     .await;
     let run_id = running_id().await.unwrap();
+    let prefix = stir_runtime::run::query_prefix(&w.plan.warehouse.database, &run_id);
     let probe =
-        format!("SELECT count() FROM system.processes WHERE startsWith(query_id, '{run_id}-')");
+        format!("SELECT count() FROM system.processes WHERE startsWith(query_id, '{prefix}')");
     let queries = || w.number(&probe);
     wait_until("its query runs", Duration::from_secs(20), || async {
         queries().await > 0
@@ -609,4 +610,59 @@ async fn a_lost_leader_session_cancels_the_run_in_flight_at_once() {
     let _ = stop.send(());
     task.await.unwrap().unwrap();
     w.drop_all().await;
+}
+
+/// Two deployments on one ClickHouse server (two warehouse databases, two histories), each
+/// with a schedule `twin` firing the same minute: the same run id in both. A's run times out
+/// and its queries are killed; B's run of that fire is not touched and ends `ok`. Query ids
+/// begin with the deployment's database, so a kill (exact, or by the run's prefix) stays in
+/// its own deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_run_never_kills_another_deployments_run_of_the_same_fire() {
+    let twin = |w: &World, timeout: u64| {
+        vec![every_minute(
+            "twin",
+            timeout,
+            OnMissed::Skip,
+            sleeping(w, 40),
+        )]
+    };
+    let a = world_with("twin_a", |w| twin(w, 20)).await;
+    let b = world_with("twin_b", |w| twin(w, 300)).await;
+    assert_ne!(a.plan.warehouse.database, b.plan.warehouse.database);
+    assert_ne!(a.config.history_schema, b.config.history_schema);
+    let (ma, mb) = (Metrics::new("a"), Metrics::new("b"));
+    let (stop_a, task_a) = start_runtime(a.plan.clone(), a.config.clone(), ma.clone(), None);
+    let (stop_b, task_b) = start_runtime(b.plan.clone(), b.config.clone(), mb.clone(), None);
+    wait_until("both lead", Duration::from_secs(15), || async {
+        ma.is_leader() && mb.is_leader()
+    })
+    .await;
+    // A fire both ran: A's timed out, B's has ended.
+    let ended = |s: &str| !matches!(s, "running");
+    wait_until(
+        "a fire that timed out in A and ended in B",
+        Duration::from_secs(150),
+        || async {
+            let (ra, rb) = (rows_of(&a, "twin").await, rows_of(&b, "twin").await);
+            ra.iter()
+                .any(|(f, st, _)| st == "timeout" && rb.iter().any(|(g, s, _)| g == f && ended(s)))
+        },
+    )
+    .await;
+    let (ra, rb) = (rows_of(&a, "twin").await, rows_of(&b, "twin").await);
+    for (fire, _, _) in ra.iter().filter(|(_, st, _)| st == "timeout") {
+        if let Some((_, status, _)) = rb.iter().find(|(g, s, _)| g == fire && ended(s)) {
+            assert_eq!(
+                status, "ok",
+                "B's run of {fire} was killed with A's: A {ra:?}, B {rb:?}"
+            );
+        }
+    }
+    for (stop, task) in [(stop_a, task_a), (stop_b, task_b)] {
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+    a.drop_all().await;
+    b.drop_all().await;
 }

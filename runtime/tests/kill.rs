@@ -97,8 +97,9 @@ async fn a_timed_out_run_s_statement_is_killed_on_the_server() {
     watcher.await.unwrap();
     assert_eq!(status, RunStatus::Timeout);
     let seen = seen.lock().unwrap().clone();
+    let prefix = stir_runtime::run::query_prefix(&w.plan.warehouse.database, "killme");
     assert!(
-        seen.iter().any(|q| q.starts_with("killme-")),
+        seen.iter().any(|q| q.starts_with(&prefix)),
         "the statement ran on the server under the run's query id: {seen:?}"
     );
 

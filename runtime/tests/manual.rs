@@ -495,8 +495,10 @@ async fn a_manual_run_is_cancelled_when_its_shutdown_signal_comes() {
             let _ = signal.await;
         },
     ));
+    // The run's query ids start with the deployment's database, then its run id (`name-…`).
+    let prefix = stir_runtime::run::query_prefix(&w.plan.warehouse.database, name);
     let probe =
-        format!("SELECT count() FROM system.processes WHERE startsWith(query_id, '{name}-')");
+        format!("SELECT count() FROM system.processes WHERE startsWith(query_id, '{prefix}')");
     let t = std::time::Instant::now();
     while w.number(&probe).await == 0 {
         assert!(

@@ -88,7 +88,10 @@ async fn request_query_failing_midway_fails_the_step_and_posts_nothing() {
             err.contains("ClickHouse failed after the answer had started")
                 && err.contains("Code: 395")
                 && err.contains("cut short")
-                && err.contains("query_id `reqcut-1-"),
+                && err.contains(&format!(
+                    "query_id `{}",
+                    stir_runtime::run::query_prefix(&c.plan.warehouse.database, "reqcut-1")
+                )),
             "{label}: the error names ClickHouse's message and the query: {err}"
         );
         assert!(!err.contains("__exception__"), "{label}: {err}");

@@ -991,7 +991,10 @@ async fn fault_clickhouse_fails_in_the_middle_of_the_export() {
                 && !err.contains("after sending 0 rows")
                 && err.contains("Code: 395")
                 && err.contains("cut short")
-                && err.contains(&format!("query_id `{run}-")),
+                && err.contains(&format!(
+                    "query_id `{}",
+                    stir_runtime::run::query_prefix(&c.plan.warehouse.database, run)
+                )),
             "{run}: the error names ClickHouse's message and the query: {err}"
         );
         assert!(!err.contains("__exception__"), "{err}");

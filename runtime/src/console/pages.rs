@@ -350,7 +350,10 @@ pub async fn run(State(c): State<Console>, headers: HeaderMap, Path(id): Path<St
                 error: s.error.as_deref().map(|e| c.shown(e)),
                 rows,
                 // Every ClickHouse statement of a step has a query id with this prefix.
-                query_ids: (s.kind != "request").then(|| format!("{}-{}-*", run.id, s.idx)),
+                query_ids: (s.kind != "request").then(|| {
+                    let prefix = crate::run::query_prefix(&c.0.plan.warehouse.database, &run.id);
+                    format!("{prefix}{}-*", s.idx)
+                }),
                 left,
                 width: (right - left).max(0.5),
             }
