@@ -158,7 +158,9 @@ async fn hand_over(w: &World, plan_b: stir::plan::Plan, running: &str) -> HandOv
         .unwrap();
     let _ = stop_a.send(());
     let t = Instant::now();
-    wait_until("B leads", Duration::from_secs(5), || async {
+    // The hand-over's speed is asserted by the test that is about it, on `handover`; a
+    // loaded CI machine may take longer to get here than the feature does.
+    wait_until("B leads", Duration::from_secs(20), || async {
         mb.is_leader()
     })
     .await;
@@ -199,7 +201,7 @@ async fn fires_due_while_no_runtime_led_are_recorded_alerted_and_the_newest_run_
     );
     wait_until(
         "the newest missed fire ran",
-        Duration::from_secs(20),
+        Duration::from_secs(45),
         || async {
             rows_of(&w, "once")
                 .await
