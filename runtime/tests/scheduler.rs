@@ -758,3 +758,51 @@ async fn a_fire_loop_that_panics_is_restarted_with_an_alert_and_the_schedule_fir
     let quarter = fired(&sim).iter().filter(|(s, _)| s == "quarter").count();
     assert_eq!(quarter, 10, "00:45 to 03:00: {:?}", fired(&sim));
 }
+
+/// A plan's steps are checked against what it defines before anything runs: the shipped
+/// platform's plan (models, syncs, requests) passes, and a step naming a model, sync or
+/// request the plan lacks is refused with its kind and name (a plan edited by hand).
+#[test]
+fn prepare_accepts_every_step_the_plan_defines_and_refuses_one_it_lacks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let compiled = stir::compile_path(&root.join("stir.kdl")).expect("the shipped manifest loads");
+    assert!(!compiled.has_errors(), "{:?}", compiled.findings);
+    let plan = stir::planner::build(&compiled).expect("plan builds");
+    let (_, tiers) = stir_runtime::scheduler::prepare(&plan).expect("the shipped plan prepares");
+    assert_eq!(tiers.len(), plan.schedules.len());
+    let kinds = |s: &stir::plan::Step| match s {
+        stir::plan::Step::Run { .. } => "model",
+        stir::plan::Step::Sync { .. } => "sync",
+        stir::plan::Step::Request { .. } => "request",
+        stir::plan::Step::Sql { .. } => "sql",
+    };
+    for kind in ["model", "sync", "request"] {
+        let mut broken = plan.clone();
+        let (si, ti) = broken
+            .schedules
+            .iter()
+            .enumerate()
+            .find_map(|(si, s)| {
+                s.steps
+                    .iter()
+                    .position(|t| kinds(t) == kind)
+                    .map(|ti| (si, ti))
+            })
+            .unwrap_or_else(|| panic!("the shipped plan has a {kind} step"));
+        let schedule = broken.schedules[si].name.clone();
+        match &mut broken.schedules[si].steps[ti] {
+            stir::plan::Step::Run { models } => models[0] = "no_such".into(),
+            stir::plan::Step::Sync { sync } => *sync = "no_such".into(),
+            stir::plan::Step::Request { request } => *request = "no_such".into(),
+            stir::plan::Step::Sql { .. } => unreachable!(),
+        }
+        let err = stir_runtime::scheduler::prepare(&broken)
+            .err()
+            .unwrap_or_else(|| panic!("a {kind} step naming nothing was accepted"))
+            .to_string();
+        assert_eq!(
+            err,
+            format!("schedule `{schedule}` names {kind} `no_such`, which the plan does not define")
+        );
+    }
+}
