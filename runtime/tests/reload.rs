@@ -81,11 +81,21 @@ struct Leader {
 impl Leader {
     /// Leading from `start` with the plan `old` of `tiers`.
     fn start(start: DateTime<Utc>, tiers: Vec<Tier>, behaviours: &[(&str, Behaviour)]) -> Leader {
+        Leader::start_with(start, tiers, behaviours, Backlog::new())
+    }
+
+    /// As [`Leader::start`], with fires nobody ran before this leader (`backlog`).
+    fn start_with(
+        start: DateTime<Utc>,
+        tiers: Vec<Tier>,
+        behaviours: &[(&str, Behaviour)],
+        backlog: Backlog,
+    ) -> Leader {
         let (rig, alerts) = Rig::new(start, behaviours);
         let (plans, stages) = watch::channel(rig.stage("old", tiers));
         let term = Branch::root();
         let succession = Succession::new(stages, watch::channel(true).1);
-        let task = tokio::spawn(succession.serve_until(term.clone(), mins(1), Backlog::new()));
+        let task = tokio::spawn(succession.serve_until(term.clone(), mins(1), backlog));
         Leader {
             rig,
             alerts,
@@ -460,4 +470,40 @@ async fn a_shutdown_cancels_the_runs_of_every_plan_after_the_grace_period() {
 async fn losing_leadership_cancels_the_runs_of_every_plan_at_once() {
     let runs = two_plans_in_flight_then(|l| l.term.runs.cancel()).await;
     assert_eq!(runs, both_cancelled_at(at(0, 5, 0)));
+}
+
+/// Fires nobody ran before this leader took over are recorded `missed` under their own
+/// schedule (not a neighbour's), and only the newest runs (`on-missed=run-once`, the default).
+#[tokio::test(start_paused = true)]
+async fn a_backlog_is_recorded_under_its_own_schedule_and_its_newest_fire_runs() {
+    let backlog = Backlog::from([(
+        "late".to_string(),
+        vec![at(0, 1, 0), at(0, 2, 0), at(0, 3, 0)],
+    )]);
+    let l = Leader::start_with(
+        at(0, 3, 20),
+        vec![
+            tier("early", "0 5 * * *", 10),
+            tier("late", "0 * * * *", 10),
+            tier("other", "0 6 * * *", 10),
+        ],
+        &[],
+        backlog,
+    );
+    until(&l, at(0, 4, 0)).await;
+    let l = l.stop().await;
+    let mut missed = l.skips("missed");
+    missed.sort();
+    assert_eq!(
+        missed,
+        vec![
+            ("late".to_string(), at(0, 1, 0)),
+            ("late".to_string(), at(0, 2, 0)),
+        ],
+        "{:?}",
+        l.events()
+    );
+    let started: Vec<(String, DateTime<Utc>)> =
+        l.started().into_iter().map(|(s, f, _)| (s, f)).collect();
+    assert_eq!(started, vec![("late".to_string(), at(0, 3, 0))]);
 }
