@@ -1083,4 +1083,317 @@ mod tests {
             1
         );
     }
+
+    /// Each refusal points at the term that is wrong (also past the first term of a list and
+    /// of the expression) and says what is wrong with it; help where the fix is not obvious.
+    #[test]
+    fn refusals_point_at_the_wrong_term_and_name_it() {
+        for (expr, at, message, help) in [
+            (
+                "0 0 1,32 * *",
+                "32",
+                "day-of-month 32 is out of range 1-31",
+                "values 1-31",
+            ),
+            ("5 10-25 * * *", "25", "hour 25 is out of range 0-23", ""),
+            (
+                "5 4 * * mon-sux",
+                "sux",
+                "unknown day-of-week value `sux`",
+                "names sun,mon",
+            ),
+            (
+                "0 0 * xl *",
+                "xl",
+                "unknown month value `xl`",
+                "names jan,feb",
+            ),
+            (
+                "0 0 * * 5x",
+                "5x",
+                "unknown day-of-week value `5x`",
+                "names sun,mon",
+            ),
+            (
+                "0 0 * * 5l",
+                "5l",
+                "unknown day-of-week value `5l`",
+                "written with `L` first: `L5`",
+            ),
+            (
+                "0 0 * * 1#1,5#6",
+                "6",
+                "no Friday number 6",
+                "`5#1` to `5#5`",
+            ),
+            (
+                "0 0 * * 1#1,3#",
+                "",
+                "after `#` comes which Wednesday",
+                "`3#1` is the first",
+            ),
+            (
+                "0 0 * * 1#1,2#0",
+                "0",
+                "there is no Tuesday number 0",
+                "`L2`",
+            ),
+            (
+                "0 0 * * 1#1,5#2/2",
+                "5#2/2",
+                "mixes a step with `#` or `L`",
+                "1#2,3#2",
+            ),
+            (
+                "0 0 * * 1#1,L9",
+                "9",
+                "day-of-week 9 is out of range 0-7",
+                "",
+            ),
+            ("0 0 15W * *", "15W", "does not read `W`", "`L`"),
+            (
+                "0 0 W * *",
+                "W",
+                "unknown day-of-month value `W`",
+                "numbers 1-31",
+            ),
+            (
+                "5w 0 * * *",
+                "5w",
+                "unknown minute value `5w`",
+                "numbers 0-59",
+            ),
+            (
+                "*/x * * * *",
+                "x",
+                "bad step `x` in the minute field",
+                "positive number",
+            ),
+            (
+                "1,*/ * * * *",
+                "",
+                "bad step `` in the minute field",
+                "positive number",
+            ),
+            (
+                "*/61 * * * *",
+                "61",
+                "step 61 is out of range in the minute field",
+                "1 and 59",
+            ),
+            ("*/00005 * * * *", "00005", "step 00005 is out of range", ""),
+            (
+                "0 0 * * * 5 6",
+                "5 6",
+                "has 5 fields, this one has 7",
+                "a preset like `@daily`",
+            ),
+        ] {
+            let e = Cron::parse(expr).expect_err(expr);
+            assert_eq!(&expr[e.span.clone()], at, "{expr}: {e:?}");
+            assert!(e.message.contains(message), "{expr}: {e:?}");
+            assert_eq!(e.to_string(), e.message);
+            assert!(e.help.unwrap_or_default().contains(help), "{expr}");
+        }
+        let help = |p: &str| Cron::parse(p).expect_err(p).help.unwrap_or_default();
+        assert!(help("@continuous").contains("`*/5 * * * *`"));
+        assert!(help("@biweekly").contains("`@weekly`"));
+        assert!(help("@Fortnightly").contains("`0 0 1,15 * *`"));
+    }
+
+    /// What the dialect accepts, read as croniter reads it.
+    #[test]
+    fn accepted_forms_fire_on_the_days_and_minutes_they_say() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date");
+        let c = |s: &str| Cron::parse(s).expect(s);
+        // leading zeros, up to four digits, in values, steps and `#`
+        assert_eq!(c("0005 0023 * * *").times_of_day(), vec![23 * 60 + 5]);
+        assert_eq!(c("*/0015 0 * * *").times_of_day(), vec![0, 15, 30, 45]);
+        assert!(c("0 0 * * 5#05").matches_day(d("2026-01-30")));
+        // `a/n` runs to the field's end, `a-b/n` stops at b; a step may be the whole cycle
+        assert_eq!(c("5/15 0 * * *").times_of_day(), vec![5, 20, 35, 50]);
+        assert_eq!(c("0-10/5 0 * * *").times_of_day(), vec![0, 5, 10]);
+        assert_eq!(c("*/60 0 * * *").times_of_day(), vec![0]);
+        assert_eq!(c("0 */24 * * *").times_of_day(), vec![0]);
+        // `?` in either day field; `15-L` runs to each month's end
+        assert!(c("0 0 ? * 1").matches_day(d("2026-01-05")));
+        assert!(c("0 0 2 * ?").matches_day(d("2026-01-02")));
+        let late = c("0 0 15-L * *");
+        assert!(late.matches_day(d("2026-01-31")) && late.matches_day(d("2026-01-15")));
+        assert!(!late.matches_day(d("2026-01-14")));
+        // names: months from 1, weekdays from 0 (Sunday); 7 is Sunday too
+        let feb_mondays = c("0 0 * feb mon");
+        assert!(feb_mondays.matches_day(d("2026-02-02")));
+        assert!(
+            !feb_mondays.matches_day(d("2026-02-03")) && !feb_mondays.matches_day(d("2026-01-05"))
+        );
+        assert!(!c("0 0 1 2 *").matches_day(d("2026-01-01")));
+        let sunday = d("2026-01-04");
+        for (expr, days) in [
+            (
+                "0 0 * * 7",
+                [true, false, false, false, false, false, false],
+            ),
+            (
+                "0 0 * * 0,7",
+                [true, false, false, false, false, false, false],
+            ),
+            (
+                "0 0 * * 1,7",
+                [true, true, false, false, false, false, false],
+            ),
+            (
+                "0 0 * * 5-7",
+                [true, false, false, false, false, true, true],
+            ),
+            (
+                "0 0 * * 1",
+                [false, true, false, false, false, false, false],
+            ),
+        ] {
+            let cron = c(expr);
+            let got: Vec<bool> = (0..7)
+                .map(|i| cron.matches_day(sunday + Duration::days(i)))
+                .collect();
+            assert_eq!(got, days, "{expr}");
+        }
+        assert!(c("0 0 * * 1-7").every_day() && c("0 0 * * 0-6").every_day());
+        // croniter's day rule: a day field listing every value counts as `*` when the other
+        // one's text has a `*` (`L` counts as a value), so the other field alone decides
+        let monday_12th = d("2026-01-12");
+        assert!(!c("0 0 1-30,L * */2").matches_day(monday_12th));
+        assert!(!c("0 0 */2 * 0-6").matches_day(monday_12th));
+        assert!(c("0 0 */2 * 1-5").matches_day(monday_12th));
+        // a preset keeps its text; the day fields are the expansion's
+        assert_eq!(c("@daily").source(), "@daily");
+        assert_eq!(c("0 6 1,15 * 1").day_fields(), ["1,15", "*", "1"]);
+        assert_eq!(c("@monthly").day_fields(), ["1", "*", "*"]);
+        assert_eq!([2000, 2100].map(|y| month_len(y, 2)), [29, 28]);
+    }
+
+    /// Only steps that run to the end of their field wrap around it; a range is not a step.
+    #[test]
+    fn only_open_ended_steps_can_be_irregular() {
+        for regular in ["1-10/3 * * * *", "30-59 * * * *", "0 0-22 * * *"] {
+            let c = Cron::parse(regular).expect(regular);
+            assert_eq!(c.irregular_steps(), vec![], "{regular}");
+        }
+    }
+
+    /// `n#k` counts a weekday's occurrences from the 1st; `Ln` is within the month's last
+    /// seven days; every_day sees every way of naming all days.
+    #[test]
+    fn occurrences_and_every_day() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date");
+        let c = |s: &str| Cron::parse(s).expect(s);
+        assert!(c("0 0 * * 3#1").matches_day(d("2026-01-07")));
+        assert!(!c("0 0 * * 3#1").matches_day(d("2026-01-14")));
+        let last_saturday = c("0 0 * * L6");
+        assert!(last_saturday.matches_day(d("2026-01-31")));
+        assert!(!last_saturday.matches_day(d("2026-01-24")));
+        for (expr, every) in [
+            ("0 0 * * *", true),
+            ("0 0 1-30,31 * *", true),
+            ("0 0 2-31 * *", false),
+            ("0 0 1-31 * 1", true),
+            ("0 0 1-30,L * 1", true),
+            ("0 0 1-30 * 1", false),
+            ("0 0 2-31 * 1", false),
+            ("0 0 1 * 0-6", true),
+            ("0 0 1 * 1-6", false),
+            ("0 0 * * 0-6#1,0-6#2,0-6#3,0-6#4,0-6#5", true),
+            ("0 0 * * 0-6#1,0-6#2,0-6#3,0-6#4,1-6#5", false),
+            ("0 0 * 1-11 *", false),
+        ] {
+            assert_eq!(c(expr).every_day(), every, "{expr}");
+        }
+    }
+
+    /// Whether a cron ever fires (a day field of days no selected month has never does, unless
+    /// a weekday is ORed in), the minute and hour a fire is at, and the next fire after a time.
+    #[test]
+    fn fires_ever_matches_and_next_fires() {
+        let c = |s: &str| Cron::parse(s).expect(s);
+        for (expr, ever) in [
+            ("0 0 31 2 *", false),
+            ("0 0 31 4,6 *", false),
+            ("0 0 30,31 2 *", false),
+            ("0 0 30 4 *", true),
+            ("0 0 1 2 *", true),
+            ("0 0 29 2 *", true),
+            ("0 0 L 2 *", true),
+            ("0 0 31 2 1", true),
+        ] {
+            assert_eq!(c(expr).fires_ever(), ever, "{expr}");
+        }
+        let monday_six = c("30 6 * * 1");
+        assert!(monday_six.matches(dt("2026-01-05 06:30")));
+        assert!(!monday_six.matches(dt("2026-01-05 06:31")));
+        assert!(!monday_six.matches(dt("2026-01-05 07:30")));
+        assert!(!monday_six.matches(dt("2026-01-06 06:30")));
+        let twice = c("0,45 6 * * *");
+        assert_eq!(
+            twice.next_after(dt("2026-01-05 06:30")),
+            Some(dt("2026-01-05 06:45"))
+        );
+        assert_eq!(
+            twice.next_after(dt("2026-01-05 06:00")),
+            Some(dt("2026-01-05 06:45"))
+        );
+        assert_eq!(twice.next_after_in(dt("2026-01-05 06:00"), &[]), None);
+    }
+
+    /// The irregular-step warnings as a user reads them: where the short gap is, and steps
+    /// that divide the cycle (the expression's own spacing kept).
+    #[test]
+    fn irregular_step_warnings_say_where_the_gap_is() {
+        let warn = |s: &str| {
+            let w = Cron::parse(s).expect(s).irregular_steps();
+            assert_eq!(w.len(), 1, "{s}: {w:?}");
+            (w[0].message.clone(), w[0].help.clone())
+        };
+        assert_eq!(
+            warn("0 6 */7 * *"),
+            (
+                "day-of-month step /7 fires on days 1,8,15,22,29, and again on day 1 only 1 day \
+                 later when a month has 29 days: months are 28-31 days long"
+                    .to_string(),
+                "for a weekly run use a day of the week: `0 6 * * 1`".to_string()
+            )
+        );
+        assert_eq!(
+            warn("30 2 */2 * *"),
+            (
+                "day-of-month step /2 fires on days 1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31, \
+                 and again on day 1 only 1 day later when a month has 29 days: months are 28-31 \
+                 days long"
+                    .to_string(),
+                "list fixed days instead (e.g. `30 2 1,15 * *`), or use a day of the week \
+                 (`30 2 * * 1`)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            warn("*/40 * * * *"),
+            (
+                "minute step /40 fires at 0,40 and then wraps from 40 to 0 after only 20 (the \
+                 other gaps are 40)"
+                    .to_string(),
+                "use a step that divides 60: `*/30 * * * *`".to_string()
+            )
+        );
+        assert_eq!(
+            warn("*/7  0 * * *"),
+            (
+                "minute step /7 fires at 0,7,14,21,28,35,42,49,56 and then wraps from 56 to 0 \
+                 after only 4 (the other gaps are 7)"
+                    .to_string(),
+                "use a step that divides 60: `*/6  0 * * *` or `*/10  0 * * *`".to_string()
+            )
+        );
+        assert_eq!(
+            Cron::parse("0 0 */1 * *").unwrap().irregular_steps(),
+            vec![]
+        );
+    }
 }

@@ -146,4 +146,86 @@ mod tests {
         assert!(matches!(err, ReadError::TooLarge { limit: 1000 }), "{err}");
         assert_eq!(read_capped(&[b'x'; 1000][..], 1000).unwrap().len(), 1000);
     }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("stir-plan-file-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The limits docs/manifest.md § Limits promises, as a user reads them in the refusal.
+    #[test]
+    fn the_limits_are_16_and_64_mib() {
+        let shown = |limit| ReadError::TooLarge { limit }.to_string();
+        assert_eq!(shown(MAX_SOURCE_BYTES), "is larger than 16 MiB");
+        assert_eq!(shown(MAX_PLAN_BYTES), "is larger than 64 MiB");
+    }
+
+    /// A file of exactly the limit is read whole; one byte more is refused from its size alone.
+    #[test]
+    fn a_file_is_read_up_to_its_limit_and_refused_past_it() {
+        let dir = scratch("limit");
+        let path = dir.join("model.sql");
+        std::fs::write(&path, b"select 1\n").unwrap();
+        assert_eq!(read_file(&path, 9).unwrap(), b"select 1\n");
+        assert_eq!(read_file(&path, 100).unwrap(), b"select 1\n");
+        let err = read_file(&path, 8).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge { limit: 8 }), "{err}");
+        assert_eq!(err.code(), "stir::unreadable");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(read_file(&path, 0).unwrap(), b"");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Missing is the user's to create (its own code); directories and devices are refused.
+    #[test]
+    fn missing_directories_and_devices_are_told_apart() {
+        let dir = scratch("kinds");
+        let err = read_file(&dir.join("absent.sql"), 100).unwrap_err();
+        assert!(matches!(err, ReadError::NotFound), "{err}");
+        assert_eq!(err.code(), "stir::missing_file");
+        assert_eq!(err.to_string(), "does not exist");
+        let err = read_file(&dir, 100).unwrap_err();
+        assert!(matches!(err, ReadError::Directory), "{err}");
+        assert_eq!(err.code(), "stir::unreadable");
+        #[cfg(unix)]
+        {
+            let err = read_file(Path::new("/dev/null"), 100).unwrap_err();
+            assert_eq!(err.to_string(), "is a character device, not a regular file");
+            let fifo = dir.join("fifo.sql");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let err = read_file(&fifo, 100).unwrap_err();
+            assert_eq!(err.to_string(), "is a FIFO, not a regular file");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The injectable readers carry a `ReadError` through `io::Error` and back unchanged, and
+    /// an `io::Error` keeps its kind.
+    #[test]
+    fn read_errors_survive_the_trip_through_io_errors() {
+        let io: std::io::Error = ReadError::NotFound.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(matches!(ReadError::from(io), ReadError::NotFound));
+        let io: std::io::Error = ReadError::TooLarge { limit: 5 }.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(matches!(
+            ReadError::from(io),
+            ReadError::TooLarge { limit: 5 }
+        ));
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let io: std::io::Error = ReadError::Io(denied).into();
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+        let plain = ReadError::from(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(matches!(plain, ReadError::NotFound), "{plain}");
+        let other = ReadError::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(
+            matches!(&other, ReadError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied),
+            "{other}"
+        );
+    }
 }

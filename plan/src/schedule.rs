@@ -1317,3 +1317,268 @@ pub fn windows(
 pub fn minutes_since_start(t: NaiveDateTime) -> i64 {
     abs_of(t)
 }
+
+/// Examples with answers worked out by hand, so the plan crate's own tests hold the analysis
+/// (the compiler's property tests compare it with independent references at length).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("test time")
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        at(s).and_utc()
+    }
+
+    fn tier(name: &str, cron: &str, timeout_min: u32) -> Tier {
+        Tier {
+            name: name.into(),
+            cron: Cron::parse(cron).expect(cron),
+            timeout_min,
+            heavy: true,
+            skip: vec![],
+        }
+    }
+
+    /// The instant, the first run's fire and end, the second's fire and end, on 2026-01-01.
+    fn assert_times(o: &Overlap, want: &str) {
+        let got = [o.instant, o.a_fire, o.a_end, o.b_fire, o.b_end];
+        let want: Vec<NaiveDateTime> = want
+            .split(' ')
+            .map(|t| at(&format!("2026-01-01 {t}")))
+            .collect();
+        assert_eq!(got.to_vec(), want, "{o:?}");
+    }
+
+    fn new_york() -> Zone {
+        Zone::parse("America/New_York").expect("a zone")
+    }
+
+    #[test]
+    fn zones_are_read_and_shown_as_written() {
+        for (text, zone, shown) in [
+            ("UTC", Some(Zone::Fixed(0)), "UTC"),
+            (" etc/utc ", Some(Zone::Fixed(0)), "UTC"),
+            ("Z", Some(Zone::Fixed(0)), "UTC"),
+            ("+05:30", Some(Zone::Fixed(330)), "+05:30"),
+            ("-0800", Some(Zone::Fixed(-480)), "-08:00"),
+            ("+05", Some(Zone::Fixed(300)), "+05:00"),
+            ("+18:00", Some(Zone::Fixed(1080)), "+18:00"),
+            ("+5:30", None, ""),
+            ("+05:3:0", None, ""),
+            ("+19:00", None, ""),
+            ("+05:60", None, ""),
+            ("+053", None, ""),
+            ("+05a0", None, ""),
+            ("Mars/Base", None, ""),
+        ] {
+            assert_eq!(Zone::parse(text), zone, "{text:?}");
+            if let Some(z) = zone {
+                assert_eq!(z.to_string(), shown);
+            }
+        }
+        assert_eq!(new_york().to_string(), "America/New_York");
+    }
+
+    /// Fixed offsets are east of UTC; in a DST zone a wall time in the spring gap is the first
+    /// instant after it and an ambiguous one its first occurrence (the module's DST rule).
+    #[test]
+    fn wall_times_map_to_instants_by_the_dst_rule() {
+        let plus_one = Zone::Fixed(60);
+        assert_eq!(
+            plus_one.to_utc(at("2026-01-01 12:00")),
+            utc("2026-01-01 11:00")
+        );
+        assert_eq!(
+            plus_one.to_local(utc("2026-01-01 11:00")),
+            at("2026-01-01 12:00")
+        );
+        let ny = new_york();
+        assert_eq!(ny.to_utc(at("2026-03-08 02:30")), utc("2026-03-08 07:00"));
+        assert_eq!(ny.to_utc(at("2026-11-01 01:30")), utc("2026-11-01 05:30"));
+        assert_eq!(ny.to_local(utc("2026-11-01 06:30")), at("2026-11-01 01:30"));
+        let c = Cron::parse("30 2 * * *").unwrap();
+        assert_eq!(
+            ny.next_fire_utc(&c, &[], utc("2026-03-08 06:00")),
+            Some(utc("2026-03-08 07:00"))
+        );
+        let c = Cron::parse("30 1 * * *").unwrap();
+        let first = ny.next_fire_utc(&c, &[], utc("2026-11-01 04:00"));
+        assert_eq!(first, Some(utc("2026-11-01 05:30")));
+        assert_eq!(
+            ny.next_fire_utc(&c, &[], first.unwrap()),
+            Some(utc("2026-11-02 06:30"))
+        );
+        let skip = [DailyWindow { from: 60, to: 120 }];
+        let c = Cron::parse("30 1,3 * * *").unwrap();
+        assert_eq!(
+            Zone::Fixed(0).next_fire_utc(&c, &skip, utc("2026-01-01 00:00")),
+            Some(utc("2026-01-01 03:30"))
+        );
+    }
+
+    #[test]
+    fn daily_windows_are_half_open_and_may_wrap() {
+        let w = |from, to| DailyWindow { from, to };
+        let day = w(60, 120);
+        assert!(day.contains(60) && day.contains(119));
+        assert!(!day.contains(59) && !day.contains(120));
+        let night = w(1380, 60);
+        assert!(night.contains(1380) && night.contains(0) && night.contains(59));
+        assert!(!night.contains(60) && !night.contains(1379));
+        assert!((0..1440).all(|m| !w(300, 300).contains(m)));
+        assert!(w(300, 300).is_empty() && !day.is_empty());
+    }
+
+    /// Runs occupy [fire, fire + timeout): back to back is no overlap, a minute more is.
+    #[test]
+    fn overlaps_are_found_at_their_first_instant() {
+        let z = Zone::Fixed(0);
+        let b = tier("b", "0 2 * * *", 30);
+        let o = first_overlap(&tier("a", "0 1 * * *", 90), &b, &z).expect("they meet");
+        assert_times(&o, "02:00 01:00 02:30 02:00 02:30");
+        assert_eq!(first_overlap(&tier("a", "0 1 * * *", 60), &b, &z), None);
+        // a run from Monday 23:00 meets Tuesday's 00:30 fire
+        let o = first_overlap(
+            &tier("a", "0 23 * * 1", 120),
+            &tier("b", "30 0 * * 2", 10),
+            &z,
+        )
+        .expect("they meet");
+        assert_eq!(
+            (o.instant, o.a_fire, o.b_fire),
+            (
+                at("2026-01-06 00:30"),
+                at("2026-01-05 23:00"),
+                at("2026-01-06 00:30")
+            )
+        );
+        // in New York the two meet only when 02:30 does not exist and fires at 03:00
+        let (a, b) = (tier("a", "0 1 * * *", 61), tier("b", "30 2 * * *", 30));
+        assert_eq!(first_overlap(&a, &b, &z), None);
+        let o = first_overlap(&a, &b, &new_york()).expect("on the spring-forward day");
+        assert_eq!(
+            (o.instant, o.a_fire, o.a_end),
+            (
+                at("2026-03-08 03:00"),
+                at("2026-03-08 01:00"),
+                at("2026-03-08 03:01")
+            )
+        );
+        let light = Tier {
+            heavy: false,
+            ..tier("c", "0 2 * * *", 600)
+        };
+        let found = heavy_overlaps(
+            &[
+                tier("a", "0 1 * * *", 90),
+                light,
+                tier("d", "0 12 * * *", 10),
+                tier("b", "0 2 * * *", 30),
+            ],
+            &z,
+        );
+        let pairs: Vec<(usize, usize)> = found.iter().map(|(i, j, _)| (*i, *j)).collect();
+        assert_eq!(pairs, vec![(0, 3)]);
+    }
+
+    /// A reader's fire while the owner's run is active: the owner fired at or before it.
+    #[test]
+    fn stale_reads_are_the_readers_fires_inside_an_owners_run() {
+        let z = Zone::Fixed(0);
+        let reader = tier("r", "0 2 * * *", 10);
+        let o = may_run_during_fire(&tier("o", "0 1 * * *", 90), &reader, &z).expect("stale");
+        assert_times(&o, "02:00 01:00 02:30 02:00 02:10");
+        assert_eq!(
+            may_run_during_fire(&tier("o", "0 1 * * *", 60), &reader, &z),
+            None
+        );
+        let same = may_run_during_fire(&tier("o", "0 2 * * 3", 1), &reader, &z).expect("same");
+        assert_eq!(
+            (same.instant, same.a_fire),
+            (at("2026-01-07 02:00"), at("2026-01-07 02:00"))
+        );
+    }
+
+    /// The first fire that runs into a blackout, from the first day the cron matches; the
+    /// blackout may start the next day.
+    #[test]
+    fn blackout_overruns_name_the_fire_and_the_blackout_it_reaches() {
+        let z = Zone::Fixed(0);
+        let w = |from, to| DailyWindow { from, to };
+        let o = blackout_overrun(&tier("t", "0 21 * * 1", 120), &w(1320, 360), &z).unwrap();
+        assert_eq!(
+            (o.fire, o.end, o.blackout_start),
+            (
+                at("2026-01-05 21:00"),
+                at("2026-01-05 23:00"),
+                at("2026-01-05 22:00")
+            )
+        );
+        let o = blackout_overrun(&tier("t", "0 23 * * *", 200), &w(60, 180), &z).unwrap();
+        assert_eq!(
+            (o.fire, o.blackout_start),
+            (at("2026-01-01 23:00"), at("2026-01-02 01:00"))
+        );
+        assert_eq!(
+            blackout_overrun(&tier("t", "0 21 * * *", 60), &w(1320, 360), &z),
+            None
+        );
+        assert_eq!(
+            blackout_overrun(&tier("t", "0 21 * * *", 120), &w(300, 300), &z),
+            None
+        );
+    }
+
+    /// Each kind of fix, tried in order: a skip window on the first, moving the second by whole
+    /// hours, then the gap.
+    #[test]
+    fn fixes_are_checked_sentences() {
+        let z = Zone::Fixed(0);
+        let fix = |a: &Tier, b: &Tier| {
+            let o = first_overlap(a, b, &z).expect("they meet");
+            suggest_fix(a, b, &o)
+        };
+        assert_eq!(
+            fix(&tier("a", "0 1 * * *", 90), &tier("b", "0 2 * * *", 30)),
+            "add `blackout b-window from=\"00:31\" to=\"02:30\"` and `skip` it on `a`, so `a` \
+             does not fire into `b` (fired 02:00); checked: no overlap remains"
+        );
+        assert_eq!(
+            fix(&tier("a", "0 1 * * *", 120), &tier("b", "0 2 * * *", 1320)),
+            "move `b` to cron=\"0 3 * * *\"; checked: no overlap with `a` remains"
+        );
+        assert_eq!(
+            fix(&tier("a", "0 1 * * *", 120), &tier("b", "0 2 * * *", 1380)),
+            "`b` fires 60 min after `a`: cut `a` timeout to at most 60m, or skip `a` on a \
+             window around 02:00"
+        );
+        assert_eq!(
+            fix(&tier("a", "0 1 * * *", 1000), &tier("b", "0 1 * * *", 1000)),
+            "`a` and `b` fire together at 01:00: move one of them or skip one on a window \
+             around it"
+        );
+    }
+
+    /// The worst-case windows that reach into a period, one from the day before.
+    #[test]
+    fn windows_are_those_that_reach_into_the_period() {
+        let t = tier("t", "0 23 * * *", 120);
+        assert_eq!(
+            windows(
+                &t,
+                &Zone::Fixed(0),
+                at("2026-01-02 00:00"),
+                at("2026-01-03 00:00")
+            ),
+            vec![
+                (at("2026-01-01 23:00"), at("2026-01-02 01:00")),
+                (at("2026-01-02 23:00"), at("2026-01-03 01:00"))
+            ]
+        );
+        let (from, to) = (at("2026-01-02 00:00"), at("2026-01-02 00:00"));
+        assert_eq!(windows(&t, &Zone::Fixed(0), from, to), vec![]);
+    }
+}

@@ -382,6 +382,34 @@ mod tests {
         );
     }
 
+    /// The fix names the command for a signing key and the key's form for a trusted key, and
+    /// `Debug` shows a key as a user would look it up (the public half only).
+    #[test]
+    fn helps_and_debug_output_say_what_to_do_and_show_only_public_keys() {
+        let help = KeyError::Missing { var: SECRET_VAR }.help();
+        assert!(help.contains("stir keygen -o plan-signing.key"), "{help}");
+        assert!(help.contains(PUBLIC_VAR), "{help}");
+        for e in [
+            KeyError::Empty { var: PUBLIC_VAR },
+            KeyError::Malformed {
+                var: PUBLIC_VAR,
+                kind: "stir public key",
+                why: String::new(),
+            },
+        ] {
+            let help = e.help();
+            assert!(
+                help.contains(&format!("`{PUBLIC_PREFIX}` and 64 hex")),
+                "{help}"
+            );
+            assert!(help.contains("unset it to run unsigned plans"), "{help}");
+        }
+        let a = SecretKey::generate().unwrap();
+        let public = a.public().to_string();
+        assert_eq!(format!("{:?}", a.public()), public);
+        assert_eq!(format!("{a:?}"), format!("SecretKey(***, public {public})"));
+    }
+
     #[test]
     fn signature_files_sit_beside_the_plan() {
         assert_eq!(

@@ -1732,18 +1732,7 @@ async fn a_long_reader_never_freezes_other_readers_during_a_sync() {
         })
     };
     // A long reader: its transaction holds the table for `hold`.
-    let long_reader = |hold: Duration| {
-        let (url, live) = (url.clone(), live.clone());
-        async move {
-            let mut pg = harness::pg_connect(&url).await;
-            let tx = pg.transaction().await.unwrap();
-            tx.query_one(&format!("SELECT count(*) FROM {live}"), &[])
-                .await
-                .unwrap();
-            tokio::time::sleep(hold).await;
-            tx.commit().await.unwrap();
-        }
-    };
+    let long_reader = |hold: Duration| harness::hold_table(url.clone(), live.clone(), hold);
     use stir_runtime::step::StepRunner;
     let runner = c.runner(|_| {});
 

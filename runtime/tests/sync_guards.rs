@@ -204,3 +204,35 @@ async fn guard_staging_table_is_named_per_run_and_a_killed_ones_is_dropped() {
     assert_no_leftovers(&c, "guard_default").await;
     c.finish().await;
 }
+
+/// Without a run window (as `rollback SYNC` swaps), a swap that meets a reader's lock tries
+/// five times with backoff before it gives up, leaving the live table as it was; a reader that
+/// lets go while it retries does not stop the swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_a_busy_swap_without_a_window_tries_five_times() {
+    use std::time::{Duration, Instant};
+    let mut c = live("gbusy", "guard_default", 100).await;
+    c.plan_sync_mut("guard_default").lock_timeout_ms = 300;
+    let (url, table) = (c.env["STIR_POSTGRES_URL"].clone(), c.table("guard_default"));
+    let reader = |hold: Duration| harness::hold_table(url.clone(), table.clone(), hold);
+    let before = c.pg_digest("guard_default").await;
+    c.overflow_rows(120, 1).await;
+    let held = tokio::spawn(reader(Duration::from_secs(30)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = refusal(&c, "guard_default", "gbusy-1").await;
+    assert!(err.contains("gave up after 5 tries"), "{err}");
+    assert_eq!(c.pg_digest("guard_default").await, before, "live unchanged");
+    held.abort();
+
+    let held = tokio::spawn(reader(Duration::from_secs(3)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    c.sync(&c.runner(|_| {}), "guard_default", "gbusy-2")
+        .await
+        .unwrap();
+    held.await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    assert_eq!(content(&c, "guard_default").await.0, 120);
+    assert_no_leftovers(&c, "guard_default").await;
+    c.finish().await;
+}
