@@ -1042,6 +1042,19 @@ fn first_line(sql: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A PostgreSQL error names the statement by its first line, with `…` when more follows,
+    /// so an operator finds it in the plan without the whole statement in the log.
+    #[test]
+    fn errors_name_a_statement_by_its_first_line() {
+        assert_eq!(first_line("DROP TABLE t"), "DROP TABLE t");
+        assert_eq!(first_line("DROP TABLE t\n"), "DROP TABLE t");
+        assert_eq!(
+            first_line("CREATE TABLE t (\n  a int\n)"),
+            "CREATE TABLE t ( …"
+        );
+        assert_eq!(first_line(""), "");
+    }
+
     #[test]
     fn failpoints_parse() {
         assert_eq!(

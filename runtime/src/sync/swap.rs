@@ -624,3 +624,36 @@ const GRANTS_SQL: &str = "SELECT a.privilege_type, \
     FROM pg_class c, aclexplode(c.relacl) a \
     WHERE c.oid = to_regclass($1) AND a.grantee <> c.relowner \
     ORDER BY 2, 1";
+
+#[cfg(test)]
+mod tests {
+    use super::fitted;
+
+    /// Names of rebuilt views fit PostgreSQL's 63 bytes (it would cut a longer one silently,
+    /// and two long names could meet): a short one is kept, a long one is a prefix cut at a
+    /// character boundary at or before byte 54, `_` and 8 hex characters of the whole's hash.
+    #[test]
+    fn derived_names_fit_63_bytes_and_long_ones_stay_apart() {
+        assert_eq!(fitted("v__stir_new"), "v__stir_new");
+        let exact = "v".repeat(63);
+        assert_eq!(fitted(&exact), exact);
+        for base in [
+            format!("{}__stir_new", "v".repeat(60)),
+            // A two-byte character across byte 54: the cut moves back before it.
+            format!("{}é{}__stir_new", "v".repeat(53), "w".repeat(20)),
+            format!("{}ü{}__stir_old", "v".repeat(52), "w".repeat(20)),
+        ] {
+            let f = fitted(&base);
+            assert!(f.len() <= 63, "{f} is {} bytes", f.len());
+            let (prefix, hash) = f.rsplit_once('_').unwrap();
+            assert!(base.starts_with(prefix) && prefix.len() <= 54, "{f}");
+            assert!(prefix.len() >= 53, "the cut keeps as much as fits: {f}");
+            assert_eq!(hash, &stir_plan::sha256_hex(base.as_bytes())[..8]);
+        }
+        let (a, b) = (
+            format!("{}_a__stir_new", "v".repeat(60)),
+            format!("{}_b__stir_new", "v".repeat(60)),
+        );
+        assert_ne!(fitted(&a), fitted(&b));
+    }
+}
