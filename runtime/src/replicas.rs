@@ -108,7 +108,8 @@ pub async fn watch(
                             format!(
                                 "replica `{}` runs plan `{}`",
                                 r.runtime,
-                                &r.plan_hash[..r.plan_hash.len().min(12)]
+                                // Read from a table anyone with access can write: no byte slicing.
+                                r.plan_hash.chars().take(12).collect::<String>()
                             )
                         })
                         .collect();
