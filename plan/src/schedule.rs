@@ -206,55 +206,58 @@ static DAY_BITS: std::sync::Mutex<BTreeMap<[String; 3], Arc<Vec<u64>>>> =
 const DAY_BITS_KEPT: usize = 256;
 
 /// Bit j <=> day j after [`start_date`] matches `cron`'s day fields, for j < [`EXT_BITS`]:
-/// one 400-year cycle with plain counters (no date arithmetic), then the same days again.
+/// one 400-year cycle built a month at a time (no date arithmetic), then the same days again.
 fn day_bits(cron: &Cron) -> Arc<Vec<u64>> {
     let words = (EXT_BITS as usize).div_ceil(64);
     if cron.every_day() {
-        return Arc::new(vec![u64::MAX; words]);
+        // One shared copy: every pair check of an every-day schedule asks for it.
+        static EVERY_DAY: std::sync::OnceLock<Arc<Vec<u64>>> = std::sync::OnceLock::new();
+        return EVERY_DAY
+            .get_or_init(|| Arc::new(vec![u64::MAX; (EXT_BITS as usize).div_ceil(64)]))
+            .clone();
     }
     let key = cron.day_fields().map(str::to_string);
     if let Some(bits) = DAY_BITS.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return bits.clone();
     }
-    let mut ext = vec![0u64; words];
-    // Whether a day matches depends only on (month, day, weekday, month length): ask the cron
-    // once for each of those 10,416 cases, not once for each of the cycle's 146,097 days.
-    let case = |m: u32, d: u32, wd: u32, len: u32| {
-        ((((m - 1) * 31 + (d - 1)) * 7 + wd) * 4 + (len - 28)) as usize
-    };
-    let mut matches = vec![false; 12 * 31 * 7 * 4];
+    // A month's matching days depend only on (month, weekday of its 1st, its length): ask the
+    // cron once for each of those 336 cases, then lay the cycle's 4,800 months down as masks.
+    let case = |m: u32, wd1: u32, len: u32| (((m - 1) * 7 + wd1) * 4 + (len - 28)) as usize;
+    let mut masks = vec![0u32; 12 * 7 * 4];
     for m in 1..=12 {
-        for d in 1..=31 {
-            for wd in 0..7 {
-                for len in 28..=31 {
-                    matches[case(m, d, wd, len)] = cron.matches_ymd(m, d, wd, len);
-                }
+        for wd1 in 0..7 {
+            for len in 28..=31 {
+                masks[case(m, wd1, len)] = (1..=len)
+                    .filter(|&d| cron.matches_ymd(m, d, (wd1 + d - 1) % 7, len))
+                    .fold(0, |acc, d| acc | 1 << (d - 1));
             }
         }
     }
+    let mut ext = vec![0u64; words];
     let d0 = start_date();
-    let (mut y, mut m, mut d) = (d0.year(), d0.month(), d0.day());
-    let mut wd = d0.weekday().num_days_from_sunday();
-    let mut len = crate::cron::month_len(y, m);
-    for p in 0..CYCLE {
-        if matches[case(m, d, wd, len)] {
-            for j in [p, p + CYCLE, p + 2 * CYCLE] {
-                if j < EXT_BITS {
-                    ext[(j / 64) as usize] |= 1 << (j % 64);
-                }
-            }
+    let (mut y, mut m) = (d0.year(), d0.month());
+    // The cycle starts on the 1st: a start inside a month would need that month cut.
+    debug_assert_eq!(d0.day(), 1);
+    let mut wd1 = d0.weekday().num_days_from_sunday();
+    let mut p: i64 = 0;
+    while p < CYCLE {
+        let len = crate::cron::month_len(y, m);
+        let mask = u64::from(masks[case(m, wd1, len)]);
+        let (w, s) = ((p / 64) as usize, (p % 64) as u32);
+        ext[w] |= mask << s;
+        if s > 0 && s + len > 64 {
+            ext[w + 1] |= mask >> (64 - s);
         }
-        d += 1;
-        wd = (wd + 1) % 7;
-        if d > len {
-            d = 1;
-            m += 1;
-            if m > 12 {
-                m = 1;
-                y += 1;
-            }
-            len = crate::cron::month_len(y, m);
-        }
+        p += i64::from(len);
+        wd1 = (wd1 + len) % 7;
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    // Later cycles repeat the first: bit j = bit j - CYCLE, read from words already final.
+    for w in (CYCLE / 64) as usize..words {
+        ext[w] |= get64(&ext, w as i64 * 64 - CYCLE);
+    }
+    if EXT_BITS % 64 != 0 {
+        ext[words - 1] &= (1 << (EXT_BITS % 64)) - 1;
     }
     let ext = Arc::new(ext);
     let mut kept = DAY_BITS.lock().unwrap_or_else(|e| e.into_inner());
@@ -1338,6 +1341,33 @@ pub fn minutes_since_start(t: NaiveDateTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_bits_are_the_days_the_cron_matches_over_two_cycles_and_nothing_past_them() {
+        for expr in [
+            "0 0 L * *",
+            "0 0 * * 5#3",
+            "0 0 29 2 *",
+            "0 0 1,15 * 1",
+            "0 0 31 * *",
+            "0 0 * * 1-5",
+            "0 0 1 1 *",
+            "0 0 15-L * 2",
+            "0 0 */10 */2 *",
+            "0 0 * * L0",
+        ] {
+            let cron = Cron::parse(expr).expect(expr);
+            let bits = day_bits(&cron);
+            assert_eq!(bits.len(), (EXT_BITS as usize).div_ceil(64), "{expr}");
+            let mut day = start_date();
+            for j in 0..bits.len() as i64 * 64 {
+                let set = bits[(j / 64) as usize] & (1 << (j % 64)) != 0;
+                let want = j < EXT_BITS && cron.matches_day(day);
+                assert_eq!(set, want, "{expr}: day {j} ({day})");
+                day = day.succ_opt().expect("a date in range");
+            }
+        }
+    }
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("test time")
