@@ -274,8 +274,15 @@ pub struct Request {
 /// manifest gets exactly the errors its whole document gives.
 fn parse_document(text: &str) -> Result<KdlDocument, kdl::KdlError> {
     const PIECE_BYTES: usize = 16 * 1024;
-    let cores = std::thread::available_parallelism().map_or(1, |p| p.get());
-    parse_in_pieces(text, cores.min(text.len() / PIECE_BYTES))
+    let pieces = text.len() / PIECE_BYTES;
+    parse_in_pieces(
+        text,
+        if pieces < 2 {
+            1
+        } else {
+            crate::parallel::cores().min(pieces)
+        },
+    )
 }
 
 fn parse_in_pieces(text: &str, pieces: usize) -> Result<KdlDocument, kdl::KdlError> {

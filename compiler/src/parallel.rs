@@ -3,10 +3,17 @@
 
 /// How [`parallel_map`] hands out work.
 pub(crate) struct Spread {
-    /// Items per grab: small enough to keep every core busy to the end.
+    /// Items per grab at most: small enough to keep every core busy to the end.
     pub batch: usize,
     /// Each helper thread's stack (the calling thread works too, on its own).
     pub stack_bytes: usize,
+}
+
+/// The cores this process may use, asked once: std reads the cgroup's CPU quota from files
+/// each time, which costs a small check as much as a few models.
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |p| p.get()))
 }
 
 /// `f(state, i)` for every `i` in `0..n`, on up to as many threads as the machine has cores,
@@ -19,11 +26,13 @@ pub(crate) fn parallel_map<S, R: Send>(
     f: impl Fn(&mut S, usize) -> R + Sync,
 ) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let batch = spread.batch.max(1);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .min(n.div_ceil(batch))
-        .max(1);
+    let threads = match n.div_ceil(spread.batch.max(1)) {
+        0 | 1 => 1,
+        grabs => cores().min(grabs),
+    };
+    // At least 16 grabs a thread, so no thread is left with a last big batch while the others
+    // wait (at 112 models, batches of 16 split the work 64:48).
+    let batch = spread.batch.min(n.div_ceil(threads * 16)).max(1);
     let next = AtomicUsize::new(0);
     let work = || {
         let mut state = init();

@@ -238,8 +238,21 @@ struct Lexer<'a> {
     last_word: bool,
 }
 
+/// `[A-Za-z0-9_]`, by table: the scan asks this of nearly every byte of a model.
+const IDENT_PART: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_';
+        c += 1;
+    }
+    t
+};
+
+#[inline(always)]
 fn ident_part(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    IDENT_PART[usize::from(c)]
 }
 
 impl<'a> Lexer<'a> {
