@@ -8,15 +8,72 @@ use crate::project::{Compiled, ResolvedStep};
 
 /// Every check over the compiled project; none changes it.
 pub fn run(c: &Compiled) -> Vec<Finding> {
-    let checks: [fn(&Compiled) -> Vec<Finding>; 6] = [
+    let checks: [fn(&Compiled) -> Vec<Finding>; 7] = [
         unknown_tags,
         ownership,
         disabled_dependencies,
         write_conflicts,
         syncs,
         time,
+        plan_size,
     ];
     checks.iter().flat_map(|check| check(c)).collect()
+}
+
+/// A plan no runtime would read: the rendered SQL alone, each statement counted once per place
+/// the plan holds it, passes the limit `stir-runtime` and `stir plan` keep (an error), or comes
+/// within a tenth of it (a warning: names and DDL add more, so `stir plan` may refuse).
+fn plan_size(c: &Compiled) -> Vec<Finding> {
+    let limit = crate::load::MAX_PLAN_BYTES;
+    let mut sizes: Vec<(u64, usize)> = c
+        .models
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.disabled)
+        .map(|(i, m)| (m.plan_sql_bytes, i))
+        .collect();
+    let total: u64 = sizes.iter().map(|(b, _)| b).sum();
+    if total * 10 <= limit * 9 {
+        return Vec::new();
+    }
+    sizes.sort_by(|a, b| b.cmp(a));
+    let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+    let name = |i: usize| &c.manifest.models[i].name;
+    let largest: Vec<String> = sizes
+        .iter()
+        .take(3)
+        .map(|&(b, i)| format!("`{}` ({:.1} MiB)", name(i).text, mib(b)))
+        .collect();
+    let help = format!(
+        "each model's SQL is in the plan two to five times (its SELECT and the statements that build it); split the project into manifests of their own (one plan and runtime each, `STIR_PROJECT`), or shorten the largest models: {}",
+        largest.join(", ")
+    );
+    let file = c.manifest_file;
+    let span = name(sizes[0].1).span.clone();
+    let finding = if total > limit {
+        Finding::error(
+            "stir::plan_too_big",
+            file,
+            span,
+            format!(
+                "the plan would be at least {:.0} MiB, over the {} MiB a runtime reads",
+                mib(total),
+                limit / (1024 * 1024)
+            ),
+        )
+    } else {
+        Finding::warning(
+            "stir::plan_too_big",
+            file,
+            span,
+            format!(
+                "the plan will be at least {:.0} MiB, close to the {} MiB a runtime reads",
+                mib(total),
+                limit / (1024 * 1024)
+            ),
+        )
+    };
+    vec![finding.label("the largest model").help(help)]
 }
 
 /// Every tag a model names is declared.

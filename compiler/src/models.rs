@@ -16,6 +16,8 @@ struct ModelWork {
     /// Per variant (`is_incremental()` false, then true), up to the first that fails.
     renders: Vec<(bool, render::Rendered)>,
     hidden: Vec<sqlscan::Mention>,
+    /// What the renders take in a plan at least (counted here: a check keeps no SQL).
+    plan_bytes: u64,
 }
 
 /// Read, render and scan every model file; the models' files, findings and rendered SQL go
@@ -52,6 +54,7 @@ pub fn render(c: &mut Compiled, read: &ReadFile, keep: Keep) {
                         file,
                         renders: Vec::new(),
                         hidden: Vec::new(),
+                        plan_bytes: 0,
                     });
                 };
                 let variants: &[bool] = if m.materialized == Materialized::Incremental {
@@ -60,12 +63,15 @@ pub fn render(c: &mut Compiled, read: &ReadFile, keep: Keep) {
                     &[false]
                 };
                 let mut renders = Vec::new();
+                let mut plan_bytes = 0;
                 for &incremental in variants {
                     let mut r =
                         renderer.render(&m.name.text, Some(&m.name.text), source, incremental);
                     // Kept for the plan, without the spare half of a doubling buffer (a
                     // shrink in place, no copy); not kept at all when only findings are.
                     if let Ok((sql, _)) = &mut r {
+                        plan_bytes +=
+                            crate::planner::sql_bytes_in_plan(m.materialized, incremental, sql);
                         match keep {
                             Keep::Everything => sql.shrink_to_fit(),
                             Keep::Findings => *sql = String::new(),
@@ -82,6 +88,7 @@ pub fn render(c: &mut Compiled, read: &ReadFile, keep: Keep) {
                     file,
                     renders,
                     hidden,
+                    plan_bytes,
                 })
             },
         )
@@ -116,6 +123,7 @@ pub fn render(c: &mut Compiled, read: &ReadFile, keep: Keep) {
             }
         };
         models[i].file = Some(fid);
+        models[i].plan_sql_bytes = done.plan_bytes;
         let source = c.files.get(fid).text.clone();
         let mut all_reads = render::Reads::default();
         for (incremental, rendered) in done.renders {

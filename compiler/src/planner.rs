@@ -263,6 +263,31 @@ impl Ch {
 }
 
 /// A rendered SELECT as a statement body: surrounding whitespace and trailing `;` removed.
+/// At least the bytes a model's rendered SQL takes in a plan: the JSON-escaped statement once
+/// for each place [`model_plan`] writes it. `stir check`, which keeps no SQL, adds these up to
+/// refuse a project whose plan no runtime would read before `stir plan` has to.
+pub(crate) fn sql_bytes_in_plan(materialized: Materialized, incremental: bool, sql: &str) -> u64 {
+    let copies = match (materialized, incremental) {
+        // `sql`, `CREATE TABLE .. EMPTY AS` and `INSERT`
+        (Materialized::Table, _) => 3,
+        // `sql` and `CREATE OR REPLACE VIEW`
+        (Materialized::View, _) => 2,
+        // `sql`, then the first build's and the full refresh's CREATE and INSERT
+        (Materialized::Incremental, false) => 5,
+        // `sql_incremental` and the incremental INSERT
+        (Materialized::Incremental, true) => 2,
+    };
+    let escaped: u64 = trim_sql(sql)
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum();
+    copies * escaped
+}
+
 fn trim_sql(sql: &str) -> &str {
     let mut s = sql.trim();
     while let Some(rest) = s.strip_suffix(';') {
@@ -995,6 +1020,68 @@ fn key_tuple(key: &str) -> String {
         format!("({key})")
     } else {
         key.to_string()
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use std::path::Path;
+
+    #[test]
+    fn a_models_sql_bytes_in_the_plan_count_every_copy_and_stay_below_its_json() {
+        let files = [
+            ("stir.kdl", "project p timezone=UTC\nwarehouse clickhouse database=dbt\n\
+                models dir=\"models\" {\n    model t\n    model v materialized=view\n\
+                model i materialized=incremental engine=\"ReplacingMergeTree\" order-by=\"id\"\n}\n\
+                schedule daily cron=\"0 3 * * *\" timeout=\"1h\" {\n    run t v i\n}\n"),
+            ("models/t.sql", "select 1 as id, 'a \"quoted\" \\\\ \t tab' as s\n;\n"),
+            ("models/v.sql", "select id\nfrom {{ ref('t') }}"),
+            ("models/i.sql", "{% if is_incremental() %}select id from {{ this }} where id > 0{% else %}select id from {{ ref('t') }}{% endif %}"),
+        ];
+        let read = |p: &Path| {
+            files
+                .iter()
+                .find(|(n, _)| p.ends_with(n))
+                .map(|(_, t)| t.as_bytes().to_vec())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        };
+        let c =
+            crate::compile::compile_bytes("stir.kdl", files[0].1.as_bytes(), Path::new(""), &read);
+        assert!(c.findings.is_empty(), "{:?}", c.findings);
+        let plan = super::build(&c).expect("a plan");
+        for (i, m) in c.manifest.models.iter().enumerate() {
+            let compiled = &c.models[i];
+            let sql = compiled.sql.as_deref().expect("rendered");
+            let mut bound = super::sql_bytes_in_plan(m.materialized, false, sql);
+            let model = plan
+                .models
+                .iter()
+                .find(|p| p.name == m.name.text)
+                .expect("planned");
+            let json = serde_json::to_string(model).expect("serializes");
+            let escaped = |s: &str| serde_json::to_string(super::trim_sql(s)).expect("a string");
+            // Every copy the bound counts is in the model's JSON (escaped as the plan escapes it).
+            let inner = |s: &str| escaped(s)[1..escaped(s).len() - 1].to_string();
+            let copies = |s: &str| json.matches(&inner(s)).count() as u64;
+            assert_eq!(
+                bound,
+                copies(sql) * inner(sql).len() as u64,
+                "{}",
+                m.name.text
+            );
+            if let Some(inc) = compiled.sql_incremental.as_deref() {
+                let b = super::sql_bytes_in_plan(m.materialized, true, inc);
+                assert_eq!(b, copies(inc) * inner(inc).len() as u64, "{}", m.name.text);
+                assert_eq!(copies(inc), 2);
+                bound += b;
+            }
+            assert!(
+                bound < json.len() as u64,
+                "{}: {bound} of {}",
+                m.name.text,
+                json.len()
+            );
+        }
     }
 }
 

@@ -26,6 +26,9 @@ pub struct CompiledModel {
     pub sources: BTreeSet<(String, String)>,
     /// Carries a disabled tag: never built.
     pub disabled: bool,
+    /// The bytes its rendered SQL takes in a plan at least
+    /// ([`sql_bytes_in_plan`](crate::planner::sql_bytes_in_plan)), kept when the SQL is not.
+    pub plan_sql_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -482,7 +482,8 @@ fn every_manifest_command_takes_the_manifest_as_a_flag_too() {
 #[test]
 fn plan_refuses_to_write_a_plan_no_runtime_would_read() {
     let d = scratch("bigplan");
-    let write = |mib: usize| {
+    // Four table models of `select '<x * len>' as payload`: each is in the plan three times.
+    let write = |payloads: [usize; 4]| {
         std::fs::create_dir_all(d.join("models")).unwrap();
         let names: Vec<String> = (0..4).map(|i| format!("big_{i}")).collect();
         let models: String = names.iter().map(|n| format!("    model {n}\n")).collect();
@@ -496,40 +497,64 @@ fn plan_refuses_to_write_a_plan_no_runtime_would_read() {
             ),
         )
         .unwrap();
-        for (i, n) in names.iter().enumerate() {
-            let payload = "x".repeat(mib * 1024 * 1024 + i);
+        for (n, len) in names.iter().zip(payloads) {
             std::fs::write(
                 d.join("models").join(format!("{n}.sql")),
-                format!("select '{payload}' as payload\n"),
+                format!("select '{}' as payload\n", "x".repeat(len)),
             )
             .unwrap();
         }
     };
     let manifest = d.join("stir.kdl");
+    let m = manifest.to_str().unwrap();
     let out = d.join("plan.json");
-    write(6);
-    let r = Run::stir(&[
-        "plan",
-        manifest.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .expect(2);
+    let o = out.to_str().unwrap();
+    let mib = 1024 * 1024;
+    let sql = "select '' as payload".len();
+
+    // 72 MiB of SQL in the plan: `stir check` refuses it, as `stir plan` and the runtime would.
+    write([6 * mib, 6 * mib + 1, 6 * mib + 2, 6 * mib + 3]);
+    let r = Run::stir(&["check", m]).expect(1);
+    let err = r.stderr();
+    assert!(err.contains("stir::plan_too_big"), "{err}");
+    assert!(
+        err.contains("the plan would be at least 72 MiB, over the 64 MiB a runtime reads"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`big_3` (18.0 MiB)"),
+        "the largest first: {err}"
+    );
+    let r = Run::stir(&["plan", m, "-o", o]).expect(1);
+    assert!(r.stderr().contains("stir::plan_too_big"), "{}", r.stderr());
+    assert!(!out.exists(), "no plan file is left behind");
+
+    // The SQL alone 1,000 bytes under the limit: `stir check` warns (names and statements
+    // take more than that), and `stir plan` refuses the whole plan it built.
+    let each = (stir::load::MAX_PLAN_BYTES as usize - 1000) / 12 - sql;
+    let rest = (stir::load::MAX_PLAN_BYTES as usize - 1000) - 12 * (each + sql);
+    write([each, each, each, each + rest / 3]);
+    let r = Run::stir(&["check", m]).expect(0);
+    assert!(
+        r.stderr().contains("close to the 64 MiB a runtime reads"),
+        "{}",
+        r.stderr()
+    );
+    Run::stir(&["check", "--deny-warnings", m]).expect(1);
+    let r = Run::stir(&["plan", m, "-o", o]).expect(2);
     let err = r.stderr();
     assert!(
         err.contains("over the 64 MiB a runtime reads; no plan written"),
         "{err}"
     );
-    assert!(err.contains("`big_3` (6.0 MiB of SQL)"), "{err}");
+    assert!(err.contains("`big_3` (5.3 MiB of SQL)"), "{err}");
     assert!(!out.exists(), "no plan file is left behind");
-    write(1);
-    Run::stir(&[
-        "plan",
-        manifest.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .expect(0);
+
+    // 12 MiB: no finding, and the plan is written.
+    write([mib, mib + 1, mib + 2, mib + 3]);
+    let r = Run::stir(&["check", m]).expect(0);
+    assert!(!r.stderr().contains("plan_too_big"), "{}", r.stderr());
+    Run::stir(&["plan", m, "-o", o]).expect(0);
     let len = std::fs::metadata(&out).unwrap().len();
     assert!(
         len > 12 * 1024 * 1024 && len <= stir::load::MAX_PLAN_BYTES,
