@@ -1041,7 +1041,7 @@ mod size_tests {
                 models dir=\"models\" {\n    model t\n    model v materialized=view\n\
                 model i materialized=incremental engine=\"ReplacingMergeTree\" order-by=\"id\"\n}\n\
                 schedule daily cron=\"0 3 * * *\" timeout=\"1h\" {\n    run t v i\n}\n"),
-            ("models/t.sql", "select 1 as id, 'a \"quoted\" \\\\ \t tab' as s\n;\n"),
+            ("models/t.sql", "select 1 as id, 'a \"quoted\" \\\\ \t tab \u{1} control' as s\n;\n"),
             ("models/v.sql", "select id\nfrom {{ ref('t') }}"),
             ("models/i.sql", "{% if is_incremental() %}select id from {{ this }} where id > 0{% else %}select id from {{ ref('t') }}{% endif %}"),
         ];
