@@ -15,6 +15,9 @@ pub enum AlertKind {
     Failure,
     Timeout,
     SkippedHeavy,
+    /// A fire that found a run of its own schedule active (a long previous run, a manual
+    /// `run` or `--once`, a run another runtime started) and did not start.
+    SkippedRunning,
     Cancelled,
     /// A run still marked running long past its deadline: its end was never recorded.
     Lost,
@@ -103,6 +106,7 @@ impl Alert {
             AlertKind::Failure => "failed",
             AlertKind::Timeout => "timed out",
             AlertKind::SkippedHeavy => "skipped: another heavy schedule is running",
+            AlertKind::SkippedRunning => "skipped: a run of it is still active",
             AlertKind::Cancelled => "cancelled at shutdown",
             AlertKind::Lost => "lost: its end was never recorded",
             AlertKind::Missed => "missed: the run did not start",
@@ -129,7 +133,7 @@ impl Alert {
         };
         let icon = match self.kind {
             AlertKind::Success | AlertKind::Recovered => ":white_check_mark:",
-            AlertKind::SkippedHeavy | AlertKind::Stale => ":warning:",
+            AlertKind::SkippedHeavy | AlertKind::SkippedRunning | AlertKind::Stale => ":warning:",
             _ => ":red_circle:",
         };
         let mut t = format!(

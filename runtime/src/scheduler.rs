@@ -683,7 +683,7 @@ impl Scheduler {
                     } else if own {
                         (
                             "skipped_running",
-                            None,
+                            Some(AlertKind::SkippedRunning),
                             format!(
                                 "a run started by another process (a manual run, or a runtime that led before) is still active (run `{}`)",
                                 busy.run_id
@@ -713,12 +713,12 @@ impl Scheduler {
             }
             Err(Skip::Running) => {
                 warn!(schedule = %tier.name, fire = %t, "fire skipped: previous run still active");
-                self.record_skip(
-                    tier,
-                    t,
-                    "skipped_running",
-                    "the previous run is still active".into(),
+                let reason = "the previous run is still active".to_string();
+                let id = crate::run::run_id(&tier.name, t, 0);
+                self.engine.alert(
+                    Alert::new(AlertKind::SkippedRunning, &tier.name, &id, t).error(&reason),
                 );
+                self.record_skip(tier, t, "skipped_running", reason);
             }
             Err(Skip::Heavy(other)) => {
                 let reason = format!("heavy schedule `{other}` is running");

@@ -62,6 +62,20 @@ async fn a_fire_finding_its_schedule_running_is_skipped_not_queued() {
             utc(2026, 1, 1, 0, 6, 0)
         ]
     );
+    // Each skipped fire is said once, naming the fire: a schedule that keeps overrunning its
+    // interval is not silently running at half its rate.
+    let alerted: Vec<_> = alerts_of(&sim, AlertKind::SkippedRunning)
+        .into_iter()
+        .map(|a| (a.fire, a.error.unwrap_or_default()))
+        .collect();
+    let why = "the previous run is still active".to_string();
+    assert_eq!(
+        alerted,
+        skipped
+            .iter()
+            .map(|&t| (t, why.clone()))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -244,6 +258,17 @@ async fn a_fire_is_skipped_while_a_manual_run_of_its_schedule_is_active() {
         vec![("light".to_string(), utc(2026, 1, 1, 1, 0, 0))]
     );
     assert!(alerts_of(&sim, AlertKind::SkippedHeavy).is_empty());
+    // The manual run holding it is named in the alert.
+    let held = alerts_of(&sim, AlertKind::SkippedRunning);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].fire, utc(2026, 1, 1, 1, 0, 0));
+    assert!(
+        held[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("(run `light-manual`)")),
+        "{held:?}"
+    );
 }
 
 /// A heavy run of another process that started while a heavy run waited to retry: the retry
