@@ -567,6 +567,57 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
     .await;
     assert_eq!(run_count(&w, "fragile").await, before + 2);
 
+    // Guessing: after ten wrong tokens within a minute (the browser's one above counts), every
+    // token is refused unread, the right one too, in the browser and from a script.
+    let mut wrong = 0;
+    loop {
+        let r = http
+            .post(format!("{base}/login"))
+            .form(&[("token", "a-guess-at-the-token")])
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            401 => wrong += 1,
+            429 => break,
+            other => panic!("a wrong token answered {other}"),
+        }
+        assert!(
+            wrong < 10,
+            "still taking tokens after {wrong} more wrong ones"
+        );
+    }
+    assert_eq!(
+        wrong, 9,
+        "the tenth wrong token locks; the eleventh is refused"
+    );
+    b.goto(&format!("{base}/login")).await.unwrap();
+    b.find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    click(&b, Locator::Id("login")).await;
+    let page = text(&b).await;
+    assert!(
+        page.contains("Too many wrong tokens")
+            && page.contains("the console takes no token for the next"),
+        "{page}"
+    );
+    let script = http
+        .post(format!("{base}/schedules/fragile/run"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status().as_u16(), 429);
+    assert_eq!(
+        run_count(&w, "fragile").await,
+        before + 2,
+        "nothing started"
+    );
+
     let _ = b.close().await;
     drop(d);
     let _ = stop.send(());

@@ -5,8 +5,20 @@
 //! not sent cross-site, a foreign `Origin`/`Sec-Fetch-Site` is refused, and every form carries
 //! a CSRF field the page got from this server. No token set: the console is read-only.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use axum::http::{header, HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
+
+/// Wrong tokens (login form or `Bearer`) taken within [`GUESS_WINDOW`]; the next attempt, right
+/// or wrong, is refused until the oldest of them leaves the window, so nobody can try more
+/// than this many tokens a minute. Counted for the whole console, not per address: behind a
+/// proxy every client has the proxy's. (A sliding lockout, not a rate: the refusal must come
+/// before the token is compared, which a token-bucket crate's consuming check cannot give.)
+pub const WRONG_GUESSES: usize = 10;
+pub const GUESS_WINDOW: Duration = Duration::from_secs(60);
 
 /// The cookie that says "this browser gave the token".
 pub const COOKIE: &str = "stir_console";
@@ -17,6 +29,8 @@ pub struct Token {
     session: [u8; 32],
     csrf: String,
     bearer: [u8; 32],
+    /// When the last wrong tokens came, oldest first (at most [`WRONG_GUESSES`]).
+    wrong: Arc<Mutex<VecDeque<Instant>>>,
 }
 
 fn digest(purpose: &str, value: &str) -> [u8; 32] {
@@ -60,12 +74,41 @@ impl Token {
             session: digest("session", token),
             csrf: hex(&digest("csrf", token)),
             bearer: digest("bearer", token),
+            wrong: Arc::default(),
         }
     }
 
-    /// Whether `given` is the token (the login form).
-    pub fn matches(&self, given: &str) -> bool {
-        same(&digest("bearer", given.trim()), &self.bearer)
+    /// Whether `given` is the token (the login form, a script's `Bearer`): refused unread
+    /// while too many wrong ones came lately (429), and a wrong one counts (401).
+    pub fn check(&self, given: &str) -> Result<(), Refusal> {
+        self.check_at(given, Instant::now())
+    }
+
+    fn check_at(&self, given: &str, now: Instant) -> Result<(), Refusal> {
+        let mut wrong = self.wrong.lock().unwrap_or_else(|e| e.into_inner());
+        while wrong
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= GUESS_WINDOW)
+        {
+            wrong.pop_front();
+        }
+        if wrong.len() >= WRONG_GUESSES {
+            let wait = wrong.front().map_or(GUESS_WINDOW, |&t| {
+                GUESS_WINDOW - now.saturating_duration_since(t)
+            });
+            return Err(Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "{WRONG_GUESSES} wrong tokens within a minute: the console takes no token for the next {} s",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
+        if same(&digest("bearer", given.trim()), &self.bearer) {
+            return Ok(());
+        }
+        wrong.push_back(now);
+        Err(Refusal::new(StatusCode::UNAUTHORIZED, "wrong token"))
     }
 
     /// The cookie value after a good login.
@@ -86,14 +129,14 @@ impl Token {
     pub fn logged_in(&self, headers: &HeaderMap) -> bool {
         cookie(headers, COOKIE).is_some_and(|v| same(v.as_bytes(), hex(&self.session).as_bytes()))
     }
+}
 
-    fn bearer_ok(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| self.matches(t))
-    }
+/// A script's `Authorization: Bearer` token, if the request has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// A cookie's value.
@@ -144,8 +187,9 @@ pub fn may_write(token: Option<&Token>, headers: &HeaderMap, csrf: &str) -> Resu
         ));
     };
     same_site(headers)?;
-    if token.bearer_ok(headers) {
-        return Ok(());
+    // A script's token decides alone: right, wrong (counted), or refused while locked out.
+    if let Some(given) = bearer(headers) {
+        return token.check(given);
     }
     if !token.logged_in(headers) {
         return Err(Refusal::new(
@@ -222,5 +266,34 @@ mod tests {
         assert_eq!(may_write(Some(&t), &script, ""), Ok(()));
         let wrong = headers(&[("authorization", "Bearer 0123456789abcdef-wrong")]);
         assert_eq!(may_write(Some(&t), &wrong, "").unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn ten_wrong_tokens_a_minute_lock_every_token_out_until_the_oldest_is_a_minute_old() {
+        let t = Token::new(T);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Nine wrong ones over 45 s: each is only wrong; the right one still opens.
+        for i in 0..9 {
+            assert_eq!(t.check_at("guess", at(i * 5)).unwrap_err().status, 401);
+        }
+        assert_eq!(t.check_at(T, at(45)), Ok(()));
+        // The tenth wrong one (at 50 s) locks: the right token too is refused, unread.
+        assert_eq!(t.check_at("guess", at(50)).unwrap_err().status, 401);
+        let locked = t.check_at(T, at(51)).unwrap_err();
+        assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(locked.message.contains("for the next 9 s"), "{locked:?}");
+        assert_eq!(t.check_at("guess", at(59)).unwrap_err().status, 429);
+        // At 60 s the first wrong one (at 0 s) has left the window: one more try.
+        assert_eq!(t.check_at(T, at(60)), Ok(()));
+        // Refusals while locked are not counted: at 61 s nine are in the window.
+        assert_eq!(t.check_at("guess", at(61)).unwrap_err().status, 401);
+        assert_eq!(t.check_at(T, at(62)).unwrap_err().status, 429);
+        // A script's Bearer token goes through the same count.
+        let bearer = format!("Bearer {T}");
+        let script = headers(&[("authorization", &bearer)]);
+        assert_eq!(may_write(Some(&t), &script, "").unwrap_err().status, 429);
+        // A minute after the last wrong one, nothing is left of them.
+        assert_eq!(t.check_at(T, at(121)), Ok(()));
     }
 }

@@ -366,14 +366,21 @@ async fn login(State(c): State<Console>, headers: HeaderMap, Form(f): Form<Login
     if let Err(r) = auth::same_site(&headers) {
         return c.message(r.status, &headers, "Refused", &r.message);
     }
-    if !token.matches(&f.token) {
-        warn!("console login with a wrong token");
-        return c.page(
-            StatusCode::UNAUTHORIZED,
-            "login.html",
-            &headers,
-            minijinja::context! { wrong => true },
-        );
+    match token.check(&f.token) {
+        Ok(()) => {}
+        Err(r) if r.status == StatusCode::TOO_MANY_REQUESTS => {
+            warn!("console login refused: too many wrong tokens lately");
+            return c.message(r.status, &headers, "Too many wrong tokens", &r.message);
+        }
+        Err(_) => {
+            warn!("console login with a wrong token");
+            return c.page(
+                StatusCode::UNAUTHORIZED,
+                "login.html",
+                &headers,
+                minijinja::context! { wrong => true },
+            );
+        }
     }
     let secure = headers
         .get("x-forwarded-proto")
