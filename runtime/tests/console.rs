@@ -210,6 +210,17 @@ async fn text(b: &Client) -> String {
 
 /// Click what leads to another page, and wait until that page replaced this one (a form's
 /// POST answers after the click returns).
+/// Type `token` into the login form on the page and send it.
+async fn give_token(b: &Client, token: &str) {
+    b.find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    click(b, Locator::Id("login")).await;
+}
+
 async fn click(b: &Client, at: Locator<'_>) {
     let before = b.find(Locator::Css("html")).await.unwrap();
     b.find(at)
@@ -469,25 +480,13 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
         .contains("cross-site request refused"));
     // A wrong token at the login.
     b.goto(&format!("{base}/login")).await.unwrap();
-    b.find(Locator::Css("input[name=token]"))
-        .await
-        .unwrap()
-        .send_keys("not-the-token-at-all")
-        .await
-        .unwrap();
-    click(&b, Locator::Id("login")).await;
+    give_token(&b, "not-the-token-at-all").await;
     assert!(text(&b).await.contains("That is not the console token"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(run_count(&w, "fragile").await, before, "nothing started");
 
     // Log in, then Run now: the run starts, its page opens, and it shows on the grid.
-    b.find(Locator::Css("input[name=token]"))
-        .await
-        .unwrap()
-        .send_keys(TOKEN)
-        .await
-        .unwrap();
-    click(&b, Locator::Id("login")).await;
+    give_token(&b, TOKEN).await;
     assert!(text(&b).await.contains("operator"), "logged in");
     // A run of `fragile` another process holds: the refusal `--once` prints shows on the page.
     let pg = w.pg().await;
@@ -592,13 +591,7 @@ async fn the_console_in_a_browser_shows_the_history_and_runs_a_schedule_only_wit
         "the tenth wrong token locks; the eleventh is refused"
     );
     b.goto(&format!("{base}/login")).await.unwrap();
-    b.find(Locator::Css("input[name=token]"))
-        .await
-        .unwrap()
-        .send_keys(TOKEN)
-        .await
-        .unwrap();
-    click(&b, Locator::Id("login")).await;
+    give_token(&b, TOKEN).await;
     let page = text(&b).await;
     assert!(
         page.contains("Too many wrong tokens")
