@@ -218,6 +218,113 @@ async fn constraints_column_grants_options_and_owner_are_carried() {
     c.finish().await;
 }
 
+/// The replica identity (logical replication and CDC tools read it), the CLUSTER mark and the
+/// columns' storage, compression and statistics targets of the live table are on the table
+/// the sync swaps in; a replica identity on an index the sync does not build is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_identity_cluster_mark_and_column_storage_are_carried() {
+    let c = cat_case("replident", 200, false, false).await;
+    let s = &c.schema;
+    let d_index: String = one(
+        &c,
+        &format!(
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = '{s}.cat'::regclass AND NOT i.indisunique"
+        ),
+    )
+    .await;
+    c.pg.batch_execute(&format!(
+        "ALTER TABLE {s}.cat REPLICA IDENTITY FULL, CLUSTER ON \"{d_index}\", \
+           ALTER COLUMN s SET STORAGE EXTERNAL, ALTER COLUMN s SET COMPRESSION pglz, \
+           ALTER COLUMN d SET STATISTICS 500"
+    ))
+    .await
+    .unwrap();
+    let t = format!("'{s}.cat'::regclass");
+    let state = || async {
+        let replident: String = one(
+            &c,
+            &format!("SELECT relreplident::text FROM pg_class WHERE oid = {t}"),
+        )
+        .await;
+        let clustered: Vec<String> = one(
+            &c,
+            &format!("SELECT ARRAY(SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = {t} AND indisclustered)"),
+        )
+        .await;
+        let columns: Vec<String> = one(
+            &c,
+            &format!(
+                "SELECT ARRAY(SELECT attname::text || ' ' || attstorage::text || ' ' || attcompression::text \
+                 || ' ' || coalesce(attstattarget::int, -1)::text FROM pg_attribute WHERE attrelid = {t} AND attnum > 0 \
+                 AND NOT attisdropped ORDER BY attnum)"
+            ),
+        )
+        .await;
+        (replident, clustered, columns)
+    };
+    let before = state().await;
+    assert_eq!(before.0, "f");
+    let live = oid(&c).await;
+    c.sync(&c.runner(|_| {}), "cat", "replident-1")
+        .await
+        .unwrap();
+    assert_ne!(oid(&c).await, live, "a new table was swapped in");
+    let after = state().await;
+    assert_eq!(after.0, before.0, "replica identity");
+    assert_eq!(after.1.len(), 1, "{after:?}");
+    assert!(after.1[0].ends_with("USING btree (d)"), "{after:?}");
+    assert_eq!(after.2, before.2, "storage, compression, statistics");
+    assert_eq!(
+        after.2,
+        ["id p  -1", "s e p -1", "d p  500"],
+        "what was set on the live table"
+    );
+    assert_eq!(c.pg_count("cat").await, 200);
+
+    // Using the key's unique index (its column NOT NULL, as PostgreSQL requires): the new
+    // table's own key index becomes the replica identity.
+    let key_index_now: String = one(
+        &c,
+        &format!(
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = {t} AND i.indisunique"
+        ),
+    )
+    .await;
+    c.pg.batch_execute(&format!(
+        "ALTER TABLE {s}.cat ALTER COLUMN id SET NOT NULL, REPLICA IDENTITY USING INDEX \"{key_index_now}\""
+    ))
+    .await
+    .unwrap();
+    c.sync(&c.runner(|_| {}), "cat", "replident-2")
+        .await
+        .unwrap();
+    let identity: String = one(
+        &c,
+        &format!("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = {t} AND indisreplident"),
+    )
+    .await;
+    assert!(
+        identity.contains("UNIQUE INDEX") && identity.ends_with("USING btree (id)"),
+        "{identity}"
+    );
+
+    // On an index the sync does not build: refused before the export, saying what to do.
+    c.pg.batch_execute(&format!(
+        "CREATE UNIQUE INDEX cat_id_d ON {s}.cat (id, d); \
+         ALTER TABLE {s}.cat ALTER COLUMN d SET NOT NULL, REPLICA IDENTITY USING INDEX cat_id_d"
+    ))
+    .await
+    .unwrap();
+    let err = refused(&c, "replident-3").await;
+    assert!(
+        err.contains("replica identity using index cat_id_d, which the sync does not build"),
+        "{err}"
+    );
+    c.finish().await;
+}
+
 /// A carried NOT NULL that a new row breaks fails the sync before the swap: the live table
 /// keeps its rows and its constraint, and no staging table is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,11 @@
 //! **Choice**, per kind:
 //! - carried: NOT NULL and CHECK constraints (added after the `finish` statements, so a
 //!   violating row fails the sync before the swap and no scan runs under its lock), column
-//!   grants, reloptions (set after the load: `fillfactor` applies to later writes), and the
-//!   owner when the runtime's role may `ALTER TABLE … OWNER TO` it;
+//!   grants, reloptions (set after the load: `fillfactor` applies to later writes), the
+//!   replica identity (FULL, NOTHING, or USING INDEX when the sync builds the same index:
+//!   logical replication and CDC tools read it), the CLUSTER mark, per-column storage,
+//!   compression and statistics targets, and the owner when the runtime's role may
+//!   `ALTER TABLE … OWNER TO` it;
 //! - refused: indexes the plan does not build (the sync declares its indexes), PRIMARY KEY,
 //!   UNIQUE and EXCLUDE constraints (their names are taken by the live table until the swap,
 //!   and `ON CONFLICT ON CONSTRAINT` in the app would break on a plain index), extended
@@ -362,6 +365,67 @@ async fn differences(
                     ),
                 )),
             ),
+            "replident" => {
+                let live_index = extra.unwrap_or_default();
+                match name.as_str() {
+                    "f" | "n" => {
+                        let mode = if name == "f" { "FULL" } else { "NOTHING" };
+                        (
+                            format!("replica identity {mode}"),
+                            String::new(),
+                            Some(Action::Alter(format!("REPLICA IDENTITY {mode}"))),
+                        )
+                    }
+                    "i" if !detail.is_empty() => (
+                        format!("replica identity using index {live_index}"),
+                        String::new(),
+                        Some(Action::Alter(format!(
+                            "REPLICA IDENTITY USING INDEX {}",
+                            pg_ident(&detail)
+                        ))),
+                    ),
+                    "i" => (
+                        format!("replica identity using index {live_index}, which the sync does not build"),
+                        format!("declare the index's columns as the sync's `key` (a unique index the replica identity can use), or set another replica identity on {live} (`ALTER TABLE {live} REPLICA IDENTITY FULL`)"),
+                        None,
+                    ),
+                    // The live table's is the default: the new table's is set only by the plan.
+                    _ => (
+                        "replica identity DEFAULT".into(),
+                        String::new(),
+                        Some(Action::Alter("REPLICA IDENTITY DEFAULT".into())),
+                    ),
+                }
+            }
+            "cluster" => (
+                format!("CLUSTER mark on index {detail}"),
+                String::new(),
+                Some(Action::Alter(format!("CLUSTER ON {}", pg_ident(&name)))),
+            ),
+            "storage" => (
+                format!("storage {detail} of column {name}"),
+                String::new(),
+                Some(Action::Alter(format!(
+                    "ALTER COLUMN {} SET STORAGE {detail}",
+                    pg_ident(&name)
+                ))),
+            ),
+            "compression" => (
+                format!("compression {detail} of column {name}"),
+                String::new(),
+                Some(Action::Alter(format!(
+                    "ALTER COLUMN {} SET COMPRESSION {detail}",
+                    pg_ident(&name)
+                ))),
+            ),
+            "stattarget" => (
+                format!("statistics target {detail} of column {name}"),
+                String::new(),
+                Some(Action::Alter(format!(
+                    "ALTER COLUMN {} SET STATISTICS {detail}",
+                    pg_ident(&name)
+                ))),
+            ),
             other => (format!("{other} {name}"), wholesale.clone(), None),
         };
         out.push(Difference { what, help, action });
@@ -506,6 +570,33 @@ UNION ALL SELECT 'grant', a.attname::text, g.privilege_type, \
     AND NOT EXISTS (SELECT 1 FROM pg_attribute b, aclexplode(b.attacl) h WHERE b.attrelid = t.new \
                     AND b.attname = a.attname AND h.grantee = g.grantee \
                     AND h.privilege_type = g.privilege_type AND h.is_grantable >= g.is_grantable) \
+UNION ALL SELECT 'replident', l.relreplident::text, \
+  (SELECT yc.relname::text FROM ix x JOIN pg_index xi ON xi.indexrelid = x.idx, ix y \
+     JOIN pg_class yc ON yc.oid = y.idx \
+   WHERE x.rel = t.live AND xi.indisreplident AND y.rel = t.new AND y.sig = x.sig LIMIT 1), \
+  (SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+   WHERE i.indrelid = t.live AND i.indisreplident), NULL, NULL \
+  FROM t, pg_class l, pg_class s WHERE l.oid = t.live AND s.oid = t.new \
+    AND (l.relreplident <> s.relreplident OR (l.relreplident = 'i' AND NOT EXISTS \
+         (SELECT 1 FROM ix x JOIN pg_index xi ON xi.indexrelid = x.idx, ix y \
+            JOIN pg_index yi ON yi.indexrelid = y.idx \
+          WHERE x.rel = t.live AND xi.indisreplident AND y.rel = t.new AND yi.indisreplident \
+            AND y.sig = x.sig))) \
+UNION ALL SELECT 'cluster', yc.relname::text, xc.relname::text, NULL, NULL, NULL \
+  FROM t, ix x JOIN pg_index xi ON xi.indexrelid = x.idx JOIN pg_class xc ON xc.oid = x.idx, \
+  ix y JOIN pg_index yi ON yi.indexrelid = y.idx JOIN pg_class yc ON yc.oid = y.idx \
+  WHERE x.rel = t.live AND xi.indisclustered AND y.rel = t.new AND y.sig = x.sig \
+    AND NOT yi.indisclustered \
+UNION ALL SELECT o.kind, a.attname::text, o.value, NULL, NULL, NULL \
+  FROM t, pg_attribute a JOIN pg_attribute b ON b.attname = a.attname, \
+  LATERAL (SELECT 'storage' AS kind, CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' \
+             WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END AS value WHERE a.attstorage <> b.attstorage \
+           UNION ALL SELECT 'compression', CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' \
+             ELSE 'default' END WHERE a.attcompression <> b.attcompression \
+           UNION ALL SELECT 'stattarget', coalesce(a.attstattarget::int, -1)::text \
+             WHERE coalesce(a.attstattarget::int, -1) <> coalesce(b.attstattarget::int, -1)) o \
+  WHERE a.attrelid = t.live AND b.attrelid = t.new AND a.attnum > 0 AND NOT a.attisdropped \
+    AND b.attnum > 0 AND NOT b.attisdropped AND a.atttypid = b.atttypid \
 ORDER BY 1, 2";
 
 #[cfg(test)]
