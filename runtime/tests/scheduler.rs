@@ -649,6 +649,21 @@ async fn a_stall_ending_exactly_at_a_fire_loses_no_fire() {
     );
 }
 
+/// A fire exactly [`LATE`](stir_runtime::scheduler::LATE) late is not missed: it runs, even
+/// with `on-missed=skip`.
+#[tokio::test(start_paused = true)]
+async fn a_fire_exactly_late_late_still_runs() {
+    let mut t = tier("five", "*/5 * * * *", 10);
+    t.on_missed = stir::plan::OnMissed::Skip;
+    // to 00:06:00: the 00:05 fire is 60 s late
+    let sim = after_a_stall_from_00_04(t, mins(2)).await;
+    assert_eq!(
+        fired(&sim),
+        vec![("five".to_string(), utc(2026, 1, 1, 0, 5, 0))]
+    );
+    assert!(sim.skips("missed").is_empty());
+}
+
 /// A missed fire whose window has closed is not run late, even with `run-once`.
 #[tokio::test(start_paused = true)]
 async fn a_missed_fire_whose_window_closed_is_only_recorded() {
