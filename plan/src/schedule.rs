@@ -1529,6 +1529,88 @@ mod tests {
         assert_eq!(pairs, vec![(0, 3)]);
     }
 
+    /// New York's transitions as the zone database gives them (the US rule: 2 a.m. local on
+    /// the second Sunday of March and the first Sunday of November), to the minute: whole-hour
+    /// changes at a minute boundary, so the integer mapping applies to each. chrono-tz lists
+    /// transitions through 2099 and none after (its tables stop there), so the scan to 2426
+    /// finds two a year from 2026 to 2099.
+    #[test]
+    fn transitions_are_found_to_the_minute_as_the_zone_database_lists_them() {
+        let t = new_york().transition_info();
+        let got = |tr: &Trans| (utc_min(tr.at), tr.before, tr.after, tr.exact);
+        assert_eq!(got(&t[0]), (utc("2026-03-08 07:00"), -300, -240, true));
+        assert_eq!(got(&t[1]), (utc("2026-11-01 06:00"), -240, -300, true));
+        let last = t.last().expect("transitions");
+        assert_eq!(got(last), (utc("2099-11-01 06:00"), -240, -300, true));
+        assert_eq!(t.len(), 2 * 74, "two a year, 2026 to 2099");
+    }
+
+    /// A timeout of 240 days reaches the next transition (1 November), so the DST sweep maps
+    /// each fire through the zone database (not the integer offsets): 02:30 does not exist on
+    /// 8 March 2026 in New York, so b fires at 03:00 EDT, inside a's run (01:00 EST + 61 min =
+    /// 03:01 EDT); in wall time they would meet only the next day, at a's 01:00 fire.
+    #[test]
+    fn a_dst_only_overlap_of_a_long_run_names_both_fires_by_their_wall_times() {
+        let (a, b) = (
+            tier("a", "0 1 * * *", 61),
+            tier("b", "30 2 8 3 *", 240 * DAY as u32),
+        );
+        assert_eq!(
+            first_overlap(&a, &b, &Zone::Fixed(-300)).map(|o| o.instant),
+            Some(at("2026-03-09 01:00"))
+        );
+        let o = first_overlap(&a, &b, &new_york()).expect("on the spring-forward day");
+        assert_eq!(
+            [o.instant, o.a_fire, o.a_end, o.b_fire, o.b_end],
+            [
+                at("2026-03-08 03:00"),
+                at("2026-03-08 01:00"),
+                at("2026-03-08 03:01"),
+                at("2026-03-08 02:30"),
+                at("2026-11-03 02:00")
+            ]
+        );
+    }
+
+    /// When two runs of `b` are both still active at `a`'s fire, the overlap names the later
+    /// one; runs back to back in real time do not meet, and a run of zero minutes meets nothing.
+    #[test]
+    fn an_overlap_names_the_latest_run_still_active_and_touching_or_empty_runs_meet_nothing() {
+        let z = Zone::Fixed(0);
+        // b fires at 00:30 every day and runs 25 h, so at a's first fire (Tuesday 6 January,
+        // 01:00; the 1st is a Thursday) both Monday's and Tuesday's runs of b are active.
+        let o = first_overlap(
+            &tier("a", "0 1 * * 2", 10),
+            &tier("b", "30 0 * * *", 25 * 60),
+            &z,
+        )
+        .expect("they meet");
+        assert_eq!(
+            [o.instant, o.a_fire, o.a_end, o.b_fire, o.b_end],
+            [
+                at("2026-01-06 01:00"),
+                at("2026-01-06 01:00"),
+                at("2026-01-06 01:10"),
+                at("2026-01-06 00:30"),
+                at("2026-01-07 01:30")
+            ]
+        );
+        // New York, 8 March 2026: b's 01:00 EST run of an hour ends at 03:00 EDT, the instant a
+        // fires: back to back in real time, so no overlap
+        assert_eq!(
+            first_overlap(
+                &tier("a", "0 3 * * *", 10),
+                &tier("b", "0 1 * * *", 60),
+                &new_york()
+            ),
+            None
+        );
+        // a's 01:00 fire lies inside b's 00:00-02:00 run, but a zero-minute run is empty
+        let b = tier("b", "0 0 * * *", 120);
+        assert_eq!(first_overlap(&tier("a", "0 1 * * *", 0), &b, &z), None);
+        assert_eq!(first_overlap(&b, &tier("a", "0 1 * * *", 0), &z), None);
+    }
+
     /// A reader's fire while the owner's run is active: the owner fired at or before it.
     #[test]
     fn stale_reads_are_the_readers_fires_inside_an_owners_run() {

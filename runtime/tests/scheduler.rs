@@ -113,9 +113,9 @@ async fn no_catchup_when_started_exactly_on_a_fire() {
 #[tokio::test(start_paused = true)]
 async fn fires_inside_a_skip_blackout_never_happen_and_the_first_is_recorded() {
     let mut t = tier("half_hourly", "*/30 * * * *", 20);
-    t.skip = vec![window("01:00", "02:00")];
+    t.skip = vec![window("01:00", "02:00"), window("03:00", "04:00")];
     let sim = Sim::start(utc(2026, 1, 1, 0, 10, 0), utc_zone(), vec![t], &[], mins(1));
-    sim.pass(mins(141)).await; // to 02:31
+    sim.pass(mins(261)).await; // to 04:31
     let sim = sim.stop().await;
     let fires: Vec<_> = sim.spans().iter().map(|s| s.fire).collect();
     assert_eq!(
@@ -123,7 +123,9 @@ async fn fires_inside_a_skip_blackout_never_happen_and_the_first_is_recorded() {
         vec![
             utc(2026, 1, 1, 0, 30, 0),
             utc(2026, 1, 1, 2, 0, 0),
-            utc(2026, 1, 1, 2, 30, 0)
+            utc(2026, 1, 1, 2, 30, 0),
+            utc(2026, 1, 1, 4, 0, 0),
+            utc(2026, 1, 1, 4, 30, 0)
         ]
     );
     let skipped: Vec<_> = sim
@@ -131,8 +133,12 @@ async fn fires_inside_a_skip_blackout_never_happen_and_the_first_is_recorded() {
         .into_iter()
         .map(|(_, t)| t)
         .collect();
-    // 01:00 and 01:30 are skipped; one history row per blackout.
-    assert_eq!(skipped, vec![utc(2026, 1, 1, 1, 0, 0)]);
+    // 01:00, 01:30, 03:00 and 03:30 are skipped; one history row per blackout, the second
+    // too, though it comes within a day of the first.
+    assert_eq!(
+        skipped,
+        vec![utc(2026, 1, 1, 1, 0, 0), utc(2026, 1, 1, 3, 0, 0)]
+    );
 }
 
 /// A schedule whose every fire is in a blackout still shows in the history once a day.
@@ -640,21 +646,54 @@ async fn a_fire_missed_by_a_long_stall_is_recorded_alerted_and_run_once_inside_i
     }
 }
 
+/// `t` alone from 00:04, the leader session stalled for `stall`, then a second more: the
+/// stopped simulation.
+async fn after_a_stall_from_00_04(t: stir_runtime::scheduler::Tier, stall: Duration) -> Sim {
+    let sim = Sim::start(utc(2026, 1, 1, 0, 4, 0), utc_zone(), vec![t], &[], mins(1));
+    sim.firing.send(false).unwrap();
+    sim.pass(stall).await;
+    sim.firing.send(true).unwrap();
+    sim.pass(Duration::from_secs(1)).await;
+    sim.stop().await
+}
+
+/// A stall that ends exactly at a fire: the fire due at that instant is accounted for with
+/// the rest (here it is the newest, so `run-once` runs it) and the older one is recorded
+/// missed; none is dropped.
+#[tokio::test(start_paused = true)]
+async fn a_stall_ending_exactly_at_a_fire_loses_no_fire() {
+    // to 00:10:00: the 00:05 fire is 5 minutes late, 00:10 is due now
+    let sim = after_a_stall_from_00_04(tier("five", "*/5 * * * *", 10), mins(6)).await;
+    assert_eq!(
+        fired(&sim),
+        vec![("five".to_string(), utc(2026, 1, 1, 0, 10, 0))]
+    );
+    assert_eq!(
+        sim.skips("missed"),
+        vec![("five".to_string(), utc(2026, 1, 1, 0, 5, 0))]
+    );
+}
+
+/// A fire exactly [`LATE`](stir_runtime::scheduler::LATE) late is not missed: it runs, even
+/// with `on-missed=skip`.
+#[tokio::test(start_paused = true)]
+async fn a_fire_exactly_late_late_still_runs() {
+    let mut t = tier("five", "*/5 * * * *", 10);
+    t.on_missed = stir::plan::OnMissed::Skip;
+    // to 00:06:00: the 00:05 fire is 60 s late
+    let sim = after_a_stall_from_00_04(t, mins(2)).await;
+    assert_eq!(
+        fired(&sim),
+        vec![("five".to_string(), utc(2026, 1, 1, 0, 5, 0))]
+    );
+    assert!(sim.skips("missed").is_empty());
+}
+
 /// A missed fire whose window has closed is not run late, even with `run-once`.
 #[tokio::test(start_paused = true)]
 async fn a_missed_fire_whose_window_closed_is_only_recorded() {
-    let sim = Sim::start(
-        utc(2026, 1, 1, 0, 4, 0),
-        utc_zone(),
-        vec![tier("hourly", "0 * * * *", 3)],
-        &[],
-        mins(1),
-    );
-    sim.firing.send(false).unwrap();
-    sim.pass(mins(60)).await; // 01:04: the 01:00 fire's window closed at 01:03
-    sim.firing.send(true).unwrap();
-    sim.pass(Duration::from_secs(1)).await;
-    let sim = sim.stop().await;
+    // to 01:04: the 01:00 fire's window closed at 01:03
+    let sim = after_a_stall_from_00_04(tier("hourly", "0 * * * *", 3), mins(60)).await;
     assert!(fired(&sim).is_empty());
     assert_eq!(
         sim.skips("missed"),

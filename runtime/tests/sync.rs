@@ -1504,33 +1504,44 @@ async fn sigkill_during_enrich_finish_and_inside_the_swap_leaves_the_live_table_
     c.finish().await;
 }
 
+/// A live case of 500 rows with `views` made on it (`{s}` stands for the schema), 300 rows
+/// more in the model, and a real run SIGKILLed between the table's swap and the rebuild of the
+/// materialized views. Answers the case, every row now live, and the row count before.
+async fn killed_before_the_rebuild(name: &str, views: &str) -> (Case, Vec<Row>, i64) {
+    let (c, data) = live_case(name, 500).await;
+    c.pg.batch_execute(&views.replace("{s}", &c.schema))
+        .await
+        .unwrap();
+    let more = rows(500, 800);
+    insert(&c, &more).await;
+    let (mut child, _) = binary_paused_at(&c, "sync:pause_before_rebuild", "BeforeRebuild").await;
+    child.kill().await.unwrap();
+    let old = expected(&data).len() as i64;
+    (c, data.into_iter().chain(more).collect(), old)
+}
+
+/// The one `int8` that `sql` answers.
+async fn pg_i64(c: &Case, sql: String) -> i64 {
+    c.pg.query_one(&sql, &[]).await.unwrap().get(0)
+}
+
 /// Materialized views (one directly on the table, one over a plain view over it, one over
 /// another) are rebuilt after the table's swap. A SIGKILL between the two leaves the table new
 /// and the views readable with the previous rows; the next run finishes the rebuild first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_before_the_materialized_views_are_rebuilt_is_finished_by_the_next_run() {
-    let (c, data) = live_case("mvkill", 500).await;
-    let s = c.schema.clone();
-    c.pg.batch_execute(&format!(
+    let (c, all, old) = killed_before_the_rebuild(
+        "mvkill",
         "CREATE MATERIALIZED VIEW {s}.mv_direct AS SELECT count(*) AS n FROM {s}.vals; \
          CREATE VIEW {s}.v_plain AS SELECT id FROM {s}.vals; \
          CREATE MATERIALIZED VIEW {s}.mv_over_view AS SELECT count(*) AS n FROM {s}.v_plain; \
          CREATE UNIQUE INDEX mv_over_view_n ON {s}.mv_over_view (n); \
          CREATE MATERIALIZED VIEW {s}.mv_over_mv AS SELECT n FROM {s}.mv_direct; \
-         CREATE VIEW {s}.v_over_mv AS SELECT n FROM {s}.mv_over_mv"
-    ))
-    .await
-    .unwrap();
-    let n = |sql: String| {
-        let pg = &c.pg;
-        async move { pg.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0) }
-    };
-    let old = expected(&data).len() as i64;
-    let more = rows(500, 800);
-    insert(&c, &more).await;
-    let (mut child, _) = binary_paused_at(&c, "sync:pause_before_rebuild", "BeforeRebuild").await;
-    child.kill().await.unwrap();
-    let all: Vec<Row> = data.iter().chain(&more).cloned().collect();
+         CREATE VIEW {s}.v_over_mv AS SELECT n FROM {s}.mv_over_mv",
+    )
+    .await;
+    let s = c.schema.clone();
+    let n = |sql: String| pg_i64(&c, sql);
     let new = expected(&all).len() as i64;
     assert_matches(&c, &all).await;
     for v in ["mv_direct", "mv_over_view", "v_over_mv"] {
@@ -1587,6 +1598,54 @@ async fn sigkill_before_the_materialized_views_are_rebuilt_is_finished_by_the_ne
     ))
     .await;
     assert_eq!(idx, 1, "the index kept its name");
+    c.finish().await;
+}
+
+/// What a person fixed by hand between a killed run and the next is left as they made it: the
+/// next run rebuilds only the materialized views still on the backup (`mv_direct`), not one
+/// dropped by hand (`mv_gone`, which stays dropped) nor one made anew on the live table
+/// (`mv_fixed`, whose new definition stays), and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_before_the_rebuild_views_fixed_by_hand_are_left_as_they_are() {
+    let (c, all, _) = killed_before_the_rebuild(
+        "mvhand",
+        "CREATE MATERIALIZED VIEW {s}.mv_direct AS SELECT count(*) AS n FROM {s}.vals; \
+         CREATE MATERIALIZED VIEW {s}.mv_gone AS SELECT count(*) AS n FROM {s}.vals; \
+         CREATE MATERIALIZED VIEW {s}.mv_fixed AS SELECT count(*) AS n FROM {s}.vals",
+    )
+    .await;
+    let s = c.schema.clone();
+    let n = |sql: String| pg_i64(&c, sql);
+    let new = expected(&all).len() as i64;
+    c.pg.batch_execute(&format!(
+        "DROP MATERIALIZED VIEW {s}.mv_gone; DROP MATERIALIZED VIEW {s}.mv_fixed; \
+         CREATE MATERIALIZED VIEW {s}.mv_fixed AS SELECT count(*) AS n, 1 AS by_hand FROM {s}.vals"
+    ))
+    .await
+    .unwrap();
+    c.sync(&c.runner(|_| {}), "vals", "mvhand-next")
+        .await
+        .unwrap();
+    assert_eq!(
+        n(format!("SELECT n FROM {s}.mv_direct")).await,
+        new,
+        "rebuilt on the new rows"
+    );
+    assert_eq!(
+        n(format!(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE n.nspname = '{s}' AND c.relname LIKE 'mv\\_gone%'"
+        ))
+        .await,
+        0,
+        "mv_gone stays dropped"
+    );
+    assert_eq!(
+        n(format!("SELECT by_hand::int8 FROM {s}.mv_fixed")).await,
+        1,
+        "mv_fixed keeps the definition made by hand"
+    );
+    assert_eq!(n(format!("SELECT n FROM {s}.mv_fixed")).await, new);
     c.finish().await;
 }
 
