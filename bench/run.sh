@@ -57,9 +57,18 @@ echo "== generate"
 python3 "$here/generate.py" --out "$work/projects" --shape both "${sizes[@]}"
 
 echo "== verify"
+# Clean, but for one finding a big marts project may have: its plan would pass the 64 MiB a
+# runtime reads (stir::plan_too_big; each model's SQL is in a plan three times). The check
+# still runs every stage; bench.py times it as it is.
 for n in "${sizes[@]}"; do
     for dir in "$n" "marts-$n"; do
-        "$stir" check --deny-warnings "$work/projects/$dir/stir/stir.kdl"
+        m="$work/projects/$dir/stir/stir.kdl"
+        "$stir" check --deny-warnings "$m" && continue
+        "$stir" check --format json "$m" | python3 -c '
+import json, sys
+codes = {f["code"] for f in json.load(sys.stdin)}
+sys.exit(0 if codes == {"stir::plan_too_big"} else f"unexpected findings: {sorted(codes)}")'
+        echo "$dir: its plan would be too big for a runtime (stir::plan_too_big), the one finding"
     done
 done
 

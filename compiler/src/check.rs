@@ -38,11 +38,15 @@ fn plan_size(c: &Compiled) -> Vec<Finding> {
     }
     sizes.sort_by(|a, b| b.cmp(a));
     let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+    let size = |n: u64| match n {
+        n if n >= 1024 * 1024 => format!("{:.1} MiB", mib(n)),
+        n => format!("{} KiB", n.div_ceil(1024)),
+    };
     let name = |i: usize| &c.manifest.models[i].name;
     let largest: Vec<String> = sizes
         .iter()
         .take(3)
-        .map(|&(b, i)| format!("`{}` ({:.1} MiB)", name(i).text, mib(b)))
+        .map(|&(b, i)| format!("`{}` ({})", name(i).text, size(b)))
         .collect();
     let help = format!(
         "each model's SQL is in the plan two to five times (its SELECT and the statements that build it); split the project into manifests of their own (one plan and runtime each, `STIR_PROJECT`), or shorten the largest models: {}",
