@@ -416,8 +416,8 @@ def render_section(res: dict) -> str:
     lines += [f"- {SHAPE_TEXT[sh]}." for sh in shapes]
     lines += ["",
               "The stir and dbt projects hold the same SQL; each stir project passes `stir check "
-              "--deny-warnings` and `stir ls tag:daily` lists exactly the models `dbt ls "
-              "--select tag:daily` lists.",
+              "--deny-warnings` (but for the one finding marked ¹) and `stir ls tag:daily` lists "
+              "exactly the models `dbt ls --select tag:daily` lists.",
               "",
               "Median wall-clock time of the runs, with min–max in brackets; *ratio* is dbt's "
               "median over stir's. Peak memory is the maximum resident set size: dbt's over its runs, "
