@@ -639,6 +639,14 @@ async fn a_fire_missed_by_a_long_stall_is_recorded_alerted_and_run_once_inside_i
             }
         }
         assert_eq!(alerts.len(), 1, "one alert for the batch: {alerts:?}");
+        // Two fires gone are counted in the alert; one is named alone.
+        let said = alerts[0].error.clone().unwrap_or_default();
+        let counted =
+            said.contains("(2 fires from 2026-01-01 00:05:00 UTC to 2026-01-01 00:10:00 UTC)");
+        match on_missed {
+            stir::plan::OnMissed::Skip => assert!(counted, "{said}"),
+            stir::plan::OnMissed::RunOnce => assert!(!said.contains(" fires from "), "{said}"),
+        }
         assert!(
             alerts[0].error.as_deref().unwrap_or("").contains("late"),
             "{alerts:?}"
@@ -685,6 +693,37 @@ async fn a_fire_exactly_late_late_still_runs() {
     assert_eq!(
         fired(&sim),
         vec![("five".to_string(), utc(2026, 1, 1, 0, 5, 0))]
+    );
+    assert!(sim.skips("missed").is_empty());
+}
+
+/// A stall that ends at the very instant a missed fire's window closes: the fire is not run
+/// late (its window is fire + timeout, end excluded), only recorded.
+#[tokio::test(start_paused = true)]
+async fn a_missed_fire_is_not_run_at_the_instant_its_window_closes() {
+    // to 01:03:00 exactly: the 01:00 fire's 3-minute window closes now
+    let sim = after_a_stall_from_00_04(tier("hourly", "0 * * * *", 3), mins(59)).await;
+    assert!(fired(&sim).is_empty(), "{:?}", fired(&sim));
+    assert_eq!(
+        sim.skips("missed"),
+        vec![("hourly".to_string(), utc(2026, 1, 1, 1, 0, 0))]
+    );
+}
+
+/// A fire exactly [`LATE`](stir_runtime::scheduler::LATE) late on a one-minute cron runs, and
+/// the fire due at that instant is accounted for (beside the run just started it is
+/// `skipped_running`): neither is lost without a word.
+#[tokio::test(start_paused = true)]
+async fn a_fire_exactly_late_late_is_followed_by_the_fire_due_now() {
+    // to 00:06:00 (then a second more): 00:05 is 60 s late, 00:06 is due
+    let sim = after_a_stall_from_00_04(tier("minutely", "* * * * *", 10), mins(2)).await;
+    assert_eq!(
+        fired(&sim),
+        vec![("minutely".to_string(), utc(2026, 1, 1, 0, 5, 0))]
+    );
+    assert_eq!(
+        sim.skips("skipped_running"),
+        vec![("minutely".to_string(), utc(2026, 1, 1, 0, 6, 0))]
     );
     assert!(sim.skips("missed").is_empty());
 }

@@ -1649,6 +1649,53 @@ async fn after_a_kill_before_the_rebuild_views_fixed_by_hand_are_left_as_they_ar
     c.finish().await;
 }
 
+/// A materialized view over a plain view over the table, left with the previous rows by a
+/// kill before the rebuild: the next run rebuilds it before anything else, though it no longer
+/// reads the backup (the swap re-pointed the plain view), so a next run that fails before its
+/// own swap leaves it current, and the note gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_before_the_rebuild_a_view_over_a_plain_view_is_rebuilt_first() {
+    let (c, all, old) = killed_before_the_rebuild(
+        "mvplain",
+        "CREATE MATERIALIZED VIEW {s}.mv_direct AS SELECT count(*) AS n FROM {s}.vals; \
+         CREATE VIEW {s}.v_plain AS SELECT id FROM {s}.vals; \
+         CREATE MATERIALIZED VIEW {s}.mv_over_view AS SELECT count(*) AS n FROM {s}.v_plain",
+    )
+    .await;
+    let s = c.schema.clone();
+    let n = |sql: String| pg_i64(&c, sql);
+    let new = expected(&all).len() as i64;
+    assert_eq!(n(format!("SELECT n FROM {s}.mv_over_view")).await, old);
+    // The next run finishes the rebuild, then stops before its own swap.
+    let stopped = c.runner(|o| o.sync.failpoint = Some(Failpoint::BeforeSwap));
+    let err = c
+        .sync(&stopped, "vals", "mvplain-next")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failpoint"), "{err}");
+    for v in ["mv_direct", "mv_over_view"] {
+        assert_eq!(
+            n(format!("SELECT n FROM {s}.{v}")).await,
+            new,
+            "{v}: rebuilt on the live rows"
+        );
+    }
+    let note: Option<String> =
+        c.pg.query_one(
+            &format!("SELECT obj_description(to_regclass('{s}.vals__stir_old'), 'pg_class')"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        note.is_none_or(|n| !n.starts_with("stir: materialized views to rebuild")),
+        "the note is gone"
+    );
+    c.finish().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // No statement outlives its run on the server.
 

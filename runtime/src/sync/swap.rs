@@ -156,8 +156,10 @@ impl Job<'_> {
             ))
         })?;
         // The note names the views as they were at the swap; someone may have fixed one by
-        // hand since (dropped it, or made it anew on the live table). What no longer reads
-        // the backup is left as it is now.
+        // hand since (dropped it, or made it anew on the live table). What still reads the
+        // backup is rebuilt, and so is a view still defined as noted: one over a plain view
+        // reads the live table through it (the swap re-pointed the plain view) but holds the
+        // rows of before. A view dropped or defined anew is left as it is now.
         let still: std::collections::BTreeSet<(String, String)> = self
             .pg()?
             .query(DEPENDENTS_SQL, &[&old])
@@ -171,9 +173,28 @@ impl Job<'_> {
             still.contains(&(m.schema.clone(), m.name.clone()))
                 || still.contains(&(m.schema.clone(), retired))
         };
+        let mut as_noted = std::collections::BTreeSet::new();
+        for m in pending
+            .iter()
+            .filter(|m| m.materialized && !reads_backup(m))
+        {
+            let def: Option<String> = self
+                .pg()?
+                .query_opt(
+                    "SELECT pg_get_viewdef(c.oid) FROM pg_class c \
+                     WHERE c.oid = to_regclass($1) AND c.relkind = 'm'",
+                    &[&m.qualified()],
+                )
+                .await
+                .map_err(|e| pg_err("read a materialized view's definition", &e))?
+                .map(|r| r.get(0));
+            if def.as_deref() == Some(m.def.as_str()) {
+                as_noted.insert(m.key.clone());
+            }
+        }
         let pending: Vec<Dependent> = pending
             .into_iter()
-            .filter(|m| !m.materialized || reads_backup(m))
+            .filter(|m| !m.materialized || reads_backup(m) || as_noted.contains(&m.key))
             .collect();
         warn!(sync = %self.sync.name, views = pending.len(), "an earlier run was stopped before it rebuilt the materialized views on the table; rebuilding them now");
         self.rebuild(pending).await.map_err(|e| match e {
