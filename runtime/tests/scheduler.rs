@@ -366,6 +366,34 @@ async fn a_heavy_fire_is_skipped_while_a_manual_heavy_run_is_in_the_history() {
     );
 }
 
+/// A light schedule running in another process (a manual run of it, say) does not hold a
+/// heavy fire back: only heavy runs take the heavy slot.
+#[tokio::test(start_paused = true)]
+async fn a_heavy_fire_is_not_held_back_by_a_light_run_elsewhere() {
+    let mut a = tier("heavy_a", "0 * * * *", 30);
+    a.heavy = true;
+    let light = tier("light", "0 0 1 1 *", 10);
+    let sim = Sim::start(
+        utc(2026, 1, 1, 0, 59, 0),
+        utc_zone(),
+        vec![a, light],
+        &[],
+        mins(1),
+    );
+    sim.recorder
+        .elsewhere
+        .lock()
+        .unwrap()
+        .push(("light".into(), "light-manual".into()));
+    sim.pass(mins(2)).await; // to 01:01
+    let sim = sim.stop().await;
+    assert_eq!(
+        fired(&sim),
+        vec![("heavy_a".to_string(), utc(2026, 1, 1, 1, 0, 0))]
+    );
+    assert!(sim.skips("skipped_heavy").is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_run_is_cancelled_at_fire_plus_timeout() {
     let sim = Sim::start(
