@@ -246,11 +246,7 @@ async fn a_fire_is_skipped_while_a_manual_run_of_its_schedule_is_active() {
         &[("light", Behaviour::lasting(mins(5)))],
         mins(1),
     );
-    sim.recorder
-        .elsewhere
-        .lock()
-        .unwrap()
-        .push(("light".into(), "light-manual".into()));
+    sim.running_elsewhere("light", "light-manual");
     sim.pass(mins(2)).await; // 01:01
     sim.recorder.elsewhere.lock().unwrap().clear();
     sim.pass(mins(30)).await; // 01:31
@@ -300,11 +296,7 @@ async fn a_heavy_retry_does_not_start_beside_a_manual_heavy_run() {
         mins(2),
     );
     sim.pass(mins(4)).await; // 01:03, attempt 1 running until 01:05, retry at 01:07
-    sim.recorder
-        .elsewhere
-        .lock()
-        .unwrap()
-        .push(("heavy_b".into(), "heavy_b-manual".into()));
+    sim.running_elsewhere("heavy_b", "heavy_b-manual");
     sim.pass(mins(10)).await; // 01:13
     let sim = sim.stop().await;
     let attempts: Vec<u32> = sim.spans().iter().map(|s| s.attempt).collect();
@@ -336,11 +328,7 @@ async fn a_heavy_fire_is_skipped_while_a_manual_heavy_run_is_in_the_history() {
         &[("heavy_a", Behaviour::lasting(mins(5)))],
         mins(1),
     );
-    sim.recorder
-        .elsewhere
-        .lock()
-        .unwrap()
-        .push(("heavy_b".into(), "heavy_b-manual".into()));
+    sim.running_elsewhere("heavy_b", "heavy_b-manual");
     sim.pass(mins(32)).await; // to 01:31
     sim.recorder.elsewhere.lock().unwrap().clear();
     sim.pass(mins(40)).await; // to 02:11
@@ -380,11 +368,7 @@ async fn a_heavy_fire_is_not_held_back_by_a_light_run_elsewhere() {
         &[],
         mins(1),
     );
-    sim.recorder
-        .elsewhere
-        .lock()
-        .unwrap()
-        .push(("light".into(), "light-manual".into()));
+    sim.running_elsewhere("light", "light-manual");
     sim.pass(mins(2)).await; // to 01:01
     let sim = sim.stop().await;
     assert_eq!(

@@ -258,6 +258,15 @@ impl Sim {
         }
     }
 
+    /// A run of `schedule` (`run_id`) is active in another process from now on.
+    pub fn running_elsewhere(&self, schedule: &str, run_id: &str) {
+        self.recorder
+            .elsewhere
+            .lock()
+            .unwrap()
+            .push((schedule.into(), run_id.into()));
+    }
+
     pub fn spans(&self) -> Vec<Span> {
         self.fake.spans.lock().unwrap().clone()
     }
