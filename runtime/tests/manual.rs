@@ -374,18 +374,7 @@ async fn retry_all_reruns_every_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_build_holds_the_owner_of_its_models() {
     let mut w = World::new("holds").await;
-    let path = w.dir.join("stir.kdl");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "    model fragile_events tags=fragile order-by=id\n",
-        "    model fragile_events tags=fragile order-by=id\n    model slow_core tags=core\n",
-    );
-    std::fs::write(&path, text).unwrap();
-    std::fs::write(
-        w.dir.join("models/slow_core.sql"),
-        "select number as x, sleepEachRow(0.5) as s from numbers(6) settings max_block_size = 1",
-    )
-    .unwrap();
-    w.plan = compile(&path);
+    w.add_slow_core();
     w.seed(0, 10).await;
     let core = || stir_runtime::run_once(w.plan.clone(), w.config.clone(), "core");
     assert_eq!(core().await.unwrap(), RunStatus::Ok);

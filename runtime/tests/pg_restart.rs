@@ -120,18 +120,7 @@ impl Drop for OwnPg {
 /// history on `pg`.
 async fn slow_world(tag: &str, pg: &OwnPg) -> World {
     let mut w = World::new(tag).await;
-    let path = w.dir.join("stir.kdl");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "    model fragile_events tags=fragile order-by=id\n",
-        "    model fragile_events tags=fragile order-by=id\n    model slow_core tags=core\n",
-    );
-    std::fs::write(&path, text).unwrap();
-    std::fs::write(
-        w.dir.join("models/slow_core.sql"),
-        "select number as x, sleepEachRow(0.5) as s from numbers(6) settings max_block_size = 1",
-    )
-    .unwrap();
-    w.plan = compile(&path);
+    w.add_slow_core();
     w.config.state_url = Some(pg.url());
     w.seed(0, 10).await;
     w

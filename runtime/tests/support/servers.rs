@@ -127,6 +127,23 @@ impl World {
     }
 
     /// Insert events with ids `from..to`, spread over three days, value = id.
+    /// Add model `slow_core` to the `core` schedule (about 3 s in ClickHouse: six rows, half a
+    /// second each) and compile the plan again.
+    pub fn add_slow_core(&mut self) {
+        let path = self.dir.join("stir.kdl");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "    model fragile_events tags=fragile order-by=id\n",
+            "    model fragile_events tags=fragile order-by=id\n    model slow_core tags=core\n",
+        );
+        std::fs::write(&path, text).unwrap();
+        std::fs::write(
+            self.dir.join("models/slow_core.sql"),
+            "select number as x, sleepEachRow(0.5) as s from numbers(6) settings max_block_size = 1",
+        )
+        .unwrap();
+        self.plan = compile(&path);
+    }
+
     pub async fn seed(&self, from: u64, to: u64) {
         self.sql(&format!(
             "INSERT INTO {}.events SELECT number, toDateTime('2026-01-01 00:00:00') + (number % 3) * 86400, toInt64(number) FROM numbers({from}, {})",
