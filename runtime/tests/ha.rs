@@ -160,7 +160,7 @@ async fn hand_over(w: &World, plan_b: stir::plan::Plan, running: &str) -> HandOv
     let t = Instant::now();
     // The hand-over's speed is asserted by the test that is about it, on `handover`; a
     // loaded CI machine may take longer to get here than the feature does.
-    wait_until("B leads", Duration::from_secs(20), || async {
+    wait_until("B leads", Duration::from_secs(45), || async {
         mb.is_leader()
     })
     .await;
