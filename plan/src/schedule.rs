@@ -1629,6 +1629,31 @@ mod tests {
         );
     }
 
+    /// New York: an owner fired on 1 March at 10:00 EST (15:00 UTC) runs 254 days less 30
+    /// minutes, to 10 November 14:30 UTC; the reader fires on 10 November at 10:00 EST, 15:00
+    /// UTC: never inside the run (summer time starts on 8 March at the earliest and ends on 7
+    /// November at the latest, so both dates are in winter time every year). Half an hour
+    /// longer, it is. The DST sweep's window around March's transition
+    /// reaches past November's, where fires must take the winter offset again.
+    #[test]
+    fn a_fire_past_the_next_transition_takes_that_transitions_offset() {
+        let z = new_york();
+        let reader = tier("r", "0 10 10 11 *", 10);
+        let day = 24 * 60;
+        let short = tier("o", "0 10 1 3 *", 254 * day - 30);
+        assert_eq!(may_run_during_fire(&short, &reader, &z), None);
+        let long = tier("o", "0 10 1 3 *", 254 * day + 30);
+        let o = may_run_during_fire(&long, &reader, &z).expect("stale");
+        assert_eq!(
+            (o.instant, o.a_fire, o.b_fire),
+            (
+                at("2026-11-10 10:00"),
+                at("2026-03-01 10:00"),
+                at("2026-11-10 10:00")
+            )
+        );
+    }
+
     /// The first fire that runs into a blackout, from the first day the cron matches; the
     /// blackout may start the next day.
     #[test]
