@@ -177,11 +177,6 @@ fn wall(abs_min: i64) -> NaiveDateTime {
     start_dt() + Duration::minutes(abs_min)
 }
 
-/// Local wall time -> minutes since the analysis start.
-fn abs_of(t: NaiveDateTime) -> i64 {
-    (t - start_dt()).num_minutes()
-}
-
 // ---------------------------------------------------------------- day bitsets
 
 /// A schedule prepared for analysis: fire times of day, duration, and its matching days as a
@@ -1329,11 +1324,6 @@ pub fn windows(
         d = n;
     }
     out
-}
-
-/// Minutes since the analysis start of a local time (exposed for tests and tools).
-pub fn minutes_since_start(t: NaiveDateTime) -> i64 {
-    abs_of(t)
 }
 
 /// Examples with answers worked out by hand, so the plan crate's own tests hold the analysis
