@@ -1619,6 +1619,28 @@ mod tests {
         );
     }
 
+    /// A run fired on the 1st at 12:00: for 7 days it ends on the 8th at 12:00, before a fire
+    /// on the 9th; for 7.5 days it is still active at a fire on the 8th. Runs of days meet
+    /// fires up to exactly as many days later (the day offsets are dilated, not rounded up to
+    /// a power of two, nor cut short).
+    #[test]
+    fn a_run_of_a_week_meets_fires_up_to_a_week_later_and_no_further() {
+        let z = Zone::Fixed(0);
+        let week = tier("w", "0 12 1 * *", 7 * 24 * 60);
+        assert_eq!(first_overlap(&tier("x", "0 0 9 * *", 10), &week, &z), None);
+        let longer = tier("w", "0 12 1 * *", 7 * 24 * 60 + 720);
+        let o = first_overlap(&tier("x", "0 0 8 * *", 10), &longer, &z).expect("overlap");
+        assert_eq!(
+            (o.instant, o.a_fire, o.b_fire, o.b_end),
+            (
+                at("2026-01-08 00:00"),
+                at("2026-01-08 00:00"),
+                at("2026-01-01 12:00"),
+                at("2026-01-09 00:00")
+            )
+        );
+    }
+
     /// New York: an owner fired on 1 March at 10:00 EST (15:00 UTC) runs 254 days less 30
     /// minutes, to 10 November 14:30 UTC; the reader fires on 10 November at 10:00 EST, 15:00
     /// UTC: never inside the run (summer time starts on 8 March at the earliest and ends on 7
