@@ -1641,6 +1641,70 @@ mod tests {
         );
     }
 
+    /// Runs of 7 days 18 hours from the 1st at 12:00 end on the 9th at 06:00: a fire on the
+    /// 9th at 00:00 is inside, one at 12:00 is not (eight days on, only some times of day
+    /// meet). With a run from the 7th too, the overlap names that later run. Fires on the
+    /// 29th of February first meet in 2028.
+    #[test]
+    fn runs_reach_fires_days_later_at_only_some_times_of_day() {
+        let z = Zone::Fixed(0);
+        let x = tier("x", "0 0,12 9 * *", 10);
+        let run = 7 * 24 * 60 + 18 * 60;
+        let o = first_overlap(&x, &tier("y", "0 12 1 * *", run), &z).expect("overlap");
+        assert_eq!(
+            (o.instant, o.a_fire, o.b_fire, o.b_end),
+            (
+                at("2026-01-09 00:00"),
+                at("2026-01-09 00:00"),
+                at("2026-01-01 12:00"),
+                at("2026-01-09 06:00")
+            )
+        );
+        let o = first_overlap(&x, &tier("y", "0 12 1,7 * *", run), &z).expect("overlap");
+        assert_eq!(
+            (o.instant, o.b_fire),
+            (at("2026-01-09 00:00"), at("2026-01-07 12:00"))
+        );
+        let leap = first_overlap(
+            &tier("x", "0 0 29 2 *", 10),
+            &tier("y", "30 23 28 2 *", 60),
+            &z,
+        )
+        .expect("overlap");
+        assert_eq!(
+            (leap.instant, leap.b_fire),
+            (at("2028-02-29 00:00"), at("2028-02-28 23:30"))
+        );
+    }
+
+    /// A run from Monday 20:00 meets the daily 21:00 fire that Monday, not the 01:00 fire
+    /// after it (that fire's earlier time of day does not make it first). With runs from
+    /// Monday and Tuesday 20:00 and fires only on Tuesdays, the first is Tuesday 01:00.
+    #[test]
+    fn the_first_overlap_is_the_earliest_time_among_the_day_offsets_that_meet() {
+        let z = Zone::Fixed(0);
+        let o = first_overlap(
+            &tier("x", "0 1,21 * * *", 10),
+            &tier("y", "0 20 * * 1", 360),
+            &z,
+        )
+        .expect("overlap");
+        assert_eq!(
+            (o.instant, o.b_fire),
+            (at("2026-01-05 21:00"), at("2026-01-05 20:00"))
+        );
+        let o = first_overlap(
+            &tier("x", "0 1,21 * * 2", 10),
+            &tier("y", "0 20 * * 1,2", 30 * 60),
+            &z,
+        )
+        .expect("overlap");
+        assert_eq!(
+            (o.instant, o.b_fire),
+            (at("2026-01-06 01:00"), at("2026-01-05 20:00"))
+        );
+    }
+
     /// New York: an owner fired on 1 March at 10:00 EST (15:00 UTC) runs 254 days less 30
     /// minutes, to 10 November 14:30 UTC; the reader fires on 10 November at 10:00 EST, 15:00
     /// UTC: never inside the run (summer time starts on 8 March at the earliest and ends on 7
