@@ -1401,6 +1401,7 @@ mod tests {
             ("-0800", Some(Zone::Fixed(-480)), "-08:00"),
             ("+05", Some(Zone::Fixed(300)), "+05:00"),
             ("+18:00", Some(Zone::Fixed(1080)), "+18:00"),
+            ("-05:59", Some(Zone::Fixed(-359)), "-05:59"),
             ("+5:30", None, ""),
             ("+05:3:0", None, ""),
             ("+19:00", None, ""),
@@ -1445,6 +1446,17 @@ mod tests {
         assert_eq!(
             ny.next_fire_utc(&c, &[], first.unwrap()),
             Some(utc("2026-11-02 06:30"))
+        );
+        // Antarctica/Troll moves from UTC+0 to UTC+2: a two-hour gap, 01:00 to 03:00 local
+        let troll = Zone::parse("Antarctica/Troll").expect("a zone");
+        assert_eq!(
+            troll.to_utc(at("2026-03-29 01:30")),
+            utc("2026-03-29 01:00")
+        );
+        let every = Cron::parse("* * * * *").unwrap();
+        assert_eq!(
+            Zone::Fixed(0).next_fire_utc(&every, &[], utc("2026-01-01 10:00")),
+            Some(utc("2026-01-01 10:01"))
         );
         let skip = [DailyWindow { from: 60, to: 120 }];
         let c = Cron::parse("30 1,3 * * *").unwrap();
@@ -1500,6 +1512,32 @@ mod tests {
                 at("2026-03-08 03:00"),
                 at("2026-03-08 01:00"),
                 at("2026-03-08 03:01")
+            )
+        );
+        // the same pair in Berlin, after New York on this thread: Berlin's own transitions
+        // (the last Sunday of March), not New York's
+        let berlin = Zone::parse("Europe/Berlin").expect("a zone");
+        let o = first_overlap(&a, &b, &berlin).expect("on Berlin's spring-forward day");
+        assert_eq!(o.instant, at("2026-03-29 03:00"));
+        // a Monday 01:00 fire meets Sunday's daily run, and Monday's 02:00 daily fire meets
+        // the Monday run: whichever way round they are asked, the earlier is the first
+        let (daily, monday) = (tier("d", "0 2 * * *", 24 * 60), tier("m", "0 1 * * 1", 90));
+        let o = first_overlap(&daily, &monday, &z).expect("they meet");
+        assert_eq!(
+            (o.instant, o.a_fire, o.b_fire),
+            (
+                at("2026-01-05 01:00"),
+                at("2026-01-04 02:00"),
+                at("2026-01-05 01:00")
+            )
+        );
+        let o = first_overlap(&monday, &daily, &z).expect("they meet");
+        assert_eq!(
+            (o.instant, o.a_fire, o.b_fire),
+            (
+                at("2026-01-05 01:00"),
+                at("2026-01-05 01:00"),
+                at("2026-01-04 02:00")
             )
         );
         let light = Tier {
