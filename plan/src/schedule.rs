@@ -1743,6 +1743,55 @@ mod tests {
         );
     }
 
+    /// Wherever the sweep maps fires with a transition's two offsets instead of the zone
+    /// database, it gets the same fires: windows from a day to a year either side of the
+    /// first transitions of New York (an hour), Lord Howe (half an hour), Troll (two hours)
+    /// and Auckland (UTC+13 in summer), their start moved up to three days either way (to 45
+    /// minutes after the previous transition too), fires in the gaps and folds.
+    #[test]
+    fn integer_offsets_map_fires_as_the_zone_database_does_wherever_they_are_used() {
+        let (mut integer, mut database) = (0, 0);
+        let zones = [
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "Antarctica/Troll",
+            "Pacific/Auckland",
+        ];
+        for name in zones {
+            let zone = Zone::parse(name).expect("a zone");
+            let ctx = Ctx::new(&zone);
+            for cron in ["30 1 * * *", "0,15 2 * * *", "0 10 * * 1"] {
+                let t = tier("t", cron, 10);
+                let p = Prepared::new(&t);
+                for tr in ctx.trans.iter().take(4) {
+                    for margin in [1, 3, 6, 120, 127, 130, 133, 136, 200, 232, 238, 240, 370] {
+                        for shift in [-3 * DAY, -DAY - 30, -45, 0, 45, 2 * DAY + 7] {
+                            let lo = (tr.at - margin * DAY + shift).max(ctx.start_u);
+                            // 75 minutes early, Auckland's window ends at 12:45 UTC, 01:45 the
+                            // next day local
+                            let hi = tr.at + margin * DAY - (shift == 0) as i64 * 75;
+                            let want: Vec<Fire> =
+                                real_windows(&t, &p.times, &zone, utc_min(lo), utc_min(hi))
+                                    .into_iter()
+                                    .map(|(s, _, w)| (s, w.and_utc().timestamp() / 60))
+                                    .collect();
+                            let mut got = Vec::new();
+                            fill_fires(&mut got, &t, &p, &zone, tr, ctx.start_day, lo, hi);
+                            assert_eq!(got, want, "{name} {cron} around {:?}", utc_min(tr.at));
+                            if tr.simple_around(lo, hi) {
+                                integer += 1;
+                            } else {
+                                database += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // both ways were taken, so the comparison above tested the integer offsets
+        assert!(integer > 100 && database > 100, "{integer} {database}");
+    }
+
     /// New York: an owner fired on 1 March at 10:00 EST (15:00 UTC) runs 254 days less 30
     /// minutes, to 10 November 14:30 UTC; the reader fires on 10 November at 10:00 EST, 15:00
     /// UTC: never inside the run (summer time starts on 8 March at the earliest and ends on 7
