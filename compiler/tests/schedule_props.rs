@@ -1308,12 +1308,13 @@ fn feb_31_never_fires() {
 }
 
 #[test]
-fn never_overlapping_pair_is_fast() {
+fn a_daily_and_a_weekly_run_hours_apart_never_meet() {
+    // How fast the analysis answers is measured by the benchmark (docs/performance.md), not
+    // asserted here: a timed assertion fails on a loaded machine.
     let a = tier("a", "0 1 * * *", 60);
     let b = tier("b", "0 3 * * 1", 60);
-    let t = std::time::Instant::now();
     assert_eq!(first_overlap(&a, &b, &utc()), None);
-    assert!(t.elapsed() < std::time::Duration::from_millis(500));
+    assert_eq!(first_overlap(&b, &a, &utc()), None);
 }
 
 #[test]
