@@ -1760,7 +1760,7 @@ mod tests {
         for name in zones {
             let zone = Zone::parse(name).expect("a zone");
             let ctx = Ctx::new(&zone);
-            for cron in ["30 1 * * *", "0,15 2 * * *", "0 10 * * 1"] {
+            for cron in ["30 1 * * *", "0,15 2 * * *", "0 10 * * 1", "0 10 1,15 * *"] {
                 let t = tier("t", cron, 10);
                 let p = Prepared::new(&t);
                 for tr in ctx.trans.iter().take(4) {
@@ -1790,6 +1790,71 @@ mod tests {
         }
         // both ways were taken, so the comparison above tested the integer offsets
         assert!(integer > 100 && database > 100, "{integer} {database}");
+    }
+
+    /// The DST sweep's merge against every pair of runs, over random fire lists: the first
+    /// instant at or after the start at which a run of each side is active (for a stale read,
+    /// the first fire of `a` inside a run of `b`), and runs that are active then.
+    #[test]
+    fn the_sweeps_merge_finds_the_first_instant_a_run_of_each_side_is_active() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: i64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as i64
+        };
+        let (mut found, mut none) = (0, 0);
+        for _ in 0..4000 {
+            let mut fires = |k: i64| {
+                let mut v: Vec<Fire> = (0..next(k))
+                    .map(|_| next(2000))
+                    .map(|s| (s, s + 7))
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            let (wa, wb) = (fires(12), fires(12));
+            let (da, db, start) = (1 + next(300), 1 + next(300), next(600));
+            let active = |w: &[Fire], d: i64, wall: i64, t: i64| {
+                w.iter().any(|&(s, x)| x == wall && s <= t && t < s + d)
+            };
+            for anchor_only in [false, true] {
+                let want = if anchor_only {
+                    wa.iter()
+                        .map(|a| a.0)
+                        .filter(|&s| s >= start && wb.iter().any(|b| b.0 <= s && s < b.0 + db))
+                        .min()
+                } else {
+                    wa.iter()
+                        .flat_map(|a| wb.iter().map(move |b| (a, b)))
+                        .filter_map(|(a, b)| {
+                            let t = a.0.max(b.0).max(start);
+                            (t < (a.0 + da).min(b.0 + db)).then_some(t)
+                        })
+                        .min()
+                };
+                let got = merge_first(&wa, da, &wb, db, start, anchor_only);
+                assert_eq!(
+                    got.map(|g| g.0),
+                    want,
+                    "{wa:?} {da} {wb:?} {db} {start} {anchor_only}"
+                );
+                if let Some((t, a, b)) = got {
+                    found += 1;
+                    let a_ok = if anchor_only {
+                        wa.contains(&(t, a))
+                    } else {
+                        active(&wa, da, a, t)
+                    };
+                    assert!(a_ok && active(&wb, db, b, t), "{wa:?} {wb:?} {got:?}");
+                } else {
+                    none += 1;
+                }
+            }
+        }
+        assert!(found > 1000 && none > 1000, "{found} {none}");
     }
 
     /// New York: an owner fired on 1 March at 10:00 EST (15:00 UTC) runs 254 days less 30
