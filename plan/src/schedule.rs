@@ -1857,6 +1857,28 @@ mod tests {
         assert!(found > 1000 && none > 1000, "{found} {none}");
     }
 
+    /// New York, 8 March 2026: 02:30 does not exist, so a reader set for 02:30 fires at 03:00
+    /// EDT, inside the owner's run from 01:10 EST (61 minutes, to 03:11 EDT): a stale read
+    /// that wall time does not see, before the 03:30 one (in the run from 03:10) it does. A reader's own timeout
+    /// plays no part, even zero.
+    #[test]
+    fn a_stale_read_only_real_time_sees_comes_before_a_later_one_wall_time_sees() {
+        let z = new_york();
+        let owner = tier("o", "10 1,3 8 3 *", 61);
+        let o = may_run_during_fire(&owner, &tier("r", "30 2,3 8 3 *", 10), &z).expect("stale");
+        assert_eq!(
+            (o.instant, o.a_fire, o.b_fire),
+            (
+                at("2026-03-08 03:00"),
+                at("2026-03-08 01:10"),
+                at("2026-03-08 02:30")
+            )
+        );
+        let quick = tier("r", "30 2 * * *", 0);
+        let o = may_run_during_fire(&tier("o", "0 1 * * *", 61), &quick, &z).expect("stale");
+        assert_eq!(o.instant, at("2026-03-08 03:00"));
+    }
+
     /// New York: an owner fired on 1 March at 10:00 EST (15:00 UTC) runs 254 days less 30
     /// minutes, to 10 November 14:30 UTC; the reader fires on 10 November at 10:00 EST, 15:00
     /// UTC: never inside the run (summer time starts on 8 March at the earliest and ends on 7
