@@ -1307,6 +1307,38 @@ fn feb_31_never_fires() {
     assert_eq!(first_overlap(&a, &b, &utc()), None);
 }
 
+/// Timeouts the random pairs do not draw: zero (a stale read's reader needs none) and months
+/// long (the windows then reach past other transitions and back before the analysis start,
+/// where nothing has fired yet). New York, both ways round, both analyses.
+#[test]
+fn zero_and_month_long_timeouts_agree_with_the_uncached_reference() {
+    let ny = Zone::parse("America/New_York").expect("zone");
+    for (a, da, b, db) in [
+        ("0 1 * * *", 61, "30 2 * * *", 0),
+        ("10 1 1 3 *", 254 * 1440 - 30, "0 10 10 11 *", 10),
+        ("10 1 1 3 *", 254 * 1440 + 30, "0 10 10 11 *", 10),
+        ("0 10 15 12 *", 100 * 1440, "0 10 * * *", 10),
+    ] {
+        let (ta, tb) = (tier("a", a, da), tier("b", b, db));
+        for (x, y) in [(&ta, &tb), (&tb, &ta)] {
+            for anchor_only in [false, true] {
+                assert_eq!(
+                    dst_sweep(x, y, &ny, anchor_only, false),
+                    dst_sweep(x, y, &ny, anchor_only, true),
+                    "{} / {} {anchor_only}",
+                    x.name,
+                    y.name
+                );
+            }
+            assert_eq!(first_overlap(x, y, &ny), first_overlap_reference(x, y, &ny));
+            assert_eq!(
+                may_run_during_fire(x, y, &ny),
+                may_run_during_fire_reference(x, y, &ny)
+            );
+        }
+    }
+}
+
 #[test]
 fn a_daily_and_a_weekly_run_hours_apart_never_meet() {
     // How fast the analysis answers is measured by the benchmark (docs/performance.md), not

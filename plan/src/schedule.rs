@@ -180,7 +180,7 @@ fn wall(abs_min: i64) -> NaiveDateTime {
 // ---------------------------------------------------------------- day bitsets
 
 /// A schedule prepared for analysis: fire times of day, duration, and its matching days as a
-/// bitset over days [0, 2 * CYCLE + 128) from the analysis start. Nothing fires before the
+/// bitset over days [0, EXT_BITS) from the analysis start. Nothing fires before the
 /// start (the project begins then), so days < 0 read as 0; later days repeat every cycle.
 #[derive(Debug, Clone)]
 struct Prepared {
