@@ -1949,6 +1949,11 @@ mod tests {
              does not fire into `b` (fired 02:00); checked: no overlap remains"
         );
         assert_eq!(
+            fix(&tier("a", "0 1 * * *", 90), &tier("b", "15 2 * * *", 30)),
+            "add `blackout b-window from=\"00:46\" to=\"02:45\"` and `skip` it on `a`, so `a` \
+             does not fire into `b` (fired 02:15); checked: no overlap remains"
+        );
+        assert_eq!(
             fix(&tier("a", "0 1 * * *", 120), &tier("b", "0 2 * * *", 1320)),
             "move `b` to cron=\"0 3 * * *\"; checked: no overlap with `a` remains"
         );
