@@ -1932,6 +1932,11 @@ mod tests {
             blackout_overrun(&tier("t", "0 21 * * *", 120), &w(300, 300), &z),
             None
         );
+        // an empty blackout (from = to) is never reached, even by a run across its minute
+        assert_eq!(
+            blackout_overrun(&tier("t", "0 21 * * *", 120), &w(1320, 1320), &z),
+            None
+        );
     }
 
     /// Each kind of fix, tried in order: a skip window on the first, moving the second by whole
@@ -1987,5 +1992,12 @@ mod tests {
         );
         let (from, to) = (at("2026-01-02 00:00"), at("2026-01-02 00:00"));
         assert_eq!(windows(&t, &Zone::Fixed(0), from, to), vec![]);
+        // half-open both ways: a run ending at the period's start and one starting at its end
+        // do not reach into it, nor does a run of no length
+        let (from, to) = (at("2026-01-02 01:00"), at("2026-01-02 23:00"));
+        assert_eq!(windows(&t, &Zone::Fixed(0), from, to), vec![]);
+        let none = tier("n", "0 12 * * *", 0);
+        let (from, to) = (at("2026-01-02 00:00"), at("2026-01-03 00:00"));
+        assert_eq!(windows(&none, &Zone::Fixed(0), from, to), vec![]);
     }
 }
