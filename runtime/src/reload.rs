@@ -311,7 +311,7 @@ impl<G: AsRef<Stage> + Send + Sync + 'static> Succession<G> {
     }
 
     /// Turns true when nothing fires here any more (after `branch.firing` or `branch.runs`
-    /// is cancelled).
+    /// is cancelled), and stays true.
     pub fn stopped_firing(&self) -> watch::Receiver<bool> {
         self.stopped_firing.subscribe()
     }
@@ -374,7 +374,7 @@ impl<G: AsRef<Stage> + Send + Sync + 'static> Succession<G> {
             _ = current_stopped.wait_for(|s| *s) => {}
             _ = wait_all(&mut tasks) => {}
         }
-        let _ = self.stopped_firing.send(true);
+        self.stopped_firing.send_replace(true);
         // Every plan's running work gets the same grace, then is cancelled.
         let drained = tokio::select! {
             r = tokio::time::timeout(grace, wait_all(&mut tasks)) => r.is_ok(),

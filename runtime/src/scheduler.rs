@@ -349,7 +349,8 @@ impl Scheduler {
         self
     }
 
-    /// Turns true when the scheduler has stopped firing for good.
+    /// Turns true when the scheduler has stopped firing for good, and stays true for a
+    /// receiver subscribed at any time, also after the fact.
     pub fn stopped_firing(&self) -> watch::Receiver<bool> {
         self.stopped_firing.subscribe()
     }
@@ -438,7 +439,9 @@ impl Scheduler {
         drop(done_tx);
         loops.abort_all();
         while loops.join_next().await.is_some() {}
-        let _ = self.stopped_firing.send(true);
+        // Kept for whoever asks later: a succession subscribes only once it saw the stop
+        // itself, and `send` keeps nothing while nobody listens.
+        self.stopped_firing.send_replace(true);
         // Handed over to a new plan: runs end at their own deadlines, not after the grace
         // period; a cancelled node above `branch.runs` (shutdown's grace over, leadership
         // lost) still cancels them.

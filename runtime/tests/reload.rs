@@ -507,3 +507,45 @@ async fn a_backlog_is_recorded_under_its_own_schedule_and_its_newest_fire_runs()
         l.started().into_iter().map(|(s, f, _)| (s, f)).collect();
     assert_eq!(started, vec![("late".to_string(), at(0, 3, 0))]);
 }
+
+/// A stopped leader hands its lock over as soon as nothing fires, not when its runs end
+/// (`lib.rs` waits on the succession's `stopped_firing`). Here the scheduler has no fire loop
+/// left when the stop comes (its schedule never fires again), so it sees the stop and says it
+/// stopped before the succession has subscribed to hear it: the word must keep until it is
+/// asked for. It used to be dropped (a `watch` send without a receiver keeps nothing), and
+/// the hand-over waited for the draining run: `ha.rs` saw "B leads: not within 45s".
+#[tokio::test(start_paused = true)]
+async fn a_stop_is_heard_at_once_even_when_the_scheduler_stops_first_and_its_run_drains() {
+    // February 30th never comes: after its backlog run the schedule has nothing to fire.
+    let backlog = Backlog::from([("drain".to_string(), vec![at(0, 0, 0)])]);
+    let (rig, _alerts) = Rig::new(
+        at(0, 0, 10),
+        &[("drain", Behaviour::lasting(Duration::from_secs(600)))],
+    );
+    let (_plans, stages) = watch::channel(rig.stage("old", vec![tier("drain", "0 0 30 2 *", 30)]));
+    let term = Branch::root();
+    let succession = Succession::new(stages, watch::channel(true).1);
+    let mut stopped = succession.stopped_firing();
+    let task = tokio::spawn(succession.serve_until(term.clone(), mins(20), backlog));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        rig.fake.spans.lock().unwrap().len(),
+        1,
+        "the backlog run started"
+    );
+    term.firing.cancel();
+    let heard = tokio::time::timeout(Duration::from_secs(1), stopped.wait_for(|s| *s)).await;
+    let spans = rig.fake.spans.lock().unwrap().clone();
+    assert!(
+        heard.is_ok(),
+        "the stop was not heard within a second; the run still draining: {spans:?}"
+    );
+    assert_eq!(spans[0].end, None, "heard while the run still runs");
+    task.await.unwrap();
+    let spans = rig.fake.spans.lock().unwrap().clone();
+    assert_eq!(
+        spans[0].end,
+        Some(at(0, 10, 10)),
+        "the run drained to its end"
+    );
+}

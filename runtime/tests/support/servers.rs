@@ -288,23 +288,44 @@ pub fn start_runtime(
     tokio::task::JoinHandle<Result<(), stir_runtime::RuntimeError>>,
 ) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let opts = stir_runtime::Options {
-            metrics: Some(metrics),
-            alerts,
-            ..stir_runtime::Options::default()
-        };
-        stir_runtime::run_with(
-            plan,
-            config,
-            async move {
-                let _ = rx.await;
-            },
-            opts,
-        )
-        .await
-    });
+    log_to_test_output();
+    // Two runtimes in one test log apart: `rt{n=0}` is the first started in this process.
+    static RT: AtomicU32 = AtomicU32::new(0);
+    let span = tracing::info_span!("rt", n = RT.fetch_add(1, Ordering::Relaxed));
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let opts = stir_runtime::Options {
+                metrics: Some(metrics),
+                alerts,
+                ..stir_runtime::Options::default()
+            };
+            stir_runtime::run_with(
+                plan,
+                config,
+                async move {
+                    let _ = rx.await;
+                },
+                opts,
+            )
+            .await
+        },
+        span,
+    ));
     (tx, task)
+}
+
+/// The runtimes' logs go to the output of the test that started them, which the harness
+/// prints only when that test fails (the runtime's worker threads inherit the test thread's
+/// capture): a failure that happens once in CI comes with what each runtime did. `RUST_LOG`
+/// sets the level (default `info`).
+fn log_to_test_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
 }
 
 /// Collect a child's stderr, line by line, as it comes (the child must pipe it).
