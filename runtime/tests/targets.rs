@@ -150,3 +150,42 @@ async fn two_databases_each_get_their_table_and_the_state_goes_to_its_own() {
         .unwrap();
     c.finish().await;
 }
+
+/// A config made in code (a library caller; the binary reads every target's URL at start)
+/// reads a named target's URL from the environment when the sync runs. A blank one is
+/// refused, naming the variable, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_targets_url_is_read_when_the_sync_runs_and_a_blank_one_is_refused() {
+    let mut c = Case::new("tgtenv").await;
+    c.overflow_rows(10, 1).await;
+    c.plan_sync_mut("guard_default").target = Some("late".into());
+    let runner_with = |url: &str| {
+        let url = url.to_string();
+        c.runner(move |o| {
+            let env = o.env.clone();
+            o.env = std::sync::Arc::new(move |k: &str| {
+                if k == "STIR_POSTGRES_URL_LATE" {
+                    Some(url.clone())
+                } else {
+                    env(k)
+                }
+            });
+        })
+    };
+    let err = c
+        .sync(&runner_with("  "), "guard_default", "tgtenv-1")
+        .await
+        .expect_err("a blank URL is refused")
+        .to_string();
+    assert!(
+        err.contains("`STIR_POSTGRES_URL_LATE` is not set") && err.contains("`late`"),
+        "{err}"
+    );
+    assert!(!c.pg_exists("guard_default").await, "nothing written");
+    let url = c.env["STIR_POSTGRES_URL"].clone();
+    c.sync(&runner_with(&url), "guard_default", "tgtenv-2")
+        .await
+        .expect("the URL from the environment is used");
+    assert_eq!(c.pg_count("guard_default").await, 10);
+    c.finish().await;
+}
