@@ -832,7 +832,6 @@ async fn a_run_past_its_timeout_is_cancelled_killed_and_recorded() {
 
 #[tokio::test]
 async fn two_runtimes_elect_one_leader_and_the_follower_takes_over() {
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let w = World::new("ha").await;
     w.seed(0, 10).await;
     // a crashed run's leftover: the leader drops it when it takes over
