@@ -105,15 +105,9 @@ async fn oid(c: &Case) -> i64 {
 }
 
 /// Run sync `cat` as `run`, which must be refused before the export: no staged file of the run,
-/// no staging table, and the live table is the same table with the same rows. Answers the
-/// refusal.
+/// and what [`failed_before_the_swap`] checks. Answers the refusal.
 async fn refused(c: &Case, run: &str) -> String {
-    let (oid_before, digest_before) = (oid(c).await, c.pg_digest("cat").await);
-    let err = c
-        .sync(&c.runner(|_| {}), "cat", run)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = failed_before_the_swap(c, run).await;
     let s3 = S3::new(
         S3Config::from_env_with(c.config.s3_endpoint.as_deref(), &|k: &str| {
             c.env.get(k).cloned()
@@ -129,6 +123,18 @@ async fn refused(c: &Case, run: &str) -> String {
         staged.iter().all(|o| !o.key.contains(run)),
         "nothing exported: {staged:?}"
     );
+    err
+}
+
+/// Run sync `cat` as `run`, which must fail before the swap (after the load): no staging table
+/// is left, and the live table is the same table with the same rows. Answers the error.
+async fn failed_before_the_swap(c: &Case, run: &str) -> String {
+    let (oid_before, digest_before) = (oid(c).await, c.pg_digest("cat").await);
+    let err = c
+        .sync(&c.runner(|_| {}), "cat", run)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         c.staging_tables("cat").await.is_empty(),
         "no staging table left"
@@ -335,30 +341,62 @@ async fn a_row_that_breaks_a_carried_constraint_fails_the_sync_before_the_swap()
         .await
         .unwrap();
     load(&c, &rows(200, true)).await;
-    let (before, digest) = (oid(&c).await, c.pg_digest("cat").await);
-    let err = c
-        .sync(&c.runner(|_| {}), "cat", "violate-1")
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = failed_before_the_swap(&c, "violate-1").await;
     assert!(
         err.contains("stir::sync_live_table: the new rows break what the live table requires")
             && err.contains("contains null values")
             && err.contains("help: "),
         "{err}"
     );
-    assert!(
-        c.staging_tables("cat").await.is_empty(),
-        "no staging table left"
-    );
-    assert_eq!(oid(&c).await, before, "the live table is not replaced");
-    assert_eq!(c.pg_digest("cat").await, digest);
     let not_null: bool = one(
         &c,
         &format!("SELECT attnotnull FROM pg_attribute WHERE attrelid = '{s}.cat'::regclass AND attname = 's'"),
     )
     .await;
     assert!(not_null);
+    c.finish().await;
+}
+
+/// A carried constraint that PostgreSQL refuses for a reason the rows cannot fix (here a CHECK
+/// calling a function the runtime's role may not execute) fails the sync before the swap with
+/// PostgreSQL's reason and the statement, not as rows that break the table; once the role may
+/// run it, the sync carries the constraint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carried_constraint_refused_for_another_reason_than_the_rows_names_the_statement() {
+    let c = cat_case("refusedcarry", 100, false, false).await;
+    let su = superuser(&c).await;
+    let s = &c.schema;
+    su.batch_execute(&format!(
+        "CREATE FUNCTION {s}.s_ok(text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE \
+           AS $$ BEGIN RETURN $1 IS NOT NULL; END $$; \
+         REVOKE EXECUTE ON FUNCTION {s}.s_ok(text) FROM PUBLIC; \
+         ALTER TABLE {s}.cat ADD CONSTRAINT cat_s_ok CHECK ({s}.s_ok(s))"
+    ))
+    .await
+    .unwrap();
+    let before = oid(&c).await;
+    let err = failed_before_the_swap(&c, "refusedcarry-1").await;
+    assert!(
+        err.contains("PostgreSQL refused what the sync carries from the live table")
+            && err.contains("ADD CONSTRAINT \"cat_s_ok\" CHECK")
+            && err.contains("permission denied for function s_ok")
+            && err.contains("help: ")
+            && !err.contains("the new rows break"),
+        "{err}"
+    );
+    su.batch_execute(&format!("GRANT EXECUTE ON FUNCTION {s}.s_ok(text) TO stir"))
+        .await
+        .unwrap();
+    c.sync(&c.runner(|_| {}), "cat", "refusedcarry-2")
+        .await
+        .unwrap();
+    assert_ne!(oid(&c).await, before, "swapped");
+    let checks: i64 = one(
+        &c,
+        &format!("SELECT count(*) FROM pg_constraint WHERE conrelid = '{s}.cat'::regclass AND contype = 'c'"),
+    )
+    .await;
+    assert_eq!(checks, 1, "the new table has the CHECK");
     c.finish().await;
 }
 

@@ -43,12 +43,23 @@ impl Carry {
         if !self.alter.is_empty() {
             let sql = format!("ALTER TABLE {staging} {}", self.alter.join(", "));
             pg.batch_execute(&sql).await.map_err(|e| {
-                other(format!(
-                    "{CODE}: the new rows break what the live table requires ({}): {}; refusing the swap (the live table stays)\n\
-                     help: fix the rows in ClickHouse, or fill them with the column's `default=` or remove them with `delete-where` in the sync, or drop the constraint from the live table",
-                    self.alter.join(", "),
-                    pg_message(&e)
-                ))
+                // Class 23 (integrity constraint violation): a row. Anything else is the
+                // statement itself, which the rows cannot fix.
+                let rows = e.code().is_some_and(|c| c.code().starts_with("23"));
+                if rows {
+                    other(format!(
+                        "{CODE}: the new rows break what the live table requires ({}): {}; refusing the swap (the live table stays)\n\
+                         help: fix the rows in ClickHouse, or fill them with the column's `default=` or remove them with `delete-where` in the sync, or drop the constraint from the live table",
+                        self.alter.join(", "),
+                        pg_message(&e)
+                    ))
+                } else {
+                    other(format!(
+                        "{CODE}: PostgreSQL refused what the sync carries from the live table to the new one, `{sql}`: {}; refusing the swap (the live table stays)\n\
+                         help: the live table has something this server or the runtime's role cannot give a new table: give the role what the message says it lacks, or remove that from the live table",
+                        pg_message(&e)
+                    ))
+                }
             })?;
         }
         let grants = self
