@@ -400,6 +400,58 @@ async fn a_carried_constraint_refused_for_another_reason_than_the_rows_names_the
     c.finish().await;
 }
 
+/// What cannot follow a table replaced wholesale, besides the triggers and foreign keys of
+/// `sync::fault_what_the_swap_cannot_carry_is_refused_before_the_export`: publications that
+/// cover the live table, by name or through its schema (a schema's publication would also
+/// publish the staging table's rows under its own name), row-level security with its policy,
+/// and a rule. All are refused before the export, each named; once they are gone the sync
+/// runs. (`FOR ALL TABLES` is listed by the same catalog view; it is not created here, where it
+/// would cover every test's tables on the shared server.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publications_row_security_and_rules_are_refused_before_the_export() {
+    let c = cat_case("pubs", 100, false, false).await;
+    let su = superuser(&c).await;
+    let s = &c.schema;
+    let (named, schema) = (format!("{s}_named"), format!("{s}_schema"));
+    su.batch_execute(&format!(
+        "SET client_min_messages = error; \
+         CREATE PUBLICATION {named} FOR TABLE {s}.cat; \
+         CREATE PUBLICATION {schema} FOR TABLES IN SCHEMA {s}"
+    ))
+    .await
+    .unwrap();
+    c.pg.batch_execute(&format!(
+        "ALTER TABLE {s}.cat ENABLE ROW LEVEL SECURITY; \
+         CREATE POLICY cat_mine ON {s}.cat USING (s IS NOT NULL); \
+         CREATE RULE cat_keep AS ON DELETE TO {s}.cat DO INSTEAD NOTHING"
+    ))
+    .await
+    .unwrap();
+    let err = refused(&c, "pubs-1").await;
+    for what in [
+        format!("publication {named}"),
+        format!("publication {schema}"),
+        "row-level security policy cat_mine".to_string(),
+        "row-level security\n".to_string(),
+        "rule cat_keep".to_string(),
+    ] {
+        assert!(err.contains(&what), "{what:?} not named: {err}");
+    }
+    su.batch_execute(&format!("DROP PUBLICATION {named}, {schema}"))
+        .await
+        .unwrap();
+    c.pg.batch_execute(&format!(
+        "DROP POLICY cat_mine ON {s}.cat; ALTER TABLE {s}.cat DISABLE ROW LEVEL SECURITY; \
+         DROP RULE cat_keep ON {s}.cat"
+    ))
+    .await
+    .unwrap();
+    let before = oid(&c).await;
+    c.sync(&c.runner(|_| {}), "cat", "pubs-2").await.unwrap();
+    assert_ne!(oid(&c).await, before, "swapped once they are gone");
+    c.finish().await;
+}
+
 /// Undeclared columns, defaults the sync does not declare, identity columns, a collation,
 /// indexes the sync does not build, UNIQUE constraints, extended statistics and an owner the
 /// runtime cannot take: all refused in one message before the export, each named with its

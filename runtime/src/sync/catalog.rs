@@ -19,7 +19,8 @@
 //!   other than the declared one (one on a sequence owned by the live table would break the
 //!   backup's drop), identity and generated columns, a column collation (the sync cannot
 //!   declare one), and what cannot follow a table replaced wholesale: triggers, foreign keys,
-//!   row security, rules, publications.
+//!   row security, rules, publications (named, or through the schema or all tables: the
+//!   catalog's `pg_publication_tables` lists every kind).
 //!
 //! The table's grants, comments, views and materialized views are carried by the swap itself.
 
@@ -503,8 +504,9 @@ UNION ALL SELECT 'rls', NULL, NULL, NULL, NULL, NULL FROM t, pg_class \
   WHERE oid = t.live AND relrowsecurity \
 UNION ALL SELECT 'rule', rulename::text, NULL, NULL, NULL, NULL FROM t, pg_rewrite \
   WHERE ev_class = t.live AND rulename <> '_RETURN' \
-UNION ALL SELECT 'publication', p.pubname::text, NULL, NULL, NULL, NULL FROM t, pg_publication_rel pr \
-  JOIN pg_publication p ON p.oid = pr.prpubid WHERE pr.prrelid = t.live \
+UNION ALL SELECT 'publication', pt.pubname::text, NULL, NULL, NULL, NULL FROM t, pg_class c \
+  JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_publication_tables pt \
+    ON pt.schemaname = n.nspname AND pt.tablename = c.relname WHERE c.oid = t.live \
 UNION ALL SELECT 'partitioned', NULL, NULL, NULL, NULL, NULL FROM t, pg_class \
   WHERE oid = t.live AND relkind = 'p' \
 UNION ALL SELECT CASE WHEN l.relispartition THEN 'partition' ELSE 'inherits' END, \
