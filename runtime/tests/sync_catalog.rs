@@ -126,6 +126,17 @@ async fn refused(c: &Case, run: &str) -> String {
     err
 }
 
+/// Wait until the staging table of `cat` exists: the sync has read the live table.
+async fn staged(c: &Case) {
+    for _ in 0..1200 {
+        if !c.staging_tables("cat").await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no staging table of `cat` within a minute");
+}
+
 /// Run sync `cat` as `run`, which must fail before the swap (after the load): no staging table
 /// is left, and the live table is the same table with the same rows. Answers the error.
 async fn failed_before_the_swap(c: &Case, run: &str) -> String {
@@ -452,6 +463,75 @@ async fn publications_row_security_and_rules_are_refused_before_the_export() {
     c.finish().await;
 }
 
+/// The new table is made where the live table is: a live table in a tablespace of its own
+/// (another disk) stays there across the swap, with its indexes. A runtime role that may not
+/// create there fails before the export with PostgreSQL's reason; a live table moved while the
+/// sync runs is refused under the swap's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_table_is_made_in_the_live_tables_tablespace() {
+    let c = cat_case("tblspc", 100, false, false).await;
+    let su = superuser(&c).await;
+    let s = c.schema.clone();
+    let (ts, dir) = (format!("{s}_ts"), format!("/tmp/stir_ts_{s}"));
+    // The directory must belong to the server's user: the server makes it.
+    su.batch_execute(&format!("COPY (SELECT 1) TO PROGRAM 'mkdir -p {dir}'"))
+        .await
+        .unwrap();
+    su.batch_execute(&format!("CREATE TABLESPACE {ts} LOCATION '{dir}'"))
+        .await
+        .unwrap();
+    su.batch_execute(&format!("ALTER TABLE {s}.cat SET TABLESPACE {ts}"))
+        .await
+        .unwrap();
+    let err = refused(&c, "tblspc-1").await;
+    assert!(
+        err.contains(&format!("permission denied for tablespace {ts}")),
+        "{err}"
+    );
+    su.batch_execute(&format!("GRANT CREATE ON TABLESPACE {ts} TO stir"))
+        .await
+        .unwrap();
+    let before = oid(&c).await;
+    c.sync(&c.runner(|_| {}), "cat", "tblspc-2").await.unwrap();
+    assert_ne!(oid(&c).await, before, "swapped");
+    let elsewhere: i64 = one(
+        &c,
+        &format!(
+            "SELECT count(*) FROM pg_class r WHERE (r.oid = '{s}.cat'::regclass \
+               OR r.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = '{s}.cat'::regclass)) \
+             AND r.reltablespace IS DISTINCT FROM (SELECT oid FROM pg_tablespace WHERE spcname = '{ts}')"
+        ),
+    )
+    .await;
+    assert_eq!(elsewhere, 0, "the new table and its indexes are in {ts}");
+    // Moved back while a sync runs: refused under the lock, the live table kept.
+    let (before, digest) = (oid(&c).await, c.pg_digest("cat").await);
+    let runner =
+        c.runner(|o| o.sync.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3))));
+    let sync = c.sync(&runner, "cat", "tblspc-3");
+    let meddle = async {
+        staged(&c).await;
+        c.pg.batch_execute(&format!("ALTER TABLE {s}.cat SET TABLESPACE pg_default"))
+            .await
+            .unwrap();
+    };
+    let (result, ()) = tokio::join!(sync, meddle);
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains("changed while the sync ran") && err.contains("tablespace pg_default"),
+        "{err}"
+    );
+    assert_eq!(oid(&c).await, before, "the live table is not replaced");
+    assert_eq!(c.pg_digest("cat").await, digest);
+    c.finish().await;
+    su.batch_execute(&format!("DROP TABLESPACE {ts}"))
+        .await
+        .unwrap();
+    su.batch_execute(&format!("COPY (SELECT 1) TO PROGRAM 'rm -rf {dir}'"))
+        .await
+        .unwrap();
+}
+
 /// Undeclared columns, defaults the sync does not declare, identity columns, a collation,
 /// indexes the sync does not build, UNIQUE constraints, extended statistics and an owner the
 /// runtime cannot take: all refused in one message before the export, each named with its
@@ -565,13 +645,7 @@ async fn what_appears_during_the_sync_is_refused_under_the_swaps_lock() {
         c.runner(|o| o.sync.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3))));
     let sync = c.sync(&runner, "cat", "drift-1");
     let meddle = async {
-        // The staging table exists once the live table has been read.
-        for _ in 0..1200 {
-            if !c.staging_tables("cat").await.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        staged(&c).await;
         c.pg.batch_execute(&format!(
             "CREATE INDEX cat_late ON {s}.cat (s); ALTER TABLE {s}.cat ALTER COLUMN s SET NOT NULL"
         ))

@@ -10,7 +10,8 @@
 //!   replica identity (FULL, NOTHING, or USING INDEX when the sync builds the same index:
 //!   logical replication and CDC tools read it), the CLUSTER mark, per-column storage,
 //!   compression and statistics targets, and the owner when the runtime's role may
-//!   `ALTER TABLE … OWNER TO` it;
+//!   `ALTER TABLE … OWNER TO` it; the tablespace, by making the new table and its indexes
+//!   there ([`follow_tablespace`]);
 //! - refused: indexes the plan does not build (the sync declares its indexes), PRIMARY KEY,
 //!   UNIQUE and EXCLUDE constraints (their names are taken by the live table until the swap,
 //!   and `ON CONFLICT ON CONSTRAINT` in the app would break on a plain index), extended
@@ -82,7 +83,8 @@ impl Carry {
 
 /// Read the live table `live` once, against the staging table the plan's `prepare` and the
 /// index statements of its `finish` would build at `staging` (built in a transaction that is
-/// rolled back): refuse with every problem named, or answer what to carry.
+/// rolled back): refuse with every problem named, or answer what to carry. From here on the
+/// session makes its tables in the live table's tablespace.
 pub(super) async fn inspect(
     pg: &Client,
     live: &str,
@@ -90,6 +92,8 @@ pub(super) async fn inspect(
     prepare: &[String],
     finish: &[String],
 ) -> Result<Carry, Fail> {
+    // For the rest of the session (outside the transaction below, which is rolled back).
+    follow_tablespace(pg, live).await?;
     pg.batch_execute("BEGIN")
         .await
         .map_err(|e| pg_err("begin reading the live table", &e))?;
@@ -195,6 +199,21 @@ pub(super) async fn backup_depended_on(pg: &Client, backup: &str, live: &str) ->
          (`CREATE TABLE … AS TABLE {backup}`) and point them there; the next sync goes on once nothing depends on the backup",
         found.join(", ")
     )))
+}
+
+/// Make this session's new tables and indexes in the live table's tablespace (the database's
+/// default when it has none, or when there is no live table yet): a table swapped in must not
+/// move the rows to another disk. A role without CREATE on that tablespace then fails at the
+/// staging table, before the export, with PostgreSQL's reason.
+async fn follow_tablespace(pg: &Client, live: &str) -> Result<(), Fail> {
+    pg.query_one(
+        "SELECT set_config('default_tablespace', coalesce((SELECT t.spcname::text FROM pg_class c \
+           JOIN pg_tablespace t ON t.oid = c.reltablespace WHERE c.oid = to_regclass($1)), ''), false)",
+        &[&live],
+    )
+    .await
+    .map_err(|e| pg_err("read the live table's tablespace", &e))?;
+    Ok(())
 }
 
 /// The runtime's code for a live table the swap would lose something of.
@@ -337,6 +356,11 @@ async fn differences(
             "statistics" => (
                 format!("extended statistics {name} ({detail})"),
                 format!("a sync does not carry extended statistics to the table it swaps in: drop them (`DROP STATISTICS {name}`)"),
+                None,
+            ),
+            "tablespace" => (
+                format!("tablespace {name}, where the new table is not"),
+                format!("a sync makes the new table where the live table is when the sync starts: {live} moved meanwhile; the next run follows it"),
                 None,
             ),
             "owner" => {
@@ -507,6 +531,9 @@ UNION ALL SELECT 'rule', rulename::text, NULL, NULL, NULL, NULL FROM t, pg_rewri
 UNION ALL SELECT 'publication', pt.pubname::text, NULL, NULL, NULL, NULL FROM t, pg_class c \
   JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_publication_tables pt \
     ON pt.schemaname = n.nspname AND pt.tablename = c.relname WHERE c.oid = t.live \
+UNION ALL SELECT 'tablespace', coalesce((SELECT spcname::text FROM pg_tablespace WHERE oid = l.reltablespace), \
+    'pg_default'), NULL, NULL, NULL, NULL FROM t, pg_class l, pg_class w \
+  WHERE l.oid = t.live AND w.oid = t.new AND l.reltablespace <> w.reltablespace \
 UNION ALL SELECT 'partitioned', NULL, NULL, NULL, NULL, NULL FROM t, pg_class \
   WHERE oid = t.live AND relkind = 'p' \
 UNION ALL SELECT CASE WHEN l.relispartition THEN 'partition' ELSE 'inherits' END, \
