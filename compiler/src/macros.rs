@@ -27,6 +27,19 @@ pub fn load(c: &mut Compiled, read: &ReadFile) {
     let mut seen: std::collections::BTreeMap<String, (String, FileId, Range<usize>)> =
         Default::default();
     for dir in c.manifest.macros.clone() {
+        if let Some(why) = crate::project::outside(&c.root, &dir.value) {
+            c.findings.push(
+                Finding::error(
+                    "stir::outside_project",
+                    mfile,
+                    dir.span.clone(),
+                    format!("macros folder {why}"),
+                )
+                .label("a folder of the project expected here")
+                .help(crate::project::OUTSIDE_HELP),
+            );
+            continue;
+        }
         let rels = match list_files(&c.root.join(&dir.value), &[".sql"]) {
             Ok(r) => r,
             Err(why) => {

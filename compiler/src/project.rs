@@ -176,6 +176,13 @@ pub(crate) fn load_text(
     read: &ReadFile,
 ) -> Result<(String, String), Unread> {
     let path = root.join(rel);
+    if let Some(why) = outside(root, rel) {
+        return Err(Unread {
+            code: "stir::outside_project",
+            why,
+            help: Some(OUTSIDE_HELP.into()),
+        });
+    }
     // In-memory readers (tests) get the same size rule as the disk one.
     let bytes = read(&path).map_err(ReadError::from).and_then(|b| {
         if b.len() as u64 > MAX_SOURCE_BYTES {
@@ -214,6 +221,35 @@ pub(crate) fn load_text(
         why: format!("`{rel}` {why}"),
         help,
     })
+}
+
+/// The help of `stir::outside_project`.
+pub(crate) const OUTSIDE_HELP: &str = "the project is the repository that holds the manifest (the manifest's folder outside a repository): move the file into it, naming it relative to the manifest; a link that points out of it is refused too, so copy the file in";
+
+/// Where a project's files may be: the nearest folder up from the manifest's that holds `.git`
+/// (a repository's files: `examples/today` reads the repository's `models/`), else the
+/// manifest's own folder. `None` when `root` is not on disk (an in-memory reader's).
+fn boundary(root: &Path) -> Option<std::path::PathBuf> {
+    let root = std::fs::canonicalize(root).ok()?;
+    let repo = root.ancestors().find(|a| a.join(".git").exists());
+    Some(repo.unwrap_or(&root).to_path_buf())
+}
+
+/// Why the file or folder `rel` the manifest names may not be read: an absolute path, or one
+/// that resolves, links followed, outside the project's [`boundary`]. `stir check` runs on
+/// pull requests: a file from elsewhere on the machine (a key, `/proc/self/environ`) would be
+/// printed in its findings or written into the plan.
+pub(crate) fn outside(root: &Path, rel: &str) -> Option<String> {
+    if Path::new(rel).has_root() {
+        return Some(format!(
+            "`{rel}` is an absolute path: a project names its files relative to the manifest"
+        ));
+    }
+    let bound = boundary(root)?;
+    // A path that does not exist is left to the read, which says so.
+    let real = std::fs::canonicalize(root.join(rel)).ok()?;
+    (!real.starts_with(&bound))
+        .then(|| format!("`{rel}` is outside the project: stir reads only the project's files"))
 }
 
 fn display_path(p: &Path) -> String {

@@ -162,13 +162,68 @@ fn a_model_linked_to_dev_zero_is_refused_not_read_forever() {
     let m = d.one_model();
     std::os::unix::fs::symlink("/dev/zero", d.path("models/a.sql")).unwrap();
     let o = stir(&d, &[&"check", &m]);
+    // Outside the project, so never opened (a device inside one is `stir::unreadable`, as
+    // the manifest's `/dev/zero` below).
     assert_refused(
         &o,
         1,
         &[
-            "stir::unreadable",
-            "is a character device, not a regular file",
+            "stir::outside_project",
+            "`models/a.sql` is outside the project",
         ],
+    );
+}
+
+/// `stir check` runs on pull requests, whose files the author controls: a model, request
+/// query or macro that is a link out of the project, a path that climbs out of it, or an
+/// absolute path is refused before it is read, so nothing of a file elsewhere on the machine
+/// (a key, the process's environment) reaches the findings or the plan. Here the outside file
+/// is a broken template, whose line a finding would print if it were read.
+#[cfg(unix)]
+#[test]
+fn files_outside_the_project_are_refused_and_never_printed() {
+    let d = Dir::new("inside");
+    let secret = Dir::new("outside");
+    let leaked = secret.write("models/secret.sql", "SELECT 'stir-secret-7f3a' {{ oops");
+    let name = secret.0.file_name().unwrap().to_str().unwrap().to_string();
+    std::fs::create_dir_all(d.path("macros")).unwrap();
+    std::os::unix::fs::symlink(&leaked, d.path("models/a.sql")).unwrap();
+    std::os::unix::fs::symlink(&leaked, d.path("macros/m.sql")).unwrap();
+    std::os::unix::fs::symlink(&leaked, d.path("models/q.sql")).unwrap();
+    let m = d.write(
+        "stir.kdl",
+        &format!(
+            "project p\ntag daily\nmacros dir=\"macros\"\nmacros dir=\"/etc\"\n\
+             models dir=\"models\" {{\n    model a tags=daily\n    model b tags=daily file=\"../{name}/models/secret.sql\"\n    \
+             model c tags=daily file=\"{}\"\n}}\n\
+             schedule daily cron=\"0 1 * * *\" timeout=\"1h\" {{\n    run tag:daily\n}}\n\
+             endpoint beat\nrequest ping limit=1 {{\n    query \"models/q.sql\"\n    post endpoint=beat path=\"/ping\"\n    body \"{{}}\"\n}}\n",
+            leaked.display()
+        ),
+    );
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(
+        &o,
+        1,
+        &[
+            "`models/a.sql` is outside the project",
+            &format!("`../{name}/models/secret.sql` is outside the project"),
+            &format!("`{}` is an absolute path", leaked.display()),
+            "request `ping`: `models/q.sql` is outside the project",
+            "macro file `macros/m.sql` is outside the project",
+            "macros folder `/etc` is an absolute path",
+        ],
+    );
+    assert_eq!(
+        o.stderr.matches("stir::outside_project").count(),
+        6,
+        "{}",
+        o.stderr
+    );
+    let out = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        !out.contains("stir-secret-7f3a"),
+        "the outside file was read:\n{out}"
     );
 }
 
@@ -227,4 +282,44 @@ fn a_plan_over_64_mib_is_refused_by_plan_diff() {
         let o = stir(&d, &[&"plan", &clean_manifest(), &"--diff", &"/dev/zero"]);
         assert_refused(&o, 2, &["cannot read plan", "is a character device"]);
     }
+}
+
+/// In a repository the project is the repository: a manifest in a subfolder (as
+/// `examples/today`) reads the repository's `models/`, and still nothing outside it.
+#[test]
+fn a_manifest_in_a_repository_reads_the_repositorys_files_and_no_others() {
+    let d = Dir::new("repo");
+    let outside = Dir::new("repo-outside");
+    outside.write("models/b.sql", "SELECT 2");
+    let name = outside.0.file_name().unwrap().to_str().unwrap().to_string();
+    std::fs::create_dir_all(d.path(".git")).unwrap();
+    std::fs::create_dir_all(d.path("examples/x")).unwrap();
+    d.write("models/a.sql", "SELECT 1");
+    let m = d.write(
+        "examples/x/stir.kdl",
+        &format!(
+            "project p\ntag daily\nmodels dir=\"../../models\" {{\n    model a tags=daily\n    \
+             model b tags=daily file=\"../../../{name}/models/b.sql\"\n}}\n\
+             schedule daily cron=\"0 1 * * *\" timeout=\"1h\" {{\n    run tag:daily\n}}\n"
+        ),
+    );
+    let o = stir(&d, &[&"check", &m, &"--format", &"json"]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("JSON findings");
+    let found: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(
+            "stir::outside_project",
+            &*format!(
+                "model `b`: `../../../{name}/models/b.sql` is outside the project: stir reads only the project's files"
+            )
+        )],
+        "only b is refused; a, in the repository, is read"
+    );
 }
