@@ -1055,13 +1055,59 @@ mod tests {
         assert_eq!(first_line(""), "");
     }
 
+    /// Every name the doc lists parses to its point, and `pause_` to its pause (120 s); the
+    /// process tests that set `STIR_FAILPOINT` use only some of them.
     #[test]
     fn failpoints_parse() {
-        assert_eq!(
-            Failpoint::parse("sync:after_export"),
-            Some(Failpoint::AfterExport)
-        );
+        let d = Duration::from_secs(120);
+        let points = [
+            ("after_export", Failpoint::AfterExport, None),
+            (
+                "during_copy",
+                Failpoint::DuringCopy,
+                Some(Failpoint::PauseDuringCopy(d)),
+            ),
+            (
+                "in_transform",
+                Failpoint::InTransform,
+                Some(Failpoint::PauseInTransform(d)),
+            ),
+            (
+                "in_finish",
+                Failpoint::InFinish,
+                Some(Failpoint::PauseInFinish(d)),
+            ),
+            (
+                "before_swap",
+                Failpoint::BeforeSwap,
+                Some(Failpoint::PauseBeforeSwap(d)),
+            ),
+            (
+                "in_swap",
+                Failpoint::InSwap,
+                Some(Failpoint::PauseInSwap(d)),
+            ),
+            (
+                "before_rebuild",
+                Failpoint::BeforeRebuild,
+                Some(Failpoint::PauseBeforeRebuild(d)),
+            ),
+        ];
+        for (name, at, paused) in points {
+            assert_eq!(
+                Failpoint::parse(&format!("sync:{name}")),
+                Some(at),
+                "{name}"
+            );
+            assert_eq!(
+                Failpoint::parse(&format!(" sync:pause_{name}\n")),
+                paused,
+                "{name}"
+            );
+        }
         assert_eq!(Failpoint::parse("nope"), None);
+        assert_eq!(Failpoint::parse("sync:nope"), None);
+        assert_eq!(Failpoint::parse("after_export"), None);
     }
 
     #[test]
