@@ -488,6 +488,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("stir::duplicate", Severity::Error),
     ("stir::missing_file", Severity::Error),
     ("stir::unreadable", Severity::Error),
+    ("stir::outside_project", Severity::Error),
     ("stir::template", Severity::Error),
     ("stir::unknown_ref", Severity::Error),
     ("stir::unknown_source", Severity::Error),
