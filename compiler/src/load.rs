@@ -16,6 +16,10 @@ pub const MAX_RAW_NESTING: usize = 1024;
 /// Most pieces (`*`, `/`, runs of other text, nested comments) in one `/* */` comment: the KDL
 /// parser recurses once per piece.
 pub const MAX_COMMENT_PIECES: usize = 2048;
+/// Deepest nesting of slashdashed (`/-`) children blocks or slashdashed nodes with children:
+/// the kdl crate's parse time doubles with each one (kdl-rs issue 177: 27 of them, 135 bytes,
+/// did not finish), valid or not. Real manifests comment out a block or two, not nested.
+pub const MAX_SLASHDASH_NESTING: usize = 6;
 /// Most misplaced `{`, `}`, `(`, `)`, `=` or `;`: the KDL parser recurses once per error it
 /// recovers from at the top level.
 pub const MAX_STRAY: usize = 256;
@@ -48,8 +52,9 @@ enum Prev {
 }
 
 /// Scan KDL text, without recursion, for input that would make the parser recurse past its
-/// stack: nesting deeper than [`MAX_NESTING`], a comment of more than [`MAX_COMMENT_PIECES`]
-/// pieces, more than [`MAX_STRAY`] misplaced delimiters. Braces inside strings and comments
+/// stack or take exponential time: nesting deeper than [`MAX_NESTING`], slashdashed blocks
+/// nested deeper than [`MAX_SLASHDASH_NESTING`], a comment of more than
+/// [`MAX_COMMENT_PIECES`] pieces, more than [`MAX_STRAY`] misplaced delimiters. Braces inside strings and comments
 /// do not count; a single-line string ends at a newline even when unterminated, so a broken
 /// string never hides the braces after it.
 pub fn kdl_limits(text: &str) -> Option<Refusal> {
@@ -61,6 +66,12 @@ pub fn kdl_limits(text: &str) -> Option<Refusal> {
     let mut prev = Prev::NodeStart;
     let mut stray = 0usize;
     let mut first_stray = 0usize;
+    // A `/-` in this node that no `{` has taken yet; whether the last token was that `/-`
+    // (it reaches over a newline); which open blocks are slashdashed, and how many.
+    let mut sd_pending = false;
+    let mut sd_just = false;
+    let mut sd_open: Vec<bool> = Vec::new();
+    let mut sd_depth = 0usize;
     let mut note_stray = |at: usize, stray: &mut usize| {
         if *stray == 0 {
             first_stray = at;
@@ -70,6 +81,9 @@ pub fn kdl_limits(text: &str) -> Option<Refusal> {
     };
     while i < b.len() {
         let next = b.get(i + 1).copied();
+        if !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'/') {
+            sd_just = false;
+        }
         match b[i] {
             b'/' if next == Some(b'/') => {
                 while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
@@ -94,6 +108,8 @@ pub fn kdl_limits(text: &str) -> Option<Refusal> {
                 continue;
             }
             b'/' if next == Some(b'-') => {
+                sd_pending = true;
+                sd_just = true;
                 i += 2;
                 continue;
             }
@@ -128,25 +144,39 @@ pub fn kdl_limits(text: &str) -> Option<Refusal> {
                 depth += 1;
                 raw += 1;
                 if depth > MAX_NESTING {
-                    return Some(Refusal {
-                        span: i..i + 1,
-                        message: format!("the manifest nests deeper than {MAX_NESTING} blocks"),
-                        label: "too deep",
-                        help: format!(
+                    return Some(too_deep(
+                        i,
+                        format!("the manifest nests deeper than {MAX_NESTING} blocks"),
+                        format!(
                             "a stir manifest nests a few levels (`models {{ model a {{ ... }} }}`); close the blocks above: stir refuses more than {MAX_NESTING}"
                         ),
-                    });
+                    ));
+                }
+                sd_open.push(sd_pending);
+                if std::mem::take(&mut sd_pending) {
+                    sd_depth += 1;
+                    if sd_depth > MAX_SLASHDASH_NESTING {
+                        return Some(too_deep(
+                            i,
+                            format!("the manifest nests more than {MAX_SLASHDASH_NESTING} slashdashed (`/-`) blocks"),
+                            "delete the commented-out blocks instead of nesting `/-`: the KDL parser's time doubles with each nested one, so stir refuses them".into(),
+                        ));
+                    }
                 }
                 prev = Prev::NodeStart;
                 paren = false;
             }
             b'}' => {
+                sd_pending = false;
                 if depth == 0 {
                     if note_stray(i, &mut stray) {
                         break;
                     }
                 } else {
                     depth -= 1;
+                    if sd_open.pop() == Some(true) {
+                        sd_depth -= 1;
+                    }
                 }
                 raw = raw.saturating_sub(1);
                 prev = Prev::Value;
@@ -176,10 +206,13 @@ pub fn kdl_limits(text: &str) -> Option<Refusal> {
                 if matches!(prev, Prev::NodeStart | Prev::Eq) && note_stray(i, &mut stray) {
                     break;
                 }
+                sd_pending = false;
                 prev = Prev::NodeStart;
                 paren = false;
             }
             b'\n' | b'\r' => {
+                // A node ends here, unless the line ended right after its `/-`.
+                sd_pending &= sd_just;
                 prev = Prev::NodeStart;
                 paren = false;
             }
@@ -220,6 +253,16 @@ pub fn kdl_limits(text: &str) -> Option<Refusal> {
     None
 }
 
+/// A refusal at the byte `at`: a block, or braces, nested too deep.
+fn too_deep(at: usize, message: String, help: String) -> Refusal {
+    Refusal {
+        span: at..at + 1,
+        message,
+        label: "too deep",
+        help,
+    }
+}
+
 /// Count the braces of the string `b[start..end]` into `raw`; refuse past [`MAX_RAW_NESTING`].
 fn string_braces(b: &[u8], start: usize, end: usize, raw: &mut usize) -> Option<Refusal> {
     for (k, &c) in b[start..end].iter().enumerate() {
@@ -230,14 +273,13 @@ fn string_braces(b: &[u8], start: usize, end: usize, raw: &mut usize) -> Option<
         }
         if *raw > MAX_RAW_NESTING {
             let at = start + k;
-            return Some(Refusal {
-                span: at..at + 1,
-                message: format!(
+            return Some(too_deep(
+                at,
+                format!(
                     "braces nest deeper than {MAX_RAW_NESTING} here, counting those inside strings"
                 ),
-                label: "too deep",
-                help: "close the braces inside the string, or split it".into(),
-            });
+                "close the braces inside the string, or split it".into(),
+            ));
         }
     }
     None
@@ -429,6 +471,44 @@ mod tests {
         // An unterminated string ends at its line: the braces after it count.
         let broken = format!("a \"oops\n{}", deep(MAX_NESTING + 1));
         assert!(kdl_limits(&broken).is_some());
+    }
+
+    /// Nested slashdashed blocks, every spelling of them the parser takes exponential time on,
+    /// are refused past the limit; slashdashes that do not nest, in strings or in comments are
+    /// not counted.
+    #[test]
+    fn nested_slashdashed_blocks_are_refused_past_the_limit() {
+        let n = MAX_SLASHDASH_NESTING;
+        let refused = |t: &str| {
+            kdl_limits(t).is_some_and(|r| r.message.contains("slashdashed (`/-`) blocks"))
+        };
+        for (spelling, close) in [
+            ("a /-{", "}"),
+            ("/- a {\n b\n", "}"),
+            ("a /-\n{", "}"),
+            ("/-\n a {\n", "}"),
+        ] {
+            let open = |k: usize| spelling.repeat(k);
+            assert!(!refused(&open(n)), "{spelling:?} x{n}");
+            assert!(
+                !refused(&format!("{}{}", open(n), close.repeat(n))),
+                "{spelling:?}"
+            );
+            assert!(refused(&open(n + 1)), "{spelling:?} x{}", n + 1);
+            assert!(refused(&format!("{}{}", open(n + 1), close.repeat(n + 1))));
+        }
+        // Side by side, under plain blocks, after a slashdashed argument on an earlier line,
+        // or inside strings and comments: not nested slashdashed blocks.
+        assert!(!refused(&"a /-{ b }\n".repeat(100)));
+        assert!(!refused(&format!("/- a {{\n{}", "b {\n".repeat(40))));
+        assert!(!refused(&format!(
+            "{}{}",
+            "a /-x\n".repeat(20),
+            "b {\n".repeat(20)
+        )));
+        assert!(!refused(&format!("a \"{}\"", "/-{".repeat(20))));
+        assert!(!refused(&format!("a {{ // {}\n}}", "/-{".repeat(20))));
+        assert!(!refused(&format!("/* {} */", "/-{".repeat(20))));
     }
 
     #[test]

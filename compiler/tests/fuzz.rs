@@ -416,6 +416,11 @@ fn known_crashers_give_findings() {
         format!("project p\na \"\\q {}\"", "a {".repeat(3000)),
         // A finding past column 65,535 made miette panic (found by the structure-aware fuzz).
         format!("project p\n{} )", "a ".repeat(40_000)),
+        // Nested slashdashed blocks: exponential time in the kdl crate (kdl-rs issue 177;
+        // found by the structure-aware fuzz, 27 of them after a node, in a 363-byte input).
+        format!("project p\n##\"x\"## timeout=\"y\"\n{}", "a /-{".repeat(27)),
+        format!("project p\n{}{}", "a /-{".repeat(27), "}".repeat(27)),
+        format!("project p\n{}", "/- a {\n b\n".repeat(27)),
     ];
     for text in &crashers {
         assert_findings_point_into_files(text.as_bytes(), &reader(0));
