@@ -236,3 +236,30 @@ async fn guard_a_busy_swap_without_a_window_tries_five_times() {
     assert_no_leftovers(&c, "guard_default").await;
     c.finish().await;
 }
+
+/// A swap waits for a reader up to the sync's lock timeout (5 s unless `lock-timeout` says
+/// otherwise) before it backs off: a reader holding the table for 6 s, longer than five short
+/// tries with their backoff would wait (under 4 s), still lets the sync through, on its
+/// second try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_a_swap_waits_its_lock_timeout_for_a_reader() {
+    use std::time::{Duration, Instant};
+    let c = live("gwait", "guard_default", 100).await;
+    c.overflow_rows(120, 1).await;
+    let (url, table) = (c.env["STIR_POSTGRES_URL"].clone(), c.table("guard_default"));
+    let held = tokio::spawn(harness::hold_table(url, table, Duration::from_secs(6)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    c.sync(&c.runner(|_| {}), "guard_default", "gwait-1")
+        .await
+        .expect("the swap waited for the reader");
+    held.await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(5500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(content(&c, "guard_default").await.0, 120);
+    assert_no_leftovers(&c, "guard_default").await;
+    c.finish().await;
+}
