@@ -27,6 +27,14 @@ pub const MAX_STRAY: usize = 256;
 /// build (measured: ~30 KiB per `{`, ~3 KiB per comment piece, ~2 KiB per recovery).
 pub const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 
+/// How long the KDL parser may take on a manifest of `bytes`: 5 s, and 1 s more per 20 KB (a
+/// 1 MB manifest: 55 s; a debug build checks one with slashdashes, all through the kdl crate,
+/// in 12 s). Real manifests take milliseconds; the limit is the net under [`kdl_limits`] for
+/// input the parser takes exponential time on.
+pub fn parse_time_limit(bytes: usize) -> std::time::Duration {
+    std::time::Duration::from_secs(5 + bytes as u64 / 20_000)
+}
+
 /// A manifest the KDL parser must not see: where, and what to tell the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -337,7 +345,9 @@ fn quoted(b: &[u8], i: usize) -> usize {
                 _ => j += 1,
             }
         }
-        return b.len();
+        // Never closed: the parser reports it and goes on reading what follows, so the scan
+        // reads it too (as text, not as the string).
+        return i + 3;
     }
     let mut j = i + 1;
     while j < b.len() {
@@ -371,7 +381,12 @@ fn raw_string(b: &[u8], i: usize, hashes: usize) -> usize {
         }
         j += 1;
     }
-    b.len()
+    // A multi-line one never closed: as in [`quoted`], what follows is read.
+    if multi {
+        open + 3
+    } else {
+        b.len()
+    }
 }
 
 /// End of a `/* */` comment (nested ones included) starting at `b[i]`, or the byte where it
@@ -497,6 +512,9 @@ mod tests {
             assert!(refused(&open(n + 1)), "{spelling:?} x{}", n + 1);
             assert!(refused(&format!("{}{}", open(n + 1), close.repeat(n + 1))));
         }
+        // After a multi-line string never closed, which the parser reports and reads past.
+        assert!(refused(&format!("a \"\"\"\n{}", "a /-{".repeat(n + 1))));
+        assert!(refused(&format!("a #\"\"\"\n{}", "a /-{".repeat(n + 1))));
         // Side by side, under plain blocks, after a slashdashed argument on an earlier line,
         // or inside strings and comments: not nested slashdashed blocks.
         assert!(!refused(&"a /-{ b }\n".repeat(100)));

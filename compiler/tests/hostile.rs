@@ -323,3 +323,25 @@ fn a_manifest_in_a_repository_reads_the_repositorys_files_and_no_others() {
         "only b is refused; a, in the repository, is read"
     );
 }
+
+/// A manifest the structure-aware fuzz found (minimized by lines, 32 KB): its strings, raw
+/// strings and comments make the pre-scan and the KDL parser see different nestings, and the
+/// parser then meets 17 nested slashdashed blocks, on which its time doubles with each. The
+/// check does not wait for it: a finding after the parse's time limit (6 s here), exit 1.
+/// (Not named `.kdl`: the tests that read every manifest of the repository would parse it.)
+#[test]
+fn a_manifest_the_parser_would_take_hours_on_ends_in_a_finding() {
+    let d = Dir::new("slowparse");
+    let m = d.path("stir.kdl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slow_parse.kdl.fuzz"),
+        &m,
+    )
+    .unwrap();
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(
+        &o,
+        1,
+        &["stir::syntax", "could not be parsed within 6 s", "help:"],
+    );
+}
