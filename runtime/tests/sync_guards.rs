@@ -263,3 +263,46 @@ async fn guard_a_swap_waits_its_lock_timeout_for_a_reader() {
     assert_no_leftovers(&c, "guard_default").await;
     c.finish().await;
 }
+
+/// Only a lock not granted in time (or a deadlock broken by PostgreSQL) makes a swap wait and
+/// try again; any other error in the swap fails it at once, with PostgreSQL's reason. Here a
+/// view on the backup table, made while the sync runs, keeps the swap from dropping the
+/// backup: the error names it, and the live table stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_a_swap_error_that_is_not_a_busy_lock_fails_at_once() {
+    use std::time::Duration;
+    use stir_runtime::sync::Failpoint;
+    let c = live("gnotbusy", "guard_default", 100).await;
+    c.overflow_rows(110, 1).await;
+    c.sync(&c.runner(|_| {}), "guard_default", "gnotbusy-1")
+        .await
+        .unwrap();
+    let backup = c.table(&stir::planner::sync_names("guard_default", &[]).backup);
+    c.overflow_rows(120, 1).await;
+    let before = c.pg_digest("guard_default").await;
+    let paused =
+        c.runner(|o| o.sync.failpoint = Some(Failpoint::PauseBeforeSwap(Duration::from_secs(3))));
+    let sync = c.sync(&paused, "guard_default", "gnotbusy-2");
+    let meddle = async {
+        for _ in 0..1200 {
+            if c.staging_tables("guard_default").await.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.pg.batch_execute(&format!(
+            "CREATE VIEW {}.reads_backup AS SELECT * FROM {backup}",
+            c.schema
+        ))
+        .await
+        .unwrap();
+    };
+    let (result, ()) = tokio::join!(sync, meddle);
+    let err = result.expect_err("the swap fails").to_string();
+    assert!(
+        err.contains("depend") && !err.contains("gave up after"),
+        "fails at once, naming the dependency: {err}"
+    );
+    assert_eq!(c.pg_digest("guard_default").await, before, "live unchanged");
+    c.finish().await;
+}
