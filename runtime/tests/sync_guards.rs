@@ -306,3 +306,32 @@ async fn guard_a_swap_error_that_is_not_a_busy_lock_fails_at_once() {
     assert_eq!(c.pg_digest("guard_default").await, before, "live unchanged");
     c.finish().await;
 }
+
+/// A materialized view on the live table whose name is long and not ASCII (61 bytes, a
+/// Cyrillic name after one Latin letter) is rebuilt under a derived name that must be cut to
+/// PostgreSQL's 63 bytes on a character boundary: the sync swaps, and the view holds the new
+/// rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_a_long_non_ascii_view_name_is_cut_on_a_character_boundary() {
+    let c = live("gcyr", "guard_default", 100).await;
+    let view = format!("m{}", "п".repeat(30));
+    assert_eq!(view.len(), 61);
+    c.pg.batch_execute(&format!(
+        "CREATE MATERIALIZED VIEW {}.\"{view}\" AS SELECT count(*) AS n FROM {}",
+        c.schema,
+        c.table("guard_default")
+    ))
+    .await
+    .unwrap();
+    c.overflow_rows(130, 1).await;
+    c.sync(&c.runner(|_| {}), "guard_default", "gcyr-1")
+        .await
+        .unwrap();
+    let n: i64 =
+        c.pg.query_one(&format!("SELECT n FROM {}.\"{view}\"", c.schema), &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(n, 130, "the view was rebuilt on the new rows");
+    c.finish().await;
+}
