@@ -346,3 +346,23 @@ fn a_comment_never_closed_is_refused_before_the_parser_reads_past_it() {
         &["stir::syntax", "this comment is never closed", "help:"],
     );
 }
+
+/// Another the fuzz found (2 KB): a run of quotes the pre-scan reads as the start of a
+/// multi-line string and the KDL parser does not, so 100 nested slashdashed blocks reach the
+/// parser. The parse's time limit is the net: a finding after 5 s, exit 1.
+#[test]
+fn a_manifest_the_pre_scan_misreads_ends_in_a_finding_at_the_parse_time_limit() {
+    let d = Dir::new("quoterun");
+    let m = d.path("stir.kdl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quote_run.kdl.fuzz"),
+        &m,
+    )
+    .unwrap();
+    let o = stir(&d, &[&"check", &m]);
+    assert_refused(
+        &o,
+        1,
+        &["stir::syntax", "could not be parsed within 5 s", "help:"],
+    );
+}
